@@ -1,0 +1,146 @@
+/* The backend interface: one static const table of operations per backend (CPU reference, CUDA),
+ * tensors allocated through it with a category tag so memory is accounted exactly. The model and
+ * the training loop call only this interface. Argument order: outputs first, then inputs, then
+ * sizes. */
+#ifndef AMPBENCH_BACKEND_H
+#define AMPBENCH_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum amp_dtype {
+    AMP_F32,
+    AMP_F16,
+    AMP_BF16,
+    AMP_I32,
+};
+
+/* How a conv/GEMM treats FP32 inputs: exactly, or rounded to TF32 first (tensor-core TF32 mode).
+ * FP16/BF16 inputs are always multiplied exactly and accumulated in FP32. */
+enum amp_math {
+    AMP_MATH_F32,
+    AMP_MATH_TF32,
+};
+
+/* What a tensor is for; memory is accounted per category. */
+enum mem_category {
+    MEM_WEIGHTS,          /* FP32 weights (master weights in mixed precision) */
+    MEM_WEIGHT_COPIES,    /* low-precision copies of the weights */
+    MEM_WEIGHT_GRADS,     /* weight and bias gradients */
+    MEM_ACTIVATIONS,      /* inputs, layer outputs kept for backward, logits */
+    MEM_ACTIVATION_GRADS, /* gradients flowing backwards through the layers */
+    MEM_OPTIMIZER,        /* momentum buffers */
+    MEM_WORKSPACE,        /* scratch space of the ops */
+    MEM_NCATEGORIES
+};
+
+struct amp_tensor {
+    void *data;                /* backend memory (host memory for the CPU backend) */
+    size_t numel;
+    enum amp_dtype dtype;
+    enum mem_category category;
+};
+
+/* Shape of a 3x3 convolution, NCHW, stride 1, padding 1 (output h x w = input h x w). */
+struct conv_shape {
+    uint32_t n, c_in, h, w, c_out;
+};
+
+/* Bytes in use by category, and the high-water marks. */
+struct mem_stats {
+    size_t current[MEM_NCATEGORIES];
+    size_t peak[MEM_NCATEGORIES];
+    size_t current_total;
+    size_t peak_total;
+};
+
+struct backend_ops;
+
+/* A live backend: its operation table, its private state, and its memory accounting. */
+struct backend {
+    const struct backend_ops *ops;
+    void *ctx;
+    struct mem_stats mem;
+    int threads;
+};
+
+struct backend_ops {
+    const char *name;
+    /* Lifetime. `threads` <= 0 means the backend's default. */
+    int (*open)(void **ctx, int threads);
+    void (*close)(void *ctx);
+    /* Memory: raw allocations; accounting is done by tensor_alloc/tensor_free in backend.c. */
+    int (*alloc)(void *ctx, void **ptr, size_t bytes);
+    void (*free)(void *ctx, void *ptr);
+    int (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
+    int (*download)(void *ctx, void *dst, const void *src, size_t bytes);
+    void (*zero)(void *ctx, struct amp_tensor *t);
+    /* Threads the backend really uses (for reports). */
+    int (*threads)(void *ctx);
+
+    /* Bytes of workspace the conv ops need for shape s (as cuDNN's GetWorkspaceSize); the
+     * caller allocates it as a MEM_WORKSPACE tensor and passes it to both conv ops. */
+    size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s);
+    /* out[n, c_out, h, w] = bias[c_out] + sum conv3x3(weight, inp); inp [n, c_in, h, w],
+     * weight [c_out, c_in, 3, 3]. */
+    void (*conv2d_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                           const struct amp_tensor *weight, const struct amp_tensor *bias,
+                           struct amp_tensor *workspace, const struct conv_shape *s,
+                           enum amp_math math);
+    /* dweight, dbias = gradients (overwritten); dinp may be NULL (not needed for the first layer). */
+    void (*conv2d_backward)(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
+                            struct amp_tensor *dinp, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct amp_tensor *weight,
+                            struct amp_tensor *workspace, const struct conv_shape *s,
+                            enum amp_math math);
+    /* out = max(inp, 0); out may alias inp. */
+    void (*relu_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
+    /* dinp = dout * (out > 0); dinp may alias dout. */
+    void (*relu_backward)(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                          const struct amp_tensor *out);
+    /* out[n, m] = bias[m] + sum_k inp[n, k] * weight[m, k]. */
+    void (*linear_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                           const struct amp_tensor *weight, const struct amp_tensor *bias,
+                           uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
+    /* dinp [n, k] (may be NULL), dweight [m, k], dbias [m] (overwritten). */
+    void (*linear_backward)(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
+                            struct amp_tensor *dbias, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct amp_tensor *weight,
+                            uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
+    /* Softmax cross-entropy over logits [n, m] with int32 labels [n]. Writes the summed loss and the
+     * count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of 2). When dlogits
+     * is not NULL, writes dlogits = (softmax - onehot) * grad_scale / n. */
+    void (*softmax_xent)(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
+                         const struct amp_tensor *logits, const struct amp_tensor *labels,
+                         uint32_t n, uint32_t m, float grad_scale);
+    /* SGD with momentum (PyTorch semantics, dampening 0): v = momentum * v + grad; w -= lr * v. */
+    void (*sgd_momentum)(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
+                         const struct amp_tensor *grad, float lr, float momentum);
+};
+
+/* Known backends. */
+extern const struct backend_ops cpu_backend_ops;
+
+/* The backend named `name` ("cpu"); AMP_EINPUT for an unknown or unavailable one. */
+int backend_find(const char *name, const struct backend_ops **ops);
+/* Opens the backend named `name`. */
+int backend_open(struct backend *be, const char *name, int threads);
+void backend_close(struct backend *be);
+
+/* Allocates a tensor of numel elements through the backend and accounts for it. */
+int tensor_alloc(struct backend *be, struct amp_tensor *t, size_t numel, enum amp_dtype dtype,
+                 enum mem_category category);
+void tensor_free(struct backend *be, struct amp_tensor *t);
+size_t dtype_size(enum amp_dtype dtype);
+const char *dtype_name(enum amp_dtype dtype);
+const char *mem_category_name(enum mem_category category);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

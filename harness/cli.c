@@ -1,0 +1,208 @@
+/* Command-line parsing of the run options: one table of flags drives parsing, validation and
+ * the help text. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+
+enum opt_type { OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES };
+
+struct opt {
+    const char *flag;
+    const char *metavar;
+    enum opt_type type;
+    size_t offset;     /* field in struct amp_config */
+    double min, max;   /* accepted range for numbers */
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct amp_config, f)
+
+static const struct opt run_opts[] = {
+    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes to train (default: fp32)" },
+    { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)" },
+    { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)" },
+    { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)" },
+    { "--momentum", "X", OPT_FLOAT, FIELD(momentum), 0, 1, "SGD momentum, in [0, 1) (default 0.9)" },
+    { "--channels", "N", OPT_U32, FIELD(channels), 1, 4096, "conv output channels (default 16)" },
+    { "--seed", "N", OPT_U64, FIELD(seed), 0, 0, "seed of init and shuffling (default 1)" },
+    { "--train-limit", "N", OPT_SIZE, FIELD(train_limit), 1, 0, "use the first N training samples (default all)" },
+    { "--test-limit", "N", OPT_SIZE, FIELD(test_limit), 1, 0, "use the first N test samples (default all)" },
+    { "--data", "DIR", OPT_STRING, FIELD(data_dir), 0, 0, "IDX data directory (default: $AMPBENCH_DATA, else Debian's Fashion-MNIST)" },
+    { "--out", "DIR", OPT_STRING, FIELD(out_dir), 0, 0, "results folder to create (default results/runs/<timestamp>-<id>)" },
+    { "--threads", "N", OPT_INT, FIELD(threads), 1, 1024, "CPU threads (default: all cores)" },
+    { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: cpu (default cpu)" },
+};
+
+void config_defaults(struct amp_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->modes[0] = recipe_find("fp32");
+    c->nmodes = 1;
+    c->epochs = 5;
+    c->batch = 32;
+    c->lr = 0.01f;
+    c->momentum = 0.9f;
+    c->channels = 16;
+    c->seed = 1;
+    c->device = "cpu";
+    c->progress = -1;
+}
+
+void cli_print_run_options(FILE *f)
+{
+    for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++) {
+        char left[40];
+        snprintf(left, sizeof left, "%s %s", run_opts[i].flag, run_opts[i].metavar);
+        fprintf(f, "  %-22s %s\n", left, run_opts[i].help);
+    }
+    fprintf(f, "  %-22s %s\n", "--no-progress", "no live progress line (it is off anyway when stdout is not a terminal)");
+    fprintf(f, "  %-22s %s\n", "--help", "this help");
+}
+
+static int parse_modes(const char *value, struct amp_config *c)
+{
+    char buf[512];
+    if (strlen(value) >= sizeof buf)
+        return amp_fail(AMP_EINPUT, "--modes: list too long");
+    strcpy(buf, value);
+    c->nmodes = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const struct recipe *r = recipe_find(tok);
+        if (!r) {
+            char names[256];
+            return amp_fail(AMP_EINPUT, "--modes: unknown mode '%s' (known: %s)", tok,
+                            recipe_names(names, sizeof names));
+        }
+        for (size_t i = 0; i < c->nmodes; i++)
+            if (c->modes[i] == r)
+                return amp_fail(AMP_EINPUT, "--modes: '%s' is listed twice", tok);
+        if (c->nmodes == CONFIG_MAX_MODES)
+            return amp_fail(AMP_EINPUT, "--modes: more than %d modes", CONFIG_MAX_MODES);
+        c->modes[c->nmodes++] = r;
+    }
+    if (c->nmodes == 0)
+        return amp_fail(AMP_EINPUT, "--modes: empty list");
+    return AMP_OK;
+}
+
+/* Parses an unsigned decimal integer strictly: digits only, no sign, no overflow. */
+static int parse_unsigned(const char *flag, const char *value, double min, double max,
+                          uint64_t *out)
+{
+    if (value[0] < '0' || value[0] > '9')
+        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, value);
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (*end != '\0')
+        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, value);
+    if (errno == ERANGE)
+        return amp_fail(AMP_EINPUT, "%s: '%s' is too large", flag, value);
+    if (v < min || (max > 0 && v > max)) {
+        if (max > 0)
+            return amp_fail(AMP_EINPUT, "%s: %llu is out of range [%.0f, %.0f]", flag, v, min, max);
+        return amp_fail(AMP_EINPUT, "%s: must be at least %.0f", flag, min);
+    }
+    *out = v;
+    return AMP_OK;
+}
+
+static int set_option(const struct opt *o, const char *value, struct amp_config *c)
+{
+    char *base = (char *)c;
+    uint64_t u = 0;
+    int rc;
+    switch (o->type) {
+    case OPT_MODES:
+        return parse_modes(value, c);
+    case OPT_STRING:
+        if (value[0] == '\0')
+            return amp_fail(AMP_EINPUT, "%s: empty value", o->flag);
+        *(const char **)(base + o->offset) = value;
+        return AMP_OK;
+    case OPT_FLOAT: {
+        errno = 0;
+        char *end;
+        double v = strtod(value, &end);
+        if (end == value || *end != '\0' || !isfinite(v) || errno == ERANGE)
+            return amp_fail(AMP_EINPUT, "%s: '%s' is not a finite number", o->flag, value);
+        if (v < o->min || v > o->max)
+            return amp_fail(AMP_EINPUT, "%s: %g is out of range [%g, %g]", o->flag, v, o->min,
+                            o->max);
+        *(float *)(base + o->offset) = (float)v;
+        return AMP_OK;
+    }
+    case OPT_U32:
+    case OPT_U64:
+    case OPT_SIZE:
+    case OPT_INT:
+        rc = parse_unsigned(o->flag, value, o->min, o->max, &u);
+        if (rc != AMP_OK)
+            return rc;
+        if (o->type == OPT_U32)
+            *(uint32_t *)(base + o->offset) = (uint32_t)u;
+        else if (o->type == OPT_U64)
+            *(uint64_t *)(base + o->offset) = u;
+        else if (o->type == OPT_SIZE)
+            *(size_t *)(base + o->offset) = (size_t)u;
+        else
+            *(int *)(base + o->offset) = (int)u;
+        return AMP_OK;
+    }
+    return amp_fail(AMP_EINPUT, "%s: unhandled option type", o->flag);
+}
+
+static int validate(const struct amp_config *c)
+{
+    const struct backend_ops *ops;
+    int rc = backend_find(c->device, &ops);
+    if (rc != AMP_OK)
+        return rc;
+    if (c->momentum >= 1.0f)
+        return amp_fail(AMP_EINPUT, "--momentum: %g must be below 1", c->momentum);
+    if (c->lr <= 0.0f)
+        return amp_fail(AMP_EINPUT, "--lr: must be positive");
+    return AMP_OK;
+}
+
+int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out)
+{
+    config_defaults(c);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            cli_print_run_options(help_out);
+            return -1;
+        }
+        if (strcmp(arg, "--no-progress") == 0) {
+            c->progress = 0;
+            continue;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const struct opt *o = NULL;
+        for (size_t j = 0; j < sizeof run_opts / sizeof run_opts[0]; j++)
+            if (strlen(run_opts[j].flag) == flen && strncmp(run_opts[j].flag, arg, flen) == 0)
+                o = &run_opts[j];
+        if (!o)
+            return amp_fail(AMP_EINPUT, "%s: unknown option (see --help)", arg);
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i + 1 >= argc)
+                return amp_fail(AMP_EINPUT, "%s: missing value %s", o->flag, o->metavar);
+            value = argv[++i];
+        }
+        int rc = set_option(o, value, c);
+        if (rc != AMP_OK)
+            return rc;
+    }
+    return validate(c);
+}

@@ -1,0 +1,38 @@
+/* `ampbench info`: version, build options, CPU and threads. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "idx.h"
+#include "sysinfo.h"
+
+#ifndef AMPBENCH_VERSION
+#define AMPBENCH_VERSION "unknown"
+#endif
+
+int cmd_info(int argc, char **argv)
+{
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: ampbench info\n  prints version, build options, CPU features and threads\n");
+        return 0;
+    }
+    if (argc > 0) {
+        fprintf(stderr, "ampbench: info: unexpected argument '%s'\n", argv[0]);
+        return 2;
+    }
+    struct host_info h;
+    host_info_get(&h);
+    const char *data = dataset_default_dir();
+    printf("ampbench %s (git %s, %s build)\n", AMPBENCH_VERSION, h.git_revision, h.build_type);
+    printf("compiler:     %s\n", h.compiler);
+    printf("CUDA backend: %s\n", h.cuda_compiled ? "compiled in" : "not compiled in");
+    printf("backends:     cpu\n");
+    printf("CPU:          %s\n", h.cpu_model);
+    printf("CPU features: %s\n", h.cpu_features);
+    printf("cores:        %d (OpenMP threads by default: %d)\n", h.cores, h.max_threads);
+    printf("OS:           %s\n", h.os);
+    printf("libraries:    zlib %s, cJSON %s, OpenMP %s\n", h.zlib_release, h.cjson_version,
+           h.openmp_version);
+    printf("default data: %s\n", data ? data : "(none: apt-get install dataset-fashion-mnist)");
+    return 0;
+}

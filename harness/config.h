@@ -1,0 +1,33 @@
+/* The configuration of a run: every protocol choice is a flag, the defaults are the seed's. */
+#ifndef AMPBENCH_CONFIG_H
+#define AMPBENCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recipe.h"
+
+#define CONFIG_MAX_MODES 16
+
+struct amp_config {
+    const struct recipe *modes[CONFIG_MAX_MODES];
+    size_t nmodes;
+    uint32_t epochs;
+    uint32_t batch;
+    float lr;
+    float momentum;
+    uint32_t channels;
+    uint64_t seed;
+    size_t train_limit;    /* 0 = all */
+    size_t test_limit;     /* 0 = all */
+    const char *data_dir;  /* NULL = the default location */
+    const char *out_dir;   /* NULL = results/runs/<timestamp>-<id> */
+    const char *device;
+    int threads;           /* 0 = all cores */
+    int progress;          /* live progress line: -1 auto (when stdout is a terminal), 0 off, 1 on */
+};
+
+/* The seed's defaults. */
+void config_defaults(struct amp_config *c);
+
+#endif

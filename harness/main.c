@@ -1,0 +1,56 @@
+/* ampbench: the command-line entry point; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#ifndef AMPBENCH_VERSION
+#define AMPBENCH_VERSION "unknown"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ampbench <command> [options]\n"
+            "\n"
+            "Benchmarks and verifies mixed-precision training of a small convolutional network.\n"
+            "\n"
+            "commands:\n"
+            "  run      train the seed network in each mode; write results/runs/<id>/\n"
+            "  info     version, build options, CPU features and threads\n"
+            "\n"
+            "options of run:\n");
+    cli_print_run_options(f);
+    fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ampbench %s\n", AMPBENCH_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0) {
+        char line[2048];
+        size_t used = 0;
+        line[0] = '\0';
+        for (int i = 0; i < argc && used < sizeof line; i++)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
+                                     argv[i]);
+        return cmd_run(argc - 2, argv + 2, line);
+    }
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "ampbench: unknown command '%s' (known: run, info; see --help)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,60 @@
+/* Terminal output of a run: a live line (batches done, samples/s, ETA) redrawn at most ten
+ * times a second when stdout is a terminal, and one table row per finished epoch. */
+#include "progress.h"
+
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void progress_init(struct progress_state *p, FILE *out, int live)
+{
+    p->out = out;
+    p->live = live;
+    p->last_draw_s = 0.0;
+}
+
+static void batch_done(void *user, const struct recipe *r, uint32_t epoch, uint32_t epochs,
+                       size_t batch, size_t batches, double elapsed_s)
+{
+    struct progress_state *p = user;
+    if (!p->live)
+        return;
+    const double t = now_s();
+    if (batch != batches && t - p->last_draw_s < 0.1)
+        return;
+    p->last_draw_s = t;
+    const double rate = elapsed_s > 0 ? (double)batch / elapsed_s : 0.0;
+    const double eta = rate > 0 ? (double)(batches - batch) / rate : 0.0;
+    fprintf(p->out, "\r  %-12s epoch %u/%u  batch %zu/%zu  %.0f batches/s  ETA %.1fs   ",
+            r->name, epoch, epochs, batch, batches, rate, eta);
+    fflush(p->out);
+}
+
+static void epoch_done(void *user, const struct recipe *r, const struct epoch_metrics *m)
+{
+    struct progress_state *p = user;
+    if (p->live)
+        fprintf(p->out, "\r\033[K");
+    fprintf(p->out, "  %-12s %5u %10.4f %9.2f%% %10.4f %9.2f%% %8.2f %12.0f\n", r->name, m->epoch,
+            m->train_loss, 100.0 * m->train_acc, m->test_loss, 100.0 * m->test_acc, m->epoch_s,
+            m->samples_per_s);
+    fflush(p->out);
+}
+
+struct train_progress progress_callbacks(struct progress_state *p)
+{
+    return (struct train_progress){ .batch_done = batch_done, .epoch_done = epoch_done,
+                                    .user = p };
+}
+
+void progress_table_header(struct progress_state *p, const struct recipe *r)
+{
+    fprintf(p->out, "\n%s: %s\n", r->name, r->summary);
+    fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %12s\n", "mode", "epoch", "train_loss",
+            "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s");
+}

@@ -1,0 +1,30 @@
+/* The run folder and what a run writes into it (run.json, epochs.csv), atomically. */
+#ifndef AMPBENCH_RESULTS_H
+#define AMPBENCH_RESULTS_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "sysinfo.h"
+#include "train.h"
+
+/* Creates a fresh run folder: `requested` when given (it must not exist, or be an empty
+ * directory), else results/runs/<UTC timestamp>-<random id>. Never reuses a folder holding
+ * anything. The path is written to path_out. */
+int results_create_dir(const char *requested, char *path_out, size_t len);
+
+struct run_record {
+    const struct amp_config *config;
+    const struct host_info *host;
+    const struct mode_result *modes;
+    size_t nmodes;
+    const char *command_line;
+    const char *data_dir;
+    size_t train_samples, test_samples;
+    int complete;          /* 0 while a run is in progress or was interrupted */
+};
+
+/* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
+int results_write(const char *dir, const struct run_record *rec);
+
+#endif

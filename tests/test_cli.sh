@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The CLI rejects bad flags with one clear line naming the flag, exit code 2, and no results.
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+passed=0 failed=0
+
+# expect_fail "<expected message fragment>" args...
+expect_fail() {
+  local want=$1; shift
+  local err rc
+  err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" -eq 2 ] && [[ "$err" == *"$want"* ]] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] \
+     && [ ! -e results ] && [ ! -e out ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: ampbench $* -> rc=$rc, stderr: $err (wanted: $want)" >&2
+  fi
+}
+
+expect_fail "--bogus: unknown option" run --bogus
+expect_fail "--modes: unknown mode 'fp64' (known: fp32" run --modes fp64
+expect_fail "--modes: 'fp32' is listed twice" run --modes fp32,fp32
+expect_fail "--epochs: 'abc' is not a non-negative integer" run --epochs abc
+expect_fail "--epochs: 0 is out of range" run --epochs 0
+expect_fail "--epochs: '-3' is not a non-negative integer" run --epochs -3
+expect_fail "--batch: 0 is out of range" run --batch 0 --out out
+expect_fail "--batch: '-1' is not a non-negative integer" run --batch=-1
+expect_fail "--batch: '12x' is not a non-negative integer" run --batch 12x
+expect_fail "--lr: 'fast' is not a finite number" run --lr fast
+expect_fail "--lr: 'nan' is not a finite number" run --lr nan
+expect_fail "--lr: must be positive" run --lr 0
+expect_fail "--momentum: 1 must be below 1" run --momentum 1
+expect_fail "--channels: missing value N" run --channels
+expect_fail "--device quantum: unknown device" run --device quantum --train-limit 10 --test-limit 10
+expect_fail "unknown command 'train'" train
+expect_fail "nowhere: cannot access data directory" run --data "$tmp/nowhere" --out out
+expect_fail "info: unexpected argument" info --verbose
+
+# --help and info succeed.
+if "$bin" run --help | grep -q -- "--modes LIST" && "$bin" info | grep -q "CUDA backend"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: run --help / info" >&2
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,275 @@
+/* Gradient checks: every layer's backward and the whole seed network's gradients against central
+ * finite differences of the forward pass, on small shapes, on the CPU reference backend.
+ * Tolerances are justified in docs/NUMERICS.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "error.h"
+#include "model.h"
+#include "rng.h"
+
+static int passed, failed;
+static struct backend be;
+
+#define ATOL 1e-3
+#define RTOL 1e-2
+
+static void check(int ok, const char *what)
+{
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        fprintf(stderr, "FAIL: %s\n", what);
+    }
+}
+
+static struct amp_tensor make(size_t n, enum amp_dtype dt, struct rng *r, float lo, float hi)
+{
+    struct amp_tensor t;
+    if (tensor_alloc(&be, &t, n, dt, MEM_WORKSPACE) != AMP_OK) {
+        fprintf(stderr, "%s\n", amp_last_error());
+        exit(1);
+    }
+    if (r && dt == AMP_F32)
+        for (size_t i = 0; i < n; i++)
+            ((float *)t.data)[i] = rng_uniform(r, lo, hi);
+    return t;
+}
+
+/* Projection loss L = sum_i out[i] * proj[i], accumulated in double. */
+static double project(const struct amp_tensor *out, const struct amp_tensor *proj)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < out->numel; i++)
+        s += (double)((float *)out->data)[i] * ((float *)proj->data)[i];
+    return s;
+}
+
+/* Compares an analytic gradient of `x` with central differences of loss(): returns the worst
+ * violation ratio |fd - an| / (ATOL + RTOL |an|) (<= 1 passes). */
+static double compare(const char *name, struct amp_tensor *x, const float *analytic, float eps,
+                      double (*loss)(void *), void *arg)
+{
+    double worst = 0.0;
+    float *v = x->data;
+    for (size_t i = 0; i < x->numel; i++) {
+        const float keep = v[i];
+        v[i] = keep + eps;
+        const double lp = loss(arg);
+        v[i] = keep - eps;
+        const double lm = loss(arg);
+        v[i] = keep;
+        const double fd = (lp - lm) / (2.0 * (double)eps);
+        const double ratio = fabs(fd - analytic[i]) / (ATOL + RTOL * fabs(analytic[i]));
+        if (ratio > worst)
+            worst = ratio;
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s: worst |fd - analytic| / (atol + rtol |analytic|) = %.3g",
+             name, worst);
+    check(worst <= 1.0, what);
+    return worst;
+}
+
+/* ---- conv2d ---- */
+struct conv_case {
+    struct conv_shape s;
+    struct amp_tensor x, w, b, y, proj, ws;
+};
+
+static double conv_loss(void *arg)
+{
+    struct conv_case *c = arg;
+    be.ops->conv2d_forward(be.ctx, &c->y, &c->x, &c->w, &c->b, &c->ws, &c->s, AMP_MATH_F32);
+    return project(&c->y, &c->proj);
+}
+
+static void test_conv(struct rng *r)
+{
+    struct conv_case c = { .s = { .n = 2, .c_in = 2, .h = 5, .w = 6, .c_out = 3 } };
+    const size_t xn = 2 * 2 * 5 * 6, yn = 2 * 3 * 5 * 6, wn = 3 * 2 * 9;
+    c.x = make(xn, AMP_F32, r, -1, 1);
+    c.w = make(wn, AMP_F32, r, -1, 1);
+    c.b = make(3, AMP_F32, r, -1, 1);
+    c.y = make(yn, AMP_F32, NULL, 0, 0);
+    c.proj = make(yn, AMP_F32, r, -1, 1);
+    c.ws = make(be.ops->conv2d_workspace(be.ctx, &c.s) / sizeof(float), AMP_F32, NULL, 0, 0);
+    struct amp_tensor dw = make(wn, AMP_F32, NULL, 0, 0), db = make(3, AMP_F32, NULL, 0, 0),
+                      dx = make(xn, AMP_F32, NULL, 0, 0);
+    be.ops->conv2d_backward(be.ctx, &dw, &db, &dx, &c.proj, &c.x, &c.w, &c.ws, &c.s,
+                            AMP_MATH_F32);
+    compare("conv2d dweight", &c.w, dw.data, 1e-2f, conv_loss, &c);
+    compare("conv2d dbias", &c.b, db.data, 1e-2f, conv_loss, &c);
+    compare("conv2d dinput", &c.x, dx.data, 1e-2f, conv_loss, &c);
+    struct amp_tensor *all[] = { &c.x, &c.w, &c.b, &c.y, &c.proj, &c.ws, &dw, &db, &dx };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tensor_free(&be, all[i]);
+}
+
+/* ---- linear ---- */
+struct linear_case {
+    uint32_t n, k, m;
+    struct amp_tensor x, w, b, y, proj;
+};
+
+static double linear_loss(void *arg)
+{
+    struct linear_case *c = arg;
+    be.ops->linear_forward(be.ctx, &c->y, &c->x, &c->w, &c->b, c->n, c->k, c->m, AMP_MATH_F32);
+    return project(&c->y, &c->proj);
+}
+
+static void test_linear(struct rng *r)
+{
+    /* n = 5 exercises both the blocked and the remainder path of the forward pass. */
+    struct linear_case c = { .n = 5, .k = 300, .m = 4 };
+    c.x = make(5 * 300, AMP_F32, r, -1, 1);
+    c.w = make(4 * 300, AMP_F32, r, -0.1f, 0.1f);
+    c.b = make(4, AMP_F32, r, -1, 1);
+    c.y = make(5 * 4, AMP_F32, NULL, 0, 0);
+    c.proj = make(5 * 4, AMP_F32, r, -1, 1);
+    struct amp_tensor dw = make(4 * 300, AMP_F32, NULL, 0, 0), db = make(4, AMP_F32, NULL, 0, 0),
+                      dx = make(5 * 300, AMP_F32, NULL, 0, 0);
+    be.ops->linear_backward(be.ctx, &dx, &dw, &db, &c.proj, &c.x, &c.w, c.n, c.k, c.m,
+                            AMP_MATH_F32);
+    compare("linear dweight", &c.w, dw.data, 1e-2f, linear_loss, &c);
+    compare("linear dbias", &c.b, db.data, 1e-2f, linear_loss, &c);
+    compare("linear dinput", &c.x, dx.data, 1e-2f, linear_loss, &c);
+    struct amp_tensor *all[] = { &c.x, &c.w, &c.b, &c.y, &c.proj, &dw, &db, &dx };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tensor_free(&be, all[i]);
+}
+
+/* ---- relu ---- */
+struct relu_case {
+    struct amp_tensor x, y, proj;
+};
+
+static double relu_loss(void *arg)
+{
+    struct relu_case *c = arg;
+    be.ops->relu_forward(be.ctx, &c->y, &c->x);
+    return project(&c->y, &c->proj);
+}
+
+static void test_relu(struct rng *r)
+{
+    struct relu_case c;
+    const size_t n = 64;
+    c.x = make(n, AMP_F32, r, -1, 1);
+    for (size_t i = 0; i < n; i++) { /* keep inputs away from the kink at 0 */
+        float *v = c.x.data;
+        v[i] = v[i] < 0 ? v[i] - 0.05f : v[i] + 0.05f;
+    }
+    c.y = make(n, AMP_F32, NULL, 0, 0);
+    c.proj = make(n, AMP_F32, r, -1, 1);
+    struct amp_tensor dx = make(n, AMP_F32, NULL, 0, 0);
+    relu_loss(&c);
+    be.ops->relu_backward(be.ctx, &dx, &c.proj, &c.y);
+    compare("relu dinput", &c.x, dx.data, 1e-2f, relu_loss, &c);
+    tensor_free(&be, &c.x);
+    tensor_free(&be, &c.y);
+    tensor_free(&be, &c.proj);
+    tensor_free(&be, &dx);
+}
+
+/* ---- softmax cross-entropy ---- */
+struct xent_case {
+    uint32_t n, m;
+    struct amp_tensor z, labels, stats;
+};
+
+static double xent_loss(void *arg)
+{
+    struct xent_case *c = arg;
+    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, c->n, c->m, 1.0f);
+    return (double)((float *)c->stats.data)[0] / c->n;
+}
+
+static void test_xent(struct rng *r)
+{
+    struct xent_case c = { .n = 6, .m = 5 };
+    c.z = make(30, AMP_F32, r, -3, 3);
+    c.labels = make(6, AMP_I32, NULL, 0, 0);
+    for (int i = 0; i < 6; i++)
+        ((int32_t *)c.labels.data)[i] = (int32_t)rng_below(r, 5);
+    c.stats = make(2, AMP_F32, NULL, 0, 0);
+    struct amp_tensor dz = make(30, AMP_F32, NULL, 0, 0);
+    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, c.n, c.m, 1.0f);
+    compare("softmax_xent dlogits", &c.z, dz.data, 1e-3f, xent_loss, &c);
+    /* grad_scale multiplies the gradient exactly (loss scaling relies on it). */
+    struct amp_tensor dz2 = make(30, AMP_F32, NULL, 0, 0);
+    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, c.n, c.m, 1024.0f);
+    int exact = 1;
+    for (int i = 0; i < 30; i++)
+        exact &= ((float *)dz2.data)[i] == 1024.0f * ((float *)dz.data)[i];
+    check(exact, "softmax_xent: grad_scale 1024 scales dlogits exactly");
+    tensor_free(&be, &c.z);
+    tensor_free(&be, &c.labels);
+    tensor_free(&be, &c.stats);
+    tensor_free(&be, &dz);
+    tensor_free(&be, &dz2);
+}
+
+/* ---- the whole network ---- */
+static double net_loss(void *arg)
+{
+    struct seed_net *net = arg;
+    struct batch_stats bs;
+    seed_net_step(net, net->shape.batch, 0, 0.0f, 0.0f, &bs);
+    return bs.loss_sum / net->shape.batch;
+}
+
+static void test_network(struct rng *r)
+{
+    const struct seed_shape shape = { .batch = 4, .c_in = 1, .h = 6, .w = 5, .channels = 3,
+                                      .classes = 4 };
+    struct seed_net net;
+    if (seed_net_create(&net, &be, &shape) != AMP_OK || seed_net_init(&net, r) != AMP_OK) {
+        fprintf(stderr, "%s\n", amp_last_error());
+        exit(1);
+    }
+    float images[4 * 30];
+    int32_t labels[4];
+    for (int i = 0; i < 4 * 30; i++)
+        images[i] = rng_float(r);
+    for (int i = 0; i < 4; i++)
+        labels[i] = (int32_t)rng_below(r, 4);
+    seed_net_set_batch(&net, images, labels, 4);
+    /* lr 0: the step computes the gradients and leaves the weights as they are. */
+    struct batch_stats bs;
+    seed_net_step(&net, 4, 1, 0.0f, 0.0f, &bs);
+    for (int p = 0; p < SEED_NPARAMS; p++) {
+        size_t n = net.grad[p].numel;
+        float *g = malloc(n * sizeof *g);
+        memcpy(g, net.grad[p].data, n * sizeof *g);
+        char name[64];
+        snprintf(name, sizeof name, "network d%s", seed_param_name(p));
+        compare(name, &net.param[p], g, 1e-3f, net_loss, &net);
+        free(g);
+    }
+    seed_net_destroy(&net);
+}
+
+int main(void)
+{
+    if (backend_open(&be, "cpu", 2) != AMP_OK) {
+        fprintf(stderr, "%s\n", amp_last_error());
+        return 1;
+    }
+    struct rng r;
+    rng_seed(&r, 7);
+    test_conv(&r);
+    test_linear(&r);
+    test_relu(&r);
+    test_xent(&r);
+    test_network(&r);
+    check(be.mem.current_total == 0, "every tensor freed (memory accounting back to 0)");
+    backend_close(&be);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

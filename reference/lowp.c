@@ -19,8 +19,8 @@
  * fast-path comparison with MXCSR.FTZ=DAZ=1 and MXCSR.RC = round-up:
  *   - the rounding is taken from imm8 (0 = round to nearest even), never
  *     from MXCSR.RC;
- *   - VCVTPS2PH does not apply FTZ (the Intel SDM says its tiny results are
- *     delivered as FP16 subnormals; confirmed by the test). DAZ, if honoured
+ *   - VCVTPS2PH does not flush its FP16 subnormal results under FTZ
+ *     (checked by the test: all FP16 subnormals and midpoints). DAZ, if honoured
  *     on its FP32 input, can only turn an FP32 subnormal into +-0 before the
  *     conversion, and every FP32 subnormal already rounds to +-0 (sign kept)
  *     in FP16, so the result cannot change. The counts are computed from

@@ -28,6 +28,8 @@ static int cpu_alloc(void *ctx, void **ptr, size_t bytes)
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (!p)
         return AMP_ENOMEM;
+    /* Deterministic contents (and pages touched now, not inside a timed step); no op relies on
+     * it: the gradient tests poison workspaces to prove that. */
     memset(p, 0, rounded);
     *ptr = p;
     return AMP_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "simd.h"
 
 /* Geometry of the padded grid for an h x w plane. */
 struct grid {
@@ -23,13 +24,32 @@ static struct grid grid_of(const struct conv_shape *s)
     return g;
 }
 
-/* Copies an h x w plane into the interior of a zeroed padded grid. */
+/* dst[0..w) = src[0..w) + add. Rows of 16 to 32 floats (the seed's 28) take two overlapping
+ * vector moves instead of a library call per row. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int w, float add)
+{
+    if (w >= VF_LANES && w <= 2 * VF_LANES) {
+        const vf head = vf_load(src) + add, tail = vf_load(src + w - VF_LANES) + add;
+        vf_store(dst, head);
+        vf_store(dst + w - VF_LANES, tail);
+        return;
+    }
+    for (int i = 0; i < w; i++)
+        dst[i] = src[i] + add;
+}
+
+/* Copies an h x w plane into the interior of a padded grid, zeroing the border. */
 static void pad_plane(float *dst, const float *src, const struct grid *g)
 {
-    memset(dst, 0, g->plane * sizeof *dst);
-    for (int h = 0; h < g->h; h++)
-        memcpy(dst + (size_t)(h + 1) * g->stride + 1, src + (size_t)h * g->w,
-               (size_t)g->w * sizeof *dst);
+    const int S = g->stride;
+    memset(dst, 0, (size_t)S * sizeof *dst);
+    for (int h = 0; h < g->h; h++) {
+        float *row = dst + (size_t)(h + 1) * S;
+        row[0] = 0.0f;
+        copy_row(row + 1, src + (size_t)h * g->w, g->w, 0.0f);
+        row[g->w + 1] = 0.0f;
+    }
+    memset(dst + (size_t)(g->h + 1) * S, 0, (g->plane - (size_t)(g->h + 1) * S) * sizeof *dst);
 }
 
 /* acc[q] (+)= sum_{ky, kx} w9[ky * 3 + kx] * xp[q + ky * stride + kx] over the flat grid. */
@@ -51,28 +71,44 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
 /* Copies the valid columns of a flat grid into an h x w plane, adding `bias`. */
 static void unpad_grid(float *dst, const float *acc, float bias, const struct grid *g)
 {
-    for (int h = 0; h < g->h; h++) {
-        const float *a = acc + (size_t)h * g->stride;
-        float *d = dst + (size_t)h * g->w;
-#pragma omp simd
-        for (int w = 0; w < g->w; w++)
-            d[w] = a[w] + bias;
-    }
+    for (int h = 0; h < g->h; h++)
+        copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
+}
+
+/* Lays an h x w plane onto the flat grid (the two padding columns of each row are left as
+ * they are: the caller zeroes them once). */
+static void grid_plane(float *dst, const float *src, const struct grid *g)
+{
+    for (int h = 0; h < g->h; h++)
+        copy_row(dst + (size_t)h * g->stride, src + (size_t)h * g->w, g->w, 0.0f);
+}
+
+/* Workspace: per thread, padded planes for max(c_in, c_out) channels and two flat grids; then,
+ * for the filter gradient, the padded planes of the whole batch's input. */
+static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+{
+    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
+    return channels * g->plane + 2 * g->plane;
 }
 
 size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s)
 {
     const struct grid g = grid_of(s);
-    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
-    const size_t per_thread = channels * g.plane + 2 * g.plane;
-    return (size_t)((struct cpu_ctx *)ctx)->threads * per_thread * sizeof(float);
+    const size_t threads = (size_t)((struct cpu_ctx *)ctx)->threads;
+    const size_t batch_planes = (size_t)s->n * s->c_in * g.plane;
+    return (threads * per_thread_floats(s, &g) + batch_planes) * sizeof(float);
 }
 
 static float *thread_scratch(const struct amp_tensor *ws, const struct conv_shape *s,
                              const struct grid *g, int thread)
 {
-    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
-    return (float *)ws->data + (size_t)thread * (channels * g->plane + 2 * g->plane);
+    return (float *)ws->data + (size_t)thread * per_thread_floats(s, g);
+}
+
+static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
+                           const struct grid *g, int threads)
+{
+    return (float *)ws->data + (size_t)threads * per_thread_floats(s, g);
 }
 
 /* out[n, co] = bias[co] + sum_ci conv3x3(inp[n, ci], weight[co, ci]) */
@@ -110,21 +146,21 @@ static void conv_backward_filter_f32(float *dweight, float *dbias, const float *
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
     const int S = g.stride;
+    float *xpad = batch_planes(ws, s, &g, threads);
 #pragma omp parallel num_threads(threads)
     {
-        float *xp = thread_scratch(ws, s, &g, omp_get_thread_num());
-        float *gq = xp + g.plane; /* dout on the flat grid, zero in the padding columns */
+#pragma omp for schedule(static)
+        for (int i = 0; i < N * CI; i++)
+            pad_plane(xpad + (size_t)i * g.plane, inp + (size_t)i * HW, &g);
+        float *gq = thread_scratch(ws, s, &g, omp_get_thread_num()); /* dout on the flat grid */
+        memset(gq, 0, (size_t)g.q * sizeof *gq);
 #pragma omp for collapse(2) schedule(static)
         for (int co = 0; co < CO; co++) {
             for (int ci = 0; ci < CI; ci++) {
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
                 for (int n = 0; n < N; n++) {
-                    pad_plane(xp, inp + ((size_t)n * CI + ci) * HW, &g);
-                    memset(gq, 0, (size_t)g.q * sizeof *gq);
-                    const float *gn = dout + ((size_t)n * CO + co) * HW;
-                    for (int h = 0; h < g.h; h++)
-                        memcpy(gq + (size_t)h * S, gn + (size_t)h * g.w,
-                               (size_t)g.w * sizeof *gq);
+                    grid_plane(gq, dout + ((size_t)n * CO + co) * HW, &g);
+                    const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
                     const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
                     for (int q = 0; q < g.q; q++) {

@@ -17,11 +17,6 @@ static inline void vf_store(float *p, vf v)
     *(vf *)p = v;
 }
 
-static inline vf vf_broadcast(float x)
-{
-    return (vf){ 0 } + x;
-}
-
 /* Sum of the lanes, in a fixed order (pairwise halving). */
 static inline float vf_sum(vf v)
 {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Two runs with the same seed give bit-identical per-epoch metrics; another seed gives different ones.
+# Two runs with the same seed give bit-identical per-epoch metrics, whatever the thread count;
+# another seed gives different ones.
 set -u
 bin=$1
 tmp=$(mktemp -d)
@@ -8,6 +9,7 @@ args=(run --modes fp32 --epochs 2 --train-limit 2000 --test-limit 1000 --no-prog
 "$bin" "${args[@]}" --seed 5 --out "$tmp/a" >/dev/null || exit 1
 "$bin" "${args[@]}" --seed 5 --out "$tmp/b" >/dev/null || exit 1
 "$bin" "${args[@]}" --seed 6 --out "$tmp/c" >/dev/null || exit 1
+"$bin" "${args[@]}" --seed 5 --threads 1 --out "$tmp/d" >/dev/null || exit 1
 # Metrics without the timing columns (epoch_s, samples_per_s).
 metrics() { cut -d, -f1-6,9- "$1/epochs.csv"; }
 passed=0 failed=0
@@ -20,6 +22,12 @@ if [ "$(metrics "$tmp/a")" != "$(metrics "$tmp/c")" ]; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)); echo "FAIL: seeds 5 and 6 gave identical metrics" >&2
+fi
+# Every output element has one owner thread: the thread count does not change the numbers.
+if [ "$(metrics "$tmp/a")" == "$(metrics "$tmp/d")" ]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: --threads 1 changed the metrics" >&2
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

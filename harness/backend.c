@@ -58,6 +58,11 @@ size_t dtype_size(enum amp_dtype dtype)
     return 4;
 }
 
+int dtype_is_lowp(enum amp_dtype dtype)
+{
+    return dtype == AMP_F16 || dtype == AMP_BF16;
+}
+
 const char *dtype_name(enum amp_dtype dtype)
 {
     switch (dtype) {

@@ -58,6 +58,17 @@ struct mem_stats {
     size_t peak_total;
 };
 
+/* What rounding into FP16/BF16 tensors did since the counters were last read, by the memory
+ * category of the destination tensor (activations, activation gradients, weight gradients,
+ * weight copies, ...). */
+struct numerics_counts {
+    uint64_t rounded[MEM_NCATEGORIES];   /* elements rounded to a low-precision type */
+    uint64_t underflow[MEM_NCATEGORIES]; /* of which non-zero before rounding and zero after */
+    uint64_t overflow[MEM_NCATEGORIES];  /* of which finite before rounding and inf after */
+    uint64_t updates;                    /* low-precision weight elements with lr * v != 0 */
+    uint64_t swallowed;                  /* of which the stored weight did not change */
+};
+
 struct backend_ops;
 
 /* A live backend: its operation table, its private state, and its memory accounting. */
@@ -82,6 +93,16 @@ struct backend_ops {
     /* Threads the backend really uses (for reports). */
     int (*threads)(void *ctx);
 
+    /* Numerics counters: copies them to *out and resets them. */
+    int (*read_counts)(void *ctx, struct numerics_counts *out);
+
+    /* Every op below reads its input tensors in their own dtype (FP16/BF16 widened exactly),
+     * multiplies and accumulates in FP32 (inputs first rounded to TF32 when math is
+     * AMP_MATH_TF32 and the input is FP32), and rounds results to the output tensor's dtype
+     * (round to nearest even, counted in the numerics counters). */
+
+    /* dst = src converted to dst's dtype (same numel). */
+    void (*cast)(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
     /* Bytes of workspace the conv ops need for shape s (as cuDNN's GetWorkspaceSize); the
      * caller allocates it as a MEM_WORKSPACE tensor and passes it to both conv ops. */
     size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s);
@@ -97,9 +118,9 @@ struct backend_ops {
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
                             struct amp_tensor *workspace, const struct conv_shape *s,
                             enum amp_math math);
-    /* out = max(inp, 0); out may alias inp. */
+    /* out = max(inp, 0) (NaN propagates); out may alias inp; same dtype. */
     void (*relu_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
-    /* dinp = dout * (out > 0); dinp may alias dout. */
+    /* dinp = dout * (out > 0); dinp may alias dout; same dtype. */
     void (*relu_backward)(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                           const struct amp_tensor *out);
     /* out[n, m] = bias[m] + sum_k inp[n, k] * weight[m, k]. */
@@ -111,15 +132,26 @@ struct backend_ops {
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
                             uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
-    /* Softmax cross-entropy over logits [n, m] with int32 labels [n]. Writes the summed loss and the
-     * count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of 2). When dlogits
-     * is not NULL, writes dlogits = (softmax - onehot) * grad_scale / n. */
+    /* Softmax cross-entropy in FP32 over logits [n, m] with int32 labels [n]. Writes the summed
+     * loss and the count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of
+     * 2). When dlogits is not NULL, writes dlogits = (softmax - onehot) * scale / n, where scale
+     * is the loss scaler's current scale (1 when scaler is NULL). */
     void (*softmax_xent)(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                          const struct amp_tensor *logits, const struct amp_tensor *labels,
-                         uint32_t n, uint32_t m, float grad_scale);
-    /* SGD with momentum (PyTorch semantics, dampening 0): v = momentum * v + grad; w -= lr * v. */
+                         const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+    /* Loss scaling (scaler: a tensor holding a struct loss_scaler, see scaler.h).
+     * unscale: grad *= 1 / scale, rounded to grad's dtype; sets found_inf when any element of
+     * grad is inf or NaN. scaler_update: GradScaler's update rule (scaler_update in scaler.h). */
+    void (*unscale)(void *ctx, struct amp_tensor *grad, struct amp_tensor *scaler);
+    void (*scaler_update)(void *ctx, struct amp_tensor *scaler);
+    /* SGD with momentum (PyTorch semantics, dampening 0): v = momentum * v + grad;
+     * w -= lr * v, in FP32 arithmetic, each result rounded to its tensor's dtype. Does nothing
+     * when scaler is not NULL and its found_inf is set (a skipped step). When copy is not NULL,
+     * also writes copy = w in copy's dtype (the low-precision weight copy). Weights held in a
+     * low-precision dtype count updates and swallowed updates (lr * v != 0, w unchanged). */
     void (*sgd_momentum)(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
-                         const struct amp_tensor *grad, float lr, float momentum);
+                         struct amp_tensor *copy, const struct amp_tensor *grad,
+                         const struct amp_tensor *scaler, float lr, float momentum);
 };
 
 /* Known backends. */
@@ -136,6 +168,8 @@ int tensor_alloc(struct backend *be, struct amp_tensor *t, size_t numel, enum am
                  enum mem_category category);
 void tensor_free(struct backend *be, struct amp_tensor *t);
 size_t dtype_size(enum amp_dtype dtype);
+/* FP16 or BF16. */
+int dtype_is_lowp(enum amp_dtype dtype);
 const char *dtype_name(enum amp_dtype dtype);
 const char *mem_category_name(enum mem_category category);
 

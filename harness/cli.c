@@ -11,7 +11,7 @@
 #include "backend.h"
 #include "error.h"
 
-enum opt_type { OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES };
+enum opt_type { OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES, OPT_POLICY };
 
 struct opt {
     const char *flag;
@@ -25,7 +25,8 @@ struct opt {
 #define FIELD(f) offsetof(struct amp_config, f)
 
 static const struct opt run_opts[] = {
-    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes to train (default: fp32)" },
+    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)" },
+    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)" },
     { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)" },
     { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)" },
     { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)" },
@@ -38,13 +39,20 @@ static const struct opt run_opts[] = {
     { "--out", "DIR", OPT_STRING, FIELD(out_dir), 0, 0, "results folder to create (default results/runs/<timestamp>-<id>)" },
     { "--threads", "N", OPT_INT, FIELD(threads), 1, 1024, "CPU threads (default: all cores)" },
     { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: cpu (default cpu)" },
+    { "--loss-scale", "S", OPT_FLOAT, FIELD(loss_scale), 0x1p-24, 0x1p64, "amp-static's fixed loss scale (default 1024)" },
+    { "--scale-init", "S", OPT_FLOAT, FIELD(scale_init), 0x1p-24, 0x1p64, "dynamic loss scale at the start (default 65536)" },
+    { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)" },
+    { "--scale-min", "S", OPT_FLOAT, FIELD(scale_min), 0, 0x1p64, "lower bound of the dynamic scale (default none)" },
+    { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)" },
 };
 
 void config_defaults(struct amp_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->modes[0] = recipe_find("fp32");
-    c->nmodes = 1;
+    static const char *const default_modes[] = { "fp32", "amp", "amp-static", "amp-noscale",
+                                                  "bf16" };
+    for (size_t i = 0; i < sizeof default_modes / sizeof default_modes[0]; i++)
+        c->modes[c->nmodes++] = recipe_find(default_modes[i]);
     c->epochs = 5;
     c->batch = 32;
     c->lr = 0.01f;
@@ -53,6 +61,11 @@ void config_defaults(struct amp_config *c)
     c->seed = 1;
     c->device = "cpu";
     c->progress = -1;
+    c->policy = POLICY_SEED;
+    c->loss_scale = 1024.0f;
+    c->scale_init = 65536.0f;
+    c->scale_growth_interval = 2000;
+    c->steps_csv = 1;
 }
 
 void cli_print_run_options(FILE *f)
@@ -123,6 +136,14 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     switch (o->type) {
     case OPT_MODES:
         return parse_modes(value, c);
+    case OPT_POLICY: {
+        const int p = policy_parse(value);
+        if (p < 0)
+            return amp_fail(AMP_EINPUT, "--policy: unknown policy '%s' (known: seed, autocast)",
+                            value);
+        c->policy = (enum policy)p;
+        return AMP_OK;
+    }
     case OPT_STRING:
         if (value[0] == '\0')
             return amp_fail(AMP_EINPUT, "%s: empty value", o->flag);
@@ -170,6 +191,9 @@ static int validate(const struct amp_config *c)
         return amp_fail(AMP_EINPUT, "--momentum: %g must be below 1", c->momentum);
     if (c->lr <= 0.0f)
         return amp_fail(AMP_EINPUT, "--lr: must be positive");
+    if (c->scale_min > 0.0f && c->scale_max > 0.0f && c->scale_min > c->scale_max)
+        return amp_fail(AMP_EINPUT, "--scale-min %g is above --scale-max %g", c->scale_min,
+                        c->scale_max);
     return AMP_OK;
 }
 

@@ -68,8 +68,9 @@ int cmd_run(int argc, char **argv, const char *command_line)
 
     struct host_info host;
     host_info_get(&host);
-    printf("ampbench run: %zu modes, %u epochs, batch %u, %zu train / %zu test samples from %s\n",
-           c.nmodes, c.epochs, c.batch, train.n, test.n, data_dir);
+    printf("ampbench run: %zu modes, %u epochs, batch %u, policy %s, %zu train / %zu test samples "
+           "from %s\n",
+           c.nmodes, c.epochs, c.batch, policy_name(c.policy), train.n, test.n, data_dir);
     printf("results: %s\n", dir);
 
     struct mode_result *results = calloc(c.nmodes, sizeof *results);
@@ -82,16 +83,26 @@ int cmd_run(int argc, char **argv, const char *command_line)
     if (!results)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
     for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++) {
-        progress_table_header(&prog, c.modes[i]);
+        const struct precision_plan plan = precision_plan_of(c.modes[i], c.policy);
+        progress_table_header(&prog, c.modes[i], &plan);
         rc = train_mode(&c, c.modes[i], &train, &test, &callbacks, &results[i]);
         rec.nmodes = i + 1;
+        if (rc == AMP_OK && results[i].diverged)
+            printf("  %s diverged: the loss became NaN/inf at epoch %u, step %u; training of this "
+                   "mode stopped\n",
+                   c.modes[i]->name, results[i].diverged_epoch, results[i].diverged_step);
+        if (rc == AMP_OK && results[i].scale_below_one)
+            fprintf(stderr, "ampbench: warning: %s: the dynamic loss scale fell below 1 (gradients "
+                            "overflow even unscaled)\n",
+                    c.modes[i]->name);
     }
     rec.complete = rc == AMP_OK;
     int wrc = results_write(dir, &rec);
     if (rc == AMP_OK)
         rc = wrc;
     if (rc == AMP_OK)
-        printf("\nresults written to %s (run.json, epochs.csv)\n", dir);
+        printf("\nresults written to %s (run.json, epochs.csv%s)\n", dir,
+               c.steps_csv ? ", steps.csv" : "");
     else if (wrc == AMP_OK)
         fprintf(stderr, "ampbench: run incomplete; what finished is in %s\n", dir);
     for (size_t i = 0; i < rec.nmodes; i++)

@@ -25,6 +25,13 @@ struct amp_config {
     const char *device;
     int threads;           /* 0 = all cores */
     int progress;          /* live progress line: -1 auto (when stdout is a terminal), 0 off, 1 on */
+    enum policy policy;    /* which layers the mixed-precision recipes run in low precision */
+    float loss_scale;      /* amp-static's fixed scale */
+    float scale_init;      /* dynamic scaling: initial scale (GradScaler: 2^16) */
+    uint32_t scale_growth_interval; /* clean steps before the scale doubles (2000) */
+    float scale_min;       /* optional bounds on the dynamic scale; 0 = none */
+    float scale_max;
+    int steps_csv;         /* write steps.csv (per-step records) */
 };
 
 /* The seed's defaults. */

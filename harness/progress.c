@@ -40,9 +40,10 @@ static void epoch_done(void *user, const struct recipe *r, const struct epoch_me
     struct progress_state *p = user;
     if (p->live)
         fprintf(p->out, "\r\033[K");
-    fprintf(p->out, "  %-12s %5u %10.4f %9.2f%% %10.4f %9.2f%% %8.2f %12.0f\n", r->name, m->epoch,
-            m->train_loss, 100.0 * m->train_acc, m->test_loss, 100.0 * m->test_acc, m->epoch_s,
-            m->samples_per_s);
+    fprintf(p->out, "  %-12s %5u %10.4f %9.2f%% %10.4f %9.2f%% %8.2f %10.0f %7u %9g %9.2e\n",
+            r->name, m->epoch, m->train_loss, 100.0 * m->train_acc, m->test_loss,
+            100.0 * m->test_acc, m->epoch_s, m->samples_per_s, m->skipped_steps, m->loss_scale,
+            numerics_grad_underflow_frac(&m->numerics));
     fflush(p->out);
 }
 
@@ -52,9 +53,17 @@ struct train_progress progress_callbacks(struct progress_state *p)
                                     .user = p };
 }
 
-void progress_table_header(struct progress_state *p, const struct recipe *r)
+void progress_table_header(struct progress_state *p, const struct recipe *r,
+                           const struct precision_plan *plan)
 {
+    struct layer_trace t[TRACE_LAYERS];
+    precision_trace(plan, t);
     fprintf(p->out, "\n%s: %s\n", r->name, r->summary);
-    fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %12s\n", "mode", "epoch", "train_loss",
-            "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s");
+    fprintf(p->out, "  precision trace:\n");
+    for (int i = 0; i < TRACE_LAYERS; i++)
+        fprintf(p->out, "    %-13s in %-5s compute %-24s out %-5s weights %s\n", t[i].layer,
+                t[i].input, t[i].compute, t[i].output, t[i].weights);
+    fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %10s %7s %9s %9s\n", "mode", "epoch",
+            "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s", "skipped",
+            "scale", "grad_uflw");
 }

@@ -17,6 +17,7 @@ void progress_init(struct progress_state *p, FILE *out, int live);
 /* Callbacks for train_mode, with user = the progress_state. */
 struct train_progress progress_callbacks(struct progress_state *p);
 /* The table header printed before a mode's epochs. */
-void progress_table_header(struct progress_state *p, const struct recipe *r);
+void progress_table_header(struct progress_state *p, const struct recipe *r,
+                           const struct precision_plan *plan);
 
 #endif

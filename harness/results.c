@@ -146,6 +146,15 @@ static cJSON *config_json(const struct run_record *rec)
     cJSON_AddNumberToObject(j, "test_samples", (double)rec->test_samples);
     cJSON_AddStringToObject(j, "device", c->device);
     cJSON_AddNumberToObject(j, "threads", c->threads);
+    cJSON_AddStringToObject(j, "policy", policy_name(c->policy));
+    cJSON *sc = cJSON_AddObjectToObject(j, "loss_scaling");
+    cJSON_AddNumberToObject(sc, "static_scale", c->loss_scale);
+    cJSON_AddNumberToObject(sc, "init_scale", c->scale_init);
+    cJSON_AddNumberToObject(sc, "growth_factor", 2.0);
+    cJSON_AddNumberToObject(sc, "backoff_factor", 0.5);
+    cJSON_AddNumberToObject(sc, "growth_interval", c->scale_growth_interval);
+    cJSON_AddNumberToObject(sc, "min_scale", c->scale_min);
+    cJSON_AddNumberToObject(sc, "max_scale", c->scale_max);
     return j;
 }
 
@@ -178,12 +187,59 @@ static cJSON *memory_json(const struct mem_stats *m)
     return j;
 }
 
+static cJSON *numerics_json(const struct numerics_summary *n)
+{
+    cJSON *j = cJSON_CreateObject();
+    for (int k = 0; k < NCLASSES; k++) {
+        cJSON *o = cJSON_AddObjectToObject(j, tensor_class_name(k));
+        cJSON_AddNumberToObject(o, "rounded", (double)n->cls[k].rounded);
+        cJSON_AddNumberToObject(o, "underflow", (double)n->cls[k].underflow);
+        cJSON_AddNumberToObject(o, "overflow", (double)n->cls[k].overflow);
+        cJSON_AddNumberToObject(o, "underflow_frac", numerics_underflow_frac(n, k));
+        cJSON_AddNumberToObject(o, "overflow_frac", numerics_overflow_frac(n, k));
+    }
+    cJSON_AddNumberToObject(j, "grad_underflow_frac", numerics_grad_underflow_frac(n));
+    cJSON_AddNumberToObject(j, "lowp_weight_updates", (double)n->updates);
+    cJSON_AddNumberToObject(j, "swallowed_updates", (double)n->swallowed);
+    return j;
+}
+
+static cJSON *trace_json(const struct precision_plan *plan)
+{
+    struct layer_trace t[TRACE_LAYERS];
+    precision_trace(plan, t);
+    cJSON *j = cJSON_CreateArray();
+    for (int i = 0; i < TRACE_LAYERS; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "layer", t[i].layer);
+        cJSON_AddStringToObject(o, "input", t[i].input);
+        cJSON_AddStringToObject(o, "compute", t[i].compute);
+        cJSON_AddStringToObject(o, "output", t[i].output);
+        cJSON_AddStringToObject(o, "weights", t[i].weights);
+        cJSON_AddItemToArray(j, o);
+    }
+    return j;
+}
+
+static const char *scaling_name(enum loss_scaling s)
+{
+    return s == SCALING_DYNAMIC ? "dynamic" : s == SCALING_STATIC ? "static" : "none";
+}
+
 static cJSON *mode_json(const struct mode_result *r)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "summary", r->recipe->summary);
+    cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
+    cJSON_AddItemToObject(j, "precision_trace", trace_json(&r->plan));
     cJSON_AddNumberToObject(j, "threads", r->threads);
     cJSON_AddNumberToObject(j, "epochs_completed", r->nepochs);
+    cJSON_AddBoolToObject(j, "diverged", r->diverged);
+    if (r->diverged) {
+        cJSON_AddNumberToObject(j, "diverged_epoch", r->diverged_epoch);
+        cJSON_AddNumberToObject(j, "diverged_step", r->diverged_step);
+    }
+    cJSON_AddBoolToObject(j, "scale_fell_below_one", r->scale_below_one);
     cJSON *epochs = cJSON_AddArrayToObject(j, "epochs");
     for (uint32_t e = 0; e < r->nepochs; e++) {
         const struct epoch_metrics *m = &r->epochs[e];
@@ -195,6 +251,12 @@ static cJSON *mode_json(const struct mode_result *r)
         cJSON_AddNumberToObject(o, "test_acc", m->test_acc);
         cJSON_AddNumberToObject(o, "epoch_s", m->epoch_s);
         cJSON_AddNumberToObject(o, "samples_per_s", m->samples_per_s);
+        cJSON_AddNumberToObject(o, "steps", m->steps);
+        cJSON_AddNumberToObject(o, "skipped_steps", m->skipped_steps);
+        cJSON *sc = cJSON_AddObjectToObject(o, "scaler");
+        cJSON_AddNumberToObject(sc, "scale", m->loss_scale);
+        cJSON_AddNumberToObject(sc, "growth_tracker", m->growth_tracker);
+        cJSON_AddItemToObject(o, "numerics", numerics_json(&m->numerics));
         cJSON_AddItemToObject(o, "memory", memory_json(&m->mem));
         cJSON_AddItemToArray(epochs, o);
     }
@@ -230,34 +292,91 @@ static int write_run_json(const char *dir, const struct run_record *rec)
     return rc;
 }
 
+/* A CSV file built in memory, then written atomically. */
+struct csv {
+    char *buf;
+    size_t len;
+    FILE *f;
+};
+
+static int csv_open(struct csv *c, const char *name)
+{
+    c->buf = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->buf, &c->len);
+    return c->f ? AMP_OK : amp_fail(AMP_ENOMEM, "out of memory formatting %s", name);
+}
+
+static int csv_commit(struct csv *c, const char *dir, const char *name)
+{
+    fclose(c->f);
+    int rc = write_atomic(dir, name, c->buf, c->len);
+    free(c->buf);
+    return rc;
+}
+
 static int write_epochs_csv(const char *dir, const struct run_record *rec)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return amp_fail(AMP_ENOMEM, "out of memory formatting epochs.csv");
-    fprintf(f, "mode,epoch,train_loss,train_acc,test_loss,test_acc,epoch_s,samples_per_s,"
-               "act_bytes,peak_bytes\n");
+    struct csv c;
+    int rc = csv_open(&c, "epochs.csv");
+    if (rc != AMP_OK)
+        return rc;
+    fprintf(c.f, "mode,epoch,train_loss,train_acc,test_loss,test_acc,epoch_s,samples_per_s,"
+                 "skipped_steps,loss_scale,grad_underflow_frac,act_underflow_frac,"
+                 "grad_overflow_frac,swallowed_updates,act_bytes,peak_bytes\n");
     for (size_t i = 0; i < rec->nmodes; i++) {
         const struct mode_result *r = &rec->modes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
-            fprintf(f, "%s,%u,%.9g,%.9g,%.9g,%.9g,%.6f,%.2f,%zu,%zu\n", r->recipe->name,
-                    m->epoch, m->train_loss, m->train_acc, m->test_loss, m->test_acc,
-                    m->epoch_s, m->samples_per_s, m->mem.peak[MEM_ACTIVATIONS],
+            const struct numerics_summary *n = &m->numerics;
+            const struct class_numerics *ag = &n->cls[CLASS_ACTIVATION_GRADS],
+                                        *wg = &n->cls[CLASS_WEIGHT_GRADS];
+            const double grad_overflow =
+                ag->rounded + wg->rounded
+                    ? (double)(ag->overflow + wg->overflow) / (double)(ag->rounded + wg->rounded)
+                    : 0.0;
+            fprintf(c.f, "%s,%u,%.9g,%.9g,%.9g,%.9g,%.6f,%.2f,%u,%.9g,%.6g,%.6g,%.6g,%llu,%zu,%zu\n",
+                    r->recipe->name, m->epoch, m->train_loss, m->train_acc, m->test_loss,
+                    m->test_acc, m->epoch_s, m->samples_per_s, m->skipped_steps, m->loss_scale,
+                    numerics_grad_underflow_frac(n),
+                    numerics_underflow_frac(n, CLASS_ACTIVATIONS), grad_overflow,
+                    (unsigned long long)n->swallowed, m->mem.peak[MEM_ACTIVATIONS],
                     m->mem.peak_total);
         }
     }
-    fclose(f);
-    int rc = write_atomic(dir, "epochs.csv", buf, len);
-    free(buf);
-    return rc;
+    return csv_commit(&c, dir, "epochs.csv");
+}
+
+static int write_steps_csv(const char *dir, const struct run_record *rec)
+{
+    struct csv c;
+    int rc = csv_open(&c, "steps.csv");
+    if (rc != AMP_OK)
+        return rc;
+    fprintf(c.f, "mode,epoch,step,loss,loss_scale,skipped");
+    for (int k = 0; k < NCLASSES; k++)
+        fprintf(c.f, ",%s_underflow_frac,%s_overflow_frac", tensor_class_name(k),
+                tensor_class_name(k));
+    fprintf(c.f, "\n");
+    for (size_t i = 0; i < rec->nmodes; i++) {
+        const struct mode_result *r = &rec->modes[i];
+        for (size_t t = 0; t < r->nsteps; t++) {
+            const struct step_record *s = &r->steps[t];
+            fprintf(c.f, "%s,%u,%u,%.7g,%.9g,%d", r->recipe->name, s->epoch, s->step, s->loss,
+                    s->loss_scale, s->skipped);
+            for (int k = 0; k < NCLASSES; k++)
+                fprintf(c.f, ",%.6g,%.6g", s->underflow[k], s->overflow[k]);
+            fprintf(c.f, "\n");
+        }
+    }
+    return csv_commit(&c, dir, "steps.csv");
 }
 
 int results_write(const char *dir, const struct run_record *rec)
 {
     int rc = write_epochs_csv(dir, rec);
+    if (rc == AMP_OK && rec->config->steps_csv)
+        rc = write_steps_csv(dir, rec);
     if (rc == AMP_OK)
         rc = write_run_json(dir, rec);
     return rc;

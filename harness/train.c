@@ -1,7 +1,9 @@
 /* The training loop: per epoch, a seeded shuffle, batches through the network (the last partial
- * batch included), then evaluation on the test split. */
+ * batch included), then evaluation on the test split; per-step loss scale, skipped steps and
+ * rounding diagnostics. */
 #include "train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +19,72 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+const char *tensor_class_name(enum tensor_class c)
+{
+    static const char *const names[NCLASSES] = {
+        [CLASS_ACTIVATIONS] = "activations",
+        [CLASS_ACTIVATION_GRADS] = "activation_grads",
+        [CLASS_WEIGHT_GRADS] = "weight_grads",
+        [CLASS_WEIGHTS] = "weights",
+    };
+    return names[c];
+}
+
+static enum tensor_class class_of(enum mem_category cat)
+{
+    switch (cat) {
+    case MEM_ACTIVATIONS: return CLASS_ACTIVATIONS;
+    case MEM_ACTIVATION_GRADS: return CLASS_ACTIVATION_GRADS;
+    case MEM_WEIGHT_GRADS: return CLASS_WEIGHT_GRADS;
+    default: return CLASS_WEIGHTS;
+    }
+}
+
+static void summarize(struct numerics_summary *sum, const struct numerics_counts *c)
+{
+    memset(sum, 0, sizeof *sum);
+    for (int cat = 0; cat < MEM_NCATEGORIES; cat++) {
+        struct class_numerics *k = &sum->cls[class_of(cat)];
+        k->rounded += c->rounded[cat];
+        k->underflow += c->underflow[cat];
+        k->overflow += c->overflow[cat];
+    }
+    sum->updates = c->updates;
+    sum->swallowed = c->swallowed;
+}
+
+static void accumulate(struct numerics_summary *into, const struct numerics_summary *add)
+{
+    for (int k = 0; k < NCLASSES; k++) {
+        into->cls[k].rounded += add->cls[k].rounded;
+        into->cls[k].underflow += add->cls[k].underflow;
+        into->cls[k].overflow += add->cls[k].overflow;
+    }
+    into->updates += add->updates;
+    into->swallowed += add->swallowed;
+}
+
+static double frac(uint64_t part, uint64_t whole)
+{
+    return whole ? (double)part / (double)whole : 0.0;
+}
+
+double numerics_underflow_frac(const struct numerics_summary *n, enum tensor_class c)
+{
+    return frac(n->cls[c].underflow, n->cls[c].rounded);
+}
+
+double numerics_overflow_frac(const struct numerics_summary *n, enum tensor_class c)
+{
+    return frac(n->cls[c].overflow, n->cls[c].rounded);
+}
+
+double numerics_grad_underflow_frac(const struct numerics_summary *n)
+{
+    const struct class_numerics *a = &n->cls[CLASS_ACTIVATION_GRADS], *w = &n->cls[CLASS_WEIGHT_GRADS];
+    return frac(a->underflow + w->underflow, a->rounded + w->rounded);
+}
+
 /* Host staging of one batch, gathered from the dataset by index. */
 struct staging {
     float *images;
@@ -27,50 +95,166 @@ static void gather(struct staging *st, const struct dataset *d, const uint32_t *
 {
     const size_t pixels = (size_t)d->h * d->w;
     for (size_t i = 0; i < n; i++) {
-        const uint32_t j = idx ? idx[i] : (uint32_t)i;
-        memcpy(st->images + i * pixels, d->images + (size_t)j * pixels, pixels * sizeof(float));
-        st->labels[i] = d->labels[j];
+        memcpy(st->images + i * pixels, d->images + (size_t)idx[i] * pixels,
+               pixels * sizeof(float));
+        st->labels[i] = d->labels[idx[i]];
     }
 }
 
-/* Runs one pass over d in batches (training when `order` is given, in that order). */
-static int run_pass(struct seed_net *net, struct staging *st, const struct dataset *d,
-                    const uint32_t *order, const struct amp_config *c, const struct recipe *r,
-                    uint32_t epoch, const struct train_progress *progress, double *loss,
-                    double *acc)
+/* Everything one mode's training needs. */
+struct session {
+    const struct amp_config *c;
+    const struct recipe *r;
+    struct seed_net net;
+    struct staging st;
+    const struct train_progress *progress;
+    struct mode_result *out;
+    size_t steps_cap;
+};
+
+static int record_step(struct session *s, const struct step_record *rec)
 {
-    const size_t batch = net->shape.batch;
-    const size_t batches = (d->n + batch - 1) / batch;
-    const size_t pixels = (size_t)d->h * d->w;
+    struct mode_result *out = s->out;
+    if (!s->c->steps_csv)
+        return AMP_OK;
+    if (out->nsteps == s->steps_cap) {
+        size_t cap = s->steps_cap ? 2 * s->steps_cap : 1024;
+        struct step_record *grown = realloc(out->steps, cap * sizeof *grown);
+        if (!grown)
+            return amp_fail(AMP_ENOMEM, "out of host memory recording steps of %s", s->r->name);
+        out->steps = grown;
+        s->steps_cap = cap;
+    }
+    out->steps[out->nsteps++] = *rec;
+    return AMP_OK;
+}
+
+/* One training epoch over `order`. Stops early (no error) when the loss diverges. */
+static int train_epoch(struct session *s, const struct dataset *d, const uint32_t *order,
+                       struct epoch_metrics *m)
+{
+    const struct amp_config *c = s->c;
+    struct backend *be = s->net.be;
+    const size_t batch = s->net.shape.batch, batches = (d->n + batch - 1) / batch;
     const double t0 = now_s();
+    double loss_sum = 0.0;
+    size_t correct = 0;
+    struct numerics_counts counts;
+    be->ops->read_counts(be->ctx, &counts); /* start the epoch from zero */
+    for (size_t b = 0; b < batches; b++) {
+        const size_t first = b * batch;
+        const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
+        gather(&s->st, d, order + first, n);
+        struct step_result sr;
+        int rc = seed_net_set_batch(&s->net, s->st.images, s->st.labels, n);
+        if (rc == AMP_OK)
+            rc = seed_net_step(&s->net, n, 1, c->lr, c->momentum, &sr);
+        if (rc == AMP_OK)
+            rc = be->ops->read_counts(be->ctx, &counts);
+        if (rc != AMP_OK)
+            return rc;
+        struct numerics_summary step_numerics;
+        summarize(&step_numerics, &counts);
+        accumulate(&m->numerics, &step_numerics);
+        loss_sum += sr.loss_sum;
+        correct += sr.correct;
+        m->steps++;
+        m->skipped_steps += (uint32_t)sr.skipped;
+        m->loss_scale = s->net.scaler.data ? sr.scaler.scale : 1.0f;
+        m->growth_tracker = sr.scaler.growth_tracker;
+        if (s->net.scaler.data && sr.scaler.scale < 1.0f)
+            s->out->scale_below_one = 1;
+        struct step_record rec = { .epoch = m->epoch, .step = (uint32_t)b + 1,
+                                   .loss = (float)(sr.loss_sum / n), .loss_scale = sr.loss_scale,
+                                   .skipped = sr.skipped };
+        for (int k = 0; k < NCLASSES; k++) {
+            rec.underflow[k] = (float)numerics_underflow_frac(&step_numerics, k);
+            rec.overflow[k] = (float)numerics_overflow_frac(&step_numerics, k);
+        }
+        rc = record_step(s, &rec);
+        if (rc != AMP_OK)
+            return rc;
+        if (!isfinite(sr.loss_sum)) {
+            s->out->diverged = 1;
+            s->out->diverged_epoch = m->epoch;
+            s->out->diverged_step = (uint32_t)b + 1;
+            break;
+        }
+        if (s->progress && s->progress->batch_done)
+            s->progress->batch_done(s->progress->user, s->r, m->epoch, c->epochs, b + 1, batches,
+                                    now_s() - t0);
+    }
+    m->epoch_s = now_s() - t0;
+    m->samples_per_s = (double)d->n / m->epoch_s;
+    m->train_loss = loss_sum / (double)d->n;
+    m->train_acc = (double)correct / (double)d->n;
+    return AMP_OK;
+}
+
+/* Evaluation over the whole split in order, forward only. */
+static int evaluate(struct session *s, const struct dataset *d, double *loss, double *acc)
+{
+    const size_t batch = s->net.shape.batch, batches = (d->n + batch - 1) / batch;
+    const size_t pixels = (size_t)d->h * d->w;
     double loss_sum = 0.0;
     size_t correct = 0;
     for (size_t b = 0; b < batches; b++) {
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
-        int rc;
-        if (order) {
-            gather(st, d, order + first, n);
-            rc = seed_net_set_batch(net, st->images, st->labels, n);
-        } else {
-            for (uint32_t i = 0; i < n; i++)
-                st->labels[i] = d->labels[first + i];
-            rc = seed_net_set_batch(net, d->images + first * pixels, st->labels, n);
-        }
-        struct batch_stats bs;
+        for (uint32_t i = 0; i < n; i++)
+            s->st.labels[i] = d->labels[first + i];
+        struct step_result sr;
+        int rc = seed_net_set_batch(&s->net, d->images + first * pixels, s->st.labels, n);
         if (rc == AMP_OK)
-            rc = seed_net_step(net, n, order != NULL, c->lr, c->momentum, &bs);
+            rc = seed_net_step(&s->net, n, 0, 0.0f, 0.0f, &sr);
         if (rc != AMP_OK)
             return rc;
-        loss_sum += bs.loss_sum;
-        correct += bs.correct;
-        if (order && progress && progress->batch_done)
-            progress->batch_done(progress->user, r, epoch, c->epochs, b + 1, batches,
-                                 now_s() - t0);
+        loss_sum += sr.loss_sum;
+        correct += sr.correct;
     }
     *loss = loss_sum / (double)d->n;
     *acc = (double)correct / (double)d->n;
-    return AMP_OK;
+    /* Evaluation rounds activations too; those counts do not belong to the next epoch. */
+    struct numerics_counts discard;
+    return s->net.be->ops->read_counts(s->net.be->ctx, &discard);
+}
+
+static struct loss_scaler scaler_for(const struct amp_config *c, const struct recipe *r)
+{
+    if (r->scaling == SCALING_STATIC)
+        return scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0.0f, 0.0f);
+    return scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
+                       c->scale_max);
+}
+
+static int run_epochs(struct session *s, const struct dataset *train, const struct dataset *test,
+                      uint32_t *order)
+{
+    const struct amp_config *c = s->c;
+    /* Every mode starts from the same weights and sees the same batches. */
+    struct rng init_rng, shuffle_rng;
+    rng_seed(&init_rng, c->seed);
+    rng_seed(&shuffle_rng, c->seed ^ 0x53485546464C45ull);
+    int rc = seed_net_init(&s->net, &init_rng);
+    for (size_t i = 0; i < train->n; i++)
+        order[i] = (uint32_t)i;
+    for (uint32_t e = 1; e <= c->epochs && rc == AMP_OK && !s->out->diverged; e++) {
+        struct epoch_metrics *m = &s->out->epochs[e - 1];
+        m->epoch = e;
+        rng_shuffle(&shuffle_rng, order, train->n);
+        rc = train_epoch(s, train, order, m);
+        if (rc == AMP_OK && !s->out->diverged)
+            rc = evaluate(s, test, &m->test_loss, &m->test_acc);
+        if (rc == AMP_OK && s->out->diverged)
+            m->test_loss = m->test_acc = NAN;
+        if (rc == AMP_OK) {
+            m->mem = s->net.be->mem;
+            s->out->nepochs = e;
+            if (s->progress && s->progress->epoch_done)
+                s->progress->epoch_done(s->progress->user, s->r, m);
+        }
+    }
+    return rc;
 }
 
 int train_mode(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
@@ -79,69 +263,44 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
 {
     memset(out, 0, sizeof *out);
     out->recipe = r;
+    out->plan = precision_plan_of(r, c->policy);
     out->epochs = calloc(c->epochs, sizeof *out->epochs);
     uint32_t *order = malloc(train->n * sizeof *order);
     const uint32_t batch = (uint32_t)(c->batch < train->n ? c->batch : train->n);
-    struct staging st = {
-        .images = malloc((size_t)batch * train->h * train->w * sizeof(float)),
-        .labels = malloc((size_t)batch * sizeof(int32_t)),
+    struct session s = {
+        .c = c, .r = r, .progress = progress, .out = out,
+        .st = { .images = malloc((size_t)batch * train->h * train->w * sizeof(float)),
+                .labels = malloc((size_t)batch * sizeof(int32_t)) },
     };
-    if (!out->epochs || !order || !st.images || !st.labels) {
-        free(order);
-        free(st.images);
-        free(st.labels);
-        mode_result_free(out);
-        return amp_fail(AMP_ENOMEM, "out of host memory setting up mode %s", r->name);
-    }
-
+    int rc = AMP_OK;
+    if (!out->epochs || !order || !s.st.images || !s.st.labels)
+        rc = amp_fail(AMP_ENOMEM, "out of host memory setting up mode %s", r->name);
     struct backend be;
-    struct seed_net net;
-    int rc = backend_open(&be, c->device, c->threads);
+    if (rc == AMP_OK)
+        rc = backend_open(&be, c->device, c->threads);
     if (rc == AMP_OK) {
         const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h,
                                           .w = train->w, .channels = c->channels,
                                           .classes = 10 };
-        rc = seed_net_create(&net, &be, &shape);
+        const struct loss_scaler scaler = scaler_for(c, r);
+        rc = seed_net_create(&s.net, &be, &shape, &out->plan, r->scaling, &scaler);
         if (rc == AMP_OK) {
-            /* Every mode starts from the same weights and sees the same batches. */
-            struct rng init_rng, shuffle_rng;
-            rng_seed(&init_rng, c->seed);
-            rng_seed(&shuffle_rng, c->seed ^ 0x53485546464C45ull);
-            rc = seed_net_init(&net, &init_rng);
-            for (size_t i = 0; i < train->n; i++)
-                order[i] = (uint32_t)i;
-            for (uint32_t e = 1; e <= c->epochs && rc == AMP_OK; e++) {
-                struct epoch_metrics *m = &out->epochs[e - 1];
-                m->epoch = e;
-                rng_shuffle(&shuffle_rng, order, train->n);
-                double t0 = now_s();
-                rc = run_pass(&net, &st, train, order, c, r, e, progress, &m->train_loss,
-                              &m->train_acc);
-                m->epoch_s = now_s() - t0;
-                m->samples_per_s = (double)train->n / m->epoch_s;
-                if (rc == AMP_OK)
-                    rc = run_pass(&net, &st, test, NULL, c, r, e, NULL, &m->test_loss,
-                                  &m->test_acc);
-                if (rc == AMP_OK) {
-                    m->mem = be.mem;
-                    out->nepochs = e;
-                    if (progress && progress->epoch_done)
-                        progress->epoch_done(progress->user, r, m);
-                }
-            }
+            rc = run_epochs(&s, train, test, order);
             out->threads = be.threads;
-            seed_net_destroy(&net);
+            seed_net_destroy(&s.net);
         }
         backend_close(&be);
     }
     free(order);
-    free(st.images);
-    free(st.labels);
+    free(s.st.images);
+    free(s.st.labels);
     return rc;
 }
 
 void mode_result_free(struct mode_result *r)
 {
     free(r->epochs);
+    free(r->steps);
     r->epochs = NULL;
+    r->steps = NULL;
 }

@@ -1,10 +1,26 @@
-/* The training loop: one recipe, all epochs, per-epoch metrics and timing. */
+/* The training loop: one recipe, all epochs, per-epoch and per-step metrics, numerics
+ * diagnostics and timing. */
 #ifndef AMPBENCH_TRAIN_H
 #define AMPBENCH_TRAIN_H
 
 #include "backend.h"
 #include "config.h"
 #include "idx.h"
+#include "recipe.h"
+
+/* Rounding statistics of one tensor class over a span of steps. */
+struct class_numerics {
+    uint64_t rounded, underflow, overflow;
+};
+
+/* The tensor classes the diagnostics report. */
+enum tensor_class { CLASS_ACTIVATIONS, CLASS_ACTIVATION_GRADS, CLASS_WEIGHT_GRADS,
+                    CLASS_WEIGHTS, NCLASSES };
+
+struct numerics_summary {
+    struct class_numerics cls[NCLASSES];
+    uint64_t updates, swallowed;  /* low-precision weights (fp16-pure) */
+};
 
 struct epoch_metrics {
     uint32_t epoch;         /* 1-based */
@@ -14,14 +30,33 @@ struct epoch_metrics {
     double test_acc;
     double epoch_s;         /* training time of the epoch (evaluation excluded) */
     double samples_per_s;   /* training samples per second */
+    uint32_t steps, skipped_steps;
+    float loss_scale;       /* the scaler's scale at the end of the epoch (1 without scaling) */
+    int32_t growth_tracker; /* the scaler's growth tracker at the end of the epoch */
+    struct numerics_summary numerics;
     struct mem_stats mem;   /* the backend's memory accounting at the end of the epoch */
+};
+
+/* One training step, for steps.csv. */
+struct step_record {
+    uint32_t epoch, step;   /* step counts from 1 within the epoch */
+    float loss;             /* mean loss of the batch (unscaled) */
+    float loss_scale;
+    int skipped;
+    float underflow[NCLASSES], overflow[NCLASSES]; /* fractions of the elements rounded */
 };
 
 struct mode_result {
     const struct recipe *recipe;
+    struct precision_plan plan;
     uint32_t nepochs;                  /* epochs completed */
     struct epoch_metrics *epochs;      /* config epochs entries */
+    struct step_record *steps;         /* nsteps records (NULL unless config steps_csv) */
+    size_t nsteps;
     int threads;
+    int diverged;                      /* the loss became NaN/inf: training stopped */
+    uint32_t diverged_epoch, diverged_step;
+    int scale_below_one;               /* the dynamic scale fell below 1 at some step */
 };
 
 /* Called after every training batch with the epoch's progress. */
@@ -33,10 +68,17 @@ struct train_progress {
 };
 
 /* Trains the seed network with recipe r from the seed's init; fills out (free with
- * mode_result_free). */
+ * mode_result_free). A diverging recipe is not an error: out->diverged says so. */
 int train_mode(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
                const struct dataset *test, const struct train_progress *progress,
                struct mode_result *out);
 void mode_result_free(struct mode_result *r);
+
+const char *tensor_class_name(enum tensor_class c);
+/* Fraction of the rounded elements of class c that underflowed (0 when none were rounded). */
+double numerics_underflow_frac(const struct numerics_summary *n, enum tensor_class c);
+double numerics_overflow_frac(const struct numerics_summary *n, enum tensor_class c);
+/* Underflow fraction over all gradient elements rounded (activation and weight gradients). */
+double numerics_grad_underflow_frac(const struct numerics_summary *n);
 
 #endif

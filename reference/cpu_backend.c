@@ -69,6 +69,8 @@ const struct backend_ops cpu_backend_ops = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .threads = cpu_threads,
+    .read_counts = cpu_read_counts,
+    .cast = cpu_cast,
     .conv2d_workspace = cpu_conv2d_workspace,
     .conv2d_forward = cpu_conv2d_forward,
     .conv2d_backward = cpu_conv2d_backward,
@@ -77,5 +79,7 @@ const struct backend_ops cpu_backend_ops = {
     .linear_forward = cpu_linear_forward,
     .linear_backward = cpu_linear_backward,
     .softmax_xent = cpu_softmax_xent,
+    .unscale = cpu_unscale,
+    .scaler_update = cpu_scaler_update,
     .sgd_momentum = cpu_sgd_momentum,
 };

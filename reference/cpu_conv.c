@@ -1,7 +1,8 @@
-/* CPU reference: 3x3 convolution (NCHW, stride 1, padding 1), forward and backward, FP32
- * arithmetic. Each plane is zero-padded into a (h+2) x (w+2) grid in the workspace so that the
- * nine taps become nine shifted streams over one flat, fully vectorized loop; the two extra
- * columns per row are computed and dropped. OpenMP splits independent outputs (no cross-thread
+/* CPU reference: 3x3 convolution (NCHW, stride 1, padding 1), forward and backward. Inputs are
+ * widened to FP32 (and rounded to TF32 in TF32 mode) as each plane is zero-padded into a
+ * (h+2) x (w+2) grid in the workspace, so that the nine taps become nine shifted streams over one
+ * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and
+ * results are rounded to the output's dtype. OpenMP splits independent outputs (no cross-thread
  * reductions), so results do not depend on the thread count. */
 #include <string.h>
 
@@ -38,7 +39,57 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
         dst[i] = src[i] + add;
 }
 
-/* Copies an h x w plane into the interior of a padded grid, zeroing the border. */
+/* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
+ * widen inputs and round outputs. */
+struct scratch {
+    float *planes;
+    float *grid;
+    float *flat;
+};
+
+static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+{
+    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
+    return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
+}
+
+/* Workspace: the threads' scratch, then the padded input planes of the whole batch (reused by
+ * every output channel of the filter gradient). */
+size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s)
+{
+    const struct grid g = grid_of(s);
+    const size_t threads = (size_t)((struct cpu_ctx *)ctx)->threads;
+    const size_t batch_planes = (size_t)s->n * s->c_in * g.plane;
+    return (threads * per_thread_floats(s, &g) + batch_planes) * sizeof(float);
+}
+
+static struct scratch thread_scratch(const struct amp_tensor *ws, const struct conv_shape *s,
+                                     const struct grid *g)
+{
+    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
+    float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
+    return (struct scratch){ .planes = base, .grid = base + channels * g->plane,
+                             .flat = base + channels * g->plane + g->q };
+}
+
+static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
+                           const struct grid *g, int threads)
+{
+    return (float *)ws->data + (size_t)threads * per_thread_floats(s, g);
+}
+
+/* The h x w plane of t starting at element `offset`, as FP32: the tensor's own memory when it
+ * is FP32 and not rounded, else widened (and TF32-rounded) into `flat`. */
+static const float *plane_f32(const struct amp_tensor *t, size_t offset, const struct grid *g,
+                              int tf32, float *flat)
+{
+    if (t->dtype == AMP_F32 && !tf32)
+        return (const float *)t->data + offset;
+    cpu_load(flat, t, offset, (size_t)g->h * g->w, tf32);
+    return flat;
+}
+
+/* Copies an h x w FP32 plane into the interior of a padded grid, zeroing the border. */
 static void pad_plane(float *dst, const float *src, const struct grid *g)
 {
     const int S = g->stride;
@@ -68,100 +119,99 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     }
 }
 
-/* Copies the valid columns of a flat grid into an h x w plane, adding `bias`. */
-static void unpad_grid(float *dst, const float *acc, float bias, const struct grid *g)
+/* Writes the valid columns of a flat grid, plus `bias`, into the plane of `out` at `offset`,
+ * rounded to out's dtype. */
+static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
+                       const struct grid *g, float *flat, struct lowp_counts *counts)
 {
+    float *dst = out->dtype == AMP_F32 ? (float *)out->data + offset : flat;
     for (int h = 0; h < g->h; h++)
         copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
+    if (dst == flat)
+        cpu_store(out, offset, flat, (size_t)g->h * g->w, counts);
 }
 
-/* Lays an h x w plane onto the flat grid (the two padding columns of each row are left as
- * they are: the caller zeroes them once). */
-static void grid_plane(float *dst, const float *src, const struct grid *g)
+/* The 3x3 filter of (co, ci) as FP32, optionally rotated by 180 degrees. */
+static void load_taps(float w9[9], const struct amp_tensor *weight, size_t offset, int tf32,
+                      int rotate)
 {
-    for (int h = 0; h < g->h; h++)
-        copy_row(dst + (size_t)h * g->stride, src + (size_t)h * g->w, g->w, 0.0f);
-}
-
-/* Workspace: per thread, padded planes for max(c_in, c_out) channels and two flat grids; then,
- * for the filter gradient, the padded planes of the whole batch's input. */
-static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
-{
-    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
-    return channels * g->plane + 2 * g->plane;
-}
-
-size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s)
-{
-    const struct grid g = grid_of(s);
-    const size_t threads = (size_t)((struct cpu_ctx *)ctx)->threads;
-    const size_t batch_planes = (size_t)s->n * s->c_in * g.plane;
-    return (threads * per_thread_floats(s, &g) + batch_planes) * sizeof(float);
-}
-
-static float *thread_scratch(const struct amp_tensor *ws, const struct conv_shape *s,
-                             const struct grid *g, int thread)
-{
-    return (float *)ws->data + (size_t)thread * per_thread_floats(s, g);
-}
-
-static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
-                           const struct grid *g, int threads)
-{
-    return (float *)ws->data + (size_t)threads * per_thread_floats(s, g);
+    float t[9];
+    cpu_load(t, weight, offset, 9, tf32);
+    for (int i = 0; i < 9; i++)
+        w9[i] = t[rotate ? 8 - i : i];
 }
 
 /* out[n, co] = bias[co] + sum_ci conv3x3(inp[n, ci], weight[co, ci]) */
-static void conv_forward_f32(float *out, const float *inp, const float *weight, const float *bias,
-                             const struct conv_shape *s, const struct amp_tensor *ws, int threads)
+static void conv_forward(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         const struct amp_tensor *ws, const struct conv_shape *s,
+                         enum amp_math math)
 {
     const int N = (int)s->n, CI = (int)s->c_in, CO = (int)s->c_out;
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
-#pragma omp parallel num_threads(threads)
+    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
+#pragma omp parallel num_threads(c->threads)
     {
-        float *xp = thread_scratch(ws, s, &g, omp_get_thread_num());
-        float *acc = xp + (size_t)CI * g.plane;
+        const struct scratch sc = thread_scratch(ws, s, &g);
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
-            for (int ci = 0; ci < CI; ci++)
-                pad_plane(xp + ci * g.plane, inp + ((size_t)n * CI + ci) * HW, &g);
+            for (int ci = 0; ci < CI; ci++) {
+                const size_t off = ((size_t)n * CI + ci) * HW;
+                pad_plane(sc.planes + ci * g.plane, plane_f32(inp, off, &g, tf32_x, sc.flat), &g);
+            }
             for (int co = 0; co < CO; co++) {
-                for (int ci = 0; ci < CI; ci++)
-                    plane_taps(acc, xp + ci * g.plane, weight + ((size_t)co * CI + ci) * 9, &g,
-                               ci > 0);
-                unpad_grid(out + ((size_t)n * CO + co) * HW, acc, bias[co], &g);
+                for (int ci = 0; ci < CI; ci++) {
+                    float w9[9];
+                    load_taps(w9, weight, ((size_t)co * CI + ci) * 9, tf32_w, 0);
+                    plane_taps(sc.grid, sc.planes + ci * g.plane, w9, &g, ci > 0);
+                }
+                store_grid(out, ((size_t)n * CO + co) * HW, sc.grid, cpu_get(bias, (size_t)co),
+                           &g, sc.flat, &counts);
+                rounded += HW;
             }
         }
+        cpu_count(c, out, rounded, &counts);
     }
 }
 
 /* dweight[co, ci, ky, kx] = sum_{n, h, w} dout[n, co, h, w] * inp[n, ci, h+ky-1, w+kx-1];
  * dbias[co] = sum dout[n, co]. Each (co, ci) has one owner thread. */
-static void conv_backward_filter_f32(float *dweight, float *dbias, const float *dout,
-                                     const float *inp, const struct conv_shape *s,
-                                     const struct amp_tensor *ws, int threads)
+static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
+                                 struct amp_tensor *dbias, const struct amp_tensor *dout,
+                                 const struct amp_tensor *inp, const struct amp_tensor *ws,
+                                 const struct conv_shape *s, enum amp_math math)
 {
     const int N = (int)s->n, CI = (int)s->c_in, CO = (int)s->c_out;
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
     const int S = g.stride;
-    float *xpad = batch_planes(ws, s, &g, threads);
-#pragma omp parallel num_threads(threads)
+    const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
+    float *xpad = batch_planes(ws, s, &g, c->threads);
+#pragma omp parallel num_threads(c->threads)
     {
+        const struct scratch sc = thread_scratch(ws, s, &g);
+        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
+        size_t wrounded = 0, brounded = 0;
 #pragma omp for schedule(static)
         for (int i = 0; i < N * CI; i++)
-            pad_plane(xpad + (size_t)i * g.plane, inp + (size_t)i * HW, &g);
-        float *gq = thread_scratch(ws, s, &g, omp_get_thread_num()); /* dout on the flat grid */
-        memset(gq, 0, (size_t)g.q * sizeof *gq);
+            pad_plane(xpad + (size_t)i * g.plane,
+                      plane_f32(inp, (size_t)i * HW, &g, tf32_x, sc.flat), &g);
+        /* dout on the flat grid; its two padding columns per row stay zero. */
+        memset(sc.grid, 0, (size_t)g.q * sizeof *sc.grid);
 #pragma omp for collapse(2) schedule(static)
         for (int co = 0; co < CO; co++) {
             for (int ci = 0; ci < CI; ci++) {
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
                 for (int n = 0; n < N; n++) {
-                    grid_plane(gq, dout + ((size_t)n * CO + co) * HW, &g);
+                    const float *gn =
+                        plane_f32(dout, ((size_t)n * CO + co) * HW, &g, tf32_g, sc.flat);
+                    for (int h = 0; h < g.h; h++)
+                        copy_row(sc.grid + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
                     const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
-                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
+                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S, *gq = sc.grid;
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
                     for (int q = 0; q < g.q; q++) {
                         const float d = gq[q];
@@ -176,49 +226,62 @@ static void conv_backward_filter_f32(float *dweight, float *dbias, const float *
                         a8 += d * r2[q + 2];
                     }
                 }
-                float *dw = dweight + ((size_t)co * CI + ci) * 9;
-                dw[0] = a0, dw[1] = a1, dw[2] = a2, dw[3] = a3, dw[4] = a4;
-                dw[5] = a5, dw[6] = a6, dw[7] = a7, dw[8] = a8;
+                const float taps[9] = { a0, a1, a2, a3, a4, a5, a6, a7, a8 };
+                cpu_store(dweight, ((size_t)co * CI + ci) * 9, taps, 9, &wcounts);
+                wrounded += 9;
             }
         }
-    }
-    for (int co = 0; co < CO; co++) {
-        float sum = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *gn = dout + ((size_t)n * CO + co) * HW;
+        /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded). */
+#pragma omp for schedule(static)
+        for (int co = 0; co < CO; co++) {
+            float sum = 0.0f;
+            for (int n = 0; n < N; n++) {
+                const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
 #pragma omp simd reduction(+ : sum)
-            for (size_t i = 0; i < HW; i++)
-                sum += gn[i];
+                for (size_t i = 0; i < HW; i++)
+                    sum += gn[i];
+            }
+            cpu_set(dbias, (size_t)co, sum, &bcounts);
+            brounded++;
         }
-        dbias[co] = sum;
+        cpu_count(c, dweight, wrounded, &wcounts);
+        cpu_count(c, dbias, brounded, &bcounts);
     }
 }
 
 /* dinp[n, ci] = sum_co full-correlation(dout[n, co], weight[co, ci] rotated by 180 degrees) */
-static void conv_backward_data_f32(float *dinp, const float *dout, const float *weight,
-                                   const struct conv_shape *s, const struct amp_tensor *ws,
-                                   int threads)
+static void conv_backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
+                               const struct amp_tensor *dout, const struct amp_tensor *weight,
+                               const struct amp_tensor *ws, const struct conv_shape *s,
+                               enum amp_math math)
 {
     const int N = (int)s->n, CI = (int)s->c_in, CO = (int)s->c_out;
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
-#pragma omp parallel num_threads(threads)
+    const int tf32_g = cpu_tf32(dout, math), tf32_w = cpu_tf32(weight, math);
+#pragma omp parallel num_threads(c->threads)
     {
-        float *gp = thread_scratch(ws, s, &g, omp_get_thread_num());
-        float *acc = gp + (size_t)CO * g.plane;
+        const struct scratch sc = thread_scratch(ws, s, &g);
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
-            for (int co = 0; co < CO; co++)
-                pad_plane(gp + co * g.plane, dout + ((size_t)n * CO + co) * HW, &g);
+            for (int co = 0; co < CO; co++) {
+                const size_t off = ((size_t)n * CO + co) * HW;
+                pad_plane(sc.planes + co * g.plane, plane_f32(dout, off, &g, tf32_g, sc.flat), &g);
+            }
             for (int ci = 0; ci < CI; ci++) {
                 for (int co = 0; co < CO; co++) {
-                    const float *w = weight + ((size_t)co * CI + ci) * 9;
-                    const float rot[9] = { w[8], w[7], w[6], w[5], w[4], w[3], w[2], w[1], w[0] };
-                    plane_taps(acc, gp + co * g.plane, rot, &g, co > 0);
+                    float rot[9];
+                    load_taps(rot, weight, ((size_t)co * CI + ci) * 9, tf32_w, 1);
+                    plane_taps(sc.grid, sc.planes + co * g.plane, rot, &g, co > 0);
                 }
-                unpad_grid(dinp + ((size_t)n * CI + ci) * HW, acc, 0.0f, &g);
+                store_grid(dinp, ((size_t)n * CI + ci) * HW, sc.grid, 0.0f, &g, sc.flat,
+                           &counts);
+                rounded += HW;
             }
         }
+        cpu_count(c, dinp, rounded, &counts);
     }
 }
 
@@ -227,9 +290,7 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         struct amp_tensor *workspace, const struct conv_shape *s,
                         enum amp_math math)
 {
-    (void)math;
-    conv_forward_f32(out->data, inp->data, weight->data, bias->data, s, workspace,
-                     ((struct cpu_ctx *)ctx)->threads);
+    conv_forward(ctx, out, inp, weight, bias, workspace, s, math);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -238,10 +299,7 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          struct amp_tensor *workspace, const struct conv_shape *s,
                          enum amp_math math)
 {
-    (void)math;
-    int threads = ((struct cpu_ctx *)ctx)->threads;
-    conv_backward_filter_f32(dweight->data, dbias->data, dout->data, inp->data, s, workspace,
-                             threads);
+    conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
     if (dinp)
-        conv_backward_data_f32(dinp->data, dout->data, weight->data, s, workspace, threads);
+        conv_backward_data(ctx, dinp, dout, weight, workspace, s, math);
 }

@@ -1,44 +1,80 @@
 /* CPU reference: elementwise and per-sample ops: ReLU, softmax cross-entropy, SGD momentum. */
 #include <math.h>
+#include <string.h>
 
 #include "cpu_ops.h"
+#include "scaler.h"
+
+/* ReLU on raw bits: a negative non-NaN value becomes +0; NaN and positives pass. */
+static inline uint16_t relu16(uint16_t h, uint16_t inf_bits)
+{
+    return (h & 0x8000u) && (h & 0x7FFFu) <= inf_bits ? 0 : h;
+}
+
+/* out > 0 on raw bits: sign clear, non-zero, not NaN. */
+static inline int positive16(uint16_t h, uint16_t inf_bits)
+{
+    return !(h & 0x8000u) && h != 0 && h <= inf_bits;
+}
+
+static uint16_t inf_bits_of(enum amp_dtype dtype)
+{
+    return dtype == AMP_F16 ? 0x7C00u : 0x7F80u;
+}
 
 void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp)
 {
-    const float *x = inp->data;
-    float *y = out->data;
     const size_t n = inp->numel;
-#pragma omp parallel for simd schedule(static) num_threads(((struct cpu_ctx *)ctx)->threads) \
-    if (n >= CPU_PARALLEL_MIN)
+    const int threads = ((struct cpu_ctx *)ctx)->threads;
+    if (inp->dtype == AMP_F32) {
+        const float *x = inp->data;
+        float *y = out->data;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        return;
+    }
+    const uint16_t *x = inp->data, inf = inf_bits_of(inp->dtype);
+    uint16_t *y = out->data;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = relu16(x[i], inf);
 }
 
 void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                        const struct amp_tensor *out)
 {
-    const float *g = dout->data, *y = out->data;
-    float *dx = dinp->data;
     const size_t n = dout->numel;
-#pragma omp parallel for simd schedule(static) num_threads(((struct cpu_ctx *)ctx)->threads) \
-    if (n >= CPU_PARALLEL_MIN)
+    const int threads = ((struct cpu_ctx *)ctx)->threads;
+    if (dout->dtype == AMP_F32) {
+        const float *g = dout->data, *y = out->data;
+        float *dx = dinp->data;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        return;
+    }
+    const uint16_t *g = dout->data, *y = out->data, inf = inf_bits_of(out->dtype);
+    uint16_t *dx = dinp->data;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        dx[i] = positive16(y[i], inf) ? g[i] : 0;
 }
 
 void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                       const struct amp_tensor *logits, const struct amp_tensor *labels,
-                      uint32_t n, uint32_t m, float grad_scale)
+                      const struct amp_tensor *scaler, uint32_t n, uint32_t m)
 {
-    (void)ctx;
-    const float *z = logits->data;
+    struct cpu_ctx *c = ctx;
     const int32_t *y = labels->data;
-    float *dz = dlogits ? dlogits->data : NULL;
+    const float scale = scaler ? ((const struct loss_scaler *)scaler->data)->scale : 1.0f;
+    const float g = scale / (float)n;
     double loss_sum = 0.0;
     uint32_t correct = 0;
-    const float g = grad_scale / (float)n;
+    struct lowp_counts counts = { 0 };
+    float zi[m];
     for (uint32_t i = 0; i < n; i++) {
-        const float *zi = z + (size_t)i * m;
+        cpu_load(zi, logits, (size_t)i * m, m, 0);
         uint32_t argmax = 0;
         for (uint32_t j = 1; j < m; j++)
             if (zi[j] > zi[argmax])
@@ -49,29 +85,84 @@ void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *
             sum += expf(zi[j] - zmax);
         loss_sum += (double)(logf(sum) + zmax - zi[y[i]]);
         correct += argmax == (uint32_t)y[i];
-        if (!dz)
+        if (!dlogits)
             continue;
         const float inv = 1.0f / sum;
         for (uint32_t j = 0; j < m; j++) {
-            float p = expf(zi[j] - zmax) * inv;
-            dz[(size_t)i * m + j] = (p - (j == (uint32_t)y[i] ? 1.0f : 0.0f)) * g;
+            const float p = expf(zi[j] - zmax) * inv;
+            cpu_set(dlogits, (size_t)i * m + j, (p - (j == (uint32_t)y[i] ? 1.0f : 0.0f)) * g,
+                    &counts);
         }
     }
+    if (dlogits)
+        cpu_count(c, dlogits, (size_t)n * m, &counts);
     float *st = stats->data;
     st[0] = (float)loss_sum;
     st[1] = (float)correct;
 }
 
 void cpu_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
-                      const struct amp_tensor *grad, float lr, float momentum)
+                      struct amp_tensor *copy, const struct amp_tensor *grad,
+                      const struct amp_tensor *scaler, float lr, float momentum)
 {
-    float *w = weight->data, *v = velocity->data;
-    const float *g = grad->data;
+    struct cpu_ctx *c = ctx;
+    if (scaler && ((const struct loss_scaler *)scaler->data)->found_inf)
+        return; /* a skipped step: weights and momentum stay as they are */
     const size_t n = weight->numel;
-#pragma omp parallel for simd schedule(static) num_threads(((struct cpu_ctx *)ctx)->threads) \
-    if (n >= CPU_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) {
-        v[i] = momentum * v[i] + g[i];
-        w[i] -= lr * v[i];
+    if (weight->dtype == AMP_F32 && velocity->dtype == AMP_F32 && grad->dtype == AMP_F32 &&
+        !copy) {
+        float *w = weight->data, *v = velocity->data;
+        const float *gr = grad->data;
+#pragma omp parallel for simd schedule(static) num_threads(c->threads) if (n >= CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++) {
+            v[i] = momentum * v[i] + gr[i];
+            w[i] -= lr * v[i];
+        }
+        return;
     }
+    /* Mixed dtypes: FP32 arithmetic on widened values, each result rounded to its tensor. */
+    enum { CHUNK = 1024 };
+    const int lowp_weight = dtype_is_lowp(weight->dtype);
+#pragma omp parallel num_threads(c->threads) if (n >= CPU_PARALLEL_MIN)
+    {
+        float w[CHUNK], v[CHUNK], g[CHUNK], w_old[CHUNK];
+        struct lowp_counts wc = { 0 }, vc = { 0 }, cc = { 0 };
+        uint64_t updates = 0, swallowed = 0;
+#pragma omp for schedule(static)
+        for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+            const size_t len = n - c0 < CHUNK ? n - c0 : CHUNK;
+            cpu_load(w, weight, c0, len, 0);
+            cpu_load(v, velocity, c0, len, 0);
+            cpu_load(g, grad, c0, len, 0);
+            memcpy(w_old, w, len * sizeof *w);
+            for (size_t i = 0; i < len; i++)
+                v[i] = momentum * v[i] + g[i];
+            cpu_store(velocity, c0, v, len, &vc);
+            if (velocity->dtype != AMP_F32) /* the update uses the stored (rounded) velocity */
+                cpu_load(v, velocity, c0, len, 0);
+            for (size_t i = 0; i < len; i++)
+                w[i] -= lr * v[i];
+            cpu_store(weight, c0, w, len, &wc);
+            if (lowp_weight) {
+                cpu_load(w, weight, c0, len, 0);
+                for (size_t i = 0; i < len; i++) {
+                    const int moved = lr * v[i] != 0.0f;
+                    updates += moved;
+                    swallowed += moved && w[i] == w_old[i];
+                }
+            }
+            if (copy)
+                cpu_store(copy, c0, w, len, &cc);
+        }
+        cpu_count(c, weight, 0, &wc);
+        cpu_count(c, velocity, 0, &vc);
+        if (copy)
+            cpu_count(c, copy, 0, &cc);
+        __atomic_fetch_add(&c->counts.updates, updates, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->counts.swallowed, swallowed, __ATOMIC_RELAXED);
+    }
+    cpu_count(c, weight, n, &(struct lowp_counts){ 0 });
+    cpu_count(c, velocity, n, &(struct lowp_counts){ 0 });
+    if (copy)
+        cpu_count(c, copy, n, &(struct lowp_counts){ 0 });
 }

@@ -1,8 +1,44 @@
-/* CPU reference: fully connected layer (out = inp @ weight^T + bias), forward and backward, FP32
- * arithmetic. Register-tiled with portable vectors (simd.h); OpenMP splits independent outputs
+/* CPU reference: fully connected layer (out = inp @ weight^T + bias), forward and backward.
+ * Register-tiled with portable vectors (simd.h). Operands are read in their own dtype and
+ * widened in registers (FP16/BF16 exactly; FP32 rounded to TF32 in TF32 mode), products and sums
+ * are FP32, and results are rounded to the output's dtype. OpenMP splits independent outputs
  * (no cross-thread reductions), so results do not depend on the thread count. */
 #include "cpu_ops.h"
 #include "simd.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* How an operand is read: the code below is specialised per kind by constant propagation. */
+enum kind { K_F32, K_TF32, K_F16, K_BF16, K_COUNT };
+
+static enum kind kind_of(const struct amp_tensor *t, enum amp_math math)
+{
+    switch (t->dtype) {
+    case AMP_F16: return K_F16;
+    case AMP_BF16: return K_BF16;
+    default: return cpu_tf32(t, math) ? K_TF32 : K_F32;
+    }
+}
+
+ALWAYS_INLINE vf vload(const void *p, size_t i, const enum kind k)
+{
+    switch (k) {
+    case K_F16: return vf_load_f16((const uint16_t *)p + i);
+    case K_BF16: return vf_load_bf16((const uint16_t *)p + i);
+    case K_TF32: return vf_round_tf32(vf_load((const float *)p + i));
+    default: return vf_load((const float *)p + i);
+    }
+}
+
+ALWAYS_INLINE float sload(const void *p, size_t i, const enum kind k)
+{
+    switch (k) {
+    case K_F16: return f16_to_f32(((const uint16_t *)p)[i]);
+    case K_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
+    case K_TF32: return tf32_round(((const float *)p)[i]);
+    default: return ((const float *)p)[i];
+    }
+}
 
 /* Tile sizes are compile-time constants so that the accumulators live in registers. */
 enum {
@@ -13,153 +49,228 @@ enum {
     BWD_JT = 5,          /* backward: weight rows per tile */
 };
 
-/* Forward tile: NT samples x JT outputs, accumulated over k in vectors, the k tail in scalars. */
-#define DEFINE_FWD_TILE(NAME, NT, JT)                                                              \
-    static void NAME(float *out, const float *inp, const float *weight, const float *bias,        \
-                     int n0, int j0, int K, int M)                                                \
-    {                                                                                             \
-        vf acc[NT][JT] = { { { 0 } } };                                                           \
-        float tail[NT][JT] = { { 0 } };                                                           \
-        const int kv = K - K % VF_LANES;                                                          \
-        for (int k = 0; k < kv; k += VF_LANES) {                                                  \
-            vf x[NT];                                                                             \
-            _Pragma("GCC unroll 16") for (int a = 0; a < NT; a++)                                 \
-                x[a] = vf_load(inp + (size_t)(n0 + a) * K + k);                                   \
-            _Pragma("GCC unroll 16") for (int b = 0; b < JT; b++) {                               \
-                const vf w = vf_load(weight + (size_t)(j0 + b) * K + k);                          \
-                _Pragma("GCC unroll 16") for (int a = 0; a < NT; a++) acc[a][b] += x[a] * w;      \
-            }                                                                                     \
-        }                                                                                         \
-        for (int k = kv; k < K; k++)                                                              \
-            for (int a = 0; a < NT; a++)                                                          \
-                for (int b = 0; b < JT; b++)                                                      \
-                    tail[a][b] +=                                                                 \
-                        inp[(size_t)(n0 + a) * K + k] * weight[(size_t)(j0 + b) * K + k];         \
-        for (int a = 0; a < NT; a++)                                                              \
-            for (int b = 0; b < JT; b++)                                                          \
-                out[(size_t)(n0 + a) * M + j0 + b] =                                              \
-                    vf_sum(acc[a][b]) + tail[a][b] + bias[j0 + b];                                \
+/* Forward tile: nt samples x jt outputs (nt <= FWD_NT, jt <= FWD_JT, both constants after
+ * inlining), accumulated over k in vectors, the k tail in scalars; sums returned in sums[][]. */
+ALWAYS_INLINE void fwd_tile(float sums[FWD_NT][FWD_JT], const void *inp, const void *weight,
+                            int n0, int j0, int K, const int nt, const int jt, const enum kind xk,
+                            const enum kind wk)
+{
+    vf acc[FWD_NT][FWD_JT];
+    float tail[FWD_NT][FWD_JT];
+#pragma GCC unroll 16
+    for (int a = 0; a < nt; a++)
+#pragma GCC unroll 16
+        for (int b = 0; b < jt; b++) {
+            acc[a][b] = (vf){ 0 };
+            tail[a][b] = 0.0f;
+        }
+    const int kv = K - K % VF_LANES;
+    for (int k = 0; k < kv; k += VF_LANES) {
+        vf x[FWD_NT];
+#pragma GCC unroll 16
+        for (int a = 0; a < nt; a++)
+            x[a] = vload(inp, (size_t)(n0 + a) * K + k, xk);
+#pragma GCC unroll 16
+        for (int b = 0; b < jt; b++) {
+            const vf w = vload(weight, (size_t)(j0 + b) * K + k, wk);
+#pragma GCC unroll 16
+            for (int a = 0; a < nt; a++)
+                acc[a][b] += x[a] * w;
+        }
     }
+    for (int k = kv; k < K; k++)
+        for (int a = 0; a < nt; a++)
+            for (int b = 0; b < jt; b++)
+                tail[a][b] +=
+                    sload(inp, (size_t)(n0 + a) * K + k, xk) * sload(weight, (size_t)(j0 + b) * K + k, wk);
+    for (int a = 0; a < nt; a++)
+        for (int b = 0; b < jt; b++)
+            sums[a][b] = vf_sum(acc[a][b]) + tail[a][b];
+}
 
-DEFINE_FWD_TILE(fwd_tile_full, FWD_NT, FWD_JT)
-DEFINE_FWD_TILE(fwd_tile_single, 1, 1)
-
-static void linear_forward_f32(float *out, const float *inp, const float *weight,
-                               const float *bias, int N, int K, int M, int threads)
+ALWAYS_INLINE void linear_forward_k(struct cpu_ctx *c, struct amp_tensor *out,
+                                    const struct amp_tensor *inp, const struct amp_tensor *weight,
+                                    const struct amp_tensor *bias, int N, int K, int M,
+                                    const enum kind xk, const enum kind wk)
 {
     const int nblocks = (N + FWD_NT - 1) / FWD_NT, jblocks = (M + FWD_JT - 1) / FWD_JT;
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) \
-    if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
-    for (int nb = 0; nb < nblocks; nb++) {
-        for (int jb = 0; jb < jblocks; jb++) {
-            const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
-            if (n0 + FWD_NT <= N && j0 + FWD_JT <= M) {
-                fwd_tile_full(out, inp, weight, bias, n0, j0, K, M);
-                continue;
+#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    {
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
+#pragma omp for collapse(2) schedule(static)
+        for (int nb = 0; nb < nblocks; nb++) {
+            for (int jb = 0; jb < jblocks; jb++) {
+                const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
+                float sums[FWD_NT][FWD_JT];
+                const int full = n0 + FWD_NT <= N && j0 + FWD_JT <= M;
+                if (full) {
+                    fwd_tile(sums, inp->data, weight->data, n0, j0, K, FWD_NT, FWD_JT, xk, wk);
+                } else {
+                    for (int n = n0; n < N && n < n0 + FWD_NT; n++)
+                        for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
+                            float one[FWD_NT][FWD_JT];
+                            fwd_tile(one, inp->data, weight->data, n, j, K, 1, 1, xk, wk);
+                            sums[n - n0][j - j0] = one[0][0];
+                        }
+                }
+                for (int n = n0; n < N && n < n0 + FWD_NT; n++)
+                    for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
+                        cpu_set(out, (size_t)n * M + j,
+                                sums[n - n0][j - j0] + cpu_get(bias, (size_t)j), &counts);
+                        rounded++;
+                    }
             }
-            for (int n = n0; n < N && n < n0 + FWD_NT; n++)
-                for (int j = j0; j < M && j < j0 + FWD_JT; j++)
-                    fwd_tile_single(out, inp, weight, bias, n, j, K, M);
         }
+        cpu_count(c, out, rounded, &counts);
     }
 }
 
-/* dweight[j0..j0+JT, k..k+BWD_KB] = sum_n dout[n, j] * inp[n, k..], JT x BWD_KV accumulators. */
-#define DEFINE_DW_TILE(NAME, JT)                                                                   \
-    static void NAME(float *dweight, const float *dout, const float *inp, int k, int j0, int N,   \
-                     int K, int M)                                                                \
-    {                                                                                             \
-        vf acc[JT][BWD_KV] = { { { 0 } } };                                                       \
-        for (int n = 0; n < N; n++) {                                                             \
-            vf x[BWD_KV];                                                                         \
-            _Pragma("GCC unroll 16") for (int v = 0; v < BWD_KV; v++)                             \
-                x[v] = vf_load(inp + (size_t)n * K + k + v * VF_LANES);                           \
-            _Pragma("GCC unroll 16") for (int b = 0; b < JT; b++) {                               \
-                const float g = dout[(size_t)n * M + j0 + b];                                     \
-                _Pragma("GCC unroll 16") for (int v = 0; v < BWD_KV; v++) acc[b][v] += g * x[v];  \
-            }                                                                                     \
-        }                                                                                         \
-        for (int b = 0; b < JT; b++)                                                              \
-            for (int v = 0; v < BWD_KV; v++)                                                      \
-                vf_store(dweight + (size_t)(j0 + b) * K + k + v * VF_LANES, acc[b][v]);           \
+/* dweight[j0..j0+jt, k..k+BWD_KB] = sum_n dout[n, j] * inp[n, k..], jt x BWD_KV accumulators,
+ * rounded to dweight's dtype through `buf` (BWD_JT x BWD_KB floats). */
+ALWAYS_INLINE void dw_tile(struct amp_tensor *dweight, const void *dout, const void *inp, int k,
+                           int j0, int N, int K, int M, const int jt, const enum kind gk,
+                           const enum kind xk, float *buf, struct lowp_counts *counts)
+{
+    vf acc[BWD_JT][BWD_KV];
+#pragma GCC unroll 16
+    for (int b = 0; b < jt; b++)
+#pragma GCC unroll 16
+        for (int v = 0; v < BWD_KV; v++)
+            acc[b][v] = (vf){ 0 };
+    for (int n = 0; n < N; n++) {
+        vf x[BWD_KV];
+#pragma GCC unroll 16
+        for (int v = 0; v < BWD_KV; v++)
+            x[v] = vload(inp, (size_t)n * K + k + v * VF_LANES, xk);
+#pragma GCC unroll 16
+        for (int b = 0; b < jt; b++) {
+            const float g = sload(dout, (size_t)n * M + j0 + b, gk);
+#pragma GCC unroll 16
+            for (int v = 0; v < BWD_KV; v++)
+                acc[b][v] += g * x[v];
+        }
     }
-
-DEFINE_DW_TILE(dw_tile_full, BWD_JT)
-DEFINE_DW_TILE(dw_tile_single, 1)
+    for (int b = 0; b < jt; b++) {
+        float *dst = dweight->dtype == AMP_F32 ? (float *)dweight->data + (size_t)(j0 + b) * K + k
+                                               : buf;
+        for (int v = 0; v < BWD_KV; v++)
+            vf_store(dst + v * VF_LANES, acc[b][v]);
+        if (dst == buf)
+            cpu_store(dweight, (size_t)(j0 + b) * K + k, buf, BWD_KB, counts);
+    }
+}
 
 /* dinp[n, k..k+BWD_KB] = sum_j dout[n, j] * weight[j, k..] for every n. */
-static void dx_tile(float *dinp, const float *dout, const float *weight, int k, int N, int K,
-                    int M)
+ALWAYS_INLINE void dx_tile(struct amp_tensor *dinp, const void *dout, const void *weight, int k,
+                           int N, int K, int M, const enum kind gk, const enum kind wk,
+                           float *buf, struct lowp_counts *counts)
 {
     for (int n = 0; n < N; n++) {
         vf acc[BWD_KV] = { { 0 } };
         for (int j = 0; j < M; j++) {
-            const float g = dout[(size_t)n * M + j];
+            const float g = sload(dout, (size_t)n * M + j, gk);
 #pragma GCC unroll 16
             for (int v = 0; v < BWD_KV; v++)
-                acc[v] += g * vf_load(weight + (size_t)j * K + k + v * VF_LANES);
+                acc[v] += g * vload(weight, (size_t)j * K + k + v * VF_LANES, wk);
         }
+        float *dst = dinp->dtype == AMP_F32 ? (float *)dinp->data + (size_t)n * K + k : buf;
 #pragma GCC unroll 16
         for (int v = 0; v < BWD_KV; v++)
-            vf_store(dinp + (size_t)n * K + k + v * VF_LANES, acc[v]);
+            vf_store(dst + v * VF_LANES, acc[v]);
+        if (dst == buf)
+            cpu_store(dinp, (size_t)n * K + k, buf, BWD_KB, counts);
     }
 }
 
-/* The scalar path for the k columns that do not fill a vector. */
-static void backward_tail(float *dinp, float *dweight, const float *dout, const float *inp,
-                          const float *weight, int k0, int N, int K, int M)
-{
-    for (int k = k0; k < K; k++) {
-        for (int j = 0; j < M; j++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++)
-                s += dout[(size_t)n * M + j] * inp[(size_t)n * K + k];
-            dweight[(size_t)j * K + k] = s;
-        }
-        for (int n = 0; dinp && n < N; n++) {
-            float s = 0.0f;
-            for (int j = 0; j < M; j++)
-                s += dout[(size_t)n * M + j] * weight[(size_t)j * K + k];
-            dinp[(size_t)n * K + k] = s;
-        }
-    }
-}
-
-/* dweight[j, k] = sum_n dout[n, j] * inp[n, k]; dinp[n, k] = sum_j dout[n, j] * weight[j, k];
- * dbias[j] = sum_n dout[n, j]. Work is split over blocks of k: every output has one owner. */
-static void linear_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, int N, int K, int M,
-                                int threads)
+/* dweight[j, k] = sum_n dout[n, j] * inp[n, k]; dinp[n, k] = sum_j dout[n, j] * weight[j, k].
+ * Work is split over blocks of k: every output has one owner. */
+ALWAYS_INLINE void linear_backward_k(struct cpu_ctx *c, struct amp_tensor *dinp,
+                                     struct amp_tensor *dweight, const struct amp_tensor *dout,
+                                     const struct amp_tensor *inp,
+                                     const struct amp_tensor *weight, int N, int K, int M,
+                                     const enum kind gk, const enum kind xk, const enum kind wk)
 {
     const int kblocks = K / BWD_KB;
-#pragma omp parallel for schedule(static) num_threads(threads) \
-    if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
-    for (int kb = 0; kb < kblocks; kb++) {
-        const int k = kb * BWD_KB;
-        int j0 = 0;
-        for (; j0 + BWD_JT <= M; j0 += BWD_JT)
-            dw_tile_full(dweight, dout, inp, k, j0, N, K, M);
-        for (; j0 < M; j0++)
-            dw_tile_single(dweight, dout, inp, k, j0, N, K, M);
+#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    {
+        struct lowp_counts wcounts = { 0 }, xcounts = { 0 };
+        float buf[BWD_KB];
+#pragma omp for schedule(static)
+        for (int kb = 0; kb < kblocks; kb++) {
+            const int k = kb * BWD_KB;
+            int j0 = 0;
+            for (; j0 + BWD_JT <= M; j0 += BWD_JT)
+                dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, BWD_JT, gk, xk, buf,
+                        &wcounts);
+            for (; j0 < M; j0++)
+                dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, 1, gk, xk, buf,
+                        &wcounts);
+            if (dinp)
+                dx_tile(dinp, dout->data, weight->data, k, N, K, M, gk, wk, buf, &xcounts);
+        }
+        /* The k columns that do not fill a block, in scalars. */
+#pragma omp single
+        for (int k = kblocks * BWD_KB; k < K; k++) {
+            for (int j = 0; j < M; j++) {
+                float s = 0.0f;
+                for (int n = 0; n < N; n++)
+                    s += sload(dout->data, (size_t)n * M + j, gk) *
+                         sload(inp->data, (size_t)n * K + k, xk);
+                cpu_set(dweight, (size_t)j * K + k, s, &wcounts);
+            }
+            for (int n = 0; dinp && n < N; n++) {
+                float s = 0.0f;
+                for (int j = 0; j < M; j++)
+                    s += sload(dout->data, (size_t)n * M + j, gk) *
+                         sload(weight->data, (size_t)j * K + k, wk);
+                cpu_set(dinp, (size_t)n * K + k, s, &xcounts);
+            }
+        }
+        cpu_count(c, dweight, 0, &wcounts);
         if (dinp)
-            dx_tile(dinp, dout, weight, k, N, K, M);
+            cpu_count(c, dinp, 0, &xcounts);
     }
-    backward_tail(dinp, dweight, dout, inp, weight, kblocks * BWD_KB, N, K, M);
-    for (int j = 0; j < M; j++) {
-        float sum = 0.0f;
-        for (int n = 0; n < N; n++)
-            sum += dout[(size_t)n * M + j];
-        dbias[j] = sum;
-    }
+    cpu_count(c, dweight, (size_t)M * K, &(struct lowp_counts){ 0 });
+    if (dinp)
+        cpu_count(c, dinp, (size_t)N * K, &(struct lowp_counts){ 0 });
 }
+
+/* Instantiates the kernels for every combination of operand kinds. */
+#define KIND_PAIR(a, b) ((a) * K_COUNT + (b))
+#define KIND_TRIPLE(a, b, c) (((a) * K_COUNT + (b)) * K_COUNT + (c))
 
 void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
 {
-    (void)math;
-    linear_forward_f32(out->data, inp->data, weight->data, bias->data, (int)n, (int)k, (int)m,
-                       ((struct cpu_ctx *)ctx)->threads);
+    struct cpu_ctx *c = ctx;
+    const int N = (int)n, K = (int)k, M = (int)m;
+#define FWD_CASE(a, b)                                                                            \
+    case KIND_PAIR(a, b):                                                                         \
+        linear_forward_k(c, out, inp, weight, bias, N, K, M, a, b);                               \
+        return;
+#define FWD_ROW(a) FWD_CASE(a, K_F32) FWD_CASE(a, K_TF32) FWD_CASE(a, K_F16) FWD_CASE(a, K_BF16)
+    switch (KIND_PAIR(kind_of(inp, math), kind_of(weight, math))) {
+        FWD_ROW(K_F32)
+        FWD_ROW(K_TF32)
+        FWD_ROW(K_F16)
+        FWD_ROW(K_BF16)
+    }
+}
+
+/* dbias[j] = sum_n dout[n, j] (FP32 sum, rounded to dbias's dtype). */
+static void bias_grad(struct cpu_ctx *c, struct amp_tensor *dbias, const struct amp_tensor *dout,
+                      int N, int M)
+{
+    struct lowp_counts counts = { 0 };
+    for (int j = 0; j < M; j++) {
+        float sum = 0.0f;
+        for (int n = 0; n < N; n++)
+            sum += cpu_get(dout, (size_t)n * M + j);
+        cpu_set(dbias, (size_t)j, sum, &counts);
+    }
+    cpu_count(c, dbias, (size_t)M, &counts);
 }
 
 void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
@@ -167,8 +278,20 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                          const struct amp_tensor *inp, const struct amp_tensor *weight,
                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
 {
-    (void)math;
-    linear_backward_f32(dinp ? dinp->data : NULL, dweight->data, dbias->data, dout->data,
-                        inp->data, weight->data, (int)n, (int)k, (int)m,
-                        ((struct cpu_ctx *)ctx)->threads);
+    struct cpu_ctx *c = ctx;
+    const int N = (int)n, K = (int)k, M = (int)m;
+    bias_grad(c, dbias, dout, N, M);
+    /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. */
+#define BWD_CASE(a, b, w)                                                                         \
+    case KIND_TRIPLE(a, b, w):                                                                    \
+        linear_backward_k(c, dinp, dweight, dout, inp, weight, N, K, M, a, b, w);                 \
+        return;
+#define BWD_W(a, b) BWD_CASE(a, b, K_F32) BWD_CASE(a, b, K_TF32) BWD_CASE(a, b, K_F16) BWD_CASE(a, b, K_BF16)
+#define BWD_X(a) BWD_W(a, K_F32) BWD_W(a, K_TF32) BWD_W(a, K_F16) BWD_W(a, K_BF16)
+    switch (KIND_TRIPLE(kind_of(dout, math), kind_of(inp, math), kind_of(weight, math))) {
+        BWD_X(K_F32)
+        BWD_X(K_TF32)
+        BWD_X(K_F16)
+        BWD_X(K_BF16)
+    }
 }

@@ -1,19 +1,43 @@
-/* The CPU reference backend's operations (internal to reference/): shared by the table in
- * cpu_backend.c and the op files. */
+/* The CPU reference backend's operations and shared helpers (internal to reference/): typed
+ * element access with exact widening and counted rounding, used by the op files. */
 #ifndef AMPBENCH_CPU_OPS_H
 #define AMPBENCH_CPU_OPS_H
 
 #include <omp.h>
 
 #include "backend.h"
+#include "lowp.h"
 
 struct cpu_ctx {
     int threads;
+    struct numerics_counts counts; /* updated atomically by the ops */
 };
 
 /* Parallel regions smaller than this many elements run on one thread. */
 #define CPU_PARALLEL_MIN 16384
 
+/* ---- typed access (cpu_dtype.c) ---- */
+/* Element i of t as FP32 (exact for every dtype). */
+float cpu_get(const struct amp_tensor *t, size_t i);
+/* Element i of t = v rounded to t's dtype; what the rounding did is added to *acc. */
+void cpu_set(struct amp_tensor *t, size_t i, float v, struct lowp_counts *acc);
+/* dst[0..n) = t[offset..offset+n) as FP32, rounded to TF32 when tf32 (FP32 inputs only). */
+void cpu_load(float *dst, const struct amp_tensor *t, size_t offset, size_t n, int tf32);
+/* t[offset..offset+n) = src rounded to t's dtype; counts added to *acc. */
+void cpu_store(struct amp_tensor *t, size_t offset, const float *src, size_t n,
+               struct lowp_counts *acc);
+/* Adds a thread's rounding counts for `rounded` elements written to dst to the counters. */
+void cpu_count(struct cpu_ctx *c, const struct amp_tensor *dst, size_t rounded,
+               const struct lowp_counts *acc);
+/* Whether a conv/GEMM input is rounded to TF32 before use. */
+static inline int cpu_tf32(const struct amp_tensor *t, enum amp_math math)
+{
+    return math == AMP_MATH_TF32 && t->dtype == AMP_F32;
+}
+
+/* ---- ops ---- */
+int cpu_read_counts(void *ctx, struct numerics_counts *out);
+void cpu_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
 size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s);
 void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
@@ -36,8 +60,11 @@ void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tens
                        const struct amp_tensor *out);
 void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                       const struct amp_tensor *logits, const struct amp_tensor *labels,
-                      uint32_t n, uint32_t m, float grad_scale);
+                      const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+void cpu_unscale(void *ctx, struct amp_tensor *grad, struct amp_tensor *scaler);
+void cpu_scaler_update(void *ctx, struct amp_tensor *scaler);
 void cpu_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
-                      const struct amp_tensor *grad, float lr, float momentum);
+                      struct amp_tensor *copy, const struct amp_tensor *grad,
+                      const struct amp_tensor *scaler, float lr, float momentum);
 
 #endif

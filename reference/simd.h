@@ -1,11 +1,22 @@
 /* Portable SIMD for the CPU reference: GCC/Clang vector extensions (16 floats), compiled to
- * AVX-512, AVX2 or SSE by the target flags. Loads and stores need only float alignment. */
+ * AVX-512, AVX2 or SSE by the target flags. Loads and stores need only element alignment.
+ * Typed loads widen FP16/BF16 exactly and round FP32 to TF32 exactly as lowp.c defines. */
 #ifndef AMPBENCH_SIMD_H
 #define AMPBENCH_SIMD_H
+
+#include <stdint.h>
+
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "lowp.h"
 
 #define VF_LANES 16
 
 typedef float vf __attribute__((vector_size(VF_LANES * sizeof(float)), aligned(4)));
+typedef uint32_t vu32 __attribute__((vector_size(VF_LANES * sizeof(uint32_t)), aligned(4)));
+typedef uint16_t vu16 __attribute__((vector_size(VF_LANES * sizeof(uint16_t)), aligned(2)));
 
 static inline vf vf_load(const float *p)
 {
@@ -15,6 +26,42 @@ static inline vf vf_load(const float *p)
 static inline void vf_store(float *p, vf v)
 {
     *(vf *)p = v;
+}
+
+/* 16 FP16 values widened to FP32 (exact). */
+static inline vf vf_load_f16(const uint16_t *p)
+{
+#if defined(__AVX512F__)
+    return (vf)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#elif defined(__F16C__) && defined(__AVX__)
+    union {
+        __m256 half[2];
+        vf v;
+    } u = { .half = { _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)),
+                      _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 8))) } };
+    return u.v;
+#else
+    vf v;
+    for (int i = 0; i < VF_LANES; i++)
+        v[i] = f16_to_f32(p[i]);
+    return v;
+#endif
+}
+
+/* 16 BF16 values widened to FP32 (exact: the bits move up by 16). */
+static inline vf vf_load_bf16(const uint16_t *p)
+{
+    const vu32 wide = __builtin_convertvector(*(const vu16 *)p, vu32) << 16;
+    return (vf)wide;
+}
+
+/* FP32 rounded to TF32 (10-bit mantissa, nearest even; inf/NaN unchanged), as tf32_round. */
+static inline vf vf_round_tf32(vf x)
+{
+    const vu32 u = (vu32)x;
+    const vu32 rounded = (u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u;
+    const vu32 special = (vu32)((u & 0x7FFFFFFFu) >= 0x7F800000u);
+    return (vf)((rounded & ~special) | (u & special));
 }
 
 /* Sum of the lanes, in a fixed order (pairwise halving). */

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "model.h"
 #include "rng.h"
+#include "scaler.h"
 
 static int passed, failed;
 static struct backend be;
@@ -188,7 +189,7 @@ struct xent_case {
 static double xent_loss(void *arg)
 {
     struct xent_case *c = arg;
-    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, c->n, c->m, 1.0f);
+    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, NULL, c->n, c->m);
     return (double)((float *)c->stats.data)[0] / c->n;
 }
 
@@ -201,11 +202,13 @@ static void test_xent(struct rng *r)
         ((int32_t *)c.labels.data)[i] = (int32_t)rng_below(r, 5);
     c.stats = make(2, AMP_F32, NULL, 0, 0);
     struct amp_tensor dz = make(30, AMP_F32, NULL, 0, 0);
-    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, c.n, c.m, 1.0f);
+    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, NULL, c.n, c.m);
     compare("softmax_xent dlogits", &c.z, dz.data, 1e-3f, xent_loss, &c);
-    /* grad_scale multiplies the gradient exactly (loss scaling relies on it). */
+    /* The loss scale multiplies the gradient exactly (loss scaling relies on it). */
     struct amp_tensor dz2 = make(30, AMP_F32, NULL, 0, 0);
-    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, c.n, c.m, 1024.0f);
+    struct amp_tensor scaler = make(sizeof(struct loss_scaler) / 4, AMP_I32, NULL, 0, 0);
+    *(struct loss_scaler *)scaler.data = scaler_make(1024.0f, 0, 2000, 0.0f, 0.0f);
+    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, &scaler, c.n, c.m);
     int exact = 1;
     for (int i = 0; i < 30; i++)
         exact &= ((float *)dz2.data)[i] == 1024.0f * ((float *)dz.data)[i];
@@ -215,13 +218,14 @@ static void test_xent(struct rng *r)
     tensor_free(&be, &c.stats);
     tensor_free(&be, &dz);
     tensor_free(&be, &dz2);
+    tensor_free(&be, &scaler);
 }
 
 /* ---- the whole network ---- */
 static double net_loss(void *arg)
 {
     struct seed_net *net = arg;
-    struct batch_stats bs;
+    struct step_result bs;
     seed_net_step(net, net->shape.batch, 0, 0.0f, 0.0f, &bs);
     return bs.loss_sum / net->shape.batch;
 }
@@ -231,7 +235,9 @@ static void test_network(struct rng *r)
     const struct seed_shape shape = { .batch = 4, .c_in = 1, .h = 6, .w = 5, .channels = 3,
                                       .classes = 4 };
     struct seed_net net;
-    if (seed_net_create(&net, &be, &shape) != AMP_OK || seed_net_init(&net, r) != AMP_OK) {
+    const struct precision_plan fp32 = precision_plan_of(recipe_find("fp32"), POLICY_SEED);
+    if (seed_net_create(&net, &be, &shape, &fp32, SCALING_NONE, NULL) != AMP_OK ||
+        seed_net_init(&net, r) != AMP_OK) {
         fprintf(stderr, "%s\n", amp_last_error());
         exit(1);
     }
@@ -243,7 +249,7 @@ static void test_network(struct rng *r)
         labels[i] = (int32_t)rng_below(r, 4);
     seed_net_set_batch(&net, images, labels, 4);
     /* lr 0: the step computes the gradients and leaves the weights as they are. */
-    struct batch_stats bs;
+    struct step_result bs;
     seed_net_step(&net, 4, 1, 0.0f, 0.0f, &bs);
     for (int p = 0; p < SEED_NPARAMS; p++) {
         size_t n = net.grad[p].numel;

@@ -36,6 +36,10 @@ expect_fail "--lr: must be positive" run --lr 0
 expect_fail "--momentum: 1 must be below 1" run --momentum 1
 expect_fail "--channels: missing value N" run --channels
 expect_fail "--device quantum: unknown device" run --device quantum --train-limit 10 --test-limit 10
+expect_fail "--policy: unknown policy 'o2' (known: seed, autocast)" run --policy o2
+expect_fail "--scale-min 8 is above --scale-max 4" run --scale-min 8 --scale-max 4
+expect_fail "--loss-scale: 0 is out of range" run --loss-scale 0
+expect_fail "--scale-growth-interval: 0 is out of range" run --scale-growth-interval 0
 expect_fail "unknown command 'train'" train
 expect_fail "nowhere: cannot access data directory" run --data "$tmp/nowhere" --out out
 expect_fail "info: unexpected argument" info --verbose

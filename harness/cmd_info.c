@@ -10,8 +10,9 @@
 #define AMPBENCH_VERSION "unknown"
 #endif
 
-int cmd_info(int argc, char **argv)
+int cmd_info(int argc, char **argv, const char *command_line)
 {
+    (void)command_line;
     if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
         printf("usage: ampbench info\n  prints version, build options, CPU features and threads\n");
         return 0;

@@ -1,8 +1,9 @@
-/* The subcommands of the ampbench CLI; each returns a process exit code. */
+/* The subcommands of the ampbench CLI. Each takes its own arguments (after the subcommand name)
+ * and the whole command line (for run.json), and returns a process exit code. */
 #ifndef AMPBENCH_COMMANDS_H
 #define AMPBENCH_COMMANDS_H
 
 int cmd_run(int argc, char **argv, const char *command_line);
-int cmd_info(int argc, char **argv);
+int cmd_info(int argc, char **argv, const char *command_line);
 
 #endif

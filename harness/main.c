@@ -9,18 +9,25 @@
 #define AMPBENCH_VERSION "unknown"
 #endif
 
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, const char *command_line);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    { "run", cmd_run, "train the seed network in each mode; write results/runs/<id>/" },
+    { "info", cmd_info, "version, build options, CPU features and threads" },
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ampbench <command> [options]\n"
-            "\n"
-            "Benchmarks and verifies mixed-precision training of a small convolutional network.\n"
-            "\n"
-            "commands:\n"
-            "  run      train the seed network in each mode; write results/runs/<id>/\n"
-            "  info     version, build options, CPU features and threads\n"
-            "\n"
-            "options of run:\n");
+    fprintf(f, "usage: ampbench <command> [options]\n\n"
+               "Benchmarks and verifies mixed-precision training of a small convolutional "
+               "network.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\noptions of run (`ampbench <command> --help` for the others):\n");
     cli_print_run_options(f);
     fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
 }
@@ -40,17 +47,14 @@ int main(int argc, char **argv)
         printf("ampbench %s\n", AMPBENCH_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "run") == 0) {
-        char line[2048];
-        size_t used = 0;
-        line[0] = '\0';
-        for (int i = 0; i < argc && used < sizeof line; i++)
-            used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
-                                     argv[i]);
-        return cmd_run(argc - 2, argv + 2, line);
-    }
-    if (strcmp(cmd, "info") == 0)
-        return cmd_info(argc - 2, argv + 2);
-    fprintf(stderr, "ampbench: unknown command '%s' (known: run, info; see --help)\n", cmd);
+    char line[2048];
+    size_t used = 0;
+    line[0] = '\0';
+    for (int i = 0; i < argc && used < sizeof line; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "", argv[i]);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2, line);
+    fprintf(stderr, "ampbench: unknown command '%s' (see --help)\n", cmd);
     return 2;
 }

@@ -40,7 +40,7 @@ expect_fail "--policy: unknown policy 'o2' (known: seed, autocast)" run --policy
 expect_fail "--scale-min 8 is above --scale-max 4" run --scale-min 8 --scale-max 4
 expect_fail "--loss-scale: 0 is out of range" run --loss-scale 0
 expect_fail "--scale-growth-interval: 0 is out of range" run --scale-growth-interval 0
-expect_fail "unknown command 'train'" train
+expect_fail "unknown command 'train' (see --help)" train
 expect_fail "nowhere: cannot access data directory" run --data "$tmp/nowhere" --out out
 expect_fail "info: unexpected argument" info --verbose
 

@@ -23,12 +23,12 @@ int backend_find(const char *name, const struct backend_ops **ops)
     return amp_fail(AMP_EINPUT, "--device %s: unknown device (known: cpu)", name);
 }
 
-int backend_open(struct backend *be, const char *name, int threads)
+int backend_open(struct backend *be, const char *name, const struct backend_options *opts)
 {
     memset(be, 0, sizeof *be);
     int rc = backend_find(name, &be->ops);
     if (rc == AMP_OK)
-        rc = be->ops->open(&be->ctx, threads);
+        rc = be->ops->open(&be->ctx, opts);
     if (rc != AMP_OK) {
         be->ops = NULL;
         return rc;

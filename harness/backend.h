@@ -69,6 +69,13 @@ struct numerics_counts {
     uint64_t swallowed;                  /* of which the stored weight did not change */
 };
 
+/* How to open a backend. */
+struct backend_options {
+    int threads;       /* CPU threads; <= 0: the backend's default */
+    int deterministic; /* restrict to deterministic algorithms (bitwise repeatable runs) */
+    int graphs;        /* capture and replay the training step (CUDA Graphs) where supported */
+};
+
 struct backend_ops;
 
 /* A live backend: its operation table, its private state, and its memory accounting. */
@@ -81,8 +88,8 @@ struct backend {
 
 struct backend_ops {
     const char *name;
-    /* Lifetime. `threads` <= 0 means the backend's default. */
-    int (*open)(void **ctx, int threads);
+    /* Lifetime. */
+    int (*open)(void **ctx, const struct backend_options *opts);
     void (*close)(void *ctx);
     /* Memory: raw allocations; accounting is done by tensor_alloc/tensor_free in backend.c. */
     int (*alloc)(void *ctx, void **ptr, size_t bytes);
@@ -93,6 +100,12 @@ struct backend_ops {
     /* Threads the backend really uses (for reports). */
     int (*threads)(void *ctx);
 
+    /* Optional (NULL when unsupported): record and replay a step. step_begin returns 1 when it
+     * replayed the step recorded under `key` (the caller then issues none of the step's ops),
+     * or 0 when the caller must issue them, the backend possibly recording them until step_end.
+     * Inputs are uploaded before step_begin; results are read after step_end. */
+    int (*step_begin)(void *ctx, uint64_t key);
+    void (*step_end)(void *ctx);
     /* Numerics counters: copies them to *out and resets them. */
     int (*read_counts)(void *ctx, struct numerics_counts *out);
 
@@ -160,7 +173,7 @@ extern const struct backend_ops cpu_backend_ops;
 /* The backend named `name` ("cpu"); AMP_EINPUT for an unknown or unavailable one. */
 int backend_find(const char *name, const struct backend_ops **ops);
 /* Opens the backend named `name`. */
-int backend_open(struct backend *be, const char *name, int threads);
+int backend_open(struct backend *be, const char *name, const struct backend_options *opts);
 void backend_close(struct backend *be);
 
 /* Allocates a tensor of numel elements through the backend and accounts for it. */

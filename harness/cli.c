@@ -11,7 +11,10 @@
 #include "backend.h"
 #include "error.h"
 
-enum opt_type { OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES, OPT_POLICY };
+enum opt_type {
+    OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES, OPT_POLICY,
+    OPT_SET, /* a flag without a value: sets the int field to `min` */
+};
 
 struct opt {
     const char *flag;
@@ -44,6 +47,9 @@ static const struct opt run_opts[] = {
     { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)" },
     { "--scale-min", "S", OPT_FLOAT, FIELD(scale_min), 0, 0x1p64, "lower bound of the dynamic scale (default none)" },
     { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)" },
+    { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)" },
+    { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph" },
+    { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)" },
 };
 
 void config_defaults(struct amp_config *c)
@@ -66,16 +72,17 @@ void config_defaults(struct amp_config *c)
     c->scale_init = 65536.0f;
     c->scale_growth_interval = 2000;
     c->steps_csv = 1;
+    c->graphs = 1;
 }
 
 void cli_print_run_options(FILE *f)
 {
     for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++) {
         char left[40];
-        snprintf(left, sizeof left, "%s %s", run_opts[i].flag, run_opts[i].metavar);
+        snprintf(left, sizeof left, "%s%s%s", run_opts[i].flag, run_opts[i].metavar[0] ? " " : "",
+                 run_opts[i].metavar);
         fprintf(f, "  %-22s %s\n", left, run_opts[i].help);
     }
-    fprintf(f, "  %-22s %s\n", "--no-progress", "no live progress line (it is off anyway when stdout is not a terminal)");
     fprintf(f, "  %-22s %s\n", "--help", "this help");
 }
 
@@ -136,6 +143,8 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     switch (o->type) {
     case OPT_MODES:
         return parse_modes(value, c);
+    case OPT_SET:
+        break;
     case OPT_POLICY: {
         const int p = policy_parse(value);
         if (p < 0)
@@ -206,10 +215,6 @@ int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out)
             cli_print_run_options(help_out);
             return -1;
         }
-        if (strcmp(arg, "--no-progress") == 0) {
-            c->progress = 0;
-            continue;
-        }
         const char *eq = strchr(arg, '=');
         size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
         const struct opt *o = NULL;
@@ -218,6 +223,12 @@ int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out)
                 o = &run_opts[j];
         if (!o)
             return amp_fail(AMP_EINPUT, "%s: unknown option (see --help)", arg);
+        if (o->type == OPT_SET) {
+            if (eq)
+                return amp_fail(AMP_EINPUT, "%s: takes no value", o->flag);
+            *(int *)((char *)c + o->offset) = (int)o->min;
+            continue;
+        }
         const char *value = eq ? eq + 1 : NULL;
         if (!value) {
             if (i + 1 >= argc)

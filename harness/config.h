@@ -32,6 +32,8 @@ struct amp_config {
     float scale_min;       /* optional bounds on the dynamic scale; 0 = none */
     float scale_max;
     int steps_csv;         /* write steps.csv (per-step records) */
+    int deterministic;     /* --deterministic: deterministic algorithms only */
+    int graphs;            /* capture the step in a CUDA Graph (off with --no-graph) */
 };
 
 /* The seed's defaults. */

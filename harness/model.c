@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "lowp.h"
+#include "nvtx.h"
 
 const char *seed_param_name(enum seed_param p)
 {
@@ -221,6 +222,50 @@ static struct amp_tensor view(const struct amp_tensor *t, size_t numel)
     return v;
 }
 
+/* Backward pass, master gradients, unscale + inf/NaN check, SGD and the scaler update. */
+static void backward_and_update(struct seed_net *net, struct amp_tensor *act,
+                                struct amp_tensor *dact, const struct amp_tensor *conv_in,
+                                const struct conv_shape *cs, struct amp_tensor *scaler, float lr,
+                                float momentum)
+{
+    const struct backend_ops *ops = net->be->ops;
+    void *ctx = net->be->ctx;
+    const uint32_t k = fc_inputs(&net->shape), m = net->shape.classes;
+    const enum amp_math math = net->plan.math;
+    nvtx_push("backward");
+    nvtx_push("fc_backward");
+    ops->linear_backward(ctx, dact, &net->grad[PARAM_FC_W], &net->grad[PARAM_FC_B],
+                         &net->dlogits, act, weights_used(net, PARAM_FC_W), cs->n, k, m, math);
+    nvtx_pop();
+    nvtx_push("relu_backward");
+    ops->relu_backward(ctx, dact, dact, act);
+    nvtx_pop();
+    nvtx_push("conv_backward");
+    ops->conv2d_backward(ctx, &net->grad[PARAM_CONV_W], &net->grad[PARAM_CONV_B], NULL, dact,
+                         conv_in, weights_used(net, PARAM_CONV_W), &net->conv_ws, cs, math);
+    nvtx_pop();
+    nvtx_pop();
+    nvtx_push("scaler");
+    for (int p = 0; p < SEED_NPARAMS; p++) {
+        if (net->master_grad[p].data)
+            ops->cast(ctx, &net->master_grad[p], &net->grad[p]);
+        if (scaler)
+            ops->unscale(ctx, grad_for_update(net, p), scaler);
+    }
+    nvtx_pop();
+    nvtx_push("optimizer");
+    for (int p = 0; p < SEED_NPARAMS; p++)
+        ops->sgd_momentum(ctx, &net->param[p], &net->velocity[p],
+                          net->copy[p].data ? &net->copy[p] : NULL, grad_for_update(net, p),
+                          scaler, lr, momentum);
+    nvtx_pop();
+    if (scaler) {
+        nvtx_push("scaler_update");
+        ops->scaler_update(ctx, scaler);
+        nvtx_pop();
+    }
+}
+
 int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float momentum,
                   struct step_result *out)
 {
@@ -236,34 +281,35 @@ int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float m
     const struct amp_tensor *conv_in = net->input_lp.data ? &input_lp : &input;
     struct amp_tensor *scaler = train && net->scaler.data ? &net->scaler : NULL;
 
-    if (net->input_lp.data)
-        ops->cast(ctx, &input_lp, &input);
-    ops->conv2d_forward(ctx, &act, conv_in, weights_used(net, PARAM_CONV_W),
-                        weights_used(net, PARAM_CONV_B), &net->conv_ws, &cs, math);
-    ops->relu_forward(ctx, &act, &act);
-    ops->linear_forward(ctx, &net->logits, &act, weights_used(net, PARAM_FC_W),
-                        weights_used(net, PARAM_FC_B), n, k, m, math);
-    ops->softmax_xent(ctx, train ? &net->dlogits : NULL, &net->stats, &net->logits, &net->labels,
-                      scaler, n, m);
-    if (train) {
-        ops->linear_backward(ctx, &dact, &net->grad[PARAM_FC_W], &net->grad[PARAM_FC_B],
-                             &net->dlogits, &act, weights_used(net, PARAM_FC_W), n, k, m, math);
-        ops->relu_backward(ctx, &dact, &dact, &act);
-        ops->conv2d_backward(ctx, &net->grad[PARAM_CONV_W], &net->grad[PARAM_CONV_B], NULL,
-                             &dact, conv_in, weights_used(net, PARAM_CONV_W), &net->conv_ws, &cs,
-                             math);
-        for (int p = 0; p < SEED_NPARAMS; p++) {
-            if (net->master_grad[p].data)
-                ops->cast(ctx, &net->master_grad[p], &net->grad[p]);
-            if (scaler)
-                ops->unscale(ctx, grad_for_update(net, p), scaler);
+    /* A captured step replays every op below; the key tells full and partial batches apart. */
+    const uint64_t key = ((uint64_t)(train != 0) << 32) | n;
+    if (!ops->step_begin || !ops->step_begin(ctx, key)) {
+        nvtx_push("forward");
+        if (net->input_lp.data) {
+            nvtx_push("input_cast");
+            ops->cast(ctx, &input_lp, &input);
+            nvtx_pop();
         }
-        for (int p = 0; p < SEED_NPARAMS; p++)
-            ops->sgd_momentum(ctx, &net->param[p], &net->velocity[p],
-                              net->copy[p].data ? &net->copy[p] : NULL, grad_for_update(net, p),
-                              scaler, lr, momentum);
-        if (scaler)
-            ops->scaler_update(ctx, scaler);
+        nvtx_push("conv_forward");
+        ops->conv2d_forward(ctx, &act, conv_in, weights_used(net, PARAM_CONV_W),
+                            weights_used(net, PARAM_CONV_B), &net->conv_ws, &cs, math);
+        nvtx_pop();
+        nvtx_push("relu_forward");
+        ops->relu_forward(ctx, &act, &act);
+        nvtx_pop();
+        nvtx_push("fc_forward");
+        ops->linear_forward(ctx, &net->logits, &act, weights_used(net, PARAM_FC_W),
+                            weights_used(net, PARAM_FC_B), n, k, m, math);
+        nvtx_pop();
+        nvtx_push("softmax_xent");
+        ops->softmax_xent(ctx, train ? &net->dlogits : NULL, &net->stats, &net->logits,
+                          &net->labels, scaler, n, m);
+        nvtx_pop();
+        nvtx_pop();
+        if (train)
+            backward_and_update(net, &act, &dact, conv_in, &cs, scaler, lr, momentum);
+        if (ops->step_end)
+            ops->step_end(ctx);
     }
     float stats[2];
     int rc = ops->download(ctx, stats, net->stats.data, sizeof stats);

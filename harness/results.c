@@ -147,6 +147,8 @@ static cJSON *config_json(const struct run_record *rec)
     cJSON_AddStringToObject(j, "device", c->device);
     cJSON_AddNumberToObject(j, "threads", c->threads);
     cJSON_AddStringToObject(j, "policy", policy_name(c->policy));
+    cJSON_AddBoolToObject(j, "deterministic", c->deterministic);
+    cJSON_AddBoolToObject(j, "graphs", c->graphs);
     cJSON *sc = cJSON_AddObjectToObject(j, "loss_scaling");
     cJSON_AddNumberToObject(sc, "static_scale", c->loss_scale);
     cJSON_AddNumberToObject(sc, "init_scale", c->scale_init);

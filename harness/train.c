@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "nvtx.h"
 #include "rng.h"
 
 static double now_s(void)
@@ -144,11 +145,13 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
     for (size_t b = 0; b < batches; b++) {
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
+        nvtx_push("step");
         gather(&s->st, d, order + first, n);
         struct step_result sr;
         int rc = seed_net_set_batch(&s->net, s->st.images, s->st.labels, n);
         if (rc == AMP_OK)
             rc = seed_net_step(&s->net, n, 1, c->lr, c->momentum, &sr);
+        nvtx_pop();
         if (rc == AMP_OK)
             rc = be->ops->read_counts(be->ctx, &counts);
         if (rc != AMP_OK)
@@ -242,9 +245,14 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
         struct epoch_metrics *m = &s->out->epochs[e - 1];
         m->epoch = e;
         rng_shuffle(&shuffle_rng, order, train->n);
+        nvtx_push("epoch");
         rc = train_epoch(s, train, order, m);
-        if (rc == AMP_OK && !s->out->diverged)
+        nvtx_pop();
+        if (rc == AMP_OK && !s->out->diverged) {
+            nvtx_push("evaluate");
             rc = evaluate(s, test, &m->test_loss, &m->test_acc);
+            nvtx_pop();
+        }
         if (rc == AMP_OK && s->out->diverged)
             m->test_loss = m->test_acc = NAN;
         if (rc == AMP_OK) {
@@ -277,7 +285,10 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
         rc = amp_fail(AMP_ENOMEM, "out of host memory setting up mode %s", r->name);
     struct backend be;
     if (rc == AMP_OK)
-        rc = backend_open(&be, c->device, c->threads);
+        rc = backend_open(&be, c->device,
+                          &(struct backend_options){ .threads = c->threads,
+                                                     .deterministic = c->deterministic,
+                                                     .graphs = c->graphs });
     if (rc == AMP_OK) {
         const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h,
                                           .w = train->w, .channels = c->channels,

@@ -6,12 +6,13 @@
 #include "cpu_ops.h"
 #include "error.h"
 
-static int cpu_open(void **ctx, int threads)
+static int cpu_open(void **ctx, const struct backend_options *opts)
 {
     struct cpu_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return AMP_ENOMEM;
-    c->threads = threads > 0 ? threads : omp_get_max_threads();
+    /* Always deterministic (every output has one owner thread); no step capture. */
+    c->threads = opts->threads > 0 ? opts->threads : omp_get_max_threads();
     *ctx = c;
     return AMP_OK;
 }

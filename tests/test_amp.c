@@ -396,7 +396,7 @@ static void test_vector_conversions(void)
 
 int main(void)
 {
-    if (backend_open(&be, "cpu", 2) != AMP_OK) {
+    if (backend_open(&be, "cpu", &(struct backend_options){ .threads = 2 }) != AMP_OK) {
         fprintf(stderr, "%s\n", amp_last_error());
         return 1;
     }

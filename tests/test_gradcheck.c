@@ -265,7 +265,7 @@ static void test_network(struct rng *r)
 
 int main(void)
 {
-    if (backend_open(&be, "cpu", 2) != AMP_OK) {
+    if (backend_open(&be, "cpu", &(struct backend_options){ .threads = 2 }) != AMP_OK) {
         fprintf(stderr, "%s\n", amp_last_error());
         return 1;
     }

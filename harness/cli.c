@@ -23,33 +23,40 @@ struct opt {
     size_t offset;     /* field in struct amp_config */
     double min, max;   /* accepted range for numbers */
     const char *help;
+    int verify_only;   /* accepted by `verify` only */
 };
 
 #define FIELD(f) offsetof(struct amp_config, f)
 
 static const struct opt run_opts[] = {
-    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)" },
-    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)" },
-    { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)" },
-    { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)" },
-    { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)" },
-    { "--momentum", "X", OPT_FLOAT, FIELD(momentum), 0, 1, "SGD momentum, in [0, 1) (default 0.9)" },
-    { "--channels", "N", OPT_U32, FIELD(channels), 1, 4096, "conv output channels (default 16)" },
-    { "--seed", "N", OPT_U64, FIELD(seed), 0, 0, "seed of init and shuffling (default 1)" },
-    { "--train-limit", "N", OPT_SIZE, FIELD(train_limit), 1, 0, "use the first N training samples (default all)" },
-    { "--test-limit", "N", OPT_SIZE, FIELD(test_limit), 1, 0, "use the first N test samples (default all)" },
-    { "--data", "DIR", OPT_STRING, FIELD(data_dir), 0, 0, "IDX data directory (default: $AMPBENCH_DATA, else Debian's Fashion-MNIST)" },
-    { "--out", "DIR", OPT_STRING, FIELD(out_dir), 0, 0, "results folder to create (default results/runs/<timestamp>-<id>)" },
-    { "--threads", "N", OPT_INT, FIELD(threads), 1, 1024, "CPU threads (default: all cores)" },
-    { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: cpu (default cpu)" },
-    { "--loss-scale", "S", OPT_FLOAT, FIELD(loss_scale), 0x1p-24, 0x1p64, "amp-static's fixed loss scale (default 1024)" },
-    { "--scale-init", "S", OPT_FLOAT, FIELD(scale_init), 0x1p-24, 0x1p64, "dynamic loss scale at the start (default 65536)" },
-    { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)" },
-    { "--scale-min", "S", OPT_FLOAT, FIELD(scale_min), 0, 0x1p64, "lower bound of the dynamic scale (default none)" },
-    { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)" },
-    { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)" },
-    { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph" },
-    { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)" },
+    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
+    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)", 0 },
+    { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)", 0 },
+    { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)", 0 },
+    { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)", 0 },
+    { "--momentum", "X", OPT_FLOAT, FIELD(momentum), 0, 1, "SGD momentum, in [0, 1) (default 0.9)", 0 },
+    { "--channels", "N", OPT_U32, FIELD(channels), 1, 4096, "conv output channels (default 16)", 0 },
+    { "--seed", "N", OPT_U64, FIELD(seed), 0, 0, "seed of init and shuffling (default 1)", 0 },
+    { "--train-limit", "N", OPT_SIZE, FIELD(train_limit), 1, 0, "use the first N training samples (default all)", 0 },
+    { "--test-limit", "N", OPT_SIZE, FIELD(test_limit), 1, 0, "use the first N test samples (default all)", 0 },
+    { "--data", "DIR", OPT_STRING, FIELD(data_dir), 0, 0, "IDX data directory (default: $AMPBENCH_DATA, else Debian's Fashion-MNIST)", 0 },
+    { "--out", "DIR", OPT_STRING, FIELD(out_dir), 0, 0, "results folder to create (default results/runs/<timestamp>-<id>)", 0 },
+    { "--threads", "N", OPT_INT, FIELD(threads), 1, 1024, "CPU threads (default: all cores)", 0 },
+    { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: cpu (default cpu)", 0 },
+    { "--loss-scale", "S", OPT_FLOAT, FIELD(loss_scale), 0x1p-24, 0x1p64, "amp-static's fixed loss scale (default 1024)", 0 },
+    { "--scale-init", "S", OPT_FLOAT, FIELD(scale_init), 0x1p-24, 0x1p64, "dynamic loss scale at the start (default 65536)", 0 },
+    { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)", 0 },
+    { "--scale-min", "S", OPT_FLOAT, FIELD(scale_min), 0, 0x1p64, "lower bound of the dynamic scale (default none)", 0 },
+    { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)", 0 },
+    { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)", 0 },
+    { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph", 0 },
+    { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)", 0 },
+    { "--tol-acc", "PP", OPT_FLOAT, FIELD(tol_acc), 0, 100, "verify: allowed drop of final test accuracy vs fp32, in percentage points (default 1.0)", 1 },
+    { "--tol-loss", "REL", OPT_FLOAT, FIELD(tol_loss), 0, 1e6, "verify: allowed relative rise of any epoch's test loss vs fp32 (default 0.05)", 1 },
+    { "--seeds", "N", OPT_U32, FIELD(seeds), 1, 1000, "verify: seeds per mode; >= 3 judges with a one-sided Welch t-test (default 1)", 1 },
+    { "--baseline", "FILE", OPT_STRING, FIELD(baseline), 0, 0, "verify: also compare every metric with this baseline file", 1 },
+    { "--junit", "FILE", OPT_STRING, FIELD(junit), 0, 0, "verify: write a JUnit XML report (one test case per recipe)", 1 },
+    { "--write-baseline", "FILE", OPT_STRING, FIELD(write_baseline), 0, 0, "verify: write this run's metrics as a baseline file", 1 },
 };
 
 void config_defaults(struct amp_config *c)
@@ -73,11 +80,16 @@ void config_defaults(struct amp_config *c)
     c->scale_growth_interval = 2000;
     c->steps_csv = 1;
     c->graphs = 1;
+    c->tol_acc = 1.0f;
+    c->tol_loss = 0.05f;
+    c->seeds = 1;
 }
 
-void cli_print_run_options(FILE *f)
+void cli_print_options(FILE *f, enum cli_command cmd)
 {
     for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++) {
+        if (run_opts[i].verify_only && cmd != CLI_VERIFY)
+            continue;
         char left[40];
         snprintf(left, sizeof left, "%s%s%s", run_opts[i].flag, run_opts[i].metavar[0] ? " " : "",
                  run_opts[i].metavar);
@@ -206,13 +218,13 @@ static int validate(const struct amp_config *c)
     return AMP_OK;
 }
 
-int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out)
+int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum cli_command cmd)
 {
     config_defaults(c);
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            cli_print_run_options(help_out);
+            cli_print_options(help_out, cmd);
             return -1;
         }
         const char *eq = strchr(arg, '=');
@@ -223,6 +235,8 @@ int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out)
                 o = &run_opts[j];
         if (!o)
             return amp_fail(AMP_EINPUT, "%s: unknown option (see --help)", arg);
+        if (o->verify_only && cmd != CLI_VERIFY)
+            return amp_fail(AMP_EINPUT, "%s: only `ampbench verify` takes this option", o->flag);
         if (o->type == OPT_SET) {
             if (eq)
                 return amp_fail(AMP_EINPUT, "%s: takes no value", o->flag);

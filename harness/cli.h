@@ -6,11 +6,14 @@
 
 #include "config.h"
 
+/* The subcommands that take the run options. */
+enum cli_command { CLI_RUN, CLI_VERIFY, CLI_PARITY };
+
 /* Parses argv[0..argc) (the arguments after the subcommand) into c, starting from the defaults.
  * Returns AMP_OK, AMP_EINPUT with the message naming the flag, or -1 when --help was given
- * (the help has then been printed to `help_out`). */
-int cli_parse_run(int argc, char **argv, struct amp_config *c, FILE *help_out);
-/* Prints the options of `ampbench run`. */
-void cli_print_run_options(FILE *f);
+ * (the options have then been printed to `help_out`). */
+int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum cli_command cmd);
+/* Prints the options `cmd` takes. */
+void cli_print_options(FILE *f, enum cli_command cmd);
 
 #endif

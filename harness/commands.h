@@ -4,6 +4,8 @@
 #define AMPBENCH_COMMANDS_H
 
 int cmd_run(int argc, char **argv, const char *command_line);
+int cmd_verify(int argc, char **argv, const char *command_line);
 int cmd_info(int argc, char **argv, const char *command_line);
+int cmd_report(int argc, char **argv, const char *command_line);
 
 #endif

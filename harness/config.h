@@ -34,6 +34,13 @@ struct amp_config {
     int steps_csv;         /* write steps.csv (per-step records) */
     int deterministic;     /* --deterministic: deterministic algorithms only */
     int graphs;            /* capture the step in a CUDA Graph (off with --no-graph) */
+    /* verify only */
+    float tol_acc;         /* percentage points of final test accuracy below fp32 (1.0) */
+    float tol_loss;        /* relative per-epoch test loss above fp32 (0.05) */
+    uint32_t seeds;        /* seeds per mode (1; >= 3 for the statistical test) */
+    const char *baseline;  /* baseline file to compare with (NULL: none) */
+    const char *junit;     /* JUnit XML report to write (NULL: none) */
+    const char *write_baseline; /* write this run as a baseline file (NULL: no) */
 };
 
 /* The seed's defaults. */

@@ -17,7 +17,9 @@ struct command {
 
 static const struct command commands[] = {
     { "run", cmd_run, "train the seed network in each mode; write results/runs/<id>/" },
+    { "verify", cmd_verify, "train fp32 and the recipes, judge each against fp32; exit 1 on drift" },
     { "info", cmd_info, "version, build options, CPU features and threads" },
+    { "report", cmd_report, "(re)build report.md and the plots of a run folder" },
 };
 
 static void usage(FILE *f)
@@ -28,7 +30,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\noptions of run (`ampbench <command> --help` for the others):\n");
-    cli_print_run_options(f);
+    cli_print_options(f, CLI_RUN);
     fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
 }
 

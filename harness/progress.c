@@ -54,11 +54,11 @@ struct train_progress progress_callbacks(struct progress_state *p)
 }
 
 void progress_table_header(struct progress_state *p, const struct recipe *r,
-                           const struct precision_plan *plan)
+                           const struct precision_plan *plan, uint64_t seed)
 {
     struct layer_trace t[TRACE_LAYERS];
     precision_trace(plan, t);
-    fprintf(p->out, "\n%s: %s\n", r->name, r->summary);
+    fprintf(p->out, "\n%s (seed %llu): %s\n", r->name, (unsigned long long)seed, r->summary);
     fprintf(p->out, "  precision trace:\n");
     for (int i = 0; i < TRACE_LAYERS; i++)
         fprintf(p->out, "    %-13s in %-5s compute %-24s out %-5s weights %s\n", t[i].layer,

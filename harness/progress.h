@@ -18,6 +18,6 @@ void progress_init(struct progress_state *p, FILE *out, int live);
 struct train_progress progress_callbacks(struct progress_state *p);
 /* The table header printed before a mode's epochs. */
 void progress_table_header(struct progress_state *p, const struct recipe *r,
-                           const struct precision_plan *plan);
+                           const struct precision_plan *plan, uint64_t seed);
 
 #endif

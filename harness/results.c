@@ -102,7 +102,7 @@ int results_create_dir(const char *requested, char *path_out, size_t len)
     return amp_fail(AMP_EIO, "results/runs: could not find a fresh folder name");
 }
 
-static int write_atomic(const char *dir, const char *name, const char *data, size_t len)
+int results_write_file(const char *dir, const char *name, const char *data, size_t len)
 {
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -232,6 +232,7 @@ static cJSON *mode_json(const struct mode_result *r)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "summary", r->recipe->summary);
+    cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
     cJSON_AddItemToObject(j, "precision_trace", trace_json(&r->plan));
     cJSON_AddNumberToObject(j, "threads", r->threads);
@@ -267,6 +268,83 @@ static cJSON *mode_json(const struct mode_result *r)
     return j;
 }
 
+/* The first seed's run of each mode is the primary one (run.json's modes, epochs.csv,
+ * steps.csv); every seed's run is in seeds.csv and run.json's seed_runs. */
+static int is_primary(const struct run_record *rec, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (rec->modes[j].recipe == rec->modes[i].recipe)
+            return 0;
+    return 1;
+}
+
+static cJSON *seed_runs_json(const struct run_record *rec)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < rec->nmodes; i++) {
+        const struct mode_result *r = &rec->modes[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "mode", r->recipe->name);
+        cJSON_AddNumberToObject(o, "seed", (double)r->seed);
+        cJSON_AddBoolToObject(o, "diverged", r->diverged);
+        cJSON *acc = cJSON_AddArrayToObject(o, "test_acc");
+        cJSON *loss = cJSON_AddArrayToObject(o, "test_loss");
+        for (uint32_t e = 0; e < r->nepochs; e++) {
+            cJSON_AddItemToArray(acc, cJSON_CreateNumber(r->epochs[e].test_acc));
+            cJSON_AddItemToArray(loss, cJSON_CreateNumber(r->epochs[e].test_loss));
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static cJSON *curve_json(const double *v, uint32_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(v[i]));
+    return arr;
+}
+
+static cJSON *verification_json(const struct verification *v)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "tol_acc_pp", v->tol_acc);
+    cJSON_AddNumberToObject(j, "tol_loss_rel", v->tol_loss);
+    cJSON_AddNumberToObject(j, "seeds", v->seeds);
+    cJSON_AddStringToObject(j, "rule", v->seeds >= 3 ? "welch-one-sided-p0.05" : "single-seed");
+    cJSON_AddBoolToObject(j, "all_pass", v->all_pass);
+    if (v->baseline)
+        cJSON_AddStringToObject(j, "baseline", v->baseline);
+    cJSON *moves = cJSON_AddArrayToObject(j, "baseline_moves");
+    for (size_t i = 0; i < v->nmoves; i++)
+        cJSON_AddItemToArray(moves, cJSON_CreateString(v->moves[i]));
+    cJSON *verdicts = cJSON_AddObjectToObject(j, "verdicts");
+    for (size_t i = 0; i < v->n; i++) {
+        const struct verdict *d = &v->verdicts[i];
+        cJSON *o = cJSON_AddObjectToObject(verdicts, d->recipe->name);
+        cJSON_AddStringToObject(o, "verdict", d->pass ? "pass" : d->diverged ? "diverged" : "fail");
+        cJSON_AddStringToObject(o, "reason", d->reason);
+        cJSON_AddNumberToObject(o, "final_test_acc_mean", d->stats.mean);
+        cJSON_AddNumberToObject(o, "final_test_acc_std", d->stats.std);
+        cJSON_AddNumberToObject(o, "final_test_acc_min", d->stats.min);
+        cJSON_AddNumberToObject(o, "final_test_acc_max", d->stats.max);
+        cJSON_AddNumberToObject(o, "final_test_acc_median", d->stats.median);
+        cJSON_AddNumberToObject(o, "delta_pp", d->delta_pp);
+        cJSON_AddNumberToObject(o, "worst_test_loss_rel", d->worst_loss_rel);
+        if (d->p_value >= 0)
+            cJSON_AddNumberToObject(o, "welch_p", d->p_value);
+        cJSON_AddNumberToObject(o, "skipped_steps", d->skipped_steps);
+        cJSON_AddNumberToObject(o, "grad_underflow_frac", d->grad_underflow);
+        cJSON_AddNumberToObject(o, "baseline_moves", d->baseline_moved);
+        cJSON_AddItemToObject(o, "test_acc_mean", curve_json(d->stats.acc_mean, d->stats.epochs));
+        cJSON_AddItemToObject(o, "test_acc_std", curve_json(d->stats.acc_std, d->stats.epochs));
+        cJSON_AddItemToObject(o, "test_loss_mean", curve_json(d->stats.loss_mean, d->stats.epochs));
+        cJSON_AddItemToObject(o, "test_loss_std", curve_json(d->stats.loss_std, d->stats.epochs));
+    }
+    return j;
+}
+
 static int write_run_json(const char *dir, const struct run_record *rec)
 {
     cJSON *root = cJSON_CreateObject();
@@ -284,12 +362,17 @@ static int write_run_json(const char *dir, const struct run_record *rec)
     cJSON_AddItemToObject(root, "environment", environment_json(rec->host));
     cJSON *modes = cJSON_AddObjectToObject(root, "modes");
     for (size_t i = 0; i < rec->nmodes; i++)
-        cJSON_AddItemToObject(modes, rec->modes[i].recipe->name, mode_json(&rec->modes[i]));
+        if (is_primary(rec, i))
+            cJSON_AddItemToObject(modes, rec->modes[i].recipe->name, mode_json(&rec->modes[i]));
+    if (rec->config->seeds > 1)
+        cJSON_AddItemToObject(root, "seed_runs", seed_runs_json(rec));
+    if (rec->verification)
+        cJSON_AddItemToObject(root, "verification", verification_json(rec->verification));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)
         return amp_fail(AMP_ENOMEM, "out of memory formatting run.json");
-    int rc = write_atomic(dir, "run.json", text, strlen(text));
+    int rc = results_write_file(dir, "run.json", text, strlen(text));
     cJSON_free(text);
     return rc;
 }
@@ -312,7 +395,7 @@ static int csv_open(struct csv *c, const char *name)
 static int csv_commit(struct csv *c, const char *dir, const char *name)
 {
     fclose(c->f);
-    int rc = write_atomic(dir, name, c->buf, c->len);
+    int rc = results_write_file(dir, name, c->buf, c->len);
     free(c->buf);
     return rc;
 }
@@ -327,6 +410,8 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
                  "skipped_steps,loss_scale,grad_underflow_frac,act_underflow_frac,"
                  "grad_overflow_frac,swallowed_updates,act_bytes,peak_bytes\n");
     for (size_t i = 0; i < rec->nmodes; i++) {
+        if (!is_primary(rec, i))
+            continue;
         const struct mode_result *r = &rec->modes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
@@ -361,6 +446,8 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
                 tensor_class_name(k));
     fprintf(c.f, "\n");
     for (size_t i = 0; i < rec->nmodes; i++) {
+        if (!is_primary(rec, i))
+            continue;
         const struct mode_result *r = &rec->modes[i];
         for (size_t t = 0; t < r->nsteps; t++) {
             const struct step_record *s = &r->steps[t];
@@ -374,12 +461,44 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
     return csv_commit(&c, dir, "steps.csv");
 }
 
+/* Every seed's per-epoch metrics (verify --seeds N). */
+static int write_seeds_csv(const char *dir, const struct run_record *rec)
+{
+    struct csv c;
+    int rc = csv_open(&c, "seeds.csv");
+    if (rc != AMP_OK)
+        return rc;
+    fprintf(c.f, "mode,seed,epoch,train_loss,train_acc,test_loss,test_acc\n");
+    for (size_t i = 0; i < rec->nmodes; i++) {
+        const struct mode_result *r = &rec->modes[i];
+        for (uint32_t e = 0; e < r->nepochs; e++) {
+            const struct epoch_metrics *m = &r->epochs[e];
+            fprintf(c.f, "%s,%llu,%u,%.9g,%.9g,%.9g,%.9g\n", r->recipe->name,
+                    (unsigned long long)r->seed, m->epoch, m->train_loss, m->train_acc,
+                    m->test_loss, m->test_acc);
+        }
+    }
+    return csv_commit(&c, dir, "seeds.csv");
+}
+
 int results_write(const char *dir, const struct run_record *rec)
 {
     int rc = write_epochs_csv(dir, rec);
     if (rc == AMP_OK && rec->config->steps_csv)
         rc = write_steps_csv(dir, rec);
+    if (rc == AMP_OK && rec->config->seeds > 1)
+        rc = write_seeds_csv(dir, rec);
     if (rc == AMP_OK)
         rc = write_run_json(dir, rec);
     return rc;
+}
+
+int results_write_path(const char *path, const char *data, size_t len)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return results_write_file(".", path, data, len);
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return results_write_file(dir, slash + 1, data, len);
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "sysinfo.h"
 #include "train.h"
+#include "verify.h"
 
 /* Creates a fresh run folder: `requested` when given (it must not exist, or be an empty
  * directory), else results/runs/<UTC timestamp>-<random id>. Never reuses a folder holding
@@ -22,9 +23,16 @@ struct run_record {
     const char *data_dir;
     size_t train_samples, test_samples;
     int complete;          /* 0 while a run is in progress or was interrupted */
+    const struct verification *verification; /* verify's verdicts, or NULL */
 };
 
 /* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
 int results_write(const char *dir, const struct run_record *rec);
+
+/* Writes len bytes of data to dir/name through dir/.name.tmp, fsync and a rename, so that a
+ * reader never sees half a file. */
+int results_write_file(const char *dir, const char *name, const char *data, size_t len);
+/* The same for a path (folder and name in one string). */
+int results_write_path(const char *path, const char *data, size_t len);
 
 #endif

@@ -271,6 +271,7 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
 {
     memset(out, 0, sizeof *out);
     out->recipe = r;
+    out->seed = c->seed;
     out->plan = precision_plan_of(r, c->policy);
     out->epochs = calloc(c->epochs, sizeof *out->epochs);
     uint32_t *order = malloc(train->n * sizeof *order);

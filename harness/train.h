@@ -48,6 +48,7 @@ struct step_record {
 
 struct mode_result {
     const struct recipe *recipe;
+    uint64_t seed;
     struct precision_plan plan;
     uint32_t nepochs;                  /* epochs completed */
     struct epoch_metrics *epochs;      /* config epochs entries */

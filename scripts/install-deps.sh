@@ -8,9 +8,11 @@ packages=(
   cmake make gcc g++ pkg-config git
   zlib1g-dev          # gzip IDX files
   libcjson-dev        # run.json
+  libgsl-dev          # Student t distribution for verify's Welch test
   libbenchmark-dev    # micro-benchmarks (bench/)
   gnuplot-nox         # plots
   dataset-fashion-mnist  # the default data: /usr/share/datasets/fashion-mnist
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (Debian 12's clang is clang-14)
 )
 
 missing=()

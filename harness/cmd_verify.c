@@ -1,0 +1,115 @@
+/* `ampbench verify`: train fp32 and the recipes (over --seeds), judge every recipe against fp32
+ * and optionally a baseline, print the verdict table, store the verdicts in run.json, write JUnit
+ * XML; exit 0 only when every recipe passes (1 when one fails, 2 on bad input). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "error.h"
+#include "junit.h"
+#include "runner.h"
+#include "verify.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* fp32 is the reference: make sure it runs, first. */
+static int ensure_reference(struct amp_config *c)
+{
+    const struct recipe *fp32 = recipe_find("fp32");
+    for (size_t i = 0; i < c->nmodes; i++)
+        if (c->modes[i] == fp32)
+            return AMP_OK;
+    if (c->nmodes == CONFIG_MAX_MODES)
+        return amp_fail(AMP_EINPUT, "--modes: no room to add the fp32 reference");
+    memmove(c->modes + 1, c->modes, c->nmodes * sizeof c->modes[0]);
+    c->modes[0] = fp32;
+    c->nmodes++;
+    printf("note: verify adds fp32, the reference every recipe is judged against\n");
+    return AMP_OK;
+}
+
+static void print_verdicts(const struct verification *v)
+{
+    printf("\nverdicts (tolerances: final accuracy -%.2f pp, per-epoch test loss +%.1f%%%s)\n",
+           v->tol_acc, 100.0 * v->tol_loss,
+           v->seeds >= 3 ? "; Welch one-sided t-test at p = 0.05 over seeds" : "");
+    printf("  %-12s %9s %9s %8s %9s %8s %10s  %s\n", "mode", "final_acc", "delta_pp", "loss_d%",
+           "skipped", "seeds", "grad_uflw", "verdict");
+    for (size_t i = 0; i < v->n; i++) {
+        const struct verdict *d = &v->verdicts[i];
+        char seeds[32];
+        if (d->stats.n > 1)
+            snprintf(seeds, sizeof seeds, "%u sd%.2f", d->stats.n, 100.0 * d->stats.std);
+        else
+            snprintf(seeds, sizeof seeds, "1");
+        printf("  %-12s %8.2f%% %+9.2f %+8.2f %9u %8s %10.2e  %s: %s\n", d->recipe->name,
+               100.0 * d->stats.mean, d->delta_pp, 100.0 * d->worst_loss_rel, d->skipped_steps,
+               seeds, d->grad_underflow, d->pass ? "PASS" : "FAIL", d->reason);
+    }
+    if (v->baseline)
+        printf("baseline %s: %s\n", v->baseline,
+               v->nmoves ? "metrics moved:" : "every metric within tolerance");
+    for (size_t i = 0; i < v->nmoves; i++)
+        printf("  moved: %s\n", v->moves[i]);
+}
+
+int cmd_verify(int argc, char **argv, const char *command_line)
+{
+    struct amp_config c;
+    int rc = cli_parse(argc, argv, &c, stdout, CLI_VERIFY);
+    if (rc < 0)
+        return 0;
+    if (rc == AMP_OK)
+        rc = ensure_reference(&c);
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+
+    const double t0 = now_s();
+    struct runner r;
+    rc = runner_open(&r, &c, command_line, "verify");
+    for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
+        for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
+            rc = runner_train(&r, c.modes[i], c.seed + s);
+
+    struct verification v = { 0 };
+    if (rc == AMP_OK)
+        rc = verify_judge(&c, r.results, r.nresults, &v);
+    if (rc == AMP_OK && c.baseline)
+        rc = verify_against_baseline(c.baseline, &c, r.train.n, r.test.n, r.results, r.nresults,
+                                     &v);
+    if (rc == AMP_OK && c.write_baseline) {
+        rc = verify_write_baseline(c.write_baseline, &c, r.train.n, r.test.n, r.results,
+                                   r.nresults);
+        if (rc == AMP_OK)
+            printf("baseline written to %s\n", c.write_baseline);
+    }
+    if (r.dir[0]) {
+        struct run_record rec = runner_record(&r, rc == AMP_OK);
+        rec.verification = rc == AMP_OK ? &v : NULL;
+        const int wrc = results_write(r.dir, &rec);
+        if (rc == AMP_OK)
+            rc = wrc;
+    }
+    if (rc == AMP_OK) {
+        print_verdicts(&v);
+        if (c.junit)
+            rc = junit_write(c.junit, &v, now_s() - t0);
+        if (rc == AMP_OK && c.junit)
+            printf("JUnit report: %s\n", c.junit);
+        printf("results written to %s\n", r.dir);
+    }
+    const int passed = rc == AMP_OK && v.all_pass;
+    verification_free(&v);
+    runner_close(&r);
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+    printf("verify: %s\n", passed ? "every recipe passed" : "FAILED");
+    return passed ? 0 : AMP_EFAIL;
+}

@@ -1,0 +1,39 @@
+/* What `run` and `verify` share: load the data, create the run folder, train modes (and seeds)
+ * with terminal progress, and describe the run for the results writer. */
+#ifndef AMPBENCH_RUNNER_H
+#define AMPBENCH_RUNNER_H
+
+#include "config.h"
+#include "idx.h"
+#include "progress.h"
+#include "results.h"
+#include "sysinfo.h"
+#include "train.h"
+
+struct runner {
+    struct amp_config *c;
+    const char *command_line;
+    const char *data_dir;
+    struct dataset train, test;
+    char dir[4096];
+    struct host_info host;
+    struct progress_state prog;
+    struct train_progress callbacks;
+    struct mode_result *results;  /* room for every mode x seed */
+    size_t nresults;
+};
+
+/* Loads the data (clamping the batch to the training set, with a note), creates the run folder
+ * and prints the run's header. Bad input fails here, before any folder exists. */
+int runner_open(struct runner *r, struct amp_config *c, const char *command_line,
+                const char *what);
+/* Trains mode m with seed `seed`, printing its trace and table; appends to r->results. A
+ * diverging mode is reported and is not an error. */
+int runner_train(struct runner *r, const struct recipe *m, uint64_t seed);
+/* The run as the results writer sees it. */
+struct run_record runner_record(const struct runner *r, int complete);
+void runner_close(struct runner *r);
+/* Prints "ampbench: <last error>" to stderr and returns rc. */
+int runner_report_error(int rc);
+
+#endif

@@ -17,7 +17,9 @@ int cmd_run(int argc, char **argv, const char *command_line)
         return runner_report_error(rc);
 
     struct runner r;
-    rc = runner_open(&r, &c, command_line, "run");
+    rc = runner_open(&r, &c, command_line);
+    if (rc == AMP_OK)
+        rc = runner_start(&r, "run");
     for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
         rc = runner_train(&r, c.modes[i], c.seed);
     if (r.dir[0]) {

@@ -73,7 +73,12 @@ int cmd_verify(int argc, char **argv, const char *command_line)
 
     const double t0 = now_s();
     struct runner r;
-    rc = runner_open(&r, &c, command_line, "verify");
+    struct baseline base = { 0 };
+    rc = runner_open(&r, &c, command_line);
+    if (rc == AMP_OK && c.baseline) /* a wrong baseline is refused before any folder or training */
+        rc = baseline_open(&base, c.baseline, &c, r.train.n, r.test.n);
+    if (rc == AMP_OK)
+        rc = runner_start(&r, "verify");
     for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
         for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
             rc = runner_train(&r, c.modes[i], c.seed + s);
@@ -82,8 +87,8 @@ int cmd_verify(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK)
         rc = verify_judge(&c, r.results, r.nresults, &v);
     if (rc == AMP_OK && c.baseline)
-        rc = verify_against_baseline(c.baseline, &c, r.train.n, r.test.n, r.results, r.nresults,
-                                     &v);
+        rc = verify_against_baseline(&base, &c, r.results, r.nresults, &v);
+    baseline_close(&base);
     if (rc == AMP_OK && c.write_baseline) {
         rc = verify_write_baseline(c.write_baseline, &c, r.train.n, r.test.n, r.results,
                                    r.nresults);

@@ -366,8 +366,18 @@ static int write_run_json(const char *dir, const struct run_record *rec)
             cJSON_AddItemToObject(modes, rec->modes[i].recipe->name, mode_json(&rec->modes[i]));
     if (rec->config->seeds > 1)
         cJSON_AddItemToObject(root, "seed_runs", seed_runs_json(rec));
-    if (rec->verification)
-        cJSON_AddItemToObject(root, "verification", verification_json(rec->verification));
+    if (rec->verification) {
+        const struct verification *v = rec->verification;
+        cJSON_AddItemToObject(root, "verification", verification_json(v));
+        for (size_t i = 0; i < v->n; i++) { /* each mode's verdict beside its metrics too */
+            const struct verdict *d = &v->verdicts[i];
+            cJSON *o = cJSON_AddObjectToObject(
+                cJSON_GetObjectItemCaseSensitive(modes, d->recipe->name), "verdict");
+            cJSON_AddStringToObject(o, "verdict",
+                                    d->pass ? "pass" : d->diverged ? "diverged" : "fail");
+            cJSON_AddStringToObject(o, "reason", d->reason);
+        }
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)

@@ -32,8 +32,7 @@ static int load_data(struct runner *r)
     return rc;
 }
 
-int runner_open(struct runner *r, struct amp_config *c, const char *command_line,
-                const char *what)
+int runner_open(struct runner *r, struct amp_config *c, const char *command_line)
 {
     memset(r, 0, sizeof *r);
     r->c = c;
@@ -49,7 +48,13 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
     r->results = calloc(c->nmodes * c->seeds, sizeof *r->results);
     if (!r->results)
         return amp_fail(AMP_ENOMEM, "out of host memory");
-    rc = results_create_dir(c->out_dir, r->dir, sizeof r->dir);
+    return AMP_OK;
+}
+
+int runner_start(struct runner *r, const char *what)
+{
+    const struct amp_config *c = r->c;
+    int rc = results_create_dir(c->out_dir, r->dir, sizeof r->dir);
     if (rc != AMP_OK)
         return rc;
     host_info_get(&r->host);

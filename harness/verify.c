@@ -366,9 +366,6 @@ static int compare_mode(struct verification *v, const char *file, const struct r
     for (size_t i = 0; i < v->n; i++)
         if (v->verdicts[i].recipe == m)
             vd = &v->verdicts[i];
-    if (!cJSON_IsArray(arr))
-        return amp_fail(AMP_EINPUT, "%s: no baseline for mode %s (regenerate it with "
-                                    "--write-baseline)", file, m->name);
     int rc = AMP_OK;
     const uint32_t epochs = (uint32_t)cJSON_GetArraySize(arr);
     if (r->nepochs != epochs) {
@@ -408,10 +405,10 @@ static int compare_mode(struct verification *v, const char *file, const struct r
     return rc;
 }
 
-int verify_against_baseline(const char *file, const struct amp_config *c, size_t train_samples,
-                            size_t test_samples, const struct mode_result *results,
-                            size_t nresults, struct verification *v)
+int baseline_open(struct baseline *b, const char *file, const struct amp_config *c,
+                  size_t train_samples, size_t test_samples)
 {
+    memset(b, 0, sizeof *b);
     char *text = read_text(file);
     if (!text)
         return AMP_EINPUT;
@@ -430,17 +427,45 @@ int verify_against_baseline(const char *file, const struct amp_config *c, size_t
     char diff[1024];
     config_diff(config, mine, diff, sizeof diff);
     cJSON_Delete(mine);
-    int rc = AMP_OK;
-    if (diff[0])
-        rc = amp_fail(AMP_EINPUT, "%s: baseline of another configuration: %s", file, diff);
-    v->baseline = rc == AMP_OK ? strdup(file) : NULL;
+    if (diff[0]) {
+        cJSON_Delete(root);
+        return amp_fail(AMP_EINPUT, "%s: baseline of another configuration: %s", file, diff);
+    }
+    for (size_t i = 0; i < c->nmodes; i++)
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(modes, c->modes[i]->name))) {
+            cJSON_Delete(root);
+            return amp_fail(AMP_EINPUT, "%s: no baseline for mode %s (regenerate it with "
+                                        "--write-baseline)", file, c->modes[i]->name);
+        }
+    b->file = strdup(file);
+    b->root = root;
+    if (!b->file) {
+        baseline_close(b);
+        return amp_fail(AMP_ENOMEM, "out of memory reading %s", file);
+    }
+    return AMP_OK;
+}
+
+void baseline_close(struct baseline *b)
+{
+    cJSON_Delete(b->root);
+    free(b->file);
+    memset(b, 0, sizeof *b);
+}
+
+int verify_against_baseline(const struct baseline *b, const struct amp_config *c,
+                            const struct mode_result *results, size_t nresults,
+                            struct verification *v)
+{
+    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(b->root, "modes");
+    v->baseline = strdup(b->file);
+    int rc = v->baseline ? AMP_OK : amp_fail(AMP_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->nmodes && rc == AMP_OK; i++) {
         const struct mode_result *r = first_run(c->modes[i], results, nresults);
         if (r)
-            rc = compare_mode(v, file, c->modes[i], r,
+            rc = compare_mode(v, b->file, c->modes[i], r,
                               cJSON_GetObjectItemCaseSensitive(modes, c->modes[i]->name));
     }
-    cJSON_Delete(root);
     for (size_t i = 0; i < v->n && rc == AMP_OK; i++) {
         struct verdict *vd = &v->verdicts[i];
         if (!vd->baseline_moved)

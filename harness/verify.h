@@ -47,12 +47,21 @@ struct verification {
 /* Judges the modes of c (fp32 included; results holds every mode x seed, in any order). */
 int verify_judge(const struct amp_config *c, const struct mode_result *results, size_t nresults,
                  struct verification *out);
-/* Compares the first seed's per-epoch metrics of every mode with a baseline file written by
- * verify_write_baseline; refuses a baseline of another configuration (AMP_EINPUT naming the
- * differing keys). Moves are added to v and fail the moved recipes. */
-int verify_against_baseline(const char *file, const struct amp_config *c, size_t train_samples,
-                            size_t test_samples, const struct mode_result *results,
-                            size_t nresults, struct verification *v);
+/* A baseline file (written by verify_write_baseline), read and checked before training. */
+struct baseline {
+    char *file;
+    void *root; /* the parsed JSON */
+};
+/* Reads a baseline and refuses one of another configuration (AMP_EINPUT naming the differing
+ * keys) or a malformed one. */
+int baseline_open(struct baseline *b, const char *file, const struct amp_config *c,
+                  size_t train_samples, size_t test_samples);
+void baseline_close(struct baseline *b);
+/* Compares the first seed's per-epoch metrics of every mode with the baseline. Moves are added
+ * to v and fail the moved recipes. */
+int verify_against_baseline(const struct baseline *b, const struct amp_config *c,
+                            const struct mode_result *results, size_t nresults,
+                            struct verification *v);
 int verify_write_baseline(const char *file, const struct amp_config *c, size_t train_samples,
                           size_t test_samples, const struct mode_result *results,
                           size_t nresults);

@@ -1,0 +1,134 @@
+/* Verification rules on synthetic results: the Welch p-value against independently computed
+ * values, single-seed and multi-seed verdicts, divergence and incomplete runs. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "verify.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+/* A finished 2-epoch result with the given final test accuracy and test losses. */
+static struct mode_result fake(const char *mode, uint64_t seed, double acc, double loss1,
+                               double loss2)
+{
+    struct mode_result r = { .recipe = recipe_find(mode), .seed = seed, .nepochs = 2 };
+    r.epochs = calloc(2, sizeof *r.epochs);
+    r.epochs[0] = (struct epoch_metrics){ .epoch = 1, .test_acc = acc - 0.02, .test_loss = loss1 };
+    r.epochs[1] = (struct epoch_metrics){ .epoch = 2, .test_acc = acc, .test_loss = loss2 };
+    return r;
+}
+
+static struct amp_config config(const char *modes, uint32_t seeds)
+{
+    struct amp_config c;
+    char arg[128];
+    snprintf(arg, sizeof arg, "--modes=%s", modes);
+    char *argv[] = { arg, "--epochs", "2" };
+    cli_parse(3, argv, &c, stdout, CLI_VERIFY);
+    c.seeds = seeds;
+    return c;
+}
+
+static const struct verdict *verdict_of(const struct verification *v, const char *mode)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->verdicts[i].recipe->name, mode) == 0)
+            return &v->verdicts[i];
+    return NULL;
+}
+
+static void test_welch(void)
+{
+    /* Values computed independently (numerical integration of the t density): equal variances,
+     * t = 1.2247, df = 4 -> p = 0.143932; unequal sizes, t = 4.2426, df = 3.857 -> p = 0.0071494. */
+    const double a[] = { 0.80, 0.81, 0.82 }, b[] = { 0.78, 0.79, 0.80 };
+    const double p1 = welch_one_sided_p(a, 3, b, 3, 0.01);
+    check(fabs(p1 - 0.143932) < 1e-5, "Welch p %.6f (want 0.143932)", p1);
+    const double c[] = { 0.85, 0.86, 0.84, 0.85 }, d[] = { 0.80, 0.82, 0.81 };
+    const double p2 = welch_one_sided_p(c, 4, d, 3, 0.01);
+    check(fabs(p2 - 0.0071494) < 1e-6, "Welch p %.7f (want 0.0071494)", p2);
+}
+
+static void test_single_seed(void)
+{
+    struct amp_config c = config("fp32,amp,bf16,amp-noscale,fp16-pure", 1);
+    struct mode_result r[] = {
+        fake("fp32", 1, 0.850, 0.50, 0.40), fake("amp", 1, 0.845, 0.50, 0.41),
+        fake("bf16", 1, 0.830, 0.50, 0.40), fake("amp-noscale", 1, 0.851, 0.50, 0.43),
+        fake("fp16-pure", 1, 0.850, 0.50, 0.40),
+    };
+    r[4].diverged = 1;
+    r[4].diverged_epoch = 2;
+    r[4].diverged_step = 7;
+    struct verification v;
+    verify_judge(&c, r, 5, &v);
+    check(verdict_of(&v, "fp32")->pass, "fp32 is the passing reference");
+    check(verdict_of(&v, "amp")->pass, "amp: -0.5 pp and +2.5%% loss pass");
+    check(!verdict_of(&v, "bf16")->pass && strstr(verdict_of(&v, "bf16")->reason, "accuracy"),
+          "bf16: -2.0 pp fails on accuracy (%s)", verdict_of(&v, "bf16")->reason);
+    check(!verdict_of(&v, "amp-noscale")->pass &&
+              strstr(verdict_of(&v, "amp-noscale")->reason, "test loss 7.5% above fp32 at epoch 2"),
+          "amp-noscale: +7.5%% loss fails (%s)", verdict_of(&v, "amp-noscale")->reason);
+    check(!verdict_of(&v, "fp16-pure")->pass && verdict_of(&v, "fp16-pure")->diverged &&
+              strstr(verdict_of(&v, "fp16-pure")->reason, "epoch 2 step 7"),
+          "fp16-pure: diverged (%s)", verdict_of(&v, "fp16-pure")->reason);
+    check(!v.all_pass, "one failure fails the run");
+    verification_free(&v);
+    for (int i = 0; i < 5; i++)
+        mode_result_free(&r[i]);
+}
+
+static void test_seeds(void)
+{
+    struct amp_config c = config("fp32,amp,bf16", 3);
+    struct mode_result r[9];
+    const double fp32[] = { 0.850, 0.852, 0.848 }, amp[] = { 0.846, 0.849, 0.844 },
+                 bf16[] = { 0.830, 0.832, 0.829 };
+    for (int s = 0; s < 3; s++) {
+        r[3 * s] = fake("fp32", 1 + s, fp32[s], 0.5, 0.4);
+        r[3 * s + 1] = fake("amp", 1 + s, amp[s], 0.5, 0.4);
+        r[3 * s + 2] = fake("bf16", 1 + s, bf16[s], 0.5, 0.4);
+    }
+    struct verification v;
+    verify_judge(&c, r, 9, &v);
+    const struct verdict *a = verdict_of(&v, "amp"), *b = verdict_of(&v, "bf16");
+    check(a->pass && a->p_value > 0.05, "amp (-0.37 pp) passes the Welch test: p %.3g", a->p_value);
+    check(!b->pass && b->p_value < 0.05, "bf16 (-1.97 pp) fails the Welch test: p %.3g",
+          b->p_value);
+    check(fabs(a->stats.mean - 0.846333) < 1e-6 && a->stats.median == 0.846 &&
+              a->stats.min == 0.844 && a->stats.max == 0.849 && fabs(a->stats.std - 0.0025166) < 1e-6,
+          "amp stats: mean %.6f median %.3f min %.3f max %.3f std %.7f", a->stats.mean,
+          a->stats.median, a->stats.min, a->stats.max, a->stats.std);
+    verification_free(&v);
+    for (int i = 0; i < 9; i++)
+        mode_result_free(&r[i]);
+}
+
+int main(void)
+{
+    test_welch();
+    test_single_seed();
+    test_seeds();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

@@ -56,10 +56,10 @@ static const struct amp_tensor *weights_used(const struct seed_net *net, enum se
     return net->copy[p].data ? &net->copy[p] : &net->param[p];
 }
 
-/* The gradient the optimizer reads: the FP32 master gradient when there is one. */
+/* The gradient the optimizer reads (writable). */
 static struct amp_tensor *grad_for_update(struct seed_net *net, enum seed_param p)
 {
-    return net->master_grad[p].data ? &net->master_grad[p] : &net->grad[p];
+    return (struct amp_tensor *)seed_net_update_grad(net, p);
 }
 
 static int alloc_params(struct seed_net *net)
@@ -171,6 +171,28 @@ static int upload_rounded(struct backend *be, struct amp_tensor *t, const float 
     int rc = be->ops->upload(be->ctx, t->data, bits, n * sizeof *bits);
     free(bits);
     return rc;
+}
+
+int seed_net_read(struct seed_net *net, const struct amp_tensor *t, float *host)
+{
+    const struct backend_ops *ops = net->be->ops;
+    if (t->dtype == AMP_F32)
+        return ops->download(net->be->ctx, host, t->data, t->numel * sizeof *host);
+    uint16_t *bits = malloc(t->numel * sizeof *bits);
+    if (!bits)
+        return amp_fail(AMP_ENOMEM, "out of host memory reading a tensor");
+    int rc = ops->download(net->be->ctx, bits, t->data, t->numel * sizeof *bits);
+    if (rc == AMP_OK && t->dtype == AMP_F16)
+        f16_to_f32_array(host, bits, t->numel);
+    else if (rc == AMP_OK)
+        bf16_to_f32_array(host, bits, t->numel);
+    free(bits);
+    return rc;
+}
+
+const struct amp_tensor *seed_net_update_grad(const struct seed_net *net, enum seed_param p)
+{
+    return net->master_grad[p].data ? &net->master_grad[p] : &net->grad[p];
 }
 
 int seed_net_init(struct seed_net *net, struct rng *rng)

@@ -69,6 +69,11 @@ void seed_net_destroy(struct seed_net *net);
  * U(+-1/sqrt(fan_in)) biases, drawn in FP32 in parameter order from rng (then rounded when the
  * stored weights are low precision), and the low-precision copies made. */
 int seed_net_init(struct seed_net *net, struct rng *rng);
+/* Copies tensor t of the net to host memory as FP32 (widened exactly from FP16/BF16). */
+int seed_net_read(struct seed_net *net, const struct amp_tensor *t, float *host);
+/* The gradient the optimizer reads for p: the FP32 master gradient when there is one, else the
+ * layer's own (unscaled after a training step). */
+const struct amp_tensor *seed_net_update_grad(const struct seed_net *net, enum seed_param p);
 /* Copies n samples (FP32 images, labels) into the net's input tensors. */
 int seed_net_set_batch(struct seed_net *net, const float *images, const int32_t *labels,
                        uint32_t n);

@@ -45,6 +45,10 @@ static inline struct loss_scaler scaler_make(float init_scale, int dynamic, int3
         .min_scale = min_scale,
         .max_scale = max_scale,
         .scale = init_scale,
+        .growth_tracker = 0,
+        .found_inf = 0,
+        .last_scale = init_scale,
+        .last_skipped = 0,
     };
     return s;
 }

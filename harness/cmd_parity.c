@@ -1,0 +1,104 @@
+/* `ampbench parity`: one forward/backward per recipe against fp32 from the same weights and
+ * batch; prints per-tensor errors, writes parity.json; exit 0 when every recipe is within its
+ * tolerance, 1 when one is not, 2 on bad input. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "error.h"
+#include "parity.h"
+#include "runner.h"
+
+static int write_json(const char *dir, const struct amp_config *c,
+                      const struct parity_result *res)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", "ampbench-parity");
+    cJSON_AddNumberToObject(root, "seed", (double)c->seed);
+    cJSON_AddNumberToObject(root, "batch", c->batch);
+    cJSON_AddStringToObject(root, "policy", policy_name(c->policy));
+    cJSON *modes = cJSON_AddObjectToObject(root, "modes");
+    for (size_t i = 0; i < c->nmodes; i++) {
+        const struct parity_result *r = &res[i];
+        cJSON *m = cJSON_AddObjectToObject(modes, r->recipe->name);
+        cJSON_AddBoolToObject(m, "pass", r->pass);
+        cJSON_AddNumberToObject(m, "loss_scale", r->loss_scale);
+        cJSON_AddBoolToObject(m, "skipped", r->skipped);
+        cJSON *ts = cJSON_AddObjectToObject(m, "tensors");
+        for (int t = 0; t < PARITY_TENSORS; t++) {
+            const struct parity_metrics *x = &r->t[t];
+            cJSON *o = cJSON_AddObjectToObject(ts, x->name);
+            cJSON_AddNumberToObject(o, "numel", (double)x->numel);
+            cJSON_AddNumberToObject(o, "max_abs_err", x->max_abs);
+            cJSON_AddNumberToObject(o, "max_rel_err", x->max_rel);
+            cJSON_AddNumberToObject(o, "rel_l2_err", x->rel_l2);
+            cJSON_AddNumberToObject(o, "cosine", x->cosine);
+            cJSON_AddBoolToObject(o, "nonfinite", x->nonfinite);
+            cJSON_AddNumberToObject(o, "limit", x->limit);
+            cJSON_AddBoolToObject(o, "pass", x->pass);
+        }
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return amp_fail(AMP_ENOMEM, "out of memory formatting parity.json");
+    int rc = results_write_file(dir, "parity.json", text, strlen(text));
+    cJSON_free(text);
+    return rc;
+}
+
+static void print_results(const struct amp_config *c, const struct parity_result *res)
+{
+    printf("\n  %-12s %-14s %8s %11s %11s %11s %12s %9s  %s\n", "mode", "tensor", "numel",
+           "max_abs", "max_rel", "rel_l2", "1-cosine", "limit", "verdict");
+    for (size_t i = 0; i < c->nmodes; i++) {
+        const struct parity_result *r = &res[i];
+        for (int t = 0; t < PARITY_TENSORS; t++) {
+            const struct parity_metrics *x = &r->t[t];
+            printf("  %-12s %-14s %8zu %11.3e %11.3e %11.3e %12.3e %9.2e  %s\n",
+                   t ? "" : r->recipe->name, x->name, x->numel, x->max_abs, x->max_rel,
+                   x->rel_l2, 1.0 - x->cosine, x->limit,
+                   x->pass ? "ok" : x->nonfinite ? "FAIL (inf/NaN)" : "FAIL");
+        }
+        if (r->skipped)
+            printf("  %-12s the loss scale %g overflowed: the step would be skipped\n", "",
+                   r->loss_scale);
+    }
+}
+
+int cmd_parity(int argc, char **argv, const char *command_line)
+{
+    struct amp_config c;
+    int rc = cli_parse(argc, argv, &c, stdout, CLI_PARITY);
+    if (rc < 0)
+        return 0;
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+    struct runner r;
+    rc = runner_open(&r, &c, command_line);
+    if (rc == AMP_OK)
+        rc = runner_start(&r, "parity");
+    struct parity_result *res = calloc(c.nmodes, sizeof *res);
+    if (rc == AMP_OK && !res)
+        rc = amp_fail(AMP_ENOMEM, "out of host memory");
+    if (rc == AMP_OK)
+        rc = parity_run(&c, &r.train, res);
+    int all = rc == AMP_OK;
+    if (rc == AMP_OK) {
+        print_results(&c, res);
+        for (size_t i = 0; i < c.nmodes; i++)
+            all &= res[i].pass;
+        rc = write_json(r.dir, &c, res);
+    }
+    if (rc == AMP_OK)
+        printf("\nparity: %s; written to %s/parity.json\n",
+               all ? "every recipe within tolerance" : "FAILED", r.dir);
+    free(res);
+    runner_close(&r);
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+    return all ? 0 : AMP_EFAIL;
+}

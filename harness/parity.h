@@ -1,0 +1,39 @@
+/* Step parity: from the same initial weights and the same batch, one forward/backward per recipe
+ * against fp32, tensor by tensor (logits, loss, every weight gradient), with error metrics and a
+ * verdict against per-dtype tolerances (docs/VERIFICATION.md). */
+#ifndef AMPBENCH_PARITY_H
+#define AMPBENCH_PARITY_H
+
+#include "config.h"
+#include "idx.h"
+#include "model.h"
+
+#define PARITY_TENSORS (2 + SEED_NPARAMS)
+
+struct parity_metrics {
+    const char *name;
+    size_t numel;
+    double max_abs, max_rel, rel_l2, cosine;
+    int nonfinite;   /* the recipe's tensor holds inf/NaN */
+    double limit;    /* on rel_l2 (and 1 - cosine) */
+    int pass;
+};
+
+struct parity_result {
+    const struct recipe *recipe;
+    struct parity_metrics t[PARITY_TENSORS];
+    float loss_scale;
+    int skipped;     /* the scaler skipped the step: gradients held inf/NaN */
+    int pass;
+};
+
+/* The relative-L2 tolerance of a recipe's tensor against fp32 (0 for fp32 itself): 16 units of
+ * the narrowest type's roundoff for the forward outputs (logits, loss), 64 for the gradients,
+ * which are reductions with cancellation. */
+double parity_limit(const struct recipe *r, enum policy p, int gradient);
+/* Runs every mode of c (fp32 first, the reference) on the first shuffled batch of train and
+ * compares; out has c->nmodes entries (fp32 included). */
+int parity_run(const struct amp_config *c, const struct dataset *train,
+               struct parity_result *out);
+
+#endif

@@ -31,7 +31,9 @@ int cmd_run(int argc, char **argv, const char *command_line)
             printf("\nresults written to %s (run.json, epochs.csv%s)\n", r.dir,
                    c.steps_csv ? ", steps.csv" : "");
         else if (wrc == AMP_OK)
-            fprintf(stderr, "ampbench: run incomplete; what finished is in %s\n", r.dir);
+            fprintf(stderr, "ampbench: run incomplete (run.json says \"complete\": false); the "
+                            "epochs that finished are in %s\n",
+                    r.dir);
         if (wrc == AMP_OK)
             report_after_run(r.dir); /* plots and report.md; never changes the exit code */
     }

@@ -13,6 +13,7 @@ enum amp_status {
     AMP_EINPUT = 2,  /* bad input: flag, file contents, configuration */
     AMP_EIO = 3,     /* I/O error writing results */
     AMP_ENOMEM = 4,  /* allocation failed */
+    AMP_EINTR = 5,   /* stopped by SIGINT/SIGTERM (the process exits 128 + signal) */
 };
 
 /* Records the message for the current failure (printf-style); returns `status` so that

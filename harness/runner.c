@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "interrupt.h"
 
 int runner_report_error(int rc)
 {
     fprintf(stderr, "ampbench: %s\n", amp_last_error());
-    return rc;
+    return rc == AMP_EINTR ? 128 + interrupt_signal() : rc;
 }
 
 static int load_data(struct runner *r)
@@ -54,6 +55,7 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
 int runner_start(struct runner *r, const char *what)
 {
     const struct amp_config *c = r->c;
+    interrupt_install();
     int rc = results_create_dir(c->out_dir, r->dir, sizeof r->dir);
     if (rc != AMP_OK)
         return rc;

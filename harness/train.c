@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "interrupt.h"
 #include "model.h"
 #include "nvtx.h"
 #include "rng.h"
@@ -186,6 +187,9 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         if (s->progress && s->progress->batch_done)
             s->progress->batch_done(s->progress->user, s->r, m->epoch, c->epochs, b + 1, batches,
                                     now_s() - t0);
+        if (interrupt_signal())
+            return amp_fail(AMP_EINTR, "interrupted (signal %d) at epoch %u, step %zu of %s",
+                            interrupt_signal(), m->epoch, b + 1, s->r->name);
     }
     m->epoch_s = now_s() - t0;
     m->samples_per_s = (double)d->n / m->epoch_s;

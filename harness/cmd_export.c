@@ -1,0 +1,117 @@
+/* `ampbench export-init`: the initial FP32 weights and the first batches' sample indices of a
+ * configuration, as JSON, so that another framework (tools/torch_crosscheck.py) can train the
+ * same network from the same start on the same batches. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "error.h"
+#include "model.h"
+#include "runner.h"
+
+/* Batches exported: enough for the 20-step loss comparison. */
+enum { EXPORT_BATCHES = 20 };
+
+static cJSON *floats(const float *v, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "%.9g", v[i]); /* round-trips FP32 exactly */
+        cJSON_AddItemToArray(arr, cJSON_CreateRaw(text));
+    }
+    return arr;
+}
+
+static int export_init(const struct runner *r, const struct amp_config *c, cJSON *root)
+{
+    struct backend be;
+    int rc = backend_open(&be, "cpu", &(struct backend_options){ .threads = c->threads });
+    if (rc != AMP_OK)
+        return rc;
+    const struct seed_shape shape = { .batch = c->batch, .c_in = 1, .h = r->train.h,
+                                      .w = r->train.w, .channels = c->channels, .classes = 10 };
+    const struct precision_plan plan = precision_plan_of(recipe_find("fp32"), c->policy);
+    struct seed_net net;
+    rc = seed_net_create(&net, &be, &shape, &plan, SCALING_NONE, NULL);
+    if (rc == AMP_OK) {
+        struct rng rng;
+        rng_seed(&rng, c->seed);
+        rc = seed_net_init(&net, &rng);
+        cJSON *params = cJSON_AddObjectToObject(root, "params");
+        for (int p = 0; p < SEED_NPARAMS && rc == AMP_OK; p++) {
+            float *host = malloc(net.param[p].numel * sizeof *host);
+            rc = host ? seed_net_read(&net, &net.param[p], host)
+                      : amp_fail(AMP_ENOMEM, "out of host memory");
+            if (rc == AMP_OK)
+                cJSON_AddItemToObject(params, seed_param_name(p), floats(host, net.param[p].numel));
+            free(host);
+        }
+        seed_net_destroy(&net);
+    }
+    backend_close(&be);
+    return rc;
+}
+
+int cmd_export_init(int argc, char **argv, const char *command_line)
+{
+    struct amp_config c;
+    int rc = cli_parse(argc, argv, &c, stdout, CLI_EXPORT);
+    if (rc < 0)
+        return 0;
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+    struct runner r;
+    rc = runner_open(&r, &c, command_line);
+    if (rc == AMP_OK)
+        rc = runner_start(&r, "export-init");
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "tool", "ampbench-init");
+    cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddNumberToObject(cfg, "seed", (double)c.seed);
+    cJSON_AddNumberToObject(cfg, "batch", c.batch);
+    cJSON_AddNumberToObject(cfg, "channels", c.channels);
+    cJSON_AddNumberToObject(cfg, "lr", c.lr);
+    cJSON_AddNumberToObject(cfg, "momentum", c.momentum);
+    cJSON_AddNumberToObject(cfg, "train_samples", (double)r.train.n);
+    cJSON_AddStringToObject(cfg, "data", r.data_dir ? r.data_dir : "");
+    if (rc == AMP_OK)
+        rc = export_init(&r, &c, root);
+    if (rc == AMP_OK) {
+        /* The first epoch's order: the same seeded shuffle the training loop uses. */
+        uint32_t *order = malloc(r.train.n * sizeof *order);
+        if (!order)
+            rc = amp_fail(AMP_ENOMEM, "out of host memory");
+        else {
+            struct rng shuffle;
+            rng_seed(&shuffle, c.seed ^ 0x53485546464C45ull);
+            for (size_t i = 0; i < r.train.n; i++)
+                order[i] = (uint32_t)i;
+            rng_shuffle(&shuffle, order, r.train.n);
+            cJSON *batches = cJSON_AddArrayToObject(root, "batches");
+            for (size_t b = 0; b < EXPORT_BATCHES && b * c.batch < r.train.n; b++) {
+                const size_t first = b * c.batch;
+                const size_t n = first + c.batch <= r.train.n ? c.batch : r.train.n - first;
+                cJSON *idx = cJSON_CreateArray();
+                for (size_t i = 0; i < n; i++)
+                    cJSON_AddItemToArray(idx, cJSON_CreateNumber(order[first + i]));
+                cJSON_AddItemToArray(batches, idx);
+            }
+            free(order);
+        }
+    }
+    char *text = rc == AMP_OK ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (rc == AMP_OK && !text)
+        rc = amp_fail(AMP_ENOMEM, "out of memory formatting init.json");
+    if (rc == AMP_OK)
+        rc = results_write_file(r.dir, "init.json", text, strlen(text));
+    if (rc == AMP_OK)
+        printf("initial weights and the first batches written to %s/init.json\n", r.dir);
+    cJSON_free(text);
+    runner_close(&r);
+    return rc == AMP_OK ? 0 : runner_report_error(rc);
+}

@@ -1,11 +1,11 @@
-# Thin wrapper over CMake: make run | test | build | deps | clean.
+# Thin wrapper over CMake: make run | test | bench | profile | test-sanitize | fuzz | deps | clean.
 BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Arguments for `make run`, e.g. make run ARGS="--modes fp32 --epochs 1"
 ARGS ?=
 
-.PHONY: all deps configure build run test test-sanitize fuzz clean
+.PHONY: all deps configure build run test bench profile test-sanitize fuzz clean
 
 all: build
 
@@ -23,6 +23,17 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure
+
+# Speed and memory: the end-to-end sweep plus the micro-benchmarks, into results/bench/<stamp>/.
+# On a 2-core CPU the default sweep takes about 3 minutes. Extra options: make bench ARGS="..."
+bench: build
+	$(BUILD)/ampbench bench $(if $(wildcard $(BUILD)/micro_ops),--micro $(BUILD)/micro_ops) $(ARGS)
+
+# Nsight profiling of one recipe (docs/PROFILING.md): Nsight Systems when nsys is on the PATH,
+# else Nsight Compute on the step range, else the commands to run.
+PROFILE_ARGS ?= --modes amp --epochs 1 --train-limit 3200 --profile-steps 20:40 --no-progress
+profile: build
+	@scripts/profile.sh $(BUILD)/ampbench $(PROFILE_ARGS)
 
 # The whole suite under AddressSanitizer + UBSan, in its own build folder (docs/RELIABILITY.md).
 # Any report fails the test: -fno-sanitize-recover=all, and LeakSanitizer's exit code.

@@ -165,12 +165,28 @@ struct backend_ops {
     void (*sgd_momentum)(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
                          struct amp_tensor *copy, const struct amp_tensor *grad,
                          const struct amp_tensor *scaler, float lr, float momentum);
+
+    /* Optional (NULL when unsupported): a JSON object about the backend's run so far (device,
+     * library versions, the conv algorithms chosen and whether they are deterministic, graph
+     * captures/replays, step time from device events, device memory from cudaMemGetInfo),
+     * NUL-terminated in buf (truncated to len); returns the length it needs, as snprintf. */
+    int (*describe)(void *ctx, char *buf, size_t len);
+    /* Optional (NULL when unsupported): start (1) or stop (0) the profiler's capture range, for
+     * `nsys profile --capture-range=cudaProfilerApi` (cudaProfilerStart/Stop). */
+    void (*profile_range)(void *ctx, int start);
 };
 
-/* Known backends. */
+/* Known backends (cuda_backend_ops exists in builds with AMPBENCH_HAVE_CUDA). */
 extern const struct backend_ops cpu_backend_ops;
+extern const struct backend_ops cuda_backend_ops;
 
-/* The backend named `name` ("cpu"); AMP_EINPUT for an unknown or unavailable one. */
+/* The backend `--device name` means: "auto" is "cuda" when the CUDA backend is compiled in and
+ * a device is usable, else "cpu" (the first backend_open then prints a one-line note on
+ * stderr); any other name is returned as it is. */
+const char *backend_resolve(const char *name);
+
+/* The backend named `name` ("cpu", "cuda", "auto"); AMP_EINPUT for an unknown or unavailable
+ * one (for "cuda" in a build with CUDA: also when no device is usable). */
 int backend_find(const char *name, const struct backend_ops **ops);
 /* Opens the backend named `name`. */
 int backend_open(struct backend *be, const char *name, const struct backend_options *opts);

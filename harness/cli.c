@@ -14,6 +14,7 @@
 enum opt_type {
     OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES, OPT_POLICY,
     OPT_SET, /* a flag without a value: sets the int field to `min` */
+    OPT_RANGE, /* A:B, 1 <= A <= B, into profile_first/profile_last */
 };
 
 struct opt {
@@ -42,7 +43,7 @@ static const struct opt run_opts[] = {
     { "--data", "DIR", OPT_STRING, FIELD(data_dir), 0, 0, "IDX data directory (default: $AMPBENCH_DATA, else Debian's Fashion-MNIST)", 0 },
     { "--out", "DIR", OPT_STRING, FIELD(out_dir), 0, 0, "results folder to create (default results/runs/<timestamp>-<id>)", 0 },
     { "--threads", "N", OPT_INT, FIELD(threads), 1, 1024, "CPU threads (default: all cores)", 0 },
-    { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: cpu (default cpu)", 0 },
+    { "--device", "NAME", OPT_STRING, FIELD(device), 0, 0, "backend: auto (cuda when a GPU is usable, else cpu), cpu or cuda (default: $AMPBENCH_DEVICE, else auto)", 0 },
     { "--loss-scale", "S", OPT_FLOAT, FIELD(loss_scale), 0x1p-24, 0x1p64, "amp-static's fixed loss scale (default 1024)", 0 },
     { "--scale-init", "S", OPT_FLOAT, FIELD(scale_init), 0x1p-24, 0x1p64, "dynamic loss scale at the start (default 65536)", 0 },
     { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)", 0 },
@@ -50,6 +51,7 @@ static const struct opt run_opts[] = {
     { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)", 0 },
     { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)", 0 },
     { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph", 0 },
+    { "--profile-steps", "A:B", OPT_RANGE, 0, 0, 0, "profile steps A..B of each mode (cudaProfilerStart/Stop; see docs/PROFILING.md)", 0 },
     { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)", 0 },
     { "--tol-acc", "PP", OPT_FLOAT, FIELD(tol_acc), 0, 100, "verify: allowed drop of final test accuracy vs fp32, in percentage points (default 1.0)", 1 },
     { "--tol-loss", "REL", OPT_FLOAT, FIELD(tol_loss), 0, 1e6, "verify: allowed relative rise of any epoch's test loss vs fp32 (default 0.05)", 1 },
@@ -72,7 +74,8 @@ void config_defaults(struct amp_config *c)
     c->momentum = 0.9f;
     c->channels = 16;
     c->seed = 1;
-    c->device = "cpu";
+    const char *device = getenv("AMPBENCH_DEVICE");
+    c->device = device && *device ? device : "auto";
     c->progress = -1;
     c->policy = POLICY_SEED;
     c->loss_scale = 1024.0f;
@@ -157,6 +160,16 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
         return parse_modes(value, c);
     case OPT_SET:
         break;
+    case OPT_RANGE: {
+        unsigned long long a, b;
+        char tail;
+        if (sscanf(value, "%llu:%llu%c", &a, &b, &tail) != 2 || a < 1 || b < a)
+            return amp_fail(AMP_EINPUT, "%s: '%s' is not a step range A:B with 1 <= A <= B",
+                            o->flag, value);
+        c->profile_first = a;
+        c->profile_last = b;
+        return AMP_OK;
+    }
     case OPT_POLICY: {
         const int p = policy_parse(value);
         if (p < 0)
@@ -253,5 +266,6 @@ int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum 
         if (rc != AMP_OK)
             return rc;
     }
+    c->device = backend_resolve(c->device); /* run.json records the device that ran */
     return validate(c);
 }

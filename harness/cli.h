@@ -7,7 +7,7 @@
 #include "config.h"
 
 /* The subcommands that take the run options. */
-enum cli_command { CLI_RUN, CLI_VERIFY, CLI_PARITY, CLI_EXPORT };
+enum cli_command { CLI_RUN, CLI_VERIFY, CLI_PARITY, CLI_EXPORT, CLI_BENCH };
 
 /* Parses argv[0..argc) (the arguments after the subcommand) into c, starting from the defaults.
  * Returns AMP_OK, AMP_EINPUT with the message naming the flag, or -1 when --help was given

@@ -67,7 +67,7 @@ int cmd_export_init(int argc, char **argv, const char *command_line)
     struct runner r;
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
-        rc = runner_start(&r, "export-init");
+        rc = runner_start(&r, "export-init", "results/runs");
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "ampbench-init");
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");

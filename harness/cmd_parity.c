@@ -80,7 +80,7 @@ int cmd_parity(int argc, char **argv, const char *command_line)
     struct runner r;
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
-        rc = runner_start(&r, "parity");
+        rc = runner_start(&r, "parity", "results/runs");
     struct parity_result *res = calloc(c.nmodes, sizeof *res);
     if (rc == AMP_OK && !res)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");

@@ -19,7 +19,7 @@ int cmd_run(int argc, char **argv, const char *command_line)
     struct runner r;
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
-        rc = runner_start(&r, "run");
+        rc = runner_start(&r, "run", "results/runs");
     for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
         rc = runner_train(&r, c.modes[i], c.seed);
     if (r.dir[0]) {

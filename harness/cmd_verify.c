@@ -78,7 +78,7 @@ int cmd_verify(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK && c.baseline) /* a wrong baseline is refused before any folder or training */
         rc = baseline_open(&base, c.baseline, &c, r.train.n, r.test.n);
     if (rc == AMP_OK)
-        rc = runner_start(&r, "verify");
+        rc = runner_start(&r, "verify", "results/runs");
     for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
         for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
             rc = runner_train(&r, c.modes[i], c.seed + s);

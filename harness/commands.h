@@ -7,6 +7,7 @@ int cmd_run(int argc, char **argv, const char *command_line);
 int cmd_verify(int argc, char **argv, const char *command_line);
 int cmd_parity(int argc, char **argv, const char *command_line);
 int cmd_export_init(int argc, char **argv, const char *command_line);
+int cmd_bench(int argc, char **argv, const char *command_line);
 int cmd_info(int argc, char **argv, const char *command_line);
 int cmd_report(int argc, char **argv, const char *command_line);
 

@@ -34,6 +34,7 @@ struct amp_config {
     int steps_csv;         /* write steps.csv (per-step records) */
     int deterministic;     /* --deterministic: deterministic algorithms only */
     int graphs;            /* capture the step in a CUDA Graph (off with --no-graph) */
+    uint64_t profile_first, profile_last; /* --profile-steps A:B (global step numbers); 0: none */
     /* verify only */
     float tol_acc;         /* percentage points of final test accuracy below fp32 (1.0) */
     float tol_loss;        /* relative per-epoch test loss above fp32 (0.05) */

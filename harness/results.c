@@ -72,7 +72,7 @@ static int create_fresh_dir(const char *path, int allow_empty)
     return AMP_EIO; /* exists and holds something: the caller decides */
 }
 
-int results_create_dir(const char *requested, char *path_out, size_t len)
+int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len)
 {
     if (requested) {
         if (snprintf(path_out, len, "%s", requested) >= (int)len)
@@ -94,12 +94,12 @@ int results_create_dir(const char *requested, char *path_out, size_t len)
         uint32_t id = 0;
         if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
             id = (uint32_t)getpid() * 2654435761u + (uint32_t)attempt;
-        snprintf(path_out, len, "results/runs/%s-%06x", stamp, id & 0xFFFFFF);
+        snprintf(path_out, len, "%s/%s-%06x", parent, stamp, id & 0xFFFFFF);
         int rc = create_fresh_dir(path_out, 0);
         if (rc != AMP_EIO)
             return rc;
     }
-    return amp_fail(AMP_EIO, "results/runs: could not find a fresh folder name");
+    return amp_fail(AMP_EIO, "%s: could not find a fresh folder name", parent);
 }
 
 int results_write_file(const char *dir, const char *name, const char *data, size_t len)

@@ -10,9 +10,9 @@
 #include "verify.h"
 
 /* Creates a fresh run folder: `requested` when given (it must not exist, or be an empty
- * directory), else results/runs/<UTC timestamp>-<random id>. Never reuses a folder holding
+ * directory), else <parent>/<UTC timestamp>-<random id>. Never reuses a folder holding
  * anything. The path is written to path_out. */
-int results_create_dir(const char *requested, char *path_out, size_t len);
+int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len);
 
 struct run_record {
     const struct amp_config *config;

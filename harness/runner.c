@@ -52,11 +52,11 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
     return AMP_OK;
 }
 
-int runner_start(struct runner *r, const char *what)
+int runner_start(struct runner *r, const char *what, const char *parent)
 {
     const struct amp_config *c = r->c;
     interrupt_install();
-    int rc = results_create_dir(c->out_dir, r->dir, sizeof r->dir);
+    int rc = results_create_dir(c->out_dir, parent, r->dir, sizeof r->dir);
     if (rc != AMP_OK)
         return rc;
     host_info_get(&r->host);

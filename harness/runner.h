@@ -26,8 +26,8 @@ struct runner {
 /* Loads the data (clamping the batch to the training set, with a note). Bad input fails here,
  * before any folder exists. */
 int runner_open(struct runner *r, struct amp_config *c, const char *command_line);
-/* Creates the run folder and prints the run's header. */
-int runner_start(struct runner *r, const char *what);
+/* Creates the run folder (--out, else <parent>/<timestamp>-<id>) and prints the header. */
+int runner_start(struct runner *r, const char *what, const char *parent);
 /* Trains mode m with seed `seed`, printing its trace and table; appends to r->results. A
  * diverging mode is reported and is not an error. */
 int runner_train(struct runner *r, const struct recipe *m, uint64_t seed);

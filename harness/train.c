@@ -146,6 +146,9 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
     for (size_t b = 0; b < batches; b++) {
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
+        const uint64_t global_step = (uint64_t)(m->epoch - 1) * batches + b + 1;
+        if (global_step == c->profile_first && be->ops->profile_range)
+            be->ops->profile_range(be->ctx, 1);
         nvtx_push("step");
         gather(&s->st, d, order + first, n);
         struct step_result sr;
@@ -153,6 +156,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         if (rc == AMP_OK)
             rc = seed_net_step(&s->net, n, 1, c->lr, c->momentum, &sr);
         nvtx_pop();
+        if (global_step == c->profile_last && be->ops->profile_range)
+            be->ops->profile_range(be->ctx, 0);
         if (rc == AMP_OK)
             rc = be->ops->read_counts(be->ctx, &counts);
         if (rc != AMP_OK)

@@ -1,0 +1,167 @@
+/* The end-to-end throughput bench: one cell = one recipe at one batch size and channel count,
+ * trained on real data with warm-up steps excluded and timed windows. */
+#include "bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "model.h"
+#include "nvtx.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes)
+{
+    const double conv = 2.0 * channels * h * w * 9;   /* one 3x3 conv pass, one input channel */
+    const double fc = 2.0 * (double)channels * h * w * classes;
+    return 2 * conv + 3 * fc; /* conv fwd + filter grad; fc fwd + weight grad + input grad */
+}
+
+double bench_cpu_peak_flops(int threads, char *how, size_t len)
+{
+    int lanes = 4, units = 1;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        lanes = 16, units = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        lanes = 8, units = 2;
+#endif
+    double mhz = 0.0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0) {
+            mhz = atof(strchr(line, ':') + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+    if (mhz <= 0.0)
+        mhz = 2000.0;
+    const double peak = (double)threads * lanes * 2.0 * units * mhz * 1e6;
+    snprintf(how, len, "%d cores x %d FP32 lanes x 2 (FMA) x %d FMA units x %.2f GHz = %.0f GFLOP/s",
+             threads, lanes, units, mhz / 1000.0, peak / 1e9);
+    return peak;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile(double *sorted, size_t n, double q)
+{
+    const size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return sorted[i < n ? i : n - 1];
+}
+
+int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
+                   const struct recipe *r, uint32_t batch, uint32_t channels,
+                   const struct dataset *train, double peak_flops, struct bench_cell *out)
+{
+    memset(out, 0, sizeof *out);
+    out->recipe = r;
+    out->batch = batch;
+    out->channels = channels;
+    struct backend be;
+    int rc = backend_open(&be, c->device, &(struct backend_options){ .threads = c->threads,
+                                                                    .deterministic = c->deterministic,
+                                                                    .graphs = c->graphs });
+    if (rc != AMP_OK)
+        return rc;
+    const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h, .w = train->w,
+                                      .channels = channels, .classes = 10 };
+    const struct precision_plan plan = precision_plan_of(r, c->policy);
+    const struct loss_scaler scaler =
+        r->scaling == SCALING_STATIC
+            ? scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0, 0)
+            : scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
+                          c->scale_max);
+    struct seed_net net;
+    rc = seed_net_create(&net, &be, &shape, &plan, r->scaling, &scaler);
+    if (rc != AMP_OK) {
+        backend_close(&be);
+        return rc;
+    }
+    struct rng rng;
+    rng_seed(&rng, c->seed);
+    rc = seed_net_init(&net, &rng);
+    const size_t pixels = (size_t)train->h * train->w;
+    float *images = malloc((size_t)batch * pixels * sizeof *images);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    size_t cap = 4096, nlat = 0;
+    double *lat = malloc(cap * sizeof *lat), *sps = calloc(o->windows, sizeof *sps);
+    if (rc == AMP_OK && (!images || !labels || !lat || !sps))
+        rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+    size_t next = 0; /* the next training sample, cycling through the set */
+    uint32_t steps_per_window = 0;
+    for (uint32_t w = 0; rc == AMP_OK && w <= o->windows; w++) {
+        /* Window 0 is the warm-up; it also sizes the timed windows to about window_s. */
+        const uint32_t steps = w == 0 ? o->warmup_steps : steps_per_window;
+        const double t0 = now_s();
+        for (uint32_t s = 0; s < steps && rc == AMP_OK; s++) {
+            for (uint32_t i = 0; i < batch; i++, next = (next + 1) % train->n) {
+                memcpy(images + (size_t)i * pixels, train->images + next * pixels,
+                       pixels * sizeof *images);
+                labels[i] = train->labels[next];
+            }
+            const double s0 = now_s();
+            nvtx_push("step");
+            struct step_result sr;
+            rc = seed_net_set_batch(&net, images, labels, batch);
+            if (rc == AMP_OK)
+                rc = seed_net_step(&net, batch, 1, c->lr, c->momentum, &sr);
+            nvtx_pop();
+            const double dt = now_s() - s0;
+            if (w == 0)
+                continue;
+            if (nlat == cap) {
+                double *grown = realloc(lat, 2 * cap * sizeof *lat);
+                if (!grown) {
+                    rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+                    break;
+                }
+                lat = grown;
+                cap *= 2;
+            }
+            lat[nlat++] = dt;
+        }
+        const double elapsed = now_s() - t0;
+        if (w == 0) {
+            const double per_step = elapsed / (o->warmup_steps ? o->warmup_steps : 1);
+            steps_per_window = (uint32_t)fmax(3.0, ceil(o->window_s / fmax(per_step, 1e-6)));
+        } else {
+            sps[w - 1] = (double)steps * batch / elapsed;
+            out->steps += steps;
+        }
+    }
+    if (rc == AMP_OK) {
+        qsort(sps, o->windows, sizeof *sps, cmp_double);
+        out->sps_min = sps[0];
+        out->sps_max = sps[o->windows - 1];
+        out->sps_median = percentile(sps, o->windows, 0.5);
+        qsort(lat, nlat, sizeof *lat, cmp_double);
+        out->step_p50_ms = 1e3 * percentile(lat, nlat, 0.5);
+        out->step_p95_ms = 1e3 * percentile(lat, nlat, 0.95);
+        out->gflops = out->sps_median * bench_flops_per_sample(channels, train->h, train->w, 10) / 1e9;
+        out->peak_fraction = peak_flops > 0 ? out->gflops * 1e9 / peak_flops : 0.0;
+        out->mem = be.mem;
+    }
+    free(images);
+    free(labels);
+    free(lat);
+    free(sps);
+    seed_net_destroy(&net);
+    backend_close(&be);
+    return rc;
+}

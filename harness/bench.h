@@ -1,0 +1,48 @@
+/* The end-to-end throughput bench: a sweep over modes x batch sizes x channel counts; per cell,
+ * warm-up steps excluded, repeated timed windows of training steps, samples/s (median, min,
+ * max), step latency percentiles, peak bytes by category, achieved GFLOP/s and its fraction of
+ * the machine's peak. */
+#ifndef AMPBENCH_BENCH_H
+#define AMPBENCH_BENCH_H
+
+#include "config.h"
+#include "idx.h"
+
+#define BENCH_MAX_SIZES 8
+
+struct bench_options {
+    uint32_t batches[BENCH_MAX_SIZES];
+    size_t nbatches;
+    uint32_t channels[BENCH_MAX_SIZES];
+    size_t nchannels;
+    uint32_t warmup_steps;   /* untimed steps per cell */
+    uint32_t windows;        /* timed windows per cell */
+    double window_s;         /* target seconds per window */
+    const char *micro;       /* the micro_ops binary to run as well (--micro PATH), or NULL */
+};
+
+struct bench_cell {
+    const struct recipe *recipe;
+    uint32_t batch, channels;
+    double sps_median, sps_min, sps_max;   /* samples/s over the windows */
+    double step_p50_ms, step_p95_ms;       /* per-step latency */
+    uint64_t steps;                        /* timed steps */
+    double gflops;                         /* achieved, at the median */
+    double peak_fraction;                  /* of the machine's peak FP32 FLOP/s */
+    struct mem_stats mem;
+    double speedup;                        /* samples/s over fp32's at the same batch and channels */
+    double memory_saving;                  /* 1 - peak bytes / fp32's */
+};
+
+/* Training FLOPs of one sample of the seed network (conv forward and filter gradient, FC
+ * forward, weight and input gradients). */
+double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes);
+/* The machine's nominal peak FP32 FLOP/s: cores x vector lanes x 2 (FMA) x FMA units x clock;
+ * `how` describes the estimate. */
+double bench_cpu_peak_flops(int threads, char *how, size_t len);
+/* Runs one cell. */
+int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
+                   const struct recipe *r, uint32_t batch, uint32_t channels,
+                   const struct dataset *train, double peak_flops, struct bench_cell *out);
+
+#endif

@@ -1,0 +1,49 @@
+/* The report of a run folder: RUN_DIR/report.md (one page: summary, results table, verdicts,
+ * plots, precision traces, environment) and RUN_DIR/plots/ (derived CSVs and the gnuplot images),
+ * built from run.json and epochs.csv (and steps.csv for the loss-scale plot). */
+#ifndef AMPBENCH_REPORT_H
+#define AMPBENCH_REPORT_H
+
+#include <stddef.h>
+
+/* The images, in report order: RUN_DIR/plots/<name>.png and .svg, drawn by plots/<name>.gp. */
+enum { PLOT_LOSS, PLOT_ACCURACY, PLOT_LOSS_SCALE, PLOT_UNDERFLOW, PLOT_THROUGHPUT, PLOT_MEMORY,
+       REPORT_NPLOTS };
+extern const char *const report_plot_names[REPORT_NPLOTS];
+
+struct report_outcome {
+    int plots_drawn;        /* images drawn, of REPORT_NPLOTS */
+    char plots_note[640];   /* which plots were skipped and why, one line; "" when all drawn */
+};
+
+/* Reads run_dir/run.json and run_dir/epochs.csv, writes run_dir/plots/{throughput,memory}.csv,
+ * draws the plots with gnuplot when it can, and writes run_dir/report.md atomically. Plots are
+ * optional: a missing or failing gnuplot is not an error (out->plots_note says what happened).
+ * Returns AMP_EINPUT for a missing folder or a missing/malformed run.json or epochs.csv (the
+ * message names the file and the problem), AMP_EIO when a file cannot be written.
+ * A verdict is read from run.json's modes.<mode>.verdict when present: a string, or an object
+ * with "verdict" (or "result"/"status") and "reason"/"reasons" (a string or an array). */
+int report_build(const char *run_dir, struct report_outcome *out);
+
+/* The end of `ampbench run`: report_build, then "report: DIR/report.md" on stdout, or a warning
+ * on stderr when plots were skipped or the report could not be written. Never fails: the
+ * report is not part of a run's result. */
+void report_after_run(const char *run_dir);
+
+/* plots.c: the state of one image after plots_draw. */
+struct plot_status {
+    int drawn;          /* both images were written */
+    char why[200];      /* why it was not drawn ("" when drawn) */
+};
+
+/* Runs `gnuplot -c PLOTS_DIR/<name>.gp run_dir` for every plot whose st[i].why is empty (a
+ * non-empty why skips that plot and is kept). PLOTS_DIR is $AMPBENCH_PLOTS_DIR, else the build's
+ * AMPBENCH_PLOTS_DIR. gnuplot's messages go to run_dir/plots/gnuplot.log (kept only when a plot
+ * was not drawn).
+ * Never fails: returns the number of plots drawn, st[] says why the others were not. */
+int plots_draw(const char *run_dir, struct plot_status st[REPORT_NPLOTS]);
+/* The same for any list of scripts plots/<names[i]>.gp (the bench's plots). */
+int plots_draw_named(const char *run_dir, const char *const *names, int n,
+                     struct plot_status *st);
+
+#endif

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "train.h"
 #include "nvtx.h"
 
 static double now_s(void)
@@ -74,28 +75,12 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     out->batch = batch;
     out->channels = channels;
     struct backend be;
-    int rc = backend_open(&be, c->device, &(struct backend_options){ .threads = c->threads,
-                                                                    .deterministic = c->deterministic,
-                                                                    .graphs = c->graphs });
-    if (rc != AMP_OK)
-        return rc;
+    struct seed_net net;
     const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h, .w = train->w,
                                       .channels = channels, .classes = 10 };
-    const struct precision_plan plan = precision_plan_of(r, c->policy);
-    const struct loss_scaler scaler =
-        r->scaling == SCALING_STATIC
-            ? scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0, 0)
-            : scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
-                          c->scale_max);
-    struct seed_net net;
-    rc = seed_net_create(&net, &be, &shape, &plan, r->scaling, &scaler);
-    if (rc != AMP_OK) {
-        backend_close(&be);
+    int rc = train_open_net(c, r, &shape, &be, &net);
+    if (rc != AMP_OK)
         return rc;
-    }
-    struct rng rng;
-    rng_seed(&rng, c->seed);
-    rc = seed_net_init(&net, &rng);
     const size_t pixels = (size_t)train->h * train->w;
     float *images = malloc((size_t)batch * pixels * sizeof *images);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);
@@ -161,7 +146,6 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     free(labels);
     free(lat);
     free(sps);
-    seed_net_destroy(&net);
-    backend_close(&be);
+    train_close_net(&be, &net);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "model.h"
 #include "runner.h"
+#include "train.h"
 
 /* Batches exported: enough for the 20-step loss comparison. */
 enum { EXPORT_BATCHES = 20 };
@@ -28,46 +29,37 @@ static cJSON *floats(const float *v, size_t n)
 
 static int export_init(const struct runner *r, const struct amp_config *c, cJSON *root)
 {
+    struct amp_config cpu = *c; /* the CPU reference defines the initial weights */
+    cpu.device = "cpu";
     struct backend be;
-    int rc = backend_open(&be, "cpu", &(struct backend_options){ .threads = c->threads });
-    if (rc != AMP_OK)
-        return rc;
+    struct seed_net net;
     const struct seed_shape shape = { .batch = c->batch, .c_in = 1, .h = r->train.h,
                                       .w = r->train.w, .channels = c->channels, .classes = 10 };
-    const struct precision_plan plan = precision_plan_of(recipe_find("fp32"), c->policy);
-    struct seed_net net;
-    rc = seed_net_create(&net, &be, &shape, &plan, SCALING_NONE, NULL);
-    if (rc == AMP_OK) {
-        struct rng rng;
-        rng_seed(&rng, c->seed);
-        rc = seed_net_init(&net, &rng);
-        cJSON *params = cJSON_AddObjectToObject(root, "params");
-        for (int p = 0; p < SEED_NPARAMS && rc == AMP_OK; p++) {
-            float *host = malloc(net.param[p].numel * sizeof *host);
-            rc = host ? seed_net_read(&net, &net.param[p], host)
-                      : amp_fail(AMP_ENOMEM, "out of host memory");
-            if (rc == AMP_OK)
-                cJSON_AddItemToObject(params, seed_param_name(p), floats(host, net.param[p].numel));
-            free(host);
-        }
-        seed_net_destroy(&net);
+    int rc = train_open_net(&cpu, recipe_find("fp32"), &shape, &be, &net);
+    if (rc != AMP_OK)
+        return rc;
+    cJSON *params = cJSON_AddObjectToObject(root, "params");
+    for (int p = 0; p < SEED_NPARAMS && rc == AMP_OK; p++) {
+        float *host = malloc(net.param[p].numel * sizeof *host);
+        rc = host ? seed_net_read(&net, &net.param[p], host)
+                  : amp_fail(AMP_ENOMEM, "out of host memory");
+        if (rc == AMP_OK)
+            cJSON_AddItemToObject(params, seed_param_name(p), floats(host, net.param[p].numel));
+        free(host);
     }
-    backend_close(&be);
+    train_close_net(&be, &net);
     return rc;
 }
 
 int cmd_export_init(int argc, char **argv, const char *command_line)
 {
     struct amp_config c;
-    int rc = cli_parse(argc, argv, &c, stdout, CLI_EXPORT);
-    if (rc < 0)
-        return 0;
-    if (rc != AMP_OK)
-        return runner_report_error(rc);
     struct runner r;
-    rc = runner_open(&r, &c, command_line);
-    if (rc == AMP_OK)
-        rc = runner_start(&r, "export-init", "results/runs");
+    int rc = runner_begin(&r, &c, argc, argv, command_line, CLI_EXPORT, "export-init");
+    if (rc < 0) {
+        runner_close(&r);
+        return 0;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "ampbench-init");
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
@@ -87,7 +79,7 @@ int cmd_export_init(int argc, char **argv, const char *command_line)
             rc = amp_fail(AMP_ENOMEM, "out of host memory");
         else {
             struct rng shuffle;
-            rng_seed(&shuffle, c.seed ^ 0x53485546464C45ull);
+            train_shuffle_stream(&shuffle, c.seed);
             for (size_t i = 0; i < r.train.n; i++)
                 order[i] = (uint32_t)i;
             rng_shuffle(&shuffle, order, r.train.n);

@@ -72,15 +72,12 @@ static void print_results(const struct amp_config *c, const struct parity_result
 int cmd_parity(int argc, char **argv, const char *command_line)
 {
     struct amp_config c;
-    int rc = cli_parse(argc, argv, &c, stdout, CLI_PARITY);
-    if (rc < 0)
-        return 0;
-    if (rc != AMP_OK)
-        return runner_report_error(rc);
     struct runner r;
-    rc = runner_open(&r, &c, command_line);
-    if (rc == AMP_OK)
-        rc = runner_start(&r, "parity", "results/runs");
+    int rc = runner_begin(&r, &c, argc, argv, command_line, CLI_PARITY, "parity");
+    if (rc < 0) {
+        runner_close(&r);
+        return 0;
+    }
     struct parity_result *res = calloc(c.nmodes, sizeof *res);
     if (rc == AMP_OK && !res)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");

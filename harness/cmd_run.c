@@ -10,16 +10,12 @@
 int cmd_run(int argc, char **argv, const char *command_line)
 {
     struct amp_config c;
-    int rc = cli_parse(argc, argv, &c, stdout, CLI_RUN);
-    if (rc < 0)
-        return 0;
-    if (rc != AMP_OK)
-        return runner_report_error(rc);
-
     struct runner r;
-    rc = runner_open(&r, &c, command_line);
-    if (rc == AMP_OK)
-        rc = runner_start(&r, "run", "results/runs");
+    int rc = runner_begin(&r, &c, argc, argv, command_line, CLI_RUN, "run");
+    if (rc < 0) {
+        runner_close(&r);
+        return 0;
+    }
     for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
         rc = runner_train(&r, c.modes[i], c.seed);
     if (r.dir[0]) {

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "rng.h"
+#include "train.h"
 
 /* A step's tensors on the host, as FP32. */
 struct captured {
@@ -47,27 +48,14 @@ static int capture(const struct amp_config *c, const struct recipe *r, const str
 {
     memset(out, 0, sizeof *out);
     struct backend be;
-    int rc = backend_open(&be, c->device, &(struct backend_options){ .threads = c->threads,
-                                                                    .deterministic = 1 });
-    if (rc != AMP_OK)
-        return rc;
+    struct seed_net net;
     const struct seed_shape shape = { .batch = n, .c_in = 1, .h = d->h, .w = d->w,
                                       .channels = c->channels, .classes = 10 };
-    const struct precision_plan plan = precision_plan_of(r, c->policy);
-    const struct loss_scaler scaler =
-        r->scaling == SCALING_STATIC
-            ? scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0, 0)
-            : scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
-                          c->scale_max);
-    struct seed_net net;
-    rc = seed_net_create(&net, &be, &shape, &plan, r->scaling, &scaler);
-    if (rc != AMP_OK) {
-        backend_close(&be);
+    struct amp_config det = *c;
+    det.deterministic = 1;
+    int rc = train_open_net(&det, r, &shape, &be, &net);
+    if (rc != AMP_OK)
         return rc;
-    }
-    struct rng rng;
-    rng_seed(&rng, c->seed);
-    rc = seed_net_init(&net, &rng);
     const size_t pixels = (size_t)d->h * d->w;
     float *images = malloc((size_t)n * pixels * sizeof *images);
     int32_t *labels = malloc((size_t)n * sizeof *labels);
@@ -99,8 +87,7 @@ static int capture(const struct amp_config *c, const struct recipe *r, const str
     out->skipped = sr.skipped;
     free(images);
     free(labels);
-    seed_net_destroy(&net);
-    backend_close(&be);
+    train_close_net(&be, &net);
     if (rc != AMP_OK)
         captured_free(out);
     return rc;
@@ -137,7 +124,7 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
         return amp_fail(AMP_ENOMEM, "out of host memory");
     /* The first batch of the first epoch, as training sees it. */
     struct rng shuffle;
-    rng_seed(&shuffle, c->seed ^ 0x53485546464C45ull);
+    train_shuffle_stream(&shuffle, c->seed);
     for (size_t i = 0; i < train->n; i++)
         order[i] = (uint32_t)i;
     rng_shuffle(&shuffle, order, train->n);

@@ -70,6 +70,18 @@ int runner_start(struct runner *r, const char *what, const char *parent)
     return AMP_OK;
 }
 
+int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
+                 const char *command_line, enum cli_command cmd, const char *what)
+{
+    memset(r, 0, sizeof *r);
+    int rc = cli_parse(argc, argv, c, stdout, cmd);
+    if (rc == AMP_OK)
+        rc = runner_open(r, c, command_line);
+    if (rc == AMP_OK)
+        rc = runner_start(r, what, "results/runs");
+    return rc;
+}
+
 int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
 {
     struct amp_config c = *r->c;

@@ -3,6 +3,7 @@
 #ifndef AMPBENCH_RUNNER_H
 #define AMPBENCH_RUNNER_H
 
+#include "cli.h"
 #include "config.h"
 #include "idx.h"
 #include "progress.h"
@@ -28,6 +29,10 @@ struct runner {
 int runner_open(struct runner *r, struct amp_config *c, const char *command_line);
 /* Creates the run folder (--out, else <parent>/<timestamp>-<id>) and prints the header. */
 int runner_start(struct runner *r, const char *what, const char *parent);
+/* The common start of a subcommand: parses its options (-1 after --help), loads the data and
+ * creates the run folder under results/runs. The runner can be closed whatever it returns. */
+int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
+                 const char *command_line, enum cli_command cmd, const char *what);
 /* Trains mode m with seed `seed`, printing its trace and table; appends to r->results. A
  * diverging mode is reported and is not an error. */
 int runner_train(struct runner *r, const struct recipe *m, uint64_t seed);

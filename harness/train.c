@@ -231,23 +231,53 @@ static int evaluate(struct session *s, const struct dataset *d, double *loss, do
     return s->net.be->ops->read_counts(s->net.be->ctx, &discard);
 }
 
-static struct loss_scaler scaler_for(const struct amp_config *c, const struct recipe *r)
+void train_shuffle_stream(struct rng *r, uint64_t seed)
 {
-    if (r->scaling == SCALING_STATIC)
-        return scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0.0f, 0.0f);
-    return scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
-                       c->scale_max);
+    rng_seed(r, seed ^ 0x53485546464C45ull); /* "SHUFFLE": a stream apart from the init's */
+}
+
+int train_open_net(const struct amp_config *c, const struct recipe *r,
+                   const struct seed_shape *shape, struct backend *be, struct seed_net *net)
+{
+    int rc = backend_open(be, c->device,
+                          &(struct backend_options){ .threads = c->threads,
+                                                     .deterministic = c->deterministic,
+                                                     .graphs = c->graphs });
+    if (rc != AMP_OK)
+        return rc;
+    const struct precision_plan plan = precision_plan_of(r, c->policy);
+    const struct loss_scaler scaler =
+        r->scaling == SCALING_STATIC
+            ? scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0.0f, 0.0f)
+            : scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
+                          c->scale_max);
+    rc = seed_net_create(net, be, shape, &plan, r->scaling, &scaler);
+    if (rc == AMP_OK) {
+        struct rng init;
+        rng_seed(&init, c->seed);
+        rc = seed_net_init(net, &init);
+        if (rc != AMP_OK)
+            seed_net_destroy(net);
+    }
+    if (rc != AMP_OK)
+        backend_close(be);
+    return rc;
+}
+
+void train_close_net(struct backend *be, struct seed_net *net)
+{
+    seed_net_destroy(net);
+    backend_close(be);
 }
 
 static int run_epochs(struct session *s, const struct dataset *train, const struct dataset *test,
                       uint32_t *order)
 {
     const struct amp_config *c = s->c;
-    /* Every mode starts from the same weights and sees the same batches. */
-    struct rng init_rng, shuffle_rng;
-    rng_seed(&init_rng, c->seed);
-    rng_seed(&shuffle_rng, c->seed ^ 0x53485546464C45ull);
-    int rc = seed_net_init(&s->net, &init_rng);
+    /* Every mode starts from the same weights (train_open_net) and sees the same batches. */
+    struct rng shuffle_rng;
+    train_shuffle_stream(&shuffle_rng, c->seed);
+    int rc = AMP_OK;
     for (size_t i = 0; i < train->n; i++)
         order[i] = (uint32_t)i;
     for (uint32_t e = 1; e <= c->epochs && rc == AMP_OK && !s->out->diverged; e++) {
@@ -294,23 +324,14 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
     if (!out->epochs || !order || !s.st.images || !s.st.labels)
         rc = amp_fail(AMP_ENOMEM, "out of host memory setting up mode %s", r->name);
     struct backend be;
+    const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h, .w = train->w,
+                                      .channels = c->channels, .classes = 10 };
     if (rc == AMP_OK)
-        rc = backend_open(&be, c->device,
-                          &(struct backend_options){ .threads = c->threads,
-                                                     .deterministic = c->deterministic,
-                                                     .graphs = c->graphs });
+        rc = train_open_net(c, r, &shape, &be, &s.net);
     if (rc == AMP_OK) {
-        const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h,
-                                          .w = train->w, .channels = c->channels,
-                                          .classes = 10 };
-        const struct loss_scaler scaler = scaler_for(c, r);
-        rc = seed_net_create(&s.net, &be, &shape, &out->plan, r->scaling, &scaler);
-        if (rc == AMP_OK) {
-            rc = run_epochs(&s, train, test, order);
-            out->threads = be.threads;
-            seed_net_destroy(&s.net);
-        }
-        backend_close(&be);
+        rc = run_epochs(&s, train, test, order);
+        out->threads = be.threads;
+        train_close_net(&be, &s.net);
     }
     free(order);
     free(s.st.images);

@@ -6,7 +6,9 @@
 #include "backend.h"
 #include "config.h"
 #include "idx.h"
+#include "model.h"
 #include "recipe.h"
+#include "rng.h"
 
 /* Rounding statistics of one tensor class over a span of steps. */
 struct class_numerics {
@@ -67,6 +69,14 @@ struct train_progress {
     void (*epoch_done)(void *user, const struct recipe *r, const struct epoch_metrics *m);
     void *user;
 };
+
+/* The seeded stream that shuffles the training set before each epoch (the same for every mode). */
+void train_shuffle_stream(struct rng *r, uint64_t seed);
+/* Opens the backend c->device and builds recipe r's network at `shape`, with the loss scaler the
+ * recipe and the flags give, initialised from c->seed. Close with train_close_net. */
+int train_open_net(const struct amp_config *c, const struct recipe *r,
+                   const struct seed_shape *shape, struct backend *be, struct seed_net *net);
+void train_close_net(struct backend *be, struct seed_net *net);
 
 /* Trains the seed network with recipe r from the seed's init; fills out (free with
  * mode_result_free). A diverging recipe is not an error: out->diverged says so. */

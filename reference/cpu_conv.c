@@ -141,16 +141,18 @@ static void load_taps(float w9[9], const struct amp_tensor *weight, size_t offse
         w9[i] = t[rotate ? 8 - i : i];
 }
 
-/* out[n, co] = bias[co] + sum_ci conv3x3(inp[n, ci], weight[co, ci]) */
-static void conv_forward(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
-                         const struct amp_tensor *weight, const struct amp_tensor *bias,
-                         const struct amp_tensor *ws, const struct conv_shape *s,
-                         enum amp_math math)
+/* out[n, o] = bias[o] + sum_i conv3x3(in[n, i], taps(o, i)), o < nout, i < nin. The forward
+ * pass (in = inp, taps = weight[o, i]) and the data gradient (in = dout, taps = weight[i, o]
+ * rotated by 180 degrees: `transposed`) share this loop; bias may be NULL. */
+static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *in,
+                      const struct amp_tensor *weight, const struct amp_tensor *bias, int nin,
+                      int nout, int transposed, const struct amp_tensor *ws,
+                      const struct conv_shape *s, enum amp_math math)
 {
-    const int N = (int)s->n, CI = (int)s->c_in, CO = (int)s->c_out;
+    const int N = (int)s->n;
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
-    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
+    const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
 #pragma omp parallel num_threads(c->threads)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
@@ -158,18 +160,19 @@ static void conv_forward(struct cpu_ctx *c, struct amp_tensor *out, const struct
         size_t rounded = 0;
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
-            for (int ci = 0; ci < CI; ci++) {
-                const size_t off = ((size_t)n * CI + ci) * HW;
-                pad_plane(sc.planes + ci * g.plane, plane_f32(inp, off, &g, tf32_x, sc.flat), &g);
+            for (int i = 0; i < nin; i++) {
+                const size_t off = ((size_t)n * nin + i) * HW;
+                pad_plane(sc.planes + i * g.plane, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
             }
-            for (int co = 0; co < CO; co++) {
-                for (int ci = 0; ci < CI; ci++) {
+            for (int o = 0; o < nout; o++) {
+                for (int i = 0; i < nin; i++) {
                     float w9[9];
-                    load_taps(w9, weight, ((size_t)co * CI + ci) * 9, tf32_w, 0);
-                    plane_taps(sc.grid, sc.planes + ci * g.plane, w9, &g, ci > 0);
+                    const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;
+                    load_taps(w9, weight, tap * 9, tf32_w, transposed);
+                    plane_taps(sc.grid, sc.planes + i * g.plane, w9, &g, i > 0);
                 }
-                store_grid(out, ((size_t)n * CO + co) * HW, sc.grid, cpu_get(bias, (size_t)co),
-                           &g, sc.flat, &counts);
+                store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
+                           bias ? cpu_get(bias, (size_t)o) : 0.0f, &g, sc.flat, &counts);
                 rounded += HW;
             }
         }
@@ -249,48 +252,12 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     }
 }
 
-/* dinp[n, ci] = sum_co full-correlation(dout[n, co], weight[co, ci] rotated by 180 degrees) */
-static void conv_backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
-                               const struct amp_tensor *dout, const struct amp_tensor *weight,
-                               const struct amp_tensor *ws, const struct conv_shape *s,
-                               enum amp_math math)
-{
-    const int N = (int)s->n, CI = (int)s->c_in, CO = (int)s->c_out;
-    const struct grid g = grid_of(s);
-    const size_t HW = (size_t)g.h * g.w;
-    const int tf32_g = cpu_tf32(dout, math), tf32_w = cpu_tf32(weight, math);
-#pragma omp parallel num_threads(c->threads)
-    {
-        const struct scratch sc = thread_scratch(ws, s, &g);
-        struct lowp_counts counts = { 0 };
-        size_t rounded = 0;
-#pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
-            for (int co = 0; co < CO; co++) {
-                const size_t off = ((size_t)n * CO + co) * HW;
-                pad_plane(sc.planes + co * g.plane, plane_f32(dout, off, &g, tf32_g, sc.flat), &g);
-            }
-            for (int ci = 0; ci < CI; ci++) {
-                for (int co = 0; co < CO; co++) {
-                    float rot[9];
-                    load_taps(rot, weight, ((size_t)co * CI + ci) * 9, tf32_w, 1);
-                    plane_taps(sc.grid, sc.planes + co * g.plane, rot, &g, co > 0);
-                }
-                store_grid(dinp, ((size_t)n * CI + ci) * HW, sc.grid, 0.0f, &g, sc.flat,
-                           &counts);
-                rounded += HW;
-            }
-        }
-        cpu_count(c, dinp, rounded, &counts);
-    }
-}
-
 void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         struct amp_tensor *workspace, const struct conv_shape *s,
                         enum amp_math math)
 {
-    conv_forward(ctx, out, inp, weight, bias, workspace, s, math);
+    correlate(ctx, out, inp, weight, bias, (int)s->c_in, (int)s->c_out, 0, workspace, s, math);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -300,6 +267,7 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          enum amp_math math)
 {
     conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
-    if (dinp)
-        conv_backward_data(ctx, dinp, dout, weight, workspace, s, math);
+    if (dinp) /* the full correlation of dout with the rotated, transposed filters */
+        correlate(ctx, dinp, dout, weight, NULL, (int)s->c_out, (int)s->c_in, 1, workspace, s,
+                  math);
 }

@@ -12,27 +12,11 @@
 #include "error.h"
 #include "lowp.h"
 #include "rng.h"
+#include "check.h"
 #include "scaler.h"
 #include "simd.h"
 
-static int passed, failed;
 static struct backend be;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-}
 
 static struct amp_tensor make(size_t n, enum amp_dtype dt, enum mem_category cat)
 {
@@ -416,6 +400,5 @@ int main(void)
     test_tf32_rounds();
     check(be.mem.current_total == 0, "every tensor freed");
     backend_close(&be);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

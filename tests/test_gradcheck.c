@@ -7,26 +7,16 @@
 #include <string.h>
 
 #include "backend.h"
+#include "check.h"
 #include "error.h"
 #include "model.h"
 #include "rng.h"
 #include "scaler.h"
 
-static int passed, failed;
 static struct backend be;
 
 #define ATOL 1e-3
 #define RTOL 1e-2
-
-static void check(int ok, const char *what)
-{
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "FAIL: %s\n", what);
-    }
-}
 
 static struct amp_tensor make(size_t n, enum amp_dtype dt, struct rng *r, float lo, float hi)
 {
@@ -72,7 +62,7 @@ static double compare(const char *name, struct amp_tensor *x, const float *analy
     char what[160];
     snprintf(what, sizeof what, "%s: worst |fd - analytic| / (atol + rtol |analytic|) = %.3g",
              name, worst);
-    check(worst <= 1.0, what);
+    check(worst <= 1.0, "%s", what);
     return worst;
 }
 
@@ -212,7 +202,7 @@ static void test_xent(struct rng *r)
     int exact = 1;
     for (int i = 0; i < 30; i++)
         exact &= ((float *)dz2.data)[i] == 1024.0f * ((float *)dz.data)[i];
-    check(exact, "softmax_xent: grad_scale 1024 scales dlogits exactly");
+    check(exact, "softmax_xent: the loss scale 1024 scales dlogits exactly");
     tensor_free(&be, &c.z);
     tensor_free(&be, &c.labels);
     tensor_free(&be, &c.stats);
@@ -278,6 +268,5 @@ int main(void)
     test_network(&r);
     check(be.mem.current_total == 0, "every tensor freed (memory accounting back to 0)");
     backend_close(&be);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

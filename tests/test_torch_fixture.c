@@ -13,6 +13,7 @@
 #include "error.h"
 #include "idx.h"
 #include "model.h"
+#include "train.h"
 
 static int passed, failed;
 
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
     /* The batch order, then 20 steps. */
     uint32_t *order = malloc(d.n * sizeof *order);
     struct rng shuffle;
-    rng_seed(&shuffle, (uint64_t)num(cfg, "seed") ^ 0x53485546464C45ull);
+    train_shuffle_stream(&shuffle, (uint64_t)num(cfg, "seed"));
     for (size_t i = 0; i < d.n; i++)
         order[i] = (uint32_t)i;
     rng_shuffle(&shuffle, order, d.n);

@@ -7,25 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "check.h"
 #include "verify.h"
 
-static int passed, failed;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-}
 
 /* A finished 2-epoch result with the given final test accuracy and test losses. */
 static struct mode_result fake(const char *mode, uint64_t seed, double acc, double loss1,
@@ -129,6 +113,5 @@ int main(void)
     test_welch();
     test_single_seed();
     test_seeds();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

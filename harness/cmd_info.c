@@ -1,10 +1,14 @@
-/* `ampbench info`: version, build options, CPU and threads. */
+/* `ampbench info`: version, build options, CPU and threads; the GPU, driver, CUDA runtime,
+ * cuBLAS and cuDNN versions and SM count when the CUDA backend is compiled in. */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "idx.h"
 #include "sysinfo.h"
+#ifdef AMPBENCH_HAVE_CUDA
+#include "cuda_info.h"
+#endif
 
 #ifndef AMPBENCH_VERSION
 #define AMPBENCH_VERSION "unknown"
@@ -27,7 +31,14 @@ int cmd_info(int argc, char **argv, const char *command_line)
     printf("ampbench %s (git %s, %s build)\n", AMPBENCH_VERSION, h.git_revision, h.build_type);
     printf("compiler:     %s\n", h.compiler);
     printf("CUDA backend: %s\n", h.cuda_compiled ? "compiled in" : "not compiled in");
+#ifdef AMPBENCH_HAVE_CUDA
+    printf("backends:     cpu, cuda (--device auto picks cuda when a device is usable)\n");
+    char gpu[1024];
+    cuda_describe_device(gpu, sizeof gpu);
+    fputs(gpu, stdout);
+#else
     printf("backends:     cpu\n");
+#endif
     printf("CPU:          %s\n", h.cpu_model);
     printf("CPU features: %s\n", h.cpu_features);
     printf("cores:        %d (OpenMP threads by default: %d)\n", h.cores, h.max_threads);

@@ -236,6 +236,9 @@ static cJSON *mode_json(const struct mode_result *r)
     cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
     cJSON_AddItemToObject(j, "precision_trace", trace_json(&r->plan));
     cJSON_AddNumberToObject(j, "threads", r->threads);
+    cJSON *backend = r->backend_json ? cJSON_Parse(r->backend_json) : NULL;
+    if (backend)
+        cJSON_AddItemToObject(j, "backend", backend);
     cJSON_AddNumberToObject(j, "epochs_completed", r->nepochs);
     cJSON_AddBoolToObject(j, "diverged", r->diverged);
     if (r->diverged) {

@@ -57,8 +57,10 @@ int runner_start(struct runner *r, const char *what, const char *parent)
     const struct amp_config *c = r->c;
     interrupt_install();
     int rc = results_create_dir(c->out_dir, parent, r->dir, sizeof r->dir);
-    if (rc != AMP_OK)
+    if (rc != AMP_OK) {
+        r->dir[0] = '\0'; /* no folder: nothing may be written */
         return rc;
+    }
     host_info_get(&r->host);
     printf("ampbench %s: %zu modes x %u seed%s, %u epochs, batch %u, policy %s, %zu train / %zu "
            "test samples from %s\n",

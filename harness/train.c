@@ -331,6 +331,12 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
     if (rc == AMP_OK) {
         rc = run_epochs(&s, train, test, order);
         out->threads = be.threads;
+        if (be.ops->describe) { /* algorithms, graphs, device memory: for run.json */
+            const int need = be.ops->describe(be.ctx, NULL, 0);
+            out->backend_json = need > 0 ? malloc((size_t)need + 1) : NULL;
+            if (out->backend_json)
+                be.ops->describe(be.ctx, out->backend_json, (size_t)need + 1);
+        }
         train_close_net(&be, &s.net);
     }
     free(order);
@@ -343,6 +349,8 @@ void mode_result_free(struct mode_result *r)
 {
     free(r->epochs);
     free(r->steps);
+    free(r->backend_json);
     r->epochs = NULL;
     r->steps = NULL;
+    r->backend_json = NULL;
 }

@@ -60,6 +60,7 @@ struct mode_result {
     int diverged;                      /* the loss became NaN/inf: training stopped */
     uint32_t diverged_epoch, diverged_step;
     int scale_below_one;               /* the dynamic scale fell below 1 at some step */
+    char *backend_json;                /* the backend's own account (describe op), or NULL */
 };
 
 /* Called after every training batch with the epoch's progress. */

@@ -83,4 +83,5 @@ const struct backend_ops cpu_backend_ops = {
     .unscale = cpu_unscale,
     .scaler_update = cpu_scaler_update,
     .sgd_momentum = cpu_sgd_momentum,
+    .describe = NULL,
 };

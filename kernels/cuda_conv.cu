@@ -1,0 +1,639 @@
+/* CUDA backend: the 3x3 convolution (NCHW, stride 1, padding 1) through cuDNN's convolution API
+ * (cudnnConvolutionForward / BackwardFilter / BackwardData, cuDNN 9's libcudnn_cnn).
+ *
+ * Math: FP32 with tensor ops off (CUDNN_FMA_MATH: true FP32, the fp32 recipe), FP32 with TF32
+ * allowed (CUDNN_DEFAULT_MATH, the tf32 recipe), FP16/BF16 data with FP32 accumulation
+ * (compute type FLOAT, CUDNN_TENSOR_OP_MATH). Algorithms come from the v7 heuristics
+ * (cudnnGet*Algorithm_v7: host-side, no kernels run, so they are safe anywhere) once per
+ * shape/dtype/math and workspace bound: the first algorithm in the heuristic order that succeeds,
+ * fits the workspace, runs in the requested math (FMA only for true FP32; never the FP16
+ * down-conversion) and, under --deterministic, is CUDNN_DETERMINISTIC.
+ *
+ * Bias and rounding: cuDNN writes the convolution in the output dtype; an epilogue adds the bias
+ * and rounds (the bias gradient is a deterministic reduction kernel here, FP32, rounded once).
+ * The numerics counters need the value before rounding, which cuDNN does not expose: a rounded
+ * FP16/BF16 result can only have underflowed or overflowed if it is +-0 or +-inf, so the
+ * epilogue/check kernels recompute exactly those few elements in FP32 (a 3x3 x c_in dot product
+ * for the forward and data gradient, an n x h x w reduction for a filter-gradient tap), store
+ * that single rounding, and count underflow/overflow against the exact value. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_dtype.h"
+#include "cuda_internal.h"
+
+/* Largest workspace an algorithm may ask for (per direction). */
+static const size_t CONV_WS_CAP = (size_t)64 << 20;
+
+enum { CONV_THREADS = 256 };
+
+/* ---- kernels ---- */
+
+/* The exact FP32 value of the forward output (n, co, h, w): bias + the 3 x 3 x c_in products. */
+static __device__ float conv_exact(const void *x, const void *w, int dt, float b, unsigned n,
+                                   unsigned co, unsigned h, unsigned wc, unsigned CI, unsigned H,
+                                   unsigned W)
+{
+    float acc = 0.0f;
+    for (unsigned ci = 0; ci < CI; ci++)
+        for (int ky = 0; ky < 3; ky++) {
+            const int ih = (int)h + ky - 1;
+            if (ih < 0 || ih >= (int)H)
+                continue;
+            for (int kx = 0; kx < 3; kx++) {
+                const int iw = (int)wc + kx - 1;
+                if (iw < 0 || iw >= (int)W)
+                    continue;
+                acc += ld(x, (((size_t)n * CI + ci) * H + ih) * W + iw, dt) *
+                       ld(w, ((size_t)co * CI + ci) * 9 + ky * 3 + kx, dt);
+            }
+        }
+    return acc + b;
+}
+
+/* out = round(out + bias) in place (cuDNN's result already in out's dtype): one block per output
+ * plane (n, co). FP16/BF16 results that are +-0 or +-inf are recomputed from x and w, rounded
+ * once and counted against the exact value. */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_forward_epilogue(void *out, int dt, int out_cat, const void *bias, int b_dt,
+                          const void *x, const void *w, unsigned CI, unsigned H, unsigned W,
+                          unsigned CO, unsigned long long total, struct numerics_counts *cnt)
+{
+    const unsigned plane = blockIdx.x, co = plane % CO, n = plane / CO, HW = H * W;
+    const size_t base = (size_t)plane * HW;
+    const float b = ld(bias, co, b_dt);
+    if (!dt_lowp(dt)) {
+        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
+            ((float *)out)[base + p] += b;
+        return;
+    }
+    lp_count cc = { 0, 0 };
+    uint16_t *o = (uint16_t *)out + base;
+    for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
+        const float v = ld(o, p, dt) + b;
+        uint16_t r = bits16_rn(dt, v);
+        if (bits16_zero_or_inf(dt, r)) { /* rare: the exact value decides and is stored */
+            const float exact = conv_exact(x, w, dt, b, n, co, p / W, p % W, CI, H, W);
+            r = bits16_rn(dt, exact);
+            count_round(cc, __float_as_uint(exact), r, dt == AMP_F16 ? 0x7C00u : 0x7F80u);
+        }
+        o[p] = r;
+    }
+    if (plane == 0 && threadIdx.x == 0)
+        add_rounded(cnt, out_cat, total);
+    flush_counts(cnt, out_cat, cc);
+}
+
+/* Bias gradient, pass 1: part[chunk, co] = sum over the samples of the chunk and the plane of
+ * dout (grid: co x chunks; fixed order). */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_bias_partial(float *part, const void *dout, int g_dt, unsigned N, unsigned CO,
+                      unsigned HW, unsigned per_chunk)
+{
+    __shared__ float red[32];
+    const unsigned co = blockIdx.x, chunk = blockIdx.y;
+    const unsigned n0 = chunk * per_chunk, n1 = n0 + per_chunk < N ? n0 + per_chunk : N;
+    float sum = 0.0f;
+    for (unsigned n = n0; n < n1; n++) {
+        const size_t base = ((size_t)n * CO + co) * HW;
+        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
+            sum += ld(dout, base + p, g_dt);
+    }
+    sum = block_sum_f(sum, red);
+    if (threadIdx.x == 0)
+        part[(size_t)chunk * CO + co] = sum;
+}
+
+/* Bias gradient, pass 2: dbias[co] = sum over chunks, rounded once, counted. */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_bias_final(void *dbias, int db_dt, int db_cat, const float *part, unsigned chunks,
+                    unsigned CO, struct numerics_counts *cnt)
+{
+    lp_count cc = { 0, 0 };
+    for (unsigned co = blockIdx.x * blockDim.x + threadIdx.x; co < CO;
+         co += gridDim.x * blockDim.x) {
+        float sum = 0.0f;
+        for (unsigned q = 0; q < chunks; q++)
+            sum += part[(size_t)q * CO + co];
+        st(dbias, co, db_dt, sum, cc);
+    }
+    if (dt_lowp(db_dt)) {
+        if (blockIdx.x == 0 && threadIdx.x == 0)
+            add_rounded(cnt, db_cat, CO);
+        flush_counts(cnt, db_cat, cc);
+    }
+}
+
+/* FP16/BF16 filter gradient from cuDNN: one block per tap; taps that are +-0 or +-inf are
+ * recomputed exactly (sum over n, h, w of dout * shifted x), stored, and counted. */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_backward_filter_check(void *dw, int dt, int dw_cat, const void *dout, const void *x,
+                               unsigned N, unsigned CI, unsigned H, unsigned W, unsigned CO,
+                               struct numerics_counts *cnt)
+{
+    __shared__ float red[32];
+    const unsigned e = blockIdx.x;
+    if (e == 0 && threadIdx.x == 0)
+        add_rounded(cnt, dw_cat, (unsigned long long)CO * CI * 9);
+    if (!lowp_zero_or_inf(dw, e, dt))
+        return; /* uniform over the block */
+    const unsigned tap = e % 9, ci = (e / 9) % CI, co = e / (9u * CI);
+    const int ky = (int)(tap / 3), kx = (int)(tap % 3);
+    const unsigned HW = H * W;
+    float acc = 0.0f;
+    for (unsigned n = 0; n < N; n++) {
+        const size_t gbase = ((size_t)n * CO + co) * HW, xbase = ((size_t)n * CI + ci) * HW;
+        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
+            const int ih = (int)(p / W) + ky - 1, iw = (int)(p % W) + kx - 1;
+            if (ih < 0 || ih >= (int)H || iw < 0 || iw >= (int)W)
+                continue;
+            acc += ld(dout, gbase + p, dt) * ld(x, xbase + (size_t)ih * W + iw, dt);
+        }
+    }
+    acc = block_sum_f(acc, red);
+    if (threadIdx.x == 0) {
+        lp_count cc = { 0, 0 };
+        st(dw, e, dt, acc, cc);
+        if (cc.uf)
+            atomicAdd(counter(&cnt->underflow[dw_cat]), (unsigned long long)cc.uf);
+        if (cc.of)
+            atomicAdd(counter(&cnt->overflow[dw_cat]), (unsigned long long)cc.of);
+    }
+}
+
+/* FP16/BF16 data gradient from cuDNN: one block per input plane (n, ci); +-0 / +-inf elements
+ * recomputed exactly (sum over co and the taps of dout * w), stored, counted. */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_backward_data_check(void *dx, int dt, int dx_cat, const void *dout, const void *w,
+                             unsigned CI, unsigned H, unsigned W, unsigned CO,
+                             unsigned long long total, struct numerics_counts *cnt)
+{
+    const unsigned plane = blockIdx.x, ci = plane % CI, n = plane / CI, HW = H * W;
+    uint16_t *o = (uint16_t *)dx + (size_t)plane * HW;
+    lp_count cc = { 0, 0 };
+    for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
+        if (!bits16_zero_or_inf(dt, o[p]))
+            continue;
+        const unsigned h = p / W, wc = p % W;
+        float acc = 0.0f;
+        for (unsigned co = 0; co < CO; co++)
+            for (int ky = 0; ky < 3; ky++) {
+                const int oh = (int)h - ky + 1;
+                if (oh < 0 || oh >= (int)H)
+                    continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    const int ow = (int)wc - kx + 1;
+                    if (ow < 0 || ow >= (int)W)
+                        continue;
+                    acc += ld(dout, (((size_t)n * CO + co) * H + oh) * W + ow, dt) *
+                           ld(w, ((size_t)co * CI + ci) * 9 + ky * 3 + kx, dt);
+                }
+            }
+        st(o, p, dt, acc, cc);
+    }
+    if (plane == 0 && threadIdx.x == 0)
+        add_rounded(cnt, dx_cat, total);
+    flush_counts(cnt, dx_cat, cc);
+}
+
+/* ---- plans ---- */
+
+static cudnnDataType_t cudnn_type(int dt)
+{
+    switch (dt) {
+    case AMP_F16: return CUDNN_DATA_HALF;
+    case AMP_BF16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+    }
+}
+
+/* The math type set on the descriptors before the heuristic query. */
+static cudnnMathType_t query_math(int dt, int math)
+{
+    if (dt != AMP_F32)
+        return CUDNN_TENSOR_OP_MATH;
+    return math == AMP_MATH_TF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+/* Whether an algorithm's math type keeps the requested numerics. */
+static bool math_ok(int dt, int math, cudnnMathType_t m)
+{
+    if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+        return false; /* would round FP32 (or BF16) operands to FP16 */
+    if (dt == AMP_F32 && math != AMP_MATH_TF32)
+        return m == CUDNN_FMA_MATH;
+    return true;
+}
+
+static const char *math_name(int m)
+{
+    switch (m) {
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor_op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor_op_allow_conversion";
+    case CUDNN_FMA_MATH: return "fma";
+    }
+    return "?";
+}
+
+static const char *algo_name(int dir, int algo)
+{
+    static const char *const fwd[] = { "IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
+                                       "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED" };
+    static const char *const bwd_data[] = { "ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD",
+                                            "WINOGRAD_NONFUSED" };
+    static const char *const bwd_filter[] = { "ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD",
+                                              "WINOGRAD_NONFUSED", "FFT_TILING" };
+    if (algo < 0)
+        return "none";
+    if (dir == CONV_FWD && algo < (int)(sizeof fwd / sizeof fwd[0]))
+        return fwd[algo];
+    if (dir == CONV_BWD_DATA && algo < (int)(sizeof bwd_data / sizeof bwd_data[0]))
+        return bwd_data[algo];
+    if (dir == CONV_BWD_FILTER && algo < (int)(sizeof bwd_filter / sizeof bwd_filter[0]))
+        return bwd_filter[algo];
+    return "?";
+}
+
+static void plan_destroy(struct conv_plan *p)
+{
+    if (!p->valid)
+        return;
+    for (int d = 0; d < CONV_DIRS; d++)
+        if (p->conv[d])
+            cudnnDestroyConvolutionDescriptor(p->conv[d]);
+    if (p->w)
+        cudnnDestroyFilterDescriptor(p->w);
+    if (p->x)
+        cudnnDestroyTensorDescriptor(p->x);
+    if (p->y)
+        cudnnDestroyTensorDescriptor(p->y);
+    memset(p, 0, sizeof *p);
+}
+
+void cuda_conv_plans_destroy(struct cuda_ctx *c)
+{
+    for (int i = 0; i < CONV_MAX_PLANS; i++)
+        plan_destroy(&c->plans[i]);
+}
+
+/* One heuristic candidate: usable for this plan? Sets the descriptor's math type to the
+ * candidate's and fills *out. */
+static bool try_candidate(struct cuda_ctx *c, struct conv_plan *p, int dir, int algo,
+                          cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t m,
+                          struct conv_choice *out)
+{
+    if (status != CUDNN_STATUS_SUCCESS || !math_ok(p->dtype, p->math, m))
+        return false;
+    if (c->deterministic && det != CUDNN_DETERMINISTIC)
+        return false;
+    if (cudnnSetConvolutionMathType(p->conv[dir], m) != CUDNN_STATUS_SUCCESS)
+        return false;
+    size_t ws = 0;
+    cudnnStatus_t s;
+    if (dir == CONV_FWD)
+        s = cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv[dir], p->y,
+                                                    (cudnnConvolutionFwdAlgo_t)algo, &ws);
+    else if (dir == CONV_BWD_DATA)
+        s = cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv[dir], p->x,
+                                                         (cudnnConvolutionBwdDataAlgo_t)algo, &ws);
+    else
+        s = cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            c->cudnn, p->x, p->y, p->conv[dir], p->w, (cudnnConvolutionBwdFilterAlgo_t)algo, &ws);
+    if (s != CUDNN_STATUS_SUCCESS || ws > p->ws_limit)
+        return false;
+    out->algo = algo;
+    out->workspace = ws;
+    out->deterministic = det == CUDNN_DETERMINISTIC;
+    out->math = m;
+    return true;
+}
+
+enum { MAX_PERF = 32 };
+
+/* Chooses the algorithm of one direction; false when none qualifies. */
+static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
+{
+    int returned = 0;
+    struct conv_choice *ch = &p->choice[dir];
+    ch->algo = -1;
+    if (dir == CONV_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t perf[MAX_PERF];
+        if (cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv[dir], p->y,
+                                                   MAX_PERF, &returned, perf) !=
+            CUDNN_STATUS_SUCCESS)
+            return false;
+        for (int i = 0; i < returned; i++)
+            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
+                              perf[i].mathType, ch))
+                return true;
+    } else if (dir == CONV_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_PERF];
+        if (cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv[dir], p->x,
+                                                        MAX_PERF, &returned, perf) !=
+            CUDNN_STATUS_SUCCESS)
+            return false;
+        for (int i = 0; i < returned; i++)
+            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
+                              perf[i].mathType, ch))
+                return true;
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_PERF];
+        if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv[dir],
+                                                          p->w, MAX_PERF, &returned, perf) !=
+            CUDNN_STATUS_SUCCESS)
+            return false;
+        for (int i = 0; i < returned; i++)
+            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
+                              perf[i].mathType, ch))
+                return true;
+    }
+    /* No heuristic candidate qualified: the algorithms cuDNN documents as deterministic. */
+    static const int fallback[CONV_DIRS][2] = {
+        /* CONV_FWD */ { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                         CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM },
+        /* CONV_BWD_DATA */ { CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 },
+        /* CONV_BWD_FILTER */ { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 },
+    };
+    for (int i = 0; i < 2; i++)
+        if (try_candidate(c, p, dir, fallback[dir][i], CUDNN_STATUS_SUCCESS, CUDNN_DETERMINISTIC,
+                          query_math(p->dtype, p->math), ch))
+            return true;
+    ch->algo = -1;
+    return false;
+}
+
+static bool same_shape(const struct conv_shape *a, const struct conv_shape *b)
+{
+    return a->n == b->n && a->c_in == b->c_in && a->h == b->h && a->w == b->w &&
+           a->c_out == b->c_out;
+}
+
+/* The plan for (shape, dtype, math, workspace bound), created on first use. With `report`,
+ * failures are recorded as the backend's error; without, they only give NULL. */
+static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s, int dt,
+                                  int math, size_t ws_limit, bool report)
+{
+    if (dt != AMP_F32)
+        math = AMP_MATH_F32; /* TF32 concerns FP32 operands only */
+    if (ws_limit > CONV_WS_CAP)
+        ws_limit = CONV_WS_CAP;
+    struct conv_plan *slot = NULL;
+    for (int i = 0; i < CONV_MAX_PLANS; i++) {
+        struct conv_plan *p = &c->plans[i];
+        if (p->valid && same_shape(&p->s, s) && p->dtype == dt && p->math == math &&
+            p->ws_limit == ws_limit) {
+            p->last_used = ++c->plan_tick;
+            if (!p->ok && report) {
+                CUDA_FAIL(c, "cuDNN: no %s%s convolution algorithm for n=%u c_in=%u %ux%u "
+                          "c_out=%u within a %zu-byte workspace",
+                          c->deterministic ? "deterministic " : "", dtype_name((enum amp_dtype)dt),
+                          s->n, s->c_in, s->h, s->w, s->c_out, ws_limit);
+                return NULL;
+            }
+            return p->ok ? p : NULL;
+        }
+        if (!p->valid && !slot)
+            slot = p;
+    }
+    if (!slot) { /* evict the least recently used plan */
+        slot = &c->plans[0];
+        for (int i = 1; i < CONV_MAX_PLANS; i++)
+            if (c->plans[i].last_used < slot->last_used)
+                slot = &c->plans[i];
+        plan_destroy(slot);
+    }
+    struct conv_plan *p = slot;
+    memset(p, 0, sizeof *p);
+    p->valid = 1;
+    p->s = *s;
+    p->dtype = dt;
+    p->math = math;
+    p->ws_limit = ws_limit;
+    p->last_used = ++c->plan_tick;
+    const cudnnDataType_t t = cudnn_type(dt);
+    bool ok = !CUDNN_CHECK(c, cudnnCreateTensorDescriptor(&p->x)) &&
+              !CUDNN_CHECK(c, cudnnCreateTensorDescriptor(&p->y)) &&
+              !CUDNN_CHECK(c, cudnnCreateFilterDescriptor(&p->w)) &&
+              !CUDNN_CHECK(c, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, t, (int)s->n,
+                                                         (int)s->c_in, (int)s->h, (int)s->w)) &&
+              !CUDNN_CHECK(c, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, t, (int)s->n,
+                                                         (int)s->c_out, (int)s->h, (int)s->w)) &&
+              !CUDNN_CHECK(c, cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NCHW,
+                                                         (int)s->c_out, (int)s->c_in, 3, 3));
+    for (int d = 0; ok && d < CONV_DIRS; d++)
+        ok = !CUDNN_CHECK(c, cudnnCreateConvolutionDescriptor(&p->conv[d])) &&
+             !CUDNN_CHECK(c, cudnnSetConvolution2dDescriptor(p->conv[d], 1, 1, 1, 1, 1, 1,
+                                                             CUDNN_CROSS_CORRELATION,
+                                                             CUDNN_DATA_FLOAT)) &&
+             !CUDNN_CHECK(c, cudnnSetConvolutionMathType(p->conv[d], query_math(dt, math)));
+    if (!ok) {
+        plan_destroy(p);
+        return NULL;
+    }
+    p->ok = 1;
+    for (int d = 0; d < CONV_DIRS; d++)
+        if (!choose(c, p, d))
+            p->ok = 0;
+    if (!p->ok) {
+        if (report)
+            CUDA_FAIL(c, "cuDNN: no %s%s convolution algorithm for n=%u c_in=%u %ux%u c_out=%u "
+                      "within a %zu-byte workspace",
+                      c->deterministic ? "deterministic " : "", dtype_name((enum amp_dtype)dt),
+                      s->n, s->c_in, s->h, s->w, s->c_out, ws_limit);
+        return NULL;
+    }
+    return p;
+}
+
+static size_t plan_workspace(const struct conv_plan *p)
+{
+    size_t ws = 0;
+    for (int d = 0; d < CONV_DIRS; d++)
+        if (p->choice[d].workspace > ws)
+            ws = p->choice[d].workspace;
+    return ws;
+}
+
+/* The workspace the ops will be given does not say which dtype will run: the largest over the
+ * four variants (FP32, TF32, FP16, BF16), each chosen under CONV_WS_CAP. */
+size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    if (c->err)
+        return 0;
+    cuda_ew_flush(c);
+    static const int variants[4][2] = { { AMP_F32, AMP_MATH_F32 }, { AMP_F32, AMP_MATH_TF32 },
+                                        { AMP_F16, AMP_MATH_F32 }, { AMP_BF16, AMP_MATH_F32 } };
+    size_t ws = 0;
+    for (int v = 0; v < 4; v++) {
+        const struct conv_plan *p = plan_get(c, s, variants[v][0], variants[v][1], CONV_WS_CAP,
+                                             false);
+        if (p && plan_workspace(p) > ws)
+            ws = plan_workspace(p);
+    }
+    return ws;
+}
+
+static size_t ws_bytes(const struct amp_tensor *t)
+{
+    return t && t->data ? t->numel * dtype_size(t->dtype) : 0;
+}
+
+static bool conv_dtypes_ok(struct cuda_ctx *c, const char *op, enum amp_dtype a, enum amp_dtype b,
+                           enum amp_dtype d)
+{
+    if (a == b && b == d && a != AMP_I32)
+        return true;
+    CUDA_FAIL(c, "%s: cuDNN needs one dtype for x, w and y (got %s, %s, %s)", op, dtype_name(a),
+              dtype_name(b), dtype_name(d));
+    return false;
+}
+
+/* A plan run with the workspace the caller gave (its algorithms chosen to fit it). */
+static struct conv_plan *plan_for_op(struct cuda_ctx *c, const struct conv_shape *s, int dt,
+                                     int math, const struct amp_tensor *ws)
+{
+    size_t limit = ws_bytes(ws);
+    struct conv_plan *p = plan_get(c, s, dt, math, limit, true);
+    if (p)
+        p->used = 1;
+    return p;
+}
+
+void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         struct amp_tensor *workspace, const struct conv_shape *s,
+                         enum amp_math math)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    CUDA_OP_ENTER(c);
+    if (s->n == 0)
+        return;
+    if (!conv_dtypes_ok(c, "conv2d_forward", inp->dtype, weight->dtype, out->dtype))
+        return;
+    struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
+    if (!p)
+        return;
+    const float one = 1.0f, zero = 0.0f;
+    const struct conv_choice *ch = &p->choice[CONV_FWD];
+    if (CUDNN_CHECK(c, cudnnConvolutionForward(c->cudnn, &one, p->x, inp->data, p->w,
+                                               weight->data, p->conv[CONV_FWD],
+                                               (cudnnConvolutionFwdAlgo_t)ch->algo,
+                                               ch->workspace ? workspace->data : NULL,
+                                               ch->workspace, &zero, p->y, out->data)))
+        return;
+    const unsigned planes = s->n * s->c_out;
+    conv_forward_epilogue<<<planes, CONV_THREADS, 0, c->stream>>>(
+        out->data, out->dtype, out->category, bias->data, bias->dtype, inp->data, weight->data,
+        s->c_in, s->h, s->w, s->c_out, (unsigned long long)planes * s->h * s->w, c->d_counts);
+    CUDA_LAUNCH_CHECK(c, conv_forward_epilogue);
+}
+
+void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
+                          struct amp_tensor *dinp, const struct amp_tensor *dout,
+                          const struct amp_tensor *inp, const struct amp_tensor *weight,
+                          struct amp_tensor *workspace, const struct conv_shape *s,
+                          enum amp_math math)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    CUDA_OP_ENTER(c);
+    if (!conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype, dout->dtype) ||
+        (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)))
+        return;
+    const unsigned HW = s->h * s->w;
+    /* The bias gradient in two fixed-order passes: per (chunk of samples, channel), then per
+     * channel over the chunks (enough blocks to fill the GPU, deterministic). */
+    const unsigned per_chunk = 8, chunks = s->n ? (s->n + per_chunk - 1) / per_chunk : 1;
+    float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
+    if (!part)
+        return;
+    conv_bias_partial<<<dim3(s->c_out, chunks), CONV_THREADS, 0, c->stream>>>(
+        part, dout->data, dout->dtype, s->n, s->c_out, HW, per_chunk);
+    if (CUDA_LAUNCH_CHECK(c, conv_bias_partial))
+        return;
+    conv_bias_final<<<cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS, 0, c->stream>>>(
+        dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out, c->d_counts);
+    if (CUDA_LAUNCH_CHECK(c, conv_bias_final) || s->n == 0)
+        return;
+    struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
+    if (!p)
+        return;
+    const float one = 1.0f, zero = 0.0f;
+    const struct conv_choice *f = &p->choice[CONV_BWD_FILTER];
+    if (CUDNN_CHECK(c, cudnnConvolutionBackwardFilter(
+                           c->cudnn, &one, p->x, inp->data, p->y, dout->data,
+                           p->conv[CONV_BWD_FILTER], (cudnnConvolutionBwdFilterAlgo_t)f->algo,
+                           f->workspace ? workspace->data : NULL, f->workspace, &zero, p->w,
+                           dweight->data)))
+        return;
+    if (dtype_is_lowp(dweight->dtype)) {
+        const unsigned taps = s->c_out * s->c_in * 9;
+        conv_backward_filter_check<<<taps, CONV_THREADS, 0, c->stream>>>(
+            dweight->data, dweight->dtype, dweight->category, dout->data, inp->data, s->n,
+            s->c_in, s->h, s->w, s->c_out, c->d_counts);
+        if (CUDA_LAUNCH_CHECK(c, conv_backward_filter_check))
+            return;
+    }
+    if (!dinp)
+        return;
+    const struct conv_choice *d = &p->choice[CONV_BWD_DATA];
+    if (CUDNN_CHECK(c, cudnnConvolutionBackwardData(
+                           c->cudnn, &one, p->w, weight->data, p->y, dout->data,
+                           p->conv[CONV_BWD_DATA], (cudnnConvolutionBwdDataAlgo_t)d->algo,
+                           d->workspace ? workspace->data : NULL, d->workspace, &zero, p->x,
+                           dinp->data)))
+        return;
+    if (dtype_is_lowp(dinp->dtype)) {
+        const unsigned planes = s->n * s->c_in;
+        conv_backward_data_check<<<planes, CONV_THREADS, 0, c->stream>>>(
+            dinp->data, dinp->dtype, dinp->category, dout->data, weight->data, s->c_in, s->h,
+            s->w, s->c_out, (unsigned long long)planes * HW, c->d_counts);
+        CUDA_LAUNCH_CHECK(c, conv_backward_data_check);
+    }
+}
+
+static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int w = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *pos += (size_t)w;
+}
+
+void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos)
+{
+    static const char *const dir_names[CONV_DIRS] = { "forward", "backward_data",
+                                                      "backward_filter" };
+    append(buf, len, pos, "[");
+    int first = 1;
+    for (int i = 0; i < CONV_MAX_PLANS; i++) {
+        const struct conv_plan *p = &c->plans[i];
+        if (!p->valid || !p->used || !p->ok)
+            continue;
+        append(buf, len, pos,
+               "%s{\"n\": %u, \"c_in\": %u, \"h\": %u, \"w\": %u, \"c_out\": %u, \"dtype\": "
+               "\"%s\", \"math\": \"%s\", \"workspace_limit\": %zu",
+               first ? "" : ", ", p->s.n, p->s.c_in, p->s.h, p->s.w, p->s.c_out,
+               dtype_name((enum amp_dtype)p->dtype),
+               p->dtype != AMP_F32 ? "tensor_op" : p->math == AMP_MATH_TF32 ? "tf32" : "fp32",
+               p->ws_limit);
+        for (int d = 0; d < CONV_DIRS; d++)
+            append(buf, len, pos,
+                   ", \"%s\": {\"algo\": \"%s\", \"deterministic\": %s, \"math\": \"%s\", "
+                   "\"workspace\": %zu}",
+                   dir_names[d], algo_name(d, p->choice[d].algo),
+                   p->choice[d].deterministic ? "true" : "false", math_name(p->choice[d].math),
+                   p->choice[d].workspace);
+        append(buf, len, pos, "}");
+        first = 0;
+    }
+    append(buf, len, pos, "]");
+}

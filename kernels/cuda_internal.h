@@ -1,0 +1,222 @@
+/* The CUDA backend's private state and the functions its files share (C++/CUDA only; the public
+ * entry points are cuda_backend_ops in harness/backend.h and kernels/cuda_info.h). One job per
+ * file: cuda_backend.cu (table, lifetime, memory, graphs, counters), cuda_conv.cu (cuDNN),
+ * cuda_gemm.cu (cuBLAS and the skinny FC kernels), cuda_elementwise.cu (ReLU, softmax
+ * cross-entropy), cuda_amp.cu (casts, unscale, SGD, scaler: one fused multi-tensor kernel). */
+#ifndef AMPBENCH_CUDA_INTERNAL_H
+#define AMPBENCH_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "cuda_check.h"
+#include "scaler.h"
+
+/* ---- the multi-tensor elementwise queue (cuda_amp.cu) ---- */
+
+enum ew_kind {
+    EW_CAST,         /* a = b converted to a's dtype */
+    EW_UNSCALE,      /* a *= 1 / scale; found_inf on inf/NaN */
+    EW_CAST_UNSCALE, /* a = b converted, then unscaled (a master-gradient cast and its unscale) */
+    EW_SGD,          /* a = weight, b = velocity, c = copy (may be NULL), g = grad */
+};
+
+struct ew_job {
+    int kind;
+    int a_dt, a_cat, b_dt, b_cat, c_dt, c_cat, g_dt;
+    void *a;
+    void *b;
+    void *c;
+    const void *g;
+    struct loss_scaler *scaler;
+    unsigned long long numel;
+    unsigned int block0; /* first block of this job in the launch */
+    float lr, momentum;
+};
+
+enum { EW_MAX_JOBS = 8, EW_THREADS = 256, EW_CHUNK = EW_THREADS * 8 };
+
+struct ew_batch {
+    int n;
+    struct ew_job job[EW_MAX_JOBS];
+};
+
+/* ---- cuDNN plans (cuda_conv.cu) ---- */
+
+enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER, CONV_DIRS };
+enum { CONV_MAX_PLANS = 32 };
+
+struct conv_choice {
+    int algo;
+    size_t workspace;
+    int deterministic;
+    int math; /* cudnnMathType_t the algorithm runs with */
+};
+
+struct conv_plan {
+    int valid;
+    int used; /* run by an op (reported by describe), not only queried for the workspace */
+    struct conv_shape s;
+    int dtype;        /* enum amp_dtype of x, w, y */
+    int math;         /* enum amp_math (AMP_MATH_F32 for FP16/BF16) */
+    size_t ws_limit;  /* the workspace bound the algorithms were chosen under */
+    int ok;           /* every direction has an algorithm */
+    uint64_t last_used;
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv[CONV_DIRS];
+    struct conv_choice choice[CONV_DIRS];
+};
+
+/* ---- graphs (cuda_backend.cu) ---- */
+
+enum { CUDA_MAX_GRAPHS = 16 };
+
+struct graph_entry {
+    int used;
+    uint64_t key;
+    int seen;              /* issued once eagerly (the warm-up occurrence) */
+    cudaGraphExec_t exec;  /* captured on the second occurrence, replayed after */
+    const void *stats;     /* the step's loss stats and scaler (for the step-end prefetch) */
+    const void *scaler;
+};
+
+/* What step_end copies to the host in one go (the harness reads it right after a step). */
+struct prefetch {
+    struct numerics_counts counts;
+    float stats[2];
+    struct loss_scaler scaler;
+};
+
+struct cuda_ctx {
+    int device;
+    int sm_count;
+    char device_name[256];
+    int cc_major, cc_minor;
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    cudnnHandle_t cudnn;
+    void *cublas_ws;
+    size_t cublas_ws_bytes;
+    int deterministic;
+    int graphs;
+
+    /* The first failure (sticky). */
+    int err;
+    char errmsg[768];
+
+    /* Numerics counters on the device (updated with atomics); snapshots of them land in the
+     * pinned prefetch block (then the device counters are zeroed) and add up in host_counts. */
+    struct numerics_counts *d_counts;
+    struct numerics_counts host_counts;
+    int snap_pending;      /* a counters snapshot is in flight to pf->counts */
+    unsigned long long counts_reads;
+
+    /* Step-end prefetch: counters, loss stats and scaler state copied to pinned memory after the
+     * step's work, so the harness's reads after a step wait once instead of three times. Valid
+     * until anything is issued again (`dirty`). */
+    struct prefetch *pf;
+    cudaEvent_t pf_done;
+    const void *pf_stats, *pf_scaler; /* device addresses prefetched (NULL: none) */
+    int dirty;                        /* work or uploads issued since the last prefetch */
+    const void *step_stats, *step_scaler; /* seen by the ops of the current step */
+
+    /* Backend-internal scratch (GEMM partial sums, FP32 GEMM outputs before rounding). */
+    void *scratch;
+    size_t scratch_bytes;
+
+    /* Pinned staging for uploads: two slots, each guarded by an event. */
+    void *staging[2];
+    size_t staging_bytes[2];
+    cudaEvent_t staging_done[2];
+    int staging_next;
+
+    /* cuDNN plans. */
+    struct conv_plan plans[CONV_MAX_PLANS];
+    uint64_t plan_tick;
+
+    /* Pending elementwise jobs (issued as one launch). */
+    struct ew_batch q;
+
+    /* Graphs. */
+    struct graph_entry graph[CUDA_MAX_GRAPHS];
+    struct graph_entry *capturing;
+    unsigned long long captures, replays, eager_steps;
+
+    /* Step timing with CUDA events. */
+    cudaEvent_t ev_start, ev_stop;
+    int timing_open;    /* ev_start recorded, ev_stop not yet */
+    int timing_pending; /* both recorded, not yet read */
+    double step_ms_total;
+    unsigned long long steps_timed;
+
+    /* Device memory (cudaMemGetInfo): free at open (after the context), lowest seen, total. */
+    size_t mem_total, mem_free_open, mem_free_min, mem_free_last;
+    size_t internal_bytes; /* counters, cuBLAS workspace, scratch: not in the harness accounting */
+};
+
+/* ---- cuda_backend.cu ---- */
+/* Scratch of at least `bytes` (grows outside capture only; growing drops captured graphs). */
+void *cuda_scratch(struct cuda_ctx *c, size_t bytes);
+/* Blocks for a grid-stride loop over n elements. */
+unsigned cuda_blocks(const struct cuda_ctx *c, size_t n, int threads);
+/* Samples cudaMemGetInfo into the peak tracking. */
+void cuda_mem_sample(struct cuda_ctx *c);
+
+/* ---- cuda_amp.cu ---- */
+void cuda_ew_flush(struct cuda_ctx *c);
+void cuda_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
+void cuda_unscale(void *ctx, struct amp_tensor *grad, struct amp_tensor *scaler);
+void cuda_scaler_update(void *ctx, struct amp_tensor *scaler);
+void cuda_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
+                       struct amp_tensor *copy, const struct amp_tensor *grad,
+                       const struct amp_tensor *scaler, float lr, float momentum);
+
+/* ---- cuda_elementwise.cu ---- */
+void cuda_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
+void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                        const struct amp_tensor *out);
+void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
+                       const struct amp_tensor *logits, const struct amp_tensor *labels,
+                       const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+
+/* ---- cuda_conv.cu ---- */
+size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s);
+void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         struct amp_tensor *workspace, const struct conv_shape *s,
+                         enum amp_math math);
+void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
+                          struct amp_tensor *dinp, const struct amp_tensor *dout,
+                          const struct amp_tensor *inp, const struct amp_tensor *weight,
+                          struct amp_tensor *workspace, const struct conv_shape *s,
+                          enum amp_math math);
+void cuda_conv_plans_destroy(struct cuda_ctx *c);
+/* Appends the used plans as a JSON array to buf at *pos (snprintf-style bookkeeping). */
+void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos);
+
+/* ---- cuda_gemm.cu ---- */
+void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
+void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
+                          struct amp_tensor *dbias, const struct amp_tensor *dout,
+                          const struct amp_tensor *inp, const struct amp_tensor *weight,
+                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
+
+/* Every op starts with this: issue pending elementwise jobs, and do nothing after a failure. */
+#define CUDA_OP_ENTER(c)                                                                          \
+    do {                                                                                          \
+        if ((c)->err)                                                                             \
+            return;                                                                               \
+        (c)->dirty = 1;                                                                           \
+        cuda_ew_flush(c);                                                                         \
+        if ((c)->err)                                                                             \
+            return;                                                                               \
+    } while (0)
+
+#endif

@@ -1,0 +1,1062 @@
+/* Op parity suite for the CUDA backend, in the style of ggml's test-backend-ops: every op of the
+ * backend table runs on the CUDA backend and on the CPU reference with the same input bits, over
+ * several shapes and every dtype combination the recipes use, and the outputs are compared:
+ *   - NaN/inf agreement element by element (a NaN where the reference has one, the same inf);
+ *   - the normalized mean squared error sum((gpu - ref)^2) / sum(ref^2) over the finite
+ *     elements within a per-op, per-output-dtype limit (docs/CUDA.md explains the limits:
+ *     elementwise ops are exact, conv/GEMM differ only by summation order and, for FP16/BF16
+ *     outputs, by an occasional one-ulp rounding difference);
+ *   - the numerics counters (rounded elements exactly; underflow/overflow exactly for
+ *     elementwise ops, within a small tolerance for conv/GEMM);
+ *   - guard bytes around every tensor on both backends, unchanged after the op (out-of-bounds
+ *     writes).
+ * Plus: the fused unscale/SGD queue on a model-like sequence (with and without a skipped step),
+ * CUDA Graph capture and replay against eager CPU steps, and bitwise repeatability of the conv
+ * and FC ops under deterministic algorithms.
+ * Exits 77 (ctest: skipped) when no CUDA device is usable. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cuda_info.h"
+#include "error.h"
+#include "lowp.h"
+#include "rng.h"
+#include "scaler.h"
+
+enum { GUARD = 256, REF = 0, GPU = 1 };
+#define GUARD_BYTE 0xA5
+
+static struct backend B[2];
+static int passed, failed;
+static struct rng R;
+static const struct backend_options gpu_opts = { .threads = 0, .deterministic = 0, .graphs = 1 };
+
+static void result(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A failing call (the CUDA backend's errors are sticky and surface at the next download) ends
+ * the current case: it is reported, the CUDA backend is reopened, and the suite goes on. */
+static jmp_buf case_jmp;
+static int in_case;
+
+static void die(const char *what)
+{
+    if (in_case) {
+        result(0, "%s: %s", what, amp_last_error());
+        longjmp(case_jmp, 1);
+    }
+    fprintf(stderr, "test_backend_ops: %s: %s\n", what, amp_last_error());
+    exit(1);
+}
+
+static void recover(void)
+{
+    in_case = 0;
+    printf("  (case abandoned: reopening the CUDA backend)\n");
+    backend_close(&B[GPU]);
+    if (backend_open(&B[GPU], "cuda", &gpu_opts) != AMP_OK)
+        die("reopen cuda");
+}
+
+/* Runs `call` as one case (tensors of an abandoned case are leaked: it is a test). */
+#define CASE(call)                                                                                \
+    do {                                                                                          \
+        if (setjmp(case_jmp) == 0) {                                                              \
+            in_case = 1;                                                                          \
+            call;                                                                                 \
+            in_case = 0;                                                                          \
+        } else {                                                                                  \
+            recover();                                                                            \
+        }                                                                                         \
+    } while (0)
+
+static void result(int ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s ", ok ? "  OK  " : "  FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    if (ok)
+        passed++;
+    else
+        failed++;
+}
+
+/* ---- tensors on both backends, with guards ---- */
+
+struct pt {
+    struct amp_tensor t[2];
+    void *raw[2];
+    size_t bytes;
+};
+
+static void to_bits(void *dst, const float *src, size_t n, enum amp_dtype dt)
+{
+    switch (dt) {
+    case AMP_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case AMP_F16: f16_from_f32_array(dst, src, n, NULL); break;
+    case AMP_BF16: bf16_from_f32_array(dst, src, n, NULL); break;
+    case AMP_I32:
+        for (size_t i = 0; i < n; i++)
+            ((int32_t *)dst)[i] = (int32_t)src[i];
+        break;
+    }
+}
+
+static void from_bits(float *dst, const void *src, size_t n, enum amp_dtype dt)
+{
+    switch (dt) {
+    case AMP_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case AMP_F16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = f16_to_f32(((const amp_f16 *)src)[i]);
+        break;
+    case AMP_BF16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = bf16_to_f32(((const amp_bf16 *)src)[i]);
+        break;
+    case AMP_I32:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)((const int32_t *)src)[i];
+        break;
+    }
+}
+
+/* A tensor of numel elements on both backends holding vals (rounded to dt), or zeros. */
+static struct pt pt_new(size_t numel, enum amp_dtype dt, enum mem_category cat, const float *vals)
+{
+    struct pt p;
+    memset(&p, 0, sizeof p);
+    p.bytes = numel * dtype_size(dt);
+    const size_t total = p.bytes + 2 * GUARD;
+    unsigned char *host = malloc(total);
+    if (!host)
+        die("host memory");
+    memset(host, GUARD_BYTE, total);
+    if (vals)
+        to_bits(host + GUARD, vals, numel, dt);
+    else
+        memset(host + GUARD, 0, p.bytes);
+    for (int b = 0; b < 2; b++) {
+        if (B[b].ops->alloc(B[b].ctx, &p.raw[b], total) != AMP_OK)
+            die("alloc");
+        if (B[b].ops->upload(B[b].ctx, p.raw[b], host, total) != AMP_OK)
+            die("upload");
+        p.t[b] = (struct amp_tensor){ .data = (unsigned char *)p.raw[b] + GUARD, .numel = numel,
+                                      .dtype = dt, .category = cat };
+    }
+    free(host);
+    return p;
+}
+
+static void pt_free(struct pt *p)
+{
+    for (int b = 0; b < 2; b++)
+        if (p->raw[b])
+            B[b].ops->free(B[b].ctx, p->raw[b]);
+    memset(p, 0, sizeof *p);
+}
+
+static void pt_set(struct pt *p, const float *vals)
+{
+    void *bits = malloc(p->bytes ? p->bytes : 1);
+    if (!bits)
+        die("host memory");
+    to_bits(bits, vals, p->t[0].numel, p->t[0].dtype);
+    for (int b = 0; b < 2; b++)
+        if (B[b].ops->upload(B[b].ctx, p->t[b].data, bits, p->bytes) != AMP_OK)
+            die("upload");
+    free(bits);
+}
+
+/* Raw bytes into both copies (a struct loss_scaler, labels). */
+static void pt_set_raw(struct pt *p, const void *bytes, size_t n)
+{
+    for (int b = 0; b < 2; b++)
+        if (B[b].ops->upload(B[b].ctx, p->t[b].data, bytes, n) != AMP_OK)
+            die("upload");
+}
+
+static void pt_get_raw(struct pt *p, int b, void *bytes, size_t n)
+{
+    if (B[b].ops->download(B[b].ctx, bytes, p->t[b].data, n) != AMP_OK)
+        die("download");
+}
+
+/* Backend b's values as FP32; checks the guards (a failure names `what`). */
+static float *pt_get(struct pt *p, int b, const char *what)
+{
+    const size_t total = p->bytes + 2 * GUARD;
+    unsigned char *host = malloc(total);
+    float *out = malloc((p->t[b].numel ? p->t[b].numel : 1) * sizeof(float));
+    if (!host || !out)
+        die("host memory");
+    if (B[b].ops->download(B[b].ctx, host, p->raw[b], total) != AMP_OK)
+        die("download");
+    size_t bad = 0;
+    for (size_t i = 0; i < GUARD; i++)
+        bad += (host[i] != GUARD_BYTE) + (host[GUARD + p->bytes + i] != GUARD_BYTE);
+    if (bad)
+        result(0, "%s: %zu guard bytes overwritten on %s", what, bad, b == GPU ? "cuda" : "cpu");
+    from_bits(out, host + GUARD, p->t[b].numel, p->t[b].dtype);
+    free(host);
+    return out;
+}
+
+/* ---- comparisons ---- */
+
+/* NaN/inf agreement and the normalized MSE of gpu against ref. */
+static int compare(const char *what, struct pt *p, double limit)
+{
+    float *ref = pt_get(p, REF, what), *got = pt_get(p, GPU, what);
+    const size_t n = p->t[0].numel;
+    double num = 0.0, den = 0.0;
+    size_t special = 0, first = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        const float r = ref[i], g = got[i];
+        if (isnan(r) || isnan(g) || isinf(r) || isinf(g)) {
+            const int same = (isnan(r) && isnan(g)) || r == g;
+            if (!same) {
+                special++;
+                if (first == (size_t)-1)
+                    first = i;
+            }
+            continue;
+        }
+        num += ((double)g - r) * ((double)g - r);
+        den += (double)r * r;
+    }
+    const double nmse = den > 0.0 ? num / den : num;
+    const int ok = special == 0 && nmse <= limit;
+    if (special)
+        result(ok, "%s: %zu NaN/inf disagreements (first at %zu: cpu %g, cuda %g), nmse %.3g", what,
+               special, first, (double)ref[first], (double)got[first], nmse);
+    else
+        result(ok, "%s: nmse %.3g (limit %.3g, %zu elements)", what, nmse, limit, n);
+    free(ref);
+    free(got);
+    return ok;
+}
+
+static void counts_reset(void)
+{
+    struct numerics_counts c;
+    for (int b = 0; b < 2; b++)
+        if (B[b].ops->read_counts(B[b].ctx, &c) != AMP_OK)
+            die("read_counts");
+}
+
+static int near(uint64_t a, uint64_t b, uint64_t rounded, int exact)
+{
+    if (exact)
+        return a == b;
+    const uint64_t d = a > b ? a - b : b - a;
+    return d <= 2 + rounded / 100;
+}
+
+/* The counters since the last reset: rounded exactly; underflow, overflow, updates and swallowed
+ * exactly or (conv/GEMM: the exact value depends on summation order) within 2 + 1%. */
+static void counts_compare(const char *what, int exact)
+{
+    struct numerics_counts c[2];
+    for (int b = 0; b < 2; b++)
+        if (B[b].ops->read_counts(B[b].ctx, &c[b]) != AMP_OK)
+            die("read_counts");
+    int ok = 1;
+    char detail[512] = "";
+    size_t pos = 0;
+    for (int k = 0; k < MEM_NCATEGORIES; k++) {
+        const int same = c[0].rounded[k] == c[1].rounded[k] &&
+                         near(c[0].underflow[k], c[1].underflow[k], c[0].rounded[k], exact) &&
+                         near(c[0].overflow[k], c[1].overflow[k], c[0].rounded[k], exact);
+        if (c[0].rounded[k] || c[1].rounded[k] || !same) {
+            const int w = snprintf(detail + pos, sizeof detail - pos,
+                                   " %s r%llu/%llu u%llu/%llu o%llu/%llu", mem_category_name(k),
+                                   (unsigned long long)c[0].rounded[k],
+                                   (unsigned long long)c[1].rounded[k],
+                                   (unsigned long long)c[0].underflow[k],
+                                   (unsigned long long)c[1].underflow[k],
+                                   (unsigned long long)c[0].overflow[k],
+                                   (unsigned long long)c[1].overflow[k]);
+            if (w > 0 && pos + (size_t)w < sizeof detail)
+                pos += (size_t)w;
+        }
+        ok &= same;
+    }
+    const int upd = c[0].updates == c[1].updates &&
+                    near(c[0].swallowed, c[1].swallowed, c[0].updates, exact);
+    ok &= upd;
+    result(ok, "%s counters (cpu/cuda):%s updates %llu/%llu swallowed %llu/%llu", what,
+           pos ? detail : " none", (unsigned long long)c[0].updates,
+           (unsigned long long)c[1].updates, (unsigned long long)c[0].swallowed,
+           (unsigned long long)c[1].swallowed);
+}
+
+/* NMSE limits by output dtype and math (docs/CUDA.md). */
+static double limit_for(enum amp_dtype out, enum amp_math math)
+{
+    switch (out) {
+    case AMP_F16: return 1e-5;
+    case AMP_BF16: return 1e-4;
+    default: return math == AMP_MATH_TF32 ? 1e-5 : 1e-9;
+    }
+}
+
+/* ---- inputs ---- */
+
+static float *uniform(size_t n, float lo, float hi)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        die("host memory");
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_uniform(&R, lo, hi);
+    return v;
+}
+
+/* Magnitudes from 2^-40 to 2^20, both signs, and every boundary of FP16/BF16 rounding. */
+static float *wide(size_t n)
+{
+    static const float sp[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 65504.0f, 65519.0f,
+                                65520.0f, -70000.0f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f, -0x1p-26f,
+                                1e-30f, 3.4e38f, 0x1.ffp127f, 1.0f, -1.0f, 0x1p-133f, 0x1p-149f,
+                                0x1.002p0f, 0x1.006p0f, -0x1.0101p0f };
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        die("host memory");
+    for (size_t i = 0; i < n; i++) {
+        if (i % 5 == 0) {
+            v[i] = sp[(i / 5) % (sizeof sp / sizeof sp[0])];
+            continue;
+        }
+        const float mag = exp2f(rng_uniform(&R, -40.0f, 20.0f));
+        v[i] = rng_uniform(&R, 0.0f, 1.0f) < 0.5f ? -mag : mag;
+    }
+    return v;
+}
+
+static const enum amp_dtype FLOATS[] = { AMP_F32, AMP_F16, AMP_BF16 };
+
+/* ---- elementwise ops ---- */
+
+static void test_cast(void)
+{
+    const size_t n = 5000;
+    for (int s = 0; s < 3; s++)
+        for (int d = 0; d < 3; d++) {
+            float *v = wide(n);
+            struct pt src = pt_new(n, FLOATS[s], MEM_WEIGHTS, v);
+            struct pt dst = pt_new(n, FLOATS[d], MEM_WEIGHT_COPIES, NULL);
+            counts_reset();
+            for (int b = 0; b < 2; b++)
+                B[b].ops->cast(B[b].ctx, &dst.t[b], &src.t[b]);
+            char what[64];
+            snprintf(what, sizeof what, "cast %s -> %s", dtype_name(FLOATS[s]),
+                     dtype_name(FLOATS[d]));
+            compare(what, &dst, 0.0);
+            counts_compare(what, 1);
+            pt_free(&src);
+            pt_free(&dst);
+            free(v);
+        }
+}
+
+static void test_relu(void)
+{
+    const size_t sizes[] = { 1, 7, 4096, 10003 };
+    for (int d = 0; d < 3; d++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            const size_t n = sizes[si];
+            float *v = wide(n), *g = wide(n);
+            struct pt x = pt_new(n, FLOATS[d], MEM_ACTIVATIONS, v);
+            struct pt y = pt_new(n, FLOATS[d], MEM_ACTIVATIONS, NULL);
+            struct pt dy = pt_new(n, FLOATS[d], MEM_ACTIVATION_GRADS, g);
+            struct pt dx = pt_new(n, FLOATS[d], MEM_ACTIVATION_GRADS, NULL);
+            for (int b = 0; b < 2; b++) {
+                B[b].ops->relu_forward(B[b].ctx, &y.t[b], &x.t[b]);
+                B[b].ops->relu_backward(B[b].ctx, &dx.t[b], &dy.t[b], &y.t[b]);
+                /* in place, as the model calls them */
+                B[b].ops->relu_forward(B[b].ctx, &x.t[b], &x.t[b]);
+                B[b].ops->relu_backward(B[b].ctx, &dy.t[b], &dy.t[b], &x.t[b]);
+            }
+            char what[96];
+            snprintf(what, sizeof what, "relu_forward %s n=%zu", dtype_name(FLOATS[d]), n);
+            compare(what, &y, 0.0);
+            snprintf(what, sizeof what, "relu_backward %s n=%zu", dtype_name(FLOATS[d]), n);
+            compare(what, &dx, 0.0);
+            snprintf(what, sizeof what, "relu in place %s n=%zu", dtype_name(FLOATS[d]), n);
+            compare(what, &x, 0.0);
+            compare(what, &dy, 0.0);
+            pt_free(&x);
+            pt_free(&y);
+            pt_free(&dy);
+            pt_free(&dx);
+            free(v);
+            free(g);
+        }
+}
+
+static struct pt scaler_new(struct loss_scaler s)
+{
+    const size_t words = (sizeof s + sizeof(int32_t) - 1) / sizeof(int32_t);
+    struct pt p = pt_new(words, AMP_I32, MEM_OPTIMIZER, NULL);
+    pt_set_raw(&p, &s, sizeof s);
+    return p;
+}
+
+static int scalers_equal(struct pt *p, const char *what)
+{
+    struct loss_scaler s[2];
+    for (int b = 0; b < 2; b++)
+        pt_get_raw(p, b, &s[b], sizeof s[b]);
+    const int ok = memcmp(&s[0], &s[1], sizeof s[0]) == 0;
+    result(ok, "%s: scaler cpu scale %g tracker %d found_inf %d skipped %d / cuda scale %g "
+           "tracker %d found_inf %d skipped %d", what, (double)s[0].scale, s[0].growth_tracker,
+           s[0].found_inf, s[0].last_skipped, (double)s[1].scale, s[1].growth_tracker,
+           s[1].found_inf, s[1].last_skipped);
+    return ok;
+}
+
+static void test_unscale(void)
+{
+    const size_t n = 6000;
+    for (int d = 0; d < 3; d++)
+        for (int with_inf = 0; with_inf < 2; with_inf++) {
+            float *v = uniform(n, -3000.0f, 3000.0f);
+            for (size_t i = 0; i < n; i += 97)
+                v[i] *= 1e-6f; /* some underflow after unscaling */
+            if (with_inf)
+                v[n / 2] = INFINITY;
+            struct pt g = pt_new(n, FLOATS[d], MEM_WEIGHT_GRADS, v);
+            struct pt s = scaler_new(scaler_make(65536.0f, 1, 2000, 0.0f, 0.0f));
+            counts_reset();
+            for (int b = 0; b < 2; b++)
+                B[b].ops->unscale(B[b].ctx, &g.t[b], &s.t[b]);
+            char what[64];
+            snprintf(what, sizeof what, "unscale %s%s", dtype_name(FLOATS[d]),
+                     with_inf ? " with inf" : "");
+            compare(what, &g, 0.0);
+            counts_compare(what, 1);
+            scalers_equal(&s, what);
+            pt_free(&g);
+            pt_free(&s);
+            free(v);
+        }
+}
+
+static void test_scaler_update(void)
+{
+    /* Scripted inf/clean sequences with a short growth interval and bounds. */
+    const int pattern[] = { 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0 };
+    const struct loss_scaler cfg[] = { scaler_make(1024.0f, 1, 3, 0.0f, 0.0f),
+                                       scaler_make(4.0f, 1, 2, 2.0f, 8.0f),
+                                       scaler_make(3e38f, 1, 1, 0.0f, 0.0f),
+                                       scaler_make(128.0f, 0, 2, 0.0f, 0.0f) };
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        struct pt s = scaler_new(cfg[c]);
+        int ok = 1;
+        for (size_t i = 0; i < sizeof pattern / sizeof pattern[0]; i++) {
+            struct loss_scaler st[2];
+            for (int b = 0; b < 2; b++) {
+                pt_get_raw(&s, b, &st[b], sizeof st[b]);
+                st[b].found_inf = pattern[i];
+                B[b].ops->upload(B[b].ctx, s.t[b].data, &st[b], sizeof st[b]);
+                B[b].ops->scaler_update(B[b].ctx, &s.t[b]);
+                pt_get_raw(&s, b, &st[b], sizeof st[b]);
+            }
+            ok &= memcmp(&st[0], &st[1], sizeof st[0]) == 0;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "scaler_update config %zu (%zu steps)", c,
+                 sizeof pattern / sizeof pattern[0]);
+        result(ok, "%s: identical state after every step", what);
+        pt_free(&s);
+    }
+}
+
+struct sgd_case {
+    const char *name;
+    enum amp_dtype w, v, g, copy; /* copy AMP_I32: none */
+    int scaler;                   /* 0 none, 1 clean, 2 found_inf */
+};
+
+static void test_sgd(void)
+{
+    static const struct sgd_case cases[] = {
+        { "fp32", AMP_F32, AMP_F32, AMP_F32, AMP_I32, 0 },
+        { "fp32 master + fp16 copy", AMP_F32, AMP_F32, AMP_F32, AMP_F16, 1 },
+        { "fp32 master + bf16 copy", AMP_F32, AMP_F32, AMP_F32, AMP_BF16, 0 },
+        { "fp16-pure", AMP_F16, AMP_F16, AMP_F16, AMP_I32, 1 },
+        { "bf16 weights", AMP_BF16, AMP_F32, AMP_BF16, AMP_I32, 0 },
+        { "skipped step", AMP_F32, AMP_F32, AMP_F32, AMP_F16, 2 },
+    };
+    const size_t n = 9000;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct sgd_case *k = &cases[c];
+        float *w = uniform(n, -1.0f, 1.0f), *v = uniform(n, -0.1f, 0.1f),
+              *g = uniform(n, -1.0f, 1.0f);
+        for (size_t i = 0; i < n; i += 3)
+            g[i] *= 1e-4f; /* small updates: some are swallowed by FP16 weights */
+        struct pt W = pt_new(n, k->w, MEM_WEIGHTS, w);
+        struct pt V = pt_new(n, k->v, MEM_OPTIMIZER, v);
+        struct pt G = pt_new(n, k->g, MEM_WEIGHT_GRADS, g);
+        struct pt C;
+        memset(&C, 0, sizeof C);
+        if (k->copy != AMP_I32)
+            C = pt_new(n, k->copy, MEM_WEIGHT_COPIES, NULL);
+        struct loss_scaler sc = scaler_make(1024.0f, 1, 2000, 0.0f, 0.0f);
+        sc.found_inf = k->scaler == 2;
+        struct pt S;
+        memset(&S, 0, sizeof S);
+        if (k->scaler)
+            S = scaler_new(sc);
+        counts_reset();
+        for (int step = 0; step < 3; step++)
+            for (int b = 0; b < 2; b++)
+                B[b].ops->sgd_momentum(B[b].ctx, &W.t[b], &V.t[b],
+                                       k->copy != AMP_I32 ? &C.t[b] : NULL, &G.t[b],
+                                       k->scaler ? &S.t[b] : NULL, 0.01f, 0.9f);
+        char what[96];
+        snprintf(what, sizeof what, "sgd_momentum %s (3 steps): weights", k->name);
+        compare(what, &W, limit_for(k->w, AMP_MATH_F32) * 1e-3);
+        snprintf(what, sizeof what, "sgd_momentum %s: velocity", k->name);
+        compare(what, &V, limit_for(k->v, AMP_MATH_F32) * 1e-3);
+        if (k->copy != AMP_I32) {
+            snprintf(what, sizeof what, "sgd_momentum %s: copy", k->name);
+            compare(what, &C, limit_for(k->copy, AMP_MATH_F32) * 1e-3);
+            pt_free(&C);
+        }
+        snprintf(what, sizeof what, "sgd_momentum %s", k->name);
+        counts_compare(what, 0);
+        if (k->scaler)
+            pt_free(&S);
+        pt_free(&W);
+        pt_free(&V);
+        pt_free(&G);
+        free(w);
+        free(v);
+        free(g);
+    }
+}
+
+static void test_softmax(void)
+{
+    const uint32_t shapes[][2] = { { 1, 10 }, { 7, 3 }, { 32, 10 }, { 300, 10 } };
+    const enum amp_dtype lg[] = { AMP_F32, AMP_F16, AMP_BF16 };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t li = 0; li < 3; li++)
+            for (int variant = 0; variant < 3; variant++) { /* no grad; grad; grad + scaler */
+                const uint32_t n = shapes[si][0], m = shapes[si][1];
+                float *z = uniform((size_t)n * m, -8.0f, 8.0f);
+                float *y = malloc(n * sizeof *y);
+                int32_t *labels = malloc(n * sizeof *labels);
+                if (!y || !labels)
+                    die("host memory");
+                for (uint32_t i = 0; i < n; i++) {
+                    labels[i] = (int32_t)rng_below(&R, m);
+                    y[i] = (float)labels[i];
+                }
+                const enum amp_dtype gdt = lg[li];
+                struct pt Z = pt_new((size_t)n * m, lg[li], MEM_ACTIVATIONS, z);
+                struct pt Y = pt_new(n, AMP_I32, MEM_ACTIVATIONS, y);
+                struct pt ST = pt_new(2, AMP_F32, MEM_ACTIVATIONS, NULL);
+                struct pt DZ = pt_new((size_t)n * m, gdt, MEM_ACTIVATION_GRADS, NULL);
+                struct pt S = scaler_new(scaler_make(1024.0f, 1, 2000, 0.0f, 0.0f));
+                counts_reset();
+                for (int b = 0; b < 2; b++)
+                    B[b].ops->softmax_xent(B[b].ctx, variant ? &DZ.t[b] : NULL, &ST.t[b], &Z.t[b],
+                                           &Y.t[b], variant == 2 ? &S.t[b] : NULL, n, m);
+                float st[2][2];
+                for (int b = 0; b < 2; b++)
+                    pt_get_raw(&ST, b, st[b], sizeof st[b]);
+                char what[96];
+                snprintf(what, sizeof what, "softmax_xent n=%u m=%u logits %s%s", n, m,
+                         dtype_name(lg[li]),
+                         variant == 0 ? " (no grad)" : variant == 1 ? "" : " scaled");
+                const double rel = fabs((double)st[1][0] - st[0][0]) / fmax(1e-30, fabs(st[0][0]));
+                result(rel <= 1e-5 && st[0][1] == st[1][1],
+                       "%s: loss sum cpu %.9g cuda %.9g (rel %.2g), correct %g / %g", what,
+                       (double)st[0][0], (double)st[1][0], rel, (double)st[0][1], (double)st[1][1]);
+                if (variant) {
+                    compare(what, &DZ, gdt == AMP_F32 ? 1e-10 : limit_for(gdt, AMP_MATH_F32));
+                    counts_compare(what, gdt == AMP_F32);
+                } else {
+                    counts_reset();
+                }
+                pt_free(&Z);
+                pt_free(&Y);
+                pt_free(&ST);
+                pt_free(&DZ);
+                pt_free(&S);
+                free(z);
+                free(y);
+                free(labels);
+            }
+}
+
+/* ---- conv and FC ---- */
+
+/* A workspace tensor per backend, sized by its own conv2d_workspace. */
+struct ws {
+    struct amp_tensor t[2];
+};
+
+static struct ws ws_new(const struct conv_shape *s)
+{
+    struct ws w;
+    memset(&w, 0, sizeof w);
+    for (int b = 0; b < 2; b++) {
+        const size_t bytes = B[b].ops->conv2d_workspace(B[b].ctx, s);
+        const size_t numel = (bytes + sizeof(float) - 1) / sizeof(float);
+        if (B[b].ops->alloc(B[b].ctx, &w.t[b].data, numel ? numel * sizeof(float) : 4) != AMP_OK)
+            die("alloc workspace");
+        w.t[b].numel = numel;
+        w.t[b].dtype = AMP_F32;
+        w.t[b].category = MEM_WORKSPACE;
+    }
+    return w;
+}
+
+static void ws_free(struct ws *w)
+{
+    for (int b = 0; b < 2; b++)
+        B[b].ops->free(B[b].ctx, w->t[b].data);
+}
+
+static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
+                           int with_dinp, float grad_scale)
+{
+    const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * 9;
+    const size_t ny = (size_t)s->n * s->c_out * s->h * s->w;
+    const float bound = 1.0f / sqrtf((float)(s->c_in * 9));
+    float *x = uniform(nx, -1.0f, 1.0f), *w = uniform(nw, -bound, bound);
+    float *bias = uniform(s->c_out, -bound, bound), *dy = uniform(ny, -1.0f, 1.0f);
+    for (size_t i = 0; i < ny; i++)
+        dy[i] *= grad_scale;
+    struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), W = pt_new(nw, dt, MEM_WEIGHT_COPIES, w);
+    struct pt Bi = pt_new(s->c_out, dt, MEM_WEIGHT_COPIES, bias);
+    struct pt Y = pt_new(ny, dt, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(ny, dt, MEM_ACTIVATION_GRADS, dy);
+    struct pt DW = pt_new(nw, dt, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(s->c_out, dt, MEM_WEIGHT_GRADS, NULL);
+    struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct ws ws = ws_new(s);
+    char tag[128];
+    snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u c_out=%u %s%s%s", s->n, s->c_in, s->h, s->w,
+             s->c_out, dtype_name(dt), math == AMP_MATH_TF32 ? " tf32" : "",
+             grad_scale != 1.0f ? " tiny grads" : "");
+    const double lim = grad_scale != 1.0f ? 1e-2 : limit_for(dt, math);
+    char what[192];
+
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], s, math);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, limit_for(dt, math));
+    counts_compare(what, 0);
+
+    for (int b = 0; b < 2; b++)
+        B[b].ops->conv2d_backward(B[b].ctx, &DW.t[b], &DB.t[b], with_dinp ? &DX.t[b] : NULL,
+                                  &DY.t[b], &X.t[b], &W.t[b], &ws.t[b], s, math);
+    snprintf(what, sizeof what, "%s backward weight", tag);
+    compare(what, &DW, lim);
+    snprintf(what, sizeof what, "%s backward bias", tag);
+    compare(what, &DB, lim);
+    if (with_dinp) {
+        snprintf(what, sizeof what, "%s backward data", tag);
+        compare(what, &DX, lim);
+    }
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+    ws_free(&ws);
+    struct pt *all[] = { &X, &W, &Bi, &Y, &DY, &DW, &DB, &DX };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(w);
+    free(bias);
+    free(dy);
+}
+
+static void test_conv(void)
+{
+    const struct conv_shape shapes[] = {
+        { .n = 4, .c_in = 1, .h = 28, .w = 28, .c_out = 16 }, /* the seed network */
+        { .n = 3, .c_in = 3, .h = 7, .w = 5, .c_out = 4 },
+        { .n = 1, .c_in = 8, .h = 9, .w = 11, .c_out = 8 },
+        { .n = 2, .c_in = 2, .h = 1, .w = 1, .c_out = 3 },
+    };
+    for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_F32, 1, 1.0f));
+        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_TF32, si % 2, 1.0f));
+        CASE(test_conv_case(&shapes[si], AMP_F16, AMP_MATH_F32, 1, 1.0f));
+        CASE(test_conv_case(&shapes[si], AMP_BF16, AMP_MATH_F32, si % 2 == 0, 1.0f));
+    }
+    /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
+    CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f));
+    CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f));
+}
+
+struct fc_plan {
+    const char *name;
+    enum amp_dtype x, w, out; /* dout = out's dtype, dinp = x's, dweight and dbias = w's */
+    enum amp_math math;
+};
+
+static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc_plan *p,
+                             float grad_scale)
+{
+    const float bound = 1.0f / sqrtf((float)(k ? k : 1));
+    float *x = uniform((size_t)n * k, 0.0f, 1.0f), *w = uniform((size_t)m * k, -bound, bound);
+    float *bias = uniform(m, -bound, bound), *dy = uniform((size_t)n * m, -1.0f, 1.0f);
+    for (size_t i = 0; i < (size_t)n * m; i++)
+        dy[i] *= grad_scale;
+    struct pt X = pt_new((size_t)n * k, p->x, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new((size_t)m * k, p->w, MEM_WEIGHTS, w);
+    struct pt Bi = pt_new(m, p->w, MEM_WEIGHTS, bias);
+    struct pt Y = pt_new((size_t)n * m, p->out, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new((size_t)n * m, p->out, MEM_ACTIVATION_GRADS, dy);
+    struct pt DX = pt_new((size_t)n * k, p->x, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW = pt_new((size_t)m * k, p->w, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(m, p->w, MEM_WEIGHT_GRADS, NULL);
+    char tag[128], what[192];
+    snprintf(tag, sizeof tag, "linear n=%u k=%u m=%u %s%s", n, k, m, p->name,
+             grad_scale != 1.0f ? " tiny grads" : "");
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], n, k, m, p->math);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, limit_for(p->out, p->math));
+    counts_compare(what, 0);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &DY.t[b], &X.t[b],
+                                  &W.t[b], n, k, m, p->math);
+    const double tiny = grad_scale != 1.0f ? 1e-2 : 0.0;
+    snprintf(what, sizeof what, "%s backward data", tag);
+    compare(what, &DX, fmax(tiny, limit_for(p->x, p->math)));
+    snprintf(what, sizeof what, "%s backward weight", tag);
+    compare(what, &DW, fmax(tiny, limit_for(p->w, p->math)));
+    snprintf(what, sizeof what, "%s backward bias", tag);
+    compare(what, &DB, fmax(tiny, limit_for(p->w, AMP_MATH_F32)));
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+    struct pt *all[] = { &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(w);
+    free(bias);
+    free(dy);
+}
+
+static void test_linear(void)
+{
+    static const struct fc_plan plans[] = {
+        { "fp32", AMP_F32, AMP_F32, AMP_F32, AMP_MATH_F32 },
+        { "tf32", AMP_F32, AMP_F32, AMP_F32, AMP_MATH_TF32 },
+        { "seed amp (fp16 x fp32)", AMP_F16, AMP_F32, AMP_F32, AMP_MATH_F32 },
+        { "seed bf16 (bf16 x fp32)", AMP_BF16, AMP_F32, AMP_F32, AMP_MATH_F32 },
+        { "autocast fp16", AMP_F16, AMP_F16, AMP_F16, AMP_MATH_F32 },
+        { "autocast bf16", AMP_BF16, AMP_BF16, AMP_BF16, AMP_MATH_F32 },
+    };
+    const uint32_t shapes[][3] = { { 32, 12544, 10 }, { 5, 17, 3 }, { 64, 300, 33 }, { 1, 7, 10 },
+                                   { 130, 1000, 10 } };
+    for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (volatile size_t pi = 0; pi < sizeof plans / sizeof plans[0]; pi++)
+            CASE(test_linear_case(shapes[si][0], shapes[si][1], shapes[si][2], &plans[pi], 1.0f));
+    CASE(test_linear_case(32, 12544, 10, &plans[2], 1e-6f));
+    CASE(test_linear_case(32, 12544, 10, &plans[4], 1e-6f));
+}
+
+/* ---- sequences: the fused queue, graphs, determinism ---- */
+
+/* The parameters of a seed-like net for the optimizer part of a step (model.c's
+ * backward_and_update after the layer gradients). */
+struct params {
+    struct pt w[4], v[4], copy[4], grad[4], master[4];
+    int has_copy[4];
+};
+
+static void params_new(struct params *P, enum amp_dtype lowp, int fc_lowp)
+{
+    const size_t sizes[4] = { 144, 16, 125440, 10 };
+    memset(P, 0, sizeof *P);
+    for (int i = 0; i < 4; i++) {
+        const enum amp_dtype used = i < 2 || fc_lowp ? lowp : AMP_F32;
+        float *w = uniform(sizes[i], -0.1f, 0.1f), *g = uniform(sizes[i], -100.0f, 100.0f);
+        P->w[i] = pt_new(sizes[i], AMP_F32, MEM_WEIGHTS, w);
+        P->v[i] = pt_new(sizes[i], AMP_F32, MEM_OPTIMIZER, NULL);
+        P->grad[i] = pt_new(sizes[i], used, MEM_WEIGHT_GRADS, g);
+        P->has_copy[i] = used != AMP_F32;
+        if (P->has_copy[i]) {
+            P->copy[i] = pt_new(sizes[i], used, MEM_WEIGHT_COPIES, NULL);
+            P->master[i] = pt_new(sizes[i], AMP_F32, MEM_WEIGHT_GRADS, NULL);
+        }
+        free(w);
+        free(g);
+    }
+}
+
+static void params_free(struct params *P)
+{
+    for (int i = 0; i < 4; i++) {
+        pt_free(&P->w[i]);
+        pt_free(&P->v[i]);
+        pt_free(&P->grad[i]);
+        if (P->has_copy[i]) {
+            pt_free(&P->copy[i]);
+            pt_free(&P->master[i]);
+        }
+    }
+}
+
+/* model.c's order: per parameter cast to the master gradient, unscale; then SGD; then the
+ * scaler update. */
+static void optimizer_ops(struct params *P, int b, struct pt *S)
+{
+    const struct backend_ops *ops = B[b].ops;
+    void *ctx = B[b].ctx;
+    for (int i = 0; i < 4; i++) {
+        struct amp_tensor *g = P->has_copy[i] ? &P->master[i].t[b] : &P->grad[i].t[b];
+        if (P->has_copy[i])
+            ops->cast(ctx, &P->master[i].t[b], &P->grad[i].t[b]);
+        if (S)
+            ops->unscale(ctx, g, &S->t[b]);
+    }
+    for (int i = 0; i < 4; i++)
+        ops->sgd_momentum(ctx, &P->w[i].t[b], &P->v[i].t[b],
+                          P->has_copy[i] ? &P->copy[i].t[b] : NULL,
+                          P->has_copy[i] ? &P->master[i].t[b] : &P->grad[i].t[b],
+                          S ? &S->t[b] : NULL, 0.01f, 0.9f);
+    if (S)
+        ops->scaler_update(ctx, &S->t[b]);
+}
+
+static void compare_params(struct params *P, const char *tag)
+{
+    char what[128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(what, sizeof what, "%s: weights %d", tag, i);
+        compare(what, &P->w[i], 1e-12);
+        snprintf(what, sizeof what, "%s: velocity %d", tag, i);
+        compare(what, &P->v[i], 1e-12);
+        if (P->has_copy[i]) {
+            snprintf(what, sizeof what, "%s: copy %d", tag, i);
+            compare(what, &P->copy[i], 1e-8);
+        }
+    }
+}
+
+static void test_optimizer_sequence(void)
+{
+    struct {
+        const char *name;
+        enum amp_dtype lowp;
+        int fc_lowp, scaled, inf;
+    } cases[] = {
+        { "amp seed (fused cast+unscale, sgd)", AMP_F16, 0, 1, 0 },
+        { "amp seed, inf gradient (skipped)", AMP_F16, 0, 1, 1 },
+        { "fp16 autocast", AMP_F16, 1, 1, 0 },
+        { "bf16 seed, no scaler", AMP_BF16, 0, 0, 0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct params P;
+        params_new(&P, cases[c].lowp, cases[c].fc_lowp);
+        if (cases[c].inf) {
+            float *g = uniform(10, -1.0f, 1.0f);
+            g[3] = INFINITY;
+            pt_set(&P.grad[3], g);
+            free(g);
+        }
+        struct pt S = scaler_new(scaler_make(65536.0f, 1, 2000, 0.0f, 0.0f));
+        counts_reset();
+        for (int b = 0; b < 2; b++)
+            optimizer_ops(&P, b, cases[c].scaled ? &S : NULL);
+        compare_params(&P, cases[c].name);
+        counts_compare(cases[c].name, 0);
+        if (cases[c].scaled)
+            scalers_equal(&S, cases[c].name);
+        pt_free(&S);
+        params_free(&P);
+    }
+}
+
+/* A step through step_begin/step_end five times: warm-up (eager), capture (+ launch), three
+ * replays; the scaler's scale changes on the device between replays (growth interval 2, and an
+ * inf gradient uploaded before the fourth step) and the replays must follow it. */
+static void test_graph_steps(void)
+{
+    struct params P;
+    params_new(&P, AMP_F16, 0);
+    const uint32_t n = 8, m = 10;
+    float *z = uniform((size_t)n * m, -4.0f, 4.0f), *y = malloc(n * sizeof *y);
+    if (!y)
+        die("host memory");
+    for (uint32_t i = 0; i < n; i++)
+        y[i] = (float)(i % m);
+    struct pt Z = pt_new((size_t)n * m, AMP_F32, MEM_ACTIVATIONS, z);
+    struct pt Y = pt_new(n, AMP_I32, MEM_ACTIVATIONS, y);
+    struct pt ST = pt_new(2, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DZ = pt_new((size_t)n * m, AMP_F16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt S = scaler_new(scaler_make(1024.0f, 1, 2, 0.0f, 0.0f));
+    int replayed[5] = { 0 };
+    float *g = uniform(16, -1.0f, 1.0f);
+    for (int step = 0; step < 5; step++) {
+        if (step == 3) {
+            g[5] = INFINITY;
+            pt_set(&P.grad[1], g);
+        } else if (step == 4) {
+            g[5] = 0.5f;
+            pt_set(&P.grad[1], g);
+        }
+        for (int b = 0; b < 2; b++) {
+            const struct backend_ops *ops = B[b].ops;
+            int r = ops->step_begin ? ops->step_begin(B[b].ctx, 0x5EEDull) : 0;
+            if (b == GPU)
+                replayed[step] = r;
+            if (!r) {
+                ops->softmax_xent(B[b].ctx, &DZ.t[b], &ST.t[b], &Z.t[b], &Y.t[b], &S.t[b], n, m);
+                optimizer_ops(&P, b, &S);
+                if (ops->step_end)
+                    ops->step_end(B[b].ctx);
+            }
+        }
+    }
+    result(!replayed[0] && !replayed[1] && replayed[2] && replayed[3] && replayed[4],
+           "graph steps: step_begin returned %d %d %d %d %d (want 0 0 1 1 1: warm-up, capture, "
+           "replays)", replayed[0], replayed[1], replayed[2], replayed[3], replayed[4]);
+    compare_params(&P, "graph steps");
+    compare("graph steps: dlogits (scaled by the device-side scale)", &DZ, 1e-5);
+    scalers_equal(&S, "graph steps");
+    struct pt *all[] = { &Z, &Y, &ST, &DZ, &S };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    params_free(&P);
+    free(z);
+    free(y);
+    free(g);
+}
+
+/* Under --deterministic, the conv and FC ops give the same bits twice. */
+static void test_deterministic(void)
+{
+    struct backend saved = B[GPU];
+    struct backend det;
+    const struct backend_options o = { .threads = 0, .deterministic = 1, .graphs = 0 };
+    if (backend_open(&det, "cuda", &o) != AMP_OK)
+        die("open cuda (deterministic)");
+    B[GPU] = det;
+    const struct conv_shape s = { .n = 32, .c_in = 1, .h = 28, .w = 28, .c_out = 16 };
+    const uint32_t k = 16 * 28 * 28, m = 10;
+    const size_t nx = (size_t)s.n * 784, nw = 144, ny = (size_t)s.n * k;
+    float *x = uniform(nx, 0.0f, 1.0f), *w = uniform(nw, -0.3f, 0.3f), *bias = uniform(16, -0.3f, 0.3f);
+    float *fw = uniform((size_t)m * k, -0.01f, 0.01f), *fb = uniform(m, -0.01f, 0.01f);
+    float *dz = uniform((size_t)s.n * m, -1.0f, 1.0f);
+    const enum amp_dtype dts[] = { AMP_F32, AMP_F16 };
+    for (int d = 0; d < 2; d++) {
+        const enum amp_dtype dt = dts[d];
+        struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), W = pt_new(nw, dt, MEM_WEIGHT_COPIES, w);
+        struct pt Bi = pt_new(16, dt, MEM_WEIGHT_COPIES, bias);
+        struct pt A = pt_new(ny, dt, MEM_ACTIVATIONS, NULL), DA = pt_new(ny, dt, MEM_ACTIVATION_GRADS, NULL);
+        struct pt FW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHTS, fw), FB = pt_new(m, AMP_F32, MEM_WEIGHTS, fb);
+        struct pt L = pt_new((size_t)s.n * m, AMP_F32, MEM_ACTIVATIONS, NULL);
+        struct pt DL = pt_new((size_t)s.n * m, AMP_F32, MEM_ACTIVATION_GRADS, dz);
+        struct pt DFW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL), DFB = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+        struct pt DW = pt_new(nw, dt, MEM_WEIGHT_GRADS, NULL), DB = pt_new(16, dt, MEM_WEIGHT_GRADS, NULL);
+        struct ws ws = ws_new(&s);
+        float *first[6] = { 0 };
+        struct pt *outs[6] = { &A, &L, &DA, &DFW, &DW, &DB };
+        int same = 1;
+        for (int rep = 0; rep < 2; rep++) {
+            const struct backend_ops *ops = B[GPU].ops;
+            void *ctx = B[GPU].ctx;
+            ops->conv2d_forward(ctx, &A.t[GPU], &X.t[GPU], &W.t[GPU], &Bi.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32);
+            ops->relu_forward(ctx, &A.t[GPU], &A.t[GPU]);
+            ops->linear_forward(ctx, &L.t[GPU], &A.t[GPU], &FW.t[GPU], &FB.t[GPU], s.n, k, m, AMP_MATH_F32);
+            ops->linear_backward(ctx, &DA.t[GPU], &DFW.t[GPU], &DFB.t[GPU], &DL.t[GPU], &A.t[GPU], &FW.t[GPU], s.n, k, m, AMP_MATH_F32);
+            ops->relu_backward(ctx, &DA.t[GPU], &DA.t[GPU], &A.t[GPU]);
+            ops->conv2d_backward(ctx, &DW.t[GPU], &DB.t[GPU], NULL, &DA.t[GPU], &X.t[GPU], &W.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32);
+            for (int o = 0; o < 6; o++) {
+                float *v = pt_get(outs[o], GPU, "deterministic");
+                if (rep == 0) {
+                    first[o] = v;
+                } else {
+                    same &= memcmp(first[o], v, outs[o]->t[GPU].numel * sizeof(float)) == 0;
+                    free(v);
+                }
+            }
+        }
+        result(same, "deterministic %s: conv/relu/linear forward and backward bitwise repeatable",
+               dtype_name(dt));
+        for (int o = 0; o < 6; o++)
+            free(first[o]);
+        ws_free(&ws);
+        struct pt *all[] = { &X, &W, &Bi, &A, &DA, &FW, &FB, &L, &DL, &DFW, &DFB, &DW, &DB };
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            pt_free(all[i]);
+    }
+    if (det.ops->describe) {
+        static char buf[1 << 16];
+        det.ops->describe(det.ctx, buf, sizeof buf);
+        printf("  deterministic backend: %s\n", buf);
+    }
+    B[GPU] = saved;
+    backend_close(&det);
+    free(x);
+    free(w);
+    free(bias);
+    free(fw);
+    free(fb);
+    free(dz);
+}
+
+int main(void)
+{
+    char why[256];
+    if (!cuda_device_usable(why, sizeof why)) {
+        printf("test_backend_ops: no usable CUDA device (%s): skipped\n", why);
+        return 77;
+    }
+    rng_seed(&R, 20240611);
+    const struct backend_options cpu_opts = { .threads = 0 };
+    if (backend_open(&B[REF], "cpu", &cpu_opts) != AMP_OK)
+        die("open cpu");
+    if (backend_open(&B[GPU], "cuda", &gpu_opts) != AMP_OK)
+        die("open cuda");
+    printf("cast\n");
+    CASE(test_cast());
+    printf("relu\n");
+    CASE(test_relu());
+    printf("unscale\n");
+    CASE(test_unscale());
+    printf("scaler_update\n");
+    CASE(test_scaler_update());
+    printf("sgd_momentum\n");
+    CASE(test_sgd());
+    printf("softmax_xent\n");
+    CASE(test_softmax());
+    printf("conv2d\n");
+    test_conv();
+    printf("linear\n");
+    test_linear();
+    printf("sequences\n");
+    CASE(test_optimizer_sequence());
+    CASE(test_graph_steps());
+    static char buf[1 << 16];
+    if (B[GPU].ops->describe) {
+        B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf);
+        printf("cuda backend: %s\n", buf);
+    }
+    CASE(test_deterministic()); /* last: it swaps the CUDA backend */
+    backend_close(&B[GPU]);
+    backend_close(&B[REF]);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

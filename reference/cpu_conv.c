@@ -234,17 +234,20 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 wrounded += 9;
             }
         }
-        /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded). */
+        /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded), in vectors. */
 #pragma omp for schedule(static)
         for (int co = 0; co < CO; co++) {
-            float sum = 0.0f;
+            vf acc = { 0 };
+            float tail = 0.0f;
             for (int n = 0; n < N; n++) {
                 const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
-#pragma omp simd reduction(+ : sum)
-                for (size_t i = 0; i < HW; i++)
-                    sum += gn[i];
+                size_t i = 0;
+                for (; i + VF_LANES <= HW; i += VF_LANES)
+                    acc += vf_load(gn + i);
+                for (; i < HW; i++)
+                    tail += gn[i];
             }
-            cpu_set(dbias, (size_t)co, sum, &bcounts);
+            cpu_set(dbias, (size_t)co, vf_sum(acc) + tail, &bcounts);
             brounded++;
         }
         cpu_count(c, dweight, wrounded, &wcounts);

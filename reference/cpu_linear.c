@@ -88,42 +88,29 @@ ALWAYS_INLINE void fwd_tile(float sums[FWD_NT][FWD_JT], const void *inp, const v
             sums[a][b] = vf_sum(acc[a][b]) + tail[a][b];
 }
 
-ALWAYS_INLINE void linear_forward_k(struct cpu_ctx *c, struct amp_tensor *out,
-                                    const struct amp_tensor *inp, const struct amp_tensor *weight,
-                                    const struct amp_tensor *bias, int N, int K, int M,
-                                    const enum kind xk, const enum kind wk)
+/* One forward tile of outputs (samples n0.., outputs j0..), specialised by operand kinds. */
+ALWAYS_INLINE void fwd_block(struct amp_tensor *out, const struct amp_tensor *inp,
+                             const struct amp_tensor *weight, const struct amp_tensor *bias,
+                             int n0, int j0, int N, int K, int M, const enum kind xk,
+                             const enum kind wk, struct lowp_counts *counts, size_t *rounded)
 {
-    const int nblocks = (N + FWD_NT - 1) / FWD_NT, jblocks = (M + FWD_JT - 1) / FWD_JT;
-#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
-    {
-        struct lowp_counts counts = { 0 };
-        size_t rounded = 0;
-#pragma omp for collapse(2) schedule(static)
-        for (int nb = 0; nb < nblocks; nb++) {
-            for (int jb = 0; jb < jblocks; jb++) {
-                const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
-                float sums[FWD_NT][FWD_JT];
-                const int full = n0 + FWD_NT <= N && j0 + FWD_JT <= M;
-                if (full) {
-                    fwd_tile(sums, inp->data, weight->data, n0, j0, K, FWD_NT, FWD_JT, xk, wk);
-                } else {
-                    for (int n = n0; n < N && n < n0 + FWD_NT; n++)
-                        for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
-                            float one[FWD_NT][FWD_JT];
-                            fwd_tile(one, inp->data, weight->data, n, j, K, 1, 1, xk, wk);
-                            sums[n - n0][j - j0] = one[0][0];
-                        }
-                }
-                for (int n = n0; n < N && n < n0 + FWD_NT; n++)
-                    for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
-                        cpu_set(out, (size_t)n * M + j,
-                                sums[n - n0][j - j0] + cpu_get(bias, (size_t)j), &counts);
-                        rounded++;
-                    }
+    float sums[FWD_NT][FWD_JT];
+    if (n0 + FWD_NT <= N && j0 + FWD_JT <= M) {
+        fwd_tile(sums, inp->data, weight->data, n0, j0, K, FWD_NT, FWD_JT, xk, wk);
+    } else {
+        for (int n = n0; n < N && n < n0 + FWD_NT; n++)
+            for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
+                float one[FWD_NT][FWD_JT];
+                fwd_tile(one, inp->data, weight->data, n, j, K, 1, 1, xk, wk);
+                sums[n - n0][j - j0] = one[0][0];
             }
-        }
-        cpu_count(c, out, rounded, &counts);
     }
+    for (int n = n0; n < N && n < n0 + FWD_NT; n++)
+        for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
+            cpu_set(out, (size_t)n * M + j, sums[n - n0][j - j0] + cpu_get(bias, (size_t)j),
+                    counts);
+            (*rounded)++;
+        }
 }
 
 /* dweight[j0..j0+jt, k..k+BWD_KB] = sum_n dout[n, j] * inp[n, k..], jt x BWD_KV accumulators,
@@ -183,57 +170,46 @@ ALWAYS_INLINE void dx_tile(struct amp_tensor *dinp, const void *dout, const void
     }
 }
 
-/* dweight[j, k] = sum_n dout[n, j] * inp[n, k]; dinp[n, k] = sum_j dout[n, j] * weight[j, k].
- * Work is split over blocks of k: every output has one owner. */
-ALWAYS_INLINE void linear_backward_k(struct cpu_ctx *c, struct amp_tensor *dinp,
-                                     struct amp_tensor *dweight, const struct amp_tensor *dout,
-                                     const struct amp_tensor *inp,
-                                     const struct amp_tensor *weight, int N, int K, int M,
-                                     const enum kind gk, const enum kind xk, const enum kind wk)
+/* One block of k columns of the backward pass: dweight[:, k..] for every row and, when dinp is
+ * given, dinp[:, k..] for every sample; specialised by operand kinds. */
+ALWAYS_INLINE void bwd_block(struct amp_tensor *dinp, struct amp_tensor *dweight,
+                             const struct amp_tensor *dout, const struct amp_tensor *inp,
+                             const struct amp_tensor *weight, int k, int N, int K, int M,
+                             const enum kind gk, const enum kind xk, const enum kind wk,
+                             float *buf, struct lowp_counts *wcounts, struct lowp_counts *xcounts)
 {
-    const int kblocks = K / BWD_KB;
-#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
-    {
-        struct lowp_counts wcounts = { 0 }, xcounts = { 0 };
-        float buf[BWD_KB];
-#pragma omp for schedule(static)
-        for (int kb = 0; kb < kblocks; kb++) {
-            const int k = kb * BWD_KB;
-            int j0 = 0;
-            for (; j0 + BWD_JT <= M; j0 += BWD_JT)
-                dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, BWD_JT, gk, xk, buf,
-                        &wcounts);
-            for (; j0 < M; j0++)
-                dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, 1, gk, xk, buf,
-                        &wcounts);
-            if (dinp)
-                dx_tile(dinp, dout->data, weight->data, k, N, K, M, gk, wk, buf, &xcounts);
-        }
-        /* The k columns that do not fill a block, in scalars. */
-#pragma omp single
-        for (int k = kblocks * BWD_KB; k < K; k++) {
-            for (int j = 0; j < M; j++) {
-                float s = 0.0f;
-                for (int n = 0; n < N; n++)
-                    s += sload(dout->data, (size_t)n * M + j, gk) *
-                         sload(inp->data, (size_t)n * K + k, xk);
-                cpu_set(dweight, (size_t)j * K + k, s, &wcounts);
-            }
-            for (int n = 0; dinp && n < N; n++) {
-                float s = 0.0f;
-                for (int j = 0; j < M; j++)
-                    s += sload(dout->data, (size_t)n * M + j, gk) *
-                         sload(weight->data, (size_t)j * K + k, wk);
-                cpu_set(dinp, (size_t)n * K + k, s, &xcounts);
-            }
-        }
-        cpu_count(c, dweight, 0, &wcounts);
-        if (dinp)
-            cpu_count(c, dinp, 0, &xcounts);
-    }
-    cpu_count(c, dweight, (size_t)M * K, &(struct lowp_counts){ 0 });
+    int j0 = 0;
+    for (; j0 + BWD_JT <= M; j0 += BWD_JT)
+        dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, BWD_JT, gk, xk, buf, wcounts);
+    for (; j0 < M; j0++)
+        dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, 1, gk, xk, buf, wcounts);
     if (dinp)
-        cpu_count(c, dinp, (size_t)N * K, &(struct lowp_counts){ 0 });
+        dx_tile(dinp, dout->data, weight->data, k, N, K, M, gk, wk, buf, xcounts);
+}
+
+/* The k columns that do not fill a block, in scalars (operand kinds read at run time). */
+static void bwd_tail(struct amp_tensor *dinp, struct amp_tensor *dweight,
+                     const struct amp_tensor *dout, const struct amp_tensor *inp,
+                     const struct amp_tensor *weight, int k0, int N, int K, int M, enum kind gk,
+                     enum kind xk, enum kind wk, struct lowp_counts *wcounts,
+                     struct lowp_counts *xcounts)
+{
+    for (int k = k0; k < K; k++) {
+        for (int j = 0; j < M; j++) {
+            float s = 0.0f;
+            for (int n = 0; n < N; n++)
+                s += sload(dout->data, (size_t)n * M + j, gk) *
+                     sload(inp->data, (size_t)n * K + k, xk);
+            cpu_set(dweight, (size_t)j * K + k, s, wcounts);
+        }
+        for (int n = 0; dinp && n < N; n++) {
+            float s = 0.0f;
+            for (int j = 0; j < M; j++)
+                s += sload(dout->data, (size_t)n * M + j, gk) *
+                     sload(weight->data, (size_t)j * K + k, wk);
+            cpu_set(dinp, (size_t)n * K + k, s, xcounts);
+        }
+    }
 }
 
 /* Instantiates the kernels for every combination of operand kinds. */
@@ -246,16 +222,31 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
 {
     struct cpu_ctx *c = ctx;
     const int N = (int)n, K = (int)k, M = (int)m;
+    const int nblocks = (N + FWD_NT - 1) / FWD_NT, jblocks = (M + FWD_JT - 1) / FWD_JT;
+    const int kinds = KIND_PAIR(kind_of(inp, math), kind_of(weight, math));
+    /* The switch sits inside the parallel loop so that every case is specialised code. */
 #define FWD_CASE(a, b)                                                                            \
     case KIND_PAIR(a, b):                                                                         \
-        linear_forward_k(c, out, inp, weight, bias, N, K, M, a, b);                               \
-        return;
+        fwd_block(out, inp, weight, bias, n0, j0, N, K, M, a, b, &counts, &rounded);             \
+        break;
 #define FWD_ROW(a) FWD_CASE(a, K_F32) FWD_CASE(a, K_TF32) FWD_CASE(a, K_F16) FWD_CASE(a, K_BF16)
-    switch (KIND_PAIR(kind_of(inp, math), kind_of(weight, math))) {
-        FWD_ROW(K_F32)
-        FWD_ROW(K_TF32)
-        FWD_ROW(K_F16)
-        FWD_ROW(K_BF16)
+#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    {
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
+#pragma omp for collapse(2) schedule(static)
+        for (int nb = 0; nb < nblocks; nb++) {
+            for (int jb = 0; jb < jblocks; jb++) {
+                const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
+                switch (kinds) {
+                    FWD_ROW(K_F32)
+                    FWD_ROW(K_TF32)
+                    FWD_ROW(K_F16)
+                    FWD_ROW(K_BF16)
+                }
+            }
+        }
+        cpu_count(c, out, rounded, &counts);
     }
 }
 
@@ -282,16 +273,36 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
     const int N = (int)n, K = (int)k, M = (int)m;
     bias_grad(c, dbias, dout, N, M);
     /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. */
+    const enum kind gk = kind_of(dout, math), xk = kind_of(inp, math), wk = kind_of(weight, math);
+    const int kinds = KIND_TRIPLE(gk, xk, wk), kblocks = K / BWD_KB;
 #define BWD_CASE(a, b, w)                                                                         \
     case KIND_TRIPLE(a, b, w):                                                                    \
-        linear_backward_k(c, dinp, dweight, dout, inp, weight, N, K, M, a, b, w);                 \
-        return;
+        bwd_block(dinp, dweight, dout, inp, weight, kb * BWD_KB, N, K, M, a, b, w, buf,          \
+                  &wcounts, &xcounts);                                                            \
+        break;
 #define BWD_W(a, b) BWD_CASE(a, b, K_F32) BWD_CASE(a, b, K_TF32) BWD_CASE(a, b, K_F16) BWD_CASE(a, b, K_BF16)
 #define BWD_X(a) BWD_W(a, K_F32) BWD_W(a, K_TF32) BWD_W(a, K_F16) BWD_W(a, K_BF16)
-    switch (KIND_TRIPLE(kind_of(dout, math), kind_of(inp, math), kind_of(weight, math))) {
-        BWD_X(K_F32)
-        BWD_X(K_TF32)
-        BWD_X(K_F16)
-        BWD_X(K_BF16)
+#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    {
+        struct lowp_counts wcounts = { 0 }, xcounts = { 0 };
+        float buf[BWD_KB];
+#pragma omp for schedule(static)
+        for (int kb = 0; kb < kblocks; kb++) {
+            switch (kinds) {
+                BWD_X(K_F32)
+                BWD_X(K_TF32)
+                BWD_X(K_F16)
+                BWD_X(K_BF16)
+            }
+        }
+#pragma omp single
+        bwd_tail(dinp, dweight, dout, inp, weight, kblocks * BWD_KB, N, K, M, gk, xk, wk,
+                 &wcounts, &xcounts);
+        cpu_count(c, dweight, 0, &wcounts);
+        if (dinp)
+            cpu_count(c, dinp, 0, &xcounts);
     }
+    cpu_count(c, dweight, (size_t)M * K, &(struct lowp_counts){ 0 });
+    if (dinp)
+        cpu_count(c, dinp, (size_t)N * K, &(struct lowp_counts){ 0 });
 }

@@ -168,9 +168,9 @@ static void test_underflow(void)
           (unsigned long long)counts.underflow[MEM_WEIGHT_GRADS]);
 
     /* Overflow: 1e5 overflows FP16 and not BF16. */
-    fill(&src, (float[]){ 1e5f });
     src.numel = 1;
     dst.numel = 1;
+    fill(&src, (float[]){ 1e5f });
     be.ops->cast(be.ctx, &dst, &src);
     be.ops->read_counts(be.ctx, &counts);
     check(counts.overflow[MEM_WEIGHT_GRADS] == 1 && isinf(get(&dst, 0)), "1e5 overflows FP16");

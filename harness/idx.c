@@ -49,6 +49,9 @@ static int gz_status(gzFile gz, const char *path)
 }
 
 /* Reads up to n bytes in chunks; *got says how many arrived before end of file. */
+/* The first payload allocation; it doubles while the stream delivers data. */
+#define IDX_FIRST_ALLOC ((size_t)1 << 20)
+
 static int read_full(gzFile gz, const char *path, void *buf, size_t n, size_t *got)
 {
     unsigned char *p = buf;
@@ -105,7 +108,7 @@ static void format_dims(char *buf, size_t cap, uint32_t ndim, const uint32_t *di
 }
 
 /* Parses header and payload from an open stream into out (out->data owned by the caller). */
-static int read_idx_stream(gzFile gz, const char *path, uint32_t expect_ndim,
+static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_t expect_ndim,
                            struct idx_array *out)
 {
     unsigned char hdr[4 + 4 * 3];
@@ -165,12 +168,32 @@ static int read_idx_stream(gzFile gz, const char *path, uint32_t expect_ndim,
                         (unsigned)dims[1], (unsigned)dims[2], IDX_MAX_IMAGE_SIDE,
                         IDX_MAX_IMAGE_SIDE);
 
-    out->data = malloc(count);
+    /* Trust the header only as far as the file goes: a raw file must hold the payload, and a
+     * gzip stream's buffer grows with what it really delivers. */
+    const size_t header = 4 + 4 * (size_t)ndim;
+    if (gzdirect(gz) && (size_t)file_size < header + count)
+        return amp_fail(AMP_EINPUT,
+                        "%s: truncated payload: dimensions %s need %zu bytes, got %zu", path,
+                        dimstr, count, (size_t)file_size > header ? (size_t)file_size - header : 0);
+    size_t cap = count < IDX_FIRST_ALLOC ? count : IDX_FIRST_ALLOC;
+    out->data = malloc(cap);
     if (out->data == NULL)
-        return amp_fail(AMP_ENOMEM, "%s: out of memory allocating %zu bytes", path, count);
-    status = read_full(gz, path, out->data, count, &got);
-    if (status != AMP_OK)
-        return status;
+        return amp_fail(AMP_ENOMEM, "%s: out of memory allocating %zu bytes", path, cap);
+    got = 0;
+    for (;;) {
+        size_t n;
+        status = read_full(gz, path, out->data + got, cap - got, &n);
+        if (status != AMP_OK)
+            return status;
+        got += n;
+        if (got < cap || cap == count)
+            break;
+        cap = cap > count / 2 ? count : 2 * cap;
+        uint8_t *grown = realloc(out->data, cap);
+        if (grown == NULL)
+            return amp_fail(AMP_ENOMEM, "%s: out of memory allocating %zu bytes", path, cap);
+        out->data = grown;
+    }
     if (got < count)
         return amp_fail(AMP_EINPUT,
                         "%s: truncated payload: dimensions %s need %zu bytes, got %zu", path,
@@ -203,7 +226,8 @@ int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out)
         return amp_fail(AMP_EINPUT, "%s: unsupported expected rank %u (must be 1 to 3)", path,
                         (unsigned)expect_ndim);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO under a data file's name must not block the open. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return amp_fail(AMP_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -216,13 +240,18 @@ int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out)
         close(fd);
         return amp_fail(AMP_EINPUT, "%s: is a directory, not an IDX file", path);
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return amp_fail(AMP_EINPUT, "%s: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     gzFile gz = gzdopen(fd, "rb");
     if (gz == NULL) {
         close(fd);
         return amp_fail(AMP_ENOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(gz, 1u << 17);
-    int status = read_idx_stream(gz, path, expect_ndim, out);
+    int status = read_idx_stream(gz, path, st.st_size, expect_ndim, out);
     gzclose(gz); /* closes fd; read errors were already taken from gzerror */
     if (status != AMP_OK)
         idx_free(out);

@@ -64,6 +64,8 @@ static int create_fresh_dir(const char *path, int allow_empty)
         return amp_fail(AMP_EINPUT, "%s: cannot create results directory: %s", path,
                         strerror(errno));
     struct stat st;
+    if (allow_empty && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", path);
     if (allow_empty && stat(path, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty(path)) {
         if (access(path, W_OK) != 0)
             return amp_fail(AMP_EINPUT, "%s: results directory is not writable", path);

@@ -146,7 +146,7 @@ static void print_row(FILE *f, const struct bench_cell *x, double torch, int mar
                    "%.2fx | %+.0f%% | %s |\n",
                 x->recipe->name, x->batch, x->channels, x->sps_median, x->sps_min, x->sps_max,
                 x->step_p50_ms, x->step_p95_ms, x->gflops, 100 * x->peak_fraction,
-                x->mem.peak_total / 1e6, x->speedup, -100 * x->memory_saving, ratio);
+                x->mem.peak_total / 1e6, x->speedup, x->memory_saving == 0.0 ? 0.0 : -100 * x->memory_saving, ratio);
     else
         fprintf(f, "  %-12s %6u %5u %10.0f %8.0f %8.0f %8.2f %8.2f %8.1f %6.1f%% %9.2f %7.2fx %6.0f%% %8s\n",
                 x->recipe->name, x->batch, x->channels, x->sps_median, x->sps_min, x->sps_max,

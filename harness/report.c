@@ -818,7 +818,7 @@ static void write_verdicts(FILE *f, const struct run *r, int verdicts)
     if (!verdicts) {
         fprintf(f, "Not verified: run.json holds no verdicts, so the verdict column reads \"-\". "
                    "`ampbench verify` (with the options of `run`) trains the modes and judges "
-                   "each against fp32 with the tolerances of docs/NUMERICS.md; its run folder's "
+                   "each against fp32 with the tolerances of docs/VERIFICATION.md; its run folder's "
                    "run.json carries the verdicts and their reasons, which `ampbench report` "
                    "shows here.\n\n");
         return;

@@ -399,3 +399,13 @@ const char *dataset_default_dir(void)
         return debian_dir;
     return NULL;
 }
+
+void dataset_gather(const struct dataset *d, const uint32_t *idx, size_t n, float *images,
+                    int32_t *labels)
+{
+    const size_t pixels = (size_t)d->h * d->w;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(images + i * pixels, d->images + (size_t)idx[i] * pixels, pixels * sizeof *images);
+        labels[i] = d->labels[idx[i]];
+    }
+}

@@ -45,6 +45,9 @@ struct dataset {
 int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t limit,
                  struct dataset *out);
 void dataset_free(struct dataset *d);
+/* Copies samples idx[0..n) of d into images (n x h x w floats) and labels (int32). */
+void dataset_gather(const struct dataset *d, const uint32_t *idx, size_t n, float *images,
+                    int32_t *labels);
 
 /* The default data directory: $AMPBENCH_DATA if set (and non-empty), else the Debian package
  * dataset-fashion-mnist's location /usr/share/datasets/fashion-mnist if it exists, else NULL. */

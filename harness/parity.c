@@ -61,10 +61,8 @@ static int capture(const struct amp_config *c, const struct recipe *r, const str
     int32_t *labels = malloc((size_t)n * sizeof *labels);
     if (rc == AMP_OK && (!images || !labels))
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
-    for (uint32_t i = 0; rc == AMP_OK && i < n; i++) {
-        memcpy(images + i * pixels, d->images + (size_t)order[i] * pixels, pixels * sizeof *images);
-        labels[i] = d->labels[order[i]];
-    }
+    if (rc == AMP_OK)
+        dataset_gather(d, order, n, images, labels);
     struct step_result sr;
     if (rc == AMP_OK)
         rc = seed_net_set_batch(&net, images, labels, n);

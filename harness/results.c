@@ -128,6 +128,16 @@ int results_write_file(const char *dir, const char *name, const char *data, size
     return AMP_OK;
 }
 
+void results_protocol_json(cJSON *j, const struct amp_config *c)
+{
+    cJSON_AddNumberToObject(j, "epochs", c->epochs);
+    cJSON_AddNumberToObject(j, "batch", c->batch);
+    cJSON_AddNumberToObject(j, "lr", c->lr);
+    cJSON_AddNumberToObject(j, "momentum", c->momentum);
+    cJSON_AddNumberToObject(j, "channels", c->channels);
+    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+}
+
 static cJSON *config_json(const struct run_record *rec)
 {
     const struct amp_config *c = rec->config;
@@ -135,12 +145,7 @@ static cJSON *config_json(const struct run_record *rec)
     cJSON *modes = cJSON_AddArrayToObject(j, "modes");
     for (size_t i = 0; i < c->nmodes; i++)
         cJSON_AddItemToArray(modes, cJSON_CreateString(c->modes[i]->name));
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "momentum", c->momentum);
-    cJSON_AddNumberToObject(j, "channels", c->channels);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+    results_protocol_json(j, c);
     cJSON_AddNumberToObject(j, "train_limit", (double)c->train_limit);
     cJSON_AddNumberToObject(j, "test_limit", (double)c->test_limit);
     cJSON_AddStringToObject(j, "data", rec->data_dir);

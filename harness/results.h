@@ -2,6 +2,7 @@
 #ifndef AMPBENCH_RESULTS_H
 #define AMPBENCH_RESULTS_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -25,6 +26,9 @@ struct run_record {
     int complete;          /* 0 while a run is in progress or was interrupted */
     const struct verification *verification; /* verify's verdicts, or NULL */
 };
+
+/* Adds the training protocol's keys (epochs, batch, lr, momentum, channels, seed) to j. */
+void results_protocol_json(cJSON *j, const struct amp_config *c);
 
 /* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
 int results_write(const char *dir, const struct run_record *rec);

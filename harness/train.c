@@ -93,16 +93,6 @@ struct staging {
     int32_t *labels;
 };
 
-static void gather(struct staging *st, const struct dataset *d, const uint32_t *idx, size_t n)
-{
-    const size_t pixels = (size_t)d->h * d->w;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(st->images + i * pixels, d->images + (size_t)idx[i] * pixels,
-               pixels * sizeof(float));
-        st->labels[i] = d->labels[idx[i]];
-    }
-}
-
 /* Everything one mode's training needs. */
 struct session {
     const struct amp_config *c;
@@ -150,7 +140,7 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         if (global_step == c->profile_first && be->ops->profile_range)
             be->ops->profile_range(be->ctx, 1);
         nvtx_push("step");
-        gather(&s->st, d, order + first, n);
+        dataset_gather(d, order + first, n, s->st.images, s->st.labels);
         struct step_result sr;
         int rc = seed_net_set_batch(&s->net, s->st.images, s->st.labels, n);
         if (rc == AMP_OK)

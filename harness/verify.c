@@ -228,12 +228,7 @@ static cJSON *baseline_config(const struct amp_config *c, size_t train_samples,
                               size_t test_samples)
 {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "momentum", c->momentum);
-    cJSON_AddNumberToObject(j, "channels", c->channels);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+    results_protocol_json(j, c);
     cJSON_AddNumberToObject(j, "train_samples", (double)train_samples);
     cJSON_AddNumberToObject(j, "test_samples", (double)test_samples);
     cJSON_AddStringToObject(j, "policy", policy_name(c->policy));

@@ -121,13 +121,10 @@ int main(int argc, char **argv)
     for (int s = 0; s < steps; s++) {
         const cJSON *idx = cJSON_GetArrayItem(batches, s);
         const uint32_t n = (uint32_t)cJSON_GetArraySize(idx);
-        for (uint32_t i = 0; i < n; i++) {
-            const uint32_t j = order[(size_t)s * batch + i];
-            same_order &= (double)j == cJSON_GetArrayItem(idx, (int)i)->valuedouble;
-            memcpy(images + (size_t)i * d.h * d.w, d.images + (size_t)j * d.h * d.w,
-                   (size_t)d.h * d.w * sizeof *images);
-            labels[i] = d.labels[j];
-        }
+        for (uint32_t i = 0; i < n; i++)
+            same_order &= (double)order[(size_t)s * batch + i] ==
+                          cJSON_GetArrayItem(idx, (int)i)->valuedouble;
+        dataset_gather(&d, order + (size_t)s * batch, n, images, labels);
         struct step_result sr;
         seed_net_set_batch(&net, images, labels, n);
         seed_net_step(&net, n, 1, lr, momentum, &sr);
@@ -171,12 +168,7 @@ int main(int argc, char **argv)
     if (seed_net_create(&lp, &be, &shape, &bf16, SCALING_NONE, NULL) == AMP_OK &&
         seed_net_init(&lp, &rng) == AMP_OK) {
         for (int s = 0; s < steps; s++) {
-            for (uint32_t i = 0; i < batch; i++) {
-                const uint32_t j = order[(size_t)s * batch + i];
-                memcpy(images + (size_t)i * d.h * d.w, d.images + (size_t)j * d.h * d.w,
-                       (size_t)d.h * d.w * sizeof *images);
-                labels[i] = d.labels[j];
-            }
+            dataset_gather(&d, order + (size_t)s * batch, batch, images, labels);
             struct step_result sr;
             seed_net_set_batch(&lp, images, labels, batch);
             seed_net_step(&lp, batch, 1, lr, momentum, &sr);

@@ -74,6 +74,23 @@ void fill(backend *be, amp_tensor *t, float v)
 
 using Body = void (*)(benchmark::State &, backend *, const Shape &, const Precision &);
 
+// Times each call: with device events where the backend has them (UseManualTime: the GPU's
+// asynchronous ops are measured on the device), else by the host clock around the call.
+template <typename Call> void timed(benchmark::State &st, backend *be, Call call)
+{
+    for (auto _ : st) {
+        if (be->ops->timer) {
+            float ms = 0.0f;
+            be->ops->timer(be->ctx, 1, nullptr);
+            call();
+            be->ops->timer(be->ctx, 0, &ms);
+            st.SetIterationTime(ms / 1e3);
+        } else {
+            call();
+        }
+    }
+}
+
 void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
@@ -86,8 +103,7 @@ void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Preci
     amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 0.5f);
     fill(be, w, 0.1f);
-    for (auto _ : st)
-        be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, p.math);
+    timed(st, be, [&] { be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, p.math); });
     const double flops = 2.0 * s.batch * s.channels * kH * kW * 9;
     st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter(
@@ -107,8 +123,7 @@ void conv_backward(benchmark::State &st, backend *be, const Shape &s, const Prec
     amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 0.5f);
     fill(be, dy, 0.01f);
-    for (auto _ : st)
-        be->ops->conv2d_backward(be->ctx, dw, db, nullptr, dy, x, w, ws, &cs, p.math);
+    timed(st, be, [&] { be->ops->conv2d_backward(be->ctx, dw, db, nullptr, dy, x, w, ws, &cs, p.math); });
     const double flops = 2.0 * s.batch * s.channels * kH * kW * 9;
     st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter(
@@ -126,8 +141,7 @@ void linear_forward(benchmark::State &st, backend *be, const Shape &s, const Pre
     amp_tensor *y = t.make((size_t)s.batch * kClasses, p.dtype, MEM_ACTIVATIONS);
     fill(be, x, 0.5f);
     fill(be, w, 0.01f);
-    for (auto _ : st)
-        be->ops->linear_forward(be->ctx, y, x, w, b, s.batch, k, kClasses, p.math);
+    timed(st, be, [&] { be->ops->linear_forward(be->ctx, y, x, w, b, s.batch, k, kClasses, p.math); });
     st.counters["FLOP/s"] = benchmark::Counter(2.0 * s.batch * k * kClasses,
                                                benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter((double)(x->numel + w->numel) * dtype_size(p.dtype),
@@ -148,8 +162,7 @@ void linear_backward(benchmark::State &st, backend *be, const Shape &s, const Pr
     fill(be, x, 0.5f);
     fill(be, w, 0.01f);
     fill(be, dy, 0.01f);
-    for (auto _ : st)
-        be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, s.batch, k, kClasses, p.math);
+    timed(st, be, [&] { be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, s.batch, k, kClasses, p.math); });
     st.counters["FLOP/s"] = benchmark::Counter(4.0 * s.batch * k * kClasses,
                                                benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter(
@@ -165,8 +178,7 @@ void cast(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
     amp_tensor *src = t.make(n, AMP_F32, MEM_WEIGHTS);
     amp_tensor *dst = t.make(n, p.dtype, MEM_WEIGHT_COPIES);
     fill(be, src, 0.01f);
-    for (auto _ : st)
-        be->ops->cast(be->ctx, dst, src);
+    timed(st, be, [&] { be->ops->cast(be->ctx, dst, src); });
     st.counters["bytes/s"] = benchmark::Counter((double)n * (4 + dtype_size(p.dtype)),
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -181,8 +193,7 @@ void unscale(benchmark::State &st, backend *be, const Shape &s, const Precision 
     const loss_scaler one = scaler_make(1.0f, 1, 2000, 0.0f, 0.0f); // x1: values stay put
     be->ops->upload(be->ctx, sc->data, &one, sizeof one);
     fill(be, g, 0.01f);
-    for (auto _ : st)
-        be->ops->unscale(be->ctx, g, sc);
+    timed(st, be, [&] { be->ops->unscale(be->ctx, g, sc); });
     st.counters["bytes/s"] = benchmark::Counter(2.0 * n * dtype_size(p.dtype),
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -198,8 +209,7 @@ void sgd(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
     amp_tensor *g = t.make(n, AMP_F32, MEM_WEIGHT_GRADS);
     amp_tensor *copy = p.dtype == AMP_F32 ? nullptr : t.make(n, p.dtype, MEM_WEIGHT_COPIES);
     fill(be, g, 1e-6f);
-    for (auto _ : st)
-        be->ops->sgd_momentum(be->ctx, w, v, copy, g, nullptr, 0.01f, 0.9f);
+    timed(st, be, [&] { be->ops->sgd_momentum(be->ctx, w, v, copy, g, nullptr, 0.01f, 0.9f); });
     st.counters["bytes/s"] = benchmark::Counter(
         (double)n * (4 * 5 + (copy ? dtype_size(p.dtype) : 0)), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -237,9 +247,13 @@ int main(int argc, char **argv)
                 for (const Shape &s : kShapes) {
                     const std::string name = std::string(be.ops->name) + "/" + op.name + "/" +
                                              p.name + "/" + s.name;
-                    benchmark::RegisterBenchmark(name.c_str(), [&be, &op, &p, &s](benchmark::State &st) {
-                        op.body(st, &be, s, p);
-                    })->Unit(benchmark::kMicrosecond)->UseRealTime();
+                    auto *b = benchmark::RegisterBenchmark(
+                        name.c_str(), [&be, &op, &p, &s](benchmark::State &st) { op.body(st, &be, s, p); });
+                    b->Unit(benchmark::kMicrosecond);
+                    if (be.ops->timer)
+                        b->UseManualTime();
+                    else
+                        b->UseRealTime();
                 }
             }
     benchmark::RunSpecifiedBenchmarks();

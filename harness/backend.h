@@ -174,6 +174,9 @@ struct backend_ops {
     /* Optional (NULL when unsupported): start (1) or stop (0) the profiler's capture range, for
      * `nsys profile --capture-range=cudaProfilerApi` (cudaProfilerStart/Stop). */
     void (*profile_range)(void *ctx, int start);
+    /* Optional (NULL where the host clock measures the ops, as on the CPU): device time of the
+     * ops issued between timer(ctx, 1, NULL) and timer(ctx, 0, &ms), from device events. */
+    int (*timer)(void *ctx, int start, float *ms);
 };
 
 /* Known backends (cuda_backend_ops exists in builds with AMPBENCH_HAVE_CUDA). */

@@ -280,6 +280,10 @@ static void cuda_close(void *ctx)
         cudaEventDestroy(c->ev_start);
     if (c->ev_stop)
         cudaEventDestroy(c->ev_stop);
+    if (c->timer_start)
+        cudaEventDestroy(c->timer_start);
+    if (c->timer_stop)
+        cudaEventDestroy(c->timer_stop);
     if (c->stream)
         cudaStreamDestroy(c->stream);
     cudaGetLastError();
@@ -587,6 +591,23 @@ static void cuda_profile_range(void *ctx, int start)
         CUDA_CHECK(c, cudaProfilerStop());
 }
 
+/* Device time of the ops issued between timer(ctx, 1, NULL) and timer(ctx, 0, &ms): CUDA events
+ * on the backend's stream (the micro-benchmarks' UseManualTime). */
+static int cuda_timer(void *ctx, int start, float *ms)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    if (!c->timer_start && (CUDA_CHECK(c, cudaEventCreate(&c->timer_start)) ||
+                            CUDA_CHECK(c, cudaEventCreate(&c->timer_stop))))
+        return failed(c);
+    if (start)
+        return CUDA_CHECK(c, cudaEventRecord(c->timer_start, c->stream)) ? failed(c) : AMP_OK;
+    if (CUDA_CHECK(c, cudaEventRecord(c->timer_stop, c->stream)) ||
+        CUDA_CHECK(c, cudaEventSynchronize(c->timer_stop)) ||
+        CUDA_CHECK(c, cudaEventElapsedTime(ms, c->timer_start, c->timer_stop)))
+        return failed(c);
+    return AMP_OK;
+}
+
 static int cuda_describe(void *ctx, char *buf, size_t len)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
@@ -655,6 +676,7 @@ const struct backend_ops cuda_backend_ops = {
     .sgd_momentum = cuda_sgd_momentum,
     .describe = cuda_describe,
     .profile_range = cuda_profile_range,
+    .timer = cuda_timer,
 };
 
 /* ---- outside the table: device checks for the harness ---- */

@@ -149,6 +149,7 @@ struct cuda_ctx {
 
     /* Step timing with CUDA events. */
     cudaEvent_t ev_start, ev_stop;
+    cudaEvent_t timer_start, timer_stop; /* the timer op (micro-benchmarks), made on first use */
     int timing_open;    /* ev_start recorded, ev_stop not yet */
     int timing_pending; /* both recorded, not yet read */
     double step_ms_total;

@@ -70,10 +70,11 @@ static int split_args(int argc, char **argv, struct bench_options *o, char **res
 static cJSON *torch_side(const struct bench_options *o, const struct amp_config *c, char *why,
                          size_t len)
 {
+    /* $AMPBENCH_PYTHON when set (and only it), else python3 on the PATH, else Debian's. */
     const char *py = getenv("AMPBENCH_PYTHON");
-    const char *candidates[] = { py, "python3", "/usr/bin/python3" };
+    const char *candidates[] = { py ? py : "python3", py ? NULL : "/usr/bin/python3" };
     const char *found = NULL;
-    for (size_t i = 0; i < 3 && !found; i++) {
+    for (size_t i = 0; i < 2 && !found; i++) {
         if (!candidates[i])
             continue;
         char probe[512];

@@ -153,7 +153,8 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     const struct grid g = grid_of(s);
     const size_t HW = (size_t)g.h * g.w;
     const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
-#pragma omp parallel num_threads(c->threads)
+    const size_t work = (size_t)N * nin * nout * HW * 9;
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
         struct lowp_counts counts = { 0 };
@@ -193,7 +194,8 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     const int S = g.stride;
     const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
     float *xpad = batch_planes(ws, s, &g, c->threads);
-#pragma omp parallel num_threads(c->threads)
+    const size_t work = (size_t)N * CI * CO * HW * 9;
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };

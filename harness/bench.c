@@ -12,6 +12,9 @@
 #include "model.h"
 #include "train.h"
 #include "nvtx.h"
+#ifdef AMPBENCH_HAVE_CUDA
+#include "cuda_info.h"
+#endif
 
 static double now_s(void)
 {
@@ -27,7 +30,7 @@ double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_
     return 2 * conv + 3 * fc; /* conv fwd + filter grad; fc fwd + weight grad + input grad */
 }
 
-double bench_cpu_peak_flops(int threads, char *how, size_t len)
+static double cpu_peak_flops(int threads, char *how, size_t len)
 {
     int lanes = 4, units = 1;
 #if defined(__x86_64__)
@@ -52,6 +55,15 @@ double bench_cpu_peak_flops(int threads, char *how, size_t len)
     snprintf(how, len, "%d cores x %d FP32 lanes x 2 (FMA) x %d FMA units x %.2f GHz = %.0f GFLOP/s",
              threads, lanes, units, mhz / 1000.0, peak / 1e9);
     return peak;
+}
+
+double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len)
+{
+#ifdef AMPBENCH_HAVE_CUDA
+    if (strcmp(backend_resolve(c->device), "cuda") == 0)
+        return cuda_peak_flops(NULL, how, len);
+#endif
+    return cpu_peak_flops(c->threads ? c->threads : default_threads, how, len);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -37,9 +37,10 @@ struct bench_cell {
 /* Training FLOPs of one sample of the seed network (conv forward and filter gradient, FC
  * forward, weight and input gradients). */
 double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes);
-/* The machine's nominal peak FP32 FLOP/s: cores x vector lanes x 2 (FMA) x FMA units x clock;
- * `how` describes the estimate. */
-double bench_cpu_peak_flops(int threads, char *how, size_t len);
+/* The nominal peak FLOP/s of the device the bench runs on: on the CPU, cores x vector lanes x 2
+ * (FMA) x FMA units x clock; on a GPU, from the device's properties (FP32, with the FP16 tensor
+ * peak in `how`). `how` describes the estimate. */
+double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len);
 /* Runs one cell. */
 int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
                    const struct recipe *r, uint32_t batch, uint32_t channels,

@@ -376,9 +376,8 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
         rc = runner_start(&r, "bench", "results/bench");
-    char peak_how[160];
-    const double peak = bench_cpu_peak_flops(c.threads ? c.threads : r.host.max_threads, peak_how,
-                                             sizeof peak_how);
+    char peak_how[256];
+    const double peak = bench_peak_flops(&c, r.host.max_threads, peak_how, sizeof peak_how);
     const size_t ncells = c.nmodes * o.nbatches * o.nchannels;
     struct bench_cell *cells = calloc(ncells, sizeof *cells);
     size_t n = 0;

@@ -733,3 +733,31 @@ extern "C" int cuda_describe_device(char *buf, size_t len)
            CUDNN_MINOR, CUDNN_PATCHLEVEL);
     return (int)pos;
 }
+
+extern "C" double cuda_peak_flops(double *fp16_tensor, char *how, size_t len)
+{
+    int dev = 0, sms = 0, khz = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        if (fp16_tensor)
+            *fp16_tensor = 0.0;
+        snprintf(how, len, "no CUDA device");
+        return 0.0;
+    }
+    /* FP32 lanes per SM by architecture (the CUDA programming guide's throughput table), and
+     * dense FP16 tensor-core FLOP per SM per clock (Volta 1024, Ampere 2048 (8.0), Hopper 4096). */
+    const int lanes = major >= 8 && !(major == 8 && minor == 0) ? 128 : 64;
+    const int tensor = major >= 9 ? 4096 : major == 8 ? (minor == 0 ? 2048 : 1024) : major == 7 ? 1024 : 0;
+    const double hz = khz * 1e3;
+    const double fp32 = (double)sms * lanes * 2.0 * hz;
+    if (fp16_tensor)
+        *fp16_tensor = (double)sms * tensor * hz;
+    snprintf(how, len, "%d SMs x %d FP32 lanes x 2 (FMA) x %.2f GHz = %.1f TFLOP/s FP32; FP16 tensor "
+             "cores %.0f TFLOP/s dense (sm_%d%d)", sms, lanes, hz / 1e9, fp32 / 1e12,
+             (double)sms * tensor * hz / 1e12, major, minor);
+    return fp32;
+}

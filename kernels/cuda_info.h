@@ -17,6 +17,10 @@ int cuda_device_usable(char *why, size_t len);
  * count), each ending in a newline, into buf. Returns the length written (truncated to len). */
 int cuda_describe_device(char *buf, size_t len);
 
+/* The device's nominal peak FP32 FLOP/s (SMs x FP32 lanes per SM x 2 x clock) and the same for
+ * dense FP16 tensor-core math where known; 0 without a device. `how` describes the estimate. */
+double cuda_peak_flops(double *fp16_tensor, char *how, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

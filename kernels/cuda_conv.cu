@@ -312,6 +312,18 @@ static bool try_candidate(struct cuda_ctx *c, struct conv_plan *p, int dir, int 
 
 enum { MAX_PERF = 32 };
 
+/* The first heuristic candidate that qualifies (any direction's perf struct). */
+template <typename Perf>
+static bool first_qualifying(struct cuda_ctx *c, struct conv_plan *p, int dir, const Perf *perf,
+                             int returned, struct conv_choice *ch)
+{
+    for (int i = 0; i < returned; i++)
+        if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
+                          perf[i].mathType, ch))
+            return true;
+    return false;
+}
+
 /* Chooses the algorithm of one direction; false when none qualifies. */
 static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
 {
@@ -324,30 +336,24 @@ static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
                                                    MAX_PERF, &returned, perf) !=
             CUDNN_STATUS_SUCCESS)
             return false;
-        for (int i = 0; i < returned; i++)
-            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
-                              perf[i].mathType, ch))
-                return true;
+        if (first_qualifying(c, p, dir, perf, returned, ch))
+            return true;
     } else if (dir == CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_PERF];
         if (cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv[dir], p->x,
                                                         MAX_PERF, &returned, perf) !=
             CUDNN_STATUS_SUCCESS)
             return false;
-        for (int i = 0; i < returned; i++)
-            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
-                              perf[i].mathType, ch))
-                return true;
+        if (first_qualifying(c, p, dir, perf, returned, ch))
+            return true;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_PERF];
         if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv[dir],
                                                           p->w, MAX_PERF, &returned, perf) !=
             CUDNN_STATUS_SUCCESS)
             return false;
-        for (int i = 0; i < returned; i++)
-            if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
-                              perf[i].mathType, ch))
-                return true;
+        if (first_qualifying(c, p, dir, perf, returned, ch))
+            return true;
     }
     /* No heuristic candidate qualified: the algorithms cuDNN documents as deterministic. */
     static const int fallback[CONV_DIRS][2] = {

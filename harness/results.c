@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,12 @@ int results_write_file(const char *dir, const char *name, const char *data, size
         int err = errno;
         unlink(tmp);
         return amp_fail(AMP_EIO, "%s: cannot rename into place: %s", path, strerror(err));
+    }
+    /* The rename itself lasts only once the folder's entry is on disk. */
+    const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
     return AMP_OK;
 }

@@ -44,6 +44,18 @@ expect_fail "unknown command 'train' (see --help)" train
 expect_fail "nowhere: cannot access data directory" run --data "$tmp/nowhere" --out out
 expect_fail "info: unexpected argument" info --verbose
 
+# Out of memory: 4096 channels x 60,000 samples of activations cannot be allocated: exit 4, one
+# line naming what was being allocated and how much; the run folder says the run is incomplete.
+err=$("$bin" run --device cpu --modes fp32 --channels 4096 --batch 60000 --epochs 1 --test-limit 10 --out "$tmp/oom" 2>&1 >/dev/null)
+rc=$?
+if [ "$rc" -eq 4 ] && [[ "$err" == *"out of cpu memory allocating "*" bytes of activations"* ]] \
+   && grep -q '"complete":	false' "$tmp/oom/run.json"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: out of memory: rc=$rc, stderr: $err" >&2
+fi
+rm -rf "$tmp/oom"
+
 # --help and info succeed.
 if "$bin" run --help | grep -q -- "--modes LIST" && "$bin" info | grep -q "CUDA backend"; then
   passed=$((passed + 1))

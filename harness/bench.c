@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "model.h"
 #include "train.h"
@@ -15,13 +15,6 @@
 #ifdef AMPBENCH_HAVE_CUDA
 #include "cuda_info.h"
 #endif
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes)
 {

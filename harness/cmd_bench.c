@@ -171,10 +171,7 @@ static cJSON *cell_json(const struct bench_cell *x, double torch)
     cJSON_AddNumberToObject(o, "peak_fraction", x->peak_fraction);
     cJSON_AddNumberToObject(o, "speedup_vs_fp32", x->speedup);
     cJSON_AddNumberToObject(o, "memory_saving_vs_fp32", x->memory_saving);
-    cJSON_AddNumberToObject(o, "peak_bytes", (double)x->mem.peak_total);
-    cJSON *cats = cJSON_AddObjectToObject(o, "peak_bytes_by_category");
-    for (int k = 0; k < MEM_NCATEGORIES; k++)
-        cJSON_AddNumberToObject(cats, mem_category_name(k), (double)x->mem.peak[k]);
+    cJSON_AddItemToObject(o, "memory", results_memory_json(&x->mem));
     if (torch > 0) {
         cJSON_AddNumberToObject(o, "torch_samples_per_s", torch);
         cJSON_AddNumberToObject(o, "ratio_vs_torch", x->sps_median / torch);

@@ -3,8 +3,8 @@
  * XML; exit 0 only when every recipe passes (1 when one fails, 2 on bad input). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
@@ -12,13 +12,6 @@
 #include "report.h"
 #include "runner.h"
 #include "verify.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* fp32 is the reference: make sure it runs, first. */
 static int ensure_reference(struct amp_config *c)

@@ -2,14 +2,8 @@
  * times a second when stdout is a terminal, and one table row per finished epoch. */
 #include "progress.h"
 
-#include <time.h>
+#include "clock.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void progress_init(struct progress_state *p, FILE *out, int live)
 {

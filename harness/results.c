@@ -193,7 +193,7 @@ static cJSON *environment_json(const struct host_info *h)
     return j;
 }
 
-static cJSON *memory_json(const struct mem_stats *m)
+cJSON *results_memory_json(const struct mem_stats *m)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON *cats = cJSON_AddObjectToObject(j, "peak_bytes_by_category");
@@ -277,11 +277,11 @@ static cJSON *mode_json(const struct mode_result *r)
         cJSON_AddNumberToObject(sc, "scale", m->loss_scale);
         cJSON_AddNumberToObject(sc, "growth_tracker", m->growth_tracker);
         cJSON_AddItemToObject(o, "numerics", numerics_json(&m->numerics));
-        cJSON_AddItemToObject(o, "memory", memory_json(&m->mem));
+        cJSON_AddItemToObject(o, "memory", results_memory_json(&m->mem));
         cJSON_AddItemToArray(epochs, o);
     }
     if (r->nepochs)
-        cJSON_AddItemToObject(j, "memory", memory_json(&r->epochs[r->nepochs - 1].mem));
+        cJSON_AddItemToObject(j, "memory", results_memory_json(&r->epochs[r->nepochs - 1].mem));
     return j;
 }
 

@@ -30,6 +30,9 @@ struct run_record {
 /* Adds the training protocol's keys (epochs, batch, lr, momentum, channels, seed) to j. */
 void results_protocol_json(cJSON *j, const struct amp_config *c);
 
+/* {"peak_bytes_by_category": {...}, "peak_bytes": N}: a backend's memory accounting. */
+cJSON *results_memory_json(const struct mem_stats *m);
+
 /* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
 int results_write(const char *dir, const struct run_record *rec);
 

@@ -288,6 +288,20 @@ static void backward_and_update(struct seed_net *net, struct amp_tensor *act,
     }
 }
 
+/* FNV-1a over what a captured step depends on besides device memory. */
+static uint64_t step_key(uint32_t n, int train, float lr, float momentum)
+{
+    uint32_t words[4] = { n, (uint32_t)(train != 0), 0, 0 };
+    memcpy(&words[2], &lr, sizeof lr);
+    memcpy(&words[3], &momentum, sizeof momentum);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof words; i++) {
+        h ^= ((const unsigned char *)words)[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float momentum,
                   struct step_result *out)
 {
@@ -303,8 +317,10 @@ int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float m
     const struct amp_tensor *conv_in = net->input_lp.data ? &input_lp : &input;
     struct amp_tensor *scaler = train && net->scaler.data ? &net->scaler : NULL;
 
-    /* A captured step replays every op below; the key tells full and partial batches apart. */
-    const uint64_t key = ((uint64_t)(train != 0) << 32) | n;
+    /* A captured step replays every op below with the arguments it was captured with: the key
+     * tells apart training and evaluation, full and partial batches, and (for a schedule) every
+     * learning rate and momentum. */
+    const uint64_t key = step_key(n, train, lr, momentum);
     if (!ops->step_begin || !ops->step_begin(ctx, key)) {
         nvtx_push("forward");
         if (net->input_lp.data) {

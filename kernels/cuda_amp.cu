@@ -197,8 +197,7 @@ void cuda_ew_flush(struct cuda_ctx *c)
         CUDA_FAIL(c, "elementwise launch of %llu blocks is too large", blocks);
         return;
     }
-    ew_kernel<<<(unsigned int)blocks, EW_THREADS, 0, c->stream>>>(batch, c->d_counts);
-    CUDA_LAUNCH_CHECK(c, ew_kernel);
+    CUDA_LAUNCH(c, ew_kernel, (unsigned int)blocks, EW_THREADS, batch, c->d_counts);
 }
 
 static void push(struct cuda_ctx *c, const ew_job *j)
@@ -290,6 +289,5 @@ void cuda_scaler_update(void *ctx, struct amp_tensor *scaler)
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
     c->step_scaler = scaler->data;
-    scaler_update_kernel<<<1, 1, 0, c->stream>>>((struct loss_scaler *)scaler->data);
-    CUDA_LAUNCH_CHECK(c, scaler_update_kernel);
+    CUDA_LAUNCH(c, scaler_update_kernel, 1, 1, (struct loss_scaler *)scaler->data);
 }

@@ -4,7 +4,7 @@
  *
  * Everything runs on one non-blocking stream. A step (seed_net_step) is bracketed by
  * step_begin/step_end: the first occurrence of a step key (full or partial batch, train or
- * eval) runs eagerly, which does every lazy set-up (cuDNN plans, scratch buffers, library
+ * eval, lr and momentum) runs eagerly, which does every lazy set-up (cuDNN plans, scratch buffers, library
  * initialisation); the second is captured into a CUDA Graph (and launched once, since capture
  * does not execute); later ones replay the graph with one cudaGraphLaunch. --no-graph runs
  * every step eagerly. The harness reads results after step_end (download synchronises). */
@@ -87,6 +87,16 @@ int cuda_fail(struct cuda_ctx *c, const char *file, int line, const char *fmt, .
 static int failed(struct cuda_ctx *c)
 {
     return amp_fail(AMP_EFAIL, "CUDA backend: %s", c->errmsg);
+}
+
+/* Only ops run between step_begin and step_end: an allocation, a synchronisation or a copy from
+ * host memory would invalidate the capture or be replayed with stale host bytes. */
+static int refused_in_capture(struct cuda_ctx *c, const char *what)
+{
+    if (!c->capturing)
+        return 0;
+    CUDA_FAIL(c, "%s while a step is being captured in a CUDA Graph", what);
+    return 1;
 }
 
 /* ---- helpers shared by the op files ---- */
@@ -204,7 +214,8 @@ static int setup(struct cuda_ctx *c)
     c->mem_total = total;
     c->mem_free_open = c->mem_free_min = c->mem_free_last = free_b;
 
-    c->cublas_ws_bytes = (size_t)8 << 20;
+    /* cuBLAS recommends 32 MiB of workspace on Hopper and later, 4 MiB before. */
+    c->cublas_ws_bytes = (size_t)(c->cc_major >= 9 ? 32 : 8) << 20;
     if (CUDA_CHECK(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) ||
         CUBLAS_CHECK(c, cublasCreate(&c->cublas)) ||
         CUBLAS_CHECK(c, cublasSetStream(c->cublas, c->stream)) ||
@@ -213,7 +224,7 @@ static int setup(struct cuda_ctx *c)
         CUBLAS_CHECK(c, cublasSetWorkspace(c->cublas, c->cublas_ws, c->cublas_ws_bytes)) ||
         CUDNN_CHECK(c, cudnnCreate(&c->cudnn)) || CUDNN_CHECK(c, cudnnSetStream(c->cudnn, c->stream)) ||
         CUDA_CHECK(c, cudaMalloc(&c->d_counts, sizeof *c->d_counts)) ||
-        CUDA_CHECK(c, cudaMemset(c->d_counts, 0, sizeof *c->d_counts)) ||
+        CUDA_CHECK(c, cudaMemsetAsync(c->d_counts, 0, sizeof *c->d_counts, c->stream)) ||
         CUDA_CHECK(c, cudaMallocHost(&c->pf, sizeof *c->pf)) ||
         CUDA_CHECK(c, cudaEventCreateWithFlags(&c->pf_done, cudaEventDisableTiming)) ||
         CUDA_CHECK(c, cudaEventCreate(&c->ev_start)) || CUDA_CHECK(c, cudaEventCreate(&c->ev_stop)) ||
@@ -296,7 +307,7 @@ static int cuda_alloc(void *ctx, void **ptr, size_t bytes)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     *ptr = NULL;
-    if (c->err)
+    if (c->err || refused_in_capture(c, "an allocation"))
         return failed(c);
     c->dirty = 1; /* a new tensor may reuse a prefetched address */
     if (cudaMalloc(ptr, bytes ? bytes : 1) != cudaSuccess) {
@@ -314,6 +325,8 @@ static int cuda_alloc(void *ctx, void **ptr, size_t bytes)
 static void cuda_free(void *ctx, void *ptr)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    if (refused_in_capture(c, "freeing a tensor"))
+        return;
     if (!c->err)
         cuda_ew_flush(c); /* a pending job may still read it */
     c->dirty = 1;
@@ -325,7 +338,7 @@ static void cuda_free(void *ctx, void *ptr)
 static int cuda_upload(void *ctx, void *dst, const void *src, size_t bytes)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
-    if (c->err)
+    if (c->err || refused_in_capture(c, "an upload"))
         return failed(c);
     cuda_ew_flush(c); /* pending jobs come first in stream order */
     c->dirty = 1;
@@ -413,7 +426,7 @@ static int prefetch(struct cuda_ctx *c, const void *stats, const void *scaler)
 static int cuda_download(void *ctx, void *dst, const void *src, size_t bytes)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
-    if (c->err)
+    if (c->err || refused_in_capture(c, "a download"))
         return failed(c);
     cuda_ew_flush(c);
     /* Right after a step: served from the step-end prefetch when nothing ran since. */
@@ -454,7 +467,7 @@ static int cuda_threads(void *ctx)
 static int cuda_read_counts(void *ctx, struct numerics_counts *out)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
-    if (c->err)
+    if (c->err || refused_in_capture(c, "reading the counters"))
         return failed(c);
     cuda_ew_flush(c);
     /* After a step with nothing issued since, its prefetch holds every count: no round trip. */
@@ -583,7 +596,8 @@ static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 static void cuda_profile_range(void *ctx, int start)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
-    if (CUDA_CHECK(c, cudaStreamSynchronize(c->stream)))
+    if (refused_in_capture(c, "a profiling range") ||
+        CUDA_CHECK(c, cudaStreamSynchronize(c->stream)))
         return;
     if (start)
         CUDA_CHECK(c, cudaProfilerStart());
@@ -596,6 +610,8 @@ static void cuda_profile_range(void *ctx, int start)
 static int cuda_timer(void *ctx, int start, float *ms)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    if (refused_in_capture(c, "the timer"))
+        return failed(c);
     if (!c->timer_start && (CUDA_CHECK(c, cudaEventCreate(&c->timer_start)) ||
                             CUDA_CHECK(c, cudaEventCreate(&c->timer_stop))))
         return failed(c);

@@ -24,9 +24,19 @@ int cuda_fail(struct cuda_ctx *c, const char *file, int line, const char *fmt, .
 #define CUDA_CHECK(c, expr) cuda_check_rt((c), (expr), #expr, __FILE__, __LINE__)
 #define CUBLAS_CHECK(c, expr) cuda_check_cublas((c), (expr), #expr, __FILE__, __LINE__)
 #define CUDNN_CHECK(c, expr) cuda_check_cudnn((c), (expr), #expr, __FILE__, __LINE__)
-/* After every <<<...>>>: launch configuration errors (and any earlier asynchronous fault). */
+/* After every launch: launch configuration errors (and any earlier asynchronous fault). */
 #define CUDA_LAUNCH_CHECK(c, kernel)                                                              \
     cuda_check_rt((c), cudaGetLastError(), "launch of " #kernel, __FILE__, __LINE__)
+/* kernel<<<grid, block, 0, c->stream>>>(args...), checked; nonzero on failure. Every launch goes
+ * through it, so that the CPU emulation (tests/cuda_emu, AMPBENCH_CUEMU) can run the kernels. */
+#ifdef AMPBENCH_CUEMU
+#define CUDA_LAUNCH(c, kernel, grid, block, ...)                                                  \
+    (cuemu_launch((c)->stream, (grid), (block), #kernel, kernel, __VA_ARGS__),                    \
+     CUDA_LAUNCH_CHECK(c, kernel))
+#else
+#define CUDA_LAUNCH(c, kernel, grid, block, ...)                                                  \
+    (kernel<<<(grid), (block), 0, (c)->stream>>>(__VA_ARGS__), CUDA_LAUNCH_CHECK(c, kernel))
+#endif
 #define CUDA_FAIL(c, ...) cuda_fail((c), __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

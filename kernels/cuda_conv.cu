@@ -53,8 +53,9 @@ static __device__ float conv_exact(const void *x, const void *w, int dt, float b
 }
 
 /* out = round(out + bias) in place (cuDNN's result already in out's dtype): one block per output
- * plane (n, co). FP16/BF16 results that are +-0 or +-inf are recomputed from x and w, rounded
- * once and counted against the exact value. */
+ * plane (n, co). FP16/BF16 results that are +-0, +-inf or +-the largest finite value (where the
+ * second rounding can hide an overflow: 65472 + 40 rounds to 65504, the exact 65484 + 40 to inf)
+ * are recomputed from x and w, rounded once and counted against the exact value. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_forward_epilogue(void *out, int dt, int out_cat, const void *bias, int b_dt,
                           const void *x, const void *w, unsigned CI, unsigned H, unsigned W,
@@ -73,7 +74,7 @@ __global__ void __launch_bounds__(CONV_THREADS)
     for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
         const float v = ld(o, p, dt) + b;
         uint16_t r = bits16_rn(dt, v);
-        if (bits16_zero_or_inf(dt, r)) { /* rare: the exact value decides and is stored */
+        if (bits16_extreme(dt, r)) { /* rare: the exact value decides and is stored */
             const float exact = conv_exact(x, w, dt, b, n, co, p / W, p % W, CI, H, W);
             r = bits16_rn(dt, exact);
             count_round(cc, __float_as_uint(exact), r, dt == AMP_F16 ? 0x7C00u : 0x7F80u);
@@ -532,10 +533,9 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
                                                ch->workspace, &zero, p->y, out->data)))
         return;
     const unsigned planes = s->n * s->c_out;
-    conv_forward_epilogue<<<planes, CONV_THREADS, 0, c->stream>>>(
-        out->data, out->dtype, out->category, bias->data, bias->dtype, inp->data, weight->data,
-        s->c_in, s->h, s->w, s->c_out, (unsigned long long)planes * s->h * s->w, c->d_counts);
-    CUDA_LAUNCH_CHECK(c, conv_forward_epilogue);
+    CUDA_LAUNCH(c, conv_forward_epilogue, planes, CONV_THREADS, out->data, out->dtype,
+                out->category, bias->data, bias->dtype, inp->data, weight->data, s->c_in, s->h,
+                s->w, s->c_out, (unsigned long long)planes * s->h * s->w, c->d_counts);
 }
 
 void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -556,13 +556,13 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
     float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
     if (!part)
         return;
-    conv_bias_partial<<<dim3(s->c_out, chunks), CONV_THREADS, 0, c->stream>>>(
-        part, dout->data, dout->dtype, s->n, s->c_out, HW, per_chunk);
-    if (CUDA_LAUNCH_CHECK(c, conv_bias_partial))
+    if (CUDA_LAUNCH(c, conv_bias_partial, dim3(s->c_out, chunks), CONV_THREADS, part, dout->data,
+                    dout->dtype, s->n, s->c_out, HW, per_chunk))
         return;
-    conv_bias_final<<<cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS, 0, c->stream>>>(
-        dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out, c->d_counts);
-    if (CUDA_LAUNCH_CHECK(c, conv_bias_final) || s->n == 0)
+    if (CUDA_LAUNCH(c, conv_bias_final, cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS,
+                    dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out,
+                    c->d_counts) ||
+        s->n == 0)
         return;
     struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
     if (!p)
@@ -577,10 +577,9 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
         return;
     if (dtype_is_lowp(dweight->dtype)) {
         const unsigned taps = s->c_out * s->c_in * 9;
-        conv_backward_filter_check<<<taps, CONV_THREADS, 0, c->stream>>>(
-            dweight->data, dweight->dtype, dweight->category, dout->data, inp->data, s->n,
-            s->c_in, s->h, s->w, s->c_out, c->d_counts);
-        if (CUDA_LAUNCH_CHECK(c, conv_backward_filter_check))
+        if (CUDA_LAUNCH(c, conv_backward_filter_check, taps, CONV_THREADS, dweight->data,
+                        dweight->dtype, dweight->category, dout->data, inp->data, s->n, s->c_in,
+                        s->h, s->w, s->c_out, c->d_counts))
             return;
     }
     if (!dinp)
@@ -594,10 +593,9 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
         return;
     if (dtype_is_lowp(dinp->dtype)) {
         const unsigned planes = s->n * s->c_in;
-        conv_backward_data_check<<<planes, CONV_THREADS, 0, c->stream>>>(
-            dinp->data, dinp->dtype, dinp->category, dout->data, weight->data, s->c_in, s->h,
-            s->w, s->c_out, (unsigned long long)planes * HW, c->d_counts);
-        CUDA_LAUNCH_CHECK(c, conv_backward_data_check);
+        CUDA_LAUNCH(c, conv_backward_data_check, planes, CONV_THREADS, dinp->data, dinp->dtype,
+                    dinp->category, dout->data, weight->data, s->c_in, s->h, s->w, s->c_out,
+                    (unsigned long long)planes * HW, c->d_counts);
     }
 }
 

@@ -140,6 +140,14 @@ DEV bool bits16_zero_or_inf(int dt, uint16_t h)
     return ha == 0u || ha == (dt == AMP_F16 ? 0x7C00u : 0x7F80u);
 }
 
+/* +-0, +-inf or +-the largest finite value: where rounding an already rounded sum again (plus
+ * a bias) can hide an underflow or an overflow that the exact sum would show. */
+DEV bool bits16_extreme(int dt, uint16_t h)
+{
+    const uint16_t ha = h & 0x7FFFu;
+    return bits16_zero_or_inf(dt, h) || ha == (dt == AMP_F16 ? 0x7BFFu : 0x7F7Fu);
+}
+
 /* Whether the 16-bit element i of p (dtype dt) is +-0 or +-inf: the results a library rounded
  * whose underflow/overflow status needs the exact value. */
 DEV bool lowp_zero_or_inf(const void *p, size_t i, int dt)

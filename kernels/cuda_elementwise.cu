@@ -136,9 +136,8 @@ void cuda_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tenso
     }
     const size_t nvec = vec_words(n, inp->dtype, out->data, inp->data, NULL);
     const size_t work = nvec + (n - nvec * (inp->dtype == AMP_F32 ? 4 : 8));
-    relu_forward_kernel<<<cuda_blocks(c, work, EL_THREADS), EL_THREADS, 0, c->stream>>>(
-        out->data, inp->data, n, inp->dtype, nvec);
-    CUDA_LAUNCH_CHECK(c, relu_forward_kernel);
+    CUDA_LAUNCH(c, relu_forward_kernel, cuda_blocks(c, work, EL_THREADS), EL_THREADS, out->data,
+                inp->data, n, inp->dtype, nvec);
 }
 
 void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
@@ -156,9 +155,8 @@ void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_ten
     }
     const size_t nvec = vec_words(n, dout->dtype, dinp->data, dout->data, out->data);
     const size_t work = nvec + (n - nvec * (dout->dtype == AMP_F32 ? 4 : 8));
-    relu_backward_kernel<<<cuda_blocks(c, work, EL_THREADS), EL_THREADS, 0, c->stream>>>(
-        dinp->data, dout->data, out->data, n, dout->dtype, nvec);
-    CUDA_LAUNCH_CHECK(c, relu_backward_kernel);
+    CUDA_LAUNCH(c, relu_backward_kernel, cuda_blocks(c, work, EL_THREADS), EL_THREADS, dinp->data,
+                dout->data, out->data, n, dout->dtype, nvec);
 }
 
 /* One block; thread t handles rows t, t + blockDim, ... The per-row arithmetic is the
@@ -236,10 +234,8 @@ void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor 
     c->step_stats = stats->data;
     if (scaler)
         c->step_scaler = scaler->data;
-    softmax_xent_kernel<<<1, EL_THREADS, 0, c->stream>>>(
-        dlogits ? dlogits->data : NULL, dlogits ? (int)dlogits->dtype : 0,
-        dlogits ? (int)dlogits->category : 0, (float *)stats->data, logits->data, logits->dtype,
-        (const int32_t *)labels->data,
-        scaler ? (const struct loss_scaler *)scaler->data : NULL, n, m, c->d_counts);
-    CUDA_LAUNCH_CHECK(c, softmax_xent_kernel);
+    CUDA_LAUNCH(c, softmax_xent_kernel, 1, EL_THREADS, dlogits ? dlogits->data : NULL,
+                dlogits ? (int)dlogits->dtype : 0, dlogits ? (int)dlogits->category : 0,
+                (float *)stats->data, logits->data, logits->dtype, (const int32_t *)labels->data,
+                scaler ? (const struct loss_scaler *)scaler->data : NULL, n, m, c->d_counts);
 }

@@ -257,10 +257,9 @@ static void epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *pa
                      unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols)
 {
     const size_t total = rows * cols;
-    sum_bias_round<<<cuda_blocks(c, total, GEMM_THREADS), GEMM_THREADS, 0, c->stream>>>(
-        out->data, out->dtype, out->category, part, splits, bias ? bias->data : NULL,
-        bias ? (int)bias->dtype : 0, rows, cols, c->d_counts);
-    CUDA_LAUNCH_CHECK(c, sum_bias_round);
+    CUDA_LAUNCH(c, sum_bias_round, cuda_blocks(c, total, GEMM_THREADS), GEMM_THREADS, out->data,
+                out->dtype, out->category, part, splits, bias ? bias->data : NULL,
+                bias ? (int)bias->dtype : 0, rows, cols, c->d_counts);
 }
 
 void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
@@ -302,10 +301,9 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
         return;
     }
     const dim3 grid((unsigned)row_blocks, splits);
-    linear_forward_partial<<<grid, GEMM_THREADS, 0, c->stream>>>(
-        part, inp->data, inp->dtype, tf32_of(inp, math), weight->data, weight->dtype,
-        tf32_of(weight, math), n, k, m, kchunk);
-    if (CUDA_LAUNCH_CHECK(c, linear_forward_partial))
+    if (CUDA_LAUNCH(c, linear_forward_partial, grid, GEMM_THREADS, part, inp->data, inp->dtype,
+                    tf32_of(inp, math), weight->data, weight->dtype, tf32_of(weight, math), n, k, m,
+                    kchunk))
         return;
     epilogue(c, out, part, splits, bias, n, m);
 }
@@ -327,10 +325,8 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
         return;
     }
     /* dbias[j] = sum_i dout[i, j] */
-    linear_backward_bias<<<m, GEMM_THREADS, 0, c->stream>>>(dbias->data, dbias->dtype,
-                                                           dbias->category, dout->data,
-                                                           dout->dtype, n, m, c->d_counts);
-    if (CUDA_LAUNCH_CHECK(c, linear_backward_bias))
+    if (CUDA_LAUNCH(c, linear_backward_bias, m, GEMM_THREADS, dbias->data, dbias->dtype,
+                    dbias->category, dout->data, dout->dtype, n, m, c->d_counts))
         return;
 
     /* dweight [m, k] = dout^T [m, n] @ inp [n, k] */
@@ -357,10 +353,9 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
         if (!part)
             return;
         const dim3 grid((unsigned)col_blocks, splits);
-        linear_backward_weight_partial<<<grid, GEMM_THREADS, 0, c->stream>>>(
-            part, dout->data, dout->dtype, tf32_of(dout, math), inp->data, inp->dtype,
-            tf32_of(inp, math), n, k, m, rchunk);
-        if (CUDA_LAUNCH_CHECK(c, linear_backward_weight_partial))
+        if (CUDA_LAUNCH(c, linear_backward_weight_partial, grid, GEMM_THREADS, part, dout->data,
+                        dout->dtype, tf32_of(dout, math), inp->data, inp->dtype, tf32_of(inp, math),
+                        n, k, m, rchunk))
             return;
         epilogue(c, dweight, part, splits, NULL, m, k);
     }
@@ -379,8 +374,7 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
     if (row_blocks > 65535)
         row_blocks = 65535;
     const dim3 grid((unsigned)col_blocks, (unsigned)row_blocks);
-    linear_backward_data<<<grid, GEMM_THREADS, 0, c->stream>>>(
-        dinp->data, dinp->dtype, dinp->category, dout->data, dout->dtype, tf32_of(dout, math),
-        weight->data, weight->dtype, tf32_of(weight, math), n, k, m, c->d_counts);
-    CUDA_LAUNCH_CHECK(c, linear_backward_data);
+    CUDA_LAUNCH(c, linear_backward_data, grid, GEMM_THREADS, dinp->data, dinp->dtype,
+                dinp->category, dout->data, dout->dtype, tf32_of(dout, math), weight->data,
+                weight->dtype, tf32_of(weight, math), n, k, m, c->d_counts);
 }

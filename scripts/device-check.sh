@@ -12,27 +12,44 @@
 # --batch 1024 AMP against FP32 for speed and peak memory); and writes OUT_DIR/summary.json,
 # every log, nvidia-smi and versions into OUT_DIR. Built to finish within 8 minutes on an H200
 # (each step has a time limit; a step that would overrun the budget is skipped and says so).
+# It stops early, with exit status 2 and the reason in OUT_DIR/summary.json ("stopped"), when the
+# carried build cannot run and cannot be rebuilt here, or when no usable CUDA device is seen (also
+# after retrying with /usr/local/cuda-13*/compat, the forward-compatible libcuda, first on
+# LD_LIBRARY_PATH).
 #
 #   scripts/device-check.sh --prepare [BUILD_DIR]
 #
-# on a build machine (no GPU needed): builds BUILD_DIR (default build-cuda) with the CUDA backend
-# and bundles what the GPU machine may lack: libcjson/libgomp into BUILD_DIR/runtime-libs and the
-# Fashion-MNIST files into BUILD_DIR/fashion-mnist (about 30 MB), so that carrying BUILD_DIR is
-# enough.
+# on a build machine (no GPU needed): builds BUILD_DIR (default build-cuda) afresh with the CUDA
+# backend, portable code (AMPBENCH_NATIVE=OFF: no -march=native) and no CPU emulation targets
+# (AMPBENCH_CUEMU=OFF); bundles what the GPU machine may lack: libcjson/libgomp into
+# BUILD_DIR/runtime-libs and the Fashion-MNIST files into BUILD_DIR/fashion-mnist (about 30 MB);
+# then deletes what the run does not need (object files, static libraries), so that carrying
+# BUILD_DIR is enough and stays well under the 64 MiB carry limit. ctest still works there.
 #
 # DATA_DIR defaults to $AMPBENCH_DATA, BUILD/fashion-mnist, /usr/share/datasets/fashion-mnist; with
 # no data the accuracy runs are skipped and the throughput runs use synthetic IDX files.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 die() { echo "device-check: $*" >&2; exit 1; }
+# The one configuration for --prepare and for a rebuild on the GPU machine.
+CMAKE_FLAGS=(-DAMPBENCH_CUDA=ON -DAMPBENCH_NATIVE=OFF -DAMPBENCH_CUEMU=OFF -DCMAKE_BUILD_TYPE=Release)
 
 # ---- --prepare (build machine) ------------------------------------------------------------------
 if [ "${1:-}" = "--prepare" ]; then
   B=${2:-build-cuda}
-  cmake -S . -B "$B" -DAMPBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || die "configure failed"
+  # Afresh (when BUILD_DIR is a build folder of this tree): nothing from an earlier configuration
+  # (-march=native objects, CPU emulation targets) may be carried.
+  if [ -f "$B/CMakeCache.txt" ] && [ "$(cd "$B" && pwd)" != "$ROOT" ] &&
+     grep -Fqx "CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT" "$B/CMakeCache.txt"; then
+    rm -rf "$B"
+  fi
+  cmake -S . -B "$B" "${CMAKE_FLAGS[@]}" >/dev/null || die "configure failed"
   cmake --build "$B" -j "$(nproc)" || die "build failed"
+  if [ ! -x "$B/ampbench" ] || [ ! -x "$B/tests/test_backend_ops" ]; then
+    die "the build made no $B/ampbench or $B/tests/test_backend_ops (is the CUDA backend configured?)"
+  fi
   # Every library outside glibc/libstdc++ and the CUDA stack (cJSON, GSL, zlib, libgomp): used
   # on the GPU machine only when its own are missing.
   mkdir -p "$B/runtime-libs"
@@ -40,7 +57,7 @@ if [ "${1:-}" = "--prepare" ]; then
     while read -r name path; do
       case "$name" in
         libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|libstdc++*|libgcc_s*|ld-linux*) ;;
-        libcuda*|libcublas*|libcudnn*|libcudart*|libnvrtc*|libnvJitLink*) ;;
+        libcuda*|libcublas*|libcudnn*|libnvrtc*|libnvJitLink*) ;;  # (libcuda* takes libcudart too)
         *) cp -L "$path" "$B/runtime-libs/" && echo "bundled $path" ;;
       esac
     done
@@ -51,7 +68,15 @@ if [ "${1:-}" = "--prepare" ]; then
   else
     echo "no dataset at $src: not bundled"
   fi
-  du -sh "$B"
+  # What the run does not need: object files, static libraries, CMake's compiler-identification
+  # scratch (5 MB of CUDA binaries each) and micro_ops. ctest needs only CMakeCache.txt, the
+  # CTestTestfile.cmake files and the test binaries.
+  find "$B" -type d -path '*/CMakeFiles/*.dir' -prune -exec rm -rf {} +
+  rm -rf "$B"/*.a "$B/Testing" "$B/micro_ops" "$B/CMakeFiles/CheckCUDA" "$B"/CMakeFiles/[0-9]*/CompilerId* \
+         "$B"/CMakeFiles/[0-9]*/CMakeDetermineCompilerABI_*.bin
+  kib=$(du -sk "$B" | cut -f1)
+  echo "$B: $((kib / 1024)) MiB to carry (the carry limit is 64 MiB, the working tree included)"
+  [ "$kib" -le $((56 * 1024)) ] || echo "device-check: warning: $B is close to the carry limit" >&2
   exit 0
 fi
 
@@ -60,7 +85,12 @@ mkdir -p "$1" || die "cannot create $1"
 OUT=$(cd "$1" && pwd)
 exec > >(tee "$OUT/device-check.log") 2>&1
 START=$(date +%s)
-BUDGET=${DEVICE_CHECK_BUDGET:-470}   # seconds for everything (8 minutes, a margin kept)
+# Seconds for everything (8 minutes, a margin kept). The step maxima below add up to 440 s (gpu
+# tests 150, tp_b32_amp_graph 50, torch_b32_amp 50, tp_c64_b1024 40, tp_b32_amp_nograph 40, train
+# 70, the two other torch baselines 20 each), in that order, so even steps that all run to their
+# limits fit, with about 30 s for the environment, the library search and the summary. A rebuild
+# here (configure 60, build 180) skips train, and the last steps get what is left.
+BUDGET=${DEVICE_CHECK_BUDGET:-470}
 elapsed() { echo $(( $(date +%s) - START )); }
 # A step's time limit: its own maximum, or what is left of the budget.
 limit() { local left=$(( BUDGET - $(elapsed) )); [ "$left" -lt "$1" ] && echo "$left" || echo "$1"; }
@@ -83,180 +113,26 @@ step() {
   note "$name: exit $rc"
   return $rc
 }
-
-# ---- environment ----------------------------------------------------------------------------------
-note "collecting the environment"
-mkdir -p "$OUT/env"
-{ nvidia-smi 2>&1 || echo "nvidia-smi failed"; } >"$OUT/env/nvidia-smi.txt"
-{ nvidia-smi -q 2>&1 || true; } >"$OUT/env/nvidia-smi-q.txt"
-{ command -v nvcc && nvcc --version; } >"$OUT/env/nvcc.txt" 2>&1
-{ uname -a; cat /etc/os-release 2>/dev/null; nproc; free -g; } >"$OUT/env/system.txt" 2>&1
-{ cmake --version; gcc --version; } >"$OUT/env/tools.txt" 2>&1
-env | grep -E '^(CUDA|LD_LIBRARY|PATH|NVIDIA|AMPBENCH|CUDNN)' >"$OUT/env/vars.txt" 2>&1
-PY=$(command -v python3 || command -v python || true)
-if [ -n "$PY" ]; then
-  "$PY" - >"$OUT/env/python.txt" 2>&1 <<'EOF'
-import sys
-print(sys.version)
-try:
-    import torch
-    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
-    print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
-except Exception as e:
-    print("torch unavailable:", e)
-EOF
-fi
-head -n 20 "$OUT/env/nvidia-smi.txt"
-
-# ---- libraries ------------------------------------------------------------------------------------
-# Where a library may be: CUDA toolkits, the system, and the nvidia-* wheels (nvidia/<pkg>/lib,
-# nvidia/cu13/lib) and torch/lib of every site-packages.
-candidates=()
-for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda /usr/local/cuda-*; do
-  [ -n "$d" ] && candidates+=("$d/lib64" "$d/lib" "$d/targets/x86_64-linux/lib")
-done
-candidates+=(/usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/lib)
-if [ -n "$PY" ]; then
-  while IFS= read -r sp; do
-    [ -d "$sp" ] || continue
-    for d in "$sp"/nvidia/*/lib "$sp"/torch/lib; do candidates+=("$d"); done
-  done < <("$PY" -c 'import site, sys
-for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path: print(p)' 2>/dev/null | sort -u)
-fi
-libpath=""
-add_dir() { case ":$libpath:" in *":$1:"*) ;; *) libpath=${libpath:+$libpath:}$1 ;; esac; }
-find_lib() { # soname -> the first candidate folder that holds it
-  for d in "${candidates[@]}"; do
-    [ -e "$d/$1" ] && { echo "$d"; return 0; }
-  done
-  return 1
+# stop REASON: the check cannot go on; writes the summary with the reason and exits 2.
+STOPPED=""
+stop() {
+  STOPPED=$*
+  note "stopped: $STOPPED"
+  summary
+  exit 2
 }
 
-# ---- the build ------------------------------------------------------------------------------------
-BUILD_KIND=""
-pick_build() {
-  for b in "${AMPBENCH_BUILD:-}" "$ROOT/build-cuda"; do
-    [ -n "$b" ] && [ -x "$b/ampbench" ] && [ -x "$b/tests/test_backend_ops" ] && { echo "$b"; return 0; }
-  done
-  return 1
-}
-BUILD=$(pick_build || true)
-needed=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_cnn.so.9
-        libcudnn_ops.so.9 libcudnn_graph.so.9 libcudnn_engines_precompiled.so.9
-        libcudnn_engines_runtime_compiled.so.9 libcudnn_heuristic.so.9 libnvrtc.so.13)
-if [ -n "$BUILD" ]; then
-  while read -r lib; do needed+=("$lib"); done < <(readelf -d "$BUILD/ampbench" 2>/dev/null |
-    awk -F'[][]' '/NEEDED/ { print $2 }')
-fi
-: >"$OUT/libs.txt"
-for lib in $(printf '%s\n' "${needed[@]}" | sort -u); do
-  if d=$(find_lib "$lib"); then add_dir "$d"; echo "$lib: $d" >>"$OUT/libs.txt"
-  else echo "$lib: (not in the candidate folders; system default)" >>"$OUT/libs.txt"; fi
-done
-export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# The libraries --prepare bundled, only when this machine lacks some of its own.
-if [ -n "$BUILD" ] && [ -d "$BUILD/runtime-libs" ] && ldd "$BUILD/ampbench" | grep -q "not found"; then
-  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BUILD/runtime-libs
-  echo "bundled runtime libraries added: $(ls "$BUILD/runtime-libs" | tr '\n' ' ')" >>"$OUT/libs.txt"
-fi
-ldd "$BUILD/ampbench" >"$OUT/ldd-ampbench.txt" 2>&1
-note "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-cat "$OUT/libs.txt"
-
-if [ -n "$BUILD" ] && ldd "$BUILD/ampbench" | grep -q "not found"; then
-  note "the carried build $BUILD misses libraries:"; ldd "$BUILD/ampbench" | grep "not found"
-fi
-if [ -z "$BUILD" ] || ! "$BUILD/ampbench" info >/dev/null 2>&1; then
-  # Build here. cuDNN's headers may only be in the wheel (nvidia/cudnn/include).
-  cudnn_root=""
-  d=$(find_lib libcudnn.so.9 || true)
-  [ -n "$d" ] && [ -e "$d/../include/cudnn_version.h" ] && cudnn_root=$(cd "$d/.." && pwd)
-  BUILD="$ROOT/build-device"
-  BUILD_KIND="built here"
-  step build_configure 120 cmake -S "$ROOT" -B "$BUILD" -DAMPBENCH_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-       ${cudnn_root:+-DCUDNN_ROOT=$cudnn_root}
-  step build 240 cmake --build "$BUILD" -j "$(nproc)"
-else
-  BUILD_KIND="carried ($BUILD)"
-fi
-note "build: $BUILD_KIND"
-"$BUILD/ampbench" info >"$OUT/ampbench-info.txt" 2>&1
-cat "$OUT/ampbench-info.txt"
-BIN="$BUILD/ampbench"
-GPU_OK=0
-grep -q '^CUDA device:  [^n]' "$OUT/ampbench-info.txt" && GPU_OK=1
-[ "$GPU_OK" = 1 ] || note "ampbench sees no usable CUDA device: the GPU steps will fail or skip"
-
-# ---- data -----------------------------------------------------------------------------------------
-DATA=""
-for d in "${2:-}" "${AMPBENCH_DATA:-}" "$BUILD/fashion-mnist" /usr/share/datasets/fashion-mnist \
-         "$ROOT/data/fashion-mnist"; do
-  [ -n "$d" ] && ls "$d"/train-images*idx3* >/dev/null 2>&1 && { DATA=$d; break; }
-done
-SYNTH=0
-if [ -z "$DATA" ]; then
-  note "no Fashion-MNIST data: accuracy runs skipped; throughput runs use synthetic IDX files"
-  if [ -n "$PY" ]; then
-    DATA="$OUT/synthetic-data"
-    SYNTH=1
-    "$PY" - "$DATA" <<'EOF'
-import os, struct, sys
-d = sys.argv[1]
-os.makedirs(d, exist_ok=True)
-for split, n in (("train", 60000), ("t10k", 10000)):
-    with open(os.path.join(d, split + "-images-idx3-ubyte"), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 784))
-    with open(os.path.join(d, split + "-labels-idx1-ubyte"), "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(b % 10 for b in os.urandom(n)))
-EOF
-  fi
-fi
-export AMPBENCH_DATA=$DATA
-note "data: ${DATA:-none}"
-
-# ---- gpu-labelled tests ---------------------------------------------------------------------------
-cache_home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
-if [ "$cache_home" = "$ROOT" ] && command -v ctest >/dev/null; then
-  step gpu_tests 300 ctest --test-dir "$BUILD" -L gpu -V
-  cp "$BUILD/Testing/Temporary/LastTest.log" "$OUT/ctest-LastTest.log" 2>/dev/null
-else
-  # A build configured elsewhere: its ctest files name that machine's paths; run them directly.
-  step test_backend_ops 150 "$BUILD/tests/test_backend_ops"
-  if [ "$SYNTH" = 0 ] && [ -n "$DATA" ]; then
-    step test_gpu_train 240 bash "$ROOT/tests/test_gpu_train.sh" "$BIN"
-  fi
-fi
-
-# ---- training: every recipe, 2 epochs ----------------------------------------------------------
-MODES=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
-if [ "$SYNTH" = 0 ] && [ -n "$DATA" ]; then
-  rm -rf "$OUT/train"
-  step train 180 "$BIN" run --device cuda --modes "$MODES" --epochs 2 --no-progress --out "$OUT/train"
-fi
-
-# ---- throughput sweep -----------------------------------------------------------------------------
-tp() { # name args...
-  local name=$1; shift
-  rm -rf "$OUT/$name"
-  step "$name" 90 "$BIN" run --device cuda --epochs 2 --no-progress --out "$OUT/$name" "$@"
-}
-tp tp_b32_amp_graph --modes amp,fp32 --batch 32
-tp tp_b32_amp_nograph --modes amp,fp32 --batch 32 --no-graph
-tp tp_c64_b1024 --modes fp32,amp --channels 64 --batch 1024
-if [ -n "$PY" ]; then
-  step torch_b32_amp 90 "$PY" "$ROOT/scripts/torch_baseline.py" --mode amp --batch 32 --steps 400
-  step torch_b32_fp32 60 "$PY" "$ROOT/scripts/torch_baseline.py" --mode fp32 --batch 32 --steps 400
-  step torch_c64_b1024_amp 60 "$PY" "$ROOT/scripts/torch_baseline.py" --mode amp --batch 1024 --channels 64 --steps 60
-fi
-
-# ---- summary --------------------------------------------------------------------------------------
+# ---- summary (at the end, or from stop) -----------------------------------------------------------
+json_str() { sed 's/\\/\\\\/g; s/"/\\"/g' <<<"$1" | tr -d '\n'; }
 status_json() { local first=1; printf '{'; for k in "${!STATUS[@]}"; do
   [ $first = 1 ] || printf ', '; first=0; printf '"%s": "%s"' "$k" "${STATUS[$k]}"; done; printf '}'; }
-status_json >"$OUT/status.json"
-if [ -n "$PY" ]; then
-  "$PY" - "$OUT" "$BUILD_KIND" "$DATA" "$SYNTH" "$(elapsed)" <<'EOF'
+summary() {
+  status_json >"$OUT/status.json"
+  if [ -n "${PY:-}" ]; then
+    "$PY" - "$OUT" "${BUILD_KIND:-}" "${DATA:-}" "${SYNTH:-0}" "$(elapsed)" "${STOPPED:-}" "${DRIVER:-}" \
+      "${COMPAT:-}" "${MISSING:-}" "${REBUILD_WHY:-}" <<'PYEOF'
 import csv, json, os, re, sys
-out, build_kind, data, synth, elapsed = sys.argv[1:6]
+out, build_kind, data, synth, elapsed, stopped, driver, compat, missing, rebuild_why = sys.argv[1:11]
 def epochs(run):
     p = os.path.join(out, run, "epochs.csv")
     if not os.path.exists(p):
@@ -295,8 +171,10 @@ def tests(name):
     return {"passed_failed": m, "fail_lines": fails}
 def ratio(a, b):
     return round(a / b, 3) if a and b else None
-s = {"elapsed_s": int(elapsed), "build": build_kind, "data": data, "synthetic_data": synth == "1",
-     "status": json.load(open(os.path.join(out, "status.json")))}
+s = {"elapsed_s": int(elapsed), "stopped": stopped or None, "build": build_kind,
+     "rebuild_reason": rebuild_why or None, "missing_libraries": missing.split() or None,
+     "driver": driver or None, "cuda_compat": compat or None, "data": data,
+     "synthetic_data": synth == "1", "status": json.load(open(os.path.join(out, "status.json")))}
 info = os.path.join(out, "ampbench-info.txt")
 s["ampbench_info"] = open(info).read().splitlines() if os.path.exists(info) else None
 for t in ("gpu_tests", "test_backend_ops", "test_gpu_train"):
@@ -338,11 +216,335 @@ for run in ("tp_c64_b1024", "tp_b32_amp_graph", "train"):
         except Exception as e:
             s.setdefault("run_json_backend", {})[run] = "unreadable: %s" % e
 json.dump(s, open(os.path.join(out, "summary.json"), "w"), indent=2)
-print(json.dumps({"targets": s["targets"], "status": s["status"],
+print(json.dumps({"stopped": s["stopped"], "targets": s["targets"], "status": s["status"],
                   "tests": {k: v["passed_failed"] for k, v in s.get("tests", {}).items()}}, indent=2))
-EOF
-else
-  { printf '{"elapsed_s": %s, "build": "%s", "status": ' "$(elapsed)" "$BUILD_KIND"; cat "$OUT/status.json"; printf '}\n'; } >"$OUT/summary.json"
-  cat "$OUT/summary.json"
+PYEOF
+  else
+    { printf '{"elapsed_s": %s, "stopped": "%s", "build": "%s", "status": ' "$(elapsed)" \
+        "$(json_str "${STOPPED:-}")" "$(json_str "${BUILD_KIND:-}")"; cat "$OUT/status.json"; printf '}\n'
+    } >"$OUT/summary.json"
+    cat "$OUT/summary.json"
+  fi
+}
+
+# The PyTorch steps run with the LD_LIBRARY_PATH this script started with (see torch_step).
+ORIG_LD_SET=${LD_LIBRARY_PATH+set}
+ORIG_LD=${LD_LIBRARY_PATH:-}
+
+# ---- environment ----------------------------------------------------------------------------------
+note "collecting the environment"
+mkdir -p "$OUT/env"
+{ nvidia-smi || echo "nvidia-smi failed"; } >"$OUT/env/nvidia-smi.txt" 2>&1
+{ nvidia-smi -q || true; } >"$OUT/env/nvidia-smi-q.txt" 2>&1
+{ command -v nvcc && nvcc --version; } >"$OUT/env/nvcc.txt" 2>&1
+{ uname -a; cat /etc/os-release 2>/dev/null; nproc; free -g; } >"$OUT/env/system.txt" 2>&1
+{ cmake --version; ctest --version; gcc --version; } >"$OUT/env/tools.txt" 2>&1
+env | grep -E '^(CUDA|LD_LIBRARY|PATH|NVIDIA|AMPBENCH|CUDNN)' >"$OUT/env/vars.txt" 2>&1
+PY=$(command -v python3 || command -v python || true)
+if [ -n "$PY" ]; then
+  "$PY" - >"$OUT/env/python.txt" 2>&1 <<'PYEOF'
+import sys
+print(sys.version)
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+    print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+except Exception as e:
+    print("torch unavailable:", e)
+PYEOF
 fi
+head -n 20 "$OUT/env/nvidia-smi.txt"
+# The CUDA 13 runtime needs a driver of the 580 branch or newer (or the cuda-compat libcuda).
+DRIVER=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)
+note "NVIDIA driver: ${DRIVER:-unknown (nvidia-smi failed)}"
+if [ -n "$DRIVER" ] && [ "${DRIVER%%.*}" -lt 580 ] 2>/dev/null; then
+  note "driver $DRIVER is older than 580: the CUDA 13 runtime needs /usr/local/cuda-13*/compat"
+fi
+# The nvcc a rebuild would use: $CUDACXX, the one on PATH, or the newest /usr/local/cuda*/bin/nvcc.
+NVCC=${CUDACXX:-$(command -v nvcc || true)}
+if [ -z "$NVCC" ]; then
+  for n in /usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc; do [ -x "$n" ] && NVCC=$n; done
+fi
+[ -n "$NVCC" ] && NVCC=$(readlink -f "$NVCC")
+note "nvcc: ${NVCC:-none}"
+
+# ---- libraries ------------------------------------------------------------------------------------
+# Where a library may be: CUDA toolkits (the one of nvcc too, wherever it is: conda, the HPC SDK, the
+# nvidia-cuda-nvcc wheel), the system, and the nvidia-* wheels (nvidia/<pkg>/lib, nvidia/cu13/lib)
+# and torch/lib of every site-packages.
+candidates=()
+nvcc_home=""
+[ -n "$NVCC" ] && nvcc_home=$(dirname "$(dirname "$NVCC")")
+for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" "$nvcc_home" /usr/local/cuda /usr/local/cuda-*; do
+  [ -n "$d" ] && candidates+=("$d/lib64" "$d/lib" "$d/targets/x86_64-linux/lib")
+done
+candidates+=(/usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/lib)
+if [ -n "$PY" ]; then
+  while IFS= read -r sp; do
+    [ -d "$sp" ] || continue
+    for d in "$sp"/nvidia/*/lib "$sp"/torch/lib; do candidates+=("$d"); done
+  done < <("$PY" -c 'import site, sys
+for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path: print(p)' 2>/dev/null | sort -u)
+fi
+libpath=""
+add_dir() { case ":$libpath:" in *":$1:"*) ;; *) libpath=${libpath:+$libpath:}$1 ;; esac; }
+find_lib() { # soname -> the first candidate folder that holds it
+  for d in "${candidates[@]}"; do
+    [ -e "$d/$1" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+other_versions() { # soname -> the versions of that library in the candidate folders
+  local d f
+  for d in "${candidates[@]}"; do
+    for f in "$d/${1%%.so*}".so.*; do [ -e "$f" ] && echo "$(readlink -f "$d")/${f##*/}"; done
+  done | sort -u | head -n 8 | tr '\n' ' '
+}
+
+# ---- the build ------------------------------------------------------------------------------------
+BUILD_KIND=""
+pick_build() {
+  for b in "${AMPBENCH_BUILD:-}" "$ROOT/build-cuda"; do
+    [ -n "$b" ] && [ -x "$b/ampbench" ] && [ -x "$b/tests/test_backend_ops" ] && { echo "$b"; return 0; }
+  done
+  return 1
+}
+BUILD=$(pick_build || true)
+CARRIED=$BUILD
+needed=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_cnn.so.9
+        libcudnn_ops.so.9 libcudnn_graph.so.9 libcudnn_engines_precompiled.so.9
+        libcudnn_engines_runtime_compiled.so.9 libcudnn_heuristic.so.9 libnvrtc.so.13)
+if [ -n "$BUILD" ]; then
+  while read -r lib; do needed+=("$lib"); done < <(readelf -d "$BUILD/ampbench" 2>/dev/null |
+    awk -F'[][]' '/NEEDED/ { print $2 }')
+fi
+: >"$OUT/libs.txt"
+for lib in $(printf '%s\n' "${needed[@]}" | sort -u); do
+  if d=$(find_lib "$lib"); then add_dir "$d"; echo "$lib: $d" >>"$OUT/libs.txt"
+  else echo "$lib: (not in the candidate folders; system default)" >>"$OUT/libs.txt"; fi
+done
+export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The libraries --prepare bundled, only when this machine lacks some of its own.
+if [ -n "$BUILD" ] && [ -d "$BUILD/runtime-libs" ] && ldd "$BUILD/ampbench" | grep -q "not found"; then
+  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BUILD/runtime-libs
+  echo "bundled runtime libraries added: $(cd "$BUILD/runtime-libs" && printf '%s ' *)" >>"$OUT/libs.txt"
+fi
+note "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+cat "$OUT/libs.txt"
+
+# missing_libs BUILD_DIR: the libraries its binaries need and cannot find (space-separated).
+missing_libs() {
+  ldd "$1/ampbench" "$1/tests/test_backend_ops" >"$OUT/ldd-ampbench.txt" 2>&1
+  awk '/not found/ { print $1 }' "$OUT/ldd-ampbench.txt" | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+# Why the carried build cannot be used (empty: it can).
+REBUILD_WHY=""
+MISSING=""
+if [ -z "$BUILD" ]; then
+  REBUILD_WHY="no carried build (build-cuda/ or \$AMPBENCH_BUILD)"
+else
+  MISSING=$(missing_libs "$BUILD")
+  if [ -n "$MISSING" ]; then
+    REBUILD_WHY="the carried build misses $MISSING"
+    note "the carried build $BUILD cannot load; missing: $MISSING"
+    for l in $MISSING; do
+      alt=$(other_versions "$l")
+      echo "   $l: other versions in the candidate folders: ${alt:-none}"
+    done | tee -a "$OUT/libs.txt"
+  else
+    "$BUILD/ampbench" info >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 0 ] || REBUILD_WHY="'ampbench info' of the carried build exits $rc$([ "$rc" -gt 128 ] &&
+                                  echo " (signal $((rc - 128)))")"
+  fi
+fi
+
+# What a rebuild needs that this machine lacks (CMakeLists.txt: cmake, a C and a C++ compiler, nvcc,
+# cuDNN 9's headers and library, and the development files of zlib, GSL and cJSON), looked for in
+# the prefixes CMake searches: $CMAKE_PREFIX_PATH, the parents of PATH's bin folders, $CONDA_PREFIX,
+# /usr/local, /usr.
+prefixes=()
+IFS=: read -ra prefixes <<<"${CMAKE_PREFIX_PATH:-}"
+IFS=: read -ra pathdirs <<<"$PATH"
+for d in "${pathdirs[@]}"; do case $d in */bin|*/sbin) prefixes+=("${d%/*}") ;; esac; done
+prefixes+=("${CONDA_PREFIX:-}" /usr/local /usr)
+have_header() { # HEADER: under one of the prefixes
+  local p
+  for p in "${prefixes[@]}"; do
+    [ -n "$p" ] && { [ -e "$p/include/$1" ] || [ -e "$p/include/x86_64-linux-gnu/$1" ]; } && return 0
+  done
+  return 1
+}
+have_dev() { # HEADER LIBNAME: the header and a linkable lib<LIBNAME>.so or .a under the prefixes
+  local p l
+  have_header "$1" || return 1
+  for p in "${prefixes[@]}"; do
+    for l in lib lib64 lib/x86_64-linux-gnu; do
+      [ -n "$p" ] && { [ -e "$p/$l/lib$2.so" ] || [ -e "$p/$l/lib$2.a" ]; } && return 0
+    done
+  done
+  return 1
+}
+# cuDNN's headers may only be in the wheel (nvidia/cudnn/include): then it is CUDNN_ROOT.
+cudnn_lib=$(find_lib libcudnn.so.9 || true)
+cudnn_root=""
+[ -n "$cudnn_lib" ] && [ -e "$cudnn_lib/../include/cudnn_version.h" ] && cudnn_root=$(cd "$cudnn_lib/.." && pwd)
+rebuild_lacks() { # prints what is missing, "; "-separated (nothing: a rebuild can be tried)
+  local lacks=()
+  command -v cmake >/dev/null || lacks+=(cmake)
+  command -v cc >/dev/null || command -v gcc >/dev/null || lacks+=("a C compiler")
+  command -v c++ >/dev/null || command -v g++ >/dev/null || lacks+=("a C++ compiler")
+  [ -n "$NVCC" ] || lacks+=(nvcc)
+  have_dev zlib.h z || lacks+=("zlib dev files (zlib.h, libz.so)")
+  { have_dev gsl/gsl_sf.h gsl && have_dev gsl/gsl_cblas.h gslcblas; } ||
+    lacks+=("GSL dev files (gsl/gsl_sf.h, libgsl.so, libgslcblas.so)")
+  have_dev cjson/cJSON.h cjson || lacks+=("cJSON dev files (cjson/cJSON.h, libcjson.so)")
+  [ -n "$cudnn_lib" ] || lacks+=("cuDNN 9 (libcudnn.so.9)")
+  [ -n "$cudnn_root" ] || [ -e "$nvcc_home/include/cudnn_version.h" ] || have_header cudnn_version.h ||
+    lacks+=("cuDNN 9 headers (cudnn_version.h)")
+  [ ${#lacks[@]} = 0 ] || printf '%s; ' "${lacks[@]}" | sed 's/; $//'
+}
+
+REBUILT=0
+if [ -n "$REBUILD_WHY" ]; then
+  note "rebuilding here: $REBUILD_WHY"
+  BUILD_KIND=${CARRIED:+"carried ($CARRIED), unusable; "}"not rebuilt"
+  lacking=$(rebuild_lacks)
+  [ -z "$lacking" ] || stop "cannot rebuild here ($REBUILD_WHY): this machine lacks $lacking"
+  BUILD="$ROOT/build-device"
+  BUILD_KIND="built here ($REBUILD_WHY)"
+  REBUILT=1
+  cmake_error() { # the first CMake error of a log, on one line
+    grep -m 1 -A 4 'CMake Error' "$1" 2>/dev/null | tr -s ' \n' ' ' | cut -c 1-300
+  }
+  step build_configure 60 cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" -DCMAKE_CUDA_COMPILER="$NVCC" \
+       ${cudnn_root:+-DCUDNN_ROOT=$cudnn_root} ||
+    stop "rebuild: configure failed ($(cmake_error "$OUT/build_configure.log"); see build_configure.log); $REBUILD_WHY"
+  step build 180 cmake --build "$BUILD" -j "$(nproc)"
+  rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    stop "rebuild: the build ran out of time (see build.log); $REBUILD_WHY"
+  elif [ "$rc" != 0 ]; then
+    stop "rebuild: the build failed ($(grep -m 1 -E 'error:|Error [0-9]' "$OUT/build.log" | cut -c 1-200); see build.log); $REBUILD_WHY"
+  fi
+  if [ ! -x "$BUILD/ampbench" ] || [ ! -x "$BUILD/tests/test_backend_ops" ]; then
+    stop "rebuild: no $BUILD/ampbench or tests/test_backend_ops after the build (see build.log); $REBUILD_WHY"
+  fi
+  MISSING=$(missing_libs "$BUILD")
+  if [ -n "$MISSING" ]; then
+    for l in $MISSING; do echo "   $l: other versions in the candidate folders: $(other_versions "$l")"; done
+    stop "the rebuilt ampbench cannot load either; missing: $MISSING"
+  fi
+else
+  BUILD_KIND="carried ($BUILD)"
+fi
+note "build: $BUILD_KIND"
+BIN="$BUILD/ampbench"
+
+# ---- the device -----------------------------------------------------------------------------------
+GPU_OK=0
+COMPAT=""
+gpu_seen() { # runs ampbench info into OUT/ampbench-info.txt; true when it sees a usable device
+  "$BIN" info >"$OUT/ampbench-info.txt" 2>&1
+  grep -q '^CUDA device:  [^n]' "$OUT/ampbench-info.txt"
+}
+gpu_seen && GPU_OK=1
+if [ "$GPU_OK" = 0 ]; then
+  # A driver older than the CUDA 13 runtime: the forward-compatible libcuda of cuda-compat.
+  for c in /usr/local/cuda-13*/compat; do [ -d "$c" ] && COMPAT=$c; done
+  if [ -n "$COMPAT" ]; then
+    note "no usable device ($(grep '^CUDA device:' "$OUT/ampbench-info.txt")); retrying with $COMPAT"
+    cp "$OUT/ampbench-info.txt" "$OUT/ampbench-info-without-compat.txt"
+    export LD_LIBRARY_PATH=$COMPAT:$LD_LIBRARY_PATH
+    if gpu_seen; then GPU_OK=1; note "the device is usable with $COMPAT first on LD_LIBRARY_PATH"
+    else export LD_LIBRARY_PATH=${LD_LIBRARY_PATH#"$COMPAT":}; COMPAT=""; fi
+  fi
+fi
+cat "$OUT/ampbench-info.txt"
+if [ "$GPU_OK" = 0 ]; then
+  why=$(grep -m 1 '^CUDA device:' "$OUT/ampbench-info.txt" | sed 's/^CUDA device: *//; s/^none (\(.*\))$/\1/')
+  stop "ampbench sees no usable CUDA device (${why:-no 'CUDA device:' line from ampbench info}; driver ${DRIVER:-unknown}$(
+        ls -d /usr/local/cuda-13*/compat >/dev/null 2>&1 && echo ", also with cuda-compat" ||
+        echo ", no /usr/local/cuda-13*/compat"))"
+fi
+
+# ---- data -----------------------------------------------------------------------------------------
+DATA=""
+for d in "${2:-}" "${AMPBENCH_DATA:-}" "$BUILD/fashion-mnist" "${CARRIED:+$CARRIED/fashion-mnist}" \
+         "$ROOT/build-cuda/fashion-mnist" /usr/share/datasets/fashion-mnist "$ROOT/data/fashion-mnist"; do
+  [ -n "$d" ] && ls "$d"/train-images*idx3* >/dev/null 2>&1 && { DATA=$d; break; }
+done
+SYNTH=0
+if [ -z "$DATA" ]; then
+  note "no Fashion-MNIST data: accuracy runs skipped; throughput runs use synthetic IDX files"
+  if [ -n "$PY" ]; then
+    DATA="$OUT/synthetic-data"
+    SYNTH=1
+    "$PY" - "$DATA" <<'PYEOF'
+import os, struct, sys
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+for split, n in (("train", 60000), ("t10k", 10000)):
+    with open(os.path.join(d, split + "-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + os.urandom(n * 784))
+    with open(os.path.join(d, split + "-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(b % 10 for b in os.urandom(n)))
+PYEOF
+  fi
+fi
+export AMPBENCH_DATA=$DATA
+note "data: ${DATA:-none}"
+
+# ---- gpu-labelled tests ---------------------------------------------------------------------------
+cache_home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+if [ "$cache_home" = "$ROOT" ] && command -v ctest >/dev/null; then
+  # (cd, not ctest --test-dir: that needs ctest 3.20.)
+  # shellcheck disable=SC2016
+  step gpu_tests 150 bash -c 'cd "$1" && ctest -L "^gpu$" -V' gpu_tests "$BUILD"
+  cp "$BUILD/Testing/Temporary/LastTest.log" "$OUT/ctest-LastTest.log" 2>/dev/null
+else
+  # A build configured elsewhere: its ctest files name that machine's paths; run them directly.
+  step test_backend_ops 60 "$BUILD/tests/test_backend_ops"
+  if [ "$SYNTH" = 0 ] && [ -n "$DATA" ]; then
+    step test_gpu_train 90 bash "$ROOT/tests/test_gpu_train.sh" "$BIN"
+  fi
+fi
+
+# ---- throughput sweep: the headline figures first -----------------------------------------------
+tp() { # name max_seconds args...
+  local name=$1 max=$2; shift 2
+  rm -rf "${OUT:?}/$name"
+  step "$name" "$max" "$BIN" run --device cuda --epochs 2 --no-progress --out "$OUT/$name" "$@"
+}
+# The PyTorch baseline runs with the LD_LIBRARY_PATH this script started with (plus cuda-compat when
+# ampbench needed it): the folders added for ampbench (CUDA 13, cuDNN for CUDA 13) could shadow the
+# libraries of torch's own wheels (libcudnn.so.9 is the soname of the CUDA 12 and 13 builds alike).
+if [ -n "$COMPAT" ]; then TORCH_ENV=(env "LD_LIBRARY_PATH=$COMPAT${ORIG_LD:+:$ORIG_LD}")
+elif [ -n "$ORIG_LD_SET" ]; then TORCH_ENV=(env "LD_LIBRARY_PATH=$ORIG_LD")
+else TORCH_ENV=(env -u LD_LIBRARY_PATH); fi
+torch_step() { # name max_seconds args...
+  local name=$1 max=$2; shift 2
+  if [ -n "$PY" ]; then step "$name" "$max" "${TORCH_ENV[@]}" "$PY" "$ROOT/scripts/torch_baseline.py" "$@"
+  else STATUS[$name]="skipped (no python)"; fi
+}
+tp tp_b32_amp_graph 50 --modes amp,fp32 --batch 32
+torch_step torch_b32_amp 50 --mode amp --batch 32 --steps 400
+tp tp_c64_b1024 40 --modes fp32,amp --channels 64 --batch 1024
+tp tp_b32_amp_nograph 40 --modes amp,fp32 --batch 32 --no-graph
+
+# ---- training: every recipe, 2 epochs ----------------------------------------------------------
+MODES=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
+if [ "$REBUILT" = 1 ]; then
+  note "train: skipped (rebuilt here: the build took its time)"
+  STATUS[train]="skipped (rebuilt on the device)"
+elif [ "$SYNTH" = 0 ] && [ -n "$DATA" ]; then
+  rm -rf "$OUT/train"
+  step train 70 "$BIN" run --device cuda --modes "$MODES" --epochs 2 --no-progress --out "$OUT/train"
+fi
+
+# ---- the other PyTorch baselines ------------------------------------------------------------------
+torch_step torch_b32_fp32 20 --mode fp32 --batch 32 --steps 400
+torch_step torch_c64_b1024_amp 20 --mode amp --batch 1024 --channels 64 --steps 60
+
+summary
 note "done: $OUT/summary.json"

@@ -685,6 +685,35 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     free(dy);
 }
 
+/* FP16 forward where the sum rounds to FP16 below the largest finite value and the bias then
+ * carries the exact result past the overflow threshold: cuDNN's rounded sum plus the bias rounds
+ * back to 65504, the single rounding of sum + bias (the reference) to inf. The centre pixel sums
+ * 9 * 7276 = 65484 (FP16: 65472), plus 40: exactly 65524 -> inf, but 65472 + 40 -> 65504. */
+static void test_conv_hidden_overflow(void)
+{
+    const struct conv_shape s = { .n = 1, .c_in = 1, .h = 3, .w = 3, .c_out = 1 };
+    float x[9], w[9], bias = 40.0f;
+    for (int i = 0; i < 9; i++) {
+        x[i] = 1.0f;
+        w[i] = 7276.0f;
+    }
+    struct pt X = pt_new(9, AMP_F16, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new(9, AMP_F16, MEM_WEIGHT_COPIES, w);
+    struct pt Bi = pt_new(1, AMP_F16, MEM_WEIGHT_COPIES, &bias);
+    struct pt Y = pt_new(9, AMP_F16, MEM_ACTIVATIONS, NULL);
+    struct ws ws = ws_new(&s);
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], &s,
+                                 AMP_MATH_F32);
+    compare("conv fp16 forward, an overflow behind the bias", &Y, limit_for(AMP_F16, AMP_MATH_F32));
+    counts_compare("conv fp16 forward, an overflow behind the bias", 1);
+    ws_free(&ws);
+    struct pt *all[] = { &X, &W, &Bi, &Y };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+}
+
 static void test_conv(void)
 {
     const struct conv_shape shapes[] = {
@@ -702,6 +731,7 @@ static void test_conv(void)
     /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
     CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f));
     CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f));
+    CASE(test_conv_hidden_overflow());
 }
 
 struct fc_plan {
@@ -944,6 +974,30 @@ static void test_graph_steps(void)
     free(g);
 }
 
+/* Between step_begin and step_end only ops may be issued: an upload inside a captured step (a
+ * replay would copy the same host bytes again) is refused with an error that says so. */
+static void test_capture_guard(void)
+{
+    struct backend G;
+    if (backend_open(&G, "cuda", &gpu_opts) != AMP_OK)
+        die("open cuda");
+    void *d = NULL;
+    const float x = 1.0f;
+    int refused = 0, began = 0;
+    if (G.ops->alloc(G.ctx, &d, sizeof x) != AMP_OK)
+        die("cuda alloc");
+    for (int step = 0; step < 2; step++) { /* the eager warm-up, then the captured step */
+        began |= G.ops->step_begin(G.ctx, 0xCAFEull);
+        if (step == 1)
+            refused = G.ops->upload(G.ctx, d, &x, sizeof x) != AMP_OK &&
+                      strstr(amp_last_error(), "while a step is being captured") != NULL;
+        G.ops->step_end(G.ctx);
+    }
+    result(refused && !began, "capture guard: an upload inside a captured step is refused (%s)",
+           refused ? amp_last_error() : "accepted");
+    backend_close(&G);
+}
+
 /* Under --deterministic, the conv and FC ops give the same bits twice. */
 static void test_deterministic(void)
 {
@@ -1049,6 +1103,7 @@ int main(void)
     printf("sequences\n");
     CASE(test_optimizer_sequence());
     CASE(test_graph_steps());
+    CASE(test_capture_guard());
     static char buf[1 << 16];
     if (B[GPU].ops->describe) {
         B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf);

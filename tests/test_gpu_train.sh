@@ -5,8 +5,11 @@
 # CUDA runs are bit for bit identical (every metric but the timings, and steps.csv), and so is a
 # run without CUDA Graphs (--no-graph).
 # Exit 77 (ctest: skipped) without a usable CUDA device or without the dataset.
+# AMPBENCH_GPU_TRAIN_LIMITS=TRAIN:TEST:DETERMINISM sets the sample counts (default 5000:2000:3000;
+# the CPU emulation of CUDA, tests/cuda_emu, uses smaller ones).
 set -u
 bin=$1
+IFS=: read -r train_n test_n det_n <<<"${AMPBENCH_GPU_TRAIN_LIMITS:-5000:2000:3000}"
 info=$("$bin" info 2>&1)
 if ! grep -q '^CUDA device:' <<<"$info" || grep -q '^CUDA device:  none' <<<"$info"; then
   echo "no usable CUDA device: skipped ($(grep '^CUDA device:' <<<"$info" || echo 'CUDA backend not compiled in'))"
@@ -33,7 +36,7 @@ run() { # name args...: runs ampbench, keeps its output in $tmp/name.log
 }
 
 modes=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
-common=(run --modes "$modes" --epochs 1 --train-limit 5000 --test-limit 2000)
+common=(run --modes "$modes" --epochs 1 --train-limit "$train_n" --test-limit "$test_n")
 run cpu "${common[@]}" --device cpu
 run cuda "${common[@]}" --device cuda
 col() { awk -F, -v m="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next }
@@ -51,7 +54,7 @@ done
 grep -h '^ampbench:' "$tmp/cuda.log" >&2 || true
 
 # Bitwise repeatability under --deterministic, with and without CUDA Graphs.
-det=(run --modes fp32,amp,bf16,fp16-pure --epochs 1 --train-limit 3000 --test-limit 1000
+det=(run --modes fp32,amp,bf16,fp16-pure --epochs 1 --train-limit "$det_n" --test-limit "$test_n"
      --device cuda --deterministic)
 run det_a "${det[@]}"
 run det_b "${det[@]}"

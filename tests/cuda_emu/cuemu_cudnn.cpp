@@ -1,0 +1,1053 @@
+/* CPU emulation of the CUDA stack: a fake cuDNN, replacing libcudnn for the functions the CUDA
+ * backend calls (kernels/cuda_backend.cu, kernels/cuda_conv.cu): handle lifetime, version and
+ * error strings, 4-d tensor / filter / 2-d convolution descriptors, the v7 algorithm heuristics,
+ * the workspace queries, and the three convolutions (forward, backward data, backward filter).
+ * The definitions carry the real headers' signatures and C linkage.
+ *
+ * Semantics follow the cuDNN 9 documentation (legacy convolution API):
+ *  - Tensors are NCHW, filters KCRS (format NCHW); other formats give CUDNN_STATUS_NOT_SUPPORTED
+ *    (an emulation limit), non-positive dimensions CUDNN_STATUS_BAD_PARAM.
+ *  - y = alpha * conv(x, w) + beta * y, dx = alpha * conv^T(dy, w) + beta * dx,
+ *    dw = alpha * corr(x, dy) + beta * dw, with the descriptor's pads, strides and dilations;
+ *    CUDNN_CONVOLUTION flips the filter, CUDNN_CROSS_CORRELATION does not. alpha / beta are
+ *    host floats (FLOAT / HALF / BFLOAT16 data), read at the call; beta == 0 means the output is
+ *    not read (it may hold NaN).
+ *  - Argument checks: x, w, y one data type and w's C == x's C, y's N == x's N and y's C == w's
+ *    K (else BAD_PARAM), a dilated filter no larger than the padded input (BAD_PARAM), y's H, W
+ *    those of the forward output (else NOT_SUPPORTED, as documented for a y that does not match
+ *    cudnnGetConvolutionNdForwardOutputDim). Configurations: FLOAT, HALF or BFLOAT16 data with
+ *    compute type FLOAT, or HALF data with compute type HALF (TRUE_HALF); anything else is
+ *    NOT_SUPPORTED (DOUBLE and the integer configurations are real cuDNN features this emulation
+ *    does not implement). The workspace must be at least the algorithm's size (BAD_PARAM) and,
+ *    when its size is non-zero, device memory; an algorithm that does not apply to the problem
+ *    gives NOT_SUPPORTED, one out of range BAD_PARAM.
+ *  - Numerics: data widens exactly to FP32 and products accumulate in FP32 (TRUE_HALF: the
+ *    accumulator is rounded to FP16 after every addition); the output is rounded once to the
+ *    data type (nearest even). For FLOAT data, CUDNN_FMA_MATH is true FP32 while
+ *    CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH and _ALLOW_CONVERSION allow TF32: the two operands
+ *    (x and w forward, dy and w backward data, x and dy backward filter) are rounded to TF32
+ *    (nearest even) first. The math type is the descriptor's at the call.
+ *  - Heuristics (cudnnGet*Algorithm_v7) list every algorithm of the direction, the applicable
+ *    ones first, in a realistic order: forward IMPLICIT_PRECOMP_GEMM (small workspace) before
+ *    IMPLICIT_GEMM (none); backward data and filter start with the non-deterministic
+ *    ALGO_0, followed by deterministic ones (ALGO_1 and the others need workspace). Every
+ *    result carries the descriptor's math type, its workspace (what cudnnGet*WorkspaceSize
+ *    reports) and its determinism. All algorithms compute the same sums; the non-deterministic
+ *    ones add in a different (but fixed) order, so their results may differ from the others in
+ *    the last bits yet repeat exactly run to run.
+ *
+ * Emulation specifics (misuse a real GPU would punish with a fault or garbage): the tensors'
+ * byte ranges must be live device memory (cuemu_is_device; else BAD_PARAM); the output may not
+ * overlap an input, nor the workspace any tensor (BAD_PARAM); alpha / beta may not be device
+ * pointers (BAD_PARAM); the algorithm's workspace bytes are overwritten (with a NaN pattern) as
+ * the work starts, as real kernels use it as scratch. Handles and descriptors are tracked: a
+ * destroyed or unknown one gives BAD_PARAM, destroying one twice aborts with a message (a double
+ * free in the real library), and creating or destroying a handle while the calling thread
+ * captures a graph fails (the real calls allocate / free device memory and synchronize).
+ *
+ * Device work goes through cuemu_enqueue with everything captured by value at the call
+ * (descriptor contents, scalars, pointers), so a convolution captured into a CUDA graph replays
+ * with the arguments of the captured call. */
+#include <cudnn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "cuemu_internal.h"
+#include "cuemu_lowp.h"
+
+/* The objects behind the header's opaque pointers. */
+struct cudnnContext {
+    cudaStream_t stream;
+};
+
+struct cudnnTensorStruct {
+    bool set;
+    cudnnDataType_t dt;
+    int n, c, h, w;
+};
+
+struct cudnnFilterStruct {
+    bool set;
+    cudnnDataType_t dt;
+    int k, c, r, s;
+};
+
+struct cudnnConvolutionStruct {
+    bool set;
+    int pad_h, pad_w, u, v, dil_h, dil_w;
+    cudnnConvolutionMode_t mode;
+    cudnnDataType_t compute;
+    cudnnMathType_t math;
+};
+
+namespace {
+
+/* ---- object registry ---- */
+
+enum class Kind { HANDLE, TENSOR, FILTER, CONV };
+
+std::mutex g_lock;
+std::unordered_map<const void *, Kind> g_live;
+
+bool live(const void *p, Kind k)
+{
+    if (!p)
+        return false;
+    std::lock_guard<std::mutex> guard(g_lock);
+    const auto it = g_live.find(p);
+    return it != g_live.end() && it->second == k;
+}
+
+template <typename T> cudnnStatus_t create_obj(T **out, Kind k)
+{
+    if (!out)
+        return CUDNN_STATUS_BAD_PARAM;
+    T *p = new T();
+    {
+        std::lock_guard<std::mutex> guard(g_lock);
+        g_live[p] = k;
+    }
+    *out = p;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+template <typename T> cudnnStatus_t destroy_obj(T *p, Kind k, const char *what)
+{
+    if (!p)
+        return CUDNN_STATUS_SUCCESS; /* destroying NULL is a no-op */
+    {
+        std::lock_guard<std::mutex> guard(g_lock);
+        const auto it = g_live.find(p);
+        if (it == g_live.end() || it->second != k) {
+            fprintf(stderr, "cuemu cuDNN: destroy of a %s that is not live (%p): double destroy "
+                            "or a bad pointer\n", what, (const void *)p);
+            abort();
+        }
+        g_live.erase(it);
+    }
+    delete p;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- data types ---- */
+
+enum class Elem { F32, F16, BF16 };
+
+size_t elem_size(Elem e)
+{
+    return e == Elem::F32 ? 4u : 2u;
+}
+
+float load(const void *p, size_t i, Elem e)
+{
+    switch (e) {
+    case Elem::F16: return cuemu_f16_to_f32(static_cast<const uint16_t *>(p)[i]);
+    case Elem::BF16: return cuemu_bf16_to_f32(static_cast<const uint16_t *>(p)[i]);
+    default: return static_cast<const float *>(p)[i];
+    }
+}
+
+void store(void *p, size_t i, Elem e, float v)
+{
+    switch (e) {
+    case Elem::F16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_f16(v); break;
+    case Elem::BF16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_bf16(v); break;
+    default: static_cast<float *>(p)[i] = v; break;
+    }
+}
+
+bool data_type_valid(cudnnDataType_t t)
+{
+    const int v = (int)t;
+    return v >= CUDNN_DATA_FLOAT && v <= CUDNN_DATA_COMPLEX_FP64;
+}
+
+/* Descriptor-level checks shared by tensors and filters. */
+cudnnStatus_t check_4d(cudnnTensorFormat_t format, cudnnDataType_t dt, int a, int b, int c,
+                       int d)
+{
+    const int f = (int)format;
+    if (f < CUDNN_TENSOR_NCHW || f > CUDNN_TENSOR_NCHW_VECT_C || !data_type_valid(dt) || a <= 0 ||
+        b <= 0 || c <= 0 || d <= 0)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (format != CUDNN_TENSOR_NCHW)
+        return CUDNN_STATUS_NOT_SUPPORTED; /* emulation limit: NCHW / KCRS only */
+    if ((long long)a * b * c * d > 0x7FFFFFFFLL)
+        return CUDNN_STATUS_NOT_SUPPORTED; /* the legacy API's 2 Giga-element limit */
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- problems ---- */
+
+enum Dir { FWD, BWD_DATA, BWD_FILTER };
+
+/* A convolution with everything the work needs (descriptor contents copied). */
+struct Problem {
+    Elem elem;
+    bool tf32;       /* FP32 operands rounded to TF32 */
+    bool half_accum; /* TRUE_HALF: FP16 accumulator */
+    bool flip;       /* CUDNN_CONVOLUTION */
+    int N, C, H, W, K, R, S, OH, OW;
+    int pad_h, pad_w, u, v, dil_h, dil_w;
+    cudnnMathType_t math;
+
+    size_t x_elems() const { return (size_t)N * C * H * W; }
+    size_t w_elems() const { return (size_t)K * C * R * S; }
+    size_t y_elems() const { return (size_t)N * K * OH * OW; }
+};
+
+/* Validates the handle and descriptors of a convolution (as cuDNN does) and fills *p. */
+cudnnStatus_t make_problem(cudnnHandle_t handle, const cudnnTensorStruct *x,
+                           const cudnnFilterStruct *w, const cudnnConvolutionStruct *conv,
+                           const cudnnTensorStruct *y, Problem *p)
+{
+    if (!live(handle, Kind::HANDLE) || !live(x, Kind::TENSOR) || !live(w, Kind::FILTER) ||
+        !live(conv, Kind::CONV) || !live(y, Kind::TENSOR))
+        return CUDNN_STATUS_BAD_PARAM;
+    if (!x->set || !w->set || !conv->set || !y->set)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (x->dt != w->dt || x->dt != y->dt)
+        return CUDNN_STATUS_BAD_PARAM;
+    switch (x->dt) {
+    case CUDNN_DATA_FLOAT: p->elem = Elem::F32; break;
+    case CUDNN_DATA_HALF: p->elem = Elem::F16; break;
+    case CUDNN_DATA_BFLOAT16: p->elem = Elem::BF16; break;
+    default: return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    /* FLOAT_CONFIG, PSEUDO_HALF_CONFIG, PSEUDO_BFLOAT16_CONFIG (compute FLOAT), TRUE_HALF_CONFIG
+     * (HALF data, compute HALF). */
+    if (conv->compute == CUDNN_DATA_FLOAT)
+        p->half_accum = false;
+    else if (conv->compute == CUDNN_DATA_HALF && x->dt == CUDNN_DATA_HALF)
+        p->half_accum = true;
+    else
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    if (x->c != w->c)
+        return CUDNN_STATUS_BAD_PARAM;
+    const long long eff_r = (long long)(w->r - 1) * conv->dil_h + 1;
+    const long long eff_s = (long long)(w->s - 1) * conv->dil_w + 1;
+    const long long in_h = (long long)x->h + 2LL * conv->pad_h;
+    const long long in_w = (long long)x->w + 2LL * conv->pad_w;
+    if (eff_r > in_h || eff_s > in_w)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (y->n != x->n || y->c != w->k)
+        return CUDNN_STATUS_BAD_PARAM;
+    const long long oh = (in_h - eff_r) / conv->u + 1, ow = (in_w - eff_s) / conv->v + 1;
+    if (y->h != oh || y->w != ow)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    p->tf32 = p->elem == Elem::F32 && conv->math != CUDNN_FMA_MATH;
+    p->flip = conv->mode == CUDNN_CONVOLUTION;
+    p->N = x->n;
+    p->C = x->c;
+    p->H = x->h;
+    p->W = x->w;
+    p->K = w->k;
+    p->R = w->r;
+    p->S = w->s;
+    p->OH = y->h;
+    p->OW = y->w;
+    p->pad_h = conv->pad_h;
+    p->pad_w = conv->pad_w;
+    p->u = conv->u;
+    p->v = conv->v;
+    p->dil_h = conv->dil_h;
+    p->dil_w = conv->dil_w;
+    p->math = conv->math;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- algorithms: applicability, workspace, determinism ---- */
+
+const int kAlgoCount[3] = { CUDNN_CONVOLUTION_FWD_ALGO_COUNT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT };
+
+/* The heuristic order of each direction (every algorithm once). */
+const int kFwdOrder[] = { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                          CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                          CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+                          CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+                          CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+                          CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+                          CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+                          CUDNN_CONVOLUTION_FWD_ALGO_DIRECT };
+const int kBwdDataOrder[] = { CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT };
+const int kBwdFilterOrder[] = { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD };
+
+static_assert(sizeof kFwdOrder / sizeof kFwdOrder[0] == CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+              "every forward algorithm once");
+static_assert(sizeof kBwdDataOrder / sizeof kBwdDataOrder[0] ==
+                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+              "every backward-data algorithm once");
+static_assert(sizeof kBwdFilterOrder / sizeof kBwdFilterOrder[0] ==
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+              "every backward-filter algorithm once");
+
+/* Whether algorithm `algo` of direction `dir` is non-deterministic (atomics in real cuDNN). */
+bool nondeterministic(Dir dir, int algo)
+{
+    if (dir == BWD_DATA)
+        return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+    if (dir == BWD_FILTER)
+        return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 ||
+               algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+    return false;
+}
+
+size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* The workspace of an algorithm for problem p: SUCCESS with *bytes, NOT_SUPPORTED where the
+ * algorithm does not apply, BAD_PARAM for an algorithm out of range. The sizes are made-up but
+ * plausible functions of the shapes (index tables, im2col buffers, transformed tiles). */
+cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
+{
+    if (algo < 0 || algo >= kAlgoCount[dir])
+        return CUDNN_STATUS_BAD_PARAM;
+    const size_t E = elem_size(p.elem);
+    const bool unit = p.u == 1 && p.v == 1 && p.dil_h == 1 && p.dil_w == 1;
+    const bool winograd = unit && p.R == 3 && p.S == 3;
+    const bool fft = unit && p.elem != Elem::BF16 && !p.half_accum;
+    const size_t planes = (size_t)p.N * p.C + (size_t)p.K * p.C + (size_t)p.N * p.K;
+    const size_t fft_plane = (size_t)(p.H + 2 * p.pad_h) * (size_t)((p.W + 2 * p.pad_w) / 2 + 1) * 8;
+    const size_t fft_tile_plane = (size_t)32 * 17 * 8;
+    const size_t tiles = ceil_div((size_t)p.OH, 4) * ceil_div((size_t)p.OW, 4);
+    const size_t winograd_nonfused =
+        (size_t)36 * ((size_t)p.C * p.K + ((size_t)p.N * p.C + (size_t)p.N * p.K) * tiles) *
+        sizeof(float);
+    *bytes = 0;
+    switch (dir) {
+    case FWD:
+        switch (algo) {
+        case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: /* precomputed offsets */
+            *bytes = (size_t)p.C * p.R * p.S * sizeof(int32_t);
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: /* one image's im2col buffer */
+            *bytes = (size_t)p.C * p.R * p.S * p.OH * p.OW * E;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return CUDNN_STATUS_NOT_SUPPORTED;
+        case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_tile_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+            return winograd && p.elem != Elem::BF16 ? CUDNN_STATUS_SUCCESS
+                                                    : CUDNN_STATUS_NOT_SUPPORTED;
+        case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+            if (!winograd)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = winograd_nonfused;
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    case BWD_DATA:
+        switch (algo) {
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: /* a transposed copy of the filter */
+            *bytes = p.w_elems() * E;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_tile_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD:
+            return winograd && p.elem != Elem::BF16 ? CUDNN_STATUS_SUCCESS
+                                                    : CUDNN_STATUS_NOT_SUPPORTED;
+        case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
+            if (!winograd)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = winograd_nonfused;
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    case BWD_FILTER:
+        switch (algo) {
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0: return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1: /* FP32 partial sums of the filter */
+            *bytes = p.w_elems() * sizeof(float);
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3:
+            *bytes = 2 * p.w_elems() * sizeof(float);
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING:
+            if (!fft)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = planes * fft_tile_plane;
+            return CUDNN_STATUS_SUCCESS;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD: /* "not implemented" in the header */
+            return CUDNN_STATUS_NOT_SUPPORTED;
+        case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED:
+            if (!winograd)
+                return CUDNN_STATUS_NOT_SUPPORTED;
+            *bytes = winograd_nonfused;
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    }
+    return CUDNN_STATUS_BAD_PARAM;
+}
+
+/* The v7 heuristics: applicable algorithms first (in the direction's order), then the others
+ * with their NOT_SUPPORTED status; at most `requested` results. */
+template <typename Perf>
+cudnnStatus_t heuristics(const Problem &p, Dir dir, int requested, int *returned, Perf *perf)
+{
+    if (requested <= 0 || !returned || !perf)
+        return CUDNN_STATUS_BAD_PARAM;
+    const int *order = dir == FWD ? kFwdOrder : dir == BWD_DATA ? kBwdDataOrder : kBwdFilterOrder;
+    const int count = kAlgoCount[dir];
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < count && n < requested; i++) {
+            size_t ws = 0;
+            const cudnnStatus_t st = algo_workspace(p, dir, order[i], &ws);
+            if ((st == CUDNN_STATUS_SUCCESS) != (pass == 0))
+                continue;
+            Perf r;
+            memset(&r, 0, sizeof r);
+            r.algo = static_cast<decltype(r.algo)>(order[i]);
+            r.status = st;
+            r.time = -1.0f; /* heuristics do not time anything */
+            r.memory = ws;
+            r.determinism = nondeterministic(dir, order[i]) ? CUDNN_NON_DETERMINISTIC
+                                                            : CUDNN_DETERMINISTIC;
+            r.mathType = p.math;
+            perf[n++] = r;
+        }
+    *returned = n;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- the emulated kernels ---- */
+
+/* a + b with the problem's accumulator (FP32, or FP16 for TRUE_HALF). */
+template <bool HALF_ACC> inline float acc_add(float a, float b)
+{
+    return HALF_ACC ? cuemu_round_f16(a + b) : a + b;
+}
+
+/* A tensor widened to FP32 (TF32-rounded when tf32). */
+std::vector<float> widen(const void *p, size_t count, Elem e, bool tf32)
+{
+    std::vector<float> v(count);
+    for (size_t i = 0; i < count; i++) {
+        const float f = load(p, i, e);
+        v[i] = tf32 ? cuemu_tf32_rn(f) : f;
+    }
+    return v;
+}
+
+/* The filter as the cross-correlation uses it (flipped for CUDNN_CONVOLUTION). */
+std::vector<float> widen_filter(const Problem &p, const void *w, bool tf32)
+{
+    std::vector<float> f = widen(w, p.w_elems(), p.elem, tf32);
+    if (!p.flip)
+        return f;
+    std::vector<float> g(f.size());
+    const size_t RS = (size_t)p.R * p.S;
+    for (size_t kc = 0; kc < (size_t)p.K * p.C; kc++)
+        for (int r = 0; r < p.R; r++)
+            for (int s = 0; s < p.S; s++)
+                g[kc * RS + (size_t)r * p.S + s] =
+                    f[kc * RS + (size_t)(p.R - 1 - r) * p.S + (p.S - 1 - s)];
+    return g;
+}
+
+/* out[i] = alpha * acc[i] + beta * out[i] (out not read when beta == 0), rounded to the type. */
+void blend(void *out, size_t base, const float *acc, size_t count, Elem e, float alpha, float beta)
+{
+    for (size_t i = 0; i < count; i++) {
+        float v = alpha * acc[i];
+        if (beta != 0.0f)
+            v += beta * load(out, base + i, e);
+        store(out, base + i, e, v);
+    }
+}
+
+/* y[n, k, oh, ow] = sum over (c, r, s) in ascending order of x * w. */
+template <bool HALF_ACC>
+void forward_kernel(const Problem &p, const float *x, const float *w, void *y, float alpha,
+                    float beta)
+{
+    std::vector<float> acc((size_t)p.OH * p.OW);
+    for (int n = 0; n < p.N; n++)
+        for (int k = 0; k < p.K; k++) {
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int c = 0; c < p.C; c++) {
+                const float *xp = x + ((size_t)n * p.C + c) * p.H * p.W;
+                for (int r = 0; r < p.R; r++)
+                    for (int s = 0; s < p.S; s++) {
+                        const float wv = w[(((size_t)k * p.C + c) * p.R + r) * p.S + s];
+                        for (int oh = 0; oh < p.OH; oh++) {
+                            const int ih = oh * p.u - p.pad_h + r * p.dil_h;
+                            if (ih < 0 || ih >= p.H)
+                                continue;
+                            float *ap = &acc[(size_t)oh * p.OW];
+                            const float *xr = xp + (size_t)ih * p.W;
+                            for (int ow = 0; ow < p.OW; ow++) {
+                                const int iw = ow * p.v - p.pad_w + s * p.dil_w;
+                                if (iw >= 0 && iw < p.W)
+                                    ap[ow] = acc_add<HALF_ACC>(ap[ow], xr[iw] * wv);
+                            }
+                        }
+                    }
+            }
+            blend(y, ((size_t)n * p.K + k) * p.OH * p.OW, acc.data(), acc.size(), p.elem, alpha,
+                  beta);
+        }
+}
+
+/* dx[n, c, ih, iw] = sum over (k, r, s) of dy * w, k ascending (reversed: descending). */
+template <bool HALF_ACC>
+void backward_data_kernel(const Problem &p, const float *dy, const float *w, void *dx,
+                          float alpha, float beta, bool reversed)
+{
+    std::vector<float> acc((size_t)p.H * p.W);
+    for (int n = 0; n < p.N; n++)
+        for (int c = 0; c < p.C; c++) {
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int kk = 0; kk < p.K; kk++) {
+                const int k = reversed ? p.K - 1 - kk : kk;
+                const float *gp = dy + ((size_t)n * p.K + k) * p.OH * p.OW;
+                for (int r = 0; r < p.R; r++)
+                    for (int s = 0; s < p.S; s++) {
+                        const float wv = w[(((size_t)k * p.C + c) * p.R + r) * p.S + s];
+                        for (int oh = 0; oh < p.OH; oh++) {
+                            const int ih = oh * p.u - p.pad_h + r * p.dil_h;
+                            if (ih < 0 || ih >= p.H)
+                                continue;
+                            float *ap = &acc[(size_t)ih * p.W];
+                            const float *gr = gp + (size_t)oh * p.OW;
+                            for (int ow = 0; ow < p.OW; ow++) {
+                                const int iw = ow * p.v - p.pad_w + s * p.dil_w;
+                                if (iw >= 0 && iw < p.W)
+                                    ap[iw] = acc_add<HALF_ACC>(ap[iw], gr[ow] * wv);
+                            }
+                        }
+                    }
+            }
+            blend(dx, ((size_t)n * p.C + c) * p.H * p.W, acc.data(), acc.size(), p.elem, alpha,
+                  beta);
+        }
+}
+
+/* dw[k, c, r, s] = sum over (n, oh, ow) of dy * x, n ascending (reversed: descending); the
+ * flipped tap for CUDNN_CONVOLUTION. */
+template <bool HALF_ACC>
+void backward_filter_kernel(const Problem &p, const float *x, const float *dy, void *dw,
+                            float alpha, float beta, bool reversed)
+{
+    std::vector<float> acc(p.w_elems());
+    for (int k = 0; k < p.K; k++)
+        for (int c = 0; c < p.C; c++)
+            for (int r = 0; r < p.R; r++)
+                for (int s = 0; s < p.S; s++) {
+                    float a = 0.0f;
+                    for (int nn = 0; nn < p.N; nn++) {
+                        const int n = reversed ? p.N - 1 - nn : nn;
+                        const float *gp = dy + ((size_t)n * p.K + k) * p.OH * p.OW;
+                        const float *xp = x + ((size_t)n * p.C + c) * p.H * p.W;
+                        for (int oh = 0; oh < p.OH; oh++) {
+                            const int ih = oh * p.u - p.pad_h + r * p.dil_h;
+                            if (ih < 0 || ih >= p.H)
+                                continue;
+                            for (int ow = 0; ow < p.OW; ow++) {
+                                const int iw = ow * p.v - p.pad_w + s * p.dil_w;
+                                if (iw >= 0 && iw < p.W)
+                                    a = acc_add<HALF_ACC>(a, gp[(size_t)oh * p.OW + ow] *
+                                                                 xp[(size_t)ih * p.W + iw]);
+                            }
+                        }
+                    }
+                    const int rr = p.flip ? p.R - 1 - r : r, ss = p.flip ? p.S - 1 - s : s;
+                    acc[(((size_t)k * p.C + c) * p.R + rr) * p.S + ss] = a;
+                }
+    blend(dw, 0, acc.data(), acc.size(), p.elem, alpha, beta);
+}
+
+/* One convolution call, by value: what the enqueued work captures. */
+struct ConvWork {
+    Problem p;
+    Dir dir;
+    bool reversed; /* the non-deterministic algorithms' summation order */
+    const void *in0, *in1; /* fwd: x, w; bwd data: dy, w; bwd filter: x, dy */
+    void *out;
+    void *ws;
+    size_t ws_bytes; /* the algorithm's workspace, scribbled over */
+    float alpha, beta;
+};
+
+void conv_run(const ConvWork &c)
+{
+    if (c.ws_bytes)
+        memset(c.ws, 0xFF, c.ws_bytes); /* scratch use: all-ones bytes are NaN in every type */
+    const Problem &p = c.p;
+    if (c.dir == FWD) {
+        const std::vector<float> x = widen(c.in0, p.x_elems(), p.elem, p.tf32);
+        const std::vector<float> w = widen_filter(p, c.in1, p.tf32);
+        if (p.half_accum)
+            forward_kernel<true>(p, x.data(), w.data(), c.out, c.alpha, c.beta);
+        else
+            forward_kernel<false>(p, x.data(), w.data(), c.out, c.alpha, c.beta);
+    } else if (c.dir == BWD_DATA) {
+        const std::vector<float> dy = widen(c.in0, p.y_elems(), p.elem, p.tf32);
+        const std::vector<float> w = widen_filter(p, c.in1, p.tf32);
+        if (p.half_accum)
+            backward_data_kernel<true>(p, dy.data(), w.data(), c.out, c.alpha, c.beta,
+                                       c.reversed);
+        else
+            backward_data_kernel<false>(p, dy.data(), w.data(), c.out, c.alpha, c.beta,
+                                        c.reversed);
+    } else {
+        const std::vector<float> x = widen(c.in0, p.x_elems(), p.elem, p.tf32);
+        const std::vector<float> dy = widen(c.in1, p.y_elems(), p.elem, p.tf32);
+        if (p.half_accum)
+            backward_filter_kernel<true>(p, x.data(), dy.data(), c.out, c.alpha, c.beta,
+                                         c.reversed);
+        else
+            backward_filter_kernel<false>(p, x.data(), dy.data(), c.out, c.alpha, c.beta,
+                                          c.reversed);
+    }
+}
+
+bool overlap(const void *a, size_t an, const void *b, size_t bn)
+{
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return an && bn && a0 < b0 + bn && b0 < a0 + an;
+}
+
+/* Reads a host scalar (float for FLOAT / HALF / BFLOAT16 data); false if NULL or device. */
+bool host_scalar(const void *s, float *out)
+{
+    if (!s || cuemu_is_device(s, sizeof(float)))
+        return false;
+    *out = *static_cast<const float *>(s);
+    return true;
+}
+
+/* The shared body of the three convolution calls: checks the pointers, scalars and workspace,
+ * then enqueues the work on the handle's stream. */
+cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo,
+                       const void *alpha, const void *beta, const void *in0, size_t in0_elems,
+                       const void *in1, size_t in1_elems, void *out, size_t out_elems,
+                       void *workspace, size_t workspace_bytes)
+{
+    size_t need = 0;
+    const cudnnStatus_t st = algo_workspace(p, dir, algo, &need);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    ConvWork c;
+    if (!host_scalar(alpha, &c.alpha) || !host_scalar(beta, &c.beta))
+        return CUDNN_STATUS_BAD_PARAM;
+    const size_t E = elem_size(p.elem);
+    const size_t in0_b = in0_elems * E, in1_b = in1_elems * E, out_b = out_elems * E;
+    if (!in0 || !in1 || !out || !cuemu_is_device(in0, in0_b) || !cuemu_is_device(in1, in1_b) ||
+        !cuemu_is_device(out, out_b))
+        return CUDNN_STATUS_BAD_PARAM;
+    if (workspace_bytes < need)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (workspace_bytes && (!workspace || !cuemu_is_device(workspace, workspace_bytes)))
+        return CUDNN_STATUS_BAD_PARAM;
+    if (overlap(out, out_b, in0, in0_b) || overlap(out, out_b, in1, in1_b))
+        return CUDNN_STATUS_BAD_PARAM; /* in-place convolution: undefined on a GPU */
+    if (workspace_bytes &&
+        (overlap(workspace, workspace_bytes, in0, in0_b) ||
+         overlap(workspace, workspace_bytes, in1, in1_b) ||
+         overlap(workspace, workspace_bytes, out, out_b)))
+        return CUDNN_STATUS_BAD_PARAM; /* the kernels would overwrite a tensor */
+    c.p = p;
+    c.dir = dir;
+    c.reversed = nondeterministic(dir, algo);
+    c.in0 = in0;
+    c.in1 = in1;
+    c.out = out;
+    c.ws = workspace;
+    c.ws_bytes = need;
+    if (cuemu_enqueue(handle->stream, [c] { conv_run(c); }) != cudaSuccess)
+        return CUDNN_STATUS_EXECUTION_FAILED;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+} // namespace
+
+/* ---- handle, version, errors ---- */
+
+size_t cudnnGetVersion(void)
+{
+    return CUDNN_VERSION;
+}
+
+const char *cudnnGetErrorString(cudnnStatus_t status)
+{
+    switch ((int)status) {
+#define CUEMU_STATUS(s)                                                                           \
+    case s: return #s;
+        CUEMU_STATUS(CUDNN_STATUS_SUCCESS)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_INITIALIZED)
+        CUEMU_STATUS(CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_SERIALIZATION_VERSION_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_DEPRECATED)
+        CUEMU_STATUS(CUDNN_STATUS_LICENSE_ERROR)
+        CUEMU_STATUS(CUDNN_STATUS_RUNTIME_IN_PROGRESS)
+        CUEMU_STATUS(CUDNN_STATUS_RUNTIME_FP_OVERFLOW)
+        CUEMU_STATUS(CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_NULL_POINTER)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_CUDA_GRAPH_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_BAD_PARAM_DESCRIPTOR_TYPE)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_SHAPE)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_LAYOUT)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_PADDING)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API)
+        CUEMU_STATUS(CUDNN_STATUS_NOT_SUPPORTED_INVALID_DYNAMIC_SHAPE)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_UNEXPECTED_VALUE)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_BAD_LAUNCH_PARAM)
+        CUEMU_STATUS(CUDNN_STATUS_INTERNAL_ERROR_TEXTURE_CREATION_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_EXECUTION_FAILED)
+        CUEMU_STATUS(CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER)
+        CUEMU_STATUS(CUDNN_STATUS_EXECUTION_FAILED_CUBLAS)
+        CUEMU_STATUS(CUDNN_STATUS_EXECUTION_FAILED_CUDART)
+        CUEMU_STATUS(CUDNN_STATUS_EXECUTION_FAILED_CURAND)
+#undef CUEMU_STATUS
+    case 2001: return "CUDNN_STATUS_INVALID_VALUE"; /* deprecated alias of BAD_PARAM */
+    }
+    return "CUDNN_STATUS_UNKNOWN";
+}
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t *handle)
+{
+    if (!handle)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (cuemu_capturing()) /* the real one allocates device memory: illegal in capture */
+        return CUDNN_STATUS_NOT_INITIALIZED;
+    const cudnnStatus_t st = create_obj(handle, Kind::HANDLE);
+    if (st == CUDNN_STATUS_SUCCESS)
+        (*handle)->stream = nullptr; /* the legacy default stream */
+    return st;
+}
+
+cudnnStatus_t cudnnDestroy(cudnnHandle_t handle)
+{
+    if (handle && live(handle, Kind::HANDLE) && cuemu_capturing())
+        return CUDNN_STATUS_INTERNAL_ERROR; /* the real one synchronizes: illegal in capture */
+    return destroy_obj(handle, Kind::HANDLE, "cuDNN handle");
+}
+
+cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId)
+{
+    if (!live(handle, Kind::HANDLE))
+        return CUDNN_STATUS_BAD_PARAM;
+    handle->stream = streamId;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- tensor descriptors ---- */
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *tensorDesc)
+{
+    return create_obj(tensorDesc, Kind::TENSOR);
+}
+
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t tensorDesc)
+{
+    return destroy_obj(tensorDesc, Kind::TENSOR, "tensor descriptor");
+}
+
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t tensorDesc,
+                                         cudnnTensorFormat_t format, cudnnDataType_t dataType,
+                                         int n, int c, int h, int w)
+{
+    if (!live(tensorDesc, Kind::TENSOR))
+        return CUDNN_STATUS_BAD_PARAM;
+    const cudnnStatus_t st = check_4d(format, dataType, n, c, h, w);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    *tensorDesc = cudnnTensorStruct{ true, dataType, n, c, h, w };
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- filter descriptors ---- */
+
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *filterDesc)
+{
+    return create_obj(filterDesc, Kind::FILTER);
+}
+
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t filterDesc)
+{
+    return destroy_obj(filterDesc, Kind::FILTER, "filter descriptor");
+}
+
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t filterDesc,
+                                         cudnnDataType_t dataType, cudnnTensorFormat_t format,
+                                         int k, int c, int h, int w)
+{
+    if (!live(filterDesc, Kind::FILTER))
+        return CUDNN_STATUS_BAD_PARAM;
+    const cudnnStatus_t st = check_4d(format, dataType, k, c, h, w);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    *filterDesc = cudnnFilterStruct{ true, dataType, k, c, h, w };
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- convolution descriptors ---- */
+
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *convDesc)
+{
+    const cudnnStatus_t st = create_obj(convDesc, Kind::CONV);
+    if (st == CUDNN_STATUS_SUCCESS)
+        (*convDesc)->math = CUDNN_DEFAULT_MATH;
+    return st;
+}
+
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t convDesc)
+{
+    return destroy_obj(convDesc, Kind::CONV, "convolution descriptor");
+}
+
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convDesc, int pad_h,
+                                              int pad_w, int u, int v, int dilation_h,
+                                              int dilation_w, cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t computeType)
+{
+    if (!live(convDesc, Kind::CONV))
+        return CUDNN_STATUS_BAD_PARAM;
+    if (pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dilation_h <= 0 || dilation_w <= 0 ||
+        (mode != CUDNN_CONVOLUTION && mode != CUDNN_CROSS_CORRELATION) ||
+        !data_type_valid(computeType))
+        return CUDNN_STATUS_BAD_PARAM;
+    cudnnConvolutionStruct &d = *convDesc;
+    d.set = true;
+    d.pad_h = pad_h;
+    d.pad_w = pad_w;
+    d.u = u;
+    d.v = v;
+    d.dil_h = dilation_h;
+    d.dil_w = dilation_w;
+    d.mode = mode;
+    d.compute = computeType; /* checked against the data type where the descriptor is used */
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
+                                          cudnnMathType_t mathType)
+{
+    if (!live(convDesc, Kind::CONV))
+        return CUDNN_STATUS_BAD_PARAM;
+    const int m = (int)mathType;
+    if (m < CUDNN_DEFAULT_MATH || m > CUDNN_FMA_MATH)
+        return CUDNN_STATUS_BAD_PARAM;
+    convDesc->math = mathType;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- heuristics and workspace sizes ---- */
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
+    cudnnHandle_t handle, const cudnnTensorDescriptor_t srcDesc,
+    const cudnnFilterDescriptor_t filterDesc, const cudnnConvolutionDescriptor_t convDesc,
+    const cudnnTensorDescriptor_t destDesc, const int requestedAlgoCount, int *returnedAlgoCount,
+    cudnnConvolutionFwdAlgoPerf_t *perfResults)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, srcDesc, filterDesc, convDesc, destDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return heuristics(p, FWD, requestedAlgoCount, returnedAlgoCount, perfResults);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    cudnnHandle_t handle, const cudnnFilterDescriptor_t filterDesc,
+    const cudnnTensorDescriptor_t diffDesc, const cudnnConvolutionDescriptor_t convDesc,
+    const cudnnTensorDescriptor_t gradDesc, const int requestedAlgoCount, int *returnedAlgoCount,
+    cudnnConvolutionBwdDataAlgoPerf_t *perfResults)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, gradDesc, filterDesc, convDesc, diffDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return heuristics(p, BWD_DATA, requestedAlgoCount, returnedAlgoCount, perfResults);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+    cudnnHandle_t handle, const cudnnTensorDescriptor_t srcDesc,
+    const cudnnTensorDescriptor_t diffDesc, const cudnnConvolutionDescriptor_t convDesc,
+    const cudnnFilterDescriptor_t gradDesc, const int requestedAlgoCount, int *returnedAlgoCount,
+    cudnnConvolutionBwdFilterAlgoPerf_t *perfResults)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, srcDesc, gradDesc, convDesc, diffDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return heuristics(p, BWD_FILTER, requestedAlgoCount, returnedAlgoCount, perfResults);
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle,
+                                                      const cudnnTensorDescriptor_t xDesc,
+                                                      const cudnnFilterDescriptor_t wDesc,
+                                                      const cudnnConvolutionDescriptor_t convDesc,
+                                                      const cudnnTensorDescriptor_t yDesc,
+                                                      cudnnConvolutionFwdAlgo_t algo,
+                                                      size_t *sizeInBytes)
+{
+    Problem p;
+    cudnnStatus_t st = make_problem(handle, xDesc, wDesc, convDesc, yDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (!sizeInBytes)
+        return CUDNN_STATUS_BAD_PARAM;
+    size_t bytes = 0;
+    st = algo_workspace(p, FWD, (int)algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS)
+        *sizeInBytes = bytes;
+    return st;
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
+    cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc,
+    const cudnnTensorDescriptor_t dyDesc, const cudnnConvolutionDescriptor_t convDesc,
+    const cudnnTensorDescriptor_t dxDesc, cudnnConvolutionBwdDataAlgo_t algo,
+    size_t *sizeInBytes)
+{
+    Problem p;
+    cudnnStatus_t st = make_problem(handle, dxDesc, wDesc, convDesc, dyDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (!sizeInBytes)
+        return CUDNN_STATUS_BAD_PARAM;
+    size_t bytes = 0;
+    st = algo_workspace(p, BWD_DATA, (int)algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS)
+        *sizeInBytes = bytes;
+    return st;
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
+    cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
+    const cudnnTensorDescriptor_t dyDesc, const cudnnConvolutionDescriptor_t convDesc,
+    const cudnnFilterDescriptor_t gradDesc, cudnnConvolutionBwdFilterAlgo_t algo,
+    size_t *sizeInBytes)
+{
+    Problem p;
+    cudnnStatus_t st = make_problem(handle, xDesc, gradDesc, convDesc, dyDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (!sizeInBytes)
+        return CUDNN_STATUS_BAD_PARAM;
+    size_t bytes = 0;
+    st = algo_workspace(p, BWD_FILTER, (int)algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS)
+        *sizeInBytes = bytes;
+    return st;
+}
+
+/* ---- convolutions ---- */
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
+                                      const cudnnTensorDescriptor_t xDesc, const void *x,
+                                      const cudnnFilterDescriptor_t wDesc, const void *w,
+                                      const cudnnConvolutionDescriptor_t convDesc,
+                                      cudnnConvolutionFwdAlgo_t algo, void *workSpace,
+                                      size_t workSpaceSizeInBytes, const void *beta,
+                                      const cudnnTensorDescriptor_t yDesc, void *y)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, xDesc, wDesc, convDesc, yDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return convolve(handle, p, FWD, (int)algo, alpha, beta, x, p.x_elems(), w, p.w_elems(), y,
+                    p.y_elems(), workSpace, workSpaceSizeInBytes);
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alpha,
+                                           const cudnnFilterDescriptor_t wDesc, const void *w,
+                                           const cudnnTensorDescriptor_t dyDesc, const void *dy,
+                                           const cudnnConvolutionDescriptor_t convDesc,
+                                           cudnnConvolutionBwdDataAlgo_t algo, void *workSpace,
+                                           size_t workSpaceSizeInBytes, const void *beta,
+                                           const cudnnTensorDescriptor_t dxDesc, void *dx)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, dxDesc, wDesc, convDesc, dyDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return convolve(handle, p, BWD_DATA, (int)algo, alpha, beta, dy, p.y_elems(), w, p.w_elems(),
+                    dx, p.x_elems(), workSpace, workSpaceSizeInBytes);
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *alpha,
+                                             const cudnnTensorDescriptor_t xDesc, const void *x,
+                                             const cudnnTensorDescriptor_t dyDesc, const void *dy,
+                                             const cudnnConvolutionDescriptor_t convDesc,
+                                             cudnnConvolutionBwdFilterAlgo_t algo,
+                                             void *workSpace, size_t workSpaceSizeInBytes,
+                                             const void *beta, const cudnnFilterDescriptor_t dwDesc,
+                                             void *dw)
+{
+    Problem p;
+    const cudnnStatus_t st = make_problem(handle, xDesc, dwDesc, convDesc, dyDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    return convolve(handle, p, BWD_FILTER, (int)algo, alpha, beta, x, p.x_elems(), dy,
+                    p.y_elems(), dw, p.w_elems(), workSpace, workSpaceSizeInBytes);
+}

@@ -16,8 +16,8 @@
  * synchronization, synchronous copies) fail with cudaErrorStreamCaptureUnsupported and
  * invalidate the capture, whose end then fails with cudaErrorStreamCaptureInvalidated.
  *
- * Kernels: every block of a grid in turn, every thread of a block a fiber (a small x86-64 context
- * switch; ucontext elsewhere). A pass runs the runnable fibers in alternating order until each
+ * Kernels: every block of a grid in turn (forwards, then backwards at the next launch), every
+ * thread of a block a fiber (a small x86-64 context switch; ucontext elsewhere). A pass runs the runnable fibers in alternating order until each
  * waits at a barrier or ends; a warp whose lanes all wait at a shuffle exchanges and resumes; a
  * block whose live threads all wait at __syncthreads resumes; anything else is a deadlock, which
  * is reported with the kernel, block and thread states. */
@@ -438,12 +438,17 @@ void run_grid(dim3 grid, dim3 block, const char *name, const std::function<void(
     cuemu_grid_dim = grid;
     cuemu_block_dim = block;
     const unsigned n = block.x * block.y * block.z;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                cuemu_block_idx = uint3{ x, y, z };
-                run_block(n);
-            }
+    /* Blocks run concurrently on a GPU, in no set order: every other launch runs them backwards,
+     * so a result that depends on the order of blocks changes from launch to launch. */
+    static unsigned long long launches;
+    const bool backwards = launches++ & 1;
+    const unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
+    for (unsigned long long k = 0; k < blocks; k++) {
+        const unsigned long long i = backwards ? blocks - 1 - k : k;
+        cuemu_block_idx = uint3{ (unsigned)(i % grid.x), (unsigned)(i / grid.x % grid.y),
+                                 (unsigned)(i / ((unsigned long long)grid.x * grid.y)) };
+        run_block(n);
+    }
     blk.kernel = nullptr;
     blk.thread = nullptr;
 }

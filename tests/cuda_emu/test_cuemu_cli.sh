@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The harness on the CUDA path, through the CLI, with the emulated device (ampbench-cuemu): info,
+# --device auto picking it, run.json's backend record (graphs captured and replayed, none with
+# --no-graph), --profile-steps, verify and bench on it, and the errors without a device
+# (CUEMU_DEVICES=0 makes the emulation report none).
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+small=(--epochs 1 --train-limit 320 --test-limit 100 --no-progress)
+num() { grep -o "\"$2\":[[:space:]]*[0-9.]*" "$1" | head -1 | grep -o '[0-9.]*$'; }
+
+"$bin" info >"$tmp/info" 2>&1
+ok "$(grep -q '^CUDA device:  cuemu' "$tmp/info" && echo 1)" "info does not show the emulated device"
+
+"$bin" run --modes fp32,amp "${small[@]}" --out "$tmp/auto" >"$tmp/auto.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && echo 1)" "run --device auto exited with $rc: $(tail -3 "$tmp/auto.log")"
+ok "$(grep -q '"device":[[:space:]]*"cuda"' "$tmp/auto/run.json" 2>/dev/null && echo 1)" \
+   "--device auto did not pick the CUDA device"
+ok "$(grep -q '"device":[[:space:]]*"cuemu' "$tmp/auto/run.json" 2>/dev/null && echo 1)" \
+   "run.json has no CUDA backend record"
+ok "$([ "$(num "$tmp/auto/run.json" graph_replays)" -gt 0 ] 2>/dev/null && echo 1)" \
+   "no CUDA Graph replays recorded in run.json"
+ok "$([ -s "$tmp/auto/report.md" ] && echo 1)" "no report.md after a CUDA run"
+
+"$bin" run --modes amp "${small[@]}" --device cuda --no-graph --profile-steps 2:4 \
+    --out "$tmp/nograph" >"$tmp/nograph.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && [ "$(num "$tmp/nograph/run.json" graph_captures)" = 0 ] && echo 1)" \
+   "--no-graph --profile-steps: exit $rc, or graphs captured anyway"
+
+"$bin" verify --modes fp32,amp,bf16 "${small[@]}" --device cuda --out "$tmp/verify" \
+    >"$tmp/verify.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && grep -q 'every recipe passed' "$tmp/verify.log" && echo 1)" \
+   "verify --device cuda exited with $rc: $(tail -3 "$tmp/verify.log")"
+
+"$bin" bench --modes fp32,amp --batches 32 --channels 16 --train-limit 320 --test-limit 64 \
+    --device cuda --no-progress --out "$tmp/bench" >"$tmp/bench.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && [ -s "$tmp/bench/bench.json" ] && echo 1)" \
+   "bench --device cuda exited with $rc: $(tail -3 "$tmp/bench.log")"
+
+CUEMU_DEVICES=0 "$bin" run --modes fp32 "${small[@]}" --device cuda --out "$tmp/none" \
+    >"$tmp/none.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 2 ] && grep -q -- '--device cuda: no usable CUDA device' "$tmp/none.log" &&
+      [ ! -e "$tmp/none" ] && echo 1)" \
+   "--device cuda without a device: exit $rc (want 2), one clear line, no results folder"
+CUEMU_DEVICES=0 "$bin" run --modes fp32 "${small[@]}" --out "$tmp/fallback" \
+    >"$tmp/fallback.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && grep -q 'running on the CPU' "$tmp/fallback.log" &&
+      grep -q '"device":[[:space:]]*"cpu"' "$tmp/fallback/run.json" && echo 1)" \
+   "--device auto without a device does not fall back to the CPU with a note (exit $rc)"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -54,9 +54,27 @@ static void die(const char *what)
     exit(1);
 }
 
+/* A kernel fault leaves the process's CUDA context unusable: every later case would fail too. */
+static int sticky(const char *err)
+{
+    static const char *const faults[] = { "illegal memory access", "unspecified launch failure",
+                                          "misaligned address", "illegal instruction",
+                                          "device-side assert" };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        if (strstr(err, faults[i]))
+            return 1;
+    return 0;
+}
+
 static void recover(void)
 {
     in_case = 0;
+    if (sticky(amp_last_error())) {
+        printf("test_backend_ops: a kernel fault leaves the CUDA context unusable; stopping here "
+               "(run it under compute-sanitizer to find the access)\n%d passed, %d failed\n",
+               passed, failed);
+        exit(1);
+    }
     printf("  (case abandoned: reopening the CUDA backend)\n");
     backend_close(&B[GPU]);
     if (backend_open(&B[GPU], "cuda", &gpu_opts) != AMP_OK)

@@ -69,15 +69,8 @@ bool handle_live(const cublasContext *h)
 
 /* ---- element types ---- */
 
-enum class Elem { F32, F16, BF16 };
-
 /* How FP32 operands are narrowed before the multiply. */
 enum class Narrow { NONE, TF32, F16, BF16 };
-
-size_t elem_size(Elem e)
-{
-    return e == Elem::F32 ? 4u : 2u;
-}
 
 bool elem_of(cudaDataType t, Elem *e)
 {
@@ -89,30 +82,12 @@ bool elem_of(cudaDataType t, Elem *e)
     }
 }
 
-float load(const void *p, size_t i, Elem e)
-{
-    switch (e) {
-    case Elem::F16: return cuemu_f16_to_f32(static_cast<const uint16_t *>(p)[i]);
-    case Elem::BF16: return cuemu_bf16_to_f32(static_cast<const uint16_t *>(p)[i]);
-    default: return static_cast<const float *>(p)[i];
-    }
-}
-
-void store(void *p, size_t i, Elem e, float v)
-{
-    switch (e) {
-    case Elem::F16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_f16(v); break;
-    case Elem::BF16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_bf16(v); break;
-    default: static_cast<float *>(p)[i] = v; break;
-    }
-}
-
 float narrow(float v, Narrow n)
 {
     switch (n) {
-    case Narrow::TF32: return cuemu_tf32_rn(v);
-    case Narrow::F16: return cuemu_round_f16(v);
-    case Narrow::BF16: return cuemu_round_bf16(v);
+    case Narrow::TF32: return tf32_round(v);
+    case Narrow::F16: return round_f16(v);
+    case Narrow::BF16: return round_bf16(v);
     default: return v;
     }
 }

@@ -138,31 +138,6 @@ template <typename T> cudnnStatus_t destroy_obj(T *p, Kind k, const char *what)
 
 /* ---- data types ---- */
 
-enum class Elem { F32, F16, BF16 };
-
-size_t elem_size(Elem e)
-{
-    return e == Elem::F32 ? 4u : 2u;
-}
-
-float load(const void *p, size_t i, Elem e)
-{
-    switch (e) {
-    case Elem::F16: return cuemu_f16_to_f32(static_cast<const uint16_t *>(p)[i]);
-    case Elem::BF16: return cuemu_bf16_to_f32(static_cast<const uint16_t *>(p)[i]);
-    default: return static_cast<const float *>(p)[i];
-    }
-}
-
-void store(void *p, size_t i, Elem e, float v)
-{
-    switch (e) {
-    case Elem::F16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_f16(v); break;
-    case Elem::BF16: static_cast<uint16_t *>(p)[i] = cuemu_f32_to_bf16(v); break;
-    default: static_cast<float *>(p)[i] = v; break;
-    }
-}
-
 bool data_type_valid(cudnnDataType_t t)
 {
     const int v = (int)t;
@@ -460,7 +435,7 @@ cudnnStatus_t heuristics(const Problem &p, Dir dir, int requested, int *returned
 /* a + b with the problem's accumulator (FP32, or FP16 for TRUE_HALF). */
 template <bool HALF_ACC> inline float acc_add(float a, float b)
 {
-    return HALF_ACC ? cuemu_round_f16(a + b) : a + b;
+    return HALF_ACC ? round_f16(a + b) : a + b;
 }
 
 /* A tensor widened to FP32 (TF32-rounded when tf32). */
@@ -469,7 +444,7 @@ std::vector<float> widen(const void *p, size_t count, Elem e, bool tf32)
     std::vector<float> v(count);
     for (size_t i = 0; i < count; i++) {
         const float f = load(p, i, e);
-        v[i] = tf32 ? cuemu_tf32_rn(f) : f;
+        v[i] = tf32 ? tf32_round(f) : f;
     }
     return v;
 }
@@ -703,6 +678,24 @@ cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo
     if (cuemu_enqueue(handle->stream, [c] { conv_run(c); }) != cudaSuccess)
         return CUDNN_STATUS_EXECUTION_FAILED;
     return CUDNN_STATUS_SUCCESS;
+}
+
+/* A workspace query of any direction (descriptors in forward roles: x, w, conv, y). */
+cudnnStatus_t workspace_size(cudnnHandle_t handle, const cudnnTensorStruct *x,
+                             const cudnnFilterStruct *w, const cudnnConvolutionStruct *conv,
+                             const cudnnTensorStruct *y, Dir dir, int algo, size_t *size)
+{
+    Problem p;
+    cudnnStatus_t st = make_problem(handle, x, w, conv, y, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (!size)
+        return CUDNN_STATUS_BAD_PARAM;
+    size_t bytes = 0;
+    st = algo_workspace(p, dir, algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS)
+        *size = bytes;
+    return st;
 }
 
 } // namespace
@@ -950,17 +943,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle,
                                                       cudnnConvolutionFwdAlgo_t algo,
                                                       size_t *sizeInBytes)
 {
-    Problem p;
-    cudnnStatus_t st = make_problem(handle, xDesc, wDesc, convDesc, yDesc, &p);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return st;
-    if (!sizeInBytes)
-        return CUDNN_STATUS_BAD_PARAM;
-    size_t bytes = 0;
-    st = algo_workspace(p, FWD, (int)algo, &bytes);
-    if (st == CUDNN_STATUS_SUCCESS)
-        *sizeInBytes = bytes;
-    return st;
+    return workspace_size(handle, xDesc, wDesc, convDesc, yDesc, FWD, (int)algo, sizeInBytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
@@ -969,17 +952,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
     const cudnnTensorDescriptor_t dxDesc, cudnnConvolutionBwdDataAlgo_t algo,
     size_t *sizeInBytes)
 {
-    Problem p;
-    cudnnStatus_t st = make_problem(handle, dxDesc, wDesc, convDesc, dyDesc, &p);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return st;
-    if (!sizeInBytes)
-        return CUDNN_STATUS_BAD_PARAM;
-    size_t bytes = 0;
-    st = algo_workspace(p, BWD_DATA, (int)algo, &bytes);
-    if (st == CUDNN_STATUS_SUCCESS)
-        *sizeInBytes = bytes;
-    return st;
+    return workspace_size(handle, dxDesc, wDesc, convDesc, dyDesc, BWD_DATA, (int)algo,
+                          sizeInBytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
@@ -988,17 +962,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     const cudnnFilterDescriptor_t gradDesc, cudnnConvolutionBwdFilterAlgo_t algo,
     size_t *sizeInBytes)
 {
-    Problem p;
-    cudnnStatus_t st = make_problem(handle, xDesc, gradDesc, convDesc, dyDesc, &p);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return st;
-    if (!sizeInBytes)
-        return CUDNN_STATUS_BAD_PARAM;
-    size_t bytes = 0;
-    st = algo_workspace(p, BWD_FILTER, (int)algo, &bytes);
-    if (st == CUDNN_STATUS_SUCCESS)
-        *sizeInBytes = bytes;
-    return st;
+    return workspace_size(handle, xDesc, gradDesc, convDesc, dyDesc, BWD_FILTER, (int)algo,
+                          sizeInBytes);
 }
 
 /* ---- convolutions ---- */

@@ -8,7 +8,8 @@
  * the captured arguments; and the statuses of bad parameters.
  *
  * Only the public CUDA runtime, cuBLAS and cuDNN APIs are used; the reference conversions are
- * the CUDA headers' host ones (cuda_fp16.h, cuda_bf16.h), which also check cuemu_lowp.h.
+ * the CUDA headers' host ones (cuda_fp16.h, cuda_bf16.h), which also check the CPU reference's
+ * conversions (reference/lowp.h) that the fakes use.
  * Inputs are small dyadic values, so FP32 sums are exact in any order and results can be
  * compared bit for bit; TF32 cases compare with a tolerance. Exit status 0 when every check
  * passes. Build: g++ -std=c++17 with the fakes and the runtime emulation (cuemu_runtime.cpp). */
@@ -176,16 +177,16 @@ static std::vector<float> get(const Dev &d, size_t n, T t)
     return decode(b, t);
 }
 
-/* ---- conversions of cuemu_lowp.h against the references ---- */
+/* ---- the conversions the fakes use (reference/lowp.h) against the CUDA headers' ---- */
 
 static void test_lowp(void)
 {
     int bad = 0;
     for (uint32_t h = 0; h < 0x10000u; h++) {
-        const float a = cuemu_f16_to_f32((uint16_t)h), b = ref_f16_to_f32((uint16_t)h);
+        const float a = f16_to_f32((uint16_t)h), b = ref_f16_to_f32((uint16_t)h);
         if (!(same_bits(a, b) || (isnan(a) && isnan(b))))
             bad++;
-        const float c = cuemu_bf16_to_f32((uint16_t)h), d = ref_bf16_to_f32((uint16_t)h);
+        const float c = bf16_to_f32((uint16_t)h), d = ref_bf16_to_f32((uint16_t)h);
         if (!(same_bits(c, d) || (isnan(c) && isnan(d))))
             bad++;
     }
@@ -215,19 +216,19 @@ static void test_lowp(void)
     probes.insert(probes.end(), { 65504.0f, 65519.99f, 65520.0f, 1e30f, INFINITY, 3.4e38f });
     for (float p : probes)
         for (float f : { p, -p }) {
-            if (cuemu_f32_to_f16(f) != ref_f32_to_f16(f))
+            if (f16_from_f32(f) != ref_f32_to_f16(f))
                 bad++;
-            if (cuemu_f32_to_bf16(f) != ref_f32_to_bf16(f))
+            if (bf16_from_f32(f) != ref_f32_to_bf16(f))
                 bad++;
             const float a = fabsf(f);
-            if (a >= 1.17549435e-38f && a < 3.0e38f && !same_bits(cuemu_tf32_rn(f), ref_tf32(f)))
+            if (a >= 1.17549435e-38f && a < 3.0e38f && !same_bits(tf32_round(f), ref_tf32(f)))
                 bad++;
         }
     CHECK(bad == 0, "%d narrowing mismatches over %zu probes", bad, probes.size());
-    CHECK(cuemu_tf32_rn(1.0f + 0x1p-11f) == 1.0f, "TF32 tie to even (down)");
-    CHECK(cuemu_tf32_rn(1.0f + 0x1p-10f + 0x1p-11f) == 1.0f + 0x1p-9f, "TF32 tie to even (up)");
-    CHECK(isnan(cuemu_f16_to_f32(cuemu_f32_to_f16(NAN))), "FP16 NaN stays NaN");
-    CHECK(isnan(cuemu_bf16_to_f32(cuemu_f32_to_bf16(NAN))), "BF16 NaN stays NaN");
+    CHECK(tf32_round(1.0f + 0x1p-11f) == 1.0f, "TF32 tie to even (down)");
+    CHECK(tf32_round(1.0f + 0x1p-10f + 0x1p-11f) == 1.0f + 0x1p-9f, "TF32 tie to even (up)");
+    CHECK(isnan(f16_to_f32(f16_from_f32(NAN))), "FP16 NaN stays NaN");
+    CHECK(isnan(bf16_to_f32(bf16_from_f32(NAN))), "BF16 NaN stays NaN");
 }
 
 /* ---- cuBLAS ---- */

@@ -76,6 +76,9 @@ using Body = void (*)(benchmark::State &, backend *, const Shape &, const Precis
 
 // Times each call: with device events where the backend has them (UseManualTime: the GPU's
 // asynchronous ops are measured on the device), else by the host clock around the call.
+// A backend error (the CUDA backend's are sticky and surface at the timer) fails the run.
+bool g_failed = false;
+
 template <typename Call> void timed(benchmark::State &st, backend *be, Call call)
 {
     for (auto _ : st) {
@@ -83,7 +86,11 @@ template <typename Call> void timed(benchmark::State &st, backend *be, Call call
             float ms = 0.0f;
             be->ops->timer(be->ctx, 1, nullptr);
             call();
-            be->ops->timer(be->ctx, 0, &ms);
+            if (be->ops->timer(be->ctx, 0, &ms) != AMP_OK) {
+                st.SkipWithError(amp_last_error());
+                g_failed = true;
+                break;
+            }
             st.SetIterationTime(ms / 1e3);
         } else {
             call();
@@ -260,5 +267,5 @@ int main(int argc, char **argv)
     benchmark::Shutdown();
     for (backend &be : backends)
         backend_close(&be);
-    return 0;
+    return g_failed ? 1 : 0;
 }

@@ -19,23 +19,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "check.h"
+
 #define PATHBUF 1024
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
-static int g_pass, g_fail;
 static char g_base[] = "/tmp/test_idx.XXXXXX";
-
-#define CHECK(cond, ...)                                                                            \
-    do {                                                                                            \
-        if (cond) {                                                                                 \
-            g_pass++;                                                                               \
-        } else {                                                                                    \
-            g_fail++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            fprintf(stderr, __VA_ARGS__);                                                           \
-            fputc('\n', stderr);                                                                    \
-        }                                                                                           \
-    } while (0)
 
 /* ---- fixture helpers ---- */
 
@@ -687,6 +676,5 @@ int main(void)
     test_fashion_mnist();
     if (nftw(g_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "note: could not remove %s\n", g_base);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return check_summary();
 }

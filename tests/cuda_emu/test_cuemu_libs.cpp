@@ -27,18 +27,7 @@
 
 #include "cuemu_lowp.h"
 
-static int g_checks, g_failures;
-
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        g_checks++;                                                                               \
-        if (!(cond)) {                                                                            \
-            g_failures++;                                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fputc('\n', stderr);                                                                  \
-        }                                                                                         \
-    } while (0)
+#include "check.h"
 
 static cudaStream_t g_stream;
 
@@ -1223,6 +1212,5 @@ int main(void)
     test_cublas();
     test_cudnn();
     cudaStreamDestroy(g_stream);
-    printf("test_cuemu_libs: %d checks, %d failed\n", g_checks, g_failures);
-    return g_failures ? 1 : 0;
+    return check_summary();
 }

@@ -16,18 +16,7 @@
 
 #include <string>
 
-static int g_checks, g_failures;
-
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        g_checks++;                                                                               \
-        if (!(cond)) {                                                                            \
-            g_failures++;                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                           \
-            printf(__VA_ARGS__);                                                                  \
-            printf("\n");                                                                         \
-        }                                                                                         \
-    } while (0)
+#include "check.h"
 
 /* ---- kernels ---- */
 
@@ -264,6 +253,5 @@ int main(void)
     test_graphs(s);
     test_diagnoses(s);
     cudaStreamDestroy(s);
-    printf("test_cuemu_runtime: %d checks, %d failed\n", g_checks, g_failures);
-    return g_failures ? 1 : 0;
+    return check_summary();
 }

@@ -524,7 +524,9 @@ static int cuda_step_begin(void *ctx, uint64_t key)
         prefetch(c, g->stats, g->scaler);
         return 1;
     }
-    c->timing_open = 1;
+    /* Timed: replays and, without graphs, eager steps; not a graph's warm-up (lazy set-up) or
+     * its capture (host-side instantiation), which would skew the mean of a short run. */
+    c->timing_open = g == NULL;
     if (!g || !g->seen) {
         if (g)
             g->seen = 1; /* warm-up: eager, sets up everything the capture needs */

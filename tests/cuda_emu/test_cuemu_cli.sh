@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The harness on the CUDA path, through the CLI, with the emulated device (ampbench-cuemu): info,
-# --device auto picking it, run.json's backend record (graphs captured and replayed, none with
-# --no-graph), --profile-steps, verify and bench on it, and the errors without a device
+# --device auto picking it, run.json's backend record (graphs captured and replayed, only replays
+# timed; no graphs with --no-graph), --profile-steps, verify and bench on it, and the errors without a device
 # (CUEMU_DEVICES=0 makes the emulation report none).
 set -u
 bin=$1
@@ -24,13 +24,16 @@ ok "$(grep -q '"device":[[:space:]]*"cuemu' "$tmp/auto/run.json" 2>/dev/null && 
    "run.json has no CUDA backend record"
 ok "$([ "$(num "$tmp/auto/run.json" graph_replays)" -gt 0 ] 2>/dev/null && echo 1)" \
    "no CUDA Graph replays recorded in run.json"
+ok "$([ "$(num "$tmp/auto/run.json" steps_timed)" = "$(num "$tmp/auto/run.json" graph_replays)" ] &&
+      echo 1)" "steps_timed is not the number of replays (warm-up or capture steps were timed)"
 ok "$([ -s "$tmp/auto/report.md" ] && echo 1)" "no report.md after a CUDA run"
 
 "$bin" run --modes amp "${small[@]}" --device cuda --no-graph --profile-steps 2:4 \
     --out "$tmp/nograph" >"$tmp/nograph.log" 2>&1
 rc=$?
-ok "$([ $rc -eq 0 ] && [ "$(num "$tmp/nograph/run.json" graph_captures)" = 0 ] && echo 1)" \
-   "--no-graph --profile-steps: exit $rc, or graphs captured anyway"
+ok "$([ $rc -eq 0 ] && [ "$(num "$tmp/nograph/run.json" graph_captures)" = 0 ] &&
+      [ "$(num "$tmp/nograph/run.json" steps_timed)" -gt 0 ] && echo 1)" \
+   "--no-graph --profile-steps: exit $rc, graphs captured anyway, or no step timed"
 
 "$bin" verify --modes fp32,amp,bf16 "${small[@]}" --device cuda --out "$tmp/verify" \
     >"$tmp/verify.log" 2>&1

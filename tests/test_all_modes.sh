@@ -6,11 +6,8 @@
 set -u
 bin=$1
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 cd "$tmp" || exit 1
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
 
 modes=$("$bin" run --modes '?' 2>&1 | sed -n 's/.*(known: \(.*\))$/\1/p' | tr -d ' ')
 n=$(tr ',' '\n' <<<"$modes" | grep -c .)
@@ -26,5 +23,4 @@ if [ "$n" -ge 1 ]; then
   ok "$([ ! -e results ] && echo 1)" "a results/ folder appeared in the working directory"
   echo "recipes: $modes"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

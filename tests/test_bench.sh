@@ -5,10 +5,7 @@
 # numbers themselves are only checked for being positive.
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 AMPBENCH_PYTHON=/nonexistent "$bin" bench --modes fp32,amp --batches 8,16 --channels 2 \
   --train-limit 512 --test-limit 64 --out "$tmp/b" > "$tmp/log" 2>&1
 rc=$?
@@ -26,5 +23,4 @@ err=$("$bin" bench --batches 8,zero --out "$tmp/bad" 2>&1 >/dev/null)
 rc=$?
 ok "$([ $rc -eq 2 ] && [[ "$err" == *"--batches: '8,zero' is not a list of integers"* ]] && [ ! -e "$tmp/bad" ] && echo 1)" \
    "bad --batches refused (exit $rc: $err)"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -19,10 +19,7 @@ if [ -z "${AMPBENCH_DATA:-}" ] && grep -q '^default data: (none' <<<"$info"; the
   echo "no Fashion-MNIST data (set AMPBENCH_DATA): skipped"
   exit 77
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 run() { # name args...: runs ampbench, keeps its output in $tmp/name.log
   local name=$1; shift
   "$bin" "$@" --no-progress --out "$tmp/$name" >"$tmp/$name.log" 2>&1
@@ -66,5 +63,4 @@ ok "$([ "$(metrics det_a)" == "$(metrics det_b)" ] && cmp -s "$tmp/det_a/steps.c
 ok "$([ "$(metrics det_a)" == "$(metrics det_nograph)" ] && cmp -s "$tmp/det_a/steps.csv" "$tmp/det_nograph/steps.csv" && echo 1)" \
    "--deterministic: CUDA Graph replay and --no-graph differ"
 [ "$(metrics det_a)" == "$(metrics det_nograph)" ] || diff <(metrics det_a) <(metrics det_nograph) >&2
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

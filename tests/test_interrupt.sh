@@ -3,10 +3,7 @@
 # that finished with "complete": false, says where they are, and exits 130 / 143.
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 for sig in INT TERM; do
   "$bin" run --modes fp32 --epochs 500 --train-limit 1000 --test-limit 200 --no-progress \
     --out "$tmp/$sig" > "$tmp/$sig.log" 2>&1 &
@@ -24,5 +21,4 @@ for sig in INT TERM; do
         && grep -q "interrupted" "$tmp/$sig.log" && grep -q "epochs that finished are in $tmp/$sig" "$tmp/$sig.log" && echo 1)" \
      "SIG$sig: exit $rc (want $want), $rows epochs written"
 done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

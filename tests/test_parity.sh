@@ -4,10 +4,7 @@
 # the amp gradients inf (1e19 x the loss gradient), which parity reports as a failure (exit 1).
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 all=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
 for policy in seed autocast; do
   "$bin" parity --modes "$all" --policy "$policy" --train-limit 1000 --test-limit 100 --out "$tmp/$policy" > "$tmp/$policy.log" 2>&1
@@ -19,5 +16,4 @@ done
 rc=$?
 ok "$([ $rc -eq 1 ] && grep -q 'FAIL (inf/NaN)' "$tmp/overflow.log" && grep -q 'would be skipped' "$tmp/overflow.log" && echo 1)" \
    "an overflowing loss scale fails parity with exit 1 (got $rc)"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

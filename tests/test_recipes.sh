@@ -4,15 +4,12 @@
 # gradient underflow and amp (dynamic scaling) reports less; FP16 activations take less memory.
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 modes=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
 "$bin" run --modes "$modes" --epochs 2 --train-limit 10000 --no-progress --out "$tmp/run" >/dev/null || exit 1
 csv=$tmp/run/epochs.csv
 col() { awk -F, -v m="$1" -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next }
                                       $1 == m && $2 == 2 { print $k }' "$csv"; }
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
 fp32=$(col fp32 test_acc)
 for m in ${modes//,/ }; do
   acc=$(col "$m" test_acc)
@@ -31,5 +28,4 @@ ok "$(awk -v a="$amp_act" -v b="$fp32_act" 'BEGIN { print (a < 0.6 * b) }')" \
    "amp activation bytes $amp_act are not well below fp32's $fp32_act"
 ok "$([ -s "$tmp/run/steps.csv" ] && [ "$(grep -c '^amp,' "$tmp/run/steps.csv")" -eq 626 ] && echo 1)" \
    "steps.csv should hold 2 x 313 amp steps"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -6,10 +6,7 @@
 set -u
 bin=$1
 baseline=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/lib.sh"
 common=(--epochs 2 --train-limit 10000 --no-progress)
 
 # 1. The gate.
@@ -47,5 +44,4 @@ rc=$?
 ok "$([ $rc -eq 1 ] && grep -q 'amp-noscale .*FAIL: diverged' "$tmp/div.log" && grep -q '"amp-noscale":' "$tmp/div/run.json" && echo 1)" \
    "a diverged recipe fails with exit 1 and is still recorded (got $rc)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -5,10 +5,7 @@
 # (CUEMU_DEVICES=0 makes the emulation report none).
 set -u
 bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-ok() { if [ "$1" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $2" >&2; fi; }
+. "$(dirname "$0")/../lib.sh"
 small=(--epochs 1 --train-limit 320 --test-limit 100 --no-progress)
 num() { grep -o "\"$2\":[[:space:]]*[0-9.]*" "$1" | head -1 | grep -o '[0-9.]*$'; }
 
@@ -60,5 +57,4 @@ ok "$([ $rc -eq 0 ] && grep -q 'running on the CPU' "$tmp/fallback.log" &&
       grep -q '"device":[[:space:]]*"cpu"' "$tmp/fallback/run.json" && echo 1)" \
    "--device auto without a device does not fall back to the CPU with a note (exit $rc)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

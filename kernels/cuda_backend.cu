@@ -4,10 +4,11 @@
  *
  * Everything runs on one non-blocking stream. A step (seed_net_step) is bracketed by
  * step_begin/step_end: the first occurrence of a step key (full or partial batch, train or
- * eval, lr and momentum) runs eagerly, which does every lazy set-up (cuDNN plans, scratch buffers, library
- * initialisation); the second is captured into a CUDA Graph (and launched once, since capture
- * does not execute); later ones replay the graph with one cudaGraphLaunch. --no-graph runs
- * every step eagerly. The harness reads results after step_end (download synchronises). */
+ * eval, lr and momentum) runs eagerly, which does every lazy set-up (cuDNN plans, scratch
+ * buffers, library initialisation); the second is captured into a CUDA Graph (and launched once,
+ * since capture does not execute); later ones replay the graph with one cudaGraphLaunch.
+ * --no-graph runs every step eagerly. The harness reads results after step_end (download
+ * synchronises). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,7 +215,7 @@ static int setup(struct cuda_ctx *c)
     c->mem_total = total;
     c->mem_free_open = c->mem_free_min = c->mem_free_last = free_b;
 
-    /* cuBLAS recommends 32 MiB of workspace on Hopper and later, 4 MiB before. */
+    /* 32 MiB of workspace on Hopper and later (cuBLAS's recommendation there), 8 MiB before. */
     c->cublas_ws_bytes = (size_t)(c->cc_major >= 9 ? 32 : 8) << 20;
     if (CUDA_CHECK(c, cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) ||
         CUBLAS_CHECK(c, cublasCreate(&c->cublas)) ||

@@ -310,12 +310,17 @@ void resume(fiber &f)
     blk.current = nullptr;
 }
 
-/* From a fiber: wait in state st until the scheduler resumes it. */
-void wait_as(fiber_state st)
+/* The fiber making a barrier or shuffle call. */
+fiber *calling_fiber(const char *what)
 {
-    fiber *f = blk.current;
-    if (!f)
-        fatal("a barrier or shuffle was called outside a kernel");
+    if (!blk.current)
+        fatal("%s outside a kernel", what);
+    return blk.current;
+}
+
+/* From fiber f: wait in state st until the scheduler resumes it. */
+void wait_as(fiber *f, fiber_state st)
+{
     f->state = st;
 #if defined(__x86_64__)
     cuemu_switch(&f->sp, blk.scheduler_sp);
@@ -340,10 +345,9 @@ void ensure_stacks(size_t n)
 
 [[noreturn]] void deadlock(unsigned n)
 {
-    unsigned ready = 0, barrier = 0, warp = 0, done = 0;
+    unsigned barrier = 0, warp = 0, done = 0;
     for (unsigned i = 0; i < n; i++) {
         const fiber_state st = blk.fibers[i].state;
-        ready += st == F_READY;
         barrier += st == F_BLOCK_BARRIER;
         warp += st == F_WARP_BARRIER;
         done += st == F_DONE;
@@ -352,7 +356,6 @@ void ensure_stacks(size_t n)
           "%u at a warp shuffle, %u have exited (a barrier in divergent code)",
           blk.kernel, cuemu_block_idx.x, cuemu_block_idx.y, cuemu_block_idx.z, n, barrier, warp,
           done);
-    (void)ready;
 }
 
 /* Releases every warp whose lanes all wait at a shuffle; returns whether any was. */
@@ -557,17 +560,16 @@ bool cuemu_capturing(void)
 
 void cuemu_syncthreads(void)
 {
-    blk.current ? (void)0 : fatal("__syncthreads outside a kernel");
-    blk.current->predicate = 0;
-    wait_as(F_BLOCK_BARRIER);
+    fiber *f = calling_fiber("__syncthreads");
+    f->predicate = 0;
+    wait_as(f, F_BLOCK_BARRIER);
 }
 
 int cuemu_syncthreads_or(int predicate)
 {
-    blk.current ? (void)0 : fatal("__syncthreads_or outside a kernel");
-    blk.current->predicate = predicate != 0;
-    fiber *f = blk.current;
-    wait_as(F_BLOCK_BARRIER);
+    fiber *f = calling_fiber("__syncthreads_or");
+    f->predicate = predicate != 0;
+    wait_as(f, F_BLOCK_BARRIER);
     return f->predicate;
 }
 
@@ -576,12 +578,10 @@ uint64_t cuemu_shfl_xor(unsigned int mask, uint64_t bits, int lane_mask, int wid
     if (mask != 0xFFFFFFFFu || width != 32)
         fatal("kernel %s: only full-warp shuffles are emulated (mask %#x, width %d)",
               blk.kernel ? blk.kernel : "?", mask, width);
-    fiber *f = blk.current;
-    if (!f)
-        fatal("a shuffle outside a kernel");
+    fiber *f = calling_fiber("a warp shuffle");
     f->value = bits;
     f->lane_mask = lane_mask;
-    wait_as(F_WARP_BARRIER);
+    wait_as(f, F_WARP_BARRIER);
     return f->value;
 }
 

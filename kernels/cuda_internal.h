@@ -1,5 +1,6 @@
 /* The CUDA backend's private state and the functions its files share (C++/CUDA only; the public
- * entry points are cuda_backend_ops in harness/backend.h and kernels/cuda_info.h). One job per
+ * entry points are cuda_backend_ops, declared below and listed in harness/registry/registry.c,
+ * and kernels/cuda_info.h). One job per
  * file: cuda_backend.cu (table, lifetime, memory, graphs, counters), cuda_conv.cu (cuDNN),
  * cuda_gemm.cu (cuBLAS and the skinny FC kernels), cuda_elementwise.cu (ReLU, softmax
  * cross-entropy), cuda_amp.cu (casts, unscale, SGD, scaler: one fused multi-tensor kernel). */
@@ -15,6 +16,9 @@
 #include "backend.h"
 #include "cuda_check.h"
 #include "scaler.h"
+
+/* The backend's table (cuda_backend.cu). */
+extern "C" const struct backend_ops cuda_backend_ops;
 
 /* ---- the multi-tensor elementwise queue (cuda_amp.cu) ---- */
 

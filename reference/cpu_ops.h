@@ -13,6 +13,9 @@ struct cpu_ctx {
     struct numerics_counts counts; /* updated atomically by the ops */
 };
 
+/* The backend's table (cpu_backend.c), which harness/registry/registry.c lists. */
+extern const struct backend_ops cpu_backend_ops;
+
 /* Parallel regions smaller than this many elements run on one thread. */
 #define CPU_PARALLEL_MIN 16384
 

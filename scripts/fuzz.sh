@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the IDX reader and dataset loader (harness/idx.c) with libFuzzer for SECONDS seconds.
+# Fuzzes the IDX reader and dataset loader (harness/data/idx.c) with libFuzzer for SECONDS seconds.
 # Usage: scripts/fuzz.sh [SECONDS]   (default 60)
 #
-# Builds tests/fuzz_idx.c with harness/idx.c and harness/error.c using clang
+# Builds tests/fuzz_idx.c with harness/data/idx.c and harness/core/error.c using clang
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/, copies the seed corpus
 # tests/fuzz_corpus/ to build-fuzz/corpus/ (new inputs go there, never into tests/), and runs one
 # fuzzing process. Exits non-zero on any crash, sanitizer report, leak, timeout or broken
@@ -28,8 +28,8 @@ fi
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
-       "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=all -Wall -Wextra -Iharness)
-if ! "$cc" "${flags[@]}" tests/fuzz_idx.c harness/idx.c harness/error.c -lz -o "$out/fuzz_idx"; then
+       "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=all -Wall -Wextra -Iharness/data -Iharness/core)
+if ! "$cc" "${flags[@]}" tests/fuzz_idx.c harness/data/idx.c harness/core/error.c -lz -o "$out/fuzz_idx"; then
   echo "fuzz: cannot build the fuzz target with $cc; the libFuzzer runtime comes with" \
        "libclang-rt-14-dev on Debian 12 (scripts/install-deps.sh)" >&2
   exit 2

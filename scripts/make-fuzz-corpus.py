@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of tests/fuzz_idx.c into tests/fuzz_corpus/ (the files are committed;
 run this again only to change them). A few small valid IDX files, raw and gzipped, and one
-malformed file per validation rule of harness/idx.c. Deterministic: gzip mtime is 0."""
+malformed file per validation rule of harness/data/idx.c. Deterministic: gzip mtime is 0."""
 import gzip
 import os
 import random

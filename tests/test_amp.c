@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "registry.h"
 #include "error.h"
 #include "lowp.h"
 #include "rng.h"

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "registry.h"
 #include "cuda_info.h"
 #include "error.h"
 #include "lowp.h"

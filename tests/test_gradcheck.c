@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "registry.h"
 #include "check.h"
 #include "error.h"
 #include "model.h"

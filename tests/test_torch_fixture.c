@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "registry.h"
 #include "idx.h"
 #include "model.h"
 #include "train.h"

@@ -12,31 +12,31 @@
 
 
 /* A finished 2-epoch result with the given final test accuracy and test losses. */
-static struct mode_result fake(const char *mode, uint64_t seed, double acc, double loss1,
+static struct recipe_result fake(const char *recipe, uint64_t seed, double acc, double loss1,
                                double loss2)
 {
-    struct mode_result r = { .recipe = recipe_find(mode), .seed = seed, .nepochs = 2 };
+    struct recipe_result r = { .recipe = recipe_find(recipe), .seed = seed, .nepochs = 2 };
     r.epochs = calloc(2, sizeof *r.epochs);
     r.epochs[0] = (struct epoch_metrics){ .epoch = 1, .test_acc = acc - 0.02, .test_loss = loss1 };
     r.epochs[1] = (struct epoch_metrics){ .epoch = 2, .test_acc = acc, .test_loss = loss2 };
     return r;
 }
 
-static struct amp_config config(const char *modes, uint32_t seeds)
+static struct amp_config config(const char *recipes, uint32_t seeds)
 {
     struct amp_config c;
     char arg[128];
-    snprintf(arg, sizeof arg, "--modes=%s", modes);
+    snprintf(arg, sizeof arg, "--modes=%s", recipes);
     char *argv[] = { arg, "--epochs", "2" };
     cli_parse(3, argv, &c, stdout, CLI_VERIFY);
     c.seeds = seeds;
     return c;
 }
 
-static const struct verdict *verdict_of(const struct verification *v, const char *mode)
+static const struct verdict *verdict_of(const struct verification *v, const char *recipe)
 {
     for (size_t i = 0; i < v->n; i++)
-        if (strcmp(v->verdicts[i].recipe->name, mode) == 0)
+        if (strcmp(v->verdicts[i].recipe->name, recipe) == 0)
             return &v->verdicts[i];
     return NULL;
 }
@@ -56,7 +56,7 @@ static void test_welch(void)
 static void test_single_seed(void)
 {
     struct amp_config c = config("fp32,amp,bf16,amp-noscale,fp16-pure", 1);
-    struct mode_result r[] = {
+    struct recipe_result r[] = {
         fake("fp32", 1, 0.850, 0.50, 0.40), fake("amp", 1, 0.845, 0.50, 0.41),
         fake("bf16", 1, 0.830, 0.50, 0.40), fake("amp-noscale", 1, 0.851, 0.50, 0.43),
         fake("fp16-pure", 1, 0.850, 0.50, 0.40),
@@ -79,13 +79,13 @@ static void test_single_seed(void)
     check(!v.all_pass, "one failure fails the run");
     verification_free(&v);
     for (int i = 0; i < 5; i++)
-        mode_result_free(&r[i]);
+        recipe_result_free(&r[i]);
 }
 
 static void test_seeds(void)
 {
     struct amp_config c = config("fp32,amp,bf16", 3);
-    struct mode_result r[9];
+    struct recipe_result r[9];
     const double fp32[] = { 0.850, 0.852, 0.848 }, amp[] = { 0.846, 0.849, 0.844 },
                  bf16[] = { 0.830, 0.832, 0.829 };
     for (int s = 0; s < 3; s++) {
@@ -105,7 +105,7 @@ static void test_seeds(void)
           a->stats.median, a->stats.min, a->stats.max, a->stats.std);
     verification_free(&v);
     for (int i = 0; i < 9; i++)
-        mode_result_free(&r[i]);
+        recipe_result_free(&r[i]);
 }
 
 int main(void)

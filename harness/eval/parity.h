@@ -31,7 +31,7 @@ struct parity_result {
  * the narrowest type's roundoff for the forward outputs (logits, loss), 64 for the gradients,
  * which are reductions with cancellation. */
 double parity_limit(const struct recipe *r, enum policy p, int gradient);
-/* Runs every mode of c (fp32 first, the reference) on the first shuffled batch of train and
+/* Runs every recipe of c (fp32 first, the reference) on the first shuffled batch of train and
  * compares; out has c->nmodes entries (fp32 included). */
 int parity_run(const struct amp_config *c, const struct dataset *train,
                struct parity_result *out);

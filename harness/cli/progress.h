@@ -16,7 +16,7 @@ struct progress_state {
 void progress_init(struct progress_state *p, FILE *out, int live);
 /* Callbacks for train_mode, with user = the progress_state. */
 struct train_progress progress_callbacks(struct progress_state *p);
-/* The table header printed before a mode's epochs. */
+/* The table header printed before a recipe's epochs. */
 void progress_table_header(struct progress_state *p, const struct recipe *r,
                            const struct precision_plan *plan, uint64_t seed);
 

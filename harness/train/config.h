@@ -7,11 +7,11 @@
 
 #include "recipe.h"
 
-#define CONFIG_MAX_MODES 16
+#define CONFIG_MAX_RECIPES 16
 
 struct amp_config {
-    const struct recipe *modes[CONFIG_MAX_MODES];
-    size_t nmodes;
+    const struct recipe *recipes[CONFIG_MAX_RECIPES];
+    size_t nrecipes;
     uint32_t epochs;
     uint32_t batch;
     float lr;
@@ -38,7 +38,7 @@ struct amp_config {
     /* verify only */
     float tol_acc;         /* percentage points of final test accuracy below fp32 (1.0) */
     float tol_loss;        /* relative per-epoch test loss above fp32 (0.05) */
-    uint32_t seeds;        /* seeds per mode (1; >= 3 for the statistical test) */
+    uint32_t seeds;        /* seeds per recipe (1; >= 3 for the statistical test) */
     const char *baseline;  /* baseline file to compare with (NULL: none) */
     const char *junit;     /* JUnit XML report to write (NULL: none) */
     const char *write_baseline; /* write this run as a baseline file (NULL: no) */

@@ -47,9 +47,9 @@ double welch_one_sided_p(const double *a, size_t na, const double *b, size_t nb,
     return gsl_cdf_tdist_Q(t, df);
 }
 
-/* The results of mode m, in seed order. */
-static size_t runs_of(const struct recipe *m, const struct mode_result *results, size_t n,
-                      const struct mode_result **out)
+/* The results of recipe m, in seed order. */
+static size_t runs_of(const struct recipe *m, const struct recipe_result *results, size_t n,
+                      const struct recipe_result **out)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -58,7 +58,7 @@ static size_t runs_of(const struct recipe *m, const struct mode_result *results,
     return k;
 }
 
-static int fill_stats(struct mode_stats *st, const struct mode_result **runs, size_t n)
+static int fill_stats(struct recipe_stats *st, const struct recipe_result **runs, size_t n)
 {
     memset(st, 0, sizeof *st);
     st->n = (uint32_t)n;
@@ -97,16 +97,16 @@ static int fill_stats(struct mode_stats *st, const struct mode_result **runs, si
     return AMP_OK;
 }
 
-static void final_accs(const struct mode_result **runs, size_t n, double *out)
+static void final_accs(const struct recipe_result **runs, size_t n, double *out)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = runs[i]->epochs[runs[i]->nepochs - 1].test_acc;
 }
 
 /* The verdict of one recipe against the reference's runs. */
-static void judge(struct verdict *v, const struct amp_config *c, const struct mode_result **runs,
-                  size_t n, const struct mode_result **ref, size_t nref,
-                  const struct mode_stats *ref_stats)
+static void judge(struct verdict *v, const struct amp_config *c, const struct recipe_result **runs,
+                  size_t n, const struct recipe_result **ref, size_t nref,
+                  const struct recipe_stats *ref_stats)
 {
     const uint32_t expected = c->epochs;
     for (size_t i = 0; i < n; i++) {
@@ -178,16 +178,16 @@ static void judge(struct verdict *v, const struct amp_config *c, const struct mo
                  acc_why, 100.0 * v->worst_loss_rel);
 }
 
-int verify_judge(const struct amp_config *c, const struct mode_result *results, size_t nresults,
+int verify_judge(const struct amp_config *c, const struct recipe_result *results, size_t nresults,
                  struct verification *out)
 {
     memset(out, 0, sizeof *out);
     out->tol_acc = c->tol_acc;
     out->tol_loss = c->tol_loss;
     out->seeds = c->seeds;
-    out->verdicts = calloc(c->nmodes, sizeof *out->verdicts);
-    const struct mode_result **runs = calloc(nresults, sizeof *runs);
-    const struct mode_result **ref = calloc(nresults, sizeof *ref);
+    out->verdicts = calloc(c->nrecipes, sizeof *out->verdicts);
+    const struct recipe_result **runs = calloc(nresults, sizeof *runs);
+    const struct recipe_result **ref = calloc(nresults, sizeof *ref);
     if (!out->verdicts || !runs || !ref) {
         free(runs);
         free(ref);
@@ -195,17 +195,17 @@ int verify_judge(const struct amp_config *c, const struct mode_result *results, 
     }
     const struct recipe *fp32 = recipe_find("fp32");
     const size_t nref = runs_of(fp32, results, nresults, ref);
-    struct mode_stats ref_stats;
+    struct recipe_stats ref_stats;
     int rc = nref ? fill_stats(&ref_stats, ref, nref)
                   : amp_fail(AMP_EINPUT, "verify: no fp32 reference run");
     out->all_pass = 1;
-    for (size_t i = 0; i < c->nmodes && rc == AMP_OK; i++) {
+    for (size_t i = 0; i < c->nrecipes && rc == AMP_OK; i++) {
         struct verdict *v = &out->verdicts[out->n++];
-        v->recipe = c->modes[i];
-        v->reference = c->modes[i] == fp32;
-        const size_t n = runs_of(c->modes[i], results, nresults, runs);
+        v->recipe = c->recipes[i];
+        v->reference = c->recipes[i] == fp32;
+        const size_t n = runs_of(c->recipes[i], results, nresults, runs);
         rc = n ? fill_stats(&v->stats, runs, n)
-               : amp_fail(AMP_EINPUT, "verify: no run of %s", c->modes[i]->name);
+               : amp_fail(AMP_EINPUT, "verify: no run of %s", c->recipes[i]->name);
         if (rc == AMP_OK)
             judge(v, c, runs, n, ref, nref, &ref_stats);
         out->all_pass &= v->pass;
@@ -240,9 +240,9 @@ static cJSON *baseline_config(const struct amp_config *c, size_t train_samples,
     return j;
 }
 
-/* The first seed's run of each mode. */
-static const struct mode_result *first_run(const struct recipe *m,
-                                           const struct mode_result *results, size_t n)
+/* The first seed's run of each recipe. */
+static const struct recipe_result *first_run(const struct recipe *m,
+                                           const struct recipe_result *results, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (results[i].recipe == m)
@@ -251,17 +251,17 @@ static const struct mode_result *first_run(const struct recipe *m,
 }
 
 int verify_write_baseline(const char *file, const struct amp_config *c, size_t train_samples,
-                          size_t test_samples, const struct mode_result *results,
+                          size_t test_samples, const struct recipe_result *results,
                           size_t nresults)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "ampbench-baseline");
     cJSON_AddNumberToObject(root, "format", 1);
     cJSON_AddItemToObject(root, "config", baseline_config(c, train_samples, test_samples));
-    cJSON *modes = cJSON_AddObjectToObject(root, "modes");
-    for (size_t i = 0; i < c->nmodes; i++) {
-        const struct mode_result *r = first_run(c->modes[i], results, nresults);
-        cJSON *arr = cJSON_AddArrayToObject(modes, c->modes[i]->name);
+    cJSON *recipes = cJSON_AddObjectToObject(root, "modes");
+    for (size_t i = 0; i < c->nrecipes; i++) {
+        const struct recipe_result *r = first_run(c->recipes[i], results, nresults);
+        cJSON *arr = cJSON_AddArrayToObject(recipes, c->recipes[i]->name);
         for (uint32_t e = 0; r && e < r->nepochs; e++) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddNumberToObject(o, "epoch", r->epochs[e].epoch);
@@ -354,8 +354,8 @@ static void config_diff(const cJSON *base, const cJSON *run, char *out, size_t l
     }
 }
 
-static int compare_mode(struct verification *v, const char *file, const struct recipe *m,
-                        const struct mode_result *r, const cJSON *arr)
+static int compare_recipe(struct verification *v, const char *file, const struct recipe *m,
+                        const struct recipe_result *r, const cJSON *arr)
 {
     struct verdict *vd = NULL;
     for (size_t i = 0; i < v->n; i++)
@@ -411,9 +411,9 @@ int baseline_open(struct baseline *b, const char *file, const struct amp_config 
     free(text);
     const cJSON *tool = cJSON_GetObjectItemCaseSensitive(root, "tool");
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "config");
-    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(root, "modes");
+    const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(root, "modes");
     if (!root || !cJSON_IsString(tool) || strcmp(tool->valuestring, "ampbench-baseline") != 0 ||
-        !cJSON_IsObject(config) || !cJSON_IsObject(modes)) {
+        !cJSON_IsObject(config) || !cJSON_IsObject(recipes)) {
         cJSON_Delete(root);
         return amp_fail(AMP_EINPUT, "%s: not an ampbench baseline (malformed JSON or missing "
                                     "tool/config/modes)", file);
@@ -426,11 +426,11 @@ int baseline_open(struct baseline *b, const char *file, const struct amp_config 
         cJSON_Delete(root);
         return amp_fail(AMP_EINPUT, "%s: baseline of another configuration: %s", file, diff);
     }
-    for (size_t i = 0; i < c->nmodes; i++)
-        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(modes, c->modes[i]->name))) {
+    for (size_t i = 0; i < c->nrecipes; i++)
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(recipes, c->recipes[i]->name))) {
             cJSON_Delete(root);
             return amp_fail(AMP_EINPUT, "%s: no baseline for mode %s (regenerate it with "
-                                        "--write-baseline)", file, c->modes[i]->name);
+                                        "--write-baseline)", file, c->recipes[i]->name);
         }
     b->file = strdup(file);
     b->root = root;
@@ -449,17 +449,17 @@ void baseline_close(struct baseline *b)
 }
 
 int verify_against_baseline(const struct baseline *b, const struct amp_config *c,
-                            const struct mode_result *results, size_t nresults,
+                            const struct recipe_result *results, size_t nresults,
                             struct verification *v)
 {
-    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(b->root, "modes");
+    const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(b->root, "modes");
     v->baseline = strdup(b->file);
     int rc = v->baseline ? AMP_OK : amp_fail(AMP_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->nmodes && rc == AMP_OK; i++) {
-        const struct mode_result *r = first_run(c->modes[i], results, nresults);
+    for (size_t i = 0; i < c->nrecipes && rc == AMP_OK; i++) {
+        const struct recipe_result *r = first_run(c->recipes[i], results, nresults);
         if (r)
-            rc = compare_mode(v, b->file, c->modes[i], r,
-                              cJSON_GetObjectItemCaseSensitive(modes, c->modes[i]->name));
+            rc = compare_recipe(v, b->file, c->recipes[i], r,
+                              cJSON_GetObjectItemCaseSensitive(recipes, c->recipes[i]->name));
     }
     for (size_t i = 0; i < v->n && rc == AMP_OK; i++) {
         struct verdict *vd = &v->verdicts[i];
@@ -478,7 +478,7 @@ int verify_against_baseline(const struct baseline *b, const struct amp_config *c
 void verification_free(struct verification *v)
 {
     for (size_t i = 0; i < v->n; i++) {
-        struct mode_stats *s = &v->verdicts[i].stats;
+        struct recipe_stats *s = &v->verdicts[i].stats;
         free(s->acc_mean);
         free(s->acc_std);
         free(s->loss_mean);

@@ -1,4 +1,4 @@
-/* The end-to-end throughput bench: a sweep over modes x batch sizes x channel counts; per cell,
+/* The end-to-end throughput bench: a sweep over recipes x batch sizes x channel counts; per cell,
  * warm-up steps excluded, repeated timed windows of training steps, samples/s (median, min,
  * max), step latency percentiles, peak bytes by category, achieved GFLOP/s and its fraction of
  * the machine's peak. */

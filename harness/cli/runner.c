@@ -1,4 +1,4 @@
-/* What `run` and `verify` share: data loading, the run folder, training every mode and seed with
+/* What `run` and `verify` share: data loading, the run folder, training every recipe and seed with
  * progress on the terminal. */
 #include "runner.h"
 
@@ -46,7 +46,7 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
                c->batch, r->train.n, r->train.n);
         c->batch = (uint32_t)r->train.n;
     }
-    r->results = calloc(c->nmodes * c->seeds, sizeof *r->results);
+    r->results = calloc(c->nrecipes * c->seeds, sizeof *r->results);
     if (!r->results)
         return amp_fail(AMP_ENOMEM, "out of host memory");
     return AMP_OK;
@@ -64,7 +64,7 @@ int runner_start(struct runner *r, const char *what, const char *parent)
     host_info_get(&r->host);
     printf("ampbench %s: %zu modes x %u seed%s, %u epochs, batch %u, policy %s, %zu train / %zu "
            "test samples from %s\n",
-           what, c->nmodes, c->seeds, c->seeds == 1 ? "" : "s", c->epochs, c->batch,
+           what, c->nrecipes, c->seeds, c->seeds == 1 ? "" : "s", c->epochs, c->batch,
            policy_name(c->policy), r->train.n, r->test.n, r->data_dir);
     printf("results: %s\n", r->dir);
     progress_init(&r->prog, stdout, c->progress < 0 ? isatty(STDOUT_FILENO) : c->progress);
@@ -90,8 +90,8 @@ int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
     c.seed = seed;
     const struct precision_plan plan = precision_plan_of(m, c.policy);
     progress_table_header(&r->prog, m, &plan, seed);
-    struct mode_result *out = &r->results[r->nresults++];
-    int rc = train_mode(&c, m, &r->train, &r->test, &r->callbacks, out);
+    struct recipe_result *out = &r->results[r->nresults++];
+    int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
     if (rc != AMP_OK)
         return rc;
     if (out->diverged)
@@ -107,8 +107,8 @@ int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
 
 struct run_record runner_record(const struct runner *r, int complete)
 {
-    return (struct run_record){ .config = r->c, .host = &r->host, .modes = r->results,
-                                .nmodes = r->nresults, .command_line = r->command_line,
+    return (struct run_record){ .config = r->c, .host = &r->host, .recipes = r->results,
+                                .nrecipes = r->nresults, .command_line = r->command_line,
                                 .data_dir = r->data_dir, .train_samples = r->train.n,
                                 .test_samples = r->test.n, .complete = complete };
 }
@@ -116,7 +116,7 @@ struct run_record runner_record(const struct runner *r, int complete)
 void runner_close(struct runner *r)
 {
     for (size_t i = 0; i < r->nresults; i++)
-        mode_result_free(&r->results[i]);
+        recipe_result_free(&r->results[i]);
     free(r->results);
     dataset_free(&r->train);
     dataset_free(&r->test);

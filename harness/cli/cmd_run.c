@@ -1,4 +1,4 @@
-/* `ampbench run`: load the data, create the run folder, train every mode, write the results. */
+/* `ampbench run`: load the data, create the run folder, train every recipe, write the results. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -16,8 +16,8 @@ int cmd_run(int argc, char **argv, const char *command_line)
         runner_close(&r);
         return 0;
     }
-    for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
-        rc = runner_train(&r, c.modes[i], c.seed);
+    for (size_t i = 0; i < c.nrecipes && rc == AMP_OK; i++)
+        rc = runner_train(&r, c.recipes[i], c.seed);
     if (r.dir[0]) {
         const struct run_record rec = runner_record(&r, rc == AMP_OK);
         const int wrc = results_write(r.dir, &rec);

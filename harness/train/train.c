@@ -12,6 +12,7 @@
 #include "interrupt.h"
 #include "model.h"
 #include "nvtx.h"
+#include "registry.h"
 #include "rng.h"
 
 const char *tensor_class_name(enum tensor_class c)
@@ -86,20 +87,20 @@ struct staging {
     int32_t *labels;
 };
 
-/* Everything one mode's training needs. */
+/* Everything one recipe's training needs. */
 struct session {
     const struct amp_config *c;
     const struct recipe *r;
     struct seed_net net;
     struct staging st;
     const struct train_progress *progress;
-    struct mode_result *out;
+    struct recipe_result *out;
     size_t steps_cap;
 };
 
 static int record_step(struct session *s, const struct step_record *rec)
 {
-    struct mode_result *out = s->out;
+    struct recipe_result *out = s->out;
     if (!s->c->steps_csv)
         return AMP_OK;
     if (out->nsteps == s->steps_cap) {
@@ -257,7 +258,7 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
                       uint32_t *order)
 {
     const struct amp_config *c = s->c;
-    /* Every mode starts from the same weights (train_open_net) and sees the same batches. */
+    /* Every recipe starts from the same weights (train_open_net) and sees the same batches. */
     struct rng shuffle_rng;
     train_shuffle_stream(&shuffle_rng, c->seed);
     int rc = AMP_OK;
@@ -287,9 +288,9 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
     return rc;
 }
 
-int train_mode(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
+int train_recipe(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
                const struct dataset *test, const struct train_progress *progress,
-               struct mode_result *out)
+               struct recipe_result *out)
 {
     memset(out, 0, sizeof *out);
     out->recipe = r;
@@ -328,7 +329,7 @@ int train_mode(const struct amp_config *c, const struct recipe *r, const struct 
     return rc;
 }
 
-void mode_result_free(struct mode_result *r)
+void recipe_result_free(struct recipe_result *r)
 {
     free(r->epochs);
     free(r->steps);

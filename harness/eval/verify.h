@@ -9,8 +9,8 @@
 #include "config.h"
 #include "train.h"
 
-/* Final test accuracy of one mode over its seeds, and its per-epoch curves. */
-struct mode_stats {
+/* Final test accuracy of one recipe over its seeds, and its per-epoch curves. */
+struct recipe_stats {
     uint32_t n;                   /* seeds */
     double mean, std, min, max, median;
     uint32_t epochs;              /* epochs completed by every seed */
@@ -23,7 +23,7 @@ struct verdict {
     int reference;                /* fp32, the reference itself */
     int pass;
     char reason[256];
-    struct mode_stats stats;
+    struct recipe_stats stats;
     double delta_pp;              /* mean final test accuracy minus fp32's, percentage points */
     double worst_loss_rel;        /* worst per-epoch relative test-loss rise vs fp32 (of means) */
     double p_value;               /* Welch one-sided p (seeds >= 3), else -1 */
@@ -34,7 +34,7 @@ struct verdict {
 };
 
 struct verification {
-    struct verdict *verdicts;     /* one per mode, in --modes order */
+    struct verdict *verdicts;     /* one per recipe, in --modes order */
     size_t n;
     float tol_acc, tol_loss;
     uint32_t seeds;
@@ -44,8 +44,8 @@ struct verification {
     int all_pass;
 };
 
-/* Judges the modes of c (fp32 included; results holds every mode x seed, in any order). */
-int verify_judge(const struct amp_config *c, const struct mode_result *results, size_t nresults,
+/* Judges the recipes of c (fp32 included; results holds every recipe x seed, in any order). */
+int verify_judge(const struct amp_config *c, const struct recipe_result *results, size_t nresults,
                  struct verification *out);
 /* A baseline file (written by verify_write_baseline), read and checked before training. */
 struct baseline {
@@ -57,13 +57,13 @@ struct baseline {
 int baseline_open(struct baseline *b, const char *file, const struct amp_config *c,
                   size_t train_samples, size_t test_samples);
 void baseline_close(struct baseline *b);
-/* Compares the first seed's per-epoch metrics of every mode with the baseline. Moves are added
+/* Compares the first seed's per-epoch metrics of every recipe with the baseline. Moves are added
  * to v and fail the moved recipes. */
 int verify_against_baseline(const struct baseline *b, const struct amp_config *c,
-                            const struct mode_result *results, size_t nresults,
+                            const struct recipe_result *results, size_t nresults,
                             struct verification *v);
 int verify_write_baseline(const char *file, const struct amp_config *c, size_t train_samples,
-                          size_t test_samples, const struct mode_result *results,
+                          size_t test_samples, const struct recipe_result *results,
                           size_t nresults);
 /* One-sided Welch t-test: p-value of "mean(b) < mean(a) - margin" from samples a and b. */
 double welch_one_sided_p(const double *a, size_t na, const double *b, size_t nb, double margin);

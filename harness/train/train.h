@@ -48,7 +48,7 @@ struct step_record {
     float underflow[NCLASSES], overflow[NCLASSES]; /* fractions of the elements rounded */
 };
 
-struct mode_result {
+struct recipe_result {
     const struct recipe *recipe;
     uint64_t seed;
     struct precision_plan plan;
@@ -71,7 +71,7 @@ struct train_progress {
     void *user;
 };
 
-/* The seeded stream that shuffles the training set before each epoch (the same for every mode). */
+/* The seeded stream that shuffles the training set before each epoch (the same for every recipe). */
 void train_shuffle_stream(struct rng *r, uint64_t seed);
 /* Opens the backend c->device and builds recipe r's network at `shape`, with the loss scaler the
  * recipe and the flags give, initialised from c->seed. Close with train_close_net. */
@@ -81,10 +81,10 @@ void train_close_net(struct backend *be, struct seed_net *net);
 
 /* Trains the seed network with recipe r from the seed's init; fills out (free with
  * mode_result_free). A diverging recipe is not an error: out->diverged says so. */
-int train_mode(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
+int train_recipe(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
                const struct dataset *test, const struct train_progress *progress,
-               struct mode_result *out);
-void mode_result_free(struct mode_result *r);
+               struct recipe_result *out);
+void recipe_result_free(struct recipe_result *r);
 
 const char *tensor_class_name(enum tensor_class c);
 /* Fraction of the rounded elements of class c that underflowed (0 when none were rounded). */

@@ -42,7 +42,7 @@ static void captured_free(struct captured *cap)
     memset(cap, 0, sizeof *cap);
 }
 
-/* One training step of mode r with lr 0 (weights stay; gradients are computed). */
+/* One training step of recipe r with lr 0 (weights stay; gradients are computed). */
 static int capture(const struct amp_config *c, const struct recipe *r, const struct dataset *d,
                    const uint32_t *order, uint32_t n, struct captured *out)
 {
@@ -129,12 +129,12 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
 
     struct captured ref;
     int rc = capture(c, recipe_find("fp32"), train, order, n, &ref);
-    for (size_t i = 0; i < c->nmodes && rc == AMP_OK; i++) {
+    for (size_t i = 0; i < c->nrecipes && rc == AMP_OK; i++) {
         struct parity_result *pr = &out[i];
         memset(pr, 0, sizeof *pr);
-        pr->recipe = c->modes[i];
+        pr->recipe = c->recipes[i];
         struct captured cap;
-        rc = capture(c, c->modes[i], train, order, n, &cap);
+        rc = capture(c, c->recipes[i], train, order, n, &cap);
         if (rc != AMP_OK)
             break;
         pr->loss_scale = cap.loss_scale;
@@ -142,7 +142,7 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
         pr->pass = 1;
         for (int t = 0; t < PARITY_TENSORS; t++) {
             pr->t[t].name = tensor_names[t];
-            pr->t[t].limit = parity_limit(c->modes[i], c->policy, t >= 2);
+            pr->t[t].limit = parity_limit(c->recipes[i], c->policy, t >= 2);
             compare(&pr->t[t], ref.t[t], cap.t[t], cap.n[t]);
             pr->pass &= pr->t[t].pass;
         }

@@ -18,8 +18,8 @@ int results_create_dir(const char *requested, const char *parent, char *path_out
 struct run_record {
     const struct amp_config *config;
     const struct host_info *host;
-    const struct mode_result *modes;
-    size_t nmodes;
+    const struct recipe_result *recipes;
+    size_t nrecipes;
     const char *command_line;
     const char *data_dir;
     size_t train_samples, test_samples;

@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "backend.h"
+#include "registry.h"
 #include "error.h"
 
 enum opt_type {
-    OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_MODES, OPT_POLICY,
+    OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_RECIPES, OPT_POLICY,
     OPT_SET, /* a flag without a value: sets the int field to `min` */
     OPT_RANGE, /* A:B, 1 <= A <= B, into profile_first/profile_last */
 };
@@ -30,7 +31,7 @@ struct opt {
 #define FIELD(f) offsetof(struct amp_config, f)
 
 static const struct opt run_opts[] = {
-    { "--modes", "LIST", OPT_MODES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
+    { "--modes", "LIST", OPT_RECIPES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
     { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)", 0 },
     { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)", 0 },
     { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)", 0 },
@@ -64,10 +65,10 @@ static const struct opt run_opts[] = {
 void config_defaults(struct amp_config *c)
 {
     memset(c, 0, sizeof *c);
-    static const char *const default_modes[] = { "fp32", "amp", "amp-static", "amp-noscale",
+    static const char *const default_recipes[] = { "fp32", "amp", "amp-static", "amp-noscale",
                                                   "bf16" };
-    for (size_t i = 0; i < sizeof default_modes / sizeof default_modes[0]; i++)
-        c->modes[c->nmodes++] = recipe_find(default_modes[i]);
+    for (size_t i = 0; i < sizeof default_recipes / sizeof default_recipes[0]; i++)
+        c->recipes[c->nrecipes++] = recipe_find(default_recipes[i]);
     c->epochs = 5;
     c->batch = 32;
     c->lr = 0.01f;
@@ -101,13 +102,13 @@ void cli_print_options(FILE *f, enum cli_command cmd)
     fprintf(f, "  %-22s %s\n", "--help", "this help");
 }
 
-static int parse_modes(const char *value, struct amp_config *c)
+static int parse_recipes(const char *value, struct amp_config *c)
 {
     char buf[512];
     if (strlen(value) >= sizeof buf)
         return amp_fail(AMP_EINPUT, "--modes: list too long");
     strcpy(buf, value);
-    c->nmodes = 0;
+    c->nrecipes = 0;
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         const struct recipe *r = recipe_find(tok);
@@ -116,14 +117,14 @@ static int parse_modes(const char *value, struct amp_config *c)
             return amp_fail(AMP_EINPUT, "--modes: unknown mode '%s' (known: %s)", tok,
                             recipe_names(names, sizeof names));
         }
-        for (size_t i = 0; i < c->nmodes; i++)
-            if (c->modes[i] == r)
+        for (size_t i = 0; i < c->nrecipes; i++)
+            if (c->recipes[i] == r)
                 return amp_fail(AMP_EINPUT, "--modes: '%s' is listed twice", tok);
-        if (c->nmodes == CONFIG_MAX_MODES)
-            return amp_fail(AMP_EINPUT, "--modes: more than %d modes", CONFIG_MAX_MODES);
-        c->modes[c->nmodes++] = r;
+        if (c->nrecipes == CONFIG_MAX_RECIPES)
+            return amp_fail(AMP_EINPUT, "--modes: more than %d modes", CONFIG_MAX_RECIPES);
+        c->recipes[c->nrecipes++] = r;
     }
-    if (c->nmodes == 0)
+    if (c->nrecipes == 0)
         return amp_fail(AMP_EINPUT, "--modes: empty list");
     return AMP_OK;
 }
@@ -156,8 +157,8 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     uint64_t u = 0;
     int rc;
     switch (o->type) {
-    case OPT_MODES:
-        return parse_modes(value, c);
+    case OPT_RECIPES:
+        return parse_recipes(value, c);
     case OPT_SET:
         break;
     case OPT_RANGE: {

@@ -17,14 +17,14 @@
 static int ensure_reference(struct amp_config *c)
 {
     const struct recipe *fp32 = recipe_find("fp32");
-    for (size_t i = 0; i < c->nmodes; i++)
-        if (c->modes[i] == fp32)
+    for (size_t i = 0; i < c->nrecipes; i++)
+        if (c->recipes[i] == fp32)
             return AMP_OK;
-    if (c->nmodes == CONFIG_MAX_MODES)
+    if (c->nrecipes == CONFIG_MAX_RECIPES)
         return amp_fail(AMP_EINPUT, "--modes: no room to add the fp32 reference");
-    memmove(c->modes + 1, c->modes, c->nmodes * sizeof c->modes[0]);
-    c->modes[0] = fp32;
-    c->nmodes++;
+    memmove(c->recipes + 1, c->recipes, c->nrecipes * sizeof c->recipes[0]);
+    c->recipes[0] = fp32;
+    c->nrecipes++;
     printf("note: verify adds fp32, the reference every recipe is judged against\n");
     return AMP_OK;
 }
@@ -74,8 +74,8 @@ int cmd_verify(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK)
         rc = runner_start(&r, "verify", "results/runs");
     for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
-        for (size_t i = 0; i < c.nmodes && rc == AMP_OK; i++)
-            rc = runner_train(&r, c.modes[i], c.seed + s);
+        for (size_t i = 0; i < c.nrecipes && rc == AMP_OK; i++)
+            rc = runner_train(&r, c.recipes[i], c.seed + s);
 
     struct verification v = { 0 };
     if (rc == AMP_OK)

@@ -1,5 +1,5 @@
 /* report.md of a run folder and the derived CSVs its plots read: loads run.json (cJSON) and
- * epochs.csv, summarises every mode (final accuracy and loss, throughput, peak memory, skipped
+ * epochs.csv, summarises every recipe (final accuracy and loss, throughput, peak memory, skipped
  * steps, numerics, verdict), writes plots/throughput.csv and plots/memory.csv, has plots.c draw
  * the images, and writes report.md through results_write_file (temporary file + rename). */
 #include "report.h"
@@ -34,10 +34,10 @@ struct epoch_row {
     double v[NCOLS];
 };
 
-struct mode_sum {
+struct recipe_sum {
     char name[64];
     const cJSON *json;          /* run.json modes.<name>, or NULL */
-    struct epoch_row *rows;     /* epochs.csv rows of this mode, in file order */
+    struct epoch_row *rows;     /* epochs.csv rows of this recipe, in file order */
     size_t nrows, cap;
     /* derived */
     const struct epoch_row *last; /* the last epoch (NULL when none completed) */
@@ -50,9 +50,9 @@ struct mode_sum {
 struct run {
     const char *dir;
     cJSON *root;
-    struct mode_sum modes[MAX_MODES];
-    size_t nmodes;
-    const struct mode_sum *fp32; /* with at least one epoch, or NULL */
+    struct recipe_sum recipes[MAX_MODES];
+    size_t nrecipes;
+    const struct recipe_sum *fp32; /* with at least one epoch, or NULL */
     unsigned max_epoch;
     int have_steps;              /* steps.csv exists */
     int band_seeds;              /* fp32 seeds in seeds.csv behind plots/fp32_band.csv (0: none) */
@@ -102,9 +102,9 @@ static int read_file(const char *dir, const char *name, char **buf, size_t *len)
 }
 
 /* Mode names go into CSVs and gnuplot word lists: letters, digits and . _ + - only. */
-static int mode_name_ok(const char *name)
+static int recipe_name_ok(const char *name)
 {
-    if (!*name || strlen(name) >= sizeof((struct mode_sum *)0)->name)
+    if (!*name || strlen(name) >= sizeof((struct recipe_sum *)0)->name)
         return 0;
     for (const char *p = name; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -113,14 +113,14 @@ static int mode_name_ok(const char *name)
     return 1;
 }
 
-static struct mode_sum *mode_get(struct run *r, const char *name, int create)
+static struct recipe_sum *recipe_get(struct run *r, const char *name, int create)
 {
-    for (size_t i = 0; i < r->nmodes; i++)
-        if (strcmp(r->modes[i].name, name) == 0)
-            return &r->modes[i];
-    if (!create || r->nmodes == MAX_MODES || !mode_name_ok(name))
+    for (size_t i = 0; i < r->nrecipes; i++)
+        if (strcmp(r->recipes[i].name, name) == 0)
+            return &r->recipes[i];
+    if (!create || r->nrecipes == MAX_MODES || !recipe_name_ok(name))
         return NULL;
-    struct mode_sum *m = &r->modes[r->nmodes++];
+    struct recipe_sum *m = &r->recipes[r->nrecipes++];
     memset(m, 0, sizeof *m);
     strcpy(m->name, name);
     return m;
@@ -140,13 +140,13 @@ static int load_run_json(struct run *r)
     if (!r->root)
         return amp_fail(AMP_EINPUT, "%s/run.json: not valid JSON (error near byte %zu)", r->dir,
                         at);
-    const cJSON *modes = cJSON_GetObjectItemCaseSensitive(r->root, "modes");
-    if (!cJSON_IsObject(r->root) || !cJSON_IsObject(modes))
+    const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(r->root, "modes");
+    if (!cJSON_IsObject(r->root) || !cJSON_IsObject(recipes))
         return amp_fail(AMP_EINPUT, "%s/run.json: no \"modes\" object; not an ampbench run",
                         r->dir);
     const cJSON *m;
-    cJSON_ArrayForEach(m, modes) {
-        struct mode_sum *s = m->string ? mode_get(r, m->string, 1) : NULL;
+    cJSON_ArrayForEach(m, recipes) {
+        struct recipe_sum *s = m->string ? recipe_get(r, m->string, 1) : NULL;
         if (!s)
             return amp_fail(AMP_EINPUT, "%s/run.json: mode \"%.40s\": bad name (letters, "
                             "digits, . _ + - only) or more than %d modes", r->dir,
@@ -219,7 +219,7 @@ static int load_epochs_csv(struct run *r)
                           r->dir, lineno, n, nhead);
             break;
         }
-        struct mode_sum *m = mode_get(r, fields[0], 1);
+        struct recipe_sum *m = recipe_get(r, fields[0], 1);
         if (!m) {
             rc = amp_fail(AMP_EINPUT, "%s/epochs.csv: line %zu: mode \"%.40s\": bad name "
                           "(letters, digits, . _ + - only) or more than %d modes", r->dir, lineno,
@@ -263,9 +263,9 @@ static int load_epochs_csv(struct run *r)
     return rc;
 }
 
-static const char *verdict_of(const cJSON *mode)
+static const char *verdict_of(const cJSON *recipe)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(mode, "verdict");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(recipe, "verdict");
     if (cJSON_IsString(v))
         return v->valuestring;
     if (!cJSON_IsObject(v))
@@ -281,8 +281,8 @@ static const char *verdict_of(const cJSON *mode)
 
 static void summarise(struct run *r)
 {
-    for (size_t i = 0; i < r->nmodes; i++) {
-        struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        struct recipe_sum *m = &r->recipes[i];
         m->last = NULL;
         double secs = 0, samples = 0;
         for (size_t k = 0; k < m->nrows; k++) {
@@ -362,12 +362,12 @@ static void put_acc(FILE *f, double acc)
     fprintf(f, "%.2f%%", 100.0 * acc);
 }
 
-static double speedup(const struct run *r, const struct mode_sum *m)
+static double speedup(const struct run *r, const struct recipe_sum *m)
 {
     return r->fp32 && r->fp32->sps > 0 ? m->sps / r->fp32->sps : NAN;
 }
 
-static double saving(const struct run *r, const struct mode_sum *m)
+static double saving(const struct run *r, const struct recipe_sum *m)
 {
     return r->fp32 && r->fp32->peak > 0 ? 100.0 * (1.0 - m->peak / r->fp32->peak) : NAN;
 }
@@ -394,8 +394,8 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
     if (!f)
         return amp_fail(AMP_ENOMEM, "out of memory formatting plots/throughput.csv");
     fprintf(f, "mode,samples_per_s,speedup_vs_fp32,speedup_label\n");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         if (!m->last || !(m->sps > 0))
             continue;
         const double s = speedup(r, m);
@@ -418,10 +418,10 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
     f = open_memstream(&buf, &len);
     if (!f)
         return amp_fail(AMP_ENOMEM, "out of memory formatting plots/memory.csv");
-    /* Category names from the first mode that has them; every mode writes the same set. */
+    /* Category names from the first recipe that has them; every recipe writes the same set. */
     const cJSON *cats = NULL;
-    for (size_t i = 0; i < r->nmodes && !cats; i++) {
-        const cJSON *c = jget(jget(r->modes[i].json, "memory"), "peak_bytes_by_category");
+    for (size_t i = 0; i < r->nrecipes && !cats; i++) {
+        const cJSON *c = jget(jget(r->recipes[i].json, "memory"), "peak_bytes_by_category");
         if (cJSON_IsObject(c) && c->child)
             cats = c;
     }
@@ -430,8 +430,8 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
     if (cats)
         cJSON_ArrayForEach(c, cats) fprintf(f, ",%s", c->string);
     fprintf(f, "\n");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         const cJSON *mc = jget(jget(m->json, "memory"), "peak_bytes_by_category");
         if (!cats || !cJSON_IsObject(mc) || !(m->peak > 0))
             continue;
@@ -581,7 +581,7 @@ static void write_header(FILE *f, const struct run *r)
     md(f, name);
     fprintf(f, "\n\n");
     const double ntrain = jnum(cfg, "train_samples"), ntest = jnum(cfg, "test_samples");
-    fprintf(f, "%zu mode%s, %u epoch%s", r->nmodes, r->nmodes == 1 ? "" : "s", r->max_epoch,
+    fprintf(f, "%zu mode%s, %u epoch%s", r->nrecipes, r->nrecipes == 1 ? "" : "s", r->max_epoch,
             r->max_epoch == 1 ? "" : "s");
     if (!isnan(ntrain))
         fprintf(f, " on %.0f training images (%.0f test)", ntrain, isnan(ntest) ? 0 : ntest);
@@ -606,17 +606,17 @@ static void write_header(FILE *f, const struct run *r)
 static void write_summary(FILE *f, const struct run *r, int verdicts)
 {
     fprintf(f, "## Summary\n\n");
-    const struct mode_sum *ref = r->fp32;
+    const struct recipe_sum *ref = r->fp32;
     /* Accuracy. */
     if (ref) {
         fprintf(f, "- **Accuracy.** fp32 reached ");
         put_acc(f, ref->last->v[C_TEST_ACC]);
         fprintf(f, " test accuracy after %.0f epoch%s", ref->last->v[C_EPOCH],
                 ref->last->v[C_EPOCH] == 1 ? "" : "s");
-        const struct mode_sum *lo = NULL, *hi = NULL, *far = NULL;
+        const struct recipe_sum *lo = NULL, *hi = NULL, *far = NULL;
         double dlo = 0, dhi = 0, dfar = -1;
-        for (size_t i = 0; i < r->nmodes; i++) {
-            const struct mode_sum *m = &r->modes[i];
+        for (size_t i = 0; i < r->nrecipes; i++) {
+            const struct recipe_sum *m = &r->recipes[i];
             if (m == ref || !m->last)
                 continue;
             const double d = 100.0 * (m->last->v[C_TEST_ACC] - ref->last->v[C_TEST_ACC]);
@@ -636,11 +636,11 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
         else
             fprintf(f, ".\n");
     } else {
-        const struct mode_sum *best = NULL;
-        for (size_t i = 0; i < r->nmodes; i++)
-            if (r->modes[i].last &&
-                (!best || r->modes[i].last->v[C_TEST_ACC] > best->last->v[C_TEST_ACC]))
-                best = &r->modes[i];
+        const struct recipe_sum *best = NULL;
+        for (size_t i = 0; i < r->nrecipes; i++)
+            if (r->recipes[i].last &&
+                (!best || r->recipes[i].last->v[C_TEST_ACC] > best->last->v[C_TEST_ACC]))
+                best = &r->recipes[i];
         fprintf(f, "- **Accuracy.** No fp32 reference in this run, so there are no deltas, "
                    "speedups or savings.");
         if (best) {
@@ -651,9 +651,9 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
         fprintf(f, "\n");
     }
     /* Speed and memory. */
-    const struct mode_sum *fast = NULL, *small = NULL;
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    const struct recipe_sum *fast = NULL, *small = NULL;
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         if (m->last && m->sps > 0 && (!fast || m->sps > fast->sps))
             fast = m;
         if (m->last && m->peak > 0 && (!small || m->peak < small->peak))
@@ -677,9 +677,9 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
         fprintf(f, ".\n");
     }
     /* Numerics: underflow, skipped steps, divergence. */
-    const struct mode_sum *uf = NULL;
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    const struct recipe_sum *uf = NULL;
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         if (m->last && m->last->v[C_GRAD_UF] > 0 &&
             (!uf || m->last->v[C_GRAD_UF] > uf->last->v[C_GRAD_UF]))
             uf = m;
@@ -694,24 +694,24 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
         fprintf(f, "No gradient underflowed. ");
     }
     int any_skip = 0;
-    for (size_t i = 0; i < r->nmodes; i++)
-        if (r->modes[i].skipped > 0) {
+    for (size_t i = 0; i < r->nrecipes; i++)
+        if (r->recipes[i].skipped > 0) {
             fprintf(f, "%s%s %.0f", any_skip ? ", " : "Skipped steps (inf/NaN gradients): ",
-                    r->modes[i].name, r->modes[i].skipped);
+                    r->recipes[i].name, r->recipes[i].skipped);
             any_skip = 1;
         }
     fprintf(f, "%s", any_skip ? "." : "No step was skipped.");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const cJSON *j = r->modes[i].json;
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const cJSON *j = r->recipes[i].json;
         if (jtrue(j, "diverged"))
             fprintf(f, " **%s diverged** (loss NaN/inf at epoch %.0f, step %.0f; training "
                        "stopped).",
-                    r->modes[i].name, jnum(j, "diverged_epoch"), jnum(j, "diverged_step"));
+                    r->recipes[i].name, jnum(j, "diverged_epoch"), jnum(j, "diverged_step"));
         if (jtrue(j, "scale_fell_below_one"))
             fprintf(f, " %s's loss scale fell below 1 (gradients overflow even unscaled).",
-                    r->modes[i].name);
-        if (!r->modes[i].last)
-            fprintf(f, " %s completed no epoch.", r->modes[i].name);
+                    r->recipes[i].name);
+        if (!r->recipes[i].last)
+            fprintf(f, " %s completed no epoch.", r->recipes[i].name);
     }
     fprintf(f, "\n- **Verdicts.** %s\n\n",
             verdicts ? "See [Verdicts](#verdicts)." : "Not verified (see [Verdicts](#verdicts)).");
@@ -723,8 +723,8 @@ static void write_results_table(FILE *f, const struct run *r)
                "| mode | final test acc | delta vs FP32 | final test loss | samples/s | speedup | "
                "peak memory | memory saving | skipped steps | verdict |\n"
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         fprintf(f, "| %s | ", m->name);
         if (!m->last) {
             fprintf(f, "- | - | - | - | - | - | - | - | %s |\n", m->verdict ? m->verdict : "-");
@@ -774,8 +774,8 @@ static void write_numerics_table(FILE *f, const struct run *r)
                "| mode | loss scaling | loss scale | grad underflow | act underflow | "
                "grad overflow | swallowed updates |\n"
                "|---|---|---:|---:|---:|---:|---:|\n");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         fprintf(f, "| %s | ", m->name);
         md(f, jstr(m->json, "loss_scaling", "?"));
         if (!m->last) {
@@ -836,8 +836,8 @@ static void write_verdicts(FILE *f, const struct run *r, int verdicts)
         md(f, jstr(ver, "rule", "?"));
         fprintf(f, ").\n\n");
     }
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         fprintf(f, "- **%s**: ", m->name);
         if (!m->verdict) {
             fprintf(f, "not verified\n");
@@ -891,8 +891,8 @@ static void write_traces(FILE *f, const struct run *r)
 {
     fprintf(f, "## Precision trace\n\nWhat each layer reads, computes in and writes, and which "
                "weights it uses.\n\n");
-    for (size_t i = 0; i < r->nmodes; i++) {
-        const struct mode_sum *m = &r->modes[i];
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
         fprintf(f, "**%s**: ", m->name);
         md(f, jstr(m->json, "summary", "(not in run.json)"));
         fprintf(f, "\n\n");
@@ -971,10 +971,10 @@ static void write_environment(FILE *f, const struct run *r)
     }
 
     fprintf(f, "\n| configuration | |\n|---|---|\n");
-    const cJSON *modes = jget(cfg, "modes"), *x;
+    const cJSON *recipes = jget(cfg, "modes"), *x;
     buf[0] = '\0';
     size_t used = 0;
-    cJSON_ArrayForEach(x, modes) if (cJSON_IsString(x) && used < sizeof buf)
+    cJSON_ArrayForEach(x, recipes) if (cJSON_IsString(x) && used < sizeof buf)
         used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", used ? ", " : "",
                                  x->valuestring);
     kv_str(f, "modes", buf);
@@ -982,7 +982,7 @@ static void write_environment(FILE *f, const struct run *r)
     kv_str(f, "device", jstr(cfg, "device", NULL));
     const double threads = jnum(cfg, "threads");
     if (threads == 0) {
-        const double used_threads = r->nmodes ? jnum(r->modes[0].json, "threads") : NAN;
+        const double used_threads = r->nrecipes ? jnum(r->recipes[0].json, "threads") : NAN;
         if (!isnan(used_threads))
             snprintf(buf, sizeof buf, "all cores (%g)", used_threads);
         else
@@ -1018,8 +1018,8 @@ static int write_report(const struct run *r, const struct plot_status st[REPORT_
                         int drawn)
 {
     int verdicts = 0;
-    for (size_t i = 0; i < r->nmodes; i++)
-        verdicts |= r->modes[i].verdict != NULL;
+    for (size_t i = 0; i < r->nrecipes; i++)
+        verdicts |= r->recipes[i].verdict != NULL;
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -1106,8 +1106,8 @@ int report_build(const char *run_dir, struct report_outcome *out)
     memset(st, 0, sizeof st);
     if (rc == AMP_OK) {
         size_t rows = 0;
-        for (size_t i = 0; i < r->nmodes; i++)
-            rows += r->modes[i].nrows;
+        for (size_t i = 0; i < r->nrecipes; i++)
+            rows += r->recipes[i].nrows;
         for (int i = 0; i < REPORT_NPLOTS; i++)
             if (rows == 0)
                 snprintf(st[i].why, sizeof st[i].why, "no epoch completed");
@@ -1124,8 +1124,8 @@ int report_build(const char *run_dir, struct report_outcome *out)
         summarise_plots(st, out->plots_drawn, out->plots_note, sizeof out->plots_note);
         rc = write_report(r, st, out->plots_drawn);
     }
-    for (size_t i = 0; i < r->nmodes; i++)
-        free(r->modes[i].rows);
+    for (size_t i = 0; i < r->nrecipes; i++)
+        free(r->recipes[i].rows);
     cJSON_Delete(r->root);
     free(r);
     return rc;

@@ -1,4 +1,4 @@
-/* `ampbench bench`: the throughput and memory sweep (modes x --batches x --channels), PyTorch
+/* `ampbench bench`: the throughput and memory sweep (recipes x --batches x --channels), PyTorch
  * side by side when it is installed, written to results/bench/<timestamp>-<id>/ as bench.json,
  * bench.csv and report.md, with a table on the terminal. */
 #include <cjson/cJSON.h>
@@ -307,7 +307,7 @@ static int run_micro(const char *dir, const char *micro, char **section)
     return AMP_OK;
 }
 
-/* Per channel count, one block per mode (header row, then its batches): the plots' lines. */
+/* Per channel count, one block per recipe (header row, then its batches): the plots' lines. */
 static int write_line_files(const char *plots_dir, const struct bench_options *o,
                             const struct bench_cell *cells, size_t n)
 {
@@ -375,7 +375,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         rc = runner_start(&r, "bench", "results/bench");
     char peak_how[256];
     const double peak = bench_peak_flops(&c, r.host.max_threads, peak_how, sizeof peak_how);
-    const size_t ncells = c.nmodes * o.nbatches * o.nchannels;
+    const size_t ncells = c.nrecipes * o.nbatches * o.nchannels;
     struct bench_cell *cells = calloc(ncells, sizeof *cells);
     size_t n = 0;
     if (rc == AMP_OK && !cells)
@@ -386,9 +386,9 @@ int cmd_bench(int argc, char **argv, const char *command_line)
                "peak_MB", "speedup", "mem", "vs_torch");
     for (size_t k = 0; k < o.nchannels && rc == AMP_OK; k++)
         for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
-            for (size_t m = 0; m < c.nmodes && rc == AMP_OK; m++) {
+            for (size_t m = 0; m < c.nrecipes && rc == AMP_OK; m++) {
                 struct bench_cell *x = &cells[n];
-                rc = bench_cell_run(&c, &o, c.modes[m], o.batches[b], o.channels[k], &r.train,
+                rc = bench_cell_run(&c, &o, c.recipes[m], o.batches[b], o.channels[k], &r.train,
                                     peak, x);
                 if (rc != AMP_OK)
                     break;

@@ -149,9 +149,9 @@ static cJSON *config_json(const struct run_record *rec)
 {
     const struct amp_config *c = rec->config;
     cJSON *j = cJSON_CreateObject();
-    cJSON *modes = cJSON_AddArrayToObject(j, "modes");
-    for (size_t i = 0; i < c->nmodes; i++)
-        cJSON_AddItemToArray(modes, cJSON_CreateString(c->modes[i]->name));
+    cJSON *recipes = cJSON_AddArrayToObject(j, "modes");
+    for (size_t i = 0; i < c->nrecipes; i++)
+        cJSON_AddItemToArray(recipes, cJSON_CreateString(c->recipes[i]->name));
     results_protocol_json(j, c);
     cJSON_AddNumberToObject(j, "train_limit", (double)c->train_limit);
     cJSON_AddNumberToObject(j, "test_limit", (double)c->test_limit);
@@ -242,7 +242,7 @@ static const char *scaling_name(enum loss_scaling s)
     return s == SCALING_DYNAMIC ? "dynamic" : s == SCALING_STATIC ? "static" : "none";
 }
 
-static cJSON *mode_json(const struct mode_result *r)
+static cJSON *recipe_json(const struct recipe_result *r)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "summary", r->recipe->summary);
@@ -285,12 +285,12 @@ static cJSON *mode_json(const struct mode_result *r)
     return j;
 }
 
-/* The first seed's run of each mode is the primary one (run.json's modes, epochs.csv,
+/* The first seed's run of each recipe is the primary one (run.json's modes, epochs.csv,
  * steps.csv); every seed's run is in seeds.csv and run.json's seed_runs. */
 static int is_primary(const struct run_record *rec, size_t i)
 {
     for (size_t j = 0; j < i; j++)
-        if (rec->modes[j].recipe == rec->modes[i].recipe)
+        if (rec->recipes[j].recipe == rec->recipes[i].recipe)
             return 0;
     return 1;
 }
@@ -298,8 +298,8 @@ static int is_primary(const struct run_record *rec, size_t i)
 static cJSON *seed_runs_json(const struct run_record *rec)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < rec->nmodes; i++) {
-        const struct mode_result *r = &rec->modes[i];
+    for (size_t i = 0; i < rec->nrecipes; i++) {
+        const struct recipe_result *r = &rec->recipes[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "mode", r->recipe->name);
         cJSON_AddNumberToObject(o, "seed", (double)r->seed);
@@ -377,19 +377,19 @@ static int write_run_json(const char *dir, const struct run_record *rec)
     cJSON_AddStringToObject(root, "command", rec->command_line);
     cJSON_AddItemToObject(root, "config", config_json(rec));
     cJSON_AddItemToObject(root, "environment", environment_json(rec->host));
-    cJSON *modes = cJSON_AddObjectToObject(root, "modes");
-    for (size_t i = 0; i < rec->nmodes; i++)
+    cJSON *recipes = cJSON_AddObjectToObject(root, "modes");
+    for (size_t i = 0; i < rec->nrecipes; i++)
         if (is_primary(rec, i))
-            cJSON_AddItemToObject(modes, rec->modes[i].recipe->name, mode_json(&rec->modes[i]));
+            cJSON_AddItemToObject(recipes, rec->recipes[i].recipe->name, recipe_json(&rec->recipes[i]));
     if (rec->config->seeds > 1)
         cJSON_AddItemToObject(root, "seed_runs", seed_runs_json(rec));
     if (rec->verification) {
         const struct verification *v = rec->verification;
         cJSON_AddItemToObject(root, "verification", verification_json(v));
-        for (size_t i = 0; i < v->n; i++) { /* each mode's verdict beside its metrics too */
+        for (size_t i = 0; i < v->n; i++) { /* each recipe's verdict beside its metrics too */
             const struct verdict *d = &v->verdicts[i];
             cJSON *o = cJSON_AddObjectToObject(
-                cJSON_GetObjectItemCaseSensitive(modes, d->recipe->name), "verdict");
+                cJSON_GetObjectItemCaseSensitive(recipes, d->recipe->name), "verdict");
             cJSON_AddStringToObject(o, "verdict",
                                     d->pass ? "pass" : d->diverged ? "diverged" : "fail");
             cJSON_AddStringToObject(o, "reason", d->reason);
@@ -436,10 +436,10 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
     fprintf(c.f, "mode,epoch,train_loss,train_acc,test_loss,test_acc,epoch_s,samples_per_s,"
                  "skipped_steps,loss_scale,grad_underflow_frac,act_underflow_frac,"
                  "grad_overflow_frac,swallowed_updates,act_bytes,peak_bytes\n");
-    for (size_t i = 0; i < rec->nmodes; i++) {
+    for (size_t i = 0; i < rec->nrecipes; i++) {
         if (!is_primary(rec, i))
             continue;
-        const struct mode_result *r = &rec->modes[i];
+        const struct recipe_result *r = &rec->recipes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
             const struct numerics_summary *n = &m->numerics;
@@ -472,10 +472,10 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
         fprintf(c.f, ",%s_underflow_frac,%s_overflow_frac", tensor_class_name(k),
                 tensor_class_name(k));
     fprintf(c.f, "\n");
-    for (size_t i = 0; i < rec->nmodes; i++) {
+    for (size_t i = 0; i < rec->nrecipes; i++) {
         if (!is_primary(rec, i))
             continue;
-        const struct mode_result *r = &rec->modes[i];
+        const struct recipe_result *r = &rec->recipes[i];
         for (size_t t = 0; t < r->nsteps; t++) {
             const struct step_record *s = &r->steps[t];
             fprintf(c.f, "%s,%u,%u,%.7g,%.9g,%d", r->recipe->name, s->epoch, s->step, s->loss,
@@ -496,8 +496,8 @@ static int write_seeds_csv(const char *dir, const struct run_record *rec)
     if (rc != AMP_OK)
         return rc;
     fprintf(c.f, "mode,seed,epoch,train_loss,train_acc,test_loss,test_acc\n");
-    for (size_t i = 0; i < rec->nmodes; i++) {
-        const struct mode_result *r = &rec->modes[i];
+    for (size_t i = 0; i < rec->nrecipes; i++) {
+        const struct recipe_result *r = &rec->recipes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
             fprintf(c.f, "%s,%llu,%u,%.9g,%.9g,%.9g,%.9g\n", r->recipe->name,

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "registry.h"
 #include "model.h"
 #include "train.h"
 #include "nvtx.h"

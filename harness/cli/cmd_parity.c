@@ -20,10 +20,10 @@ static int write_json(const char *dir, const struct amp_config *c,
     cJSON_AddNumberToObject(root, "seed", (double)c->seed);
     cJSON_AddNumberToObject(root, "batch", c->batch);
     cJSON_AddStringToObject(root, "policy", policy_name(c->policy));
-    cJSON *modes = cJSON_AddObjectToObject(root, "modes");
-    for (size_t i = 0; i < c->nmodes; i++) {
+    cJSON *recipes = cJSON_AddObjectToObject(root, "modes");
+    for (size_t i = 0; i < c->nrecipes; i++) {
         const struct parity_result *r = &res[i];
-        cJSON *m = cJSON_AddObjectToObject(modes, r->recipe->name);
+        cJSON *m = cJSON_AddObjectToObject(recipes, r->recipe->name);
         cJSON_AddBoolToObject(m, "pass", r->pass);
         cJSON_AddNumberToObject(m, "loss_scale", r->loss_scale);
         cJSON_AddBoolToObject(m, "skipped", r->skipped);
@@ -54,7 +54,7 @@ static void print_results(const struct amp_config *c, const struct parity_result
 {
     printf("\n  %-12s %-14s %8s %11s %11s %11s %12s %9s  %s\n", "mode", "tensor", "numel",
            "max_abs", "max_rel", "rel_l2", "1-cosine", "limit", "verdict");
-    for (size_t i = 0; i < c->nmodes; i++) {
+    for (size_t i = 0; i < c->nrecipes; i++) {
         const struct parity_result *r = &res[i];
         for (int t = 0; t < PARITY_TENSORS; t++) {
             const struct parity_metrics *x = &r->t[t];
@@ -78,7 +78,7 @@ int cmd_parity(int argc, char **argv, const char *command_line)
         runner_close(&r);
         return 0;
     }
-    struct parity_result *res = calloc(c.nmodes, sizeof *res);
+    struct parity_result *res = calloc(c.nrecipes, sizeof *res);
     if (rc == AMP_OK && !res)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
     if (rc == AMP_OK)
@@ -86,7 +86,7 @@ int cmd_parity(int argc, char **argv, const char *command_line)
     int all = rc == AMP_OK;
     if (rc == AMP_OK) {
         print_results(&c, res);
-        for (size_t i = 0; i < c.nmodes; i++)
+        for (size_t i = 0; i < c.nrecipes; i++)
             all &= res[i].pass;
         rc = write_json(r.dir, &c, res);
     }

@@ -179,22 +179,6 @@ struct backend_ops {
     int (*timer)(void *ctx, int start, float *ms);
 };
 
-/* Known backends (cuda_backend_ops exists in builds with AMPBENCH_HAVE_CUDA). */
-extern const struct backend_ops cpu_backend_ops;
-extern const struct backend_ops cuda_backend_ops;
-
-/* The backend `--device name` means: "auto" is "cuda" when the CUDA backend is compiled in and
- * a device is usable, else "cpu" (the first backend_open then prints a one-line note on
- * stderr); any other name is returned as it is. */
-const char *backend_resolve(const char *name);
-
-/* The backend named `name` ("cpu", "cuda", "auto"); AMP_EINPUT for an unknown or unavailable
- * one (for "cuda" in a build with CUDA: also when no device is usable). */
-int backend_find(const char *name, const struct backend_ops **ops);
-/* Opens the backend named `name`. */
-int backend_open(struct backend *be, const char *name, const struct backend_options *opts);
-void backend_close(struct backend *be);
-
 /* Allocates a tensor of numel elements through the backend and accounts for it. */
 int tensor_alloc(struct backend *be, struct amp_tensor *t, size_t numel, enum amp_dtype dtype,
                  enum mem_category category);

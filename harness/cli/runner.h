@@ -1,4 +1,4 @@
-/* What `run` and `verify` share: load the data, create the run folder, train modes (and seeds)
+/* What `run` and `verify` share: load the data, create the run folder, train recipes (and seeds)
  * with terminal progress, and describe the run for the results writer. */
 #ifndef AMPBENCH_RUNNER_H
 #define AMPBENCH_RUNNER_H
@@ -20,7 +20,7 @@ struct runner {
     struct host_info host;
     struct progress_state prog;
     struct train_progress callbacks;
-    struct mode_result *results;  /* room for every mode x seed */
+    struct recipe_result *results;  /* room for every recipe x seed */
     size_t nresults;
 };
 
@@ -33,8 +33,8 @@ int runner_start(struct runner *r, const char *what, const char *parent);
  * creates the run folder under results/runs. The runner can be closed whatever it returns. */
 int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
                  const char *command_line, enum cli_command cmd, const char *what);
-/* Trains mode m with seed `seed`, printing its trace and table; appends to r->results. A
- * diverging mode is reported and is not an error. */
+/* Trains recipe m with seed `seed`, printing its trace and table; appends to r->results. A
+ * diverging recipe is reported and is not an error. */
 int runner_train(struct runner *r, const struct recipe *m, uint64_t seed);
 /* The run as the results writer sees it. */
 struct run_record runner_record(const struct runner *r, int complete);

@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "backend.h"
+#include "registry.h"
 #include "error.h"
 #include "scaler.h"
 }

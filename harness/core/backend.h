@@ -45,10 +45,22 @@ struct amp_tensor {
     enum mem_category category;
 };
 
-/* Shape of a 3x3 convolution, NCHW, stride 1, padding 1 (output h x w = input h x w). */
+/* Shape of a 2-D convolution, NCHW: n images of c_in x h x w, c_out filters of c_in x kernel x
+ * kernel, stride and zero padding on every side; the output is c_out x conv_out_h x conv_out_w. */
 struct conv_shape {
     uint32_t n, c_in, h, w, c_out;
+    uint32_t kernel, stride, pad;
 };
+
+static inline uint32_t conv_out_h(const struct conv_shape *s)
+{
+    return (s->h + 2 * s->pad - s->kernel) / s->stride + 1;
+}
+
+static inline uint32_t conv_out_w(const struct conv_shape *s)
+{
+    return (s->w + 2 * s->pad - s->kernel) / s->stride + 1;
+}
 
 /* Bytes in use by category, and the high-water marks. */
 struct mem_stats {

@@ -41,7 +41,7 @@ size_t seed_param_numel(const struct seed_shape *s, enum seed_param p)
 static struct conv_shape conv_shape_of(const struct seed_shape *s, uint32_t n)
 {
     return (struct conv_shape){ .n = n, .c_in = s->c_in, .h = s->h, .w = s->w,
-                                .c_out = s->channels };
+                                .c_out = s->channels, .kernel = 3, .stride = 1, .pad = 1 };
 }
 
 /* The dtype a parameter's layer computes with. */

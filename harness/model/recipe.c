@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+/* fp32 first: the reference (recipe_reference). */
 static const struct recipe recipes[] = {
     { .name = "fp32", .summary = "FP32 everywhere (no TF32)", .math = AMP_MATH_F32,
       .lowp = AMP_F32, .scaling = SCALING_NONE },
@@ -26,6 +27,11 @@ const struct recipe *recipe_find(const char *name)
         if (strcmp(recipes[i].name, name) == 0)
             return &recipes[i];
     return NULL;
+}
+
+const struct recipe *recipe_reference(void)
+{
+    return &recipes[0];
 }
 
 size_t recipe_count(void)

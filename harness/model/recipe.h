@@ -38,6 +38,8 @@ struct precision_plan {
 
 /* The recipe called `name`, or NULL. */
 const struct recipe *recipe_find(const char *name);
+/* The reference every other recipe is judged against: fp32. */
+const struct recipe *recipe_reference(void);
 /* Number of known recipes, and the i-th, in a fixed order. */
 size_t recipe_count(void);
 const struct recipe *recipe_at(size_t i);

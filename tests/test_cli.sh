@@ -37,6 +37,19 @@ expect_fail "--momentum: 1 must be below 1" run --momentum 1
 expect_fail "--channels: missing value N" run --channels
 expect_fail "--device quantum: unknown device" run --device quantum --train-limit 10 --test-limit 10
 expect_fail "--policy: unknown policy 'o2' (known: seed, autocast)" run --policy o2
+expect_fail "--net: unknown network 'vgg' (known: seed" run --net vgg
+expect_fail "--net: missing value NAME" verify --net
+expect_fail "nets: --channels: unknown option or bad value" nets --channels 0
+
+# `ampbench nets` lists the seed network: 16*1*9 + 16 conv and 10*16*784 + 10 linear parameters;
+# FLOPs per training sample 2*(2*16*784*9) + 3*(2*12544*10) = 1,204,224.
+out=$("$bin" nets 2>&1); rc=$?
+if [ "$rc" -eq 0 ] && [[ "$out" == *"seed:"* ]] && [[ "$out" == *"total: 125610 parameters, 1.204e+06 FLOPs"* ]] \
+   && [[ "$(printf '%s\n' "$out" | grep -c '^  conv \|^  relu \|^  fc \|^  loss ')" == 4 ]]; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); echo "FAIL: ampbench nets -> rc=$rc: $out" >&2
+fi
 expect_fail "--scale-min 8 is above --scale-max 4" run --scale-min 8 --scale-max 4
 expect_fail "--loss-scale: 0 is out of range" run --loss-scale 0
 expect_fail "--scale-growth-interval: 0 is out of range" run --scale-growth-interval 0

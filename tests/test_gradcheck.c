@@ -215,20 +215,22 @@ static void test_xent(struct rng *r)
 /* ---- the whole network ---- */
 static double net_loss(void *arg)
 {
-    struct seed_net *net = arg;
+    struct model *model = arg;
+    const uint32_t n = model_shape_of(model)->batch;
     struct step_result bs;
-    seed_net_step(net, net->shape.batch, 0, 0.0f, 0.0f, &bs);
-    return bs.loss_sum / net->shape.batch;
+    model_evaluate(model, n, &bs);
+    return bs.loss_sum / n;
 }
 
-static void test_network(struct rng *r)
+/* Every parameter gradient of preset `net` against central differences of its loss. */
+static void test_network(struct rng *r, const struct net_preset *net)
 {
-    const struct seed_shape shape = { .batch = 4, .c_in = 1, .h = 6, .w = 5, .channels = 3,
-                                      .classes = 4 };
-    struct seed_net net;
-    const struct precision_plan fp32 = precision_plan_of(recipe_find("fp32"), POLICY_SEED);
-    if (seed_net_create(&net, &be, &shape, &fp32, SCALING_NONE, NULL) != AMP_OK ||
-        seed_net_init(&net, r) != AMP_OK) {
+    const struct model_shape shape = { .batch = 4, .c_in = 1, .h = 6, .w = 5, .classes = 4,
+                                       .channels = 3 };
+    struct model *model;
+    const struct precision_plan fp32 = precision_plan_of(recipe_reference(), POLICY_SEED);
+    if (model_create(&model, &be, net, &shape, &fp32, SCALING_NONE, NULL) != AMP_OK ||
+        model_init(model, r) != AMP_OK) {
         fprintf(stderr, "%s\n", amp_last_error());
         exit(1);
     }
@@ -238,21 +240,36 @@ static void test_network(struct rng *r)
         images[i] = rng_float(r);
     for (int i = 0; i < 4; i++)
         labels[i] = (int32_t)rng_below(r, 4);
-    seed_net_set_batch(&net, images, labels, 4);
+    model_set_batch(model, images, labels, 4);
     /* lr 0: the step computes the gradients and leaves the weights as they are. */
     struct step_result bs;
-    seed_net_step(&net, 4, 1, 0.0f, 0.0f, &bs);
-    for (int p = 0; p < SEED_NPARAMS; p++) {
-        size_t n = net.grad[p].numel;
-        float *g = malloc(n * sizeof *g);
-        memcpy(g, net.grad[p].data, n * sizeof *g);
+    model_train_step(model, 4, 0.0f, 0.0f, &bs);
+    for (size_t p = 0; p < model_nparams(model); p++) {
+        struct model_param mp;
+        model_param(model, p, &mp);
+        float *g = malloc(mp.numel * sizeof *g);
+        memcpy(g, mp.grad->data, mp.numel * sizeof *g);
         char name[64];
-        snprintf(name, sizeof name, "network d%s", seed_param_name(p));
-        compare(name, &net.param[p], g, 1e-3f, net_loss, &net);
+        snprintf(name, sizeof name, "%s network d%s", net->name, mp.name);
+        /* FP32 weights are the stored ones (no copy): perturbing them moves the loss. */
+        compare(name, (struct amp_tensor *)mp.stored, g, 1e-3f, net_loss, model);
         free(g);
     }
-    seed_net_destroy(&net);
+    model_destroy(model);
 }
+
+/* A layer table of the test's own: a conv, then two linear layers with a ReLU between them, so
+ * that gradients flow through a linear layer's input and ReLUs after conv and linear layers. */
+static const struct layer_spec mlp_head_layers[] = {
+    { .kind = LAYER_CONV, .name = "conv", .width = 2, .kernel = 3, .stride = 1, .pad = 1 },
+    { .kind = LAYER_RELU, .name = "relu1" },
+    { .kind = LAYER_LINEAR, .name = "fc1", .width = 7 },
+    { .kind = LAYER_RELU, .name = "relu2" },
+    { .kind = LAYER_LINEAR, .name = "fc2", .width = WIDTH_CLASSES },
+    { .kind = LAYER_SOFTMAX_XENT, .name = "loss" },
+};
+static const struct net_preset mlp_head = { .name = "mlp-head", .summary = "test",
+                                            .layers = mlp_head_layers, .nlayers = 6 };
 
 int main(void)
 {
@@ -266,7 +283,8 @@ int main(void)
     test_linear(&r);
     test_relu(&r);
     test_xent(&r);
-    test_network(&r);
+    test_network(&r, net_default());
+    test_network(&r, &mlp_head);
     check(be.mem.current_total == 0, "every tensor freed (memory accounting back to 0)");
     backend_close(&be);
     return check_summary();

@@ -82,15 +82,15 @@ int main(int argc, char **argv)
         return 1;
     }
     struct backend be;
-    struct seed_net net;
-    const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = d.h, .w = d.w,
-                                      .channels = channels, .classes = 10 };
-    const struct precision_plan fp32 = precision_plan_of(recipe_find("fp32"), POLICY_SEED);
+    struct model *net;
+    const struct model_shape shape = { .batch = batch, .c_in = d.c, .h = d.h, .w = d.w,
+                                       .classes = d.classes, .channels = channels };
+    const struct precision_plan fp32 = precision_plan_of(recipe_reference(), POLICY_SEED);
     struct rng rng;
     rng_seed(&rng, (uint64_t)num(cfg, "seed"));
     if (backend_open(&be, "cpu", &(struct backend_options){ .threads = 2 }) != AMP_OK ||
-        seed_net_create(&net, &be, &shape, &fp32, SCALING_NONE, NULL) != AMP_OK ||
-        seed_net_init(&net, &rng) != AMP_OK) {
+        model_create(&net, &be, net_default(), &shape, &fp32, SCALING_NONE, NULL) != AMP_OK ||
+        model_init(net, &rng) != AMP_OK) {
         fprintf(stderr, "%s\n", amp_last_error());
         return 1;
     }
@@ -98,10 +98,13 @@ int main(int argc, char **argv)
     /* The init the fixture was made from. */
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(fx, "init_check");
     int same_init = 1;
-    for (int p = 0; p < SEED_NPARAMS; p++) {
-        const cJSON *want = cJSON_GetObjectItemCaseSensitive(init, seed_param_name(p));
+    for (size_t p = 0; p < model_nparams(net); p++) {
+        struct model_param mp;
+        model_param(net, p, &mp);
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(init, mp.name);
+        same_init &= want != NULL;
         for (int i = 0; i < cJSON_GetArraySize(want); i++)
-            same_init &= ((float *)net.param[p].data)[i] == (float)cJSON_GetArrayItem(want, i)->valuedouble;
+            same_init &= ((float *)mp.stored->data)[i] == (float)cJSON_GetArrayItem(want, i)->valuedouble;
     }
     check(same_init, "ampbench's init from the seed is the fixture's (else regenerate the fixture)");
 
@@ -115,7 +118,7 @@ int main(int argc, char **argv)
     const cJSON *batches = cJSON_GetObjectItemCaseSensitive(fx, "batches");
     const cJSON *losses = cJSON_GetObjectItemCaseSensitive(fx, "losses");
     const int steps = cJSON_GetArraySize(losses);
-    float *images = malloc((size_t)batch * d.h * d.w * sizeof *images);
+    float *images = malloc((size_t)batch * d.c * d.h * d.w * sizeof *images);
     int32_t labels[batch];
     int same_order = 1;
     double worst_loss = 0.0;
@@ -127,8 +130,8 @@ int main(int argc, char **argv)
                           cJSON_GetArrayItem(idx, (int)i)->valuedouble;
         dataset_gather(&d, order + (size_t)s * batch, n, images, labels);
         struct step_result sr;
-        seed_net_set_batch(&net, images, labels, n);
-        seed_net_step(&net, n, 1, lr, momentum, &sr);
+        model_set_batch(net, images, labels, n);
+        model_train_step(net, n, lr, momentum, &sr);
         const double mine = sr.loss_sum / n, torch = cJSON_GetArrayItem(losses, s)->valuedouble;
         const double rel = fabs(mine - torch) / fabs(torch);
         if (rel > worst_loss)
@@ -139,18 +142,20 @@ int main(int argc, char **argv)
         const double l0 = num(first, "loss");
         check(fabs(mine - l0) / fabs(l0) <= 1e-4, "first-step loss %.8f vs PyTorch %.8f", mine, l0);
         const cJSON *grads = cJSON_GetObjectItemCaseSensitive(first, "grads");
-        for (int p = 0; p < SEED_NPARAMS; p++) {
-            const cJSON *g = cJSON_GetObjectItemCaseSensitive(grads, seed_param_name(p));
-            const float *a = net.grad[p].data;
+        for (size_t p = 0; p < model_nparams(net); p++) {
+            struct model_param mp;
+            model_param(net, p, &mp);
+            const cJSON *g = cJSON_GetObjectItemCaseSensitive(grads, mp.name);
+            const float *a = mp.grad->data;
             double maxdiff = 0.0, maxref = 0.0;
             for (int i = 0; i < cJSON_GetArraySize(g); i++) {
                 const double b = cJSON_GetArrayItem(g, i)->valuedouble;
                 maxdiff = fmax(maxdiff, fabs(a[i] - b));
                 maxref = fmax(maxref, fabs(b));
             }
-            check(cJSON_GetArraySize(g) == (int)net.grad[p].numel && maxdiff / maxref <= 1e-4,
-                  "first-step gradient of %s: relative error %.2e (limit 1e-4)",
-                  seed_param_name(p), maxdiff / maxref);
+            check(cJSON_GetArraySize(g) == (int)mp.numel && maxdiff / maxref <= 1e-4,
+                  "first-step gradient of %s: relative error %.2e (limit 1e-4)", mp.name,
+                  maxdiff / maxref);
         }
     }
     check(same_order, "ampbench's batch order is the fixture's");
@@ -161,29 +166,29 @@ int main(int argc, char **argv)
      * semantics (BF16 inputs, FP32 accumulation, BF16 outputs), so the losses agree up to
      * summation order (measured 1.3e-7), while BF16 moves them about 1e-4 away from FP32's: a
      * limit of 1e-5 fails a recipe that did not really round to BF16. */
-    struct seed_net lp;
+    struct model *lp;
     const struct precision_plan bf16 = precision_plan_of(recipe_find("bf16"), POLICY_AUTOCAST);
     rng_seed(&rng, (uint64_t)num(cfg, "seed"));
     const cJSON *bf16_losses = cJSON_GetObjectItemCaseSensitive(fx, "autocast_bf16_losses");
     double worst_bf16 = 0.0;
-    if (seed_net_create(&lp, &be, &shape, &bf16, SCALING_NONE, NULL) == AMP_OK &&
-        seed_net_init(&lp, &rng) == AMP_OK) {
+    if (model_create(&lp, &be, net_default(), &shape, &bf16, SCALING_NONE, NULL) == AMP_OK &&
+        model_init(lp, &rng) == AMP_OK) {
         for (int s = 0; s < steps; s++) {
             dataset_gather(&d, order + (size_t)s * batch, batch, images, labels);
             struct step_result sr;
-            seed_net_set_batch(&lp, images, labels, batch);
-            seed_net_step(&lp, batch, 1, lr, momentum, &sr);
+            model_set_batch(lp, images, labels, batch);
+            model_train_step(lp, batch, lr, momentum, &sr);
             const double torch = cJSON_GetArrayItem(bf16_losses, s)->valuedouble;
             worst_bf16 = fmax(worst_bf16, fabs(sr.loss_sum / batch - torch) / fabs(torch));
         }
-        seed_net_destroy(&lp);
+        model_destroy(lp);
     }
     check(worst_bf16 <= 1e-5,
           "bf16 autocast step losses vs PyTorch CPU autocast: worst relative error %.2e "
           "(limit 1e-5; FP32 vs BF16 differ by 1e-4)", worst_bf16);
     free(images);
     free(order);
-    seed_net_destroy(&net);
+    model_destroy(net);
     backend_close(&be);
     dataset_free(&d);
     cJSON_Delete(fx);

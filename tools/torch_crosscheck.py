@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -79,6 +80,8 @@ def main():
     with open(args.init) as f:
         init = json.load(f)
     cfg = init["config"]
+    if cfg.get("net", "seed") != "seed":
+        sys.exit(f"torch_crosscheck.py: {args.init}: --net {cfg['net']}: only the seed network is built here")
     n = int(cfg["train_samples"])
     images = read_idx(cfg["data"], "train-images-idx3-ubyte")[:n]
     labels = read_idx(cfg["data"], "train-labels-idx1-ubyte")[:n]

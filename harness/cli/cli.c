@@ -13,7 +13,7 @@
 #include "error.h"
 
 enum opt_type {
-    OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_RECIPES, OPT_POLICY,
+    OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_RECIPES, OPT_POLICY, OPT_NET,
     OPT_SET, /* a flag without a value: sets the int field to `min` */
     OPT_RANGE, /* A:B, 1 <= A <= B, into profile_first/profile_last */
 };
@@ -32,12 +32,13 @@ struct opt {
 
 static const struct opt run_opts[] = {
     { "--modes", "LIST", OPT_RECIPES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
+    { "--net", "NAME", OPT_NET, 0, 0, 0, "network preset (default seed; `ampbench nets` lists them)", 0 },
     { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)", 0 },
     { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)", 0 },
     { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)", 0 },
     { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)", 0 },
     { "--momentum", "X", OPT_FLOAT, FIELD(momentum), 0, 1, "SGD momentum, in [0, 1) (default 0.9)", 0 },
-    { "--channels", "N", OPT_U32, FIELD(channels), 1, 4096, "conv output channels (default 16)", 0 },
+    { "--channels", "N", OPT_U32, FIELD(channels), 1, 4096, "width the preset leaves open: the seed network's conv channels (default 16)", 0 },
     { "--seed", "N", OPT_U64, FIELD(seed), 0, 0, "seed of init and shuffling (default 1)", 0 },
     { "--train-limit", "N", OPT_SIZE, FIELD(train_limit), 1, 0, "use the first N training samples (default all)", 0 },
     { "--test-limit", "N", OPT_SIZE, FIELD(test_limit), 1, 0, "use the first N test samples (default all)", 0 },
@@ -69,6 +70,7 @@ void config_defaults(struct amp_config *c)
                                                   "bf16" };
     for (size_t i = 0; i < sizeof default_recipes / sizeof default_recipes[0]; i++)
         c->recipes[c->nrecipes++] = recipe_find(default_recipes[i]);
+    c->net = net_default();
     c->epochs = 5;
     c->batch = 32;
     c->lr = 0.01f;
@@ -169,6 +171,15 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
                             o->flag, value);
         c->profile_first = a;
         c->profile_last = b;
+        return AMP_OK;
+    }
+    case OPT_NET: {
+        c->net = net_find(value);
+        if (!c->net) {
+            char names[256];
+            return amp_fail(AMP_EINPUT, "--net: unknown network '%s' (known: %s)", value,
+                            net_names(names, sizeof names));
+        }
         return AMP_OK;
     }
     case OPT_POLICY: {

@@ -32,22 +32,24 @@ static int export_init(const struct runner *r, const struct amp_config *c, cJSON
     struct amp_config cpu = *c; /* the CPU reference defines the initial weights */
     cpu.device = "cpu";
     struct backend be;
-    struct seed_net net;
-    const struct seed_shape shape = { .batch = c->batch, .c_in = 1, .h = r->train.h,
-                                      .w = r->train.w, .channels = c->channels, .classes = 10 };
-    int rc = train_open_net(&cpu, recipe_find("fp32"), &shape, &be, &net);
+    struct model *model;
+    const struct model_shape shape = train_model_shape(c, &r->train, c->batch);
+    const struct precision_plan fp32 = precision_plan_of(recipe_reference(), c->policy);
+    int rc = train_open_model(&cpu, recipe_reference(), &fp32, &shape, &be, &model);
     if (rc != AMP_OK)
         return rc;
     cJSON *params = cJSON_AddObjectToObject(root, "params");
-    for (int p = 0; p < SEED_NPARAMS && rc == AMP_OK; p++) {
-        float *host = malloc(net.param[p].numel * sizeof *host);
-        rc = host ? seed_net_read(&net, &net.param[p], host)
+    for (size_t p = 0; p < model_nparams(model) && rc == AMP_OK; p++) {
+        struct model_param mp;
+        model_param(model, p, &mp);
+        float *host = malloc(mp.numel * sizeof *host);
+        rc = host ? model_read(model, mp.stored, host)
                   : amp_fail(AMP_ENOMEM, "out of host memory");
         if (rc == AMP_OK)
-            cJSON_AddItemToObject(params, seed_param_name(p), floats(host, net.param[p].numel));
+            cJSON_AddItemToObject(params, mp.name, floats(host, mp.numel));
         free(host);
     }
-    train_close_net(&be, &net);
+    train_close_model(&be, &model);
     return rc;
 }
 
@@ -63,6 +65,7 @@ int cmd_export_init(int argc, char **argv, const char *command_line)
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "ampbench-init");
     cJSON *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON_AddStringToObject(cfg, "net", c.net->name);
     cJSON_AddNumberToObject(cfg, "seed", (double)c.seed);
     cJSON_AddNumberToObject(cfg, "batch", c.batch);
     cJSON_AddNumberToObject(cfg, "channels", c.channels);

@@ -28,7 +28,7 @@ static int write_json(const char *dir, const struct amp_config *c,
         cJSON_AddNumberToObject(m, "loss_scale", r->loss_scale);
         cJSON_AddBoolToObject(m, "skipped", r->skipped);
         cJSON *ts = cJSON_AddObjectToObject(m, "tensors");
-        for (int t = 0; t < PARITY_TENSORS; t++) {
+        for (size_t t = 0; t < r->ntensors; t++) {
             const struct parity_metrics *x = &r->t[t];
             cJSON *o = cJSON_AddObjectToObject(ts, x->name);
             cJSON_AddNumberToObject(o, "numel", (double)x->numel);
@@ -56,7 +56,7 @@ static void print_results(const struct amp_config *c, const struct parity_result
            "max_abs", "max_rel", "rel_l2", "1-cosine", "limit", "verdict");
     for (size_t i = 0; i < c->nrecipes; i++) {
         const struct parity_result *r = &res[i];
-        for (int t = 0; t < PARITY_TENSORS; t++) {
+        for (size_t t = 0; t < r->ntensors; t++) {
             const struct parity_metrics *x = &r->t[t];
             printf("  %-12s %-14s %8zu %11.3e %11.3e %11.3e %12.3e %9.2e  %s\n",
                    t ? "" : r->recipe->name, x->name, x->numel, x->max_abs, x->max_rel,
@@ -93,6 +93,8 @@ int cmd_parity(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK)
         printf("\nparity: %s; written to %s/parity.json\n",
                all ? "every recipe within tolerance" : "FAILED", r.dir);
+    for (size_t i = 0; res && i < c.nrecipes; i++)
+        parity_result_free(&res[i]);
     free(res);
     runner_close(&r);
     if (rc != AMP_OK)

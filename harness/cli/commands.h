@@ -10,5 +10,6 @@ int cmd_export_init(int argc, char **argv, const char *command_line);
 int cmd_bench(int argc, char **argv, const char *command_line);
 int cmd_info(int argc, char **argv, const char *command_line);
 int cmd_report(int argc, char **argv, const char *command_line);
+int cmd_nets(int argc, char **argv, const char *command_line);
 
 #endif

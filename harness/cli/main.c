@@ -16,11 +16,12 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "run", cmd_run, "train the seed network in each mode; write results/runs/<id>/" },
+    { "run", cmd_run, "train the network (--net) with each recipe; write results/runs/<id>/" },
     { "verify", cmd_verify, "train fp32 and the recipes, judge each against fp32; exit 1 on drift" },
     { "parity", cmd_parity, "one step per recipe vs fp32 from the same weights: per-tensor errors" },
-    { "bench", cmd_bench, "throughput and memory sweep over modes x batches x channels" },
+    { "bench", cmd_bench, "throughput and memory sweep over recipes x batches x channels" },
     { "export-init", cmd_export_init, "write the initial weights and first batches as JSON (for PyTorch)" },
+    { "nets", cmd_nets, "the network presets: layers, parameters, FLOPs, activation bytes" },
     { "info", cmd_info, "version, build options, CPU features and threads" },
     { "report", cmd_report, "(re)build report.md and the plots of a run folder" },
 };

@@ -4,12 +4,26 @@
 
 #include "clock.h"
 
-
 void progress_init(struct progress_state *p, FILE *out, int live)
 {
     p->out = out;
     p->live = live;
     p->last_draw_s = 0.0;
+}
+
+/* The recipe's precision trace and the header of its epoch table. */
+static void started(void *user, const struct recipe_result *r)
+{
+    struct progress_state *p = user;
+    fprintf(p->out, "\n%s (seed %llu): %s\n", r->recipe->name, (unsigned long long)r->seed,
+            r->recipe->summary);
+    fprintf(p->out, "  precision trace:\n");
+    for (size_t i = 0; i < r->ntrace; i++)
+        fprintf(p->out, "    %-13s in %-5s compute %-24s out %-5s weights %s\n", r->trace[i].layer,
+                r->trace[i].input, r->trace[i].compute, r->trace[i].output, r->trace[i].weights);
+    fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %10s %7s %9s %9s\n", "mode", "epoch",
+            "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s", "skipped",
+            "scale", "grad_uflw");
 }
 
 static void batch_done(void *user, const struct recipe *r, uint32_t epoch, uint32_t epochs,
@@ -43,21 +57,7 @@ static void epoch_done(void *user, const struct recipe *r, const struct epoch_me
 
 struct train_progress progress_callbacks(struct progress_state *p)
 {
-    return (struct train_progress){ .batch_done = batch_done, .epoch_done = epoch_done,
-                                    .user = p };
+    return (struct train_progress){ .started = started, .batch_done = batch_done,
+                                    .epoch_done = epoch_done, .user = p };
 }
 
-void progress_table_header(struct progress_state *p, const struct recipe *r,
-                           const struct precision_plan *plan, uint64_t seed)
-{
-    struct layer_trace t[TRACE_LAYERS];
-    precision_trace(plan, t);
-    fprintf(p->out, "\n%s (seed %llu): %s\n", r->name, (unsigned long long)seed, r->summary);
-    fprintf(p->out, "  precision trace:\n");
-    for (int i = 0; i < TRACE_LAYERS; i++)
-        fprintf(p->out, "    %-13s in %-5s compute %-24s out %-5s weights %s\n", t[i].layer,
-                t[i].input, t[i].compute, t[i].output, t[i].weights);
-    fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %10s %7s %9s %9s\n", "mode", "epoch",
-            "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s", "skipped",
-            "scale", "grad_uflw");
-}

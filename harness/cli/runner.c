@@ -46,6 +46,13 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
                c->batch, r->train.n, r->train.n);
         c->batch = (uint32_t)r->train.n;
     }
+    /* The preset must take this data's shape: say so now, not after the first recipe trained. */
+    const struct model_shape shape = train_model_shape(c, &r->train, c->batch);
+    const struct precision_plan plan = precision_plan_of(recipe_reference(), c->policy);
+    struct net_totals totals;
+    rc = model_totals(c->net, &shape, &plan, &totals);
+    if (rc != AMP_OK)
+        return rc;
     r->results = calloc(c->nrecipes * c->seeds, sizeof *r->results);
     if (!r->results)
         return amp_fail(AMP_ENOMEM, "out of host memory");
@@ -88,14 +95,12 @@ int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
 {
     struct amp_config c = *r->c;
     c.seed = seed;
-    const struct precision_plan plan = precision_plan_of(m, c.policy);
-    progress_table_header(&r->prog, m, &plan, seed);
     struct recipe_result *out = &r->results[r->nresults++];
     int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
     if (rc != AMP_OK)
         return rc;
     if (out->diverged)
-        printf("  %s diverged: the loss became NaN/inf at epoch %u, step %u; training of this mode "
+        printf("  %s diverged: the loss became NaN/inf at epoch %u, step %u; training of this recipe "
                "stopped\n",
                m->name, out->diverged_epoch, out->diverged_step);
     if (out->scale_below_one)

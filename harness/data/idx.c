@@ -366,8 +366,10 @@ int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t l
             out->labels = shrunk;
     }
     out->n = n;
+    out->c = 1;
     out->h = img.dims[1];
     out->w = img.dims[2];
+    out->classes = nclasses;
     idx_free(&img);
     idx_free(&lab);
     return AMP_OK;
@@ -403,7 +405,7 @@ const char *dataset_default_dir(void)
 void dataset_gather(const struct dataset *d, const uint32_t *idx, size_t n, float *images,
                     int32_t *labels)
 {
-    const size_t pixels = (size_t)d->h * d->w;
+    const size_t pixels = (size_t)d->c * d->h * d->w;
     for (size_t i = 0; i < n; i++) {
         memcpy(images + i * pixels, d->images + (size_t)idx[i] * pixels, pixels * sizeof *images);
         labels[i] = d->labels[idx[i]];

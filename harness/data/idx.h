@@ -27,12 +27,14 @@ struct idx_array {
 int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out);
 void idx_free(struct idx_array *a);
 
-/* A split of an image classification dataset, normalized: pixel/255.0f, layout N x 1 x H x W. */
+/* A split of an image classification dataset, normalized: pixel/255.0f, layout N x C x H x W
+ * (IDX images are grayscale: C = 1). */
 struct dataset {
-    float *images;      /* n * h * w floats */
-    uint8_t *labels;    /* n labels */
+    float *images;      /* n * c * h * w floats */
+    uint8_t *labels;    /* n labels, each < classes */
     size_t n;
-    uint32_t h, w;
+    uint32_t c, h, w;
+    uint32_t classes;
 };
 
 /* Loads split "train" or "t10k" from dir: finds the images and labels files under either naming
@@ -45,7 +47,7 @@ struct dataset {
 int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t limit,
                  struct dataset *out);
 void dataset_free(struct dataset *d);
-/* Copies samples idx[0..n) of d into images (n x h x w floats) and labels (int32). */
+/* Copies samples idx[0..n) of d into images (n x c x h x w floats) and labels (int32). */
 void dataset_gather(const struct dataset *d, const uint32_t *idx, size_t n, float *images,
                     int32_t *labels);
 

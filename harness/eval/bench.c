@@ -17,13 +17,6 @@
 #include "cuda_info.h"
 #endif
 
-double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes)
-{
-    const double conv = 2.0 * channels * h * w * 9;   /* one 3x3 conv pass, one input channel */
-    const double fc = 2.0 * (double)channels * h * w * classes;
-    return 2 * conv + 3 * fc; /* conv fwd + filter grad; fc fwd + weight grad + input grad */
-}
-
 static double cpu_peak_flops(int threads, char *how, size_t len)
 {
     int lanes = 4, units = 1;
@@ -81,13 +74,18 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     out->batch = batch;
     out->channels = channels;
     struct backend be;
-    struct seed_net net;
-    const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h, .w = train->w,
-                                      .channels = channels, .classes = 10 };
-    int rc = train_open_net(c, r, &shape, &be, &net);
+    struct model *model;
+    struct amp_config cell = *c;
+    cell.channels = channels;
+    const struct model_shape shape = train_model_shape(&cell, train, batch);
+    const struct precision_plan plan = precision_plan_of(r, c->policy);
+    struct net_totals totals;
+    int rc = model_totals(c->net, &shape, &plan, &totals);
+    if (rc == AMP_OK)
+        rc = train_open_model(&cell, r, &plan, &shape, &be, &model);
     if (rc != AMP_OK)
         return rc;
-    const size_t pixels = (size_t)train->h * train->w;
+    const size_t pixels = (size_t)train->c * train->h * train->w;
     float *images = malloc((size_t)batch * pixels * sizeof *images);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);
     size_t cap = 4096, nlat = 0;
@@ -109,9 +107,9 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
             const double s0 = now_s();
             nvtx_push("step");
             struct step_result sr;
-            rc = seed_net_set_batch(&net, images, labels, batch);
+            rc = model_set_batch(model, images, labels, batch);
             if (rc == AMP_OK)
-                rc = seed_net_step(&net, batch, 1, c->lr, c->momentum, &sr);
+                rc = model_train_step(model, batch, c->lr, c->momentum, &sr);
             nvtx_pop();
             const double dt = now_s() - s0;
             if (w == 0)
@@ -144,7 +142,7 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
         qsort(lat, nlat, sizeof *lat, cmp_double);
         out->step_p50_ms = 1e3 * percentile(lat, nlat, 0.5);
         out->step_p95_ms = 1e3 * percentile(lat, nlat, 0.95);
-        out->gflops = out->sps_median * bench_flops_per_sample(channels, train->h, train->w, 10) / 1e9;
+        out->gflops = out->sps_median * totals.flops / 1e9;
         out->peak_fraction = peak_flops > 0 ? out->gflops * 1e9 / peak_flops : 0.0;
         out->mem = be.mem;
     }
@@ -152,6 +150,6 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     free(labels);
     free(lat);
     free(sps);
-    train_close_net(&be, &net);
+    train_close_model(&be, &model);
     return rc;
 }

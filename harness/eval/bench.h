@@ -34,9 +34,6 @@ struct bench_cell {
     double memory_saving;                  /* 1 - peak bytes / fp32's */
 };
 
-/* Training FLOPs of one sample of the seed network (conv forward and filter gradient, FC
- * forward, weight and input gradients). */
-double bench_flops_per_sample(uint32_t channels, uint32_t h, uint32_t w, uint32_t classes);
 /* The nominal peak FLOP/s of the device the bench runs on: on the CPU, cores x vector lanes x 2
  * (FMA) x FMA units x clock; on a GPU, from the device's properties (FP32, with the FP16 tensor
  * peak in `how`). `how` describes the estimate. */

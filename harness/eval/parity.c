@@ -3,6 +3,7 @@
 #include "parity.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,36 +11,43 @@
 #include "rng.h"
 #include "train.h"
 
-/* A step's tensors on the host, as FP32. */
+/* A step's tensors on the host, as FP32: the logits, the loss, every parameter's gradient. */
 struct captured {
-    float *t[PARITY_TENSORS];
-    size_t n[PARITY_TENSORS];
+    float **t;
+    size_t *n;
+    char (*names)[64];
+    size_t count;
+    struct precision_plan plan;
     float loss_scale;
     int skipped;
 };
 
-static const char *const tensor_names[PARITY_TENSORS] = { "logits", "loss", "d conv.weight",
-                                                          "d conv.bias", "d fc.weight",
-                                                          "d fc.bias" };
-
-double parity_limit(const struct recipe *r, enum policy p, int gradient)
+double parity_limit(const struct precision_plan *plan, int gradient)
 {
-    const struct precision_plan plan = precision_plan_of(r, p);
     /* Unit roundoff of the narrowest type the step rounds to, times a budget for the chain of
      * roundings and, for gradients, the cancellation in their reductions (docs/VERIFICATION.md). */
-    double u = 0.0;
-    if (plan.conv == AMP_BF16 || plan.fc == AMP_BF16)
-        u = 0x1p-8;
-    else if (plan.conv == AMP_F16 || plan.fc == AMP_F16 || plan.math == AMP_MATH_TF32)
-        u = 0x1p-11;
-    return (gradient ? 64.0 : 16.0) * u;
+    return (gradient ? 64.0 : 16.0) * precision_plan_unit_roundoff(plan);
 }
 
 static void captured_free(struct captured *cap)
 {
-    for (int i = 0; i < PARITY_TENSORS; i++)
+    for (size_t i = 0; cap->t && i < cap->count; i++)
         free(cap->t[i]);
+    free(cap->t);
+    free(cap->n);
+    free(cap->names);
     memset(cap, 0, sizeof *cap);
+}
+
+/* Copies model tensor `src` (its first `numel` elements) into slot i of cap. */
+static int capture_tensor(struct model *model, struct captured *cap, size_t i,
+                          const struct amp_tensor *src, size_t numel)
+{
+    cap->n[i] = numel;
+    cap->t[i] = malloc(src->numel * sizeof(float));
+    if (!cap->t[i])
+        return amp_fail(AMP_ENOMEM, "out of host memory");
+    return model_read(model, src, cap->t[i]);
 }
 
 /* One training step of recipe r with lr 0 (weights stay; gradients are computed). */
@@ -48,44 +56,54 @@ static int capture(const struct amp_config *c, const struct recipe *r, const str
 {
     memset(out, 0, sizeof *out);
     struct backend be;
-    struct seed_net net;
-    const struct seed_shape shape = { .batch = n, .c_in = 1, .h = d->h, .w = d->w,
-                                      .channels = c->channels, .classes = 10 };
+    struct model *model;
+    const struct model_shape shape = train_model_shape(c, d, n);
     struct amp_config det = *c;
     det.deterministic = 1;
-    int rc = train_open_net(&det, r, &shape, &be, &net);
+    out->plan = precision_plan_of(r, c->policy);
+    int rc = train_open_model(&det, r, &out->plan, &shape, &be, &model);
     if (rc != AMP_OK)
         return rc;
-    const size_t pixels = (size_t)d->h * d->w;
-    float *images = malloc((size_t)n * pixels * sizeof *images);
+    const size_t sample = (size_t)d->c * d->h * d->w;
+    float *images = malloc((size_t)n * sample * sizeof *images);
     int32_t *labels = malloc((size_t)n * sizeof *labels);
-    if (rc == AMP_OK && (!images || !labels))
+    out->count = 2 + model_nparams(model);
+    out->t = calloc(out->count, sizeof *out->t);
+    out->n = calloc(out->count, sizeof *out->n);
+    out->names = calloc(out->count, sizeof *out->names);
+    if (!images || !labels || !out->t || !out->n || !out->names)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
     if (rc == AMP_OK)
         dataset_gather(d, order, n, images, labels);
     struct step_result sr;
     if (rc == AMP_OK)
-        rc = seed_net_set_batch(&net, images, labels, n);
+        rc = model_set_batch(model, images, labels, n);
     if (rc == AMP_OK)
-        rc = seed_net_step(&net, n, 1, 0.0f, 0.0f, &sr);
-    const struct amp_tensor *src[PARITY_TENSORS] = { &net.logits, NULL };
-    for (int p = 0; p < SEED_NPARAMS; p++)
-        src[2 + p] = seed_net_update_grad(&net, p);
-    for (int i = 0; i < PARITY_TENSORS && rc == AMP_OK; i++) {
-        out->n[i] = i == 0 ? (size_t)n * 10 : i == 1 ? 1 : src[i]->numel;
-        out->t[i] = malloc((i == 0 ? net.logits.numel : out->n[i]) * sizeof(float));
-        if (!out->t[i])
-            rc = amp_fail(AMP_ENOMEM, "out of host memory");
-        else if (i == 1)
-            out->t[i][0] = (float)(sr.loss_sum / n);
+        rc = model_train_step(model, n, 0.0f, 0.0f, &sr);
+    if (rc == AMP_OK) {
+        snprintf(out->names[0], sizeof out->names[0], "logits");
+        rc = capture_tensor(model, out, 0, model_logits(model), (size_t)n * shape.classes);
+    }
+    if (rc == AMP_OK) {
+        snprintf(out->names[1], sizeof out->names[1], "loss");
+        out->n[1] = 1;
+        out->t[1] = malloc(sizeof(float));
+        if (out->t[1])
+            out->t[1][0] = (float)(sr.loss_sum / n);
         else
-            rc = seed_net_read(&net, src[i], out->t[i]);
+            rc = amp_fail(AMP_ENOMEM, "out of host memory");
+    }
+    for (size_t p = 0; p + 2 < out->count && rc == AMP_OK; p++) {
+        struct model_param mp;
+        model_param(model, p, &mp);
+        snprintf(out->names[2 + p], sizeof out->names[2 + p], "d %s", mp.name);
+        rc = capture_tensor(model, out, 2 + p, mp.grad, mp.numel);
     }
     out->loss_scale = sr.loss_scale;
     out->skipped = sr.skipped;
     free(images);
     free(labels);
-    train_close_net(&be, &net);
+    train_close_model(&be, &model);
     if (rc != AMP_OK)
         captured_free(out);
     return rc;
@@ -128,7 +146,7 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
     rng_shuffle(&shuffle, order, train->n);
 
     struct captured ref;
-    int rc = capture(c, recipe_find("fp32"), train, order, n, &ref);
+    int rc = capture(c, recipe_reference(), train, order, n, &ref);
     for (size_t i = 0; i < c->nrecipes && rc == AMP_OK; i++) {
         struct parity_result *pr = &out[i];
         memset(pr, 0, sizeof *pr);
@@ -137,12 +155,19 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
         rc = capture(c, c->recipes[i], train, order, n, &cap);
         if (rc != AMP_OK)
             break;
+        pr->t = calloc(cap.count, sizeof *pr->t);
+        if (!pr->t) {
+            captured_free(&cap);
+            rc = amp_fail(AMP_ENOMEM, "out of host memory");
+            break;
+        }
+        pr->ntensors = cap.count;
         pr->loss_scale = cap.loss_scale;
         pr->skipped = cap.skipped;
         pr->pass = 1;
-        for (int t = 0; t < PARITY_TENSORS; t++) {
-            pr->t[t].name = tensor_names[t];
-            pr->t[t].limit = parity_limit(c->recipes[i], c->policy, t >= 2);
+        for (size_t t = 0; t < cap.count; t++) {
+            snprintf(pr->t[t].name, sizeof pr->t[t].name, "%s", cap.names[t]);
+            pr->t[t].limit = parity_limit(&cap.plan, t >= 2);
             compare(&pr->t[t], ref.t[t], cap.t[t], cap.n[t]);
             pr->pass &= pr->t[t].pass;
         }
@@ -151,4 +176,11 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
     captured_free(&ref);
     free(order);
     return rc;
+}
+
+void parity_result_free(struct parity_result *r)
+{
+    free(r->t);
+    r->t = NULL;
+    r->ntensors = 0;
 }

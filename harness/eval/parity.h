@@ -8,10 +8,8 @@
 #include "idx.h"
 #include "model.h"
 
-#define PARITY_TENSORS (2 + SEED_NPARAMS)
-
 struct parity_metrics {
-    const char *name;
+    char name[64];   /* "logits", "loss", "d conv.weight", ... */
     size_t numel;
     double max_abs, max_rel, rel_l2, cosine;
     int nonfinite;   /* the recipe's tensor holds inf/NaN */
@@ -21,7 +19,8 @@ struct parity_metrics {
 
 struct parity_result {
     const struct recipe *recipe;
-    struct parity_metrics t[PARITY_TENSORS];
+    struct parity_metrics *t;     /* the logits, the loss, then every parameter's gradient */
+    size_t ntensors;
     float loss_scale;
     int skipped;     /* the scaler skipped the step: gradients held inf/NaN */
     int pass;
@@ -30,10 +29,11 @@ struct parity_result {
 /* The relative-L2 tolerance of a recipe's tensor against fp32 (0 for fp32 itself): 16 units of
  * the narrowest type's roundoff for the forward outputs (logits, loss), 64 for the gradients,
  * which are reductions with cancellation. */
-double parity_limit(const struct recipe *r, enum policy p, int gradient);
+double parity_limit(const struct precision_plan *plan, int gradient);
 /* Runs every recipe of c (fp32 first, the reference) on the first shuffled batch of train and
- * compares; out has c->nmodes entries (fp32 included). */
+ * compares; out has c->nrecipes entries (fp32 included), each freed with parity_result_free. */
 int parity_run(const struct amp_config *c, const struct dataset *train,
                struct parity_result *out);
+void parity_result_free(struct parity_result *r);
 
 #endif

@@ -1,159 +1,210 @@
-/* The seed network on the backend interface: allocation in the precision plan's dtypes,
- * PyTorch-default init, forward, backward, loss scaling and the SGD momentum update. */
+/* The model on the backend interface: a preset's layers laid out (layers.c), every tensor
+ * allocated in the plan's dtypes, PyTorch-default init, the step (forward through the layers,
+ * backward in reverse), loss scaling and the SGD momentum update. */
 #include "model.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "layers.h"
 #include "lowp.h"
 #include "nvtx.h"
 
-const char *seed_param_name(enum seed_param p)
+struct model {
+    struct backend *be;
+    const struct net_preset *net;
+    struct model_shape shape;
+    struct precision_plan plan;
+    enum loss_scaling scaling;
+    struct layer *layers;      /* net->nlayers */
+    size_t nlayers;
+    struct weights *w;         /* every parameter, in layer order */
+    size_t nw;
+    struct amp_tensor scaler;  /* struct loss_scaler (data NULL without loss scaling) */
+    struct amp_tensor input;   /* [batch, c_in, h, w] FP32, as loaded */
+    struct amp_tensor labels;  /* [batch] int32 */
+    struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
+    struct amp_tensor workspace; /* the conv ops' */
+};
+
+static struct act_shape sample_of(const struct model_shape *s)
 {
-    static const char *const names[SEED_NPARAMS] = {
-        [PARAM_CONV_W] = "conv.weight",
-        [PARAM_CONV_B] = "conv.bias",
-        [PARAM_FC_W] = "fc.weight",
-        [PARAM_FC_B] = "fc.bias",
-    };
-    return names[p];
+    return (struct act_shape){ .c = s->c_in, .h = s->h, .w = s->w };
 }
 
-static uint32_t fc_inputs(const struct seed_shape *s)
+/* Allocates a batch-sized activation tensor of per-sample shape s. */
+static int alloc_act(struct model *m, struct amp_tensor *t, struct act_shape s, enum amp_dtype dt,
+                     enum mem_category cat)
 {
-    return s->channels * s->h * s->w;
+    return tensor_alloc(m->be, t, (size_t)m->shape.batch * act_numel(s), dt, cat);
 }
 
-size_t seed_param_numel(const struct seed_shape *s, enum seed_param p)
+static int alloc_weights(struct model *m, struct weights *w, enum amp_dtype used)
 {
-    switch (p) {
-    case PARAM_CONV_W: return (size_t)s->channels * s->c_in * 9;
-    case PARAM_CONV_B: return s->channels;
-    case PARAM_FC_W: return (size_t)s->classes * fc_inputs(s);
-    case PARAM_FC_B: return s->classes;
-    case SEED_NPARAMS: break;
-    }
-    return 0;
-}
-
-static struct conv_shape conv_shape_of(const struct seed_shape *s, uint32_t n)
-{
-    return (struct conv_shape){ .n = n, .c_in = s->c_in, .h = s->h, .w = s->w,
-                                .c_out = s->channels, .kernel = 3, .stride = 1, .pad = 1 };
-}
-
-/* The dtype a parameter's layer computes with. */
-static enum amp_dtype layer_dtype(const struct seed_net *net, enum seed_param p)
-{
-    return p == PARAM_CONV_W || p == PARAM_CONV_B ? net->plan.conv : net->plan.fc;
-}
-
-/* The weights a layer reads: its low-precision copy when there is one. */
-static const struct amp_tensor *weights_used(const struct seed_net *net, enum seed_param p)
-{
-    return net->copy[p].data ? &net->copy[p] : &net->param[p];
-}
-
-/* The gradient the optimizer reads (writable). */
-static struct amp_tensor *grad_for_update(struct seed_net *net, enum seed_param p)
-{
-    return (struct amp_tensor *)seed_net_update_grad(net, p);
-}
-
-static int alloc_params(struct seed_net *net)
-{
-    struct backend *be = net->be;
-    const enum amp_dtype stored = net->plan.weights;
-    int rc = AMP_OK;
-    for (int p = 0; p < SEED_NPARAMS && rc == AMP_OK; p++) {
-        const size_t n = seed_param_numel(&net->shape, p);
-        const enum amp_dtype used = layer_dtype(net, p);
-        rc = tensor_alloc(be, &net->param[p], n, stored, MEM_WEIGHTS);
-        if (rc == AMP_OK && used != stored)
-            rc = tensor_alloc(be, &net->copy[p], n, used, MEM_WEIGHT_COPIES);
-        if (rc == AMP_OK)
-            rc = tensor_alloc(be, &net->grad[p], n, used, MEM_WEIGHT_GRADS);
-        if (rc == AMP_OK && used != stored)
-            rc = tensor_alloc(be, &net->master_grad[p], n, stored, MEM_WEIGHT_GRADS);
-        if (rc == AMP_OK)
-            rc = tensor_alloc(be, &net->velocity[p], n, stored, MEM_OPTIMIZER);
-    }
+    struct backend *be = m->be;
+    const enum amp_dtype stored = m->plan.weights;
+    const size_t n = w->spec.numel;
+    int rc = tensor_alloc(be, &w->param, n, stored, MEM_WEIGHTS);
+    if (rc == AMP_OK && used != stored)
+        rc = tensor_alloc(be, &w->copy, n, used, MEM_WEIGHT_COPIES);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(be, &w->grad, n, used, MEM_WEIGHT_GRADS);
+    if (rc == AMP_OK && used != stored)
+        rc = tensor_alloc(be, &w->master_grad, n, stored, MEM_WEIGHT_GRADS);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(be, &w->velocity, n, stored, MEM_OPTIMIZER);
     return rc;
 }
 
-static int alloc_activations(struct seed_net *net)
+/* Counts the parameters and sets up each layer's plan and names. */
+static int lay_out(struct model *m)
 {
-    struct backend *be = net->be;
-    const struct seed_shape *s = &net->shape;
-    const size_t act = (size_t)s->batch * fc_inputs(s), pixels = (size_t)s->batch * s->c_in * s->h * s->w;
-    const size_t logits = (size_t)s->batch * s->classes;
-    const enum amp_dtype conv = net->plan.conv, fc = net->plan.fc;
-    int rc = tensor_alloc(be, &net->input, pixels, AMP_F32, MEM_ACTIVATIONS);
-    if (rc == AMP_OK && conv != AMP_F32)
-        rc = tensor_alloc(be, &net->input_lp, pixels, conv, MEM_ACTIVATIONS);
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->labels, s->batch, AMP_I32, MEM_ACTIVATIONS);
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->act, act, conv, MEM_ACTIVATIONS);
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->logits, logits, fc, MEM_ACTIVATIONS);
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->stats, 2, AMP_F32, MEM_ACTIVATIONS);
-    if (rc == AMP_OK) {
-        const struct conv_shape cs = conv_shape_of(s, s->batch);
-        const size_t ws = be->ops->conv2d_workspace(be->ctx, &cs);
-        rc = tensor_alloc(be, &net->conv_ws, (ws + sizeof(float) - 1) / sizeof(float), AMP_F32,
-                          MEM_WORKSPACE);
+    struct layer_plan *plans = calloc(m->nlayers, sizeof *plans);
+    if (!plans)
+        return amp_fail(AMP_ENOMEM, "out of host memory laying out --net %s", m->net->name);
+    int rc = layers_plan(m->net, sample_of(&m->shape), m->shape.classes, m->shape.channels,
+                         &m->plan, plans);
+    struct param_spec specs[LAYER_MAX_PARAMS];
+    for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
+        m->layers[i].p = plans[i];
+        m->nw += plans[i].kind->params(&plans[i], specs);
     }
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->dlogits, logits, fc, MEM_ACTIVATION_GRADS);
-    if (rc == AMP_OK)
-        rc = tensor_alloc(be, &net->dact, act, conv, MEM_ACTIVATION_GRADS);
-    return rc;
-}
-
-int seed_net_create(struct seed_net *net, struct backend *be, const struct seed_shape *shape,
-                    const struct precision_plan *plan, enum loss_scaling scaling,
-                    const struct loss_scaler *scaler)
-{
-    memset(net, 0, sizeof *net);
-    net->be = be;
-    net->shape = *shape;
-    net->plan = *plan;
-    net->scaling = scaling;
-    int rc = alloc_params(net);
-    if (rc == AMP_OK)
-        rc = alloc_activations(net);
-    if (rc == AMP_OK && scaling != SCALING_NONE) {
-        const size_t words = (sizeof *scaler + sizeof(int32_t) - 1) / sizeof(int32_t);
-        rc = tensor_alloc(be, &net->scaler, words, AMP_I32, MEM_OPTIMIZER);
-        if (rc == AMP_OK)
-            rc = be->ops->upload(be->ctx, net->scaler.data, scaler, sizeof *scaler);
-    }
+    free(plans);
     if (rc != AMP_OK)
-        seed_net_destroy(net);
+        return rc;
+    m->w = calloc(m->nw ? m->nw : 1, sizeof *m->w);
+    if (!m->w)
+        return amp_fail(AMP_ENOMEM, "out of host memory laying out --net %s", m->net->name);
+    size_t next = 0;
+    for (size_t i = 0; i < m->nlayers; i++) {
+        struct layer *l = &m->layers[i];
+        const char *name = l->p.spec->name;
+        l->w = &m->w[next];
+        l->nw = l->p.kind->params(&l->p, specs);
+        for (size_t k = 0; k < l->nw; k++) {
+            l->w[k].spec = specs[k];
+            snprintf(l->w[k].name, sizeof l->w[k].name, "%s.%s", name, specs[k].suffix);
+        }
+        next += l->nw;
+        snprintf(l->nvtx_forward, sizeof l->nvtx_forward, "%s_forward", name);
+        snprintf(l->nvtx_backward, sizeof l->nvtx_backward, "%s_backward", name);
+    }
+    return AMP_OK;
+}
+
+/* Every tensor: parameters, the model's inputs, each layer's output and gradient (in place:
+ * its input's), rounded input copies, the shared conv workspace, the scaler. */
+static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
+{
+    struct backend *be = m->be;
+    int rc = AMP_OK;
+    for (size_t i = 0; i < m->nlayers; i++)
+        for (size_t k = 0; k < m->layers[i].nw && rc == AMP_OK; k++)
+            rc = alloc_weights(m, &m->layers[i].w[k], m->layers[i].p.dtype);
+    if (rc == AMP_OK)
+        rc = alloc_act(m, &m->input, sample_of(&m->shape), AMP_F32, MEM_ACTIVATIONS);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(be, &m->labels, m->shape.batch, AMP_I32, MEM_ACTIVATIONS);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(be, &m->stats, 2, AMP_F32, MEM_ACTIVATIONS);
+    size_t ws = 0;
+    struct amp_tensor *x = &m->input, *dx = NULL;
+    for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
+        struct layer *l = &m->layers[i];
+        const int last = i + 1 == m->nlayers;
+        l->x = x;
+        l->dx = dx;
+        if (l->p.casts_input) {
+            rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
+            if (rc == AMP_OK && dx)
+                rc = alloc_act(m, &l->dx_cast, l->p.in, l->p.dtype, MEM_ACTIVATION_GRADS);
+        }
+        if (l->p.kind->in_place || last) {
+            l->y = x;
+            l->dy = dx;
+        } else {
+            l->y = &l->y_own;
+            l->dy = &l->dy_own;
+            if (rc == AMP_OK)
+                rc = alloc_act(m, l->y, l->p.out, l->p.dtype, MEM_ACTIVATIONS);
+            if (rc == AMP_OK)
+                rc = alloc_act(m, l->dy, l->p.out, l->p.dtype, MEM_ACTIVATION_GRADS);
+        }
+        if (l->p.kind->conv_shape) {
+            l->p.kind->conv_shape(&l->p, m->shape.batch, &l->conv);
+            const size_t need = be->ops->conv2d_workspace(be->ctx, &l->conv);
+            ws = need > ws ? need : ws;
+        }
+        x = l->y;
+        dx = l->dy;
+    }
+    if (rc == AMP_OK)
+        rc = tensor_alloc(be, &m->workspace, (ws + sizeof(float) - 1) / sizeof(float), AMP_F32,
+                          MEM_WORKSPACE);
+    if (rc == AMP_OK && m->scaling != SCALING_NONE) {
+        const size_t words = (sizeof *scaler + sizeof(int32_t) - 1) / sizeof(int32_t);
+        rc = tensor_alloc(be, &m->scaler, words, AMP_I32, MEM_OPTIMIZER);
+        if (rc == AMP_OK)
+            rc = be->ops->upload(be->ctx, m->scaler.data, scaler, sizeof *scaler);
+    }
     return rc;
 }
 
-void seed_net_destroy(struct seed_net *net)
+int model_create(struct model **out, struct backend *be, const struct net_preset *net,
+                 const struct model_shape *shape, const struct precision_plan *plan,
+                 enum loss_scaling scaling, const struct loss_scaler *scaler)
 {
-    struct backend *be = net->be;
-    if (!be)
-        return;
-    for (int p = 0; p < SEED_NPARAMS; p++) {
-        struct amp_tensor *ts[] = { &net->param[p], &net->copy[p], &net->grad[p],
-                                    &net->master_grad[p], &net->velocity[p] };
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-            tensor_free(be, ts[i]);
+    *out = NULL;
+    struct model *m = calloc(1, sizeof *m);
+    if (m)
+        m->layers = calloc(net->nlayers, sizeof *m->layers);
+    if (!m || !m->layers) {
+        free(m);
+        return amp_fail(AMP_ENOMEM, "out of host memory creating --net %s", net->name);
     }
-    struct amp_tensor *others[] = { &net->scaler, &net->input, &net->input_lp, &net->labels,
-                                    &net->act, &net->logits, &net->stats, &net->conv_ws,
-                                    &net->dlogits, &net->dact };
-    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
-        tensor_free(be, others[i]);
-    net->be = NULL;
+    m->be = be;
+    m->net = net;
+    m->shape = *shape;
+    m->plan = *plan;
+    m->scaling = scaling;
+    m->nlayers = net->nlayers;
+    int rc = lay_out(m);
+    if (rc == AMP_OK)
+        rc = alloc_tensors(m, scaler);
+    if (rc != AMP_OK) {
+        model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return AMP_OK;
+}
+
+void model_destroy(struct model *m)
+{
+    if (!m)
+        return;
+    struct backend *be = m->be;
+    for (size_t i = 0; m->w && i < m->nw; i++) {
+        struct weights *w = &m->w[i];
+        struct amp_tensor *ts[] = { &w->param, &w->copy, &w->grad, &w->master_grad,
+                                    &w->velocity };
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
+            tensor_free(be, ts[k]);
+    }
+    for (size_t i = 0; i < m->nlayers; i++) {
+        struct layer *l = &m->layers[i];
+        struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->y_own, &l->dy_own };
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
+            tensor_free(be, ts[k]);
+    }
+    struct amp_tensor *others[] = { &m->scaler, &m->input, &m->labels, &m->stats, &m->workspace };
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
+        tensor_free(be, others[k]);
+    free(m->w);
+    free(m->layers);
+    free(m);
 }
 
 /* Uploads n FP32 host values into t, rounded to t's dtype on the host. */
@@ -173,15 +224,15 @@ static int upload_rounded(struct backend *be, struct amp_tensor *t, const float 
     return rc;
 }
 
-int seed_net_read(struct seed_net *net, const struct amp_tensor *t, float *host)
+int model_read(struct model *m, const struct amp_tensor *t, float *host)
 {
-    const struct backend_ops *ops = net->be->ops;
+    const struct backend_ops *ops = m->be->ops;
     if (t->dtype == AMP_F32)
-        return ops->download(net->be->ctx, host, t->data, t->numel * sizeof *host);
+        return ops->download(m->be->ctx, host, t->data, t->numel * sizeof *host);
     uint16_t *bits = malloc(t->numel * sizeof *bits);
     if (!bits)
         return amp_fail(AMP_ENOMEM, "out of host memory reading a tensor");
-    int rc = ops->download(net->be->ctx, bits, t->data, t->numel * sizeof *bits);
+    int rc = ops->download(m->be->ctx, bits, t->data, t->numel * sizeof *bits);
     if (rc == AMP_OK && t->dtype == AMP_F16)
         f16_to_f32_array(host, bits, t->numel);
     else if (rc == AMP_OK)
@@ -190,96 +241,98 @@ int seed_net_read(struct seed_net *net, const struct amp_tensor *t, float *host)
     return rc;
 }
 
-const struct amp_tensor *seed_net_update_grad(const struct seed_net *net, enum seed_param p)
+/* The gradient the optimizer reads (and unscales). */
+static struct amp_tensor *update_grad(struct weights *w)
 {
-    return net->master_grad[p].data ? &net->master_grad[p] : &net->grad[p];
+    return w->master_grad.data ? &w->master_grad : &w->grad;
 }
 
-int seed_net_init(struct seed_net *net, struct rng *rng)
+int model_init(struct model *m, struct rng *rng)
 {
-    const struct seed_shape *s = &net->shape;
-    const struct backend_ops *ops = net->be->ops;
-    const float fan_in[SEED_NPARAMS] = {
-        [PARAM_CONV_W] = (float)(s->c_in * 9), [PARAM_CONV_B] = (float)(s->c_in * 9),
-        [PARAM_FC_W] = (float)fc_inputs(s), [PARAM_FC_B] = (float)fc_inputs(s),
-    };
-    for (int p = 0; p < SEED_NPARAMS; p++) {
-        const size_t n = seed_param_numel(s, p);
+    const struct backend_ops *ops = m->be->ops;
+    for (size_t i = 0; i < m->nw; i++) {
+        struct weights *w = &m->w[i];
+        const size_t n = w->spec.numel;
         float *host = malloc(n * sizeof *host);
         if (!host)
-            return amp_fail(AMP_ENOMEM, "out of host memory initialising %s", seed_param_name(p));
-        /* kaiming_uniform(a = sqrt(5)): gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / fan_in)
-         * = 1 / sqrt(fan_in); the bias bound is 1 / sqrt(fan_in) too. */
-        const float bound = 1.0f / sqrtf(fan_in[p]);
-        for (size_t i = 0; i < n; i++)
-            host[i] = rng_uniform(rng, -bound, bound);
-        int rc = upload_rounded(net->be, &net->param[p], host, n);
+            return amp_fail(AMP_ENOMEM, "out of host memory initialising %s", w->name);
+        for (size_t k = 0; k < n; k++)
+            host[k] = rng_uniform(rng, -w->spec.bound, w->spec.bound);
+        int rc = upload_rounded(m->be, &w->param, host, n);
         free(host);
         if (rc != AMP_OK)
             return rc;
-        ops->zero(net->be->ctx, &net->velocity[p]);
-        if (net->copy[p].data)
-            ops->cast(net->be->ctx, &net->copy[p], &net->param[p]);
+        ops->zero(m->be->ctx, &w->velocity);
+        if (w->copy.data)
+            ops->cast(m->be->ctx, &w->copy, &w->param);
     }
     return AMP_OK;
 }
 
-int seed_net_set_batch(struct seed_net *net, const float *images, const int32_t *labels,
-                       uint32_t n)
+int model_set_batch(struct model *m, const float *images, const int32_t *labels, uint32_t n)
 {
-    const struct seed_shape *s = &net->shape;
-    const struct backend_ops *ops = net->be->ops;
-    int rc = ops->upload(net->be->ctx, net->input.data, images,
-                         (size_t)n * s->c_in * s->h * s->w * sizeof(float));
+    const struct backend_ops *ops = m->be->ops;
+    int rc = ops->upload(m->be->ctx, m->input.data, images,
+                         (size_t)n * act_numel(sample_of(&m->shape)) * sizeof(float));
     if (rc == AMP_OK)
-        rc = ops->upload(net->be->ctx, net->labels.data, labels, (size_t)n * sizeof(int32_t));
+        rc = ops->upload(m->be->ctx, m->labels.data, labels, (size_t)n * sizeof(int32_t));
     return rc;
 }
 
-/* A view of the first `numel` elements of a batch-sized tensor (the last batch may be partial). */
-static struct amp_tensor view(const struct amp_tensor *t, size_t numel)
+static void forward(struct model *m, const struct layer_call *c)
 {
-    struct amp_tensor v = *t;
-    v.numel = numel;
-    return v;
+    nvtx_push("forward");
+    for (size_t i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        nvtx_push(l->nvtx_forward);
+        if (l->x_cast.data) {
+            struct amp_tensor to = layer_view(&l->x_cast, c->n, l->p.in),
+                              from = layer_view(l->x, c->n, l->p.in);
+            c->ops->cast(c->ctx, &to, &from);
+        }
+        l->p.kind->forward(l, c);
+        nvtx_pop();
+    }
+    nvtx_pop();
 }
 
 /* Backward pass, master gradients, unscale + inf/NaN check, SGD and the scaler update. */
-static void backward_and_update(struct seed_net *net, struct amp_tensor *act,
-                                struct amp_tensor *dact, const struct amp_tensor *conv_in,
-                                const struct conv_shape *cs, struct amp_tensor *scaler, float lr,
+static void backward_and_update(struct model *m, const struct layer_call *c, float lr,
                                 float momentum)
 {
-    const struct backend_ops *ops = net->be->ops;
-    void *ctx = net->be->ctx;
-    const uint32_t k = fc_inputs(&net->shape), m = net->shape.classes;
-    const enum amp_math math = net->plan.math;
+    const struct backend_ops *ops = c->ops;
+    void *ctx = c->ctx;
+    struct amp_tensor *scaler = (struct amp_tensor *)c->scaler;
     nvtx_push("backward");
-    nvtx_push("fc_backward");
-    ops->linear_backward(ctx, dact, &net->grad[PARAM_FC_W], &net->grad[PARAM_FC_B],
-                         &net->dlogits, act, weights_used(net, PARAM_FC_W), cs->n, k, m, math);
-    nvtx_pop();
-    nvtx_push("relu_backward");
-    ops->relu_backward(ctx, dact, dact, act);
-    nvtx_pop();
-    nvtx_push("conv_backward");
-    ops->conv2d_backward(ctx, &net->grad[PARAM_CONV_W], &net->grad[PARAM_CONV_B], NULL, dact,
-                         conv_in, weights_used(net, PARAM_CONV_W), &net->conv_ws, cs, math);
-    nvtx_pop();
+    for (size_t i = m->nlayers; i-- > 0;) {
+        const struct layer *l = &m->layers[i];
+        if (!l->p.kind->backward)
+            continue;
+        nvtx_push(l->nvtx_backward);
+        l->p.kind->backward(l, c);
+        if (l->dx_cast.data) {
+            struct amp_tensor to = layer_view(l->dx, c->n, l->p.in),
+                              from = layer_view(&l->dx_cast, c->n, l->p.in);
+            ops->cast(ctx, &to, &from);
+        }
+        nvtx_pop();
+    }
     nvtx_pop();
     nvtx_push("scaler");
-    for (int p = 0; p < SEED_NPARAMS; p++) {
-        if (net->master_grad[p].data)
-            ops->cast(ctx, &net->master_grad[p], &net->grad[p]);
+    for (size_t i = 0; i < m->nw; i++) {
+        struct weights *w = &m->w[i];
+        if (w->master_grad.data)
+            ops->cast(ctx, &w->master_grad, &w->grad);
         if (scaler)
-            ops->unscale(ctx, grad_for_update(net, p), scaler);
+            ops->unscale(ctx, update_grad(w), scaler);
     }
     nvtx_pop();
     nvtx_push("optimizer");
-    for (int p = 0; p < SEED_NPARAMS; p++)
-        ops->sgd_momentum(ctx, &net->param[p], &net->velocity[p],
-                          net->copy[p].data ? &net->copy[p] : NULL, grad_for_update(net, p),
-                          scaler, lr, momentum);
+    for (size_t i = 0; i < m->nw; i++) {
+        struct weights *w = &m->w[i];
+        ops->sgd_momentum(ctx, &w->param, &w->velocity, w->copy.data ? &w->copy : NULL,
+                          update_grad(w), scaler, lr, momentum);
+    }
     nvtx_pop();
     if (scaler) {
         nvtx_push("scaler_update");
@@ -302,65 +355,127 @@ static uint64_t step_key(uint32_t n, int train, float lr, float momentum)
     return h;
 }
 
-int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float momentum,
-                  struct step_result *out)
+static int step(struct model *m, uint32_t n, int train, float lr, float momentum,
+                struct step_result *out)
 {
-    const struct seed_shape *s = &net->shape;
-    const struct backend_ops *ops = net->be->ops;
-    void *ctx = net->be->ctx;
-    const struct conv_shape cs = conv_shape_of(s, n);
-    const uint32_t k = fc_inputs(s), m = s->classes;
-    const enum amp_math math = net->plan.math;
-    struct amp_tensor act = view(&net->act, (size_t)n * k), dact = view(&net->dact, (size_t)n * k);
-    struct amp_tensor input = view(&net->input, (size_t)n * s->c_in * s->h * s->w);
-    struct amp_tensor input_lp = view(&net->input_lp, input.numel);
-    const struct amp_tensor *conv_in = net->input_lp.data ? &input_lp : &input;
-    struct amp_tensor *scaler = train && net->scaler.data ? &net->scaler : NULL;
-
+    const struct backend_ops *ops = m->be->ops;
+    void *ctx = m->be->ctx;
+    const struct layer_call c = {
+        .ops = ops, .ctx = ctx, .n = n, .math = m->plan.math, .train = train,
+        .workspace = &m->workspace, .labels = &m->labels, .stats = &m->stats,
+        .scaler = train && m->scaler.data ? &m->scaler : NULL,
+    };
     /* A captured step replays every op below with the arguments it was captured with: the key
      * tells apart training and evaluation, full and partial batches, and (for a schedule) every
      * learning rate and momentum. */
     const uint64_t key = step_key(n, train, lr, momentum);
     if (!ops->step_begin || !ops->step_begin(ctx, key)) {
-        nvtx_push("forward");
-        if (net->input_lp.data) {
-            nvtx_push("input_cast");
-            ops->cast(ctx, &input_lp, &input);
-            nvtx_pop();
-        }
-        nvtx_push("conv_forward");
-        ops->conv2d_forward(ctx, &act, conv_in, weights_used(net, PARAM_CONV_W),
-                            weights_used(net, PARAM_CONV_B), &net->conv_ws, &cs, math);
-        nvtx_pop();
-        nvtx_push("relu_forward");
-        ops->relu_forward(ctx, &act, &act);
-        nvtx_pop();
-        nvtx_push("fc_forward");
-        ops->linear_forward(ctx, &net->logits, &act, weights_used(net, PARAM_FC_W),
-                            weights_used(net, PARAM_FC_B), n, k, m, math);
-        nvtx_pop();
-        nvtx_push("softmax_xent");
-        ops->softmax_xent(ctx, train ? &net->dlogits : NULL, &net->stats, &net->logits,
-                          &net->labels, scaler, n, m);
-        nvtx_pop();
-        nvtx_pop();
+        forward(m, &c);
         if (train)
-            backward_and_update(net, &act, &dact, conv_in, &cs, scaler, lr, momentum);
+            backward_and_update(m, &c, lr, momentum);
         if (ops->step_end)
             ops->step_end(ctx);
     }
     float stats[2];
-    int rc = ops->download(ctx, stats, net->stats.data, sizeof stats);
+    int rc = ops->download(ctx, stats, m->stats.data, sizeof stats);
     if (rc != AMP_OK)
         return rc;
     memset(out, 0, sizeof *out);
     out->loss_sum = stats[0];
     out->correct = (uint32_t)stats[1];
     out->loss_scale = 1.0f;
-    if (scaler) {
-        rc = ops->download(ctx, &out->scaler, net->scaler.data, sizeof out->scaler);
+    if (c.scaler) {
+        rc = ops->download(ctx, &out->scaler, m->scaler.data, sizeof out->scaler);
         out->loss_scale = out->scaler.last_scale;
         out->skipped = out->scaler.last_skipped;
     }
     return rc;
+}
+
+int model_train_step(struct model *m, uint32_t n, float lr, float momentum,
+                     struct step_result *out)
+{
+    return step(m, n, 1, lr, momentum, out);
+}
+
+int model_evaluate(struct model *m, uint32_t n, struct step_result *out)
+{
+    return step(m, n, 0, 0.0f, 0.0f, out);
+}
+
+size_t model_nparams(const struct model *m)
+{
+    return m->nw;
+}
+
+void model_param(const struct model *m, size_t i, struct model_param *out)
+{
+    struct weights *w = &m->w[i];
+    *out = (struct model_param){ .name = w->name, .numel = w->spec.numel, .stored = &w->param,
+                                 .grad = update_grad(w) };
+}
+
+const struct amp_tensor *model_logits(const struct model *m)
+{
+    return m->layers[m->nlayers - 1].x;
+}
+
+const struct model_shape *model_shape_of(const struct model *m)
+{
+    return &m->shape;
+}
+
+int model_layers(const struct net_preset *net, const struct model_shape *shape,
+                 const struct precision_plan *plan, struct layer_info *out, size_t cap,
+                 size_t *n)
+{
+    *n = net->nlayers;
+    struct layer_plan *plans = calloc(net->nlayers, sizeof *plans);
+    if (!plans)
+        return amp_fail(AMP_ENOMEM, "out of host memory laying out --net %s", net->name);
+    int rc = layers_plan(net, sample_of(shape), shape->classes, shape->channels, plan, plans);
+    for (size_t i = 0; i < net->nlayers && i < cap && rc == AMP_OK; i++) {
+        const struct layer_plan *l = &plans[i];
+        struct layer_info *info = &out[i];
+        memset(info, 0, sizeof *info);
+        layer_trace_of(l, plan, &info->trace);
+        info->kind = l->kind->name;
+        info->c = l->out.c;
+        info->h = l->out.h;
+        info->w = l->out.w;
+        struct param_spec specs[LAYER_MAX_PARAMS];
+        const size_t np = l->kind->params(l, specs);
+        for (size_t k = 0; k < np; k++)
+            info->params += specs[k].numel;
+        info->flops = l->kind->flops(l);
+        if (l->casts_input)
+            info->act_bytes += act_numel(l->in) * dtype_size(l->dtype);
+        if (!l->kind->in_place && i + 1 < net->nlayers)
+            info->act_bytes += act_numel(l->out) * dtype_size(l->dtype);
+    }
+    free(plans);
+    return rc;
+}
+
+int model_totals(const struct net_preset *net, const struct model_shape *shape,
+                 const struct precision_plan *plan, struct net_totals *out)
+{
+    struct layer_info *info = calloc(net->nlayers, sizeof *info);
+    if (!info)
+        return amp_fail(AMP_ENOMEM, "out of host memory laying out --net %s", net->name);
+    size_t n;
+    int rc = model_layers(net, shape, plan, info, net->nlayers, &n);
+    *out = (struct net_totals){ .act_bytes = act_numel(sample_of(shape)) * sizeof(float) };
+    for (size_t i = 0; i < n && rc == AMP_OK; i++) {
+        out->params += info[i].params;
+        out->flops += info[i].flops;
+        out->act_bytes += info[i].act_bytes;
+    }
+    free(info);
+    return rc;
+}
+
+int model_has_scaler(const struct model *m)
+{
+    return m->scaler.data != NULL;
 }

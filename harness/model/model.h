@@ -1,50 +1,23 @@
-/* The seed network: Conv2d(c_in -> channels, 3x3, pad 1) -> ReLU -> flatten -> Linear(channels*h*w
- * -> classes) -> softmax cross-entropy, written once against the backend interface, in the
- * dtypes a precision plan gives, with optional loss scaling. */
+/* The model: a network preset (a list of layers, nets.h) built on the backend interface in the
+ * dtypes a precision plan gives, with FP32 master weights or low-precision ones, optional loss
+ * scaling and SGD with momentum. Train, parity, bench, export and the report see only this
+ * interface, never a particular network. */
 #ifndef AMPBENCH_MODEL_H
 #define AMPBENCH_MODEL_H
 
 #include "backend.h"
+#include "nets.h"
 #include "recipe.h"
 #include "rng.h"
 #include "scaler.h"
 
-struct seed_shape {
-    uint32_t batch;    /* samples per step (the largest batch the net is sized for) */
+/* What the model is built for: the preset, one sample's shape (from the data set), the largest
+ * batch of a step, and the preset's free widths. */
+struct model_shape {
+    uint32_t batch;    /* samples per step (the largest batch the model is sized for) */
     uint32_t c_in, h, w;
-    uint32_t channels; /* conv output channels */
     uint32_t classes;
-};
-
-/* Parameters in PyTorch's registration order. */
-enum seed_param { PARAM_CONV_W, PARAM_CONV_B, PARAM_FC_W, PARAM_FC_B, SEED_NPARAMS };
-
-struct seed_net {
-    struct backend *be;
-    struct seed_shape shape;
-    struct precision_plan plan;
-    enum loss_scaling scaling;
-    /* Parameters: stored weights (FP32 masters, or low precision when pure), the low-precision
-     * copies the layers compute with (data NULL when a layer uses the stored weights), the
-     * gradients in the layer's dtype, FP32 gradients for the masters when those differ (data
-     * NULL otherwise), and the momentum. */
-    struct amp_tensor param[SEED_NPARAMS];
-    struct amp_tensor copy[SEED_NPARAMS];
-    struct amp_tensor grad[SEED_NPARAMS];
-    struct amp_tensor master_grad[SEED_NPARAMS];
-    struct amp_tensor velocity[SEED_NPARAMS];
-    struct amp_tensor scaler;      /* struct loss_scaler (data NULL without loss scaling) */
-    /* Activations for one batch. */
-    struct amp_tensor input;       /* [batch, c_in, h, w] FP32, as loaded */
-    struct amp_tensor input_lp;    /* the input cast to the conv's dtype (NULL data when FP32) */
-    struct amp_tensor labels;      /* [batch] int32 */
-    struct amp_tensor act;         /* conv output, ReLU applied in place: [batch, channels, h, w] */
-    struct amp_tensor logits;      /* [batch, classes] */
-    struct amp_tensor stats;       /* loss sum, correct count of the last loss evaluation */
-    struct amp_tensor conv_ws;     /* the conv ops' workspace */
-    /* Activation gradients. */
-    struct amp_tensor dlogits;     /* [batch, classes] */
-    struct amp_tensor dact;        /* [batch, channels, h, w] */
+    uint32_t channels; /* the width a preset leaves to --channels (the seed's conv) */
 };
 
 /* What one step did. */
@@ -56,31 +29,79 @@ struct step_result {
     struct loss_scaler scaler; /* the scaler after the step */
 };
 
-const char *seed_param_name(enum seed_param p);
-size_t seed_param_numel(const struct seed_shape *s, enum seed_param p);
+/* One parameter tensor, in the order PyTorch registers them. */
+struct model_param {
+    const char *name;                 /* "conv.weight" */
+    size_t numel;
+    const struct amp_tensor *stored;  /* the weights the optimizer updates (FP32 masters, or
+                                       * low precision when pure) */
+    const struct amp_tensor *grad;    /* the gradient the optimizer reads: the FP32 master
+                                       * gradient when there is one, else the layer's own
+                                       * (unscaled after a training step) */
+};
 
-/* Allocates the network in the plan's dtypes. The scaler (used unless scaling is SCALING_NONE)
- * starts as `scaler`. */
-int seed_net_create(struct seed_net *net, struct backend *be, const struct seed_shape *shape,
-                    const struct precision_plan *plan, enum loss_scaling scaling,
-                    const struct loss_scaler *scaler);
-void seed_net_destroy(struct seed_net *net);
-/* PyTorch's default init: kaiming_uniform(a = sqrt(5)) weights, i.e. U(+-1/sqrt(fan_in)), and
- * U(+-1/sqrt(fan_in)) biases, drawn in FP32 in parameter order from rng (then rounded when the
- * stored weights are low precision), and the low-precision copies made. */
-int seed_net_init(struct seed_net *net, struct rng *rng);
-/* Copies tensor t of the net to host memory as FP32 (widened exactly from FP16/BF16). */
-int seed_net_read(struct seed_net *net, const struct amp_tensor *t, float *host);
-/* The gradient the optimizer reads for p: the FP32 master gradient when there is one, else the
- * layer's own (unscaled after a training step). */
-const struct amp_tensor *seed_net_update_grad(const struct seed_net *net, enum seed_param p);
-/* Copies n samples (FP32 images, labels) into the net's input tensors. */
-int seed_net_set_batch(struct seed_net *net, const float *images, const int32_t *labels,
-                       uint32_t n);
-/* Forward pass and loss over the current batch of n samples; with `train`, also the backward
- * pass (gradients of the mean loss, times the loss scale), unscaling and the inf/NaN check, one
- * SGD momentum step (skipped on inf/NaN) and the scaler update. */
-int seed_net_step(struct seed_net *net, uint32_t n, int train, float lr, float momentum,
-                  struct step_result *out);
+struct model;
+
+/* Builds preset `net` at `shape` in the plan's dtypes. The scaler (used unless scaling is
+ * SCALING_NONE) starts as `scaler`. */
+int model_create(struct model **out, struct backend *be, const struct net_preset *net,
+                 const struct model_shape *shape, const struct precision_plan *plan,
+                 enum loss_scaling scaling, const struct loss_scaler *scaler);
+void model_destroy(struct model *m);
+/* PyTorch's default init (every layer kind's own), drawn in FP32 in parameter order from rng
+ * (then rounded when the stored weights are low precision), and the low-precision copies made. */
+int model_init(struct model *m, struct rng *rng);
+/* Copies n samples (FP32 images [n, c_in, h, w], int32 labels) into the model's inputs. */
+int model_set_batch(struct model *m, const float *images, const int32_t *labels, uint32_t n);
+/* Forward pass and loss over the current batch of n samples, then the backward pass (gradients
+ * of the mean loss, times the loss scale), unscaling and the inf/NaN check, one SGD momentum
+ * step (skipped on inf/NaN) and the scaler update. */
+int model_train_step(struct model *m, uint32_t n, float lr, float momentum,
+                     struct step_result *out);
+/* Forward pass and loss only. */
+int model_evaluate(struct model *m, uint32_t n, struct step_result *out);
+
+/* The parameters: model_nparams of them, the i-th into *out. */
+size_t model_nparams(const struct model *m);
+void model_param(const struct model *m, size_t i, struct model_param *out);
+/* The logits of the last step: [batch, classes], of which the first n * classes are the batch's. */
+const struct amp_tensor *model_logits(const struct model *m);
+const struct model_shape *model_shape_of(const struct model *m);
+/* A layer as the trace, `ampbench nets` and the bench see it, without building the model. */
+struct layer_trace {          /* what it reads, computes in and writes */
+    const char *name;         /* the preset's name for it: "conv" */
+    char layer[24];           /* "conv3x3", "relu", "fc", "softmax+loss" */
+    char input[16];
+    char compute[40];
+    char output[16];
+    char weights[40];
+};
+struct layer_info {
+    struct layer_trace trace;
+    const char *kind;         /* "conv", "relu", "linear", "softmax_xent" */
+    uint32_t c, h, w;         /* its output, per sample */
+    size_t params;            /* parameter elements */
+    double flops;             /* multiply-add FLOPs per training sample (forward and backward) */
+    size_t act_bytes;         /* activation bytes per sample it adds, in the plan's dtypes */
+};
+/* Lays `net` out at `shape` under `plan`: its layers into out (at most cap of them; *n says how
+ * many it has). AMP_EINPUT naming the layer when the preset cannot take that shape. */
+int model_layers(const struct net_preset *net, const struct model_shape *shape,
+                 const struct precision_plan *plan, struct layer_info *out, size_t cap,
+                 size_t *n);
+/* Totals over the layers: parameter elements, FLOPs and activation bytes (the FP32 input
+ * included) per training sample. */
+struct net_totals {
+    size_t params;
+    double flops;
+    size_t act_bytes;
+};
+int model_totals(const struct net_preset *net, const struct model_shape *shape,
+                 const struct precision_plan *plan, struct net_totals *out);
+
+/* Copies tensor t of the model to host memory as FP32 (widened exactly from FP16/BF16). */
+int model_read(struct model *m, const struct amp_tensor *t, float *host);
+/* True when the model keeps a loss scaler. */
+int model_has_scaler(const struct model *m);
 
 #endif

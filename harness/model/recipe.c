@@ -1,4 +1,4 @@
-/* The table of training recipes, the precision policies, and the per-layer precision trace. */
+/* The table of training recipes, the precision policies and the plans they make. */
 #include "recipe.h"
 
 #include <string.h>
@@ -70,63 +70,24 @@ int policy_parse(const char *name)
 struct precision_plan precision_plan_of(const struct recipe *r, enum policy p)
 {
     const enum amp_dtype lp = r->lowp;
-    struct precision_plan plan = { .math = r->math, .weights = AMP_F32, .conv = AMP_F32,
-                                   .fc = AMP_F32 };
+    struct precision_plan plan = { .math = r->math, .weights = AMP_F32,
+                                   .role = { AMP_F32, AMP_F32, AMP_F32 } };
     if (lp == AMP_F32)
         return plan;
-    plan.conv = lp;
-    plan.fc = r->pure || p == POLICY_AUTOCAST ? lp : AMP_F32;
+    plan.role[ROLE_CONV] = lp;
+    plan.role[ROLE_LINEAR] = r->pure || p == POLICY_AUTOCAST ? lp : AMP_F32;
     plan.weights = r->pure ? lp : AMP_F32;
     return plan;
 }
 
-/* "fp16 x fp16 -> fp32 acc" style description of how a layer multiplies. */
-static void compute_of(char *buf, size_t len, enum amp_dtype operands, enum amp_math math)
+double precision_plan_unit_roundoff(const struct precision_plan *plan)
 {
-    if (operands != AMP_F32)
-        snprintf(buf, len, "%s x %s -> fp32 acc", dtype_name(operands), dtype_name(operands));
-    else if (math == AMP_MATH_TF32)
-        snprintf(buf, len, "tf32 x tf32 -> fp32 acc");
-    else
-        snprintf(buf, len, "fp32");
-}
-
-static void weights_of(char *buf, size_t len, enum amp_dtype used, enum amp_dtype stored)
-{
-    if (used == stored)
-        snprintf(buf, len, "%s", dtype_name(stored));
-    else
-        snprintf(buf, len, "%s copy of %s master", dtype_name(used), dtype_name(stored));
-}
-
-void precision_trace(const struct precision_plan *plan, struct layer_trace out[TRACE_LAYERS])
-{
-    memset(out, 0, sizeof(struct layer_trace) * TRACE_LAYERS);
-    struct layer_trace *conv = &out[0], *relu = &out[1], *fc = &out[2], *loss = &out[3];
-    conv->layer = "conv3x3";
-    snprintf(conv->input, sizeof conv->input, "%s", dtype_name(plan->conv));
-    compute_of(conv->compute, sizeof conv->compute, plan->conv, plan->math);
-    snprintf(conv->output, sizeof conv->output, "%s", dtype_name(plan->conv));
-    weights_of(conv->weights, sizeof conv->weights, plan->conv, plan->weights);
-
-    relu->layer = "relu";
-    snprintf(relu->input, sizeof relu->input, "%s", dtype_name(plan->conv));
-    snprintf(relu->compute, sizeof relu->compute, "%s", dtype_name(plan->conv));
-    snprintf(relu->output, sizeof relu->output, "%s", dtype_name(plan->conv));
-    snprintf(relu->weights, sizeof relu->weights, "-");
-
-    fc->layer = "fc";
-    snprintf(fc->input, sizeof fc->input, "%s", dtype_name(plan->conv));
-    if (plan->fc == AMP_F32 && plan->conv != AMP_F32)
-        snprintf(fc->compute, sizeof fc->compute, "fp32 (input widened)");
-    else
-        compute_of(fc->compute, sizeof fc->compute, plan->fc, plan->math);
-    snprintf(fc->output, sizeof fc->output, "%s", dtype_name(plan->fc));
-    weights_of(fc->weights, sizeof fc->weights, plan->fc, plan->weights);
-
-    loss->layer = "softmax+loss";
-    snprintf(loss->input, sizeof loss->input, "%s", dtype_name(plan->fc));
-    snprintf(loss->compute, sizeof loss->compute, "fp32");
-    snprintf(loss->output, sizeof loss->output, "fp32");
-    snprintf(loss->weights, sizeof loss->weights, "-");
+    double u = plan->math == AMP_MATH_TF32 ? 0x1p-11 : 0.0;
+    for (int k = 0; k < NROLES; k++) {
+        if (plan->role[k] == AMP_BF16)
+            return 0x1p-8;
+        if (plan->role[k] == AMP_F16)
+            u = 0x1p-11;
+    }
+    return u;
 }

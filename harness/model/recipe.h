@@ -1,5 +1,6 @@
-/* Training recipes (the --modes) and precision policies (--policy): which precision each layer
- * of the seed network runs in, which tensors exist in which dtype, and how the loss is scaled. */
+/* Training recipes (what --modes lists) and precision policies (--policy): the precision plan of a
+ * recipe under a policy, computed once, says which dtype each layer role computes in, which
+ * dtype the weights are stored in, and how the loss is scaled. */
 #ifndef AMPBENCH_RECIPE_H
 #define AMPBENCH_RECIPE_H
 
@@ -24,16 +25,24 @@ struct recipe {
 
 /* Which layers a mixed-precision recipe runs in its low-precision type. */
 enum policy {
-    POLICY_SEED,     /* conv and ReLU in low precision; FC, softmax and loss in FP32 */
+    POLICY_SEED,     /* conv and ReLU in low precision; linear, softmax and loss in FP32 */
     POLICY_AUTOCAST, /* PyTorch CUDA autocast: conv and linear in low precision, loss in FP32 */
+};
+
+/* What a layer does, as far as precision goes: a policy maps each role to a dtype. Layers of
+ * the elementwise kinds (ReLU) have no role: they compute in their input's dtype. */
+enum layer_role {
+    ROLE_CONV,   /* convolutions */
+    ROLE_LINEAR, /* fully connected layers */
+    ROLE_LOSS,   /* softmax cross-entropy (FP32 under every recipe) */
+    NROLES
 };
 
 /* The dtypes of one recipe under one policy. */
 struct precision_plan {
     enum amp_math math;
-    enum amp_dtype weights;    /* stored weights (FP32 masters, or lowp when pure) */
-    enum amp_dtype conv;       /* conv inputs, weights and output; ReLU */
-    enum amp_dtype fc;         /* FC weights and output (its input is the ReLU output) */
+    enum amp_dtype weights;        /* stored weights (FP32 masters, or lowp when pure) */
+    enum amp_dtype role[NROLES];   /* what each role's inputs, weights and outputs are */
 };
 
 /* The recipe called `name`, or NULL. */
@@ -51,17 +60,8 @@ const char *policy_name(enum policy p);
 int policy_parse(const char *name);
 
 struct precision_plan precision_plan_of(const struct recipe *r, enum policy p);
-
-/* One layer of the precision trace: what it reads, computes in and writes. */
-struct layer_trace {
-    const char *layer;
-    char input[16];
-    char compute[40];
-    char output[16];
-    char weights[40];
-};
-#define TRACE_LAYERS 4
-/* Fills the trace of the seed network's layers (conv, relu, fc, softmax+loss). */
-void precision_trace(const struct precision_plan *plan, struct layer_trace out[TRACE_LAYERS]);
+/* The narrowest rounding any layer of the plan does: the unit roundoff of its lowest-precision
+ * dtype (TF32 counts as FP16's 2^-11), 0 for a plan that computes in FP32 throughout. */
+double precision_plan_unit_roundoff(const struct precision_plan *plan);
 
 #endif

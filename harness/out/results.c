@@ -137,6 +137,7 @@ int results_write_file(const char *dir, const char *name, const char *data, size
 
 void results_protocol_json(cJSON *j, const struct amp_config *c)
 {
+    cJSON_AddStringToObject(j, "net", c->net->name);
     cJSON_AddNumberToObject(j, "epochs", c->epochs);
     cJSON_AddNumberToObject(j, "batch", c->batch);
     cJSON_AddNumberToObject(j, "lr", c->lr);
@@ -220,18 +221,18 @@ static cJSON *numerics_json(const struct numerics_summary *n)
     return j;
 }
 
-static cJSON *trace_json(const struct precision_plan *plan)
+static cJSON *trace_json(const struct recipe_result *r)
 {
-    struct layer_trace t[TRACE_LAYERS];
-    precision_trace(plan, t);
     cJSON *j = cJSON_CreateArray();
-    for (int i = 0; i < TRACE_LAYERS; i++) {
+    for (size_t i = 0; i < r->ntrace; i++) {
+        const struct layer_trace *t = &r->trace[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "layer", t[i].layer);
-        cJSON_AddStringToObject(o, "input", t[i].input);
-        cJSON_AddStringToObject(o, "compute", t[i].compute);
-        cJSON_AddStringToObject(o, "output", t[i].output);
-        cJSON_AddStringToObject(o, "weights", t[i].weights);
+        cJSON_AddStringToObject(o, "layer", t->layer);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "input", t->input);
+        cJSON_AddStringToObject(o, "compute", t->compute);
+        cJSON_AddStringToObject(o, "output", t->output);
+        cJSON_AddStringToObject(o, "weights", t->weights);
         cJSON_AddItemToArray(j, o);
     }
     return j;
@@ -248,7 +249,7 @@ static cJSON *recipe_json(const struct recipe_result *r)
     cJSON_AddStringToObject(j, "summary", r->recipe->summary);
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
-    cJSON_AddItemToObject(j, "precision_trace", trace_json(&r->plan));
+    cJSON_AddItemToObject(j, "precision_trace", trace_json(r));
     cJSON_AddNumberToObject(j, "threads", r->threads);
     cJSON *backend = r->backend_json ? cJSON_Parse(r->backend_json) : NULL;
     if (backend)

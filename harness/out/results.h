@@ -27,7 +27,7 @@ struct run_record {
     const struct verification *verification; /* verify's verdicts, or NULL */
 };
 
-/* Adds the training protocol's keys (epochs, batch, lr, momentum, channels, seed) to j. */
+/* Adds the training protocol's keys (net, epochs, batch, lr, momentum, channels, seed) to j. */
 void results_protocol_json(cJSON *j, const struct amp_config *c);
 
 /* {"peak_bytes_by_category": {...}, "peak_bytes": N}: a backend's memory accounting. */

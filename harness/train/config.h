@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nets.h"
 #include "recipe.h"
 
 #define CONFIG_MAX_RECIPES 16
@@ -12,6 +13,7 @@
 struct amp_config {
     const struct recipe *recipes[CONFIG_MAX_RECIPES];
     size_t nrecipes;
+    const struct net_preset *net; /* --net */
     uint32_t epochs;
     uint32_t batch;
     float lr;

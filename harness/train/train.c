@@ -91,7 +91,8 @@ struct staging {
 struct session {
     const struct amp_config *c;
     const struct recipe *r;
-    struct seed_net net;
+    struct backend be;
+    struct model *model;
     struct staging st;
     const struct train_progress *progress;
     struct recipe_result *out;
@@ -120,8 +121,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
                        struct epoch_metrics *m)
 {
     const struct amp_config *c = s->c;
-    struct backend *be = s->net.be;
-    const size_t batch = s->net.shape.batch, batches = (d->n + batch - 1) / batch;
+    struct backend *be = &s->be;
+    const size_t batch = model_shape_of(s->model)->batch, batches = (d->n + batch - 1) / batch;
     const double t0 = now_s();
     double loss_sum = 0.0;
     size_t correct = 0;
@@ -136,9 +137,9 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         nvtx_push("step");
         dataset_gather(d, order + first, n, s->st.images, s->st.labels);
         struct step_result sr;
-        int rc = seed_net_set_batch(&s->net, s->st.images, s->st.labels, n);
+        int rc = model_set_batch(s->model, s->st.images, s->st.labels, n);
         if (rc == AMP_OK)
-            rc = seed_net_step(&s->net, n, 1, c->lr, c->momentum, &sr);
+            rc = model_train_step(s->model, n, c->lr, c->momentum, &sr);
         nvtx_pop();
         if (global_step == c->profile_last && be->ops->profile_range)
             be->ops->profile_range(be->ctx, 0);
@@ -153,9 +154,9 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         correct += sr.correct;
         m->steps++;
         m->skipped_steps += (uint32_t)sr.skipped;
-        m->loss_scale = s->net.scaler.data ? sr.scaler.scale : 1.0f;
+        m->loss_scale = model_has_scaler(s->model) ? sr.scaler.scale : 1.0f;
         m->growth_tracker = sr.scaler.growth_tracker;
-        if (s->net.scaler.data && sr.scaler.scale < 1.0f)
+        if (model_has_scaler(s->model) && sr.scaler.scale < 1.0f)
             s->out->scale_below_one = 1;
         struct step_record rec = { .epoch = m->epoch, .step = (uint32_t)b + 1,
                                    .loss = (float)(sr.loss_sum / n), .loss_scale = sr.loss_scale,
@@ -190,8 +191,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
 /* Evaluation over the whole split in order, forward only. */
 static int evaluate(struct session *s, const struct dataset *d, double *loss, double *acc)
 {
-    const size_t batch = s->net.shape.batch, batches = (d->n + batch - 1) / batch;
-    const size_t pixels = (size_t)d->h * d->w;
+    const size_t batch = model_shape_of(s->model)->batch, batches = (d->n + batch - 1) / batch;
+    const size_t pixels = (size_t)d->c * d->h * d->w;
     double loss_sum = 0.0;
     size_t correct = 0;
     for (size_t b = 0; b < batches; b++) {
@@ -200,9 +201,9 @@ static int evaluate(struct session *s, const struct dataset *d, double *loss, do
         for (uint32_t i = 0; i < n; i++)
             s->st.labels[i] = d->labels[first + i];
         struct step_result sr;
-        int rc = seed_net_set_batch(&s->net, d->images + first * pixels, s->st.labels, n);
+        int rc = model_set_batch(s->model, d->images + first * pixels, s->st.labels, n);
         if (rc == AMP_OK)
-            rc = seed_net_step(&s->net, n, 0, 0.0f, 0.0f, &sr);
+            rc = model_evaluate(s->model, n, &sr);
         if (rc != AMP_OK)
             return rc;
         loss_sum += sr.loss_sum;
@@ -212,7 +213,7 @@ static int evaluate(struct session *s, const struct dataset *d, double *loss, do
     *acc = (double)correct / (double)d->n;
     /* Evaluation rounds activations too; those counts do not belong to the next epoch. */
     struct numerics_counts discard;
-    return s->net.be->ops->read_counts(s->net.be->ctx, &discard);
+    return s->be.ops->read_counts(s->be.ctx, &discard);
 }
 
 void train_shuffle_stream(struct rng *r, uint64_t seed)
@@ -220,37 +221,44 @@ void train_shuffle_stream(struct rng *r, uint64_t seed)
     rng_seed(r, seed ^ 0x53485546464C45ull); /* "SHUFFLE": a stream apart from the init's */
 }
 
-int train_open_net(const struct amp_config *c, const struct recipe *r,
-                   const struct seed_shape *shape, struct backend *be, struct seed_net *net)
+struct model_shape train_model_shape(const struct amp_config *c, const struct dataset *d,
+                                     uint32_t batch)
 {
+    return (struct model_shape){ .batch = batch, .c_in = d->c, .h = d->h, .w = d->w,
+                                 .classes = d->classes, .channels = c->channels };
+}
+
+int train_open_model(const struct amp_config *c, const struct recipe *r,
+                     const struct precision_plan *plan, const struct model_shape *shape,
+                     struct backend *be, struct model **model)
+{
+    *model = NULL;
     int rc = backend_open(be, c->device,
                           &(struct backend_options){ .threads = c->threads,
                                                      .deterministic = c->deterministic,
                                                      .graphs = c->graphs });
     if (rc != AMP_OK)
         return rc;
-    const struct precision_plan plan = precision_plan_of(r, c->policy);
     const struct loss_scaler scaler =
         r->scaling == SCALING_STATIC
             ? scaler_make(c->loss_scale, 0, (int32_t)c->scale_growth_interval, 0.0f, 0.0f)
             : scaler_make(c->scale_init, 1, (int32_t)c->scale_growth_interval, c->scale_min,
                           c->scale_max);
-    rc = seed_net_create(net, be, shape, &plan, r->scaling, &scaler);
+    rc = model_create(model, be, c->net, shape, plan, r->scaling, &scaler);
     if (rc == AMP_OK) {
         struct rng init;
         rng_seed(&init, c->seed);
-        rc = seed_net_init(net, &init);
-        if (rc != AMP_OK)
-            seed_net_destroy(net);
+        rc = model_init(*model, &init);
     }
     if (rc != AMP_OK)
-        backend_close(be);
+        train_close_model(be, model);
     return rc;
 }
 
-void train_close_net(struct backend *be, struct seed_net *net)
+void train_close_model(struct backend *be, struct model **model)
 {
-    seed_net_destroy(net);
+    model_destroy(*model);
+    *model = NULL;
     backend_close(be);
 }
 
@@ -258,7 +266,7 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
                       uint32_t *order)
 {
     const struct amp_config *c = s->c;
-    /* Every recipe starts from the same weights (train_open_net) and sees the same batches. */
+    /* Every recipe starts from the same weights (train_open_model) and sees the same batches. */
     struct rng shuffle_rng;
     train_shuffle_stream(&shuffle_rng, c->seed);
     int rc = AMP_OK;
@@ -279,7 +287,7 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
         if (rc == AMP_OK && s->out->diverged)
             m->test_loss = m->test_acc = NAN;
         if (rc == AMP_OK) {
-            m->mem = s->net.be->mem;
+            m->mem = s->be.mem;
             s->out->nepochs = e;
             if (s->progress && s->progress->epoch_done)
                 s->progress->epoch_done(s->progress->user, s->r, m);
@@ -288,9 +296,24 @@ static int run_epochs(struct session *s, const struct dataset *train, const stru
     return rc;
 }
 
+/* The precision trace of the recipe's plan, into out. */
+static int record_trace(const struct net_preset *net, const struct model_shape *shape,
+                        struct recipe_result *out)
+{
+    struct layer_info *info = calloc(net->nlayers, sizeof *info);
+    out->trace = calloc(net->nlayers, sizeof *out->trace);
+    int rc = info && out->trace ? model_layers(net, shape, &out->plan, info, net->nlayers,
+                                               &out->ntrace)
+                                : amp_fail(AMP_ENOMEM, "out of host memory");
+    for (size_t i = 0; i < out->ntrace && rc == AMP_OK; i++)
+        out->trace[i] = info[i].trace;
+    free(info);
+    return rc;
+}
+
 int train_recipe(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
-               const struct dataset *test, const struct train_progress *progress,
-               struct recipe_result *out)
+                 const struct dataset *test, const struct train_progress *progress,
+                 struct recipe_result *out)
 {
     memset(out, 0, sizeof *out);
     out->recipe = r;
@@ -301,28 +324,33 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
     const uint32_t batch = (uint32_t)(c->batch < train->n ? c->batch : train->n);
     struct session s = {
         .c = c, .r = r, .progress = progress, .out = out,
-        .st = { .images = malloc((size_t)batch * train->h * train->w * sizeof(float)),
+        .st = { .images = malloc((size_t)batch * train->c * train->h * train->w * sizeof(float)),
                 .labels = malloc((size_t)batch * sizeof(int32_t)) },
     };
     int rc = AMP_OK;
     if (!out->epochs || !order || !s.st.images || !s.st.labels)
-        rc = amp_fail(AMP_ENOMEM, "out of host memory setting up mode %s", r->name);
-    struct backend be;
-    const struct seed_shape shape = { .batch = batch, .c_in = 1, .h = train->h, .w = train->w,
-                                      .channels = c->channels, .classes = 10 };
+        rc = amp_fail(AMP_ENOMEM, "out of host memory setting up recipe %s", r->name);
+    struct backend *be = &s.be;
+    const struct model_shape shape = train_model_shape(c, train, batch);
     if (rc == AMP_OK)
-        rc = train_open_net(c, r, &shape, &be, &s.net);
+        rc = train_open_model(c, r, &out->plan, &shape, be, &s.model);
+    if (rc == AMP_OK) {
+        rc = record_trace(c->net, &shape, out);
+        if (rc == AMP_OK && progress && progress->started)
+            progress->started(progress->user, out);
+    }
     if (rc == AMP_OK) {
         rc = run_epochs(&s, train, test, order);
-        out->threads = be.threads;
-        if (be.ops->describe) { /* algorithms, graphs, device memory: for run.json */
-            const int need = be.ops->describe(be.ctx, NULL, 0);
+        out->threads = be->threads;
+        if (be->ops->describe) { /* algorithms, graphs, device memory: for run.json */
+            const int need = be->ops->describe(be->ctx, NULL, 0);
             out->backend_json = need > 0 ? malloc((size_t)need + 1) : NULL;
             if (out->backend_json)
-                be.ops->describe(be.ctx, out->backend_json, (size_t)need + 1);
+                be->ops->describe(be->ctx, out->backend_json, (size_t)need + 1);
         }
-        train_close_net(&be, &s.net);
     }
+    if (s.model)
+        train_close_model(be, &s.model);
     free(order);
     free(s.st.images);
     free(s.st.labels);
@@ -334,6 +362,8 @@ void recipe_result_free(struct recipe_result *r)
     free(r->epochs);
     free(r->steps);
     free(r->backend_json);
+    free(r->trace);
+    r->trace = NULL;
     r->epochs = NULL;
     r->steps = NULL;
     r->backend_json = NULL;

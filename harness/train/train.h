@@ -61,10 +61,14 @@ struct recipe_result {
     uint32_t diverged_epoch, diverged_step;
     int scale_below_one;               /* the dynamic scale fell below 1 at some step */
     char *backend_json;                /* the backend's own account (describe op), or NULL */
+    struct layer_trace *trace;         /* the precision trace: one line per layer of c->net */
+    size_t ntrace;
 };
 
-/* Called after every training batch with the epoch's progress. */
+/* Called once the recipe's model is built (out holds its recipe, seed, plan and trace), after
+ * every training batch with the epoch's progress, and after every epoch. */
 struct train_progress {
+    void (*started)(void *user, const struct recipe_result *r);
     void (*batch_done)(void *user, const struct recipe *r, uint32_t epoch, uint32_t epochs,
                        size_t batch, size_t batches, double elapsed_s);
     void (*epoch_done)(void *user, const struct recipe *r, const struct epoch_metrics *m);
@@ -73,17 +77,22 @@ struct train_progress {
 
 /* The seeded stream that shuffles the training set before each epoch (the same for every recipe). */
 void train_shuffle_stream(struct rng *r, uint64_t seed);
-/* Opens the backend c->device and builds recipe r's network at `shape`, with the loss scaler the
- * recipe and the flags give, initialised from c->seed. Close with train_close_net. */
-int train_open_net(const struct amp_config *c, const struct recipe *r,
-                   const struct seed_shape *shape, struct backend *be, struct seed_net *net);
-void train_close_net(struct backend *be, struct seed_net *net);
+/* The model shape of a run: one sample of d (channels, size, classes), --channels and `batch`. */
+struct model_shape train_model_shape(const struct amp_config *c, const struct dataset *d,
+                                     uint32_t batch);
+/* Opens the backend c->device and builds c->net for recipe r at `shape` in the dtypes of `plan`
+ * (r's under c->policy), with the loss scaler the recipe and the flags give, initialised from
+ * c->seed. Close with train_close_model. */
+int train_open_model(const struct amp_config *c, const struct recipe *r,
+                     const struct precision_plan *plan, const struct model_shape *shape,
+                     struct backend *be, struct model **model);
+void train_close_model(struct backend *be, struct model **model);
 
-/* Trains the seed network with recipe r from the seed's init; fills out (free with
- * mode_result_free). A diverging recipe is not an error: out->diverged says so. */
+/* Trains c->net with recipe r from the init of c->seed; fills out (free with
+ * recipe_result_free). A diverging recipe is not an error: out->diverged says so. */
 int train_recipe(const struct amp_config *c, const struct recipe *r, const struct dataset *train,
-               const struct dataset *test, const struct train_progress *progress,
-               struct recipe_result *out);
+                 const struct dataset *test, const struct train_progress *progress,
+                 struct recipe_result *out);
 void recipe_result_free(struct recipe_result *r);
 
 const char *tensor_class_name(enum tensor_class c);

@@ -1,0 +1,83 @@
+/* The convolution layer: Conv2d(c_in -> width, k x k, stride, padding) with a bias, NCHW. */
+#include <math.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "layers.h"
+
+static int conv_out(const struct layer_spec *s, uint32_t width, struct act_shape in,
+                    struct act_shape *out)
+{
+    const int64_t h = ((int64_t)in.h + 2 * s->pad - s->kernel), w = ((int64_t)in.w + 2 * s->pad - s->kernel);
+    if (s->kernel == 0 || s->stride == 0 || width == 0 || h < 0 || w < 0)
+        return amp_fail(AMP_EINPUT, "layer %s: a %ux%u convolution with stride %u and padding %u "
+                        "cannot take a %ux%u input", s->name, s->kernel, s->kernel, s->stride,
+                        s->pad, in.h, in.w);
+    *out = (struct act_shape){ .c = width, .h = (uint32_t)(h / s->stride) + 1,
+                               .w = (uint32_t)(w / s->stride) + 1 };
+    return AMP_OK;
+}
+
+/* PyTorch's default: kaiming_uniform(a = sqrt(5)) weights, i.e. U(+-1/sqrt(fan_in)), and
+ * U(+-1/sqrt(fan_in)) biases. */
+static size_t conv_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS])
+{
+    const uint32_t k = l->spec->kernel, fan_in = l->in.c * k * k;
+    const float bound = 1.0f / sqrtf((float)fan_in);
+    out[0] = (struct param_spec){ "weight", (size_t)l->width * fan_in, bound };
+    out[1] = (struct param_spec){ "bias", l->width, bound };
+    return 2;
+}
+
+static double conv_flops(const struct layer_plan *l)
+{
+    const double k = l->spec->kernel;
+    const double pass = 2.0 * (double)act_numel(l->out) * l->in.c * k * k;
+    return (l->first ? 2 : 3) * pass; /* forward, filter gradient, data gradient */
+}
+
+static void conv_label(const struct layer_plan *l, char *buf, size_t len)
+{
+    if (l->spec->stride == 1)
+        snprintf(buf, len, "conv%ux%u", l->spec->kernel, l->spec->kernel);
+    else
+        snprintf(buf, len, "conv%ux%u/%u", l->spec->kernel, l->spec->kernel, l->spec->stride);
+}
+
+static void conv_geometry(const struct layer_plan *l, uint32_t n, struct conv_shape *out)
+{
+    *out = (struct conv_shape){ .n = n, .c_in = l->in.c, .h = l->in.h, .w = l->in.w,
+                                .c_out = l->width, .kernel = l->spec->kernel,
+                                .stride = l->spec->stride, .pad = l->spec->pad };
+}
+
+static void conv_forward(const struct layer *l, const struct layer_call *c)
+{
+    struct conv_shape s = l->conv;
+    s.n = c->n;
+    struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
+    c->ops->conv2d_forward(c->ctx, &y, &x, weights_used(&l->w[0]), weights_used(&l->w[1]),
+                           c->workspace, &s, c->math);
+}
+
+static void conv_backward(const struct layer *l, const struct layer_call *c)
+{
+    struct conv_shape s = l->conv;
+    s.n = c->n;
+    struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
+    struct amp_tensor dx = layer_input_grad(l, c->n);
+    c->ops->conv2d_backward(c->ctx, &l->w[0].grad, &l->w[1].grad, dx.data ? &dx : NULL, &dy, &x,
+                            weights_used(&l->w[0]), c->workspace, &s, c->math);
+}
+
+const struct layer_ops layer_conv = {
+    .name = "conv",
+    .role = ROLE_CONV,
+    .shape = conv_out,
+    .params = conv_params,
+    .flops = conv_flops,
+    .label = conv_label,
+    .conv_shape = conv_geometry,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};

@@ -1,0 +1,65 @@
+/* The fully connected layer: Linear(c*h*w of its flattened input -> width) with a bias. */
+#include <math.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "layers.h"
+
+static int linear_out(const struct layer_spec *s, uint32_t width, struct act_shape in,
+                      struct act_shape *out)
+{
+    if (width == 0)
+        return amp_fail(AMP_EINPUT, "layer %s: a linear layer needs at least one output", s->name);
+    (void)in;
+    *out = (struct act_shape){ .c = width, .h = 1, .w = 1 };
+    return AMP_OK;
+}
+
+/* PyTorch's default: U(+-1/sqrt(fan_in)) weights (kaiming_uniform, a = sqrt(5)) and biases. */
+static size_t linear_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS])
+{
+    const size_t fan_in = act_numel(l->in);
+    const float bound = 1.0f / sqrtf((float)fan_in);
+    out[0] = (struct param_spec){ "weight", l->width * fan_in, bound };
+    out[1] = (struct param_spec){ "bias", l->width, bound };
+    return 2;
+}
+
+static double linear_flops(const struct layer_plan *l)
+{
+    const double pass = 2.0 * (double)act_numel(l->in) * l->width;
+    return (l->first ? 2 : 3) * pass; /* forward, weight gradient, input gradient */
+}
+
+static void linear_label(const struct layer_plan *l, char *buf, size_t len)
+{
+    (void)l;
+    snprintf(buf, len, "fc");
+}
+
+static void linear_forward(const struct layer *l, const struct layer_call *c)
+{
+    struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
+    c->ops->linear_forward(c->ctx, &y, &x, weights_used(&l->w[0]), weights_used(&l->w[1]), c->n,
+                           (uint32_t)act_numel(l->p.in), l->p.width, c->math);
+}
+
+static void linear_backward(const struct layer *l, const struct layer_call *c)
+{
+    struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
+    struct amp_tensor dx = layer_input_grad(l, c->n);
+    c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy, &x,
+                            weights_used(&l->w[0]), c->n, (uint32_t)act_numel(l->p.in), l->p.width,
+                            c->math);
+}
+
+const struct layer_ops layer_linear = {
+    .name = "linear",
+    .role = ROLE_LINEAR,
+    .shape = linear_out,
+    .params = linear_params,
+    .flops = linear_flops,
+    .label = linear_label,
+    .forward = linear_forward,
+    .backward = linear_backward,
+};

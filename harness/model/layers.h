@@ -1,0 +1,149 @@
+/* The layer kinds (internal to harness/model): one static const table per kind (layer_conv.c,
+ * layer_relu.c, layer_linear.c, layer_loss.c) says what a layer of that kind has and does: its
+ * output shape, its parameters and their init, its forward and backward through backend ops,
+ * its FLOPs and its precision role. layers.c lays a preset out at a shape under a plan (geometry
+ * and dtypes, no memory) and writes its precision trace; model.c allocates and runs it. */
+#ifndef AMPBENCH_LAYERS_H
+#define AMPBENCH_LAYERS_H
+
+#include "backend.h"
+#include "model.h"
+#include "nets.h"
+#include "recipe.h"
+
+/* One sample's activation: channels x height x width (features are c x 1 x 1). */
+struct act_shape {
+    uint32_t c, h, w;
+};
+
+static inline size_t act_numel(struct act_shape s)
+{
+    return (size_t)s.c * s.h * s.w;
+}
+
+/* Layers of the kinds without a role compute in their input's dtype. */
+#define ROLE_FOLLOWS_INPUT NROLES
+
+struct layer_ops;
+
+/* A layer of a preset at a shape under a plan: geometry and dtypes. */
+struct layer_plan {
+    const struct layer_spec *spec;
+    const struct layer_ops *kind;
+    uint32_t width;           /* spec->width with WIDTH_* resolved */
+    struct act_shape in, out; /* per sample (the loss: out = in) */
+    enum amp_dtype in_dtype;  /* the dtype of the tensor it reads: the previous layer's output */
+    enum amp_dtype dtype;     /* the dtype it computes in and writes: its role's in the plan */
+    int casts_input;          /* reads its input rounded to dtype (an FP32 input, low dtype) */
+    int first;                /* reads the model's input: no input gradient to compute */
+};
+
+/* One parameter of a layer: name suffix, size and PyTorch's default init U(-bound, bound). */
+struct param_spec {
+    const char *suffix; /* "weight", "bias" */
+    size_t numel;
+    float bound;
+};
+#define LAYER_MAX_PARAMS 2
+
+/* A parameter tensor of a built model, in every dtype it is kept in. */
+struct weights {
+    char name[48];
+    struct param_spec spec;
+    struct amp_tensor param;       /* stored (FP32 master, or low precision when pure) */
+    struct amp_tensor copy;        /* the layer's low-precision copy (data NULL when unused) */
+    struct amp_tensor grad;        /* in the layer's dtype */
+    struct amp_tensor master_grad; /* FP32, for the master (data NULL when grad is it) */
+    struct amp_tensor velocity;    /* momentum, in the stored dtype */
+};
+
+/* A layer of a built model: its plan, parameters and batch-sized tensors. */
+struct layer {
+    struct layer_plan p;
+    struct weights *w;        /* its parameters in the model's array; nw of them */
+    size_t nw;
+    struct amp_tensor *x;     /* its input: the previous layer's output, or the model's input */
+    struct amp_tensor x_cast; /* x rounded to dtype (data NULL unless p.casts_input) */
+    struct amp_tensor *y;     /* its output (in place: *x) */
+    struct amp_tensor *dy;    /* the loss gradient w.r.t. y (in place: *dx) */
+    struct amp_tensor *dx;    /* where the input gradient goes: the previous dy; NULL when first */
+    struct amp_tensor dx_cast;/* the input gradient in dtype, cast to *dx after (when x_cast) */
+    struct amp_tensor y_own, dy_own;
+    struct conv_shape conv;   /* conv only: the shape at the full batch */
+    char nvtx_forward[48], nvtx_backward[48];
+};
+
+/* What a forward or backward call needs besides the layer. */
+struct layer_call {
+    const struct backend_ops *ops;
+    void *ctx;
+    uint32_t n;                      /* samples in this batch */
+    enum amp_math math;
+    int train;                       /* a training step (the loss also writes its gradient) */
+    struct amp_tensor *workspace;    /* the conv ops' (sized for every conv layer) */
+    const struct amp_tensor *labels; /* int32 [batch] */
+    struct amp_tensor *stats;        /* loss sum, correct count */
+    const struct amp_tensor *scaler; /* the loss scaler when training with one, else NULL */
+};
+
+struct layer_ops {
+    const char *name;   /* "conv", as `ampbench nets` lists it */
+    int role;           /* enum layer_role, or ROLE_FOLLOWS_INPUT */
+    int in_place;       /* writes its output over its input, and its input gradient over dy */
+    /* The output shape for input `in` (width resolved); AMP_EINPUT with amp_fail naming the
+     * layer when it cannot take that input. */
+    int (*shape)(const struct layer_spec *s, uint32_t width, struct act_shape in,
+                 struct act_shape *out);
+    /* Its parameters, in PyTorch's registration order; returns how many (<= LAYER_MAX_PARAMS). */
+    size_t (*params)(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS]);
+    /* Multiply-add FLOPs per training sample: forward, weight gradient and (unless first)
+     * input gradient; 0 for kinds that do no products. */
+    double (*flops)(const struct layer_plan *l);
+    /* Its line's label in the precision trace: "conv3x3", "relu", "fc", "softmax+loss". */
+    void (*label)(const struct layer_plan *l, char *buf, size_t len);
+    /* Batch shapes and ops: conv geometry at n samples (conv only; NULL otherwise). */
+    void (*conv_shape)(const struct layer_plan *l, uint32_t n, struct conv_shape *out);
+    void (*forward)(const struct layer *l, const struct layer_call *c);
+    void (*backward)(const struct layer *l, const struct layer_call *c); /* NULL: none */
+};
+
+extern const struct layer_ops layer_conv, layer_relu, layer_linear, layer_softmax_xent;
+
+/* The first n samples of a batch-sized activation tensor of per-sample shape s. */
+static inline struct amp_tensor layer_view(const struct amp_tensor *t, uint32_t n,
+                                           struct act_shape s)
+{
+    struct amp_tensor v = *t;
+    v.numel = (size_t)n * act_numel(s);
+    return v;
+}
+
+/* The weights a layer computes with: the low-precision copy when there is one. */
+static inline const struct amp_tensor *weights_used(const struct weights *w)
+{
+    return w->copy.data ? &w->copy : &w->param;
+}
+
+/* The input a layer reads (x, or its rounded copy) for n samples. */
+static inline struct amp_tensor layer_input(const struct layer *l, uint32_t n)
+{
+    return layer_view(l->x_cast.data ? &l->x_cast : l->x, n, l->p.in);
+}
+
+/* Where the backward pass writes the input gradient for n samples (NULL data when first). */
+static inline struct amp_tensor layer_input_grad(const struct layer *l, uint32_t n)
+{
+    const struct amp_tensor none = { 0 };
+    return l->dx ? layer_view(l->dx_cast.data ? &l->dx_cast : l->dx, n, l->p.in) : none;
+}
+
+/* Lays preset `net` out for one sample of c_in x h x w with `classes` classes and the given
+ * --channels, under `plan`: out[net->nlayers]. AMP_EINPUT when a layer cannot take its input. */
+int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t classes,
+                uint32_t channels, const struct precision_plan *plan, struct layer_plan *out);
+
+/* Its line of the precision trace (model.h). */
+void layer_trace_of(const struct layer_plan *l, const struct precision_plan *plan,
+                    struct layer_trace *out);
+
+#endif

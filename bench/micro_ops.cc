@@ -103,7 +103,7 @@ void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Preci
 {
     Tensors t{ be, {} };
     t.all.reserve(8);
-    const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 };
+    const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 }; // 3x3, stride 1, padding 1
     amp_tensor *x = t.make((size_t)s.batch * kH * kW, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHTS);
     amp_tensor *b = t.make(s.channels, p.dtype, MEM_WEIGHTS);
@@ -122,7 +122,7 @@ void conv_backward(benchmark::State &st, backend *be, const Shape &s, const Prec
 {
     Tensors t{ be, {} };
     t.all.reserve(8);
-    const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 };
+    const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 }; // 3x3, stride 1, padding 1
     amp_tensor *x = t.make((size_t)s.batch * kH * kW, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHTS);
     amp_tensor *dw = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHT_GRADS);

@@ -16,7 +16,6 @@
 
 #include <cuda_profiler_api.h>
 
-#include "cuda_info.h"
 #include "cuda_internal.h"
 #include "error.h"
 
@@ -194,6 +193,104 @@ static void cudnn_version_str(char *buf, size_t len, int v)
     snprintf(buf, len, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
 }
 
+/* ---- device queries (the table's entries that need no context) ---- */
+
+static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int w = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *pos += (size_t)w;
+}
+
+/* 1 when cudaGetDeviceCount finds at least one device. */
+static int cuda_usable(char *why, size_t len)
+{
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(why, len, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
+        return 0;
+    }
+    if (n <= 0) {
+        snprintf(why, len, "cudaGetDeviceCount: 0 devices");
+        return 0;
+    }
+    if (len)
+        why[0] = '\0';
+    return 1;
+}
+
+static int cuda_describe_device(char *buf, size_t len)
+{
+    struct versions v;
+    versions_get(&v);
+    char drv[32], rt[32], dnn[32], why[256];
+    cuda_version_str(drv, sizeof drv, v.driver);
+    cuda_version_str(rt, sizeof rt, v.runtime);
+    cudnn_version_str(dnn, sizeof dnn, v.cudnn);
+    size_t pos = 0;
+    if (len)
+        buf[0] = '\0';
+    if (cuda_usable(why, sizeof why)) {
+        int dev = 0, count = 0;
+        cudaDeviceProp prop;
+        cudaGetDeviceCount(&count);
+        if (cudaGetDevice(&dev) == cudaSuccess &&
+            cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
+            append(buf, len, &pos,
+                   "CUDA device:  %s (compute capability %d.%d, %d SMs, %.1f GiB)%s\n", prop.name,
+                   prop.major, prop.minor, prop.multiProcessorCount,
+                   (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
+                   count > 1 ? " (device 0 of several; CUDA_VISIBLE_DEVICES selects)" : "");
+        else
+            append(buf, len, &pos, "CUDA device:  present, properties unavailable\n");
+        cudaGetLastError();
+    } else {
+        append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
+    }
+    append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
+    append(buf, len, &pos, "cuBLAS:       %d.%d.%d\n", v.cublas[0], v.cublas[1], v.cublas[2]);
+    append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d)\n", dnn, CUDNN_MAJOR,
+           CUDNN_MINOR, CUDNN_PATCHLEVEL);
+    return (int)pos;
+}
+
+static double cuda_peak_flops(int threads, double *fp16_tensor, char *how, size_t len)
+{
+    (void)threads; /* the device's, not the host's */
+    int dev = 0, sms = 0, khz = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        if (fp16_tensor)
+            *fp16_tensor = 0.0;
+        snprintf(how, len, "no CUDA device");
+        return 0.0;
+    }
+    /* FP32 lanes per SM by architecture (the CUDA programming guide's throughput table), and
+     * dense FP16 tensor-core FLOP per SM per clock (Volta 1024, Ampere 2048 (8.0), Hopper 4096). */
+    const int lanes = major >= 8 && !(major == 8 && minor == 0) ? 128 : 64;
+    const int tensor = major >= 9 ? 4096 : major == 8 ? (minor == 0 ? 2048 : 1024) : major == 7 ? 1024 : 0;
+    const double hz = khz * 1e3;
+    const double fp32 = (double)sms * lanes * 2.0 * hz;
+    if (fp16_tensor)
+        *fp16_tensor = (double)sms * tensor * hz;
+    snprintf(how, len, "%d SMs x %d FP32 lanes x 2 (FMA) x %.2f GHz = %.1f TFLOP/s FP32; FP16 tensor "
+             "cores %.0f TFLOP/s dense (sm_%d%d)", sms, lanes, hz / 1e9, fp32 / 1e12,
+             (double)sms * tensor * hz / 1e12, major, minor);
+    return fp32;
+}
+
 /* ---- lifetime ---- */
 
 static void cuda_close(void *ctx);
@@ -240,7 +337,7 @@ static int setup(struct cuda_ctx *c)
 static int cuda_open(void **ctx, const struct backend_options *opts)
 {
     char why[256];
-    if (!cuda_device_usable(why, sizeof why))
+    if (!cuda_usable(why, sizeof why))
         return amp_fail(AMP_EINPUT, "--device cuda: no usable CUDA device (%s)", why);
     struct cuda_ctx *c = (struct cuda_ctx *)calloc(1, sizeof *c);
     if (!c)
@@ -582,19 +679,6 @@ static void cuda_step_end(void *ctx)
 
 /* ---- description (run.json) ---- */
 
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const int w = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *pos += (size_t)w;
-}
-
 /* --profile-steps: the capture range of `nsys profile --capture-range=cudaProfilerApi`. */
 static void cuda_profile_range(void *ctx, int start)
 {
@@ -667,9 +751,13 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
 
 /* ---- the table ---- */
 
-/* Declared (extern "C") in backend.h. C++20 designated initializers (in declaration order). */
+/* Declared (extern "C") in cuda_internal.h. C++20 designated initializers (in declaration
+ * order). */
 const struct backend_ops cuda_backend_ops = {
     .name = "cuda",
+    .usable = cuda_usable,
+    .describe_device = cuda_describe_device,
+    .peak_flops = cuda_peak_flops,
     .open = cuda_open,
     .close = cuda_close,
     .alloc = cuda_alloc,
@@ -682,6 +770,7 @@ const struct backend_ops cuda_backend_ops = {
     .step_end = cuda_step_end,
     .read_counts = cuda_read_counts,
     .cast = cuda_cast,
+    .conv2d_supports = cuda_conv2d_supports,
     .conv2d_workspace = cuda_conv2d_workspace,
     .conv2d_forward = cuda_conv2d_forward,
     .conv2d_backward = cuda_conv2d_backward,
@@ -697,86 +786,3 @@ const struct backend_ops cuda_backend_ops = {
     .profile_range = cuda_profile_range,
     .timer = cuda_timer,
 };
-
-/* ---- outside the table: device checks for the harness ---- */
-
-extern "C" int cuda_device_usable(char *why, size_t len)
-{
-    int n = 0;
-    const cudaError_t e = cudaGetDeviceCount(&n);
-    cudaGetLastError();
-    if (e != cudaSuccess) {
-        snprintf(why, len, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
-        return 0;
-    }
-    if (n <= 0) {
-        snprintf(why, len, "cudaGetDeviceCount: 0 devices");
-        return 0;
-    }
-    if (len)
-        why[0] = '\0';
-    return 1;
-}
-
-extern "C" int cuda_describe_device(char *buf, size_t len)
-{
-    struct versions v;
-    versions_get(&v);
-    char drv[32], rt[32], dnn[32], why[256];
-    cuda_version_str(drv, sizeof drv, v.driver);
-    cuda_version_str(rt, sizeof rt, v.runtime);
-    cudnn_version_str(dnn, sizeof dnn, v.cudnn);
-    size_t pos = 0;
-    if (len)
-        buf[0] = '\0';
-    if (cuda_device_usable(why, sizeof why)) {
-        int dev = 0, count = 0;
-        cudaDeviceProp prop;
-        cudaGetDeviceCount(&count);
-        if (cudaGetDevice(&dev) == cudaSuccess &&
-            cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
-            append(buf, len, &pos,
-                   "CUDA device:  %s (compute capability %d.%d, %d SMs, %.1f GiB)%s\n", prop.name,
-                   prop.major, prop.minor, prop.multiProcessorCount,
-                   (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
-                   count > 1 ? " (device 0 of several; CUDA_VISIBLE_DEVICES selects)" : "");
-        else
-            append(buf, len, &pos, "CUDA device:  present, properties unavailable\n");
-        cudaGetLastError();
-    } else {
-        append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
-    }
-    append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
-    append(buf, len, &pos, "cuBLAS:       %d.%d.%d\n", v.cublas[0], v.cublas[1], v.cublas[2]);
-    append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d)\n", dnn, CUDNN_MAJOR,
-           CUDNN_MINOR, CUDNN_PATCHLEVEL);
-    return (int)pos;
-}
-
-extern "C" double cuda_peak_flops(double *fp16_tensor, char *how, size_t len)
-{
-    int dev = 0, sms = 0, khz = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
-        cudaGetLastError();
-        if (fp16_tensor)
-            *fp16_tensor = 0.0;
-        snprintf(how, len, "no CUDA device");
-        return 0.0;
-    }
-    /* FP32 lanes per SM by architecture (the CUDA programming guide's throughput table), and
-     * dense FP16 tensor-core FLOP per SM per clock (Volta 1024, Ampere 2048 (8.0), Hopper 4096). */
-    const int lanes = major >= 8 && !(major == 8 && minor == 0) ? 128 : 64;
-    const int tensor = major >= 9 ? 4096 : major == 8 ? (minor == 0 ? 2048 : 1024) : major == 7 ? 1024 : 0;
-    const double hz = khz * 1e3;
-    const double fp32 = (double)sms * lanes * 2.0 * hz;
-    if (fp16_tensor)
-        *fp16_tensor = (double)sms * tensor * hz;
-    snprintf(how, len, "%d SMs x %d FP32 lanes x 2 (FMA) x %.2f GHz = %.1f TFLOP/s FP32; FP16 tensor "
-             "cores %.0f TFLOP/s dense (sm_%d%d)", sms, lanes, hz / 1e9, fp32 / 1e12,
-             (double)sms * tensor * hz / 1e12, major, minor);
-    return fp32;
-}

@@ -1,5 +1,6 @@
-/* CUDA backend: the 3x3 convolution (NCHW, stride 1, padding 1) through cuDNN's convolution API
- * (cudnnConvolutionForward / BackwardFilter / BackwardData, cuDNN 9's libcudnn_cnn).
+/* CUDA backend: the 3x3 convolution (NCHW, stride 1, padding 1: cuda_conv2d_supports refuses
+ * other shapes) through cuDNN's convolution API (cudnnConvolutionForward / BackwardFilter /
+ * BackwardData, cuDNN 9's libcudnn_cnn).
  *
  * Math: FP32 with tensor ops off (CUDNN_FMA_MATH: true FP32, the fp32 recipe), FP32 with TF32
  * allowed (CUDNN_DEFAULT_MATH, the tf32 recipe), FP16/BF16 data with FP32 accumulation
@@ -375,7 +376,19 @@ static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
 static bool same_shape(const struct conv_shape *a, const struct conv_shape *b)
 {
     return a->n == b->n && a->c_in == b->c_in && a->h == b->h && a->w == b->w &&
-           a->c_out == b->c_out;
+           a->c_out == b->c_out && a->kernel == b->kernel && a->stride == b->stride &&
+           a->pad == b->pad;
+}
+
+/* The epilogue and check kernels index 3x3 taps and an output plane of the input's size. */
+int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len)
+{
+    (void)ctx;
+    if (s->kernel == 3 && s->stride == 1 && s->pad == 1)
+        return 1;
+    snprintf(why, len, "the cuda backend runs only 3x3 convolutions with stride 1 and padding 1 "
+             "(not %ux%u, stride %u, padding %u)", s->kernel, s->kernel, s->stride, s->pad);
+    return 0;
 }
 
 /* The plan for (shape, dtype, math, workspace bound), created on first use. With `report`,
@@ -405,6 +418,12 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
         if (!p->valid && !slot)
             slot = p;
     }
+    char why[192];
+    if (!cuda_conv2d_supports(c, s, why, sizeof why)) {
+        if (report)
+            CUDA_FAIL(c, "%s", why);
+        return NULL;
+    }
     if (!slot) { /* evict the least recently used plan */
         slot = &c->plans[0];
         for (int i = 1; i < CONV_MAX_PLANS; i++)
@@ -427,13 +446,16 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
               !CUDNN_CHECK(c, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, t, (int)s->n,
                                                          (int)s->c_in, (int)s->h, (int)s->w)) &&
               !CUDNN_CHECK(c, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, t, (int)s->n,
-                                                         (int)s->c_out, (int)s->h, (int)s->w)) &&
+                                                         (int)s->c_out, (int)conv_out_h(s),
+                                                         (int)conv_out_w(s))) &&
               !CUDNN_CHECK(c, cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NCHW,
-                                                         (int)s->c_out, (int)s->c_in, 3, 3));
+                                                         (int)s->c_out, (int)s->c_in,
+                                                         (int)s->kernel, (int)s->kernel));
+    const int pad = (int)s->pad, stride = (int)s->stride;
     for (int d = 0; ok && d < CONV_DIRS; d++)
         ok = !CUDNN_CHECK(c, cudnnCreateConvolutionDescriptor(&p->conv[d])) &&
-             !CUDNN_CHECK(c, cudnnSetConvolution2dDescriptor(p->conv[d], 1, 1, 1, 1, 1, 1,
-                                                             CUDNN_CROSS_CORRELATION,
+             !CUDNN_CHECK(c, cudnnSetConvolution2dDescriptor(p->conv[d], pad, pad, stride, stride,
+                                                             1, 1, CUDNN_CROSS_CORRELATION,
                                                              CUDNN_DATA_FLOAT)) &&
              !CUDNN_CHECK(c, cudnnSetConvolutionMathType(p->conv[d], query_math(dt, math)));
     if (!ok) {

@@ -1,9 +1,10 @@
-/* The CUDA backend's private state and the functions its files share (C++/CUDA only; the public
- * entry points are cuda_backend_ops, declared below and listed in harness/registry/registry.c,
- * and kernels/cuda_info.h). One job per
- * file: cuda_backend.cu (table, lifetime, memory, graphs, counters), cuda_conv.cu (cuDNN),
- * cuda_gemm.cu (cuBLAS and the skinny FC kernels), cuda_elementwise.cu (ReLU, softmax
- * cross-entropy), cuda_amp.cu (casts, unscale, SGD, scaler: one fused multi-tensor kernel). */
+/* The CUDA backend's private state and the functions its files share (C++/CUDA only; the one
+ * public entry point is cuda_backend_ops, declared below and listed in
+ * harness/registry/registry.c). One job per file, each paired with the CPU reference's file of
+ * the same job: cuda_backend.cu (table, lifetime, memory, graphs, counters, device queries),
+ * cuda_conv.cu (cuDNN), cuda_linear.cu (cuBLAS and the skinny FC kernels), cuda_elementwise.cu
+ * (ReLU, softmax cross-entropy), cuda_amp.cu (casts, unscale, SGD, scaler: one fused
+ * multi-tensor kernel). */
 #ifndef AMPBENCH_CUDA_INTERNAL_H
 #define AMPBENCH_CUDA_INTERNAL_H
 
@@ -190,6 +191,7 @@ void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor 
                        const struct amp_tensor *scaler, uint32_t n, uint32_t m);
 
 /* ---- cuda_conv.cu ---- */
+int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len);
 size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s);
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
@@ -204,7 +206,7 @@ void cuda_conv_plans_destroy(struct cuda_ctx *c);
 /* Appends the used plans as a JSON array to buf at *pos (snprintf-style bookkeeping). */
 void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos);
 
-/* ---- cuda_gemm.cu ---- */
+/* ---- cuda_linear.cu ---- */
 void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math);

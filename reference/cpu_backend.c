@@ -1,5 +1,7 @@
-/* The CPU reference backend: its operation table, lifetime, host memory and threads. */
+/* The CPU reference backend: its operation table, lifetime, host memory, threads and peak
+ * FLOP/s estimate. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,8 +62,40 @@ static int cpu_threads(void *ctx)
     return ((struct cpu_ctx *)ctx)->threads;
 }
 
+/* threads x FP32 vector lanes x 2 (FMA) x FMA units x clock (the first "cpu MHz" of
+ * /proc/cpuinfo, else 2 GHz); no FP16 tensor units. */
+static double cpu_peak_flops(int threads, double *fp16_tensor, char *how, size_t len)
+{
+    int lanes = 4, units = 1;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        lanes = 16, units = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        lanes = 8, units = 2;
+#endif
+    double mhz = 0.0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0) {
+            mhz = atof(strchr(line, ':') + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+    if (mhz <= 0.0)
+        mhz = 2000.0;
+    const double peak = (double)threads * lanes * 2.0 * units * mhz * 1e6;
+    if (fp16_tensor)
+        *fp16_tensor = 0.0;
+    snprintf(how, len, "%d cores x %d FP32 lanes x 2 (FMA) x %d FMA units x %.2f GHz = %.0f GFLOP/s",
+             threads, lanes, units, mhz / 1000.0, peak / 1e9);
+    return peak;
+}
+
 const struct backend_ops cpu_backend_ops = {
     .name = "cpu",
+    .peak_flops = cpu_peak_flops,
     .open = cpu_open,
     .close = cpu_close,
     .alloc = cpu_alloc,
@@ -72,6 +106,7 @@ const struct backend_ops cpu_backend_ops = {
     .threads = cpu_threads,
     .read_counts = cpu_read_counts,
     .cast = cpu_cast,
+    .conv2d_supports = cpu_conv2d_supports,
     .conv2d_workspace = cpu_conv2d_workspace,
     .conv2d_forward = cpu_conv2d_forward,
     .conv2d_backward = cpu_conv2d_backward,

@@ -4,6 +4,7 @@
  * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and
  * results are rounded to the output's dtype. OpenMP splits independent outputs (no cross-thread
  * reductions), so results do not depend on the thread count. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu_ops.h"
@@ -51,6 +52,17 @@ static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g
 {
     const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
     return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
+}
+
+/* The padded grid pads by one on every side for nine unit-stride taps. */
+int cpu_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len)
+{
+    (void)ctx;
+    if (s->kernel == 3 && s->stride == 1 && s->pad == 1)
+        return 1;
+    snprintf(why, len, "the cpu backend runs only 3x3 convolutions with stride 1 and padding 1 "
+             "(not %ux%u, stride %u, padding %u)", s->kernel, s->kernel, s->stride, s->pad);
+    return 0;
 }
 
 /* Workspace: the threads' scratch, then the padded input planes of the whole batch (reused by

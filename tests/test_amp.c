@@ -272,9 +272,33 @@ static void test_linear_dtypes(enum amp_dtype xt, enum amp_dtype wt, enum amp_dt
     tensor_free(&be, &to);
 }
 
+/* The CPU reference runs only 3x3 convolutions with stride 1 and padding 1 (for now). */
+static void test_conv_supports(void)
+{
+    const struct conv_shape ok = { .n = 1, .c_in = 1, .h = 8, .w = 8, .c_out = 1, .kernel = 3,
+                                   .stride = 1, .pad = 1 };
+    struct conv_shape k5 = ok, s2 = ok;
+    k5.kernel = 5;
+    k5.pad = 2;
+    s2.stride = 2;
+    char why[256] = "";
+    check(be.ops->conv2d_supports != NULL && be.ops->conv2d_supports(be.ctx, &ok, why, sizeof why),
+          "cpu conv2d_supports: 3x3, stride 1, padding 1 accepted");
+    const struct conv_shape *bad[] = { &k5, &s2 };
+    for (size_t i = 0; i < 2 && be.ops->conv2d_supports; i++) {
+        why[0] = '\0';
+        check(!be.ops->conv2d_supports(be.ctx, bad[i], why, sizeof why) &&
+                  strstr(why, "the cpu backend runs only 3x3 convolutions with stride 1 and "
+                              "padding 1") != NULL,
+              "cpu conv2d_supports: %ux%u, stride %u, padding %u refused (%s)", bad[i]->kernel,
+              bad[i]->kernel, bad[i]->stride, bad[i]->pad, why);
+    }
+}
+
 static void test_conv_dtype(enum amp_dtype dt, enum amp_math math)
 {
-    const struct conv_shape s = { .n = 2, .c_in = 2, .h = 6, .w = 17, .c_out = 3 };
+    const struct conv_shape s = { .n = 2, .c_in = 2, .h = 6, .w = 17, .c_out = 3, .kernel = 3,
+                                  .stride = 1, .pad = 1 };
     const size_t xn = 2 * 2 * 6 * 17, yn = 2 * 3 * 6 * 17, wn = 3 * 2 * 9;
     struct rng r;
     rng_seed(&r, 5);
@@ -398,6 +422,7 @@ int main(void)
     }
     test_linear_dtypes(AMP_F32, AMP_F32, AMP_F32, AMP_MATH_TF32);
     test_conv_dtype(AMP_F32, AMP_MATH_TF32);
+    test_conv_supports();
     test_tf32_rounds();
     check(be.mem.current_total == 0, "every tensor freed");
     backend_close(&be);

@@ -24,7 +24,6 @@
 
 #include "backend.h"
 #include "registry.h"
-#include "cuda_info.h"
 #include "error.h"
 #include "lowp.h"
 #include "rng.h"
@@ -710,7 +709,8 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
  * 9 * 7276 = 65484 (FP16: 65472), plus 40: exactly 65524 -> inf, but 65472 + 40 -> 65504. */
 static void test_conv_hidden_overflow(void)
 {
-    const struct conv_shape s = { .n = 1, .c_in = 1, .h = 3, .w = 3, .c_out = 1 };
+    const struct conv_shape s = { .n = 1, .c_in = 1, .h = 3, .w = 3, .c_out = 1, .kernel = 3,
+                                  .stride = 1, .pad = 1 };
     float x[9], w[9], bias = 40.0f;
     for (int i = 0; i < 9; i++) {
         x[i] = 1.0f;
@@ -733,13 +733,64 @@ static void test_conv_hidden_overflow(void)
         pt_free(all[i]);
 }
 
+/* Both backends run only 3x3 convolutions with stride 1 and padding 1 (for now): conv2d_supports
+ * accepts that and refuses a 5x5 and a stride-2 shape with the reason; the CUDA conv ops refuse
+ * them too, with the same reason at the next call that returns a status. */
+static void test_conv_supports(void)
+{
+    const struct conv_shape ok = { .n = 2, .c_in = 1, .h = 8, .w = 8, .c_out = 2, .kernel = 3,
+                                   .stride = 1, .pad = 1 };
+    struct conv_shape bad[2] = { ok, ok };
+    bad[0].kernel = 5;
+    bad[0].pad = 2;
+    bad[1].stride = 2;
+    for (int b = 0; b < 2; b++) {
+        const struct backend_ops *o = B[b].ops;
+        char why[256] = "";
+        if (!o->conv2d_supports) {
+            result(0, "%s: conv2d_supports is NULL", o->name);
+            continue;
+        }
+        result(o->conv2d_supports(B[b].ctx, &ok, why, sizeof why) == 1,
+               "%s conv2d_supports: 3x3, stride 1, padding 1 accepted", o->name);
+        for (size_t i = 0; i < 2; i++) {
+            why[0] = '\0';
+            const int r = o->conv2d_supports(B[b].ctx, &bad[i], why, sizeof why);
+            result(r == 0 && strstr(why, "runs only 3x3 convolutions with stride 1 and padding 1"),
+                   "%s conv2d_supports: %ux%u, stride %u refused (%s)", o->name, bad[i].kernel,
+                   bad[i].kernel, bad[i].stride, why);
+        }
+    }
+    struct backend G;
+    if (backend_open(&G, "cuda", &gpu_opts) != AMP_OK)
+        die("open cuda");
+    const uint32_t side = conv_out_h(&bad[1]);
+    struct amp_tensor t[4] = { { .numel = 8 * 8 * 2 }, { .numel = 5 * 5 * 2 }, { .numel = 2 },
+                               { .numel = (size_t)side * side * 4 } }; /* x, w, bias, y */
+    for (int i = 0; i < 4; i++) {
+        t[i].dtype = AMP_F32;
+        if (G.ops->alloc(G.ctx, &t[i].data, t[i].numel * sizeof(float)) != AMP_OK)
+            die("cuda alloc");
+    }
+    struct amp_tensor none = { .dtype = AMP_F32, .category = MEM_WORKSPACE };
+    G.ops->conv2d_forward(G.ctx, &t[3], &t[0], &t[1], &t[2], &none, &bad[1], AMP_MATH_F32);
+    struct numerics_counts c;
+    const int refused = G.ops->read_counts(G.ctx, &c) != AMP_OK &&
+                        strstr(amp_last_error(), "runs only 3x3 convolutions") != NULL;
+    result(refused, "cuda conv2d_forward: a stride-2 shape is refused (%s)",
+           refused ? amp_last_error() : "accepted");
+    for (int i = 0; i < 4; i++)
+        G.ops->free(G.ctx, t[i].data);
+    backend_close(&G);
+}
+
 static void test_conv(void)
 {
-    const struct conv_shape shapes[] = {
-        { .n = 4, .c_in = 1, .h = 28, .w = 28, .c_out = 16 }, /* the seed network */
-        { .n = 3, .c_in = 3, .h = 7, .w = 5, .c_out = 4 },
-        { .n = 1, .c_in = 8, .h = 9, .w = 11, .c_out = 8 },
-        { .n = 2, .c_in = 2, .h = 1, .w = 1, .c_out = 3 },
+    const struct conv_shape shapes[] = { /* the first: the seed network */
+        { .n = 4, .c_in = 1, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 3, .c_in = 3, .h = 7, .w = 5, .c_out = 4, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 1, .c_in = 8, .h = 9, .w = 11, .c_out = 8, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 2, .c_in = 2, .h = 1, .w = 1, .c_out = 3, .kernel = 3, .stride = 1, .pad = 1 },
     };
     for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_F32, 1, 1.0f));
@@ -751,6 +802,7 @@ static void test_conv(void)
     CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f));
     CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f));
     CASE(test_conv_hidden_overflow());
+    CASE(test_conv_supports());
 }
 
 struct fc_plan {
@@ -1026,7 +1078,8 @@ static void test_deterministic(void)
     if (backend_open(&det, "cuda", &o) != AMP_OK)
         die("open cuda (deterministic)");
     B[GPU] = det;
-    const struct conv_shape s = { .n = 32, .c_in = 1, .h = 28, .w = 28, .c_out = 16 };
+    const struct conv_shape s = { .n = 32, .c_in = 1, .h = 28, .w = 28, .c_out = 16, .kernel = 3,
+                                  .stride = 1, .pad = 1 };
     const uint32_t k = 16 * 28 * 28, m = 10;
     const size_t nx = (size_t)s.n * 784, nw = 144, ny = (size_t)s.n * k;
     float *x = uniform(nx, 0.0f, 1.0f), *w = uniform(nw, -0.3f, 0.3f), *bias = uniform(16, -0.3f, 0.3f);
@@ -1093,7 +1146,8 @@ static void test_deterministic(void)
 int main(void)
 {
     char why[256];
-    if (!cuda_device_usable(why, sizeof why)) {
+    const struct backend_ops *cuda = backend_named("cuda");
+    if (!cuda || !cuda->usable(why, sizeof why)) {
         printf("test_backend_ops: no usable CUDA device (%s): skipped\n", why);
         return 77;
     }

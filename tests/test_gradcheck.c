@@ -82,7 +82,8 @@ static double conv_loss(void *arg)
 
 static void test_conv(struct rng *r)
 {
-    struct conv_case c = { .s = { .n = 2, .c_in = 2, .h = 5, .w = 6, .c_out = 3 } };
+    struct conv_case c = { .s = { .n = 2, .c_in = 2, .h = 5, .w = 6, .c_out = 3, .kernel = 3,
+                                  .stride = 1, .pad = 1 } };
     const size_t xn = 2 * 2 * 5 * 6, yn = 2 * 3 * 5 * 6, wn = 3 * 2 * 9;
     c.x = make(xn, AMP_F32, r, -1, 1);
     c.w = make(wn, AMP_F32, r, -1, 1);

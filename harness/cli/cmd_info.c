@@ -1,14 +1,13 @@
-/* `ampbench info`: version, build options, CPU and threads; the GPU, driver, CUDA runtime,
- * cuBLAS and cuDNN versions and SM count when the CUDA backend is compiled in. */
+/* `ampbench info`: version, build options, CPU and threads; the backends compiled in, and what
+ * each says of its device (for CUDA: the GPU, driver, CUDA runtime, cuBLAS and cuDNN versions
+ * and SM count). */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "idx.h"
+#include "registry.h"
 #include "sysinfo.h"
-#ifdef AMPBENCH_HAVE_CUDA
-#include "cuda_info.h"
-#endif
 
 #ifndef AMPBENCH_VERSION
 #define AMPBENCH_VERSION "unknown"
@@ -31,14 +30,22 @@ int cmd_info(int argc, char **argv, const char *command_line)
     printf("ampbench %s (git %s, %s build)\n", AMPBENCH_VERSION, h.git_revision, h.build_type);
     printf("compiler:     %s\n", h.compiler);
     printf("CUDA backend: %s\n", h.cuda_compiled ? "compiled in" : "not compiled in");
-#ifdef AMPBENCH_HAVE_CUDA
-    printf("backends:     cpu, cuda (--device auto picks cuda when a device is usable)\n");
-    char gpu[1024];
-    cuda_describe_device(gpu, sizeof gpu);
-    fputs(gpu, stdout);
-#else
-    printf("backends:     cpu\n");
-#endif
+    printf("backends:     ");
+    const struct backend_ops *b, *preferred = NULL;
+    for (size_t i = 0; (b = backend_at(i)); i++) {
+        printf("%s%s", i ? ", " : "", b->name);
+        if (b->usable && !preferred)
+            preferred = b;
+    }
+    if (preferred)
+        printf(" (--device auto picks %s when a device is usable)", preferred->name);
+    printf("\n");
+    for (size_t i = 0; (b = backend_at(i)); i++)
+        if (b->describe_device) {
+            char dev[1024];
+            b->describe_device(dev, sizeof dev);
+            fputs(dev, stdout);
+        }
     printf("CPU:          %s\n", h.cpu_model);
     printf("CPU features: %s\n", h.cpu_features);
     printf("cores:        %d (OpenMP threads by default: %d)\n", h.cores, h.max_threads);

@@ -100,6 +100,20 @@ struct backend {
 
 struct backend_ops {
     const char *name;
+    /* Optional, and callable without an open context (the registry, `ampbench info` and the
+     * bench ask them before or without opening the backend). */
+    /* 1 when the backend can be opened here; else 0 with a one-line reason in why
+     * ("cudaGetDeviceCount: 0 devices"). NULL: always usable. */
+    int (*usable)(char *why, size_t len);
+    /* Lines for `ampbench info` (device, driver and library versions), each ending in a
+     * newline, NUL-terminated in buf (truncated to len); returns the length it needs, as
+     * snprintf. NULL: nothing to add. */
+    int (*describe_device)(char *buf, size_t len);
+    /* The nominal peak FP32 FLOP/s with `threads` threads (ignored where the backend does not
+     * run on host threads), and in *fp16_tensor (may be NULL) the dense FP16 tensor-core peak
+     * where known, else 0; `how` describes the estimate in one line. 0 when there is no device.
+     * NULL: no estimate. */
+    double (*peak_flops)(int threads, double *fp16_tensor, char *how, size_t len);
     /* Lifetime. */
     int (*open)(void **ctx, const struct backend_options *opts);
     void (*close)(void *ctx);
@@ -128,11 +142,15 @@ struct backend_ops {
 
     /* dst = src converted to dst's dtype (same numel). */
     void (*cast)(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
+    /* Optional: 1 when the conv ops run shape s; else 0 with a one-line reason in why ("the cpu
+     * backend runs only 3x3 convolutions with stride 1 and padding 1"). NULL: every shape. The
+     * conv ops below must be given only shapes it accepts. */
+    int (*conv2d_supports)(void *ctx, const struct conv_shape *s, char *why, size_t len);
     /* Bytes of workspace the conv ops need for shape s (as cuDNN's GetWorkspaceSize); the
      * caller allocates it as a MEM_WORKSPACE tensor and passes it to both conv ops. */
     size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s);
-    /* out[n, c_out, h, w] = bias[c_out] + sum conv3x3(weight, inp); inp [n, c_in, h, w],
-     * weight [c_out, c_in, 3, 3]. */
+    /* out[n, c_out, conv_out_h, conv_out_w] = bias[c_out] + the cross-correlation of weight
+     * [c_out, c_in, kernel, kernel] with inp [n, c_in, h, w] (zero-padded by pad, at stride). */
     void (*conv2d_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                            const struct amp_tensor *weight, const struct amp_tensor *bias,
                            struct amp_tensor *workspace, const struct conv_shape *s,

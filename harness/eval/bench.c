@@ -9,48 +9,19 @@
 
 #include "clock.h"
 #include "error.h"
-#include "registry.h"
 #include "model.h"
-#include "train.h"
 #include "nvtx.h"
-#ifdef AMPBENCH_HAVE_CUDA
-#include "cuda_info.h"
-#endif
-
-static double cpu_peak_flops(int threads, char *how, size_t len)
-{
-    int lanes = 4, units = 1;
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f"))
-        lanes = 16, units = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        lanes = 8, units = 2;
-#endif
-    double mhz = 0.0;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "cpu MHz", 7) == 0) {
-            mhz = atof(strchr(line, ':') + 1);
-            break;
-        }
-    if (f)
-        fclose(f);
-    if (mhz <= 0.0)
-        mhz = 2000.0;
-    const double peak = (double)threads * lanes * 2.0 * units * mhz * 1e6;
-    snprintf(how, len, "%d cores x %d FP32 lanes x 2 (FMA) x %d FMA units x %.2f GHz = %.0f GFLOP/s",
-             threads, lanes, units, mhz / 1000.0, peak / 1e9);
-    return peak;
-}
+#include "registry.h"
+#include "train.h"
 
 double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len)
 {
-#ifdef AMPBENCH_HAVE_CUDA
-    if (strcmp(backend_resolve(c->device), "cuda") == 0)
-        return cuda_peak_flops(NULL, how, len);
-#endif
-    return cpu_peak_flops(c->threads ? c->threads : default_threads, how, len);
+    const struct backend_ops *ops = backend_named(backend_resolve(c->device));
+    if (!ops || !ops->peak_flops) {
+        snprintf(how, len, "no estimate for --device %s", c->device);
+        return 0.0;
+    }
+    return ops->peak_flops(c->threads ? c->threads : default_threads, NULL, how, len);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -132,9 +132,14 @@ static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
             if (rc == AMP_OK)
                 rc = alloc_act(m, l->dy, l->p.out, l->p.dtype, MEM_ACTIVATION_GRADS);
         }
-        if (l->p.kind->conv_shape) {
+        if (rc == AMP_OK && l->p.kind->conv_shape) {
             l->p.kind->conv_shape(&l->p, m->shape.batch, &l->conv);
-            const size_t need = be->ops->conv2d_workspace(be->ctx, &l->conv);
+            char why[200];
+            if (be->ops->conv2d_supports &&
+                !be->ops->conv2d_supports(be->ctx, &l->conv, why, sizeof why))
+                rc = amp_fail(AMP_EINPUT, "--net %s: layer %s: %s", m->net->name,
+                              l->p.spec->name, why);
+            const size_t need = rc == AMP_OK ? be->ops->conv2d_workspace(be->ctx, &l->conv) : 0;
             ws = need > ws ? need : ws;
         }
         x = l->y;

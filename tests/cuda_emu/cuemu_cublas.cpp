@@ -1,5 +1,5 @@
 /* CPU emulation of the CUDA stack: a fake cuBLAS, replacing libcublas for the functions the CUDA
- * backend calls (kernels/cuda_backend.cu, kernels/cuda_gemm.cu): handle lifetime and settings,
+ * backend calls (kernels/cuda_backend.cu, kernels/cuda_linear.cu): handle lifetime and settings,
  * version and status strings, and cublasGemmEx. The definitions carry the real headers'
  * signatures and C linkage (the header's macros map cublasCreate etc. to their _v2 names).
  *

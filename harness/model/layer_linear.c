@@ -1,6 +1,5 @@
 /* The fully connected layer: Linear(c*h*w of its flattened input -> width) with a bias. */
 #include <math.h>
-#include <stdio.h>
 
 #include "error.h"
 #include "layers.h"
@@ -31,12 +30,6 @@ static double linear_flops(const struct layer_plan *l)
     return (l->first ? 2 : 3) * pass; /* forward, weight gradient, input gradient */
 }
 
-static void linear_label(const struct layer_plan *l, char *buf, size_t len)
-{
-    (void)l;
-    snprintf(buf, len, "fc");
-}
-
 static void linear_forward(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
@@ -59,7 +52,7 @@ const struct layer_ops layer_linear = {
     .shape = linear_out,
     .params = linear_params,
     .flops = linear_flops,
-    .label = linear_label,
+    .label = "fc",
     .forward = linear_forward,
     .backward = linear_backward,
 };

@@ -1,37 +1,6 @@
 /* The loss layer: softmax cross-entropy in FP32 over the classes, mean over the batch; in a
  * training step its forward also writes the logits' gradient (times the loss scale). */
-#include <stdio.h>
-
-#include "error.h"
 #include "layers.h"
-
-static int loss_out(const struct layer_spec *s, uint32_t width, struct act_shape in,
-                    struct act_shape *out)
-{
-    (void)s;
-    (void)width;
-    *out = in;
-    return AMP_OK;
-}
-
-static size_t loss_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS])
-{
-    (void)l;
-    (void)out;
-    return 0;
-}
-
-static double loss_flops(const struct layer_plan *l)
-{
-    (void)l;
-    return 0.0;
-}
-
-static void loss_label(const struct layer_plan *l, char *buf, size_t len)
-{
-    (void)l;
-    snprintf(buf, len, "softmax+loss");
-}
 
 static void loss_forward(const struct layer *l, const struct layer_call *c)
 {
@@ -43,9 +12,9 @@ static void loss_forward(const struct layer *l, const struct layer_call *c)
 const struct layer_ops layer_softmax_xent = {
     .name = "softmax_xent",
     .role = ROLE_LOSS,
-    .shape = loss_out,
-    .params = loss_params,
-    .flops = loss_flops,
-    .label = loss_label,
+    .shape = layer_same_shape,
+    .params = layer_no_params,
+    .flops = layer_no_flops,
+    .label = "softmax+loss",
     .forward = loss_forward,
 };

@@ -13,6 +13,28 @@ static const struct layer_ops *const kinds[NLAYER_KINDS] = {
     [LAYER_SOFTMAX_XENT] = &layer_softmax_xent,
 };
 
+int layer_same_shape(const struct layer_spec *s, uint32_t width, struct act_shape in,
+                     struct act_shape *out)
+{
+    (void)s;
+    (void)width;
+    *out = in;
+    return AMP_OK;
+}
+
+size_t layer_no_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS])
+{
+    (void)l;
+    (void)out;
+    return 0;
+}
+
+double layer_no_flops(const struct layer_plan *l)
+{
+    (void)l;
+    return 0.0;
+}
+
 static int lowp_rounds(enum amp_dtype from, enum amp_dtype to)
 {
     return from == AMP_F32 && dtype_is_lowp(to);
@@ -68,7 +90,10 @@ void layer_trace_of(const struct layer_plan *l, const struct precision_plan *pla
 {
     memset(t, 0, sizeof *t);
     t->name = l->spec->name;
-    l->kind->label(l, t->layer, sizeof t->layer);
+    if (l->kind->label_of)
+        l->kind->label_of(l, t->layer, sizeof t->layer);
+    else
+        snprintf(t->layer, sizeof t->layer, "%s", l->kind->label);
     const enum amp_dtype reads = l->casts_input ? l->dtype : l->in_dtype;
     snprintf(t->input, sizeof t->input, "%s", dtype_name(reads));
     snprintf(t->output, sizeof t->output, "%s", dtype_name(l->dtype));

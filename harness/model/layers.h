@@ -99,8 +99,10 @@ struct layer_ops {
     /* Multiply-add FLOPs per training sample: forward, weight gradient and (unless first)
      * input gradient; 0 for kinds that do no products. */
     double (*flops)(const struct layer_plan *l);
-    /* Its line's label in the precision trace: "conv3x3", "relu", "fc", "softmax+loss". */
-    void (*label)(const struct layer_plan *l, char *buf, size_t len);
+    /* Its line's label in the precision trace ("relu", "fc", "softmax+loss"), or the function
+     * that writes one from the layer's geometry ("conv3x3", "conv3x3/2"). */
+    const char *label;
+    void (*label_of)(const struct layer_plan *l, char *buf, size_t len);
     /* Batch shapes and ops: conv geometry at n samples (conv only; NULL otherwise). */
     void (*conv_shape)(const struct layer_plan *l, uint32_t n, struct conv_shape *out);
     void (*forward)(const struct layer *l, const struct layer_call *c);
@@ -108,6 +110,12 @@ struct layer_ops {
 };
 
 extern const struct layer_ops layer_conv, layer_relu, layer_linear, layer_softmax_xent;
+
+/* Entries shared by kinds without parameters or products whose output has their input's shape. */
+int layer_same_shape(const struct layer_spec *s, uint32_t width, struct act_shape in,
+                     struct act_shape *out);
+size_t layer_no_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS]);
+double layer_no_flops(const struct layer_plan *l);
 
 /* The first n samples of a batch-sized activation tensor of per-sample shape s. */
 static inline struct amp_tensor layer_view(const struct amp_tensor *t, uint32_t n,

@@ -2,22 +2,25 @@
  * side by side when it is installed, written to results/bench/<timestamp>-<id>/ as bench.json,
  * bench.csv and report.md, with a table on the terminal. */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "files.h"
+#include "jsonfile.h"
 #include "report.h"
 #include "results.h"
 #include "runner.h"
+#include "subprocess.h"
+
+#define MAX_MICRO_JSON_BYTES (64u << 20) /* micro.json larger than this is refused */
 
 /* Parses "32,128,512" into out (at most BENCH_MAX_SIZES values in [1, max]). */
 static int parse_list(const char *flag, const char *value, uint32_t max, uint32_t *out, size_t *n)
@@ -74,21 +77,21 @@ static cJSON *torch_side(const struct bench_options *o, const struct amp_config 
     const char *py = getenv("AMPBENCH_PYTHON");
     const char *candidates[] = { py ? py : "python3", py ? NULL : "/usr/bin/python3" };
     const char *found = NULL;
-    for (size_t i = 0; i < 2 && !found; i++) {
-        if (!candidates[i])
-            continue;
-        char probe[512];
-        snprintf(probe, sizeof probe, "'%s' -c 'import torch' >/dev/null 2>&1", candidates[i]);
-        if (system(probe) == 0)
+    const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    for (size_t i = 0; i < 2 && !found && null_fd >= 0; i++) {
+        char *const probe[] = { (char *)candidates[i], "-c", "import torch", NULL };
+        if (candidates[i] && spawn_check(probe, null_fd, null_fd) == AMP_OK)
             found = candidates[i];
     }
+    if (null_fd >= 0)
+        close(null_fd);
     if (!found) {
         snprintf(why, len, "PyTorch not found (python3 -c 'import torch' fails; set "
                            "AMPBENCH_PYTHON or apt-get install python3-torch): column skipped");
         return NULL;
     }
     cJSON *cells = cJSON_CreateArray();
-    static const char *const recipes[] = { "fp32", "bf16" };
+    static const char *const recipes[] = { "fp32", "bf16" }; /* tools/torch_bench.py's names */
     for (size_t b = 0; b < o->nbatches; b++)
         for (size_t k = 0; k < o->nchannels; k++)
             for (int r = 0; r < 2; r++) {
@@ -100,19 +103,23 @@ static cJSON *torch_side(const struct bench_options *o, const struct amp_config 
             }
     char *spec = cJSON_PrintUnformatted(cells);
     cJSON_Delete(cells);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' '%s/tools/torch_bench.py' '%s' %d", found, AMPBENCH_SOURCE_DIR,
-             spec, c->threads);
-    cJSON_free(spec);
+    char script[4200], threads[16];
+    snprintf(script, sizeof script, "%s/tools/torch_bench.py", AMPBENCH_SOURCE_DIR);
+    snprintf(threads, sizeof threads, "%d", c->threads);
     printf("PyTorch side by side (%s tools/torch_bench.py) ...\n", found);
     fflush(stdout);
-    FILE *p = popen(cmd, "r");
+    /* Its one line of JSON on stdout, through an anonymous temporary file. */
+    FILE *out = tmpfile();
     char line[65536] = "";
-    if (p) {
-        if (!fgets(line, sizeof line, p))
+    char *const argv[] = { (char *)found, script, spec, threads, NULL };
+    if (spec && out && spawn_check(argv, fileno(out), -1) == AMP_OK) {
+        rewind(out);
+        if (!fgets(line, sizeof line, out))
             line[0] = '\0';
-        pclose(p);
     }
+    if (out)
+        fclose(out);
+    cJSON_free(spec);
     cJSON *res = cJSON_Parse(line);
     if (!res)
         snprintf(why, len, "tools/torch_bench.py failed: column skipped");
@@ -227,15 +234,12 @@ static int write_outputs(const char *dir, const struct amp_config *c, const stru
         fputs(micro_md, fm);
     fclose(fc);
     fclose(fm);
-    char *json = cJSON_Print(root);
+    int rc = json_write_in(dir, "bench.json", root);
     cJSON_Delete(root);
-    int rc = json ? results_write_file(dir, "bench.json", json, strlen(json))
-                  : amp_fail(AMP_ENOMEM, "out of memory formatting bench.json");
     if (rc == AMP_OK)
-        rc = results_write_file(dir, "bench.csv", csv, csv_len);
+        rc = file_write_in(dir, "bench.csv", csv, csv_len);
     if (rc == AMP_OK)
-        rc = results_write_file(dir, "report.md", md, md_len);
-    cJSON_free(json);
+        rc = file_write_in(dir, "report.md", md, md_len);
     free(csv);
     free(md);
     return rc;
@@ -253,31 +257,22 @@ static int run_micro(const char *dir, const char *micro, char **section)
                            "--benchmark_min_time=0.05", NULL };
     printf("micro-benchmarks (%s) ...\n", micro);
     fflush(stdout);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    pid_t pid;
-    extern char **environ;
-    int err = posix_spawn(&pid, micro, &fa, NULL, args, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    int status = 0;
-    if (err == 0)
-        waitpid(pid, &status, 0);
-    if (err != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return amp_fail(AMP_EFAIL, "%s failed (see %s)", micro, log_path);
-    FILE *f = fopen(json_path, "rb");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&text, &len);
-    char buf[65536];
-    size_t got;
-    while (f && m && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, got, m);
-    if (f)
-        fclose(f);
-    if (m)
-        fclose(m);
-    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    int rc = log_fd >= 0 ? spawn_check(args, log_fd, -1)
+                         : amp_fail(AMP_EIO, "%s: cannot write: %s", log_path, strerror(errno));
+    if (log_fd >= 0)
+        close(log_fd);
+    if (rc != AMP_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", amp_last_error());
+        return amp_fail(AMP_EFAIL, "%s (see %s)", why, log_path);
+    }
+    char *text;
+    size_t len;
+    rc = file_read_all(&text, &len, json_path, MAX_MICRO_JSON_BYTES);
+    if (rc != AMP_OK)
+        return rc;
+    cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root)
         return amp_fail(AMP_EFAIL, "%s: malformed", json_path);
@@ -338,7 +333,7 @@ static int write_line_files(const char *plots_dir, const struct bench_options *o
         fclose(f);
         char name[64];
         snprintf(name, sizeof name, "bench_lines_c%u.csv", o->channels[k]);
-        const int rc = results_write_file(plots_dir, name, buf, len);
+        const int rc = file_write_in(plots_dir, name, buf, len);
         free(buf);
         if (rc != AMP_OK)
             return rc;
@@ -395,7 +390,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
                 n++;
                 const struct bench_cell *ref = NULL;
                 for (size_t i = 0; i < n; i++)
-                    if (strcmp(cells[i].recipe->name, "fp32") == 0 && cells[i].batch == x->batch &&
+                    if (cells[i].recipe == recipe_reference() && cells[i].batch == x->batch &&
                         cells[i].channels == x->channels)
                         ref = &cells[i];
                 x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
@@ -429,8 +424,9 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         struct plot_status st[2] = { 0 };
         char plots_dir[4200];
         snprintf(plots_dir, sizeof plots_dir, "%s/plots", r.dir);
-        mkdir(plots_dir, 0777);
-        rc = write_line_files(plots_dir, &o, cells, n);
+        rc = dir_ensure(plots_dir);
+        if (rc == AMP_OK)
+            rc = write_line_files(plots_dir, &o, cells, n);
         const int drawn = rc == AMP_OK ? plots_draw_named(r.dir, names, 2, st) : 0;
         for (int i = 0; i < 2; i++)
             if (!st[i].drawn)

@@ -13,25 +13,15 @@
 #include <sys/stat.h>
 
 #include "error.h"
-#include "results.h"
+#include "files.h"
+#include "recipe.h"
+#include "schema.h"
 
 #define MAX_INPUT_BYTES (256u << 20) /* run.json / epochs.csv larger than this are refused */
 #define MAX_MODES 64
 
-/* The epochs.csv columns the report reads (others are ignored). */
-enum col {
-    C_EPOCH, C_TRAIN_LOSS, C_TRAIN_ACC, C_TEST_LOSS, C_TEST_ACC, C_EPOCH_S, C_SPS, C_SKIPPED,
-    C_SCALE, C_GRAD_UF, C_ACT_UF, C_GRAD_OF, C_SWALLOWED, C_PEAK, NCOLS
-};
-static const char *const col_names[NCOLS] = {
-    "epoch",       "train_loss",    "train_acc",           "test_loss",
-    "test_acc",    "epoch_s",       "samples_per_s",       "skipped_steps",
-    "loss_scale",  "grad_underflow_frac", "act_underflow_frac", "grad_overflow_frac",
-    "swallowed_updates", "peak_bytes",
-};
-
 struct epoch_row {
-    double v[NCOLS];
+    double v[EPOCHS_NCOLS]; /* epochs.csv's numbers, by enum epochs_column (not the mode) */
 };
 
 struct recipe_sum {
@@ -60,45 +50,11 @@ struct run {
 
 /* --- reading ------------------------------------------------------------------------------- */
 
-static int read_file(const char *dir, const char *name, char **buf, size_t *len)
+static int read_file(const struct run *r, const char *name, char **buf, size_t *len)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return amp_fail(AMP_EINPUT, "%s: cannot read: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap || cap >= MAX_INPUT_BYTES)
-            break;
-        char *nb = realloc(b, 2 * cap + 1);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    const int err = ferror(f);
-    fclose(f);
-    if (!b)
-        return amp_fail(AMP_ENOMEM, "%s: out of memory reading it", path);
-    if (err) {
-        free(b);
-        return amp_fail(AMP_EINPUT, "%s: read error", path);
-    }
-    if (n >= MAX_INPUT_BYTES) {
-        free(b);
-        return amp_fail(AMP_EINPUT, "%s: larger than %u MiB, not a run file", path,
-                        MAX_INPUT_BYTES >> 20);
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return AMP_OK;
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    return file_read_all(buf, len, path, MAX_INPUT_BYTES);
 }
 
 /* Mode names go into CSVs and gnuplot word lists: letters, digits and . _ + - only. */
@@ -130,7 +86,7 @@ static int load_run_json(struct run *r)
 {
     char *text;
     size_t len;
-    int rc = read_file(r->dir, "run.json", &text, &len);
+    int rc = read_file(r, "run.json", &text, &len);
     if (rc != AMP_OK)
         return rc;
     const char *end = NULL;
@@ -156,27 +112,11 @@ static int load_run_json(struct run *r)
     return AMP_OK;
 }
 
-/* Splits line at commas in place; returns the number of fields (at most max). */
-static size_t split_csv(char *line, char **fields, size_t max)
-{
-    size_t n = 0;
-    char *p = line;
-    while (n < max) {
-        fields[n++] = p;
-        char *c = strchr(p, ',');
-        if (!c)
-            break;
-        *c = '\0';
-        p = c + 1;
-    }
-    return n;
-}
-
 static int load_epochs_csv(struct run *r)
 {
     char *text;
     size_t len;
-    int rc = read_file(r->dir, "epochs.csv", &text, &len);
+    int rc = read_file(r, "epochs.csv", &text, &len);
     if (rc != AMP_OK)
         return rc;
     if (memchr(text, '\0', len)) {
@@ -185,7 +125,7 @@ static int load_epochs_csv(struct run *r)
     }
     enum { MAXF = 64 };
     char *fields[MAXF];
-    int colidx[NCOLS];
+    int colidx[EPOCHS_NCOLS];
     size_t nhead = 0, lineno = 0;
     char *save = NULL;
     rc = AMP_OK;
@@ -195,22 +135,18 @@ static int load_epochs_csv(struct run *r)
         line[strcspn(line, "\r")] = '\0';
         if (!*line)
             continue;
-        const size_t n = split_csv(line, fields, MAXF);
+        const size_t n = csv_split(line, fields, MAXF);
         if (nhead == 0) {
             if (strcmp(fields[0], "mode") != 0) {
                 rc = amp_fail(AMP_EINPUT, "%s/epochs.csv: the header does not start with "
                                           "\"mode\"; not an ampbench epochs.csv", r->dir);
                 break;
             }
-            for (int c = 0; c < NCOLS && rc == AMP_OK; c++) {
-                colidx[c] = -1;
-                for (size_t f = 1; f < n; f++)
-                    if (strcmp(fields[f], col_names[c]) == 0)
-                        colidx[c] = (int)f;
+            csv_find_columns(colidx, epochs_columns, EPOCHS_NCOLS, fields, n);
+            for (int c = EPOCHS_MODE + 1; c < EPOCHS_NCOLS && rc == AMP_OK; c++)
                 if (colidx[c] < 0)
                     rc = amp_fail(AMP_EINPUT, "%s/epochs.csv: the header has no column \"%s\"",
-                                  r->dir, col_names[c]);
-            }
+                                  r->dir, epochs_columns[c].name);
             nhead = n;
             continue;
         }
@@ -226,23 +162,23 @@ static int load_epochs_csv(struct run *r)
                           fields[0], MAX_MODES);
             break;
         }
-        struct epoch_row row;
-        for (int c = 0; c < NCOLS; c++) {
+        struct epoch_row row = { { 0 } };
+        for (int c = EPOCHS_MODE + 1; c < EPOCHS_NCOLS; c++) {
             const char *s = fields[colidx[c]];
             char *endp;
             errno = 0;
             row.v[c] = strtod(s, &endp);
             if (!*s || *endp) {
                 rc = amp_fail(AMP_EINPUT, "%s/epochs.csv: line %zu: %s \"%.40s\" is not a number",
-                              r->dir, lineno, col_names[c], s);
+                              r->dir, lineno, epochs_columns[c].name, s);
                 break;
             }
         }
         if (rc != AMP_OK)
             break;
-        if (!(row.v[C_EPOCH] >= 1 && row.v[C_EPOCH] <= 1e6)) {
+        if (!(row.v[EPOCHS_EPOCH] >= 1 && row.v[EPOCHS_EPOCH] <= 1e6)) {
             rc = amp_fail(AMP_EINPUT, "%s/epochs.csv: line %zu: epoch %g out of range", r->dir,
-                          lineno, row.v[C_EPOCH]);
+                          lineno, row.v[EPOCHS_EPOCH]);
             break;
         }
         if (m->nrows == m->cap) {
@@ -287,27 +223,27 @@ static void summarise(struct run *r)
         double secs = 0, samples = 0;
         for (size_t k = 0; k < m->nrows; k++) {
             const struct epoch_row *e = &m->rows[k];
-            if (!m->last || e->v[C_EPOCH] >= m->last->v[C_EPOCH])
+            if (!m->last || e->v[EPOCHS_EPOCH] >= m->last->v[EPOCHS_EPOCH])
                 m->last = e;
-            if (e->v[C_PEAK] > m->peak)
-                m->peak = e->v[C_PEAK];
-            m->skipped += e->v[C_SKIPPED];
-            if (e->v[C_EPOCH] > r->max_epoch)
-                r->max_epoch = (unsigned)e->v[C_EPOCH];
+            if (e->v[EPOCHS_PEAK_BYTES] > m->peak)
+                m->peak = e->v[EPOCHS_PEAK_BYTES];
+            m->skipped += e->v[EPOCHS_SKIPPED_STEPS];
+            if (e->v[EPOCHS_EPOCH] > r->max_epoch)
+                r->max_epoch = (unsigned)e->v[EPOCHS_EPOCH];
         }
         /* Throughput: all training samples over all training time of epochs 2..N (epoch 1
          * warms caches and allocations up), or epoch 1 when it is the only one. */
         for (int pass = 0; pass < 2 && secs <= 0; pass++)
             for (size_t k = 0; k < m->nrows; k++) {
                 const struct epoch_row *e = &m->rows[k];
-                if (pass == 0 && e->v[C_EPOCH] < 2)
+                if (pass == 0 && e->v[EPOCHS_EPOCH] < 2)
                     continue;
-                secs += e->v[C_EPOCH_S];
-                samples += e->v[C_SPS] * e->v[C_EPOCH_S];
+                secs += e->v[EPOCHS_EPOCH_S];
+                samples += e->v[EPOCHS_SAMPLES_PER_S] * e->v[EPOCHS_EPOCH_S];
             }
         m->sps = secs > 0 ? samples / secs : NAN;
         m->verdict = m->json ? verdict_of(m->json) : NULL;
-        if (strcmp(m->name, "fp32") == 0 && m->last)
+        if (strcmp(m->name, recipe_reference()->name) == 0 && m->last)
             r->fp32 = m;
     }
 }
@@ -409,7 +345,7 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
             fprintf(f, "no fp32 to compare\n");
     }
     fclose(f);
-    int rc = results_write_file(plots_dir, "throughput.csv", buf, len);
+    int rc = file_write_in(plots_dir, "throughput.csv", buf, len);
     free(buf);
     if (rc != AMP_OK)
         return rc;
@@ -451,7 +387,7 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
         fprintf(f, "\n");
     }
     fclose(f);
-    rc = results_write_file(plots_dir, "memory.csv", buf, len);
+    rc = file_write_in(plots_dir, "memory.csv", buf, len);
     free(buf);
     return rc;
 }
@@ -462,8 +398,7 @@ static int write_derived(const struct run *r, const char *plots_dir, int *n_tp, 
  * r->band_seeds gets the number of seeds. */
 static int write_band(struct run *r, const char *plots_dir)
 {
-    enum { NM = 4, MAXE = 1000 };
-    static const char *const metrics[NM] = { "train_loss", "train_acc", "test_loss", "test_acc" };
+    enum { NM = SEEDS_TEST_ACC - SEEDS_TRAIN_LOSS + 1, MAXE = 1000 }; /* the metrics, by epoch */
     struct acc { double n, sum[NM], sq[NM]; } *acc = calloc(MAXE + 1, sizeof *acc);
     double seeds[64];
     int nseeds = 0;
@@ -473,48 +408,43 @@ static int write_band(struct run *r, const char *plots_dir)
     size_t len;
     struct stat st;
     snprintf(path, sizeof path, "%s/seeds.csv", r->dir);
-    if (stat(path, &st) == 0 && read_file(r->dir, "seeds.csv", &text, &len) == AMP_OK) {
-        int col[NM + 3] = { -1, -1, -1, -1, -1, -1, -1 }; /* mode, seed, epoch, metrics */
+    if (stat(path, &st) == 0 && read_file(r, "seeds.csv", &text, &len) == AMP_OK) {
+        int col[SEEDS_NCOLS];
         char *save = NULL, *fields[32];
         int header = 1, ok = 1;
         for (char *line = strtok_r(text, "\n", &save); line && ok;
              line = strtok_r(NULL, "\n", &save)) {
             line[strcspn(line, "\r")] = '\0';
-            const size_t n = split_csv(line, fields, 32);
+            const size_t n = csv_split(line, fields, 32);
             if (header) {
-                static const char *const names[NM + 3] = { "mode", "seed", "epoch", "train_loss",
-                                                           "train_acc", "test_loss", "test_acc" };
-                for (size_t f = 0; f < n; f++)
-                    for (int c = 0; c < NM + 3; c++)
-                        if (strcmp(fields[f], names[c]) == 0)
-                            col[c] = (int)f;
-                for (int c = 0; c < NM + 3; c++)
+                csv_find_columns(col, seeds_columns, SEEDS_NCOLS, fields, n);
+                for (int c = 0; c < SEEDS_NCOLS; c++)
                     ok &= col[c] >= 0;
                 header = 0;
                 continue;
             }
-            if (n < 7 || strcmp(fields[col[0]], "fp32") != 0)
+            if (n < SEEDS_NCOLS || strcmp(fields[col[SEEDS_MODE]], recipe_reference()->name) != 0)
                 continue;
-            double v[NM + 2];
-            for (int c = 1; c < NM + 3 && ok; c++) {
+            double v[SEEDS_NCOLS];
+            for (int c = SEEDS_MODE + 1; c < SEEDS_NCOLS && ok; c++) {
                 char *end;
-                v[c - 1] = strtod(fields[col[c]], &end);
+                v[c] = strtod(fields[col[c]], &end);
                 ok = *fields[col[c]] && !*end;
             }
-            const long e = ok ? (long)v[1] : 0;
+            const long e = ok ? (long)v[SEEDS_EPOCH] : 0;
             if (!ok || e < 1 || e > MAXE) {
                 ok = 0;
                 break;
             }
             int known = 0;
             for (int s = 0; s < nseeds; s++)
-                known |= seeds[s] == v[0];
+                known |= seeds[s] == v[SEEDS_SEED];
             if (!known && nseeds < 64)
-                seeds[nseeds++] = v[0];
+                seeds[nseeds++] = v[SEEDS_SEED];
             acc[e].n += 1;
             for (int k = 0; k < NM; k++) {
-                acc[e].sum[k] += v[2 + k];
-                acc[e].sq[k] += v[2 + k] * v[2 + k];
+                acc[e].sum[k] += v[SEEDS_TRAIN_LOSS + k];
+                acc[e].sq[k] += v[SEEDS_TRAIN_LOSS + k] * v[SEEDS_TRAIN_LOSS + k];
             }
         }
         if (!ok)
@@ -531,7 +461,8 @@ static int write_band(struct run *r, const char *plots_dir)
     }
     fprintf(f, "epoch,seeds");
     for (int k = 0; k < NM; k++)
-        fprintf(f, ",%s_mean,%s_std", metrics[k], metrics[k]);
+        fprintf(f, ",%s_mean,%s_std", seeds_columns[SEEDS_TRAIN_LOSS + k].name,
+                seeds_columns[SEEDS_TRAIN_LOSS + k].name);
     fprintf(f, "\n");
     for (int e = 1; e <= MAXE && r->band_seeds; e++) {
         if (acc[e].n < 2)
@@ -546,7 +477,7 @@ static int write_band(struct run *r, const char *plots_dir)
     }
     fclose(f);
     free(acc);
-    const int rc = results_write_file(plots_dir, "fp32_band.csv", buf, len);
+    const int rc = file_write_in(plots_dir, "fp32_band.csv", buf, len);
     free(buf);
     return rc;
 }
@@ -610,16 +541,16 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
     /* Accuracy. */
     if (ref) {
         fprintf(f, "- **Accuracy.** fp32 reached ");
-        put_acc(f, ref->last->v[C_TEST_ACC]);
-        fprintf(f, " test accuracy after %.0f epoch%s", ref->last->v[C_EPOCH],
-                ref->last->v[C_EPOCH] == 1 ? "" : "s");
+        put_acc(f, ref->last->v[EPOCHS_TEST_ACC]);
+        fprintf(f, " test accuracy after %.0f epoch%s", ref->last->v[EPOCHS_EPOCH],
+                ref->last->v[EPOCHS_EPOCH] == 1 ? "" : "s");
         const struct recipe_sum *lo = NULL, *hi = NULL, *far = NULL;
         double dlo = 0, dhi = 0, dfar = -1;
         for (size_t i = 0; i < r->nrecipes; i++) {
             const struct recipe_sum *m = &r->recipes[i];
             if (m == ref || !m->last)
                 continue;
-            const double d = 100.0 * (m->last->v[C_TEST_ACC] - ref->last->v[C_TEST_ACC]);
+            const double d = 100.0 * (m->last->v[EPOCHS_TEST_ACC] - ref->last->v[EPOCHS_TEST_ACC]);
             if (!lo || d < dlo)
                 lo = m, dlo = d;
             if (!hi || d > dhi)
@@ -639,13 +570,13 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
         const struct recipe_sum *best = NULL;
         for (size_t i = 0; i < r->nrecipes; i++)
             if (r->recipes[i].last &&
-                (!best || r->recipes[i].last->v[C_TEST_ACC] > best->last->v[C_TEST_ACC]))
+                (!best || r->recipes[i].last->v[EPOCHS_TEST_ACC] > best->last->v[EPOCHS_TEST_ACC]))
                 best = &r->recipes[i];
         fprintf(f, "- **Accuracy.** No fp32 reference in this run, so there are no deltas, "
                    "speedups or savings.");
         if (best) {
             fprintf(f, " Best final test accuracy: %s, ", best->name);
-            put_acc(f, best->last->v[C_TEST_ACC]);
+            put_acc(f, best->last->v[EPOCHS_TEST_ACC]);
             fprintf(f, ".");
         }
         fprintf(f, "\n");
@@ -680,14 +611,14 @@ static void write_summary(FILE *f, const struct run *r, int verdicts)
     const struct recipe_sum *uf = NULL;
     for (size_t i = 0; i < r->nrecipes; i++) {
         const struct recipe_sum *m = &r->recipes[i];
-        if (m->last && m->last->v[C_GRAD_UF] > 0 &&
-            (!uf || m->last->v[C_GRAD_UF] > uf->last->v[C_GRAD_UF]))
+        if (m->last && m->last->v[EPOCHS_GRAD_UNDERFLOW] > 0 &&
+            (!uf || m->last->v[EPOCHS_GRAD_UNDERFLOW] > uf->last->v[EPOCHS_GRAD_UNDERFLOW]))
             uf = m;
     }
     fprintf(f, "- **Numerics.** ");
     if (uf) {
         fprintf(f, "Gradient underflow was largest in %s: ", uf->name);
-        put_frac(f, uf->last->v[C_GRAD_UF]);
+        put_frac(f, uf->last->v[EPOCHS_GRAD_UNDERFLOW]);
         fprintf(f, " of the gradient elements rounded to low precision became zero in its last "
                    "epoch. ");
     } else {
@@ -730,15 +661,15 @@ static void write_results_table(FILE *f, const struct run *r)
             fprintf(f, "- | - | - | - | - | - | - | - | %s |\n", m->verdict ? m->verdict : "-");
             continue;
         }
-        put_acc(f, m->last->v[C_TEST_ACC]);
+        put_acc(f, m->last->v[EPOCHS_TEST_ACC]);
         if (m == r->fp32)
             fprintf(f, " | reference");
         else if (r->fp32)
             fprintf(f, " | %+.2f pp",
-                    100.0 * (m->last->v[C_TEST_ACC] - r->fp32->last->v[C_TEST_ACC]));
+                    100.0 * (m->last->v[EPOCHS_TEST_ACC] - r->fp32->last->v[EPOCHS_TEST_ACC]));
         else
             fprintf(f, " | -");
-        fprintf(f, " | %.4f | ", m->last->v[C_TEST_LOSS]);
+        fprintf(f, " | %.4f | ", m->last->v[EPOCHS_TEST_LOSS]);
         if (m->sps > 0)
             fprintf(f, "%.0f", m->sps);
         else
@@ -783,8 +714,8 @@ static void write_numerics_table(FILE *f, const struct run *r)
             continue;
         }
         const struct epoch_row *e = m->last;
-        fprintf(f, " | %g | %.2e | %.2e | %.2e | %.0f |\n", e->v[C_SCALE], e->v[C_GRAD_UF],
-                e->v[C_ACT_UF], e->v[C_GRAD_OF], e->v[C_SWALLOWED]);
+        fprintf(f, " | %g | %.2e | %.2e | %.2e | %.0f |\n", e->v[EPOCHS_LOSS_SCALE], e->v[EPOCHS_GRAD_UNDERFLOW],
+                e->v[EPOCHS_ACT_UNDERFLOW], e->v[EPOCHS_GRAD_OVERFLOW], e->v[EPOCHS_SWALLOWED]);
     }
     fprintf(f, "\nUnderflow/overflow: fraction of the elements rounded to FP16/BF16 that became "
                "zero/inf (gradients: activation and weight gradients together). Swallowed "
@@ -1034,7 +965,7 @@ static int write_report(const struct run *r, const struct plot_status st[REPORT_
     write_traces(f, r);
     write_environment(f, r);
     fclose(f);
-    int rc = results_write_file(r->dir, "report.md", buf, len);
+    int rc = file_write_in(r->dir, "report.md", buf, len);
     free(buf);
     return rc;
 }
@@ -1094,8 +1025,8 @@ int report_build(const char *run_dir, struct report_outcome *out)
     }
     char plots_dir[4200];
     snprintf(plots_dir, sizeof plots_dir, "%s/plots", run_dir);
-    if (rc == AMP_OK && mkdir(plots_dir, 0777) != 0 && errno != EEXIST)
-        rc = amp_fail(AMP_EIO, "%s: cannot create: %s", plots_dir, strerror(errno));
+    if (rc == AMP_OK)
+        rc = dir_ensure(plots_dir);
     int n_tp = 0, n_mem = 0;
     if (rc == AMP_OK)
         rc = write_derived(r, plots_dir, &n_tp, &n_mem);

@@ -3,84 +3,29 @@
 #include "results.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "error.h"
+#include "files.h"
+#include "jsonfile.h"
+#include "schema.h"
 
 #ifndef AMPBENCH_VERSION
 #define AMPBENCH_VERSION "unknown"
 #endif
-
-/* mkdir -p for the parents of path (not path itself). */
-static int make_parents(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf)
-        return amp_fail(AMP_EINPUT, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return amp_fail(AMP_EINPUT, "%s: cannot create results directory: %s", buf,
-                            strerror(errno));
-        *p = '/';
-    }
-    return AMP_OK;
-}
-
-static int dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* Creates path (parents too); an existing empty directory is accepted when allow_empty. */
-static int create_fresh_dir(const char *path, int allow_empty)
-{
-    int rc = make_parents(path);
-    if (rc != AMP_OK)
-        return rc;
-    if (mkdir(path, 0777) == 0)
-        return AMP_OK;
-    if (errno != EEXIST)
-        return amp_fail(AMP_EINPUT, "%s: cannot create results directory: %s", path,
-                        strerror(errno));
-    struct stat st;
-    if (allow_empty && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
-        return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", path);
-    if (allow_empty && stat(path, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty(path)) {
-        if (access(path, W_OK) != 0)
-            return amp_fail(AMP_EINPUT, "%s: results directory is not writable", path);
-        return AMP_OK;
-    }
-    return AMP_EIO; /* exists and holds something: the caller decides */
-}
 
 int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len)
 {
     if (requested) {
         if (snprintf(path_out, len, "%s", requested) >= (int)len)
             return amp_fail(AMP_EINPUT, "--out: path too long");
-        int rc = create_fresh_dir(path_out, 1);
+        int rc = dir_create_fresh(path_out, 1, "results directory");
+        struct stat st;
+        if (rc == AMP_EIO && stat(path_out, &st) == 0 && !S_ISDIR(st.st_mode))
+            return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", requested);
         if (rc == AMP_EIO)
             return amp_fail(AMP_EINPUT,
                             "--out %s: already exists and is not empty; results are never "
@@ -88,51 +33,12 @@ int results_create_dir(const char *requested, const char *parent, char *path_out
                             requested);
         return rc;
     }
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    for (int attempt = 0; attempt < 16; attempt++) {
-        uint32_t id = 0;
-        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
-            id = (uint32_t)getpid() * 2654435761u + (uint32_t)attempt;
-        snprintf(path_out, len, "%s/%s-%06x", parent, stamp, id & 0xFFFFFF);
-        int rc = create_fresh_dir(path_out, 0);
-        if (rc != AMP_EIO)
-            return rc;
-    }
-    return amp_fail(AMP_EIO, "%s: could not find a fresh folder name", parent);
+    return dir_create_stamped(path_out, len, parent, "results directory");
 }
 
 int results_write_file(const char *dir, const char *name, const char *data, size_t len)
 {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return amp_fail(AMP_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    size_t wrote = fwrite(data, 1, len, f);
-    int flush_failed = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int close_failed = fclose(f) != 0;
-    if (wrote != len || flush_failed || close_failed) {
-        int err = errno;
-        unlink(tmp);
-        return amp_fail(AMP_EIO, "%s: write failed: %s", path, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return amp_fail(AMP_EIO, "%s: cannot rename into place: %s", path, strerror(err));
-    }
-    /* The rename itself lasts only once the folder's entry is on disk. */
-    const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return AMP_OK;
+    return file_write_in(dir, name, data, len);
 }
 
 void results_protocol_json(cJSON *j, const struct amp_config *c)
@@ -395,12 +301,8 @@ static int write_run_json(const char *dir, const struct run_record *rec)
             cJSON_AddStringToObject(o, "reason", d->reason);
         }
     }
-    char *text = cJSON_Print(root);
+    const int rc = json_write_in(dir, "run.json", root);
     cJSON_Delete(root);
-    if (!text)
-        return amp_fail(AMP_ENOMEM, "out of memory formatting run.json");
-    int rc = results_write_file(dir, "run.json", text, strlen(text));
-    cJSON_free(text);
     return rc;
 }
 
@@ -422,7 +324,7 @@ static int csv_open(struct csv *c, const char *name)
 static int csv_commit(struct csv *c, const char *dir, const char *name)
 {
     fclose(c->f);
-    int rc = results_write_file(dir, name, c->buf, c->len);
+    int rc = file_write_in(dir, name, c->buf, c->len);
     free(c->buf);
     return rc;
 }
@@ -433,9 +335,8 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "epochs.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,epoch,train_loss,train_acc,test_loss,test_acc,epoch_s,samples_per_s,"
-                 "skipped_steps,loss_scale,grad_underflow_frac,act_underflow_frac,"
-                 "grad_overflow_frac,swallowed_updates,act_bytes,peak_bytes\n");
+    csv_put_names(c.f, epochs_columns, EPOCHS_NCOLS);
+    fputc('\n', c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
         if (!is_primary(rec, i))
             continue;
@@ -449,13 +350,26 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
                 ag->rounded + wg->rounded
                     ? (double)(ag->overflow + wg->overflow) / (double)(ag->rounded + wg->rounded)
                     : 0.0;
-            fprintf(c.f, "%s,%u,%.9g,%.9g,%.9g,%.9g,%.6f,%.2f,%u,%.9g,%.6g,%.6g,%.6g,%llu,%zu,%zu\n",
-                    r->recipe->name, m->epoch, m->train_loss, m->train_acc, m->test_loss,
-                    m->test_acc, m->epoch_s, m->samples_per_s, m->skipped_steps, m->loss_scale,
-                    numerics_grad_underflow_frac(n),
-                    numerics_underflow_frac(n, CLASS_ACTIVATIONS), grad_overflow,
-                    (unsigned long long)n->swallowed, m->mem.peak[MEM_ACTIVATIONS],
-                    m->mem.peak_total);
+            const union csv_cell row[EPOCHS_NCOLS] = {
+                [EPOCHS_MODE] = { .text = r->recipe->name },
+                [EPOCHS_EPOCH] = { .uint = m->epoch },
+                [EPOCHS_TRAIN_LOSS] = { .real = m->train_loss },
+                [EPOCHS_TRAIN_ACC] = { .real = m->train_acc },
+                [EPOCHS_TEST_LOSS] = { .real = m->test_loss },
+                [EPOCHS_TEST_ACC] = { .real = m->test_acc },
+                [EPOCHS_EPOCH_S] = { .real = m->epoch_s },
+                [EPOCHS_SAMPLES_PER_S] = { .real = m->samples_per_s },
+                [EPOCHS_SKIPPED_STEPS] = { .uint = m->skipped_steps },
+                [EPOCHS_LOSS_SCALE] = { .real = m->loss_scale },
+                [EPOCHS_GRAD_UNDERFLOW] = { .real = numerics_grad_underflow_frac(n) },
+                [EPOCHS_ACT_UNDERFLOW] = { .real = numerics_underflow_frac(n, CLASS_ACTIVATIONS) },
+                [EPOCHS_GRAD_OVERFLOW] = { .real = grad_overflow },
+                [EPOCHS_SWALLOWED] = { .uint = n->swallowed },
+                [EPOCHS_ACT_BYTES] = { .uint = m->mem.peak[MEM_ACTIVATIONS] },
+                [EPOCHS_PEAK_BYTES] = { .uint = m->mem.peak_total },
+            };
+            csv_put_cells(c.f, epochs_columns, EPOCHS_NCOLS, row);
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "epochs.csv");
@@ -467,22 +381,29 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "steps.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,epoch,step,loss,loss_scale,skipped");
-    for (int k = 0; k < NCLASSES; k++)
-        fprintf(c.f, ",%s_underflow_frac,%s_overflow_frac", tensor_class_name(k),
-                tensor_class_name(k));
-    fprintf(c.f, "\n");
+    steps_put_header(c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
         if (!is_primary(rec, i))
             continue;
         const struct recipe_result *r = &rec->recipes[i];
         for (size_t t = 0; t < r->nsteps; t++) {
             const struct step_record *s = &r->steps[t];
-            fprintf(c.f, "%s,%u,%u,%.7g,%.9g,%d", r->recipe->name, s->epoch, s->step, s->loss,
-                    s->loss_scale, s->skipped);
-            for (int k = 0; k < NCLASSES; k++)
-                fprintf(c.f, ",%.6g,%.6g", s->underflow[k], s->overflow[k]);
-            fprintf(c.f, "\n");
+            const union csv_cell row[STEPS_NFIXED] = {
+                [STEPS_MODE] = { .text = r->recipe->name }, [STEPS_EPOCH] = { .uint = s->epoch },
+                [STEPS_STEP] = { .uint = s->step },         [STEPS_LOSS] = { .real = s->loss },
+                [STEPS_LOSS_SCALE] = { .real = s->loss_scale },
+                [STEPS_SKIPPED] = { .uint = (unsigned long long)s->skipped },
+            };
+            csv_put_cells(c.f, steps_columns, STEPS_NFIXED, row);
+            for (int k = 0; k < NCLASSES; k++) {
+                const union csv_cell fracs[STEPS_NCLASS_COLS] = {
+                    [STEPS_CLASS_UNDERFLOW] = { .real = s->underflow[k] },
+                    [STEPS_CLASS_OVERFLOW] = { .real = s->overflow[k] },
+                };
+                fputc(',', c.f);
+                csv_put_cells(c.f, steps_class_columns, STEPS_NCLASS_COLS, fracs);
+            }
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "steps.csv");
@@ -495,14 +416,22 @@ static int write_seeds_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "seeds.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,seed,epoch,train_loss,train_acc,test_loss,test_acc\n");
+    csv_put_names(c.f, seeds_columns, SEEDS_NCOLS);
+    fputc('\n', c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
         const struct recipe_result *r = &rec->recipes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
-            fprintf(c.f, "%s,%llu,%u,%.9g,%.9g,%.9g,%.9g\n", r->recipe->name,
-                    (unsigned long long)r->seed, m->epoch, m->train_loss, m->train_acc,
-                    m->test_loss, m->test_acc);
+            const union csv_cell row[SEEDS_NCOLS] = {
+                [SEEDS_MODE] = { .text = r->recipe->name }, [SEEDS_SEED] = { .uint = r->seed },
+                [SEEDS_EPOCH] = { .uint = m->epoch },
+                [SEEDS_TRAIN_LOSS] = { .real = m->train_loss },
+                [SEEDS_TRAIN_ACC] = { .real = m->train_acc },
+                [SEEDS_TEST_LOSS] = { .real = m->test_loss },
+                [SEEDS_TEST_ACC] = { .real = m->test_acc },
+            };
+            csv_put_cells(c.f, seeds_columns, SEEDS_NCOLS, row);
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "seeds.csv");
@@ -518,14 +447,4 @@ int results_write(const char *dir, const struct run_record *rec)
     if (rc == AMP_OK)
         rc = write_run_json(dir, rec);
     return rc;
-}
-
-int results_write_path(const char *path, const char *data, size_t len)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return results_write_file(".", path, data, len);
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    return results_write_file(dir, slash + 1, data, len);
 }

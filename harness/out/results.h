@@ -36,10 +36,7 @@ cJSON *results_memory_json(const struct mem_stats *m);
 /* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
 int results_write(const char *dir, const struct run_record *rec);
 
-/* Writes len bytes of data to dir/name through dir/.name.tmp, fsync and a rename, so that a
- * reader never sees half a file. */
+/* file_write_in (sys/files.h) under its former name, for the commands that still call it. */
 int results_write_file(const char *dir, const char *name, const char *data, size_t len);
-/* The same for a path (folder and name in one string). */
-int results_write_path(const char *path, const char *data, size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "paths.h"
 #include "files.h"
 #include "report.h"
 #include "runner.h"
@@ -102,8 +103,8 @@ static cJSON *torch_side(const struct bench_options *o, const struct amp_config 
             }
     char *spec = cJSON_PrintUnformatted(cells);
     cJSON_Delete(cells);
-    char script[4200], threads[16];
-    snprintf(script, sizeof script, "%s/tools/torch_bench.py", AMPBENCH_SOURCE_DIR);
+    char tools[4096], script[4200], threads[16];
+    snprintf(script, sizeof script, "%s/torch_bench.py", paths_share_dir(tools, sizeof tools, "tools"));
     snprintf(threads, sizeof threads, "%d", c->threads);
     printf("PyTorch side by side (%s tools/torch_bench.py) ...\n", found);
     fflush(stdout);

@@ -11,11 +11,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "paths.h"
 #include "subprocess.h"
-
-#ifndef AMPBENCH_PLOTS_DIR
-#define AMPBENCH_PLOTS_DIR "plots"
-#endif
 
 const char *const report_plot_names[REPORT_NPLOTS] = { "loss",      "accuracy",   "loss_scale",
                                                        "underflow", "throughput", "memory" };
@@ -70,8 +67,8 @@ int plots_draw_named(const char *run_dir, const char *const *names, int n,
                         "report RUN_DIR)");
         return 0;
     }
-    const char *env_dir = getenv("AMPBENCH_PLOTS_DIR");
-    const char *scripts = env_dir && *env_dir ? env_dir : AMPBENCH_PLOTS_DIR;
+    char scripts[4096];
+    paths_share_dir(scripts, sizeof scripts, "plots");
     char log_path[4200];
     snprintf(log_path, sizeof log_path, "%s/plots/gnuplot.log", run_dir);
     const int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

@@ -1,11 +1,14 @@
-# Thin wrapper over CMake: make run | test | bench | profile | test-sanitize | fuzz | deps | clean.
+# Thin wrapper over CMake: make run | test | bench | profile | test-sanitize | fuzz | install | deps | clean.
 BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Arguments for `make run`, e.g. make run ARGS="--modes fp32 --epochs 1"
 ARGS ?=
 
-.PHONY: all deps configure build run test bench profile test-sanitize fuzz clean
+# Where `make install` puts bin/ampbench and share/ampbench/ (plots/, tools/).
+PREFIX ?= /usr/local
+
+.PHONY: all deps configure build run test bench profile test-sanitize fuzz install clean
 
 all: build
 
@@ -55,6 +58,9 @@ test-sanitize: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -4,11 +4,11 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "jsonfile.h"
 #include "model.h"
 #include "runner.h"
 #include "train.h"
@@ -98,15 +98,11 @@ int cmd_export_init(int argc, char **argv, const char *command_line)
             free(order);
         }
     }
-    char *text = rc == AMP_OK ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (rc == AMP_OK && !text)
-        rc = amp_fail(AMP_ENOMEM, "out of memory formatting init.json");
     if (rc == AMP_OK)
-        rc = results_write_file(r.dir, "init.json", text, strlen(text));
+        rc = json_write_in(r.dir, "init.json", root);
+    cJSON_Delete(root);
     if (rc == AMP_OK)
         printf("initial weights and the first batches written to %s/init.json\n", r.dir);
-    cJSON_free(text);
     runner_close(&r);
     return rc == AMP_OK ? 0 : runner_report_error(rc);
 }

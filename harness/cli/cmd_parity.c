@@ -4,11 +4,11 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "jsonfile.h"
 #include "parity.h"
 #include "runner.h"
 
@@ -41,12 +41,8 @@ static int write_json(const char *dir, const struct amp_config *c,
             cJSON_AddBoolToObject(o, "pass", x->pass);
         }
     }
-    char *text = cJSON_Print(root);
+    const int rc = json_write_in(dir, "parity.json", root);
     cJSON_Delete(root);
-    if (!text)
-        return amp_fail(AMP_ENOMEM, "out of memory formatting parity.json");
-    int rc = results_write_file(dir, "parity.json", text, strlen(text));
-    cJSON_free(text);
     return rc;
 }
 

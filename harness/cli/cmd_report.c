@@ -18,7 +18,8 @@ static void usage(FILE *f)
             "and configuration.\n\n"
             "Plots need gnuplot (apt-get install gnuplot-nox); without it the report is still\n"
             "written and says which plots were skipped. The gnuplot scripts are read from\n"
-            "$AMPBENCH_PLOTS_DIR when set, else from the source tree's plots/.\n\n"
+            "$AMPBENCH_PLOTS_DIR when set, else from share/ampbench/plots beside an installed\n"
+            "ampbench (PREFIX/bin/ampbench), else from the source tree's plots/.\n\n"
             "Exit codes: 0 report written (plots may have been skipped: a warning says so),\n"
             "2 bad input (missing folder, missing or malformed run.json or epochs.csv),\n"
             "3 I/O error, 4 out of memory.\n");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "baseline.h"
 #include "clock.h"
 #include "cli.h"
 #include "commands.h"
@@ -16,14 +17,14 @@
 /* fp32 is the reference: make sure it runs, first. */
 static int ensure_reference(struct amp_config *c)
 {
-    const struct recipe *fp32 = recipe_find("fp32");
+    const struct recipe *reference = recipe_reference();
     for (size_t i = 0; i < c->nrecipes; i++)
-        if (c->recipes[i] == fp32)
+        if (c->recipes[i] == reference)
             return AMP_OK;
     if (c->nrecipes == CONFIG_MAX_RECIPES)
         return amp_fail(AMP_EINPUT, "--modes: no room to add the fp32 reference");
     memmove(c->recipes + 1, c->recipes, c->nrecipes * sizeof c->recipes[0]);
-    c->recipes[0] = fp32;
+    c->recipes[0] = reference;
     c->nrecipes++;
     printf("note: verify adds fp32, the reference every recipe is judged against\n");
     return AMP_OK;
@@ -81,11 +82,10 @@ int cmd_verify(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK)
         rc = verify_judge(&c, r.results, r.nresults, &v);
     if (rc == AMP_OK && c.baseline)
-        rc = verify_against_baseline(&base, &c, r.results, r.nresults, &v);
+        rc = baseline_compare(&v, &base, &c, r.results, r.nresults);
     baseline_close(&base);
     if (rc == AMP_OK && c.write_baseline) {
-        rc = verify_write_baseline(c.write_baseline, &c, r.train.n, r.test.n, r.results,
-                                   r.nresults);
+        rc = baseline_write(c.write_baseline, &c, r.train.n, r.test.n, r.results, r.nresults);
         if (rc == AMP_OK)
             printf("baseline written to %s\n", c.write_baseline);
     }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "results.h"
+#include "files.h"
 
 static void put_escaped(FILE *f, const char *s)
 {
@@ -60,7 +60,7 @@ int junit_write(const char *file, const struct verification *v, double seconds)
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
     fclose(f);
-    int rc = results_write_path(file, buf, len);
+    int rc = file_write_atomic(file, buf, len);
     free(buf);
     return rc;
 }

@@ -37,8 +37,8 @@ struct plot_status {
 };
 
 /* Runs `gnuplot -c PLOTS_DIR/<name>.gp run_dir` for every plot whose st[i].why is empty (a
- * non-empty why skips that plot and is kept). PLOTS_DIR is $AMPBENCH_PLOTS_DIR, else the build's
- * AMPBENCH_PLOTS_DIR. gnuplot's messages go to run_dir/plots/gnuplot.log (kept only when a plot
+ * non-empty why skips that plot and is kept). PLOTS_DIR is paths_share_dir("plots") (sys/paths.h):
+ * $AMPBENCH_PLOTS_DIR, share/ampbench/plots beside an installed binary, or the source tree's. gnuplot's messages go to run_dir/plots/gnuplot.log (kept only when a plot
  * was not drawn).
  * Never fails: returns the number of plots drawn, st[] says why the others were not. */
 int plots_draw(const char *run_dir, struct plot_status st[REPORT_NPLOTS]);

@@ -1,86 +1,24 @@
-/* The run folder and what a run writes into it: run.json (cJSON) and epochs.csv, each written
- * to a temporary file and renamed into place so that a reader never sees half a file. */
+/* The run folder and what a run writes into it: epochs.csv, steps.csv and seeds.csv (columns of
+ * schema.h) and run.json (run_json.c), each atomically (sys/files.h). */
 #include "results.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "error.h"
-
-#ifndef AMPBENCH_VERSION
-#define AMPBENCH_VERSION "unknown"
-#endif
-
-/* mkdir -p for the parents of path (not path itself). */
-static int make_parents(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf)
-        return amp_fail(AMP_EINPUT, "%s: path too long", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return amp_fail(AMP_EINPUT, "%s: cannot create results directory: %s", buf,
-                            strerror(errno));
-        *p = '/';
-    }
-    return AMP_OK;
-}
-
-static int dir_is_empty(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* Creates path (parents too); an existing empty directory is accepted when allow_empty. */
-static int create_fresh_dir(const char *path, int allow_empty)
-{
-    int rc = make_parents(path);
-    if (rc != AMP_OK)
-        return rc;
-    if (mkdir(path, 0777) == 0)
-        return AMP_OK;
-    if (errno != EEXIST)
-        return amp_fail(AMP_EINPUT, "%s: cannot create results directory: %s", path,
-                        strerror(errno));
-    struct stat st;
-    if (allow_empty && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
-        return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", path);
-    if (allow_empty && stat(path, &st) == 0 && S_ISDIR(st.st_mode) && dir_is_empty(path)) {
-        if (access(path, W_OK) != 0)
-            return amp_fail(AMP_EINPUT, "%s: results directory is not writable", path);
-        return AMP_OK;
-    }
-    return AMP_EIO; /* exists and holds something: the caller decides */
-}
+#include "files.h"
+#include "schema.h"
 
 int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len)
 {
     if (requested) {
         if (snprintf(path_out, len, "%s", requested) >= (int)len)
             return amp_fail(AMP_EINPUT, "--out: path too long");
-        int rc = create_fresh_dir(path_out, 1);
+        int rc = dir_create_fresh(path_out, 1, "results directory");
+        struct stat st;
+        if (rc == AMP_EIO && stat(path_out, &st) == 0 && !S_ISDIR(st.st_mode))
+            return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", requested);
         if (rc == AMP_EIO)
             return amp_fail(AMP_EINPUT,
                             "--out %s: already exists and is not empty; results are never "
@@ -88,321 +26,7 @@ int results_create_dir(const char *requested, const char *parent, char *path_out
                             requested);
         return rc;
     }
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    for (int attempt = 0; attempt < 16; attempt++) {
-        uint32_t id = 0;
-        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
-            id = (uint32_t)getpid() * 2654435761u + (uint32_t)attempt;
-        snprintf(path_out, len, "%s/%s-%06x", parent, stamp, id & 0xFFFFFF);
-        int rc = create_fresh_dir(path_out, 0);
-        if (rc != AMP_EIO)
-            return rc;
-    }
-    return amp_fail(AMP_EIO, "%s: could not find a fresh folder name", parent);
-}
-
-int results_write_file(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return amp_fail(AMP_EIO, "%s: cannot write: %s", tmp, strerror(errno));
-    size_t wrote = fwrite(data, 1, len, f);
-    int flush_failed = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int close_failed = fclose(f) != 0;
-    if (wrote != len || flush_failed || close_failed) {
-        int err = errno;
-        unlink(tmp);
-        return amp_fail(AMP_EIO, "%s: write failed: %s", path, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return amp_fail(AMP_EIO, "%s: cannot rename into place: %s", path, strerror(err));
-    }
-    /* The rename itself lasts only once the folder's entry is on disk. */
-    const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return AMP_OK;
-}
-
-void results_protocol_json(cJSON *j, const struct amp_config *c)
-{
-    cJSON_AddStringToObject(j, "net", c->net->name);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "momentum", c->momentum);
-    cJSON_AddNumberToObject(j, "channels", c->channels);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
-}
-
-static cJSON *config_json(const struct run_record *rec)
-{
-    const struct amp_config *c = rec->config;
-    cJSON *j = cJSON_CreateObject();
-    cJSON *recipes = cJSON_AddArrayToObject(j, "modes");
-    for (size_t i = 0; i < c->nrecipes; i++)
-        cJSON_AddItemToArray(recipes, cJSON_CreateString(c->recipes[i]->name));
-    results_protocol_json(j, c);
-    cJSON_AddNumberToObject(j, "train_limit", (double)c->train_limit);
-    cJSON_AddNumberToObject(j, "test_limit", (double)c->test_limit);
-    cJSON_AddStringToObject(j, "data", rec->data_dir);
-    cJSON_AddNumberToObject(j, "train_samples", (double)rec->train_samples);
-    cJSON_AddNumberToObject(j, "test_samples", (double)rec->test_samples);
-    cJSON_AddStringToObject(j, "device", c->device);
-    cJSON_AddNumberToObject(j, "threads", c->threads);
-    cJSON_AddStringToObject(j, "policy", policy_name(c->policy));
-    cJSON_AddBoolToObject(j, "deterministic", c->deterministic);
-    cJSON_AddBoolToObject(j, "graphs", c->graphs);
-    cJSON *sc = cJSON_AddObjectToObject(j, "loss_scaling");
-    cJSON_AddNumberToObject(sc, "static_scale", c->loss_scale);
-    cJSON_AddNumberToObject(sc, "init_scale", c->scale_init);
-    cJSON_AddNumberToObject(sc, "growth_factor", 2.0);
-    cJSON_AddNumberToObject(sc, "backoff_factor", 0.5);
-    cJSON_AddNumberToObject(sc, "growth_interval", c->scale_growth_interval);
-    cJSON_AddNumberToObject(sc, "min_scale", c->scale_min);
-    cJSON_AddNumberToObject(sc, "max_scale", c->scale_max);
-    return j;
-}
-
-static cJSON *environment_json(const struct host_info *h)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "cpu_model", h->cpu_model);
-    cJSON_AddStringToObject(j, "cpu_features", h->cpu_features);
-    cJSON_AddNumberToObject(j, "cores", h->cores);
-    cJSON_AddStringToObject(j, "os", h->os);
-    cJSON_AddStringToObject(j, "hostname", h->hostname);
-    cJSON_AddStringToObject(j, "compiler", h->compiler);
-    cJSON_AddStringToObject(j, "build_type", h->build_type);
-    cJSON_AddStringToObject(j, "git_revision", h->git_revision);
-    cJSON *libs = cJSON_AddObjectToObject(j, "libraries");
-    cJSON_AddStringToObject(libs, "zlib", h->zlib_release);
-    cJSON_AddStringToObject(libs, "cjson", h->cjson_version);
-    cJSON_AddStringToObject(libs, "openmp", h->openmp_version);
-    cJSON_AddBoolToObject(j, "cuda_compiled", h->cuda_compiled);
-    return j;
-}
-
-cJSON *results_memory_json(const struct mem_stats *m)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON *cats = cJSON_AddObjectToObject(j, "peak_bytes_by_category");
-    for (int c = 0; c < MEM_NCATEGORIES; c++)
-        cJSON_AddNumberToObject(cats, mem_category_name(c), (double)m->peak[c]);
-    cJSON_AddNumberToObject(j, "peak_bytes", (double)m->peak_total);
-    return j;
-}
-
-static cJSON *numerics_json(const struct numerics_summary *n)
-{
-    cJSON *j = cJSON_CreateObject();
-    for (int k = 0; k < NCLASSES; k++) {
-        cJSON *o = cJSON_AddObjectToObject(j, tensor_class_name(k));
-        cJSON_AddNumberToObject(o, "rounded", (double)n->cls[k].rounded);
-        cJSON_AddNumberToObject(o, "underflow", (double)n->cls[k].underflow);
-        cJSON_AddNumberToObject(o, "overflow", (double)n->cls[k].overflow);
-        cJSON_AddNumberToObject(o, "underflow_frac", numerics_underflow_frac(n, k));
-        cJSON_AddNumberToObject(o, "overflow_frac", numerics_overflow_frac(n, k));
-    }
-    cJSON_AddNumberToObject(j, "grad_underflow_frac", numerics_grad_underflow_frac(n));
-    cJSON_AddNumberToObject(j, "lowp_weight_updates", (double)n->updates);
-    cJSON_AddNumberToObject(j, "swallowed_updates", (double)n->swallowed);
-    return j;
-}
-
-static cJSON *trace_json(const struct recipe_result *r)
-{
-    cJSON *j = cJSON_CreateArray();
-    for (size_t i = 0; i < r->ntrace; i++) {
-        const struct layer_trace *t = &r->trace[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "layer", t->layer);
-        cJSON_AddStringToObject(o, "name", t->name);
-        cJSON_AddStringToObject(o, "input", t->input);
-        cJSON_AddStringToObject(o, "compute", t->compute);
-        cJSON_AddStringToObject(o, "output", t->output);
-        cJSON_AddStringToObject(o, "weights", t->weights);
-        cJSON_AddItemToArray(j, o);
-    }
-    return j;
-}
-
-static const char *scaling_name(enum loss_scaling s)
-{
-    return s == SCALING_DYNAMIC ? "dynamic" : s == SCALING_STATIC ? "static" : "none";
-}
-
-static cJSON *recipe_json(const struct recipe_result *r)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "summary", r->recipe->summary);
-    cJSON_AddNumberToObject(j, "seed", (double)r->seed);
-    cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
-    cJSON_AddItemToObject(j, "precision_trace", trace_json(r));
-    cJSON_AddNumberToObject(j, "threads", r->threads);
-    cJSON *backend = r->backend_json ? cJSON_Parse(r->backend_json) : NULL;
-    if (backend)
-        cJSON_AddItemToObject(j, "backend", backend);
-    cJSON_AddNumberToObject(j, "epochs_completed", r->nepochs);
-    cJSON_AddBoolToObject(j, "diverged", r->diverged);
-    if (r->diverged) {
-        cJSON_AddNumberToObject(j, "diverged_epoch", r->diverged_epoch);
-        cJSON_AddNumberToObject(j, "diverged_step", r->diverged_step);
-    }
-    cJSON_AddBoolToObject(j, "scale_fell_below_one", r->scale_below_one);
-    cJSON *epochs = cJSON_AddArrayToObject(j, "epochs");
-    for (uint32_t e = 0; e < r->nepochs; e++) {
-        const struct epoch_metrics *m = &r->epochs[e];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "epoch", m->epoch);
-        cJSON_AddNumberToObject(o, "train_loss", m->train_loss);
-        cJSON_AddNumberToObject(o, "train_acc", m->train_acc);
-        cJSON_AddNumberToObject(o, "test_loss", m->test_loss);
-        cJSON_AddNumberToObject(o, "test_acc", m->test_acc);
-        cJSON_AddNumberToObject(o, "epoch_s", m->epoch_s);
-        cJSON_AddNumberToObject(o, "samples_per_s", m->samples_per_s);
-        cJSON_AddNumberToObject(o, "steps", m->steps);
-        cJSON_AddNumberToObject(o, "skipped_steps", m->skipped_steps);
-        cJSON *sc = cJSON_AddObjectToObject(o, "scaler");
-        cJSON_AddNumberToObject(sc, "scale", m->loss_scale);
-        cJSON_AddNumberToObject(sc, "growth_tracker", m->growth_tracker);
-        cJSON_AddItemToObject(o, "numerics", numerics_json(&m->numerics));
-        cJSON_AddItemToObject(o, "memory", results_memory_json(&m->mem));
-        cJSON_AddItemToArray(epochs, o);
-    }
-    if (r->nepochs)
-        cJSON_AddItemToObject(j, "memory", results_memory_json(&r->epochs[r->nepochs - 1].mem));
-    return j;
-}
-
-/* The first seed's run of each recipe is the primary one (run.json's modes, epochs.csv,
- * steps.csv); every seed's run is in seeds.csv and run.json's seed_runs. */
-static int is_primary(const struct run_record *rec, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (rec->recipes[j].recipe == rec->recipes[i].recipe)
-            return 0;
-    return 1;
-}
-
-static cJSON *seed_runs_json(const struct run_record *rec)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < rec->nrecipes; i++) {
-        const struct recipe_result *r = &rec->recipes[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "mode", r->recipe->name);
-        cJSON_AddNumberToObject(o, "seed", (double)r->seed);
-        cJSON_AddBoolToObject(o, "diverged", r->diverged);
-        cJSON *acc = cJSON_AddArrayToObject(o, "test_acc");
-        cJSON *loss = cJSON_AddArrayToObject(o, "test_loss");
-        for (uint32_t e = 0; e < r->nepochs; e++) {
-            cJSON_AddItemToArray(acc, cJSON_CreateNumber(r->epochs[e].test_acc));
-            cJSON_AddItemToArray(loss, cJSON_CreateNumber(r->epochs[e].test_loss));
-        }
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-static cJSON *curve_json(const double *v, uint32_t n)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (uint32_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, cJSON_CreateNumber(v[i]));
-    return arr;
-}
-
-static cJSON *verification_json(const struct verification *v)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "tol_acc_pp", v->tol_acc);
-    cJSON_AddNumberToObject(j, "tol_loss_rel", v->tol_loss);
-    cJSON_AddNumberToObject(j, "seeds", v->seeds);
-    cJSON_AddStringToObject(j, "rule", v->seeds >= 3 ? "welch-one-sided-p0.05" : "single-seed");
-    cJSON_AddBoolToObject(j, "all_pass", v->all_pass);
-    if (v->baseline)
-        cJSON_AddStringToObject(j, "baseline", v->baseline);
-    cJSON *moves = cJSON_AddArrayToObject(j, "baseline_moves");
-    for (size_t i = 0; i < v->nmoves; i++)
-        cJSON_AddItemToArray(moves, cJSON_CreateString(v->moves[i]));
-    cJSON *verdicts = cJSON_AddObjectToObject(j, "verdicts");
-    for (size_t i = 0; i < v->n; i++) {
-        const struct verdict *d = &v->verdicts[i];
-        cJSON *o = cJSON_AddObjectToObject(verdicts, d->recipe->name);
-        cJSON_AddStringToObject(o, "verdict", d->pass ? "pass" : d->diverged ? "diverged" : "fail");
-        cJSON_AddStringToObject(o, "reason", d->reason);
-        cJSON_AddNumberToObject(o, "final_test_acc_mean", d->stats.mean);
-        cJSON_AddNumberToObject(o, "final_test_acc_std", d->stats.std);
-        cJSON_AddNumberToObject(o, "final_test_acc_min", d->stats.min);
-        cJSON_AddNumberToObject(o, "final_test_acc_max", d->stats.max);
-        cJSON_AddNumberToObject(o, "final_test_acc_median", d->stats.median);
-        cJSON_AddNumberToObject(o, "delta_pp", d->delta_pp);
-        cJSON_AddNumberToObject(o, "worst_test_loss_rel", d->worst_loss_rel);
-        if (d->p_value >= 0)
-            cJSON_AddNumberToObject(o, "welch_p", d->p_value);
-        cJSON_AddNumberToObject(o, "skipped_steps", d->skipped_steps);
-        cJSON_AddNumberToObject(o, "grad_underflow_frac", d->grad_underflow);
-        cJSON_AddNumberToObject(o, "baseline_moves", d->baseline_moved);
-        cJSON_AddItemToObject(o, "test_acc_mean", curve_json(d->stats.acc_mean, d->stats.epochs));
-        cJSON_AddItemToObject(o, "test_acc_std", curve_json(d->stats.acc_std, d->stats.epochs));
-        cJSON_AddItemToObject(o, "test_loss_mean", curve_json(d->stats.loss_mean, d->stats.epochs));
-        cJSON_AddItemToObject(o, "test_loss_std", curve_json(d->stats.loss_std, d->stats.epochs));
-    }
-    return j;
-}
-
-static int write_run_json(const char *dir, const struct run_record *rec)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "tool", "ampbench");
-    cJSON_AddStringToObject(root, "version", AMPBENCH_VERSION);
-    cJSON_AddBoolToObject(root, "complete", rec->complete);
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddStringToObject(root, "written_at", stamp);
-    cJSON_AddStringToObject(root, "command", rec->command_line);
-    cJSON_AddItemToObject(root, "config", config_json(rec));
-    cJSON_AddItemToObject(root, "environment", environment_json(rec->host));
-    cJSON *recipes = cJSON_AddObjectToObject(root, "modes");
-    for (size_t i = 0; i < rec->nrecipes; i++)
-        if (is_primary(rec, i))
-            cJSON_AddItemToObject(recipes, rec->recipes[i].recipe->name, recipe_json(&rec->recipes[i]));
-    if (rec->config->seeds > 1)
-        cJSON_AddItemToObject(root, "seed_runs", seed_runs_json(rec));
-    if (rec->verification) {
-        const struct verification *v = rec->verification;
-        cJSON_AddItemToObject(root, "verification", verification_json(v));
-        for (size_t i = 0; i < v->n; i++) { /* each recipe's verdict beside its metrics too */
-            const struct verdict *d = &v->verdicts[i];
-            cJSON *o = cJSON_AddObjectToObject(
-                cJSON_GetObjectItemCaseSensitive(recipes, d->recipe->name), "verdict");
-            cJSON_AddStringToObject(o, "verdict",
-                                    d->pass ? "pass" : d->diverged ? "diverged" : "fail");
-            cJSON_AddStringToObject(o, "reason", d->reason);
-        }
-    }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text)
-        return amp_fail(AMP_ENOMEM, "out of memory formatting run.json");
-    int rc = results_write_file(dir, "run.json", text, strlen(text));
-    cJSON_free(text);
-    return rc;
+    return dir_create_stamped(path_out, len, parent, "results directory");
 }
 
 /* A CSV file built in memory, then written atomically. */
@@ -423,7 +47,7 @@ static int csv_open(struct csv *c, const char *name)
 static int csv_commit(struct csv *c, const char *dir, const char *name)
 {
     fclose(c->f);
-    int rc = results_write_file(dir, name, c->buf, c->len);
+    int rc = file_write_in(dir, name, c->buf, c->len);
     free(c->buf);
     return rc;
 }
@@ -434,11 +58,10 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "epochs.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,epoch,train_loss,train_acc,test_loss,test_acc,epoch_s,samples_per_s,"
-                 "skipped_steps,loss_scale,grad_underflow_frac,act_underflow_frac,"
-                 "grad_overflow_frac,swallowed_updates,act_bytes,peak_bytes\n");
+    csv_put_names(c.f, epochs_columns, EPOCHS_NCOLS);
+    fputc('\n', c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
-        if (!is_primary(rec, i))
+        if (!results_is_primary(rec, i))
             continue;
         const struct recipe_result *r = &rec->recipes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
@@ -450,13 +73,26 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
                 ag->rounded + wg->rounded
                     ? (double)(ag->overflow + wg->overflow) / (double)(ag->rounded + wg->rounded)
                     : 0.0;
-            fprintf(c.f, "%s,%u,%.9g,%.9g,%.9g,%.9g,%.6f,%.2f,%u,%.9g,%.6g,%.6g,%.6g,%llu,%zu,%zu\n",
-                    r->recipe->name, m->epoch, m->train_loss, m->train_acc, m->test_loss,
-                    m->test_acc, m->epoch_s, m->samples_per_s, m->skipped_steps, m->loss_scale,
-                    numerics_grad_underflow_frac(n),
-                    numerics_underflow_frac(n, CLASS_ACTIVATIONS), grad_overflow,
-                    (unsigned long long)n->swallowed, m->mem.peak[MEM_ACTIVATIONS],
-                    m->mem.peak_total);
+            const union csv_cell row[EPOCHS_NCOLS] = {
+                [EPOCHS_MODE] = { .text = r->recipe->name },
+                [EPOCHS_EPOCH] = { .uint = m->epoch },
+                [EPOCHS_TRAIN_LOSS] = { .real = m->train_loss },
+                [EPOCHS_TRAIN_ACC] = { .real = m->train_acc },
+                [EPOCHS_TEST_LOSS] = { .real = m->test_loss },
+                [EPOCHS_TEST_ACC] = { .real = m->test_acc },
+                [EPOCHS_EPOCH_S] = { .real = m->epoch_s },
+                [EPOCHS_SAMPLES_PER_S] = { .real = m->samples_per_s },
+                [EPOCHS_SKIPPED_STEPS] = { .uint = m->skipped_steps },
+                [EPOCHS_LOSS_SCALE] = { .real = m->loss_scale },
+                [EPOCHS_GRAD_UNDERFLOW] = { .real = numerics_grad_underflow_frac(n) },
+                [EPOCHS_ACT_UNDERFLOW] = { .real = numerics_underflow_frac(n, CLASS_ACTIVATIONS) },
+                [EPOCHS_GRAD_OVERFLOW] = { .real = grad_overflow },
+                [EPOCHS_SWALLOWED] = { .uint = n->swallowed },
+                [EPOCHS_ACT_BYTES] = { .uint = m->mem.peak[MEM_ACTIVATIONS] },
+                [EPOCHS_PEAK_BYTES] = { .uint = m->mem.peak_total },
+            };
+            csv_put_cells(c.f, epochs_columns, EPOCHS_NCOLS, row);
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "epochs.csv");
@@ -468,22 +104,29 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "steps.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,epoch,step,loss,loss_scale,skipped");
-    for (int k = 0; k < NCLASSES; k++)
-        fprintf(c.f, ",%s_underflow_frac,%s_overflow_frac", tensor_class_name(k),
-                tensor_class_name(k));
-    fprintf(c.f, "\n");
+    steps_put_header(c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
-        if (!is_primary(rec, i))
+        if (!results_is_primary(rec, i))
             continue;
         const struct recipe_result *r = &rec->recipes[i];
         for (size_t t = 0; t < r->nsteps; t++) {
             const struct step_record *s = &r->steps[t];
-            fprintf(c.f, "%s,%u,%u,%.7g,%.9g,%d", r->recipe->name, s->epoch, s->step, s->loss,
-                    s->loss_scale, s->skipped);
-            for (int k = 0; k < NCLASSES; k++)
-                fprintf(c.f, ",%.6g,%.6g", s->underflow[k], s->overflow[k]);
-            fprintf(c.f, "\n");
+            const union csv_cell row[STEPS_NFIXED] = {
+                [STEPS_MODE] = { .text = r->recipe->name }, [STEPS_EPOCH] = { .uint = s->epoch },
+                [STEPS_STEP] = { .uint = s->step },         [STEPS_LOSS] = { .real = s->loss },
+                [STEPS_LOSS_SCALE] = { .real = s->loss_scale },
+                [STEPS_SKIPPED] = { .uint = (unsigned long long)s->skipped },
+            };
+            csv_put_cells(c.f, steps_columns, STEPS_NFIXED, row);
+            for (int k = 0; k < NCLASSES; k++) {
+                const union csv_cell fracs[STEPS_NCLASS_COLS] = {
+                    [STEPS_CLASS_UNDERFLOW] = { .real = s->underflow[k] },
+                    [STEPS_CLASS_OVERFLOW] = { .real = s->overflow[k] },
+                };
+                fputc(',', c.f);
+                csv_put_cells(c.f, steps_class_columns, STEPS_NCLASS_COLS, fracs);
+            }
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "steps.csv");
@@ -496,17 +139,35 @@ static int write_seeds_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "seeds.csv");
     if (rc != AMP_OK)
         return rc;
-    fprintf(c.f, "mode,seed,epoch,train_loss,train_acc,test_loss,test_acc\n");
+    csv_put_names(c.f, seeds_columns, SEEDS_NCOLS);
+    fputc('\n', c.f);
     for (size_t i = 0; i < rec->nrecipes; i++) {
         const struct recipe_result *r = &rec->recipes[i];
         for (uint32_t e = 0; e < r->nepochs; e++) {
             const struct epoch_metrics *m = &r->epochs[e];
-            fprintf(c.f, "%s,%llu,%u,%.9g,%.9g,%.9g,%.9g\n", r->recipe->name,
-                    (unsigned long long)r->seed, m->epoch, m->train_loss, m->train_acc,
-                    m->test_loss, m->test_acc);
+            const union csv_cell row[SEEDS_NCOLS] = {
+                [SEEDS_MODE] = { .text = r->recipe->name }, [SEEDS_SEED] = { .uint = r->seed },
+                [SEEDS_EPOCH] = { .uint = m->epoch },
+                [SEEDS_TRAIN_LOSS] = { .real = m->train_loss },
+                [SEEDS_TRAIN_ACC] = { .real = m->train_acc },
+                [SEEDS_TEST_LOSS] = { .real = m->test_loss },
+                [SEEDS_TEST_ACC] = { .real = m->test_acc },
+            };
+            csv_put_cells(c.f, seeds_columns, SEEDS_NCOLS, row);
+            fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "seeds.csv");
+}
+
+/* The first seed's run of each recipe is the primary one (run.json's modes, epochs.csv,
+ * steps.csv); every seed's run is in seeds.csv and run.json's seed_runs. */
+int results_is_primary(const struct run_record *rec, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (rec->recipes[j].recipe == rec->recipes[i].recipe)
+            return 0;
+    return 1;
 }
 
 int results_write(const char *dir, const struct run_record *rec)
@@ -517,16 +178,6 @@ int results_write(const char *dir, const struct run_record *rec)
     if (rc == AMP_OK && rec->config->seeds > 1)
         rc = write_seeds_csv(dir, rec);
     if (rc == AMP_OK)
-        rc = write_run_json(dir, rec);
+        rc = results_write_run_json(dir, rec);
     return rc;
-}
-
-int results_write_path(const char *path, const char *data, size_t len)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return results_write_file(".", path, data, len);
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    return results_write_file(dir, slash + 1, data, len);
 }

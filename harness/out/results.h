@@ -33,13 +33,13 @@ void results_protocol_json(cJSON *j, const struct amp_config *c);
 /* {"peak_bytes_by_category": {...}, "peak_bytes": N}: a backend's memory accounting. */
 cJSON *results_memory_json(const struct mem_stats *m);
 
-/* Writes run.json and epochs.csv into dir, each through a temporary file and a rename. */
+/* Writes epochs.csv (steps.csv, seeds.csv when configured) and run.json into dir, each
+ * through a temporary file and a rename. */
 int results_write(const char *dir, const struct run_record *rec);
-
-/* Writes len bytes of data to dir/name through dir/.name.tmp, fsync and a rename, so that a
- * reader never sees half a file. */
-int results_write_file(const char *dir, const char *name, const char *data, size_t len);
-/* The same for a path (folder and name in one string). */
-int results_write_path(const char *path, const char *data, size_t len);
+/* run.json alone (run_json.c). */
+int results_write_run_json(const char *dir, const struct run_record *rec);
+/* Whether rec->recipes[i] is its recipe's primary run (the first seed's): run.json's modes,
+ * epochs.csv and steps.csv hold only those; seeds.csv and seed_runs hold every seed. */
+int results_is_primary(const struct run_record *rec, size_t i);
 
 #endif

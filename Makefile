@@ -41,12 +41,13 @@ profile: build
 # The CPU suite under AddressSanitizer + UBSan, in its own build folder (docs/RELIABILITY.md).
 # Any report fails the test: -fno-sanitize-recover=all, and LeakSanitizer's exit code. The
 # sanitizers make training ~10x slower, so the tests labelled long (minutes of training for
-# accuracy) are skipped; test all_modes runs their code paths briefly. SANITIZE_CTEST= runs all.
+# accuracy) are skipped; test all_modes runs their code paths briefly. So is the test labelled
+# exact (golden), whose bits are the Release build's. SANITIZE_CTEST= runs all.
 # allocator_may_return_null: the out-of-memory test asks for 770 GB and expects NULL, not an abort.
 # (Not detect_stack_use_after_return: with GCC 12 its fake stack frames crash the AVX-512
 # kernels, which keep 64-byte vectors on the stack: SEGV in the kernels, not a bug in them.)
 ASAN_BUILD ?= build-asan
-SANITIZE_CTEST ?= -LE long
+SANITIZE_CTEST ?= -LE "long|exact"
 test-sanitize: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMPBENCH_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)

@@ -2,8 +2,9 @@
 # Bit for bit: two configurations on the CPU reference give exactly the epochs.csv (every column
 # but the timings epoch_s and samples_per_s) and steps.csv that the code produced before the
 # network became a layer table (tests/fixtures/golden/, made by the code at commit 707416e with
-# `tests/test_golden.sh BIN --regenerate`). --threads 2 pins peak_bytes (the conv workspace is
-# per thread).
+# `tests/test_golden.sh BIN --regenerate`) in the Release build (-O3 -march=native). --threads 2
+# pins peak_bytes (the conv workspace is per thread). Other optimisation levels (the sanitizer
+# build of make test-sanitize, which skips this test) may round the last bits differently.
 #
 # On another CPU: the CPU reference's vectors are 16 floats whatever the hardware width
 # (reference/simd.h), so AVX2 and AVX-512 hosts sum in the same order; but -march=native decides

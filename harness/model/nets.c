@@ -1,8 +1,7 @@
 /* The network presets: each a list of layers (nets.h), in forward order. */
 #include "nets.h"
 
-#include <stdio.h>
-#include <string.h>
+#include "named.h"
 
 /* The seed network: Conv2d(c_in -> --channels, 3x3, pad 1) -> ReLU -> flatten ->
  * Linear(channels * h * w -> classes) -> softmax cross-entropy. */
@@ -22,10 +21,7 @@ static const struct net_preset presets[] = {
 
 const struct net_preset *net_find(const char *name)
 {
-    for (size_t i = 0; i < net_count(); i++)
-        if (strcmp(presets[i].name, name) == 0)
-            return &presets[i];
-    return NULL;
+    return named_find(presets, net_count(), sizeof presets[0], name);
 }
 
 const struct net_preset *net_default(void)
@@ -45,9 +41,5 @@ const struct net_preset *net_at(size_t i)
 
 const char *net_names(char *buf, size_t len)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < net_count() && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", presets[i].name);
-    return buf;
+    return named_list(buf, len, presets, net_count(), sizeof presets[0]);
 }

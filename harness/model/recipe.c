@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "named.h"
+
 /* fp32 first: the reference (recipe_reference). */
 static const struct recipe recipes[] = {
     { .name = "fp32", .summary = "FP32 everywhere (no TF32)", .math = AMP_MATH_F32,
@@ -23,10 +25,7 @@ static const struct recipe recipes[] = {
 
 const struct recipe *recipe_find(const char *name)
 {
-    for (size_t i = 0; i < recipe_count(); i++)
-        if (strcmp(recipes[i].name, name) == 0)
-            return &recipes[i];
-    return NULL;
+    return named_find(recipes, recipe_count(), sizeof recipes[0], name);
 }
 
 const struct recipe *recipe_reference(void)
@@ -46,11 +45,7 @@ const struct recipe *recipe_at(size_t i)
 
 const char *recipe_names(char *buf, size_t len)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < recipe_count() && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", recipes[i].name);
-    return buf;
+    return named_list(buf, len, recipes, recipe_count(), sizeof recipes[0]);
 }
 
 const char *policy_name(enum policy p)

@@ -32,7 +32,7 @@ static void usage(FILE *f)
                "Benchmarks and verifies mixed-precision training of a small convolutional "
                "network.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\noptions of run (`ampbench <command> --help` for the others):\n");
     cli_print_options(f, CLI_RUN);
     fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");

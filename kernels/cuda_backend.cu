@@ -193,12 +193,7 @@ static void cudnn_version_str(char *buf, size_t len, int v)
     snprintf(buf, len, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100);
 }
 
-/* ---- device queries (the table's entries that need no context) ---- */
-
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+void cuda_append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -207,6 +202,8 @@ static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
     if (w > 0)
         *pos += (size_t)w;
 }
+
+/* ---- device queries (the table's entries that need no context) ---- */
 
 /* 1 when cudaGetDeviceCount finds at least one device. */
 static int cuda_usable(char *why, size_t len)
@@ -244,20 +241,21 @@ static int cuda_describe_device(char *buf, size_t len)
         cudaGetDeviceCount(&count);
         if (cudaGetDevice(&dev) == cudaSuccess &&
             cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
-            append(buf, len, &pos,
+            cuda_append(buf, len, &pos,
                    "CUDA device:  %s (compute capability %d.%d, %d SMs, %.1f GiB)%s\n", prop.name,
                    prop.major, prop.minor, prop.multiProcessorCount,
                    (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
                    count > 1 ? " (device 0 of several; CUDA_VISIBLE_DEVICES selects)" : "");
         else
-            append(buf, len, &pos, "CUDA device:  present, properties unavailable\n");
+            cuda_append(buf, len, &pos, "CUDA device:  present, properties unavailable\n");
         cudaGetLastError();
     } else {
-        append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
+        cuda_append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
     }
-    append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
-    append(buf, len, &pos, "cuBLAS:       %d.%d.%d\n", v.cublas[0], v.cublas[1], v.cublas[2]);
-    append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d)\n", dnn, CUDNN_MAJOR,
+    cuda_append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
+    cuda_append(buf, len, &pos, "cuBLAS:       %d.%d.%d\n", v.cublas[0], v.cublas[1],
+                v.cublas[2]);
+    cuda_append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d)\n", dnn, CUDNN_MAJOR,
            CUDNN_MINOR, CUDNN_PATCHLEVEL);
     return (int)pos;
 }
@@ -728,7 +726,7 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
     size_t pos = 0;
     if (len)
         buf[0] = '\0';
-    append(buf, len, &pos,
+    cuda_append(buf, len, &pos,
            "{\"device\": \"%s\", \"compute_capability\": \"%d.%d\", \"sm_count\": %d, "
            "\"driver\": \"%s\", \"runtime\": \"%s\", \"cublas\": \"%d.%d.%d\", \"cudnn\": \"%s\", "
            "\"deterministic\": %s, \"graphs\": %s, \"graph_captures\": %llu, "
@@ -738,14 +736,14 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
            v.cublas[2], dnn, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
            c->captures, c->replays, c->eager_steps, c->steps_timed,
            c->steps_timed ? c->step_ms_total / (double)c->steps_timed : 0.0);
-    append(buf, len, &pos,
+    cuda_append(buf, len, &pos,
            "\"memory\": {\"total\": %zu, \"free_at_open\": %zu, \"free_now\": %zu, "
            "\"peak_used_since_open\": %zu, \"backend_internal\": %zu}, \"conv\": ",
            c->mem_total, c->mem_free_open, c->mem_free_last,
            c->mem_free_open > c->mem_free_min ? c->mem_free_open - c->mem_free_min : 0,
            c->internal_bytes);
     cuda_conv_describe(c, buf, len, &pos);
-    append(buf, len, &pos, "%s", c->err ? ", \"error\": true}" : "}");
+    cuda_append(buf, len, &pos, "%s", c->err ? ", \"error\": true}" : "}");
     return (int)pos;
 }
 

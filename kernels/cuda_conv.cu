@@ -17,7 +17,6 @@
  * epilogue/check kernels recompute exactly those few elements in FP32 (a 3x3 x c_in dot product
  * for the forward and data gradient, an n x h x w reduction for a filter-gradient tap), store
  * that single rounding, and count underflow/overflow against the exact value. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -621,30 +620,17 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
     }
 }
 
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const int w = vsnprintf(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *pos += (size_t)w;
-}
-
 void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos)
 {
     static const char *const dir_names[CONV_DIRS] = { "forward", "backward_data",
                                                       "backward_filter" };
-    append(buf, len, pos, "[");
+    cuda_append(buf, len, pos, "[");
     int first = 1;
     for (int i = 0; i < CONV_MAX_PLANS; i++) {
         const struct conv_plan *p = &c->plans[i];
         if (!p->valid || !p->used || !p->ok)
             continue;
-        append(buf, len, pos,
+        cuda_append(buf, len, pos,
                "%s{\"n\": %u, \"c_in\": %u, \"h\": %u, \"w\": %u, \"c_out\": %u, \"dtype\": "
                "\"%s\", \"math\": \"%s\", \"workspace_limit\": %zu",
                first ? "" : ", ", p->s.n, p->s.c_in, p->s.h, p->s.w, p->s.c_out,
@@ -652,14 +638,14 @@ void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos)
                p->dtype != AMP_F32 ? "tensor_op" : p->math == AMP_MATH_TF32 ? "tf32" : "fp32",
                p->ws_limit);
         for (int d = 0; d < CONV_DIRS; d++)
-            append(buf, len, pos,
+            cuda_append(buf, len, pos,
                    ", \"%s\": {\"algo\": \"%s\", \"deterministic\": %s, \"math\": \"%s\", "
                    "\"workspace\": %zu}",
                    dir_names[d], algo_name(d, p->choice[d].algo),
                    p->choice[d].deterministic ? "true" : "false", math_name(p->choice[d].math),
                    p->choice[d].workspace);
-        append(buf, len, pos, "}");
+        cuda_append(buf, len, pos, "}");
         first = 0;
     }
-    append(buf, len, pos, "]");
+    cuda_append(buf, len, pos, "]");
 }

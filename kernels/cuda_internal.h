@@ -21,6 +21,11 @@
 /* The backend's table (cuda_backend.cu). */
 extern "C" const struct backend_ops cuda_backend_ops;
 
+/* printf-style text appended at buf + *pos (truncated to len; *pos counts what it needs, as
+ * snprintf), for the describe entries (cuda_backend.cu). */
+void cuda_append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- the multi-tensor elementwise queue (cuda_amp.cu) ---- */
 
 enum ew_kind {

@@ -33,7 +33,7 @@ struct opt {
 static const struct opt run_opts[] = {
     { "--modes", "LIST", OPT_RECIPES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
     { "--net", "NAME", OPT_NET, 0, 0, 0, "network preset (default seed; `ampbench nets` lists them)", 0 },
-    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)", 0 },
+    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv low precision), autocast (conv+FC; BN and loss FP32) or naive (all low precision) (default seed)", 0 },
     { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)", 0 },
     { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)", 0 },
     { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)", 0 },
@@ -185,7 +185,7 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     case OPT_POLICY: {
         const int p = policy_parse(value);
         if (p < 0)
-            return amp_fail(AMP_EINPUT, "--policy: unknown policy '%s' (known: seed, autocast)",
+            return amp_fail(AMP_EINPUT, "--policy: unknown policy '%s' (known: seed, autocast, naive)",
                             value);
         c->policy = (enum policy)p;
         return AMP_OK;

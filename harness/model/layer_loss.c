@@ -6,7 +6,7 @@ static void loss_forward(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor x = layer_view(l->x, c->n, l->p.in), dx = layer_view(l->dx, c->n, l->p.in);
     c->ops->softmax_xent(c->ctx, c->train ? &dx : NULL, c->stats, &x, c->labels, c->scaler, c->n,
-                         (uint32_t)act_numel(l->p.in));
+                         (uint32_t)act_numel(l->p.in), AMP_F32);
 }
 
 const struct layer_ops layer_softmax_xent = {

@@ -181,7 +181,8 @@ struct xent_case {
 static double xent_loss(void *arg)
 {
     struct xent_case *c = arg;
-    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, NULL, c->n, c->m);
+    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, NULL, c->n, c->m,
+                         AMP_F32);
     return (double)((float *)c->stats.data)[0] / c->n;
 }
 
@@ -194,13 +195,13 @@ static void test_xent(struct rng *r)
         ((int32_t *)c.labels.data)[i] = (int32_t)rng_below(r, 5);
     c.stats = make(2, AMP_F32, NULL, 0, 0);
     struct amp_tensor dz = make(30, AMP_F32, NULL, 0, 0);
-    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, NULL, c.n, c.m);
+    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, NULL, c.n, c.m, AMP_F32);
     compare("softmax_xent dlogits", &c.z, dz.data, 1e-3f, xent_loss, &c);
     /* The loss scale multiplies the gradient exactly (loss scaling relies on it). */
     struct amp_tensor dz2 = make(30, AMP_F32, NULL, 0, 0);
     struct amp_tensor scaler = make(sizeof(struct loss_scaler) / 4, AMP_I32, NULL, 0, 0);
     *(struct loss_scaler *)scaler.data = scaler_make(1024.0f, 0, 2000, 0.0f, 0.0f);
-    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, &scaler, c.n, c.m);
+    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, &scaler, c.n, c.m, AMP_F32);
     int exact = 1;
     for (int i = 0; i < 30; i++)
         exact &= ((float *)dz2.data)[i] == 1024.0f * ((float *)dz.data)[i];

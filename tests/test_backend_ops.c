@@ -1252,8 +1252,10 @@ static void test_batchnorm_case(uint32_t n, uint32_t c, uint32_t hw, enum amp_dt
     struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
     struct pt G = pt_new(c, sdt, MEM_WEIGHTS, gamma), Be = pt_new(c, sdt, MEM_WEIGHTS, beta);
     struct pt RM = pt_new(c, sdt, MEM_OPTIMIZER, rm), RV = pt_new(c, sdt, MEM_OPTIMIZER, rv);
-    struct pt SM = pt_new(c, sdt, MEM_ACTIVATIONS, NULL), SI = pt_new(c, sdt, MEM_ACTIVATIONS, NULL);
-    struct pt DG = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL), DB = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL);
+    struct pt SM = pt_new(c, sdt, MEM_ACTIVATIONS, NULL);
+    struct pt SI = pt_new(c, sdt, MEM_ACTIVATIONS, NULL);
+    struct pt DG = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL);
     struct bn_state bn[2];
     for (int b = 0; b < 2; b++)
         bn[b] = (struct bn_state){ .gamma = &G.t[b], .beta = &Be.t[b], .running_mean = &RM.t[b],
@@ -1318,8 +1320,10 @@ static void test_batchnorm_case(uint32_t n, uint32_t c, uint32_t hw, enum amp_dt
 
 static void test_batchnorm(void)
 {
+    /* The last two: few channels over many elements, so that a channel's sums are split into
+     * several chunks (some starting and ending inside an image plane). */
     const uint32_t shapes[][3] = { { 4, 16, 784 }, { 3, 5, 7 }, { 8, 3, 1 }, { 8, 4, 49 },
-                                   { 1, 7, 9 }, { 32, 16, 196 } };
+                                   { 1, 7, 9 }, { 32, 16, 196 }, { 16, 2, 1024 }, { 5, 3, 3001 } };
     for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (volatile int d = 0; d < 3; d++) {
             /* FP32 statistics (every policy but naive), and the data's own dtype (naive). */
@@ -1350,8 +1354,10 @@ static void test_graph_steps_layers(void)
     struct pt DS = pt_new(np, dt, MEM_ACTIVATION_GRADS, NULL);
     struct pt DP = pt_new(np, dt, MEM_ACTIVATION_GRADS, NULL);
     struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
-    struct pt G = pt_new(c, AMP_F32, MEM_WEIGHTS, gamma), Be = pt_new(c, AMP_F32, MEM_WEIGHTS, beta);
-    struct pt RM = pt_new(c, AMP_F32, MEM_OPTIMIZER, NULL), RV = pt_new(c, AMP_F32, MEM_OPTIMIZER, rv);
+    struct pt G = pt_new(c, AMP_F32, MEM_WEIGHTS, gamma);
+    struct pt Be = pt_new(c, AMP_F32, MEM_WEIGHTS, beta);
+    struct pt RM = pt_new(c, AMP_F32, MEM_OPTIMIZER, NULL);
+    struct pt RV = pt_new(c, AMP_F32, MEM_OPTIMIZER, rv);
     struct pt SM = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
     struct pt SI = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
     struct pt DG = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
@@ -1602,6 +1608,62 @@ static void test_capture_guard(void)
     backend_close(&G);
 }
 
+/* The batch-norm, pooling and add kernels are deterministic whatever the backend options
+ * (fixed chunks, block trees, no float atomics): twice the same bits on the GPU. */
+static void test_deterministic_layers(void)
+{
+    const uint32_t n = 16, c = 3, hw = 2000;
+    const size_t nx = (size_t)n * c * hw;
+    float *x = uniform(nx, -1.0f, 3.0f), *g = uniform(nx, -1.0f, 1.0f);
+    float *one = uniform(c, 1.0f, 1.0f);
+    struct pt X = pt_new(nx, AMP_F32, MEM_ACTIVATIONS, x);
+    struct pt Y = pt_new(nx, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(nx, AMP_F32, MEM_ACTIVATION_GRADS, g);
+    struct pt DX = pt_new(nx, AMP_F32, MEM_ACTIVATION_GRADS, NULL);
+    struct pt A = pt_new((size_t)n * c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt G = pt_new(c, AMP_F32, MEM_WEIGHTS, one), Be = pt_new(c, AMP_F32, MEM_WEIGHTS, NULL);
+    struct pt RM = pt_new(c, AMP_F32, MEM_OPTIMIZER, NULL);
+    struct pt RV = pt_new(c, AMP_F32, MEM_OPTIMIZER, one);
+    struct pt SM = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt SI = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DG = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct bn_state bn = { .gamma = &G.t[GPU], .beta = &Be.t[GPU], .running_mean = &RM.t[GPU],
+                           .running_var = &RV.t[GPU], .save_mean = &SM.t[GPU],
+                           .save_invstd = &SI.t[GPU], .momentum = 0.1f, .eps = 1e-5f };
+    struct pt *outs[] = { &Y, &DX, &A, &SM, &SI, &DG, &DB };
+    enum { NOUT = sizeof outs / sizeof outs[0] };
+    float *first[NOUT] = { 0 };
+    int same = 1;
+    for (int rep = 0; rep < 2; rep++) {
+        const struct backend_ops *ops = B[GPU].ops;
+        void *ctx = B[GPU].ctx;
+        ops->batchnorm_forward(ctx, &Y.t[GPU], &X.t[GPU], &bn, n, c, hw, 1);
+        ops->batchnorm_backward(ctx, &DX.t[GPU], &DG.t[GPU], &DB.t[GPU], &DY.t[GPU], &X.t[GPU],
+                                &bn, n, c, hw);
+        ops->add(ctx, &DX.t[GPU], &DX.t[GPU], &Y.t[GPU]);
+        ops->avgpool_forward(ctx, &A.t[GPU], &DX.t[GPU], n, c, hw);
+        for (int o = 0; o < NOUT; o++) {
+            float *v = pt_get(outs[o], GPU, "deterministic layers");
+            if (rep == 0) {
+                first[o] = v;
+            } else {
+                same &= memcmp(first[o], v, outs[o]->t[GPU].numel * sizeof(float)) == 0;
+                free(v);
+            }
+        }
+    }
+    result(same, "deterministic: batch norm forward/backward, add, avgpool bitwise repeatable");
+    for (int o = 0; o < NOUT; o++)
+        free(first[o]);
+    struct pt *all[] = { &X, &Y, &DY, &DX, &A, &G, &Be, &RM, &RV, &SM, &SI, &DG, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+    free(one);
+}
+
 /* Under --deterministic, the conv and FC ops give the same bits twice. */
 static void test_deterministic(void)
 {
@@ -1724,6 +1786,7 @@ int main(void)
         B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf);
         printf("cuda backend: %s\n", buf);
     }
+    CASE(test_deterministic_layers());
     CASE(test_deterministic()); /* last: it swaps the CUDA backend */
     backend_close(&B[GPU]);
     backend_close(&B[REF]);

@@ -49,10 +49,13 @@ struct geo {
     size_t NC;            /* forward: columns per task (a multiple of NR) */
     size_t G, LG, CB, NG, NCB, CBT; /* data grad.: images per group, its columns (rounded to NR),
                                        channels per block, groups, blocks, row tiles per block */
-    size_t L;             /* filter grad.: columns per chunk */
+    size_t T;             /* filter grad.: shares of the output tiles (the threads) */
+    int split_co;         /* ... split by output channel (else by filter column) */
+    size_t CTS, KTS;      /* ... output-channel tiles and filter-column tiles per share */
+    size_t L;             /* ... columns per chunk */
 };
 
-static struct geo geo_of(const struct conv_shape *s)
+static struct geo geo_of(const struct conv_shape *s, int threads)
 {
     struct geo g = { .N = s->n, .C = s->c_in, .H = s->h, .W = s->w, .CO = s->c_out,
                      .K = s->kernel, .S = s->stride, .P = s->pad };
@@ -77,9 +80,14 @@ static struct geo geo_of(const struct conv_shape *s)
     g.NG = (g.N + g.G - 1) / g.G;
     g.NCB = (g.C + g.CB - 1) / g.CB;
     g.CBT = up(g.CB * g.KK, MR) / MR;
-    /* Filter gradient: a chunk's packed operands, (CO6 + CK16) x L, within about 1 MB (a
-     * thread packs its share of one of them and the whole other). */
-    g.L = clampz((262144 / (g.CO6 + g.CK16)) / NR * NR, 64, 4096);
+    /* Filter gradient: T shares of the tiles, by output channel when CK < CO (each thread then
+     * packs all of col^T and its channels of dout), else by filter column; a share's operands
+     * for a chunk of L columns within about 2 MB. */
+    g.T = threads > 0 ? (size_t)threads : 1;
+    g.split_co = g.CK < g.CO;
+    g.CTS = g.split_co ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
+    g.KTS = g.split_co ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
+    g.L = clampz((524288 / (g.CTS * MR + g.KTS * NR)) / NR * NR, 64, 4096);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
     return g;
@@ -107,25 +115,29 @@ static size_t thread_floats(const struct geo *g)
     const size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
     const size_t fwd = g->CK * g->NC;
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wgrad = (g->CO6 + g->CK16) * g->L + g->L * (sizeof(size_t) / sizeof(float));
+    const size_t wrow = g->L > row ? g->L : row;
+    const size_t wgrad = (g->CTS * MR + g->KTS * NR) * g->L + up(wrow, NR) +
+                         g->L * (sizeof(size_t) / sizeof(float));
     size_t m = fwd > dgrad ? fwd : dgrad;
-    return (m > wgrad ? m : wgrad) + up(row, NR) + NR;
+    return (m > wgrad ? m : wgrad) + row + NR;
 }
 
+/* (Every region a multiple of 16 floats: the workspace is 64-byte aligned, and so is each
+ * region.) */
 size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
 {
-    const struct geo g = geo_of(s);
-    const size_t floats = g.N * g.C * g.plane + shared_floats(&g) +
-                          (size_t)(threads > 0 ? threads : 1) * thread_floats(&g);
+    const struct geo g = geo_of(s, threads);
+    const size_t floats = up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
+                          g.T * up(thread_floats(&g), 16);
     return floats * sizeof(float);
 }
 
 static struct layout layout_of(const struct amp_tensor *ws, const struct geo *g)
 {
     struct layout l = { .xpad = ws->data };
-    l.shared = l.xpad + g->N * g->C * g->plane;
-    l.thread = l.shared + shared_floats(g);
-    l.per_thread = thread_floats(g);
+    l.shared = l.xpad + up(g->N * g->C * g->plane, 16);
+    l.thread = l.shared + up(shared_floats(g), 16);
+    l.per_thread = up(thread_floats(g), 16);
     return l;
 }
 
@@ -323,7 +335,7 @@ void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *bias, struct amp_tensor *workspace,
                               const struct conv_shape *s, enum amp_math math)
 {
-    const struct geo g = geo_of(s);
+    const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
     const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
     const size_t tasks = (g.NQ + g.NC - 1) / g.NC;
@@ -391,30 +403,37 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     float *acc_buf = lay->shared; /* [CO6][CK16] FP32 sums */
     const size_t ct_n = g->CO6 / MR, kt_n = g->CK16 / NR;
     const size_t chunks = (g->NQ + g->L - 1) / g->L;
-    const int split_co = g->CK < g->CO;
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        const size_t T = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
-        float *arows = my_scratch(lay);           /* [its CO][L]: dout, when widened */
-        float *bpack = arows + g->CO6 * g->L;     /* [its CK tiles][L][NR]: col^T */
-        float *zeros = bpack + g->CK16 * g->L;    /* a zero row for the channels past CO */
+        float *arows = my_scratch(lay);                 /* [CTS * MR][L]: dout */
+        float *bpack = arows + g->CTS * MR * g->L;      /* [KTS][L][NR]: col^T */
+        float *zeros = bpack + g->KTS * NR * g->L;      /* a zero row for channels past CO */
         float *row = zeros; /* (a scratch row again once the sums are done) */
-        size_t *cbase = (size_t *)(zeros + up(g->OHW > g->CK ? g->OHW : g->CK, NR));
-        memset(zeros, 0, g->OHW * sizeof *zeros);
+        const size_t wrow = up(g->L > g->OHW ? (g->L > g->CK ? g->L : g->CK)
+                                             : (g->OHW > g->CK ? g->OHW : g->CK), NR);
+        size_t *cbase = (size_t *)(zeros + wrow);
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x);
-        size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
-        if (split_co)
-            ct0 = me * ct_n / T, ct1 = (me + 1) * ct_n / T;
-        else
-            kt0 = me * kt_n / T, kt1 = (me + 1) * kt_n / T;
-        for (size_t ch = 0; ch < chunks; ch++) {
-            const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
-            /* dout of the chunk's columns for this thread's output channels: read in place
-             * when FP32, else widened (TF32-rounded) row by row into arows [its CO][L]. */
-            if (dout->dtype != AMP_F32 || tf32_g)
+        /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
+         * region runs on one thread). */
+        for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
+             sh += (size_t)omp_get_num_threads()) {
+            size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
+            if (g->split_co)
+                ct0 = sh * g->CTS, ct1 = ct0 + g->CTS;
+            else
+                kt0 = sh * g->KTS, kt1 = kt0 + g->KTS;
+            ct1 = ct1 < ct_n ? ct1 : ct_n;
+            kt1 = kt1 < kt_n ? kt1 : kt_n;
+            ct0 = ct0 < ct1 ? ct0 : ct1;
+            kt0 = kt0 < kt1 ? kt0 : kt1;
+            memset(zeros, 0, g->L * sizeof *zeros);
+            for (size_t ch = 0; ch < chunks && ct0 < ct1 && kt0 < kt1; ch++) {
+                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
+                /* dout of the chunk's columns for this share's output channels, widened
+                 * (TF32-rounded) row by row: arows [CTS * MR][L], contiguous across images. */
                 for (size_t co = ct0 * MR; co < ct1 * MR && co < g->CO; co++)
                     for (size_t q = q0; q < q0 + nl;) {
                         const size_t n = q / g->OHW, p = q % g->OHW;
@@ -423,75 +442,62 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                                  (n * g->CO + co) * g->OHW + p, len, tf32_g);
                         q += len;
                     }
-            /* col^T of the chunk: for each column, NR consecutive rows ck. */
-            if (kt0 < kt1) /* the columns' input offsets, counted along (n, oy, ox) */
-                for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW,
-                            ox = p % g->OW;
-                     l < nl; l++) {
+                /* col^T of the chunk: for each column, NR consecutive rows ck. */
+                for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
+                     l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
                     cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
                     if (++ox == g->OW && (ox = 0, ++oy == g->OH))
                         oy = 0, n++;
                 }
-            for (size_t kt = kt0; kt < kt1; kt++) {
-                size_t offck[NR];
-                for (int l = 0; l < NR; l++) {
-                    const size_t ck = kt * NR + (size_t)l;
-                    const size_t ci = ck / g->KK, r = ck % g->KK;
-                    offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
+                for (size_t kt = kt0; kt < kt1; kt++) {
+                    size_t offck[NR];
+                    for (int l = 0; l < NR; l++) {
+                        const size_t ck = kt * NR + (size_t)l;
+                        const size_t ci = ck / g->KK, r = ck % g->KK;
+                        offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
+                    }
+                    float *d = bpack + (kt - kt0) * g->L * NR;
+                    const int partial = (kt + 1) * NR > g->CK;
+                    for (size_t l = 0; l < nl; l++) {
+                        const float *src = xp + cbase[l];
+                        float *dl = d + l * NR;
+                        for (int i = 0; i < NR; i++)
+                            dl[i] = src[offck[i]];
+                        if (partial)
+                            for (size_t i = g->CK - kt * NR; i < NR; i++)
+                                dl[i] = 0.0f;
+                    }
                 }
-                float *d = bpack + (kt - kt0) * g->L * NR;
-                const int partial = (kt + 1) * NR > g->CK;
-                for (size_t l = 0; l < nl; l++) {
-                    const float *src = xp + cbase[l];
-                    float *dl = d + l * NR;
-                    for (int i = 0; i < NR; i++)
-                        dl[i] = src[offck[i]];
-                    if (partial)
-                        for (size_t i = g->CK - kt * NR; i < NR; i++)
-                            dl[i] = 0.0f;
-                }
-            }
-            for (size_t kt = kt0; kt < kt1; kt++)
-                for (size_t ct = ct0; ct < ct1; ct++) {
-                    float tile[MR * NR];
-                    float *cbase = acc_buf + ct * MR * g->CK16 + kt * NR;
-                    if (ch == 0)
-                        acc_zero(tile);
-                    else
-                        for (int i = 0; i < MR; i++)
-                            memcpy(tile + i * NR, cbase + i * g->CK16, NR * sizeof *tile);
-                    /* one call per image's piece of the chunk (the sums chain through acc) */
-                    for (size_t q = q0; q < q0 + nl;) {
-                        const size_t n = q / g->OHW, p = q % g->OHW;
-                        const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
+                for (size_t kt = kt0; kt < kt1; kt++)
+                    for (size_t ct = ct0; ct < ct1; ct++) {
+                        float tile[MR * NR];
+                        float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
+                        if (ch == 0)
+                            acc_zero(tile);
+                        else
+                            for (int i = 0; i < MR; i++)
+                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
                         const float *a[MR];
                         for (int i = 0; i < MR; i++) {
                             const size_t co = ct * MR + (size_t)i;
-                            if (co >= g->CO)
-                                a[i] = zeros;
-                            else if (dout->dtype != AMP_F32 || tf32_g)
-                                a[i] = arows + (co - ct0 * MR) * g->L + (q - q0);
-                            else
-                                a[i] = (const float *)dout->data + (n * g->CO + co) * g->OHW + p;
+                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->L : zeros;
                         }
-                        micro_kernel_rows(len, a, bpack + ((kt - kt0) * g->L + (q - q0)) * NR,
-                                          tile);
-                        q += len;
+                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->L * NR, tile);
+                        for (int i = 0; i < MR; i++)
+                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
                     }
-                    for (int i = 0; i < MR; i++)
-                        memcpy(cbase + i * g->CK16, tile + i * NR, NR * sizeof *tile);
-                }
-        }
-        /* This thread's part of dweight, rounded; zeros for an empty batch. */
-        const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;
-        const size_t ck0 = kt0 * NR, ck_end = kt1 * NR < g->CK ? kt1 * NR : g->CK;
-        for (size_t co = ct0 * MR; co < co_end && ck0 < ck_end; co++) {
-            float *sums = acc_buf + co * g->CK16 + ck0;
-            if (chunks == 0)
-                memset(sums, 0, (ck_end - ck0) * sizeof *sums);
-            cpu_store(dweight, co * g->CK + ck0, sums, ck_end - ck0, &wcounts);
-            wrounded += ck_end - ck0;
-        }
+            }
+            /* This thread's part of dweight, rounded; zeros for an empty batch. */
+            const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;
+            const size_t ck0 = kt0 * NR, ck_end = kt1 * NR < g->CK ? kt1 * NR : g->CK;
+            for (size_t co = ct0 * MR; co < co_end && ck0 < ck_end; co++) {
+                float *sums = acc_buf + co * g->CK16 + ck0;
+                if (chunks == 0)
+                    memset(sums, 0, (ck_end - ck0) * sizeof *sums);
+                cpu_store(dweight, co * g->CK + ck0, sums, ck_end - ck0, &wcounts);
+                wrounded += ck_end - ck0;
+            }
+        } /* the shares */
         /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
          * as the 3x3 path sums it. */
         if (dbias) {
@@ -654,7 +660,7 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
                                const struct amp_tensor *weight, struct amp_tensor *workspace,
                                const struct conv_shape *s, enum amp_math math)
 {
-    const struct geo g = geo_of(s);
+    const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
     backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
     if (dinp)

@@ -74,7 +74,8 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.NC = clampz((65536 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
     /* Data gradient: groups of images of at least 128 columns, and channel blocks whose
      * columns (CB * KK rows) stay within 64 Ki floats. */
-    g.G = clampz((128 + g.OHW - 1) / g.OHW, 1, g.N ? g.N : 1);
+    g.G = (128 + g.OHW - 1) / g.OHW; /* (not capped by N: the sizes grow with N, as the
+                                         workspace asked for the largest batch must) */
     g.LG = up(g.G * g.OHW, NR);
     g.CB = clampz(65536 / (g.KK * g.LG), 1, g.C ? g.C : 1);
     g.NG = (g.N + g.G - 1) / g.G;

@@ -191,7 +191,7 @@ void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tenso
             }
             if (!dinp)
                 continue;
-            /* dinp = gamma * invstd / N * (N * dout - dbeta - xhat * dgamma), from the FP32 sums. */
+            /* dinp = gamma * invstd / N * (N * dout - dbeta - xhat * dgamma), from FP32 sums. */
             const float k = gamma * invstd / Nf;
             for (uint32_t s = 0; s < n; s++) {
                 const size_t base = ((size_t)s * c + ch) * hw;

@@ -488,8 +488,29 @@ static void test_conv_threads(const struct conv_shape *s, enum amp_dtype dt, enu
             tensor_free(bs[k], &t[k][i]);
 }
 
+/* The harness sizes one workspace for the largest batch and runs smaller ones in it: the size
+ * must not shrink as n grows. */
+static void test_conv_workspace_monotone(void)
+{
+    int ok = 1;
+    for (int i = 0; i < NCONV; i++)
+        for (int k = 0; k < 2; k++) {
+            struct backend *b = k ? &be : &be1;
+            struct conv_shape s = conv_shapes[i];
+            size_t last = 0;
+            for (uint32_t n = 1; n <= 70; n++) {
+                s.n = n;
+                const size_t ws = b->ops->conv2d_workspace(b->ctx, &s);
+                ok &= ws >= last;
+                last = ws;
+            }
+        }
+    check(ok, "conv2d_workspace does not shrink as the batch grows");
+}
+
 static void test_conv(struct rng *r)
 {
+    test_conv_workspace_monotone();
     test_conv_hand();
     test_conv_negative_zero();
     for (int i = 0; i < NCONV; i++) {

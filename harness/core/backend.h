@@ -149,7 +149,8 @@ struct backend_ops {
      * AMP_MATH_TF32 and the input is FP32), and rounds results to the output tensor's dtype
      * (round to nearest even, counted in the numerics counters). */
 
-    /* dst = src converted to dst's dtype (same numel). */
+    /* dst = src converted to dst's dtype (same numel); between equal dtypes a copy, which rounds
+     * and counts nothing. */
     void (*cast)(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
     /* Optional: 1 when the conv ops run shape s; else 0 with a one-line reason in why ("the cpu
      * backend runs only 3x3 convolutions with stride 1 and padding 1"). NULL: every shape. The

@@ -65,8 +65,11 @@ if [ -z "$py" ]; then
   summary
   exit $?
 fi
-# Every preset's table builds in PyTorch with the parameters ampbench registers.
+# Every preset's table builds in PyTorch with the parameters ampbench registers, as many as
+# `ampbench nets` counts.
+"$bin" nets > "$tmp/nets.txt" 2>&1
 for net in seed lenet5 resnet8 deep wide; do
+  want=$(awk -v n="$net" '$1 == n ":" { on = 1 } on && $1 == "total:" { print $2; exit }' "$tmp/nets.txt")
   "$bin" nets --json "$net" > "$tmp/t_$net.json" 2>/dev/null
   out=$("$py" - "$tmp/t_$net.json" "$tools" <<'EOF' 2>&1
 import json, sys
@@ -86,7 +89,7 @@ for l in table["layers"]:
 print("ok", sum(p.numel() for p in net.parameters()))
 EOF
 )
-  ok "$([[ "$out" == ok* ]] && echo 1)" "torch_bench.build_net($net): $out"
+  ok "$([ "$out" = "ok $want" ] && echo 1)" "torch_bench.build_net($net): $out (ampbench nets: $want parameters)"
 done
 "$bin" bench --modes fp32,bf16 --batches 8 --channels 2 --train-limit 256 --test-limit 64 \
   --out "$tmp/t" > "$tmp/tlog" 2>&1

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "faults.h"
 #include "layers.h"
 #include "lowp.h"
 #include "nvtx.h"
@@ -29,6 +30,8 @@ struct model {
     struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
     struct amp_tensor workspace; /* the conv ops' */
     struct amp_tensor grad_parts; /* the gradient parts summed at forks (layer dx_part/dskip_part) */
+    enum model_fault fault;       /* test-only (faults.h): FAULT_NONE in every normal run */
+    struct amp_tensor fault_scaler; /* FAULT_SCALED_TWICE: a scaler holding 1 / scale */
 };
 
 static struct act_shape sample_of(const struct model_shape *s)
@@ -249,9 +252,14 @@ static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
                           MEM_WORKSPACE);
     if (rc == AMP_OK && m->scaling != SCALING_NONE) {
         const size_t words = (sizeof *scaler + sizeof(int32_t) - 1) / sizeof(int32_t);
+        struct loss_scaler start = *scaler;
+        if (m->fault == FAULT_NO_BACKOFF)
+            start.backoff_factor = 1.0f;
         rc = tensor_alloc(be, &m->scaler, words, AMP_I32, MEM_OPTIMIZER);
         if (rc == AMP_OK)
-            rc = be->ops->upload(be->ctx, m->scaler.data, scaler, sizeof *scaler);
+            rc = be->ops->upload(be->ctx, m->scaler.data, &start, sizeof start);
+        if (rc == AMP_OK && m->fault == FAULT_SCALED_TWICE)
+            rc = tensor_alloc(be, &m->fault_scaler, words, AMP_I32, MEM_OPTIMIZER);
     }
     return rc;
 }
@@ -274,6 +282,7 @@ int model_create(struct model **out, struct backend *be, const struct net_preset
     m->plan = *plan;
     m->scaling = scaling;
     m->nlayers = net->nlayers;
+    m->fault = model_planted_fault();
     int rc = lay_out(m);
     if (rc == AMP_OK)
         rc = alloc_tensors(m, scaler);
@@ -306,7 +315,7 @@ void model_destroy(struct model *m)
             tensor_free(be, &l->state[k]);
     }
     struct amp_tensor *others[] = { &m->scaler, &m->input, &m->labels, &m->stats, &m->workspace,
-                                    &m->grad_parts };
+                                    &m->grad_parts, &m->fault_scaler };
     for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
         tensor_free(be, others[k]);
     free(m->w);
@@ -477,15 +486,21 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
         struct weights *w = &m->w[i];
         if (w->master_grad.data)
             ops->cast(ctx, &w->master_grad, &w->grad);
-        if (scaler)
+        if (scaler && m->fault != FAULT_NO_UNSCALE)
             ops->unscale(ctx, update_grad(w), scaler);
     }
     nvtx_pop();
     nvtx_push("optimizer");
+    const struct amp_tensor *skip_on = m->fault == FAULT_STEP_ON_INF ? NULL : scaler;
     for (size_t i = 0; i < m->nw; i++) {
         struct weights *w = &m->w[i];
-        ops->sgd_momentum(ctx, &w->param, &w->velocity, w->copy.data ? &w->copy : NULL,
-                          update_grad(w), scaler, lr, momentum);
+        struct amp_tensor *copy = w->copy.data && m->fault != FAULT_STALE_COPY ? &w->copy : NULL;
+        if (w->copy.data && m->fault == FAULT_MASTER_NOT_UPDATED)
+            ops->sgd_momentum(ctx, &w->copy, &w->velocity, NULL, update_grad(w), skip_on, lr,
+                              momentum);
+        else
+            ops->sgd_momentum(ctx, &w->param, &w->velocity, copy, update_grad(w), skip_on, lr,
+                              momentum);
     }
     nvtx_pop();
     if (scaler) {
@@ -493,6 +508,23 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
         ops->scaler_update(ctx, scaler);
         nvtx_pop();
     }
+}
+
+/* FAULT_SCALED_TWICE: the logits' gradient (already times the scale) times the scale again,
+ * through unscale with a scaler holding 1 / scale. */
+static int scale_again(struct model *m, uint32_t n)
+{
+    const struct backend_ops *ops = m->be->ops;
+    struct loss_scaler s;
+    int rc = ops->download(m->be->ctx, &s, m->scaler.data, sizeof s);
+    s.scale = 1.0f / s.scale;
+    s.found_inf = 0;
+    if (rc == AMP_OK)
+        rc = ops->upload(m->be->ctx, m->fault_scaler.data, &s, sizeof s);
+    struct amp_tensor dlogits = layer_input_grad(&m->layers[m->nlayers - 1], n);
+    if (rc == AMP_OK)
+        ops->unscale(m->be->ctx, &dlogits, &m->fault_scaler);
+    return rc;
 }
 
 /* FNV-1a over what a captured step depends on besides device memory. */
@@ -523,11 +555,18 @@ static int step(struct model *m, uint32_t n, int train, float lr, float momentum
      * tells apart training and evaluation, full and partial batches, and (for a schedule) every
      * learning rate and momentum. */
     const uint64_t key = step_key(n, train, lr, momentum);
-    if (!ops->step_begin || !ops->step_begin(ctx, key)) {
+    /* A planted fault (tests only) runs eagerly: scale_again reads the scaler mid-step. */
+    const int eager = !ops->step_begin || m->fault != FAULT_NONE;
+    if (eager || !ops->step_begin(ctx, key)) {
         forward(m, &c);
+        if (train && m->fault == FAULT_SCALED_TWICE && c.scaler) {
+            int rc = scale_again(m, n);
+            if (rc != AMP_OK)
+                return rc;
+        }
         if (train)
             backward_and_update(m, &c, lr, momentum);
-        if (ops->step_end)
+        if (!eager && ops->step_end)
             ops->step_end(ctx);
     }
     float stats[2];
@@ -566,7 +605,7 @@ void model_param(const struct model *m, size_t i, struct model_param *out)
 {
     struct weights *w = &m->w[i];
     *out = (struct model_param){ .name = w->name, .numel = w->spec.numel, .stored = &w->param,
-                                 .grad = update_grad(w) };
+                                 .grad = update_grad(w), .copy = w->copy.data ? &w->copy : NULL };
 }
 
 size_t model_nbuffers(const struct model *m)

@@ -38,6 +38,7 @@ struct model_param {
     const struct amp_tensor *grad;    /* the gradient the optimizer reads: the FP32 master
                                        * gradient when there is one, else the layer's own
                                        * (unscaled after a training step) */
+    const struct amp_tensor *copy;    /* the low-precision copy the layer computes with, or NULL */
 };
 
 struct model;

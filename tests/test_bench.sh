@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ampbench bench end to end on a tiny sweep: bench.json, bench.csv and report.md written with one
-# row per (net, mode, batch, channels) cell, fp32's speedup exactly 1, the net in every cell, bad
+# ampbench bench end to end on tiny sweeps: bench.json, bench.csv and report.md written with one
+# row per (net, mode, batch, channels) cell (seed, and lenet5, which takes no --channels), fp32's speedup exactly 1, the net in every cell, bad
 # --batches and --nets lists refused with exit 2 before any work, --flag=value spellings, and the
 # sweep's plots drawn when gnuplot is present. With PyTorch (python3-torch): the side-by-side
 # column, PyTorch on the thread count ampbench's backend used, and the PyTorch networks built from
@@ -26,6 +26,20 @@ ok "$(grep -qE '^  seed +amp +16 +2 ' "$tmp/log" && echo 1)" "the printed table 
 if command -v gnuplot >/dev/null; then
   ok "$([ -s "$tmp/b/plots/bench_throughput.png" ] && [ -s "$tmp/b/plots/bench_speedup.svg" ] && echo 1)" "bench plots"
 fi
+# Two nets: seed at two channel counts, lenet5 (no width left to --channels) once per mode and
+# batch, its channels "-" / null, its FLOPs per sample those of `ampbench nets`.
+AMPBENCH_PYTHON=/nonexistent "$bin" bench --nets seed,lenet5 --modes fp32,amp --batches 8 --channels 2,4 \
+  --train-limit 256 --test-limit 64 --out "$tmp/n" > "$tmp/nlog" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && echo 1)" "bench --nets seed,lenet5: exit $rc: $(tail -3 "$tmp/nlog")"
+flops=$("$bin" nets | awk '$1 == "lenet5:" { on = 1 } on && $1 == "total:" { print $4; exit }')
+ok "$(awk -F, -v f="$flops" 'NR > 1 { n[$15 "," $3]++; rows++ }
+      NR > 1 && $15 == "lenet5" && ($3 != "-" || sprintf("%.4g", $17) != f) { bad = 1 }
+      NR > 1 && $1 == "fp32" && $12 != "1.0000" { bad = 1 }
+      END { print (!bad && rows == 6 && n["seed,2"] == 2 && n["seed,4"] == 2 && n["lenet5,-"] == 2) ? 1 : 0 }' \
+      "$tmp/n/bench.csv")" "nets x modes x batches x channels: $(cut -d, -f1,3,15,17 "$tmp/n/bench.csv" | tr '\n' ' ') (lenet5 FLOPs $flops)"
+ok "$(grep -q '"channels":	null' "$tmp/n/bench.json" && grep -q '^| lenet5 | amp | 8 | - |' "$tmp/n/report.md" \
+      && grep -qE '^  lenet5 +amp +8 +- ' "$tmp/nlog" && echo 1)" "lenet5's cells in bench.json, report.md and the table"
 err=$("$bin" bench --batches 8,zero --out "$tmp/bad" 2>&1 >/dev/null)
 rc=$?
 ok "$([ $rc -eq 2 ] && [[ "$err" == *"--batches: '8,zero' is not a list of integers"* ]] && [ ! -e "$tmp/bad" ] && echo 1)" \
@@ -91,8 +105,8 @@ EOF
 )
   ok "$([ "$out" = "ok $want" ] && echo 1)" "torch_bench.build_net($net): $out (ampbench nets: $want parameters)"
 done
-"$bin" bench --modes fp32,bf16 --batches 8 --channels 2 --train-limit 256 --test-limit 64 \
-  --out "$tmp/t" > "$tmp/tlog" 2>&1
+"$bin" bench --nets seed,lenet5 --modes fp32,bf16 --batches 8 --channels 2 --train-limit 256 \
+  --test-limit 64 --out "$tmp/t" > "$tmp/tlog" 2>&1
 rc=$?
 ok "$([ $rc -eq 0 ] && echo 1)" "bench with PyTorch: exit $rc: $(tail -3 "$tmp/tlog")"
 out=$("$py" - "$tmp/t/bench.json" <<'EOF' 2>&1
@@ -102,7 +116,8 @@ t, th = b["torch"], b["threads"]
 assert isinstance(t, dict), f"no PyTorch result: {t}"
 assert th["ampbench"] >= 1 and th["torch"] == th["ampbench"] == t["threads"], th
 assert all(c["threads"] == th["ampbench"] for c in b["cells"]), "cell threads"
-assert all(c.get("torch_samples_per_s", 0) > 0 and c["net"] == "seed" for c in b["cells"]), b["cells"]
+assert all(c.get("torch_samples_per_s", 0) > 0 for c in b["cells"]), b["cells"]
+assert sorted((c["net"], c["channels"]) for c in b["cells"]) == [("lenet5", None)] * 2 + [("seed", 2)] * 2, b["cells"]
 assert {c["recipe"] for c in t["cells"]} == {"fp32", "bf16"}, t["cells"]
 print("ok", th)
 EOF

@@ -4,7 +4,7 @@
  * init. ampbench's FP32 first-step loss and gradients must match each within 1e-4 and the first
  * 20 step losses within 1e-3 (relative), batch norm running statistics after the 20 steps within
  * 1e-4; the init and the batch order must be the ones the fixture was made from. Relative errors
- * of a tensor: max_i |a_i - b_i| / max_i |b_i|. */
+ * of a tensor: max_i |a_i - b_i| / max_i |b_i|. AMPBENCH_FIXTURE_VERBOSE=1 prints every step's. */
 #include <cjson/cJSON.h>
 #include <glob.h>
 #include <math.h>
@@ -185,6 +185,7 @@ static void check_fixture(const char *path)
     int32_t *labels = malloc(batch * sizeof *labels);
     int same_order = 1;
     double worst_loss = 0.0;
+    const int verbose = getenv("AMPBENCH_FIXTURE_VERBOSE") != NULL;
     for (int s = 0; s < steps; s++) {
         const cJSON *idx = cJSON_GetArrayItem(batches, s);
         const uint32_t n = (uint32_t)cJSON_GetArraySize(idx);
@@ -197,6 +198,9 @@ static void check_fixture(const char *path)
         model_train_step(net, n, lr, momentum, &sr);
         const double mine = sr.loss_sum / n, torch = cJSON_GetArrayItem(losses, s)->valuedouble;
         const double rel = fabs(mine - torch) / fabs(torch);
+        if (verbose)
+            printf("  step %d: loss %.9f, PyTorch %.9f, relative error %.2e\n", s + 1, mine,
+                   torch, rel);
         if (rel > worst_loss)
             worst_loss = rel;
         if (s > 0)

@@ -41,30 +41,51 @@ static double project(const struct amp_tensor *out, const struct amp_tensor *pro
     return s;
 }
 
+/* |fd - an| / (atol + rtol |an|) at element i of x, with central differences of step eps. */
+static double fd_ratio(float *v, size_t i, float eps, double an, double (*loss)(void *), void *arg)
+{
+    const float keep = v[i];
+    v[i] = keep + eps;
+    const double lp = loss(arg);
+    v[i] = keep - eps;
+    const double lm = loss(arg);
+    v[i] = keep;
+    const double fd = (lp - lm) / (2.0 * (double)eps);
+    return fabs(fd - an) / (ATOL + RTOL * fabs(an));
+}
+
 /* Compares an analytic gradient of `x` with central differences of loss(): returns the worst
- * violation ratio |fd - an| / (ATOL + RTOL |an|) (<= 1 passes). */
-static double compare(const char *name, struct amp_tensor *x, const float *analytic, float eps,
-                      double (*loss)(void *), void *arg)
+ * violation ratio |fd - an| / (ATOL + RTOL |an|) (<= 1 passes). An element may instead pass at
+ * step eps/4 (the O(eps^2) error of a curved loss, as batch norm's, shrinks 16x); with
+ * kinks > 0, up to that fraction of the elements may fail both, as elements whose difference
+ * straddles a kink (a ReLU or max pooling switching somewhere in the batch) do. */
+static double compare_kinks(const char *name, struct amp_tensor *x, const float *analytic,
+                            float eps, double kinks, double (*loss)(void *), void *arg)
 {
     double worst = 0.0;
+    size_t failing = 0;
     float *v = x->data;
     for (size_t i = 0; i < x->numel; i++) {
-        const float keep = v[i];
-        v[i] = keep + eps;
-        const double lp = loss(arg);
-        v[i] = keep - eps;
-        const double lm = loss(arg);
-        v[i] = keep;
-        const double fd = (lp - lm) / (2.0 * (double)eps);
-        const double ratio = fabs(fd - analytic[i]) / (ATOL + RTOL * fabs(analytic[i]));
+        double ratio = fd_ratio(v, i, eps, analytic[i], loss, arg);
+        if (ratio > 1.0) {
+            const double fine = fd_ratio(v, i, eps / 4, analytic[i], loss, arg);
+            ratio = fine < ratio ? fine : ratio;
+        }
+        failing += ratio > 1.0;
         if (ratio > worst)
             worst = ratio;
     }
-    char what[160];
-    snprintf(what, sizeof what, "%s: worst |fd - analytic| / (atol + rtol |analytic|) = %.3g",
-             name, worst);
-    check(worst <= 1.0, "%s", what);
+    const size_t allowed = (size_t)(kinks * (double)x->numel);
+    check(failing <= allowed, "%s: %zu of %zu elements off (at most %zu allowed at kinks); worst "
+          "|fd - analytic| / (atol + rtol |analytic|) = %.3g", name, failing, x->numel, allowed,
+          worst);
     return worst;
+}
+
+static double compare(const char *name, struct amp_tensor *x, const float *analytic, float eps,
+                      double (*loss)(void *), void *arg)
+{
+    return compare_kinks(name, x, analytic, eps, 0.0, loss, arg);
 }
 
 /* ---- conv2d ---- */
@@ -256,7 +277,7 @@ static void test_network(struct rng *r, const struct net_preset *net, uint32_t h
         char name[64];
         snprintf(name, sizeof name, "%s network d%s", net->name, mp.name);
         /* FP32 weights are the stored ones (no copy): perturbing them moves the loss. */
-        compare(name, (struct amp_tensor *)mp.stored, g, 1e-3f, net_loss, model);
+        compare_kinks(name, (struct amp_tensor *)mp.stored, g, 1e-3f, 0.03, net_loss, model);
         free(g);
     }
     model_destroy(model);

@@ -69,9 +69,10 @@ ok "$([ $? -eq 2 ] && [[ "$err" == *"unknown network 'nope'"* ]] && echo 1)" "ne
 ok "$(grep -q '"layers":' "$tmp/init/init.json" && grep -q '"width":	4' "$tmp/init/init.json" && echo 1)" \
    "export-init writes the layer table"
 
-# PyTorch side by side, when a python with torch is there (as the bench finds it).
+# PyTorch side by side, when a python with torch is there, found as the bench finds it:
+# $AMPBENCH_PYTHON when set (and only it), else python3, else /usr/bin/python3.
 py=
-for p in python3 /usr/bin/python3; do
+for p in ${AMPBENCH_PYTHON:-python3 /usr/bin/python3}; do
   if command -v "$p" >/dev/null && "$p" -c 'import torch' 2>/dev/null; then py=$p; break; fi
 done
 if [ -z "$py" ]; then

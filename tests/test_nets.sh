@@ -45,9 +45,10 @@ else
     exit 77
   fi
   for net in lenet5 resnet8 deep wide; do
-    limit=128; [ "$net" = wide ] && limit=32
+    size=(--train-limit 96 --test-limit 32 --batch 32)
+    [ "$net" = wide ] && size=(--train-limit 8 --test-limit 8 --batch 8) # every emulated thread is a fiber
     for d in cpu cuda; do
-      train "$net-$d" --net "$net" --device "$d" --modes fp32,amp --epochs 1 --train-limit $limit --test-limit 32 --batch 32
+      train "$net-$d" --net "$net" --device "$d" --modes fp32,amp --epochs 1 "${size[@]}"
     done
     for m in fp32 amp; do
       a=$(col "$net-cpu" $m 1 train_loss) b=$(col "$net-cuda" $m 1 train_loss)

@@ -35,8 +35,15 @@ static int print_net(const struct net_preset *net, const struct model_shape *sha
                    info[i].trace.layer, out, info[i].params, info[i].flops, info[i].act_bytes);
         }
         printf("  total: %zu parameters, %.4g FLOPs per training sample, %zu activation bytes "
-               "per sample (FP32, the input included)\n\n",
+               "per sample (FP32, the input included)\n",
                t.params, t.flops, t.act_bytes);
+        if (net->note)
+            printf("  note: %s\n", net->note);
+        if (net->verify_epochs || net->verify_seeds)
+            printf("  verify protocol: %u epochs x %u seeds (unless --epochs, --seeds say "
+                   "otherwise)\n", net->verify_epochs ? net->verify_epochs : 5,
+                   net->verify_seeds ? net->verify_seeds : 1);
+        printf("\n");
     }
     free(info);
     return rc;

@@ -47,6 +47,10 @@ struct net_preset {
     const char *name;
     const char *summary;
     const char *note;   /* what the preset is for, for `ampbench nets` (NULL: none) */
+    /* The default protocol of `ampbench verify` (--epochs, --seeds when not given): long and
+     * wide enough that fp32's own seed-to-seed spread sits below the accuracy tolerance
+     * (docs/VERIFICATION.md has the measurements); 0: the run's defaults. */
+    uint32_t verify_epochs, verify_seeds;
     const struct layer_spec *layers;
     size_t nlayers;
 };

@@ -155,8 +155,27 @@ static void test_inconclusive(void)
     recipe_result_free(&q[1]);
 }
 
+/* verify takes a preset's protocol unless the flags say otherwise; run does not. */
+static void test_protocol(void)
+{
+    struct amp_config c;
+    char *a1[] = { "--net", "resnet8" };
+    cli_parse(2, a1, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 3 && c.epochs == 5, "verify --net resnet8: 3 seeds, 5 epochs (%u, %u)",
+          c.seeds, c.epochs);
+    char *a2[] = { "--net", "resnet8", "--seeds", "1", "--epochs=2" };
+    cli_parse(5, a2, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 1 && c.epochs == 2, "--seeds and --epochs win over the protocol");
+    cli_parse(2, a1, &c, stdout, CLI_RUN);
+    check(c.seeds == 1, "run --net resnet8: one seed");
+    char *a3[] = { "--net", "lenet5" };
+    cli_parse(2, a3, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 1, "verify --net lenet5: no protocol, one seed");
+}
+
 int main(void)
 {
+    test_protocol();
     test_welch();
     test_single_seed();
     test_seeds();

@@ -215,6 +215,16 @@ static void push(struct cuda_ctx *c, const ew_job *j)
 void cuda_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    const size_t n = src->numel < dst->numel ? src->numel : dst->numel;
+    if (dst->dtype == src->dtype) { /* a copy: nothing is rounded, nothing counted */
+        if (c->err || n == 0 || dst->data == src->data)
+            return;
+        c->dirty = 1;
+        cuda_ew_flush(c); /* pending jobs come first in stream order */
+        CUDA_CHECK(c, cudaMemcpyAsync(dst->data, src->data, n * dtype_size(src->dtype),
+                                      cudaMemcpyDeviceToDevice, c->stream));
+        return;
+    }
     ew_job j;
     memset(&j, 0, sizeof j);
     j.kind = EW_CAST;
@@ -224,7 +234,7 @@ void cuda_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src)
     j.b = src->data;
     j.b_dt = src->dtype;
     j.b_cat = src->category;
-    j.numel = src->numel < dst->numel ? src->numel : dst->numel;
+    j.numel = n;
     push(c, &j);
 }
 

@@ -1,6 +1,9 @@
-/* CUDA backend: the 3x3 convolution (NCHW, stride 1, padding 1: cuda_conv2d_supports refuses
- * other shapes) through cuDNN's convolution API (cudnnConvolutionForward / BackwardFilter /
- * BackwardData, cuDNN 9's libcudnn_cnn).
+/* CUDA backend: the 2-D convolution (NCHW, cross-correlation, any kernel size, stride, zero
+ * padding and channel count cuDNN takes: cuda_conv2d_supports refuses only what cuDNN's legacy
+ * API refuses) through cuDNN's convolution API (cudnnConvolutionForward / BackwardFilter /
+ * BackwardData, cuDNN 9's libcudnn_cnn). The descriptors come from struct conv_shape: x [n,
+ * c_in, h, w], w [c_out, c_in, kernel, kernel], pads and strides equal in both directions,
+ * dilation 1, y [n, c_out, conv_out_h, conv_out_w].
  *
  * Math: FP32 with tensor ops off (CUDNN_FMA_MATH: true FP32, the fp32 recipe), FP32 with TF32
  * allowed (CUDNN_DEFAULT_MATH, the tf32 recipe), FP16/BF16 data with FP32 accumulation
@@ -12,11 +15,15 @@
  *
  * Bias and rounding: cuDNN writes the convolution in the output dtype; an epilogue adds the bias
  * and rounds (the bias gradient is a deterministic reduction kernel here, FP32, rounded once).
+ * The bias is optional: without one (bias NULL) FP32 outputs are cuDNN's as they are, and
+ * without dbias the bias-gradient kernels do not run.
  * The numerics counters need the value before rounding, which cuDNN does not expose: a rounded
  * FP16/BF16 result can only have underflowed or overflowed if it is +-0 or +-inf, so the
- * epilogue/check kernels recompute exactly those few elements in FP32 (a 3x3 x c_in dot product
- * for the forward and data gradient, an n x h x w reduction for a filter-gradient tap), store
- * that single rounding, and count underflow/overflow against the exact value. */
+ * epilogue/check kernels recompute exactly those few elements in FP32 (a kernel x kernel x c_in
+ * dot product over the taps inside the input for the forward, the same for the data gradient
+ * over the output positions and taps that read the element, an n x out_h x out_w reduction for
+ * a filter-gradient tap), store that single rounding, and count underflow/overflow against the
+ * exact value. */
 #include <stdio.h>
 #include <string.h>
 
@@ -30,23 +37,44 @@ enum { CONV_THREADS = 256 };
 
 /* ---- kernels ---- */
 
-/* The exact FP32 value of the forward output (n, co, h, w): bias + the 3 x 3 x c_in products. */
+/* A convolution's geometry as the kernels index it (by value in every launch). */
+struct conv_geom {
+    unsigned N, CI, H, W, CO, K, S, P, OH, OW;
+};
+
+static conv_geom geom_of(const struct conv_shape *s)
+{
+    conv_geom g;
+    g.N = s->n;
+    g.CI = s->c_in;
+    g.H = s->h;
+    g.W = s->w;
+    g.CO = s->c_out;
+    g.K = s->kernel;
+    g.S = s->stride;
+    g.P = s->pad;
+    g.OH = conv_out_h(s);
+    g.OW = conv_out_w(s);
+    return g;
+}
+
+/* The exact FP32 value of the forward output (n, co, oh, ow): bias + the K x K x c_in products
+ * over the taps inside the input (zero padding contributes nothing). */
 static __device__ float conv_exact(const void *x, const void *w, int dt, float b, unsigned n,
-                                   unsigned co, unsigned h, unsigned wc, unsigned CI, unsigned H,
-                                   unsigned W)
+                                   unsigned co, unsigned oh, unsigned ow, const conv_geom &g)
 {
     float acc = 0.0f;
-    for (unsigned ci = 0; ci < CI; ci++)
-        for (int ky = 0; ky < 3; ky++) {
-            const int ih = (int)h + ky - 1;
-            if (ih < 0 || ih >= (int)H)
+    for (unsigned ci = 0; ci < g.CI; ci++)
+        for (unsigned ky = 0; ky < g.K; ky++) {
+            const int ih = (int)(oh * g.S + ky) - (int)g.P;
+            if (ih < 0 || ih >= (int)g.H)
                 continue;
-            for (int kx = 0; kx < 3; kx++) {
-                const int iw = (int)wc + kx - 1;
-                if (iw < 0 || iw >= (int)W)
+            for (unsigned kx = 0; kx < g.K; kx++) {
+                const int iw = (int)(ow * g.S + kx) - (int)g.P;
+                if (iw < 0 || iw >= (int)g.W)
                     continue;
-                acc += ld(x, (((size_t)n * CI + ci) * H + ih) * W + iw, dt) *
-                       ld(w, ((size_t)co * CI + ci) * 9 + ky * 3 + kx, dt);
+                acc += ld(x, (((size_t)n * g.CI + ci) * g.H + ih) * g.W + iw, dt) *
+                       ld(w, (((size_t)co * g.CI + ci) * g.K + ky) * g.K + kx, dt);
             }
         }
     return acc + b;
@@ -55,27 +83,32 @@ static __device__ float conv_exact(const void *x, const void *w, int dt, float b
 /* out = round(out + bias) in place (cuDNN's result already in out's dtype): one block per output
  * plane (n, co). FP16/BF16 results that are +-0, +-inf or +-the largest finite value (where the
  * second rounding can hide an overflow: 65472 + 40 rounds to 65504, the exact 65484 + 40 to inf)
- * are recomputed from x and w, rounded once and counted against the exact value. */
+ * are recomputed from x and w, rounded once and counted against the exact value. Without a bias
+ * (bias NULL) cuDNN's result is already the single rounding of the sum: only FP16/BF16 outputs
+ * need the kernel, for the count and the +-0 / +-inf elements' exact value. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_forward_epilogue(void *out, int dt, int out_cat, const void *bias, int b_dt,
-                          const void *x, const void *w, unsigned CI, unsigned H, unsigned W,
-                          unsigned CO, unsigned long long total, struct numerics_counts *cnt)
+                          const void *x, const void *w, conv_geom g, unsigned long long total,
+                          struct numerics_counts *cnt)
 {
-    const unsigned plane = blockIdx.x, co = plane % CO, n = plane / CO, HW = H * W;
+    const unsigned plane = blockIdx.x, co = plane % g.CO, n = plane / g.CO, HW = g.OH * g.OW;
     const size_t base = (size_t)plane * HW;
-    const float b = ld(bias, co, b_dt);
+    const float b = bias ? ld(bias, co, b_dt) : 0.0f;
     if (!dt_lowp(dt)) {
-        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
-            ((float *)out)[base + p] += b;
+        if (bias)
+            for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
+                ((float *)out)[base + p] += b;
         return;
     }
     lp_count cc = { 0, 0 };
     uint16_t *o = (uint16_t *)out + base;
     for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
-        const float v = ld(o, p, dt) + b;
-        uint16_t r = bits16_rn(dt, v);
-        if (bits16_extreme(dt, r)) { /* rare: the exact value decides and is stored */
-            const float exact = conv_exact(x, w, dt, b, n, co, p / W, p % W, CI, H, W);
+        uint16_t r = o[p];
+        if (bias)
+            r = bits16_rn(dt, ld(o, p, dt) + b);
+        if (bias ? bits16_extreme(dt, r) : bits16_zero_or_inf(dt, r)) {
+            /* rare: the exact value decides and is stored */
+            const float exact = conv_exact(x, w, dt, b, n, co, p / g.OW, p % g.OW, g);
             r = bits16_rn(dt, exact);
             count_round(cc, __float_as_uint(exact), r, dt == AMP_F16 ? 0x7C00u : 0x7F80u);
         }
@@ -86,8 +119,8 @@ __global__ void __launch_bounds__(CONV_THREADS)
     flush_counts(cnt, out_cat, cc);
 }
 
-/* Bias gradient, pass 1: part[chunk, co] = sum over the samples of the chunk and the plane of
- * dout (grid: co x chunks; fixed order). */
+/* Bias gradient, pass 1: part[chunk, co] = sum over the samples of the chunk and the output
+ * plane of dout (grid: co x chunks; fixed order). */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_bias_partial(float *part, const void *dout, int g_dt, unsigned N, unsigned CO,
                       unsigned HW, unsigned per_chunk)
@@ -126,30 +159,31 @@ __global__ void __launch_bounds__(CONV_THREADS)
     }
 }
 
-/* FP16/BF16 filter gradient from cuDNN: one block per tap; taps that are +-0 or +-inf are
- * recomputed exactly (sum over n, h, w of dout * shifted x), stored, and counted. */
+/* FP16/BF16 filter gradient from cuDNN: one block per tap (co, ci, ky, kx); taps that are +-0 or
+ * +-inf are recomputed exactly (sum over n, oh, ow of dout * the input the tap saw), stored, and
+ * counted. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_backward_filter_check(void *dw, int dt, int dw_cat, const void *dout, const void *x,
-                               unsigned N, unsigned CI, unsigned H, unsigned W, unsigned CO,
-                               struct numerics_counts *cnt)
+                               conv_geom g, struct numerics_counts *cnt)
 {
     __shared__ float red[32];
-    const unsigned e = blockIdx.x;
+    const unsigned e = blockIdx.x, KK = g.K * g.K;
     if (e == 0 && threadIdx.x == 0)
-        add_rounded(cnt, dw_cat, (unsigned long long)CO * CI * 9);
+        add_rounded(cnt, dw_cat, (unsigned long long)g.CO * g.CI * KK);
     if (!lowp_zero_or_inf(dw, e, dt))
         return; /* uniform over the block */
-    const unsigned tap = e % 9, ci = (e / 9) % CI, co = e / (9u * CI);
-    const int ky = (int)(tap / 3), kx = (int)(tap % 3);
-    const unsigned HW = H * W;
+    const unsigned tap = e % KK, ci = (e / KK) % g.CI, co = e / (KK * g.CI);
+    const unsigned ky = tap / g.K, kx = tap % g.K;
+    const unsigned OHW = g.OH * g.OW, HW = g.H * g.W;
     float acc = 0.0f;
-    for (unsigned n = 0; n < N; n++) {
-        const size_t gbase = ((size_t)n * CO + co) * HW, xbase = ((size_t)n * CI + ci) * HW;
-        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
-            const int ih = (int)(p / W) + ky - 1, iw = (int)(p % W) + kx - 1;
-            if (ih < 0 || ih >= (int)H || iw < 0 || iw >= (int)W)
+    for (unsigned n = 0; n < g.N; n++) {
+        const size_t gbase = ((size_t)n * g.CO + co) * OHW, xbase = ((size_t)n * g.CI + ci) * HW;
+        for (unsigned p = threadIdx.x; p < OHW; p += blockDim.x) {
+            const int ih = (int)((p / g.OW) * g.S + ky) - (int)g.P;
+            const int iw = (int)((p % g.OW) * g.S + kx) - (int)g.P;
+            if (ih < 0 || ih >= (int)g.H || iw < 0 || iw >= (int)g.W)
                 continue;
-            acc += ld(dout, gbase + p, dt) * ld(x, xbase + (size_t)ih * W + iw, dt);
+            acc += ld(dout, gbase + p, dt) * ld(x, xbase + (size_t)ih * g.W + iw, dt);
         }
     }
     acc = block_sum_f(acc, red);
@@ -164,31 +198,34 @@ __global__ void __launch_bounds__(CONV_THREADS)
 }
 
 /* FP16/BF16 data gradient from cuDNN: one block per input plane (n, ci); +-0 / +-inf elements
- * recomputed exactly (sum over co and the taps of dout * w), stored, counted. */
+ * recomputed exactly (sum over co and the taps that read the element of dout * w), stored,
+ * counted. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_backward_data_check(void *dx, int dt, int dx_cat, const void *dout, const void *w,
-                             unsigned CI, unsigned H, unsigned W, unsigned CO,
-                             unsigned long long total, struct numerics_counts *cnt)
+                             conv_geom g, unsigned long long total, struct numerics_counts *cnt)
 {
-    const unsigned plane = blockIdx.x, ci = plane % CI, n = plane / CI, HW = H * W;
+    const unsigned plane = blockIdx.x, ci = plane % g.CI, n = plane / g.CI, HW = g.H * g.W;
     uint16_t *o = (uint16_t *)dx + (size_t)plane * HW;
     lp_count cc = { 0, 0 };
     for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
         if (!bits16_zero_or_inf(dt, o[p]))
             continue;
-        const unsigned h = p / W, wc = p % W;
+        const unsigned h = p / g.W, wc = p % g.W;
         float acc = 0.0f;
-        for (unsigned co = 0; co < CO; co++)
-            for (int ky = 0; ky < 3; ky++) {
-                const int oh = (int)h - ky + 1;
-                if (oh < 0 || oh >= (int)H)
+        for (unsigned co = 0; co < g.CO; co++)
+            for (unsigned ky = 0; ky < g.K; ky++) {
+                /* output row oh reads input row oh * S + ky - P */
+                const int th = (int)(h + g.P) - (int)ky;
+                if (th < 0 || th % (int)g.S || th / (int)g.S >= (int)g.OH)
                     continue;
-                for (int kx = 0; kx < 3; kx++) {
-                    const int ow = (int)wc - kx + 1;
-                    if (ow < 0 || ow >= (int)W)
+                const unsigned oh = (unsigned)th / g.S;
+                for (unsigned kx = 0; kx < g.K; kx++) {
+                    const int tw = (int)(wc + g.P) - (int)kx;
+                    if (tw < 0 || tw % (int)g.S || tw / (int)g.S >= (int)g.OW)
                         continue;
-                    acc += ld(dout, (((size_t)n * CO + co) * H + oh) * W + ow, dt) *
-                           ld(w, ((size_t)co * CI + ci) * 9 + ky * 3 + kx, dt);
+                    const unsigned ow = (unsigned)tw / g.S;
+                    acc += ld(dout, (((size_t)n * g.CO + co) * g.OH + oh) * g.OW + ow, dt) *
+                           ld(w, (((size_t)co * g.CI + ci) * g.K + ky) * g.K + kx, dt);
                 }
             }
         st(o, p, dt, acc, cc);
@@ -379,14 +416,34 @@ static bool same_shape(const struct conv_shape *a, const struct conv_shape *b)
            a->pad == b->pad;
 }
 
-/* The epilogue and check kernels index 3x3 taps and an output plane of the input's size. */
+/* Every geometry cuDNN's legacy API takes (the kernels above index any kernel size, stride and
+ * padding): positive sizes, a stride of at least 1, a filter no larger than the padded input
+ * (cudnnGetConvolution2dForwardOutputDim's BAD_PARAM), and tensors within the legacy API's
+ * 2^31-element limit. A batch of 0 is accepted (the ops then do nothing). */
 int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len)
 {
     (void)ctx;
-    if (s->kernel == 3 && s->stride == 1 && s->pad == 1)
+    const uint64_t imax = 0x7FFFFFFFull; /* the descriptors take int */
+    const char *bad = NULL;
+    if (s->c_in == 0 || s->c_out == 0 || s->h == 0 || s->w == 0 || s->kernel == 0)
+        bad = "a zero size";
+    else if (s->stride == 0)
+        bad = "stride 0";
+    else if (s->n > imax || s->c_in > imax || s->c_out > imax || s->h > imax || s->w > imax ||
+             s->kernel > imax || s->stride > imax || s->pad > imax / 2)
+        bad = "a size beyond cuDNN's int arguments";
+    else if (s->kernel > (uint64_t)s->h + 2ull * s->pad ||
+             s->kernel > (uint64_t)s->w + 2ull * s->pad)
+        bad = "a filter larger than the padded input";
+    else if ((uint64_t)s->n * s->c_in * s->h * s->w > imax ||
+             (uint64_t)s->c_out * s->c_in * s->kernel * s->kernel > imax ||
+             (uint64_t)s->n * s->c_out * conv_out_h(s) * conv_out_w(s) > imax)
+        bad = "a tensor over cuDNN's 2^31-element limit";
+    if (!bad)
         return 1;
-    snprintf(why, len, "the cuda backend runs only 3x3 convolutions with stride 1 and padding 1 "
-             "(not %ux%u, stride %u, padding %u)", s->kernel, s->kernel, s->stride, s->pad);
+    snprintf(why, len, "cuDNN does not run this convolution (%s: c_in %u, %ux%u input, c_out %u, "
+             "%ux%u filter, stride %u, padding %u)", bad, s->c_in, s->h, s->w, s->c_out,
+             s->kernel, s->kernel, s->stride, s->pad);
     return 0;
 }
 
@@ -553,10 +610,13 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
                                                ch->workspace ? workspace->data : NULL,
                                                ch->workspace, &zero, p->y, out->data)))
         return;
+    if (!bias && !dtype_is_lowp(out->dtype))
+        return; /* cuDNN's FP32 result is the op's */
+    const conv_geom g = geom_of(s);
     const unsigned planes = s->n * s->c_out;
     CUDA_LAUNCH(c, conv_forward_epilogue, planes, CONV_THREADS, out->data, out->dtype,
-                out->category, bias->data, bias->dtype, inp->data, weight->data, s->c_in, s->h,
-                s->w, s->c_out, (unsigned long long)planes * s->h * s->w, c->d_counts);
+                out->category, bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, inp->data,
+                weight->data, g, (unsigned long long)planes * g.OH * g.OW, c->d_counts);
 }
 
 void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -570,21 +630,26 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
     if (!conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype, dout->dtype) ||
         (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)))
         return;
-    const unsigned HW = s->h * s->w;
-    /* The bias gradient in two fixed-order passes: per (chunk of samples, channel), then per
-     * channel over the chunks (enough blocks to fill the GPU, deterministic). */
-    const unsigned per_chunk = 8, chunks = s->n ? (s->n + per_chunk - 1) / per_chunk : 1;
-    float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
-    if (!part)
+    const conv_geom g = geom_of(s);
+    if (dbias) {
+        /* The bias gradient in two fixed-order passes: per (chunk of samples, channel), then per
+         * channel over the chunks (enough blocks to fill the GPU, deterministic). */
+        const unsigned per_chunk = 8, chunks = s->n ? (s->n + per_chunk - 1) / per_chunk : 1;
+        float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
+        if (!part)
+            return;
+        if (CUDA_LAUNCH(c, conv_bias_partial, dim3(s->c_out, chunks), CONV_THREADS, part,
+                        dout->data, dout->dtype, s->n, s->c_out, g.OH * g.OW, per_chunk) ||
+            CUDA_LAUNCH(c, conv_bias_final, cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS,
+                        dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out,
+                        c->d_counts))
+            return;
+    }
+    if (s->n == 0) { /* no samples: a zero filter gradient (cuDNN takes no empty batch) */
+        CUDA_CHECK(c, cudaMemsetAsync(dweight->data, 0, dweight->numel * dtype_size(dweight->dtype),
+                                      c->stream));
         return;
-    if (CUDA_LAUNCH(c, conv_bias_partial, dim3(s->c_out, chunks), CONV_THREADS, part, dout->data,
-                    dout->dtype, s->n, s->c_out, HW, per_chunk))
-        return;
-    if (CUDA_LAUNCH(c, conv_bias_final, cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS,
-                    dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out,
-                    c->d_counts) ||
-        s->n == 0)
-        return;
+    }
     struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
     if (!p)
         return;
@@ -597,10 +662,10 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
                            dweight->data)))
         return;
     if (dtype_is_lowp(dweight->dtype)) {
-        const unsigned taps = s->c_out * s->c_in * 9;
+        const unsigned taps = s->c_out * s->c_in * s->kernel * s->kernel;
         if (CUDA_LAUNCH(c, conv_backward_filter_check, taps, CONV_THREADS, dweight->data,
-                        dweight->dtype, dweight->category, dout->data, inp->data, s->n, s->c_in,
-                        s->h, s->w, s->c_out, c->d_counts))
+                        dweight->dtype, dweight->category, dout->data, inp->data, g,
+                        c->d_counts))
             return;
     }
     if (!dinp)
@@ -615,8 +680,8 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
     if (dtype_is_lowp(dinp->dtype)) {
         const unsigned planes = s->n * s->c_in;
         CUDA_LAUNCH(c, conv_backward_data_check, planes, CONV_THREADS, dinp->data, dinp->dtype,
-                    dinp->category, dout->data, weight->data, s->c_in, s->h, s->w, s->c_out,
-                    (unsigned long long)planes * HW, c->d_counts);
+                    dinp->category, dout->data, weight->data, g,
+                    (unsigned long long)planes * g.H * g.W, c->d_counts);
     }
 }
 
@@ -631,9 +696,11 @@ void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos)
         if (!p->valid || !p->used || !p->ok)
             continue;
         cuda_append(buf, len, pos,
-               "%s{\"n\": %u, \"c_in\": %u, \"h\": %u, \"w\": %u, \"c_out\": %u, \"dtype\": "
-               "\"%s\", \"math\": \"%s\", \"workspace_limit\": %zu",
-               first ? "" : ", ", p->s.n, p->s.c_in, p->s.h, p->s.w, p->s.c_out,
+               "%s{\"n\": %u, \"c_in\": %u, \"h\": %u, \"w\": %u, \"c_out\": %u, "
+               "\"kernel\": %u, \"stride\": %u, \"pad\": %u, \"dtype\": \"%s\", \"math\": "
+               "\"%s\", \"workspace_limit\": %zu",
+               first ? "" : ", ", p->s.n, p->s.c_in, p->s.h, p->s.w, p->s.c_out, p->s.kernel,
+               p->s.stride, p->s.pad,
                dtype_name((enum amp_dtype)p->dtype),
                p->dtype != AMP_F32 ? "tensor_op" : p->math == AMP_MATH_TF32 ? "tf32" : "fp32",
                p->ws_limit);

@@ -1,6 +1,7 @@
 /* CUDA backend: ReLU forward/backward (on the stored bits, exact in every dtype, 16-byte vector
- * loads) and softmax cross-entropy with the accuracy count (FP32, one thread per row, the
- * batch's loss summed in double in a fixed order, so the result is deterministic). */
+ * loads), softmax cross-entropy with the accuracy count (FP32 or the intermediates rounded to
+ * FP16/BF16, one thread per row, the batch's loss summed in double in a fixed order, so the
+ * result is deterministic) and the elementwise add. */
 #include <math.h>
 
 #include "cuda_dtype.h"
@@ -159,12 +160,21 @@ void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_ten
                 dout->data, out->data, n, dout->dtype, nvec);
 }
 
+/* v rounded to the softmax's compute dtype (FP16/BF16), kept as FP32; not counted (an
+ * intermediate, not a tensor). */
+static __device__ __forceinline__ float rc(int dt, float v)
+{
+    return dt == AMP_F16 ? f16_bits_to_f32(f16_bits_rn(v)) : bf16_bits_to_f32(bf16_bits_rn(v));
+}
+
 /* One block; thread t handles rows t, t + blockDim, ... The per-row arithmetic is the
- * reference's, in the same order; the batch sums are reduced in a fixed tree. */
+ * reference's, in the same order; the batch sums are reduced in a fixed tree. compute AMP_F32:
+ * FP32 throughout; FP16/BF16: every intermediate rounded to it (d = z - max, e = exp(d), the
+ * row's sum of e, its log, p = e / sum, the row's loss = log(sum) - d[label]). */
 __global__ void __launch_bounds__(EL_THREADS)
     softmax_xent_kernel(void *dlogits, int dl_dt, int dl_cat, float *stats, const void *logits,
                         int lg_dt, const int32_t *labels, const struct loss_scaler *scaler,
-                        unsigned n, unsigned m, struct numerics_counts *cnt)
+                        unsigned n, unsigned m, int compute, struct numerics_counts *cnt)
 {
     __shared__ double loss_s[EL_THREADS];
     __shared__ unsigned int correct_s[EL_THREADS];
@@ -184,21 +194,36 @@ __global__ void __launch_bounds__(EL_THREADS)
                 argmax = j;
             }
         }
-        float sum = 0.0f;
-        for (unsigned j = 0; j < m; j++)
-            sum += expf(ld(logits, row + j, lg_dt) - zmax);
         const int32_t y = labels[i];
         const bool valid = y >= 0 && (unsigned)y < m;
         const float zy = valid ? ld(logits, row + (unsigned)y, lg_dt) : __int_as_float(0x7FC00000);
-        loss += (double)(logf(sum) + zmax - zy);
         correct += valid && argmax == (unsigned)y;
-        if (dlogits) {
-            const float inv = 1.0f / sum;
+        if (compute == AMP_F32) {
+            float sum = 0.0f;
+            for (unsigned j = 0; j < m; j++)
+                sum += expf(ld(logits, row + j, lg_dt) - zmax);
+            loss += (double)(logf(sum) + zmax - zy);
+            if (dlogits) {
+                const float inv = 1.0f / sum;
+                for (unsigned j = 0; j < m; j++) {
+                    const float p = expf(ld(logits, row + j, lg_dt) - zmax) * inv;
+                    st(dlogits, row + j, dl_dt, (p - (j == (unsigned)y ? 1.0f : 0.0f)) * g, cc);
+                }
+            }
+            continue;
+        }
+        float sum = 0.0f;
+        for (unsigned j = 0; j < m; j++)
+            sum += rc(compute, expf(rc(compute, ld(logits, row + j, lg_dt) - zmax)));
+        sum = rc(compute, sum);
+        const float lse = rc(compute, logf(sum));
+        loss += (double)rc(compute, lse - rc(compute, zy - zmax));
+        if (dlogits)
             for (unsigned j = 0; j < m; j++) {
-                const float p = expf(ld(logits, row + j, lg_dt) - zmax) * inv;
+                const float e = rc(compute, expf(rc(compute, ld(logits, row + j, lg_dt) - zmax)));
+                const float p = rc(compute, e / sum);
                 st(dlogits, row + j, dl_dt, (p - (j == (unsigned)y ? 1.0f : 0.0f)) * g, cc);
             }
-        }
     }
     loss_s[threadIdx.x] = loss;
     correct_s[threadIdx.x] = correct;
@@ -222,12 +247,13 @@ __global__ void __launch_bounds__(EL_THREADS)
 
 void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                        const struct amp_tensor *logits, const struct amp_tensor *labels,
-                       const struct amp_tensor *scaler, uint32_t n, uint32_t m)
+                       const struct amp_tensor *scaler, uint32_t n, uint32_t m,
+                       enum amp_dtype compute)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
     if (stats->dtype != AMP_F32 || labels->dtype != AMP_I32 || logits->dtype == AMP_I32 ||
-        (dlogits && dlogits->dtype == AMP_I32) || m == 0) {
+        (dlogits && dlogits->dtype == AMP_I32) || m == 0 || compute == AMP_I32) {
         CUDA_FAIL(c, "softmax_xent: unsupported dtypes or shape");
         return;
     }
@@ -237,5 +263,43 @@ void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor 
     CUDA_LAUNCH(c, softmax_xent_kernel, 1, EL_THREADS, dlogits ? dlogits->data : NULL,
                 dlogits ? (int)dlogits->dtype : 0, dlogits ? (int)dlogits->category : 0,
                 (float *)stats->data, logits->data, logits->dtype, (const int32_t *)labels->data,
-                scaler ? (const struct loss_scaler *)scaler->data : NULL, n, m, c->d_counts);
+                scaler ? (const struct loss_scaler *)scaler->data : NULL, n, m, (int)compute,
+                c->d_counts);
+}
+
+/* out = a + b: each read in its own dtype, the FP32 sum rounded once to out's dtype and counted.
+ * Element i is read before it is written, so out may alias a or b. */
+__global__ void __launch_bounds__(EL_THREADS)
+    add_kernel(void *out, int o_dt, int o_cat, const void *a, int a_dt, const void *b, int b_dt,
+               size_t n, struct numerics_counts *cnt)
+{
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    lp_count cc = { 0, 0 };
+    for (size_t i = tid; i < n; i += stride)
+        st(out, i, o_dt, ld(a, i, a_dt) + ld(b, i, b_dt), cc);
+    if (dt_lowp(o_dt)) {
+        if (tid == 0)
+            add_rounded(cnt, o_cat, n);
+        flush_counts(cnt, o_cat, cc);
+    }
+}
+
+void cuda_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
+              const struct amp_tensor *b)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    CUDA_OP_ENTER(c);
+    if (a->numel != out->numel || b->numel != out->numel || out->dtype == AMP_I32 ||
+        a->dtype == AMP_I32 || b->dtype == AMP_I32) {
+        CUDA_FAIL(c, "add: unsupported dtypes or sizes (%s %zu + %s %zu -> %s %zu)",
+                  dtype_name(a->dtype), a->numel, dtype_name(b->dtype), b->numel,
+                  dtype_name(out->dtype), out->numel);
+        return;
+    }
+    const size_t n = out->numel;
+    if (n == 0)
+        return;
+    CUDA_LAUNCH(c, add_kernel, cuda_blocks(c, n, EL_THREADS), EL_THREADS, out->data, out->dtype,
+                out->category, a->data, a->dtype, b->data, b->dtype, n, c->d_counts);
 }

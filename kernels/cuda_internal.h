@@ -3,7 +3,8 @@
  * harness/registry/registry.c). One job per file, each paired with the CPU reference's file of
  * the same job: cuda_backend.cu (table, lifetime, memory, graphs, counters, device queries),
  * cuda_conv.cu (cuDNN), cuda_linear.cu (cuBLAS and the skinny FC kernels), cuda_elementwise.cu
- * (ReLU, softmax cross-entropy), cuda_amp.cu (casts, unscale, SGD, scaler: one fused
+ * (ReLU, softmax cross-entropy, add), cuda_pool.cu (max and global average pooling),
+ * cuda_norm.cu (batch normalization), cuda_amp.cu (casts, unscale, SGD, scaler: one fused
  * multi-tensor kernel). */
 #ifndef AMPBENCH_CUDA_INTERNAL_H
 #define AMPBENCH_CUDA_INTERNAL_H
@@ -193,7 +194,29 @@ void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_ten
                         const struct amp_tensor *out);
 void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                        const struct amp_tensor *logits, const struct amp_tensor *labels,
-                       const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+                       const struct amp_tensor *scaler, uint32_t n, uint32_t m,
+                       enum amp_dtype compute);
+void cuda_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
+              const struct amp_tensor *b);
+
+/* ---- cuda_pool.cu ---- */
+void cuda_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                          uint32_t n, uint32_t c, uint32_t h, uint32_t w);
+void cuda_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                           const struct amp_tensor *inp, uint32_t n, uint32_t c, uint32_t h,
+                           uint32_t w);
+void cuda_avgpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                          uint32_t n, uint32_t c, uint32_t hw);
+void cuda_avgpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                           uint32_t n, uint32_t c, uint32_t hw);
+
+/* ---- cuda_norm.cu ---- */
+void cuda_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                            struct bn_state *bn, uint32_t n, uint32_t c, uint32_t hw, int train);
+void cuda_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dgamma,
+                             struct amp_tensor *dbeta, const struct amp_tensor *dout,
+                             const struct amp_tensor *inp, const struct bn_state *bn, uint32_t n,
+                             uint32_t c, uint32_t hw);
 
 /* ---- cuda_conv.cu ---- */
 int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len);

@@ -1,4 +1,6 @@
-/* CPU reference: 3x3 convolution (NCHW, stride 1, padding 1), forward and backward. Inputs are
+/* CPU reference: 2-D convolution (NCHW), forward and backward. Every geometry but 3x3 / stride 1 /
+ * padding 1 goes to the general path (cpu_conv_general.c); this file's own path runs that one:
+ * 3x3 convolution (stride 1, padding 1), forward and backward, the bias optional. Inputs are
  * widened to FP32 (and rounded to TF32 in TF32 mode) as each plane is zero-padded into a
  * (h+2) x (w+2) grid in the workspace, so that the nine taps become nine shifted streams over one
  * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and
@@ -40,6 +42,18 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
         dst[i] = src[i] + add;
 }
 
+/* dst[0..w) = src[0..w) exactly (no bias: not even + 0, which would turn -0 into +0). */
+static inline void copy_row_exact(float *restrict dst, const float *restrict src, int w)
+{
+    if (w >= VF_LANES && w <= 2 * VF_LANES) {
+        const vf head = vf_load(src), tail = vf_load(src + w - VF_LANES);
+        vf_store(dst, head);
+        vf_store(dst + w - VF_LANES, tail);
+        return;
+    }
+    memcpy(dst, src, (size_t)w * sizeof *dst);
+}
+
 /* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
  * widen inputs and round outputs. */
 struct scratch {
@@ -54,23 +68,35 @@ static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g
     return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
 }
 
-/* The padded grid pads by one on every side for nine unit-stride taps. */
+/* The geometry this file's path runs (the padded grid pads by one on every side for nine
+ * unit-stride taps); the general path runs every other one. */
+static int is_3x3_same(const struct conv_shape *s)
+{
+    return s->kernel == 3 && s->stride == 1 && s->pad == 1;
+}
+
+/* Every geometry with an output: kernel >= 1, stride >= 1, at least one output row and column. */
 int cpu_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len)
 {
     (void)ctx;
-    if (s->kernel == 3 && s->stride == 1 && s->pad == 1)
+    const uint64_t hp = (uint64_t)s->h + 2 * (uint64_t)s->pad;
+    const uint64_t wp = (uint64_t)s->w + 2 * (uint64_t)s->pad;
+    if (s->kernel >= 1 && s->stride >= 1 && hp >= s->kernel && wp >= s->kernel)
         return 1;
-    snprintf(why, len, "the cpu backend runs only 3x3 convolutions with stride 1 and padding 1 "
-             "(not %ux%u, stride %u, padding %u)", s->kernel, s->kernel, s->stride, s->pad);
+    snprintf(why, len, "the cpu backend runs convolutions with a kernel and a stride of at least "
+             "1 and an output of at least 1x1 (not %ux%u, stride %u, padding %u on %ux%u)",
+             s->kernel, s->kernel, s->stride, s->pad, s->h, s->w);
     return 0;
 }
 
 /* Workspace: the threads' scratch, then the padded input planes of the whole batch (reused by
- * every output channel of the filter gradient). */
+ * every output channel of the filter gradient); the general path's own otherwise. */
 size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s)
 {
-    const struct grid g = grid_of(s);
     const size_t threads = (size_t)((struct cpu_ctx *)ctx)->threads;
+    if (!is_3x3_same(s))
+        return cpu_conv_general_workspace(s, (int)threads);
+    const struct grid g = grid_of(s);
     const size_t batch_planes = (size_t)s->n * s->c_in * g.plane;
     return (threads * per_thread_floats(s, &g) + batch_planes) * sizeof(float);
 }
@@ -131,14 +157,18 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     }
 }
 
-/* Writes the valid columns of a flat grid, plus `bias`, into the plane of `out` at `offset`,
- * rounded to out's dtype. */
+/* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
+ * the plane of `out` at `offset`, rounded to out's dtype. */
 static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
-                       const struct grid *g, float *flat, struct lowp_counts *counts)
+                       int add_bias, const struct grid *g, float *flat,
+                       struct lowp_counts *counts)
 {
     float *dst = out->dtype == AMP_F32 ? (float *)out->data + offset : flat;
     for (int h = 0; h < g->h; h++)
-        copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
+        if (add_bias)
+            copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
+        else
+            copy_row_exact(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w);
     if (dst == flat)
         cpu_store(out, offset, flat, (size_t)g->h * g->w, counts);
 }
@@ -153,13 +183,18 @@ static void load_taps(float w9[9], const struct amp_tensor *weight, size_t offse
         w9[i] = t[rotate ? 8 - i : i];
 }
 
+/* What correlate adds to each sum: bias[o], nothing, or + 0.0f (the data gradient's way,
+ * which the golden numbers pin). */
+enum bias_mode { BIAS_TENSOR, BIAS_NONE, BIAS_PLUS_ZERO };
+
 /* out[n, o] = bias[o] + sum_i conv3x3(in[n, i], taps(o, i)), o < nout, i < nin. The forward
  * pass (in = inp, taps = weight[o, i]) and the data gradient (in = dout, taps = weight[i, o]
- * rotated by 180 degrees: `transposed`) share this loop; bias may be NULL. */
+ * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode. */
 static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *in,
-                      const struct amp_tensor *weight, const struct amp_tensor *bias, int nin,
-                      int nout, int transposed, const struct amp_tensor *ws,
-                      const struct conv_shape *s, enum amp_math math)
+                      const struct amp_tensor *weight, const struct amp_tensor *bias,
+                      enum bias_mode mode, int nin, int nout, int transposed,
+                      const struct amp_tensor *ws, const struct conv_shape *s,
+                      enum amp_math math)
 {
     const int N = (int)s->n;
     const struct grid g = grid_of(s);
@@ -185,7 +220,8 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                     plane_taps(sc.grid, sc.planes + i * g.plane, w9, &g, i > 0);
                 }
                 store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
-                           bias ? cpu_get(bias, (size_t)o) : 0.0f, &g, sc.flat, &counts);
+                           mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                           mode != BIAS_NONE, &g, sc.flat, &counts);
                 rounded += HW;
             }
         }
@@ -194,7 +230,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
 }
 
 /* dweight[co, ci, ky, kx] = sum_{n, h, w} dout[n, co, h, w] * inp[n, ci, h+ky-1, w+kx-1];
- * dbias[co] = sum dout[n, co]. Each (co, ci) has one owner thread. */
+ * dbias[co] = sum dout[n, co] (dbias NULL: none). Each (co, ci) has one owner thread. */
 static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                                  struct amp_tensor *dbias, const struct amp_tensor *dout,
                                  const struct amp_tensor *inp, const struct amp_tensor *ws,
@@ -250,7 +286,7 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         }
         /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded), in vectors. */
 #pragma omp for schedule(static)
-        for (int co = 0; co < CO; co++) {
+        for (int co = 0; co < (dbias ? CO : 0); co++) {
             vf acc = { 0 };
             float tail = 0.0f;
             for (int n = 0; n < N; n++) {
@@ -265,7 +301,8 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             brounded++;
         }
         cpu_count(c, dweight, wrounded, &wcounts);
-        cpu_count(c, dbias, brounded, &bcounts);
+        if (dbias)
+            cpu_count(c, dbias, brounded, &bcounts);
     }
 }
 
@@ -274,7 +311,12 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         struct amp_tensor *workspace, const struct conv_shape *s,
                         enum amp_math math)
 {
-    correlate(ctx, out, inp, weight, bias, (int)s->c_in, (int)s->c_out, 0, workspace, s, math);
+    if (!is_3x3_same(s)) {
+        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math);
+        return;
+    }
+    correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
+              (int)s->c_out, 0, workspace, s, math);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -283,8 +325,13 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          struct amp_tensor *workspace, const struct conv_shape *s,
                          enum amp_math math)
 {
+    if (!is_3x3_same(s)) {
+        cpu_conv_general_backward(ctx, dweight, dbias, dinp, dout, inp, weight, workspace, s,
+                                  math);
+        return;
+    }
     conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
     if (dinp) /* the full correlation of dout with the rotated, transposed filters */
-        correlate(ctx, dinp, dout, weight, NULL, (int)s->c_out, (int)s->c_in, 1, workspace, s,
-                  math);
+        correlate(ctx, dinp, dout, weight, NULL, BIAS_PLUS_ZERO, (int)s->c_out, (int)s->c_in, 1,
+                  workspace, s, math);
 }

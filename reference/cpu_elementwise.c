@@ -1,4 +1,4 @@
-/* CPU reference: elementwise and per-sample ops: ReLU, softmax cross-entropy, SGD momentum. */
+/* CPU reference: elementwise and per-sample ops: ReLU, add, softmax cross-entropy, SGD momentum. */
 #include <math.h>
 #include <string.h>
 
@@ -61,14 +61,104 @@ void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tens
         dx[i] = positive16(y[i], inf) ? g[i] : 0;
 }
 
+/* out = a + b: each read in its own dtype, the FP32 sum rounded once to out's dtype. Chunks are
+ * read whole before they are written, so out may alias a or b. */
+void cpu_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
+             const struct amp_tensor *b)
+{
+    struct cpu_ctx *c = ctx;
+    const size_t n = out->numel;
+    if (out->dtype == AMP_F32 && a->dtype == AMP_F32 && b->dtype == AMP_F32) {
+        const float *x = a->data, *y = b->data;
+        float *z = out->data;
+#pragma omp parallel for simd schedule(static) num_threads(c->threads) if (n >= CPU_PARALLEL_MIN)
+        for (size_t i = 0; i < n; i++)
+            z[i] = x[i] + y[i];
+        return;
+    }
+    enum { CHUNK = 2048 };
+#pragma omp parallel num_threads(c->threads) if (n >= CPU_PARALLEL_MIN)
+    {
+        float x[CHUNK], y[CHUNK];
+        struct lowp_counts counts = { 0 };
+#pragma omp for schedule(static)
+        for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
+            const size_t len = n - c0 < CHUNK ? n - c0 : CHUNK;
+            cpu_load(x, a, c0, len, 0);
+            cpu_load(y, b, c0, len, 0);
+            for (size_t i = 0; i < len; i++)
+                x[i] += y[i];
+            cpu_store(out, c0, x, len, &counts);
+        }
+        cpu_count(c, out, 0, &counts);
+    }
+    cpu_count(c, out, n, &(struct lowp_counts){ 0 });
+}
+
+/* v rounded to the low-precision dtype `dt` (FP16 or BF16), as FP32. */
+static inline float round_to(float v, enum amp_dtype dt)
+{
+    return dt == AMP_F16 ? f16_to_f32(f16_from_f32(v)) : bf16_to_f32(bf16_from_f32(v));
+}
+
+/* Softmax cross-entropy with every intermediate rounded to `dt` (FP16 or BF16): d = z - max,
+ * e = exp(d), the row's sum (an FP32 sum of the rounded e, rounded), its log, each probability
+ * e / sum, and the row's loss log(sum) - d[label]; the batch's sum of the rounded row losses is
+ * FP32 (a double sum, as in FP32). dlogits = (p - onehot) * scale / n from the rounded p. */
+static void softmax_xent_lowp(struct cpu_ctx *c, struct amp_tensor *dlogits,
+                              struct amp_tensor *stats, const struct amp_tensor *logits,
+                              const int32_t *y, float g, uint32_t n, uint32_t m,
+                              enum amp_dtype dt)
+{
+    double loss_sum = 0.0;
+    uint32_t correct = 0;
+    struct lowp_counts counts = { 0 };
+    float zi[m], e[m];
+    for (uint32_t i = 0; i < n; i++) {
+        cpu_load(zi, logits, (size_t)i * m, m, 0);
+        uint32_t argmax = 0;
+        for (uint32_t j = 1; j < m; j++)
+            if (zi[j] > zi[argmax])
+                argmax = j;
+        const float zmax = zi[argmax];
+        float sum = 0.0f;
+        for (uint32_t j = 0; j < m; j++) {
+            zi[j] = round_to(zi[j] - zmax, dt); /* d = z - max */
+            e[j] = round_to(expf(zi[j]), dt);
+            sum += e[j];
+        }
+        sum = round_to(sum, dt);
+        const float lse = round_to(logf(sum), dt);
+        loss_sum += (double)round_to(lse - zi[y[i]], dt);
+        correct += argmax == (uint32_t)y[i];
+        if (!dlogits)
+            continue;
+        for (uint32_t j = 0; j < m; j++) {
+            const float p = round_to(e[j] / sum, dt);
+            cpu_set(dlogits, (size_t)i * m + j, (p - (j == (uint32_t)y[i] ? 1.0f : 0.0f)) * g,
+                    &counts);
+        }
+    }
+    if (dlogits)
+        cpu_count(c, dlogits, (size_t)n * m, &counts);
+    float *st = stats->data;
+    st[0] = (float)loss_sum;
+    st[1] = (float)correct;
+}
+
 void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                       const struct amp_tensor *logits, const struct amp_tensor *labels,
-                      const struct amp_tensor *scaler, uint32_t n, uint32_t m)
+                      const struct amp_tensor *scaler, uint32_t n, uint32_t m,
+                      enum amp_dtype compute)
 {
     struct cpu_ctx *c = ctx;
     const int32_t *y = labels->data;
     const float scale = scaler ? ((const struct loss_scaler *)scaler->data)->scale : 1.0f;
     const float g = scale / (float)n;
+    if (dtype_is_lowp(compute)) {
+        softmax_xent_lowp(c, dlogits, stats, logits, y, g, n, m, compute);
+        return;
+    }
     double loss_sum = 0.0;
     uint32_t correct = 0;
     struct lowp_counts counts = { 0 };

@@ -52,6 +52,18 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          const struct amp_tensor *inp, const struct amp_tensor *weight,
                          struct amp_tensor *workspace, const struct conv_shape *s,
                          enum amp_math math);
+/* The general convolution (cpu_conv_general.c): any kernel, stride and padding, by im2col and a
+ * register-tiled FP32 GEMM; cpu_conv.c sends it every geometry but 3x3/stride 1/padding 1. */
+size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads);
+void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
+                              const struct amp_tensor *inp, const struct amp_tensor *weight,
+                              const struct amp_tensor *bias, struct amp_tensor *workspace,
+                              const struct conv_shape *s, enum amp_math math);
+void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
+                               struct amp_tensor *dbias, struct amp_tensor *dinp,
+                               const struct amp_tensor *dout, const struct amp_tensor *inp,
+                               const struct amp_tensor *weight, struct amp_tensor *workspace,
+                               const struct conv_shape *s, enum amp_math math);
 void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
@@ -64,7 +76,27 @@ void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tens
                        const struct amp_tensor *out);
 void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                       const struct amp_tensor *logits, const struct amp_tensor *labels,
-                      const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+                      const struct amp_tensor *scaler, uint32_t n, uint32_t m,
+                      enum amp_dtype compute);
+void cpu_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
+             const struct amp_tensor *b);
+/* Pooling (cpu_pool.c). */
+void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                         uint32_t n, uint32_t c, uint32_t h, uint32_t w);
+void cpu_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                          const struct amp_tensor *inp, uint32_t n, uint32_t c, uint32_t h,
+                          uint32_t w);
+void cpu_avgpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                         uint32_t n, uint32_t c, uint32_t hw);
+void cpu_avgpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                          uint32_t n, uint32_t c, uint32_t hw);
+/* Batch normalization (cpu_norm.c). */
+void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                           struct bn_state *bn, uint32_t n, uint32_t c, uint32_t hw, int train);
+void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dgamma,
+                            struct amp_tensor *dbeta, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct bn_state *bn,
+                            uint32_t n, uint32_t c, uint32_t hw);
 void cpu_unscale(void *ctx, struct amp_tensor *grad, struct amp_tensor *scaler);
 void cpu_scaler_update(void *ctx, struct amp_tensor *scaler);
 void cpu_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,

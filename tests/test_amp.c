@@ -272,26 +272,46 @@ static void test_linear_dtypes(enum amp_dtype xt, enum amp_dtype wt, enum amp_dt
     tensor_free(&be, &to);
 }
 
-/* The CPU reference runs only 3x3 convolutions with stride 1 and padding 1 (for now). */
+/* The CPU reference runs every geometry with a kernel and a stride of at least 1 and an output
+ * of at least 1x1, and refuses the others with a reason. */
 static void test_conv_supports(void)
 {
     const struct conv_shape ok = { .n = 1, .c_in = 1, .h = 8, .w = 8, .c_out = 1, .kernel = 3,
                                    .stride = 1, .pad = 1 };
-    struct conv_shape k5 = ok, s2 = ok;
-    k5.kernel = 5;
-    k5.pad = 2;
-    s2.stride = 2;
     char why[256] = "";
     check(be.ops->conv2d_supports != NULL && be.ops->conv2d_supports(be.ctx, &ok, why, sizeof why),
           "cpu conv2d_supports: 3x3, stride 1, padding 1 accepted");
-    const struct conv_shape *bad[] = { &k5, &s2 };
-    for (size_t i = 0; i < 2 && be.ops->conv2d_supports; i++) {
+    if (!be.ops->conv2d_supports)
+        return;
+    struct conv_shape good[7];
+    for (int i = 0; i < 7; i++)
+        good[i] = ok;
+    good[0].kernel = 5, good[0].pad = 2;             /* 5x5 */
+    good[1].stride = 2;                              /* stride 2 */
+    good[2].kernel = 1, good[2].pad = 0, good[2].stride = 2; /* 1x1 stride 2 */
+    good[3].kernel = 7, good[3].stride = 2, good[3].pad = 3, good[3].c_in = 3; /* the stem */
+    good[4].kernel = 8, good[4].pad = 0;             /* the kernel covers the input: 1x1 out */
+    good[5].h = 1, good[5].w = 2, good[5].kernel = 3, good[5].pad = 1, good[5].stride = 3;
+    good[6].kernel = 2, good[6].pad = 4, good[6].h = 1, good[6].w = 1; /* padding only */
+    for (int i = 0; i < 7; i++)
+        check(be.ops->conv2d_supports(be.ctx, &good[i], why, sizeof why),
+              "cpu conv2d_supports: %ux%u, stride %u, padding %u on %ux%u accepted (%s)",
+              good[i].kernel, good[i].kernel, good[i].stride, good[i].pad, good[i].h, good[i].w,
+              why);
+    struct conv_shape bad[4];
+    for (int i = 0; i < 4; i++)
+        bad[i] = ok;
+    bad[0].kernel = 0, bad[0].pad = 0;               /* no kernel */
+    bad[1].stride = 0;                               /* no stride */
+    bad[2].kernel = 9, bad[2].pad = 0;               /* the kernel exceeds the input */
+    bad[3].w = 1, bad[3].pad = 0;                    /* ... in one dimension */
+    for (int i = 0; i < 4; i++) {
         why[0] = '\0';
-        check(!be.ops->conv2d_supports(be.ctx, bad[i], why, sizeof why) &&
-                  strstr(why, "the cpu backend runs only 3x3 convolutions with stride 1 and "
-                              "padding 1") != NULL,
-              "cpu conv2d_supports: %ux%u, stride %u, padding %u refused (%s)", bad[i]->kernel,
-              bad[i]->kernel, bad[i]->stride, bad[i]->pad, why);
+        check(!be.ops->conv2d_supports(be.ctx, &bad[i], why, sizeof why) &&
+                  strstr(why, "the cpu backend runs convolutions with a kernel and a stride of "
+                              "at least 1 and an output of at least 1x1") != NULL,
+              "cpu conv2d_supports: %ux%u, stride %u, padding %u on %ux%u refused (%s)",
+              bad[i].kernel, bad[i].kernel, bad[i].stride, bad[i].pad, bad[i].h, bad[i].w, why);
     }
 }
 

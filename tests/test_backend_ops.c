@@ -10,9 +10,16 @@
  *     elementwise ops, within a small tolerance for conv/GEMM);
  *   - guard bytes around every tensor on both backends, unchanged after the op (out-of-bounds
  *     writes).
+ * Every result line also gives exact=, the fraction of output elements whose stored bits are
+ * identical on both backends (truncated to 4 decimals: 1.0000 means all), and a summary per op
+ * ends the run. Ops: cast, ReLU, unscale, the scaler update, SGD, softmax cross-entropy (FP32
+ * and FP16/BF16 compute), max and global average pooling, batch norm (training and evaluation,
+ * FP32 or low-precision statistics), add, the convolution (3x3/5x5/1x1, strides 1 and 2, with
+ * and without bias) and the FC layer.
  * Plus: the fused unscale/SGD queue on a model-like sequence (with and without a skipped step),
- * CUDA Graph capture and replay against eager CPU steps, and bitwise repeatability of the conv
- * and FC ops under deterministic algorithms.
+ * CUDA Graph capture and replay against eager CPU steps (the seed step's loss and optimizer, and
+ * a step of pooling, batch norm and adds), and bitwise repeatability of the conv and FC ops
+ * under deterministic algorithms.
  * Exits 77 (ctest: skipped) when no CUDA device is usable. */
 #include <math.h>
 #include <setjmp.h>
@@ -208,13 +215,13 @@ static void pt_get_raw(struct pt *p, int b, void *bytes, size_t n)
         die("download");
 }
 
-/* Backend b's values as FP32; checks the guards (a failure names `what`). */
-static float *pt_get(struct pt *p, int b, const char *what)
+/* Backend b's raw element bytes (malloc'ed); checks the guards (a failure names `what`). */
+static unsigned char *pt_bits(struct pt *p, int b, const char *what)
 {
     const size_t total = p->bytes + 2 * GUARD;
     unsigned char *host = malloc(total);
-    float *out = malloc((p->t[b].numel ? p->t[b].numel : 1) * sizeof(float));
-    if (!host || !out)
+    unsigned char *bits = malloc(p->bytes ? p->bytes : 1);
+    if (!host || !bits)
         die("host memory");
     if (B[b].ops->download(B[b].ctx, host, p->raw[b], total) != AMP_OK)
         die("download");
@@ -223,21 +230,98 @@ static float *pt_get(struct pt *p, int b, const char *what)
         bad += (host[i] != GUARD_BYTE) + (host[GUARD + p->bytes + i] != GUARD_BYTE);
     if (bad)
         result(0, "%s: %zu guard bytes overwritten on %s", what, bad, b == GPU ? "cuda" : "cpu");
-    from_bits(out, host + GUARD, p->t[b].numel, p->t[b].dtype);
+    memcpy(bits, host + GUARD, p->bytes);
     free(host);
+    return bits;
+}
+
+/* Backend b's values as FP32; checks the guards (a failure names `what`). */
+static float *pt_get(struct pt *p, int b, const char *what)
+{
+    unsigned char *bits = pt_bits(p, b, what);
+    float *out = malloc((p->t[b].numel ? p->t[b].numel : 1) * sizeof(float));
+    if (!out)
+        die("host memory");
+    from_bits(out, bits, p->t[b].numel, p->t[b].dtype);
+    free(bits);
     return out;
 }
 
 /* ---- comparisons ---- */
 
-/* NaN/inf agreement and the normalized MSE of gpu against ref. */
+/* The fraction of the elements bit-identical on both backends, per op (the first word of the
+ * result's label), for the summary at the end. */
+enum { MAX_OPS = 64 };
+static struct {
+    char op[32];
+    double min, sum;
+    unsigned long long cases;
+    unsigned long long elems, same;
+} ops_exact[MAX_OPS];
+static int n_ops_exact;
+
+/* The fraction truncated to 4 decimals (1.0000 only when every element is identical). */
+static double exact4(size_t same, size_t n)
+{
+    return n ? floor((double)same / (double)n * 1e4) / 1e4 : 1.0;
+}
+
+static void exact_record(const char *what, size_t same, size_t n)
+{
+    char op[32];
+    size_t k = 0;
+    while (what[k] && what[k] != ' ' && what[k] != ':' && k < sizeof op - 1) {
+        op[k] = what[k];
+        k++;
+    }
+    op[k] = '\0';
+    int i = 0;
+    while (i < n_ops_exact && strcmp(ops_exact[i].op, op) != 0)
+        i++;
+    if (i == n_ops_exact) {
+        if (n_ops_exact == MAX_OPS)
+            return;
+        n_ops_exact++;
+        memset(&ops_exact[i], 0, sizeof ops_exact[i]);
+        snprintf(ops_exact[i].op, sizeof ops_exact[i].op, "%s", op);
+        ops_exact[i].min = 1.0;
+    }
+    const double f = n ? (double)same / (double)n : 1.0;
+    if (f < ops_exact[i].min)
+        ops_exact[i].min = f;
+    ops_exact[i].sum += f;
+    ops_exact[i].cases++;
+    ops_exact[i].elems += n;
+    ops_exact[i].same += same;
+}
+
+static void exact_summary(void)
+{
+    printf("bit-identical fraction by op (cases: min over cases / mean over cases / over all "
+           "elements):\n");
+    for (int i = 0; i < n_ops_exact; i++)
+        printf("  %-20s %4llu cases  min %.4f  mean %.4f  all %.4f (%llu elements)\n",
+               ops_exact[i].op, ops_exact[i].cases,
+               floor(ops_exact[i].min * 1e4) / 1e4,
+               floor(ops_exact[i].sum / (double)ops_exact[i].cases * 1e4) / 1e4,
+               exact4(ops_exact[i].same, ops_exact[i].elems), ops_exact[i].elems);
+}
+
+/* NaN/inf agreement and the normalized MSE of gpu against ref; also the fraction of elements
+ * whose stored bits are identical (exact=). */
 static int compare(const char *what, struct pt *p, double limit)
 {
-    float *ref = pt_get(p, REF, what), *got = pt_get(p, GPU, what);
-    const size_t n = p->t[0].numel;
+    unsigned char *rb = pt_bits(p, REF, what), *gb = pt_bits(p, GPU, what);
+    const size_t n = p->t[0].numel, es = dtype_size(p->t[0].dtype);
+    float *ref = malloc((n ? n : 1) * sizeof *ref), *got = malloc((n ? n : 1) * sizeof *got);
+    if (!ref || !got)
+        die("host memory");
+    from_bits(ref, rb, n, p->t[0].dtype);
+    from_bits(got, gb, n, p->t[0].dtype);
     double num = 0.0, den = 0.0;
-    size_t special = 0, first = (size_t)-1;
+    size_t special = 0, first = (size_t)-1, same_bits = 0;
     for (size_t i = 0; i < n; i++) {
+        same_bits += memcmp(rb + i * es, gb + i * es, es) == 0;
         const float r = ref[i], g = got[i];
         if (isnan(r) || isnan(g) || isinf(r) || isinf(g)) {
             const int same = (isnan(r) && isnan(g)) || r == g;
@@ -253,13 +337,18 @@ static int compare(const char *what, struct pt *p, double limit)
     }
     const double nmse = den > 0.0 ? num / den : num;
     const int ok = special == 0 && nmse <= limit;
+    exact_record(what, same_bits, n);
     if (special)
-        result(ok, "%s: %zu NaN/inf disagreements (first at %zu: cpu %g, cuda %g), nmse %.3g", what,
-               special, first, (double)ref[first], (double)got[first], nmse);
+        result(ok, "%s: %zu NaN/inf disagreements (first at %zu: cpu %g, cuda %g), nmse %.3g "
+               "exact=%.4f", what, special, first, (double)ref[first], (double)got[first], nmse,
+               exact4(same_bits, n));
     else
-        result(ok, "%s: nmse %.3g (limit %.3g, %zu elements)", what, nmse, limit, n);
+        result(ok, "%s: nmse %.3g (limit %.3g, %zu elements) exact=%.4f", what, nmse, limit, n,
+               exact4(same_bits, n));
     free(ref);
     free(got);
+    free(rb);
+    free(gb);
     return ok;
 }
 
@@ -435,10 +524,11 @@ static int scalers_equal(struct pt *p, const char *what)
     for (int b = 0; b < 2; b++)
         pt_get_raw(p, b, &s[b], sizeof s[b]);
     const int ok = memcmp(&s[0], &s[1], sizeof s[0]) == 0;
+    exact_record("scaler", (size_t)ok, 1);
     result(ok, "%s: scaler cpu scale %g tracker %d found_inf %d skipped %d / cuda scale %g "
-           "tracker %d found_inf %d skipped %d", what, (double)s[0].scale, s[0].growth_tracker,
-           s[0].found_inf, s[0].last_skipped, (double)s[1].scale, s[1].growth_tracker,
-           s[1].found_inf, s[1].last_skipped);
+           "tracker %d found_inf %d skipped %d exact=%.4f", what, (double)s[0].scale,
+           s[0].growth_tracker, s[0].found_inf, s[0].last_skipped, (double)s[1].scale,
+           s[1].growth_tracker, s[1].found_inf, s[1].last_skipped, ok ? 1.0 : 0.0);
     return ok;
 }
 
@@ -480,6 +570,7 @@ static void test_scaler_update(void)
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         struct pt s = scaler_new(cfg[c]);
         int ok = 1;
+        size_t same = 0;
         for (size_t i = 0; i < sizeof pattern / sizeof pattern[0]; i++) {
             struct loss_scaler st[2];
             for (int b = 0; b < 2; b++) {
@@ -489,12 +580,15 @@ static void test_scaler_update(void)
                 B[b].ops->scaler_update(B[b].ctx, &s.t[b]);
                 pt_get_raw(&s, b, &st[b], sizeof st[b]);
             }
-            ok &= memcmp(&st[0], &st[1], sizeof st[0]) == 0;
+            const int eq = memcmp(&st[0], &st[1], sizeof st[0]) == 0;
+            ok &= eq;
+            same += (size_t)eq;
         }
         char what[64];
-        snprintf(what, sizeof what, "scaler_update config %zu (%zu steps)", c,
-                 sizeof pattern / sizeof pattern[0]);
-        result(ok, "%s: identical state after every step", what);
+        const size_t steps = sizeof pattern / sizeof pattern[0];
+        snprintf(what, sizeof what, "scaler_update config %zu (%zu steps)", c, steps);
+        exact_record(what, same, steps);
+        result(ok, "%s: identical state after every step exact=%.4f", what, exact4(same, steps));
         pt_free(&s);
     }
 }
@@ -564,59 +658,87 @@ static void test_sgd(void)
     }
 }
 
+/* Loss-sum limit (relative) by compute dtype: FP32 differs by expf/logf ulps only; with the
+ * intermediates in FP16/BF16 a one-ulp difference of expf or logf can flip a rounding, moving a
+ * row's loss by one FP16 (2^-11) or BF16 (2^-8) ulp. */
+static double loss_limit(enum amp_dtype compute)
+{
+    return compute == AMP_F16 ? 1e-3 : compute == AMP_BF16 ? 1e-2 : 1e-5;
+}
+
+/* dlogits limit: FP32 outputs of the FP32 softmax are an ulp apart at most; FP16/BF16 outputs
+ * or intermediates: a flipped rounding of p moves an element by one ulp of the compute dtype. */
+static double dlogits_limit(enum amp_dtype out, enum amp_dtype compute)
+{
+    if (compute == AMP_F32)
+        return out == AMP_F32 ? 1e-10 : limit_for(out, AMP_MATH_F32);
+    return fmax(limit_for(out, AMP_MATH_F32), limit_for(compute, AMP_MATH_F32));
+}
+
 static void test_softmax(void)
 {
     const uint32_t shapes[][2] = { { 1, 10 }, { 7, 3 }, { 32, 10 }, { 300, 10 } };
     const enum amp_dtype lg[] = { AMP_F32, AMP_F16, AMP_BF16 };
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (size_t li = 0; li < 3; li++)
-            for (int variant = 0; variant < 3; variant++) { /* no grad; grad; grad + scaler */
-                const uint32_t n = shapes[si][0], m = shapes[si][1];
-                float *z = uniform((size_t)n * m, -8.0f, 8.0f);
-                float *y = malloc(n * sizeof *y);
-                int32_t *labels = malloc(n * sizeof *labels);
-                if (!y || !labels)
-                    die("host memory");
-                for (uint32_t i = 0; i < n; i++) {
-                    labels[i] = (int32_t)rng_below(&R, m);
-                    y[i] = (float)labels[i];
-                }
-                const enum amp_dtype gdt = lg[li];
-                struct pt Z = pt_new((size_t)n * m, lg[li], MEM_ACTIVATIONS, z);
-                struct pt Y = pt_new(n, AMP_I32, MEM_ACTIVATIONS, y);
-                struct pt ST = pt_new(2, AMP_F32, MEM_ACTIVATIONS, NULL);
-                struct pt DZ = pt_new((size_t)n * m, gdt, MEM_ACTIVATION_GRADS, NULL);
-                struct pt S = scaler_new(scaler_make(1024.0f, 1, 2000, 0.0f, 0.0f));
-                counts_reset();
-                for (int b = 0; b < 2; b++)
-                    B[b].ops->softmax_xent(B[b].ctx, variant ? &DZ.t[b] : NULL, &ST.t[b], &Z.t[b],
-                                           &Y.t[b], variant == 2 ? &S.t[b] : NULL, n, m);
-                float st[2][2];
-                for (int b = 0; b < 2; b++)
-                    pt_get_raw(&ST, b, st[b], sizeof st[b]);
-                char what[96];
-                snprintf(what, sizeof what, "softmax_xent n=%u m=%u logits %s%s", n, m,
-                         dtype_name(lg[li]),
-                         variant == 0 ? " (no grad)" : variant == 1 ? "" : " scaled");
-                const double rel = fabs((double)st[1][0] - st[0][0]) / fmax(1e-30, fabs(st[0][0]));
-                result(rel <= 1e-5 && st[0][1] == st[1][1],
-                       "%s: loss sum cpu %.9g cuda %.9g (rel %.2g), correct %g / %g", what,
-                       (double)st[0][0], (double)st[1][0], rel, (double)st[0][1], (double)st[1][1]);
-                if (variant) {
-                    compare(what, &DZ, gdt == AMP_F32 ? 1e-10 : limit_for(gdt, AMP_MATH_F32));
-                    counts_compare(what, gdt == AMP_F32);
-                } else {
+    for (size_t ci = 0; ci < 3; ci++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (size_t li = 0; li < 3; li++)
+                for (int variant = 0; variant < 3; variant++) { /* no grad; grad; grad + scaler */
+                    const enum amp_dtype compute = FLOATS[ci];
+                    const uint32_t n = shapes[si][0], m = shapes[si][1];
+                    float *z = uniform((size_t)n * m, -8.0f, 8.0f);
+                    float *y = malloc(n * sizeof *y);
+                    int32_t *labels = malloc(n * sizeof *labels);
+                    if (!y || !labels)
+                        die("host memory");
+                    for (uint32_t i = 0; i < n; i++) {
+                        labels[i] = (int32_t)rng_below(&R, m);
+                        y[i] = (float)labels[i];
+                    }
+                    const enum amp_dtype gdt = lg[li];
+                    struct pt Z = pt_new((size_t)n * m, lg[li], MEM_ACTIVATIONS, z);
+                    struct pt Y = pt_new(n, AMP_I32, MEM_ACTIVATIONS, y);
+                    struct pt ST = pt_new(2, AMP_F32, MEM_ACTIVATIONS, NULL);
+                    struct pt DZ = pt_new((size_t)n * m, gdt, MEM_ACTIVATION_GRADS, NULL);
+                    struct pt S = scaler_new(scaler_make(1024.0f, 1, 2000, 0.0f, 0.0f));
                     counts_reset();
+                    for (int b = 0; b < 2; b++)
+                        B[b].ops->softmax_xent(B[b].ctx, variant ? &DZ.t[b] : NULL, &ST.t[b],
+                                               &Z.t[b], &Y.t[b], variant == 2 ? &S.t[b] : NULL,
+                                               n, m, compute);
+                    float st[2][2];
+                    for (int b = 0; b < 2; b++)
+                        pt_get_raw(&ST, b, st[b], sizeof st[b]);
+                    char what[128];
+                    snprintf(what, sizeof what, "softmax_xent n=%u m=%u logits %s compute %s%s",
+                             n, m, dtype_name(lg[li]), dtype_name(compute),
+                             variant == 0 ? " (no grad)" : variant == 1 ? "" : " scaled");
+                    const double rel =
+                        fabs((double)st[1][0] - st[0][0]) / fmax(1e-30, fabs(st[0][0]));
+                    const size_t same = (size_t)(memcmp(&st[0][0], &st[1][0], 4) == 0) +
+                                        (size_t)(memcmp(&st[0][1], &st[1][1], 4) == 0);
+                    char lwhat[160];
+                    snprintf(lwhat, sizeof lwhat, "%s loss", what);
+                    exact_record(lwhat, same, 2);
+                    result(rel <= loss_limit(compute) && st[0][1] == st[1][1],
+                           "%s: loss sum cpu %.9g cuda %.9g (rel %.2g, limit %.2g), correct %g / "
+                           "%g exact=%.4f", what, (double)st[0][0], (double)st[1][0], rel,
+                           loss_limit(compute), (double)st[0][1], (double)st[1][1],
+                           exact4(same, 2));
+                    if (variant) {
+                        compare(what, &DZ, dlogits_limit(gdt, compute));
+                        counts_compare(what, gdt == AMP_F32);
+                    } else {
+                        counts_reset();
+                    }
+                    pt_free(&Z);
+                    pt_free(&Y);
+                    pt_free(&ST);
+                    pt_free(&DZ);
+                    pt_free(&S);
+                    free(z);
+                    free(y);
+                    free(labels);
                 }
-                pt_free(&Z);
-                pt_free(&Y);
-                pt_free(&ST);
-                pt_free(&DZ);
-                pt_free(&S);
-                free(z);
-                free(y);
-                free(labels);
-            }
 }
 
 /* ---- conv and FC ---- */
@@ -648,16 +770,43 @@ static void ws_free(struct ws *w)
         B[b].ops->free(B[b].ctx, w->t[b].data);
 }
 
-static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
-                           int with_dinp, float grad_scale)
+/* Whether both backends run shape s (conv2d_supports); a refusal is reported as a failure
+ * naming the backend and its reason. */
+static int conv_both_support(const struct conv_shape *s, const char *tag)
 {
-    const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * 9;
-    const size_t ny = (size_t)s->n * s->c_out * s->h * s->w;
-    const float bound = 1.0f / sqrtf((float)(s->c_in * 9));
+    for (int b = 0; b < 2; b++) {
+        char why[256] = "";
+        if (B[b].ops->conv2d_supports && !B[b].ops->conv2d_supports(B[b].ctx, s, why, sizeof why)) {
+            result(0, "%s: the %s backend refuses the shape (%s)", tag, B[b].ops->name, why);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
+                           int with_dinp, float grad_scale, int with_bias)
+{
+    const uint32_t oh = conv_out_h(s), ow = conv_out_w(s), kk = s->kernel * s->kernel;
+    const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * kk;
+    const size_t ny = (size_t)s->n * s->c_out * oh * ow;
+    const float bound = 1.0f / sqrtf((float)(s->c_in * kk));
     float *x = uniform(nx, -1.0f, 1.0f), *w = uniform(nw, -bound, bound);
     float *bias = uniform(s->c_out, -bound, bound), *dy = uniform(ny, -1.0f, 1.0f);
     for (size_t i = 0; i < ny; i++)
         dy[i] *= grad_scale;
+    char tag[160];
+    snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u c_out=%u k%u s%u p%u %s%s%s%s", s->n,
+             s->c_in, s->h, s->w, s->c_out, s->kernel, s->stride, s->pad, dtype_name(dt),
+             math == AMP_MATH_TF32 ? " tf32" : "", with_bias ? "" : " no bias",
+             grad_scale != 1.0f ? " tiny grads" : "");
+    if (!conv_both_support(s, tag)) {
+        free(x);
+        free(w);
+        free(bias);
+        free(dy);
+        return;
+    }
     struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), W = pt_new(nw, dt, MEM_WEIGHT_COPIES, w);
     struct pt Bi = pt_new(s->c_out, dt, MEM_WEIGHT_COPIES, bias);
     struct pt Y = pt_new(ny, dt, MEM_ACTIVATIONS, NULL);
@@ -666,27 +815,31 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     struct pt DB = pt_new(s->c_out, dt, MEM_WEIGHT_GRADS, NULL);
     struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
     struct ws ws = ws_new(s);
-    char tag[128];
-    snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u c_out=%u %s%s%s", s->n, s->c_in, s->h, s->w,
-             s->c_out, dtype_name(dt), math == AMP_MATH_TF32 ? " tf32" : "",
-             grad_scale != 1.0f ? " tiny grads" : "");
     const double lim = grad_scale != 1.0f ? 1e-2 : limit_for(dt, math);
-    char what[192];
+    char what[224];
 
     counts_reset();
     for (int b = 0; b < 2; b++)
-        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], s, math);
+        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], with_bias ? &Bi.t[b] : NULL,
+                                 &ws.t[b], s, math);
     snprintf(what, sizeof what, "%s forward", tag);
     compare(what, &Y, limit_for(dt, math));
     counts_compare(what, 0);
 
     for (int b = 0; b < 2; b++)
-        B[b].ops->conv2d_backward(B[b].ctx, &DW.t[b], &DB.t[b], with_dinp ? &DX.t[b] : NULL,
-                                  &DY.t[b], &X.t[b], &W.t[b], &ws.t[b], s, math);
+        B[b].ops->conv2d_backward(B[b].ctx, &DW.t[b], with_bias ? &DB.t[b] : NULL,
+                                  with_dinp ? &DX.t[b] : NULL, &DY.t[b], &X.t[b], &W.t[b],
+                                  &ws.t[b], s, math);
     snprintf(what, sizeof what, "%s backward weight", tag);
     compare(what, &DW, lim);
-    snprintf(what, sizeof what, "%s backward bias", tag);
-    compare(what, &DB, lim);
+    if (with_bias) {
+        snprintf(what, sizeof what, "%s backward bias", tag);
+        compare(what, &DB, lim);
+    } else {
+        /* No bias: dbias is not written (both copies keep their zeros). */
+        snprintf(what, sizeof what, "%s backward bias untouched", tag);
+        compare(what, &DB, 0.0);
+    }
     if (with_dinp) {
         snprintf(what, sizeof what, "%s backward data", tag);
         compare(what, &DX, lim);
@@ -733,51 +886,75 @@ static void test_conv_hidden_overflow(void)
         pt_free(all[i]);
 }
 
-/* Both backends run only 3x3 convolutions with stride 1 and padding 1 (for now): conv2d_supports
- * accepts that and refuses a 5x5 and a stride-2 shape with the reason; the CUDA conv ops refuse
- * them too, with the same reason at the next call that returns a status. */
+/* conv2d_supports: the CUDA backend accepts every geometry cuDNN runs (5x5 with padding 2,
+ * stride 2, 1x1, padding as large as the filter) and refuses what cuDNN refuses (a filter larger
+ * than the padded input, stride 0, a zero size) with the reason; its conv ops refuse such a
+ * shape too, with the same reason at the next call that returns a status. The CPU reference's
+ * answers are printed (its own tests judge them); the parity cases below need both to accept. */
 static void test_conv_supports(void)
 {
-    const struct conv_shape ok = { .n = 2, .c_in = 1, .h = 8, .w = 8, .c_out = 2, .kernel = 3,
-                                   .stride = 1, .pad = 1 };
-    struct conv_shape bad[2] = { ok, ok };
-    bad[0].kernel = 5;
-    bad[0].pad = 2;
-    bad[1].stride = 2;
+    const struct conv_shape base = { .n = 2, .c_in = 1, .h = 8, .w = 8, .c_out = 2, .kernel = 3,
+                                     .stride = 1, .pad = 1 };
+    struct conv_shape good[5] = { base, base, base, base, base };
+    good[1].kernel = 5;
+    good[1].pad = 2;
+    good[2].stride = 2;
+    good[3].kernel = 1;
+    good[3].pad = 0;
+    good[3].stride = 2;
+    good[4].kernel = 2;
+    good[4].pad = 3; /* padding larger than the filter */
+    struct conv_shape bad[4] = { base, base, base, base };
+    bad[0].kernel = 11; /* 11 > 8 + 2 * 1 */
+    bad[1].stride = 0;
+    bad[2].c_in = 0;
+    bad[3].kernel = 0;
     for (int b = 0; b < 2; b++) {
         const struct backend_ops *o = B[b].ops;
         char why[256] = "";
         if (!o->conv2d_supports) {
-            result(0, "%s: conv2d_supports is NULL", o->name);
+            result(b == REF, "%s: conv2d_supports is NULL (every shape)", o->name);
             continue;
         }
-        result(o->conv2d_supports(B[b].ctx, &ok, why, sizeof why) == 1,
-               "%s conv2d_supports: 3x3, stride 1, padding 1 accepted", o->name);
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+            why[0] = '\0';
+            const int r = o->conv2d_supports(B[b].ctx, &good[i], why, sizeof why);
+            if (b == GPU)
+                result(r == 1, "%s conv2d_supports: %ux%u, stride %u, padding %u accepted%s%s",
+                       o->name, good[i].kernel, good[i].kernel, good[i].stride, good[i].pad,
+                       r ? "" : ": ", r ? "" : why);
+            else
+                printf("  (%s conv2d_supports: %ux%u, stride %u, padding %u: %s%s)\n", o->name,
+                       good[i].kernel, good[i].kernel, good[i].stride, good[i].pad,
+                       r ? "accepted" : "refused: ", r ? "" : why);
+        }
+        if (b != GPU)
+            continue;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
             why[0] = '\0';
             const int r = o->conv2d_supports(B[b].ctx, &bad[i], why, sizeof why);
-            result(r == 0 && strstr(why, "runs only 3x3 convolutions with stride 1 and padding 1"),
-                   "%s conv2d_supports: %ux%u, stride %u refused (%s)", o->name, bad[i].kernel,
-                   bad[i].kernel, bad[i].stride, why);
+            result(r == 0 && strstr(why, "cuDNN does not run this convolution"),
+                   "%s conv2d_supports: c_in %u, %ux%u, stride %u, padding %u refused (%s)",
+                   o->name, bad[i].c_in, bad[i].kernel, bad[i].kernel, bad[i].stride, bad[i].pad,
+                   why);
         }
     }
     struct backend G;
     if (backend_open(&G, "cuda", &gpu_opts) != AMP_OK)
         die("open cuda");
-    const uint32_t side = conv_out_h(&bad[1]);
-    struct amp_tensor t[4] = { { .numel = 8 * 8 * 2 }, { .numel = 5 * 5 * 2 }, { .numel = 2 },
-                               { .numel = (size_t)side * side * 4 } }; /* x, w, bias, y */
+    struct amp_tensor t[4] = { { .numel = 8 * 8 * 2 }, { .numel = 11 * 11 * 2 }, { .numel = 2 },
+                               { .numel = 64 } }; /* x, w, bias, y */
     for (int i = 0; i < 4; i++) {
         t[i].dtype = AMP_F32;
         if (G.ops->alloc(G.ctx, &t[i].data, t[i].numel * sizeof(float)) != AMP_OK)
             die("cuda alloc");
     }
     struct amp_tensor none = { .dtype = AMP_F32, .category = MEM_WORKSPACE };
-    G.ops->conv2d_forward(G.ctx, &t[3], &t[0], &t[1], &t[2], &none, &bad[1], AMP_MATH_F32);
+    G.ops->conv2d_forward(G.ctx, &t[3], &t[0], &t[1], &t[2], &none, &bad[0], AMP_MATH_F32);
     struct numerics_counts c;
     const int refused = G.ops->read_counts(G.ctx, &c) != AMP_OK &&
-                        strstr(amp_last_error(), "runs only 3x3 convolutions") != NULL;
-    result(refused, "cuda conv2d_forward: a stride-2 shape is refused (%s)",
+                        strstr(amp_last_error(), "a filter larger than the padded input") != NULL;
+    result(refused, "cuda conv2d_forward: an 11x11 filter on an 8x8 input is refused (%s)",
            refused ? amp_last_error() : "accepted");
     for (int i = 0; i < 4; i++)
         G.ops->free(G.ctx, t[i].data);
@@ -793,14 +970,38 @@ static void test_conv(void)
         { .n = 2, .c_in = 2, .h = 1, .w = 1, .c_out = 3, .kernel = 3, .stride = 1, .pad = 1 },
     };
     for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_F32, 1, 1.0f));
-        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_TF32, si % 2, 1.0f));
-        CASE(test_conv_case(&shapes[si], AMP_F16, AMP_MATH_F32, 1, 1.0f));
-        CASE(test_conv_case(&shapes[si], AMP_BF16, AMP_MATH_F32, si % 2 == 0, 1.0f));
+        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_F32, 1, 1.0f, 1));
+        CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_TF32, si % 2, 1.0f, 1));
+        CASE(test_conv_case(&shapes[si], AMP_F16, AMP_MATH_F32, 1, 1.0f, 1));
+        CASE(test_conv_case(&shapes[si], AMP_BF16, AMP_MATH_F32, si % 2 == 0, 1.0f, 1));
     }
+    /* General geometries: 5x5 with padding 2, 3x3 at stride 2 with padding 1, 1x1 at stride 2
+     * without padding; 1, 3 and 16 input channels; odd sizes; with and without a bias. */
+    const struct conv_shape general[] = {
+        { .n = 4, .c_in = 1, .h = 28, .w = 28, .c_out = 6, .kernel = 5, .stride = 1, .pad = 2 },
+        { .n = 2, .c_in = 3, .h = 9, .w = 7, .c_out = 4, .kernel = 5, .stride = 1, .pad = 2 },
+        { .n = 2, .c_in = 16, .h = 8, .w = 8, .c_out = 16, .kernel = 5, .stride = 1, .pad = 2 },
+        { .n = 2, .c_in = 16, .h = 8, .w = 9, .c_out = 8, .kernel = 3, .stride = 2, .pad = 1 },
+        { .n = 3, .c_in = 3, .h = 7, .w = 7, .c_out = 5, .kernel = 3, .stride = 2, .pad = 1 },
+        { .n = 2, .c_in = 1, .h = 11, .w = 6, .c_out = 4, .kernel = 3, .stride = 2, .pad = 1 },
+        { .n = 3, .c_in = 16, .h = 7, .w = 7, .c_out = 32, .kernel = 1, .stride = 2, .pad = 0 },
+        { .n = 2, .c_in = 3, .h = 6, .w = 5, .c_out = 5, .kernel = 1, .stride = 2, .pad = 0 },
+        { .n = 1, .c_in = 1, .h = 5, .w = 8, .c_out = 3, .kernel = 1, .stride = 2, .pad = 0 },
+    };
+    for (volatile size_t si = 0; si < sizeof general / sizeof general[0]; si++)
+        for (volatile int with_bias = 1; with_bias >= 0; with_bias--) {
+            CASE(test_conv_case(&general[si], AMP_F32, AMP_MATH_F32, 1, 1.0f, with_bias));
+            CASE(test_conv_case(&general[si], AMP_F32, AMP_MATH_TF32, (si + with_bias) % 2, 1.0f,
+                                with_bias));
+            CASE(test_conv_case(&general[si], AMP_F16, AMP_MATH_F32, 1, 1.0f, with_bias));
+            CASE(test_conv_case(&general[si], AMP_BF16, AMP_MATH_F32, si % 2 == 0, 1.0f,
+                                with_bias));
+        }
     /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
-    CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f));
-    CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f));
+    CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
+    CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f, 1));
+    CASE(test_conv_case(&general[3], AMP_F16, AMP_MATH_F32, 1, 3e-8f, 0));
+    CASE(test_conv_case(&general[1], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
     CASE(test_conv_hidden_overflow());
     CASE(test_conv_supports());
 }
@@ -874,6 +1075,343 @@ static void test_linear(void)
             CASE(test_linear_case(shapes[si][0], shapes[si][1], shapes[si][2], &plans[pi], 1.0f));
     CASE(test_linear_case(32, 12544, 10, &plans[2], 1e-6f));
     CASE(test_linear_case(32, 12544, 10, &plans[4], 1e-6f));
+}
+
+/* ---- pooling, batch norm, add ---- */
+
+/* Values with many ties (a few levels, both zeros) and NaN/inf now and then: every tie-break and
+ * NaN rule of the max pooling shows. */
+static float *ties(size_t n)
+{
+    static const float lv[] = { -1.5f, -0.0f, 0.0f, 0.5f, 0.5f, 2.0f, 2.0f, 2.0f };
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        die("host memory");
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t r = rng_below(&R, 64);
+        v[i] = r == 0 ? NAN : r == 1 ? INFINITY : r == 2 ? -INFINITY : lv[r % 8];
+    }
+    return v;
+}
+
+static void test_maxpool_case(uint32_t n, uint32_t c, uint32_t h, uint32_t w, enum amp_dtype dt,
+                              enum amp_dtype ddt, int tie_values)
+{
+    const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * (h / 2) * (w / 2);
+    float *x = tie_values ? ties(nx) : wide(nx), *g = uniform(ny ? ny : 1, -2.0f, 2.0f);
+    struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), Y = pt_new(ny, dt, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(ny, dt, MEM_ACTIVATION_GRADS, g);
+    struct pt DX = pt_new(nx, ddt, MEM_ACTIVATION_GRADS, NULL);
+    char tag[128], what[160];
+    snprintf(tag, sizeof tag, "maxpool n=%u c=%u %ux%u %s%s%s%s", n, c, h, w, dtype_name(dt),
+             ddt != dt ? " dinp " : "", ddt != dt ? dtype_name(ddt) : "",
+             tie_values ? " ties" : " wide");
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->maxpool_forward(B[b].ctx, &Y.t[b], &X.t[b], n, c, h, w);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, 0.0);
+    counts_compare(what, 1);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->maxpool_backward(B[b].ctx, &DX.t[b], &DY.t[b], &X.t[b], n, c, h, w);
+    snprintf(what, sizeof what, "%s backward", tag);
+    compare(what, &DX, 0.0);
+    counts_compare(what, 1);
+    struct pt *all[] = { &X, &Y, &DY, &DX };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+}
+
+static void test_maxpool(void)
+{
+    const uint32_t shapes[][4] = { { 2, 3, 28, 28 }, { 1, 2, 7, 5 }, { 3, 4, 2, 2 },
+                                   { 1, 3, 9, 8 }, { 2, 2, 1, 5 }, { 4, 16, 14, 14 } };
+    for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (volatile int d = 0; d < 3; d++)
+            for (volatile int t = 0; t < 2; t++)
+                CASE(test_maxpool_case(shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3],
+                                       FLOATS[d], FLOATS[d], t));
+    /* A gradient of another dtype than dinp: converted, rounded and counted. */
+    CASE(test_maxpool_case(2, 3, 9, 8, AMP_F16, AMP_F32, 1));
+    CASE(test_maxpool_case(2, 3, 9, 8, AMP_F32, AMP_BF16, 0));
+}
+
+static void test_avgpool_case(uint32_t n, uint32_t c, uint32_t hw, enum amp_dtype xdt,
+                              enum amp_dtype ydt, int wide_values)
+{
+    const size_t nx = (size_t)n * c * hw, ny = (size_t)n * c;
+    float *x = wide_values ? wide(nx) : uniform(nx, -3.0f, 3.0f), *g = uniform(ny, -2.0f, 2.0f);
+    if (!wide_values)
+        for (size_t i = 0; i < ny; i++)
+            g[i] *= 1000.0f; /* dinp = dout / hw: some FP16 subnormals for large hw */
+    struct pt X = pt_new(nx, xdt, MEM_ACTIVATIONS, x), Y = pt_new(ny, ydt, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(ny, ydt, MEM_ACTIVATION_GRADS, g);
+    struct pt DX = pt_new(nx, xdt, MEM_ACTIVATION_GRADS, NULL);
+    char tag[128], what[160];
+    snprintf(tag, sizeof tag, "avgpool n=%u c=%u hw=%u %s -> %s%s", n, c, hw, dtype_name(xdt),
+             dtype_name(ydt), wide_values ? " wide" : "");
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->avgpool_forward(B[b].ctx, &Y.t[b], &X.t[b], n, c, hw);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, 0.0);
+    counts_compare(what, 1);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->avgpool_backward(B[b].ctx, &DX.t[b], &DY.t[b], n, c, hw);
+    snprintf(what, sizeof what, "%s backward", tag);
+    compare(what, &DX, 0.0);
+    counts_compare(what, 1);
+    struct pt *all[] = { &X, &Y, &DY, &DX };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+}
+
+static void test_avgpool(void)
+{
+    const uint32_t shapes[][3] = { { 4, 16, 49 }, { 3, 5, 7 }, { 2, 3, 1 }, { 2, 64, 784 },
+                                   { 1, 1, 1000 } };
+    for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (volatile int d = 0; d < 3; d++)
+            CASE(test_avgpool_case(shapes[si][0], shapes[si][1], shapes[si][2], FLOATS[d],
+                                   FLOATS[d], 0));
+    for (volatile int d = 0; d < 3; d++)
+        CASE(test_avgpool_case(3, 4, 25, FLOATS[d], FLOATS[d], 1));
+    CASE(test_avgpool_case(4, 8, 49, AMP_F16, AMP_F32, 0));
+    CASE(test_avgpool_case(4, 8, 49, AMP_F32, AMP_BF16, 0));
+}
+
+static void test_add_case(size_t n, enum amp_dtype adt, enum amp_dtype bdt, enum amp_dtype odt,
+                          int in_place)
+{
+    float *a = wide(n), *b = wide(n);
+    struct pt A = pt_new(n, adt, MEM_ACTIVATIONS, a), Bt = pt_new(n, bdt, MEM_ACTIVATIONS, b);
+    struct pt O = pt_new(n, odt, MEM_ACTIVATIONS, NULL);
+    struct pt *out = in_place ? &A : &O;
+    char what[128];
+    snprintf(what, sizeof what, "add n=%zu %s + %s -> %s%s", n, dtype_name(adt), dtype_name(bdt),
+             dtype_name(in_place ? adt : odt), in_place ? " (in place)" : "");
+    counts_reset();
+    for (int k = 0; k < 2; k++)
+        B[k].ops->add(B[k].ctx, &out->t[k], &A.t[k], &Bt.t[k]);
+    compare(what, out, 0.0);
+    counts_compare(what, 1);
+    pt_free(&A);
+    pt_free(&Bt);
+    pt_free(&O);
+    free(a);
+    free(b);
+}
+
+static void test_add(void)
+{
+    const size_t sizes[] = { 1, 7, 4096, 10003 };
+    for (volatile size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (volatile int d = 0; d < 3; d++)
+            CASE(test_add_case(sizes[si], FLOATS[d], FLOATS[d], FLOATS[d], 0));
+    for (volatile int d = 0; d < 3; d++)
+        CASE(test_add_case(3001, FLOATS[d], FLOATS[d], FLOATS[d], 1));
+    CASE(test_add_case(3001, AMP_F16, AMP_F32, AMP_F32, 0));
+    CASE(test_add_case(3001, AMP_BF16, AMP_F16, AMP_F16, 0));
+    CASE(test_add_case(3001, AMP_F32, AMP_F32, AMP_BF16, 0));
+    CASE(test_add_case(3001, AMP_F32, AMP_F16, AMP_F16, 1));
+}
+
+/* Batch-norm parity limits (docs/CUDA.md). FP32 outputs and statistics: the statistics' FP32
+ * sums are reduced in another order (the GPU's chunked trees, the reference's vector lanes per
+ * image plane), which moves the mean by a few ulps of the channel's sum; with means several
+ * standard deviations from 0 (as here) that is ~1e-6 of xhat, NMSE up to ~1e-11, under the
+ * conv/GEMM FP32 limit 1e-9. The per-channel sums dgamma and dbeta add N = n * hw terms of
+ * both signs whose totals are far smaller than the terms: a different order changes them by
+ * ~sqrt(N) * 2^-24 of the terms' size, relatively ~1e-5 at N = 25,000 (NMSE ~1e-10): 1e-8.
+ * FP16/BF16 tensors: the dtype's conv/GEMM limit (a flipped rounding here and there). */
+static double bn_limit(enum amp_dtype out, int channel_sum)
+{
+    if (out == AMP_F32)
+        return channel_sum ? 1e-8 : 1e-9;
+    return limit_for(out, AMP_MATH_F32);
+}
+
+static void test_batchnorm_case(uint32_t n, uint32_t c, uint32_t hw, enum amp_dtype dt,
+                                enum amp_dtype sdt)
+{
+    const size_t nx = (size_t)n * c * hw;
+    float *x = uniform(nx, -1.0f, 1.0f), *g = uniform(nx, -1.0f, 1.0f);
+    float *gamma = uniform(c, 0.5f, 1.5f), *beta = uniform(c, -0.5f, 0.5f);
+    float *rm = uniform(c, -0.2f, 0.2f), *rv = uniform(c, 0.5f, 2.0f);
+    /* Channel offsets and scales, so the means and variances differ from 0 and 1. */
+    for (size_t i = 0; i < nx; i++) {
+        const size_t ch = (i / hw) % c;
+        x[i] = x[i] * (0.5f + (float)(ch % 5)) + (float)ch * 0.75f - 2.0f;
+    }
+    struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), Y = pt_new(nx, dt, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(nx, dt, MEM_ACTIVATION_GRADS, g);
+    struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct pt G = pt_new(c, sdt, MEM_WEIGHTS, gamma), Be = pt_new(c, sdt, MEM_WEIGHTS, beta);
+    struct pt RM = pt_new(c, sdt, MEM_OPTIMIZER, rm), RV = pt_new(c, sdt, MEM_OPTIMIZER, rv);
+    struct pt SM = pt_new(c, sdt, MEM_ACTIVATIONS, NULL);
+    struct pt SI = pt_new(c, sdt, MEM_ACTIVATIONS, NULL);
+    struct pt DG = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(c, sdt, MEM_WEIGHT_GRADS, NULL);
+    struct bn_state bn[2];
+    for (int b = 0; b < 2; b++)
+        bn[b] = (struct bn_state){ .gamma = &G.t[b], .beta = &Be.t[b], .running_mean = &RM.t[b],
+                                   .running_var = &RV.t[b], .save_mean = &SM.t[b],
+                                   .save_invstd = &SI.t[b], .momentum = 0.1f, .eps = 1e-5f };
+    char tag[128], what[192];
+    snprintf(tag, sizeof tag, "batchnorm n=%u c=%u hw=%u %s stats %s", n, c, hw, dtype_name(dt),
+             dtype_name(sdt));
+
+    /* Evaluation first (from the initial running statistics), then training. */
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->batchnorm_forward(B[b].ctx, &Y.t[b], &X.t[b], &bn[b], n, c, hw, 0);
+    snprintf(what, sizeof what, "%s eval forward", tag);
+    compare(what, &Y, bn_limit(dt, 0));
+    counts_compare(what, 0);
+
+    for (int b = 0; b < 2; b++)
+        B[b].ops->batchnorm_forward(B[b].ctx, &Y.t[b], &X.t[b], &bn[b], n, c, hw, 1);
+    snprintf(what, sizeof what, "%s train forward", tag);
+    compare(what, &Y, bn_limit(dt, 0));
+    snprintf(what, sizeof what, "%s train save_mean", tag);
+    compare(what, &SM, bn_limit(sdt, 0));
+    snprintf(what, sizeof what, "%s train save_invstd", tag);
+    compare(what, &SI, bn_limit(sdt, 0));
+    snprintf(what, sizeof what, "%s train running_mean", tag);
+    compare(what, &RM, bn_limit(sdt, 0));
+    snprintf(what, sizeof what, "%s train running_var", tag);
+    compare(what, &RV, bn_limit(sdt, 0));
+    snprintf(what, sizeof what, "%s train forward", tag);
+    counts_compare(what, 0);
+
+    for (int b = 0; b < 2; b++)
+        B[b].ops->batchnorm_backward(B[b].ctx, &DX.t[b], &DG.t[b], &DB.t[b], &DY.t[b], &X.t[b],
+                                     &bn[b], n, c, hw);
+    snprintf(what, sizeof what, "%s backward data", tag);
+    compare(what, &DX, bn_limit(dt, 0));
+    snprintf(what, sizeof what, "%s backward gamma", tag);
+    compare(what, &DG, bn_limit(sdt, 1));
+    snprintf(what, sizeof what, "%s backward beta", tag);
+    compare(what, &DB, bn_limit(sdt, 1));
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+
+    /* Evaluation again, from the updated running statistics. */
+    for (int b = 0; b < 2; b++)
+        B[b].ops->batchnorm_forward(B[b].ctx, &Y.t[b], &X.t[b], &bn[b], n, c, hw, 0);
+    snprintf(what, sizeof what, "%s eval forward (updated stats)", tag);
+    compare(what, &Y, bn_limit(dt, 0));
+    counts_compare(what, 0);
+
+    struct pt *all[] = { &X, &Y, &DY, &DX, &G, &Be, &RM, &RV, &SM, &SI, &DG, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+    free(gamma);
+    free(beta);
+    free(rm);
+    free(rv);
+}
+
+static void test_batchnorm(void)
+{
+    /* The last two: few channels over many elements, so that a channel's sums are split into
+     * several chunks (some starting and ending inside an image plane). */
+    const uint32_t shapes[][3] = { { 4, 16, 784 }, { 3, 5, 7 }, { 8, 3, 1 }, { 8, 4, 49 },
+                                   { 1, 7, 9 }, { 32, 16, 196 }, { 16, 2, 1024 }, { 5, 3, 3001 } };
+    for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (volatile int d = 0; d < 3; d++) {
+            /* FP32 statistics (every policy but naive), and the data's own dtype (naive). */
+            CASE(test_batchnorm_case(shapes[si][0], shapes[si][1], shapes[si][2], FLOATS[d],
+                                     AMP_F32));
+            if (FLOATS[d] != AMP_F32)
+                CASE(test_batchnorm_case(shapes[si][0], shapes[si][1], shapes[si][2], FLOATS[d],
+                                         FLOATS[d]));
+        }
+}
+
+/* A step of the new ops (max pooling, batch norm in training, global average pooling, the
+ * residual add and their backward) through step_begin/step_end five times: warm-up, capture
+ * (+ launch), three replays, against eager CPU steps; the running statistics change at every
+ * step, so every replay must update them again. */
+static void test_graph_steps_layers(void)
+{
+    const uint32_t n = 4, c = 8, h = 10, w = 10, hw = (h / 2) * (w / 2);
+    const size_t nx = (size_t)n * c * h * w, np = (size_t)n * c * hw, ny = (size_t)n * c;
+    const enum amp_dtype dt = AMP_F16;
+    float *x = uniform(nx, -2.0f, 2.0f), *g = uniform(ny, -1.0f, 1.0f);
+    float *gamma = uniform(c, 0.5f, 1.5f), *beta = uniform(c, -0.5f, 0.5f);
+    float *rv = uniform(c, 0.5f, 2.0f);
+    struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), P = pt_new(np, dt, MEM_ACTIVATIONS, NULL);
+    struct pt Q = pt_new(np, dt, MEM_ACTIVATIONS, NULL), S = pt_new(np, dt, MEM_ACTIVATIONS, NULL);
+    struct pt A = pt_new(ny, dt, MEM_ACTIVATIONS, NULL);
+    struct pt DA = pt_new(ny, dt, MEM_ACTIVATION_GRADS, g);
+    struct pt DS = pt_new(np, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DP = pt_new(np, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct pt G = pt_new(c, AMP_F32, MEM_WEIGHTS, gamma);
+    struct pt Be = pt_new(c, AMP_F32, MEM_WEIGHTS, beta);
+    struct pt RM = pt_new(c, AMP_F32, MEM_OPTIMIZER, NULL);
+    struct pt RV = pt_new(c, AMP_F32, MEM_OPTIMIZER, rv);
+    struct pt SM = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt SI = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DG = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct bn_state bn[2];
+    for (int b = 0; b < 2; b++)
+        bn[b] = (struct bn_state){ .gamma = &G.t[b], .beta = &Be.t[b], .running_mean = &RM.t[b],
+                                   .running_var = &RV.t[b], .save_mean = &SM.t[b],
+                                   .save_invstd = &SI.t[b], .momentum = 0.1f, .eps = 1e-5f };
+    int replayed[5] = { 0 };
+    counts_reset();
+    for (int step = 0; step < 5; step++)
+        for (int b = 0; b < 2; b++) {
+            const struct backend_ops *ops = B[b].ops;
+            void *ctx = B[b].ctx;
+            const int r = ops->step_begin ? ops->step_begin(ctx, 0xB0A7ull) : 0;
+            if (b == GPU)
+                replayed[step] = r;
+            if (r)
+                continue;
+            /* forward: pool, batch norm, residual add, global average */
+            ops->maxpool_forward(ctx, &P.t[b], &X.t[b], n, c, h, w);
+            ops->batchnorm_forward(ctx, &Q.t[b], &P.t[b], &bn[b], n, c, hw, 1);
+            ops->add(ctx, &S.t[b], &Q.t[b], &P.t[b]);
+            ops->avgpool_forward(ctx, &A.t[b], &S.t[b], n, c, hw);
+            /* backward: the gradient forks at the add and is summed into DP */
+            ops->avgpool_backward(ctx, &DS.t[b], &DA.t[b], n, c, hw);
+            ops->batchnorm_backward(ctx, &DP.t[b], &DG.t[b], &DB.t[b], &DS.t[b], &P.t[b], &bn[b],
+                                    n, c, hw);
+            ops->add(ctx, &DP.t[b], &DP.t[b], &DS.t[b]);
+            ops->maxpool_backward(ctx, &DX.t[b], &DP.t[b], &X.t[b], n, c, h, w);
+            if (ops->step_end)
+                ops->step_end(ctx);
+        }
+    result(!replayed[0] && !replayed[1] && replayed[2] && replayed[3] && replayed[4],
+           "graph steps (pool, batch norm, add): step_begin returned %d %d %d %d %d (want 0 0 1 "
+           "1 1)", replayed[0], replayed[1], replayed[2], replayed[3], replayed[4]);
+    compare("graph steps (pool, batch norm, add): running_mean after 5 steps", &RM,
+            bn_limit(AMP_F32, 0));
+    compare("graph steps (pool, batch norm, add): running_var after 5 steps", &RV,
+            bn_limit(AMP_F32, 0));
+    compare("graph steps (pool, batch norm, add): output", &A, limit_for(dt, AMP_MATH_F32));
+    compare("graph steps (pool, batch norm, add): dgamma", &DG, bn_limit(AMP_F32, 1));
+    compare("graph steps (pool, batch norm, add): dinp", &DX, limit_for(dt, AMP_MATH_F32));
+    counts_compare("graph steps (pool, batch norm, add)", 0);
+    struct pt *all[] = { &X, &P, &Q, &S, &A, &DA, &DS, &DP, &DX, &G, &Be, &RM, &RV, &SM, &SI,
+                         &DG, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+    free(gamma);
+    free(beta);
+    free(rv);
 }
 
 /* ---- sequences: the fused queue, graphs, determinism ---- */
@@ -1023,7 +1561,8 @@ static void test_graph_steps(void)
             if (b == GPU)
                 replayed[step] = r;
             if (!r) {
-                ops->softmax_xent(B[b].ctx, &DZ.t[b], &ST.t[b], &Z.t[b], &Y.t[b], &S.t[b], n, m);
+                ops->softmax_xent(B[b].ctx, &DZ.t[b], &ST.t[b], &Z.t[b], &Y.t[b], &S.t[b], n, m,
+                                  AMP_F32);
                 optimizer_ops(&P, b, &S);
                 if (ops->step_end)
                     ops->step_end(B[b].ctx);
@@ -1067,6 +1606,62 @@ static void test_capture_guard(void)
     result(refused && !began, "capture guard: an upload inside a captured step is refused (%s)",
            refused ? amp_last_error() : "accepted");
     backend_close(&G);
+}
+
+/* The batch-norm, pooling and add kernels are deterministic whatever the backend options
+ * (fixed chunks, block trees, no float atomics): twice the same bits on the GPU. */
+static void test_deterministic_layers(void)
+{
+    const uint32_t n = 16, c = 3, hw = 2000;
+    const size_t nx = (size_t)n * c * hw;
+    float *x = uniform(nx, -1.0f, 3.0f), *g = uniform(nx, -1.0f, 1.0f);
+    float *one = uniform(c, 1.0f, 1.0f);
+    struct pt X = pt_new(nx, AMP_F32, MEM_ACTIVATIONS, x);
+    struct pt Y = pt_new(nx, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DY = pt_new(nx, AMP_F32, MEM_ACTIVATION_GRADS, g);
+    struct pt DX = pt_new(nx, AMP_F32, MEM_ACTIVATION_GRADS, NULL);
+    struct pt A = pt_new((size_t)n * c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt G = pt_new(c, AMP_F32, MEM_WEIGHTS, one), Be = pt_new(c, AMP_F32, MEM_WEIGHTS, NULL);
+    struct pt RM = pt_new(c, AMP_F32, MEM_OPTIMIZER, NULL);
+    struct pt RV = pt_new(c, AMP_F32, MEM_OPTIMIZER, one);
+    struct pt SM = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt SI = pt_new(c, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt DG = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(c, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct bn_state bn = { .gamma = &G.t[GPU], .beta = &Be.t[GPU], .running_mean = &RM.t[GPU],
+                           .running_var = &RV.t[GPU], .save_mean = &SM.t[GPU],
+                           .save_invstd = &SI.t[GPU], .momentum = 0.1f, .eps = 1e-5f };
+    struct pt *outs[] = { &Y, &DX, &A, &SM, &SI, &DG, &DB };
+    enum { NOUT = sizeof outs / sizeof outs[0] };
+    float *first[NOUT] = { 0 };
+    int same = 1;
+    for (int rep = 0; rep < 2; rep++) {
+        const struct backend_ops *ops = B[GPU].ops;
+        void *ctx = B[GPU].ctx;
+        ops->batchnorm_forward(ctx, &Y.t[GPU], &X.t[GPU], &bn, n, c, hw, 1);
+        ops->batchnorm_backward(ctx, &DX.t[GPU], &DG.t[GPU], &DB.t[GPU], &DY.t[GPU], &X.t[GPU],
+                                &bn, n, c, hw);
+        ops->add(ctx, &DX.t[GPU], &DX.t[GPU], &Y.t[GPU]);
+        ops->avgpool_forward(ctx, &A.t[GPU], &DX.t[GPU], n, c, hw);
+        for (int o = 0; o < NOUT; o++) {
+            float *v = pt_get(outs[o], GPU, "deterministic layers");
+            if (rep == 0) {
+                first[o] = v;
+            } else {
+                same &= memcmp(first[o], v, outs[o]->t[GPU].numel * sizeof(float)) == 0;
+                free(v);
+            }
+        }
+    }
+    result(same, "deterministic: batch norm forward/backward, add, avgpool bitwise repeatable");
+    for (int o = 0; o < NOUT; o++)
+        free(first[o]);
+    struct pt *all[] = { &X, &Y, &DY, &DX, &A, &G, &Be, &RM, &RV, &SM, &SI, &DG, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(g);
+    free(one);
 }
 
 /* Under --deterministic, the conv and FC ops give the same bits twice. */
@@ -1169,6 +1764,14 @@ int main(void)
     CASE(test_sgd());
     printf("softmax_xent\n");
     CASE(test_softmax());
+    printf("maxpool\n");
+    test_maxpool();
+    printf("avgpool\n");
+    test_avgpool();
+    printf("add\n");
+    test_add();
+    printf("batchnorm\n");
+    test_batchnorm();
     printf("conv2d\n");
     test_conv();
     printf("linear\n");
@@ -1176,15 +1779,18 @@ int main(void)
     printf("sequences\n");
     CASE(test_optimizer_sequence());
     CASE(test_graph_steps());
+    CASE(test_graph_steps_layers());
     CASE(test_capture_guard());
     static char buf[1 << 16];
     if (B[GPU].ops->describe) {
         B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf);
         printf("cuda backend: %s\n", buf);
     }
+    CASE(test_deterministic_layers());
     CASE(test_deterministic()); /* last: it swaps the CUDA backend */
     backend_close(&B[GPU]);
     backend_close(&B[REF]);
+    exact_summary();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

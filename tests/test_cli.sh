@@ -36,7 +36,7 @@ expect_fail "--lr: must be positive" run --lr 0
 expect_fail "--momentum: 1 must be below 1" run --momentum 1
 expect_fail "--channels: missing value N" run --channels
 expect_fail "--device quantum: unknown device" run --device quantum --train-limit 10 --test-limit 10
-expect_fail "--policy: unknown policy 'o2' (known: seed, autocast)" run --policy o2
+expect_fail "--policy: unknown policy 'o2' (known: seed, autocast, naive)" run --policy o2
 expect_fail "--net: unknown network 'vgg' (known: seed" run --net vgg
 expect_fail "--net: missing value NAME" verify --net
 expect_fail "nets: --channels: unknown option or bad value" nets --channels 0
@@ -45,7 +45,8 @@ expect_fail "nets: --channels: unknown option or bad value" nets --channels 0
 # FLOPs per training sample 2*(2*16*784*9) + 3*(2*12544*10) = 1,204,224.
 out=$("$bin" nets 2>&1); rc=$?
 if [ "$rc" -eq 0 ] && [[ "$out" == *"seed:"* ]] && [[ "$out" == *"total: 125610 parameters, 1.204e+06 FLOPs"* ]] \
-   && [[ "$(printf '%s\n' "$out" | grep -c '^  conv \|^  relu \|^  fc \|^  loss ')" == 4 ]]; then
+   && [[ "$(printf '%s\n' "$out" | awk '/^seed:/ { on = 1; next } /^[^ ]/ { on = 0 } on' | grep -c '^  conv \|^  relu \|^  fc \|^  loss ')" == 4 ]] \
+   && [[ "$out" == *"lenet5:"*"resnet8:"*"deep:"*"wide:"* ]]; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)); echo "FAIL: ampbench nets -> rc=$rc: $out" >&2

@@ -41,30 +41,51 @@ static double project(const struct amp_tensor *out, const struct amp_tensor *pro
     return s;
 }
 
+/* |fd - an| / (atol + rtol |an|) at element i of x, with central differences of step eps. */
+static double fd_ratio(float *v, size_t i, float eps, double an, double (*loss)(void *), void *arg)
+{
+    const float keep = v[i];
+    v[i] = keep + eps;
+    const double lp = loss(arg);
+    v[i] = keep - eps;
+    const double lm = loss(arg);
+    v[i] = keep;
+    const double fd = (lp - lm) / (2.0 * (double)eps);
+    return fabs(fd - an) / (ATOL + RTOL * fabs(an));
+}
+
 /* Compares an analytic gradient of `x` with central differences of loss(): returns the worst
- * violation ratio |fd - an| / (ATOL + RTOL |an|) (<= 1 passes). */
-static double compare(const char *name, struct amp_tensor *x, const float *analytic, float eps,
-                      double (*loss)(void *), void *arg)
+ * violation ratio |fd - an| / (ATOL + RTOL |an|) (<= 1 passes). An element may instead pass at
+ * step eps/4 (the O(eps^2) error of a curved loss, as batch norm's, shrinks 16x); with
+ * kinks > 0, up to that fraction of the elements may fail both, as elements whose difference
+ * straddles a kink (a ReLU or max pooling switching somewhere in the batch) do. */
+static double compare_kinks(const char *name, struct amp_tensor *x, const float *analytic,
+                            float eps, double kinks, double (*loss)(void *), void *arg)
 {
     double worst = 0.0;
+    size_t failing = 0;
     float *v = x->data;
     for (size_t i = 0; i < x->numel; i++) {
-        const float keep = v[i];
-        v[i] = keep + eps;
-        const double lp = loss(arg);
-        v[i] = keep - eps;
-        const double lm = loss(arg);
-        v[i] = keep;
-        const double fd = (lp - lm) / (2.0 * (double)eps);
-        const double ratio = fabs(fd - analytic[i]) / (ATOL + RTOL * fabs(analytic[i]));
+        double ratio = fd_ratio(v, i, eps, analytic[i], loss, arg);
+        if (ratio > 1.0) {
+            const double fine = fd_ratio(v, i, eps / 4, analytic[i], loss, arg);
+            ratio = fine < ratio ? fine : ratio;
+        }
+        failing += ratio > 1.0;
         if (ratio > worst)
             worst = ratio;
     }
-    char what[160];
-    snprintf(what, sizeof what, "%s: worst |fd - analytic| / (atol + rtol |analytic|) = %.3g",
-             name, worst);
-    check(worst <= 1.0, "%s", what);
+    const size_t allowed = (size_t)(kinks * (double)x->numel);
+    check(failing <= allowed, "%s: %zu of %zu elements off (at most %zu allowed at kinks); worst "
+          "|fd - analytic| / (atol + rtol |analytic|) = %.3g", name, failing, x->numel, allowed,
+          worst);
     return worst;
+}
+
+static double compare(const char *name, struct amp_tensor *x, const float *analytic, float eps,
+                      double (*loss)(void *), void *arg)
+{
+    return compare_kinks(name, x, analytic, eps, 0.0, loss, arg);
 }
 
 /* ---- conv2d ---- */
@@ -181,7 +202,7 @@ struct xent_case {
 static double xent_loss(void *arg)
 {
     struct xent_case *c = arg;
-    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, NULL, c->n, c->m);
+    be.ops->softmax_xent(be.ctx, NULL, &c->stats, &c->z, &c->labels, NULL, c->n, c->m, AMP_F32);
     return (double)((float *)c->stats.data)[0] / c->n;
 }
 
@@ -194,13 +215,13 @@ static void test_xent(struct rng *r)
         ((int32_t *)c.labels.data)[i] = (int32_t)rng_below(r, 5);
     c.stats = make(2, AMP_F32, NULL, 0, 0);
     struct amp_tensor dz = make(30, AMP_F32, NULL, 0, 0);
-    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, NULL, c.n, c.m);
+    be.ops->softmax_xent(be.ctx, &dz, &c.stats, &c.z, &c.labels, NULL, c.n, c.m, AMP_F32);
     compare("softmax_xent dlogits", &c.z, dz.data, 1e-3f, xent_loss, &c);
     /* The loss scale multiplies the gradient exactly (loss scaling relies on it). */
     struct amp_tensor dz2 = make(30, AMP_F32, NULL, 0, 0);
     struct amp_tensor scaler = make(sizeof(struct loss_scaler) / 4, AMP_I32, NULL, 0, 0);
     *(struct loss_scaler *)scaler.data = scaler_make(1024.0f, 0, 2000, 0.0f, 0.0f);
-    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, &scaler, c.n, c.m);
+    be.ops->softmax_xent(be.ctx, &dz2, &c.stats, &c.z, &c.labels, &scaler, c.n, c.m, AMP_F32);
     int exact = 1;
     for (int i = 0; i < 30; i++)
         exact &= ((float *)dz2.data)[i] == 1024.0f * ((float *)dz.data)[i];
@@ -214,19 +235,22 @@ static void test_xent(struct rng *r)
 }
 
 /* ---- the whole network ---- */
+/* The training-mode loss (batch norm on batch statistics): a step with lr 0 and momentum 0
+ * leaves the weights as they are (the running statistics it moves do not enter it). */
 static double net_loss(void *arg)
 {
     struct model *model = arg;
     const uint32_t n = model_shape_of(model)->batch;
     struct step_result bs;
-    model_evaluate(model, n, &bs);
+    model_train_step(model, n, 0.0f, 0.0f, &bs);
     return bs.loss_sum / n;
 }
 
-/* Every parameter gradient of preset `net` against central differences of its loss. */
-static void test_network(struct rng *r, const struct net_preset *net)
+/* Every parameter gradient of preset `net` on h x w inputs against central differences of its
+ * loss. */
+static void test_network(struct rng *r, const struct net_preset *net, uint32_t h, uint32_t w)
 {
-    const struct model_shape shape = { .batch = 4, .c_in = 1, .h = 6, .w = 5, .classes = 4,
+    const struct model_shape shape = { .batch = 4, .c_in = 1, .h = h, .w = w, .classes = 4,
                                        .channels = 3 };
     struct model *model;
     const struct precision_plan fp32 = precision_plan_of(recipe_reference(), POLICY_SEED);
@@ -235,9 +259,9 @@ static void test_network(struct rng *r, const struct net_preset *net)
         fprintf(stderr, "%s\n", amp_last_error());
         exit(1);
     }
-    float images[4 * 30];
+    float images[4 * 64];
     int32_t labels[4];
-    for (int i = 0; i < 4 * 30; i++)
+    for (uint32_t i = 0; i < 4 * h * w; i++)
         images[i] = rng_float(r);
     for (int i = 0; i < 4; i++)
         labels[i] = (int32_t)rng_below(r, 4);
@@ -253,7 +277,7 @@ static void test_network(struct rng *r, const struct net_preset *net)
         char name[64];
         snprintf(name, sizeof name, "%s network d%s", net->name, mp.name);
         /* FP32 weights are the stored ones (no copy): perturbing them moves the loss. */
-        compare(name, (struct amp_tensor *)mp.stored, g, 1e-3f, net_loss, model);
+        compare_kinks(name, (struct amp_tensor *)mp.stored, g, 1e-3f, 0.03, net_loss, model);
         free(g);
     }
     model_destroy(model);
@@ -272,6 +296,53 @@ static const struct layer_spec mlp_head_layers[] = {
 static const struct net_preset mlp_head = { .name = "mlp-head", .summary = "test",
                                             .layers = mlp_head_layers, .nlayers = 6 };
 
+/* LeNet's kinds at a small size: a padded 5x5 conv, max pooling, an unpadded conv without bias,
+ * linear layers with a ReLU between them. */
+static const struct layer_spec lenet_like_layers[] = {
+    { .kind = LAYER_CONV, .name = "conv1", .width = 2, .kernel = 5, .stride = 1, .pad = 2 },
+    { .kind = LAYER_RELU, .name = "relu1" },
+    { .kind = LAYER_MAXPOOL, .name = "pool1" },
+    { .kind = LAYER_CONV, .name = "conv2", .width = 3, .kernel = 3, .no_bias = 1, .stride = 1 },
+    { .kind = LAYER_RELU, .name = "relu2" },
+    { .kind = LAYER_LINEAR, .name = "fc1", .width = 5 },
+    { .kind = LAYER_RELU, .name = "relu3" },
+    { .kind = LAYER_LINEAR, .name = "fc2", .width = WIDTH_CLASSES },
+    { .kind = LAYER_SOFTMAX_XENT, .name = "loss" },
+};
+static const struct net_preset lenet_like = {
+    .name = "lenet-like", .summary = "test", .layers = lenet_like_layers,
+    .nlayers = sizeof lenet_like_layers / sizeof lenet_like_layers[0] };
+
+/* ResNet's kinds at a small size: batch norm, a stride-2 block with a 1x1 projection shortcut,
+ * an identity shortcut (so gradients are summed where a layer has two readers), global average
+ * pooling. */
+static const struct layer_spec res_like_layers[] = {
+    { .kind = LAYER_CONV, .name = "conv1", .width = 3, .kernel = 3, .stride = 1, .pad = 1,
+      .no_bias = 1 },
+    { .kind = LAYER_BATCHNORM, .name = "bn1" },
+    { .kind = LAYER_RELU, .name = "relu1" },
+    { .kind = LAYER_CONV, .name = "b.conv1", .width = 4, .kernel = 3, .stride = 2, .pad = 1,
+      .no_bias = 1 },
+    { .kind = LAYER_BATCHNORM, .name = "b.bn1" },
+    { .kind = LAYER_RELU, .name = "b.relu1" },
+    { .kind = LAYER_CONV, .name = "b.conv2", .width = 4, .kernel = 3, .stride = 1, .pad = 1 },
+    { .kind = LAYER_BATCHNORM, .name = "b.bn2" },
+    { .kind = LAYER_CONV, .name = "b.proj", .width = 4, .kernel = 1, .stride = 2,
+      .input = "relu1" },
+    { .kind = LAYER_BATCHNORM, .name = "b.proj_bn" },
+    { .kind = LAYER_ADD, .name = "b.add", .skip = "b.bn2" },
+    { .kind = LAYER_RELU, .name = "b.relu2" },
+    { .kind = LAYER_CONV, .name = "c.conv", .width = 4, .kernel = 3, .stride = 1, .pad = 1,
+      .init = INIT_HE },
+    { .kind = LAYER_ADD, .name = "c.add", .skip = "b.relu2" },
+    { .kind = LAYER_AVGPOOL, .name = "avgpool" },
+    { .kind = LAYER_LINEAR, .name = "fc", .width = WIDTH_CLASSES },
+    { .kind = LAYER_SOFTMAX_XENT, .name = "loss" },
+};
+static const struct net_preset res_like = {
+    .name = "res-like", .summary = "test", .layers = res_like_layers,
+    .nlayers = sizeof res_like_layers / sizeof res_like_layers[0] };
+
 int main(void)
 {
     if (backend_open(&be, "cpu", &(struct backend_options){ .threads = 2 }) != AMP_OK) {
@@ -284,8 +355,10 @@ int main(void)
     test_linear(&r);
     test_relu(&r);
     test_xent(&r);
-    test_network(&r, net_default());
-    test_network(&r, &mlp_head);
+    test_network(&r, net_default(), 6, 5);
+    test_network(&r, &mlp_head, 6, 5);
+    test_network(&r, &lenet_like, 8, 8);
+    test_network(&r, &res_like, 8, 7);
     check(be.mem.current_total == 0, "every tensor freed (memory accounting back to 0)");
     backend_close(&be);
     return check_summary();

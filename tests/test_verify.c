@@ -108,10 +108,77 @@ static void test_seeds(void)
         recipe_result_free(&r[i]);
 }
 
+/* fp32's own spread above the tolerance: no verdict either way, the spread named. */
+static void test_inconclusive(void)
+{
+    struct amp_config c = config("fp32,amp,bf16", 3);
+    c.tol_acc = 1.0f;
+    struct recipe_result r[9];
+    const double fp32[] = { 0.80, 0.83, 0.77 }, amp[] = { 0.79, 0.82, 0.78 },
+                 bf16[] = { 0.70, 0.71, 0.69 };
+    for (int s = 0; s < 3; s++) {
+        r[3 * s] = fake("fp32", 1 + s, fp32[s], 0.5, 0.4);
+        r[3 * s + 1] = fake("amp", 1 + s, amp[s], 0.5, 0.4);
+        r[3 * s + 2] = fake("bf16", 1 + s, bf16[s], 0.5, 0.4);
+    }
+    struct verification v;
+    verify_judge(&c, r, 9, &v);
+    const struct verdict *a = verdict_of(&v, "amp"), *b = verdict_of(&v, "bf16"),
+                         *f = verdict_of(&v, "fp32");
+    check(!a->pass && a->inconclusive && strcmp(verdict_word(a), "inconclusive") == 0 &&
+              strstr(a->reason, "inconclusive: fp32's own spread is 3.00 pp") != NULL,
+          "amp within a 3 pp fp32 spread: %s: %s", verdict_word(a), a->reason);
+    check(!b->inconclusive && !b->pass && b->p_value < 0.05,
+          "bf16 (-10 pp) fails: the Welch test weighs the spread: %s", b->reason);
+    check(f->pass && !f->inconclusive, "fp32 itself stays the reference");
+    check(!v.all_pass, "an inconclusive run does not pass");
+    verification_free(&v);
+    /* Two seeds (no Welch test): inconclusive whatever the difference. */
+    struct amp_config two = config("fp32,amp", 2);
+    two.tol_acc = 1.0f;
+    struct recipe_result t[] = { fake("fp32", 1, 0.80, 0.5, 0.4), fake("fp32", 2, 0.84, 0.5, 0.4),
+                                 fake("amp", 1, 0.70, 0.5, 0.4), fake("amp", 2, 0.72, 0.5, 0.4) };
+    verify_judge(&two, t, 4, &v);
+    check(verdict_of(&v, "amp")->inconclusive, "two seeds, fp32 spread 2.83 pp: inconclusive");
+    verification_free(&v);
+    for (int i = 0; i < 4; i++)
+        recipe_result_free(&t[i]);
+    for (int i = 0; i < 9; i++)
+        recipe_result_free(&r[i]);
+    /* One seed: no spread measured, so the tolerance rule decides. */
+    struct amp_config one = config("fp32,amp", 1);
+    struct recipe_result q[] = { fake("fp32", 1, 0.80, 0.5, 0.4), fake("amp", 1, 0.795, 0.5, 0.4) };
+    verify_judge(&one, q, 2, &v);
+    check(verdict_of(&v, "amp")->pass, "one seed: judged by the tolerance");
+    verification_free(&v);
+    recipe_result_free(&q[0]);
+    recipe_result_free(&q[1]);
+}
+
+/* verify takes a preset's protocol unless the flags say otherwise; run does not. */
+static void test_protocol(void)
+{
+    struct amp_config c;
+    char *a1[] = { "--net", "resnet8" };
+    cli_parse(2, a1, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 3 && c.epochs == 5, "verify --net resnet8: 3 seeds, 5 epochs (%u, %u)",
+          c.seeds, c.epochs);
+    char *a2[] = { "--net", "resnet8", "--seeds", "1", "--epochs=2" };
+    cli_parse(5, a2, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 1 && c.epochs == 2, "--seeds and --epochs win over the protocol");
+    cli_parse(2, a1, &c, stdout, CLI_RUN);
+    check(c.seeds == 1, "run --net resnet8: one seed");
+    char *a3[] = { "--net", "lenet5" };
+    cli_parse(2, a3, &c, stdout, CLI_VERIFY);
+    check(c.seeds == 1, "verify --net lenet5: no protocol, one seed");
+}
+
 int main(void)
 {
+    test_protocol();
     test_welch();
     test_single_seed();
     test_seeds();
+    test_inconclusive();
     return check_summary();
 }

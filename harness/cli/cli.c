@@ -33,8 +33,8 @@ struct opt {
 static const struct opt run_opts[] = {
     { "--modes", "LIST", OPT_RECIPES, 0, 0, 0, "comma-separated recipes (default: fp32,amp,amp-static,amp-noscale,bf16)", 0 },
     { "--net", "NAME", OPT_NET, 0, 0, 0, "network preset (default seed; `ampbench nets` lists them)", 0 },
-    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv+ReLU low precision) or autocast (conv+FC) (default seed)", 0 },
-    { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5)", 0 },
+    { "--policy", "NAME", OPT_POLICY, 0, 0, 0, "seed (conv low precision), autocast (conv+FC; BN and loss FP32) or naive (all low precision) (default seed)", 0 },
+    { "--epochs", "N", OPT_U32, FIELD(epochs), 1, 100000, "training epochs (default 5; verify: the preset's protocol, see `ampbench nets`)", 0 },
     { "--batch", "N", OPT_U32, FIELD(batch), 1, 1 << 20, "batch size (default 32)", 0 },
     { "--lr", "X", OPT_FLOAT, FIELD(lr), 0, 1e6, "SGD learning rate (default 0.01)", 0 },
     { "--momentum", "X", OPT_FLOAT, FIELD(momentum), 0, 1, "SGD momentum, in [0, 1) (default 0.9)", 0 },
@@ -57,7 +57,7 @@ static const struct opt run_opts[] = {
     { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)", 0 },
     { "--tol-acc", "PP", OPT_FLOAT, FIELD(tol_acc), 0, 100, "verify: allowed drop of final test accuracy vs fp32, in percentage points (default 1.0)", 1 },
     { "--tol-loss", "REL", OPT_FLOAT, FIELD(tol_loss), 0, 1e6, "verify: allowed relative rise of any epoch's test loss vs fp32 (default 0.05)", 1 },
-    { "--seeds", "N", OPT_U32, FIELD(seeds), 1, 1000, "verify: seeds per mode; >= 3 judges with a one-sided Welch t-test (default 1)", 1 },
+    { "--seeds", "N", OPT_U32, FIELD(seeds), 1, 1000, "verify: seeds per mode; >= 3 judges with a one-sided Welch t-test (default 1, or the preset's protocol)", 1 },
     { "--baseline", "FILE", OPT_STRING, FIELD(baseline), 0, 0, "verify: also compare every metric with this baseline file", 1 },
     { "--junit", "FILE", OPT_STRING, FIELD(junit), 0, 0, "verify: write a JUnit XML report (one test case per recipe)", 1 },
     { "--write-baseline", "FILE", OPT_STRING, FIELD(write_baseline), 0, 0, "verify: write this run's metrics as a baseline file", 1 },
@@ -185,7 +185,7 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     case OPT_POLICY: {
         const int p = policy_parse(value);
         if (p < 0)
-            return amp_fail(AMP_EINPUT, "--policy: unknown policy '%s' (known: seed, autocast)",
+            return amp_fail(AMP_EINPUT, "--policy: unknown policy '%s' (known: seed, autocast, naive)",
                             value);
         c->policy = (enum policy)p;
         return AMP_OK;
@@ -246,6 +246,7 @@ static int validate(const struct amp_config *c)
 int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum cli_command cmd)
 {
     config_defaults(c);
+    int epochs_given = 0, seeds_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -277,7 +278,14 @@ int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum 
         int rc = set_option(o, value, c);
         if (rc != AMP_OK)
             return rc;
+        epochs_given |= o->offset == FIELD(epochs);
+        seeds_given |= o->offset == FIELD(seeds);
     }
+    /* verify: the preset's protocol unless the flags say otherwise. */
+    if (cmd == CLI_VERIFY && !epochs_given && c->net->verify_epochs)
+        c->epochs = c->net->verify_epochs;
+    if (cmd == CLI_VERIFY && !seeds_given && c->net->verify_seeds)
+        c->seeds = c->net->verify_seeds;
     c->device = backend_resolve(c->device); /* run.json records the device that ran */
     return validate(c);
 }

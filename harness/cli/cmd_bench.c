@@ -1,5 +1,6 @@
-/* `ampbench bench`: the throughput and memory sweep (recipes x --batches x --channels), PyTorch
- * side by side when it is installed (tools/torch_bench.py), the micro-benchmarks with --micro;
+/* `ampbench bench`: the throughput and memory sweep (--nets x recipes x --batches x --channels),
+ * PyTorch side by side when it is installed (tools/torch_bench.py, the same networks from their
+ * layer tables, on the backend's thread count), the micro-benchmarks with --micro;
  * out/bench_report.c writes results/bench/<timestamp>-<id>/ and the table on the terminal. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,6 +17,8 @@
 #include "error.h"
 #include "paths.h"
 #include "files.h"
+#include "jsonfile.h"
+#include "train.h"
 #include "report.h"
 #include "runner.h"
 #include "subprocess.h"
@@ -41,39 +44,88 @@ static int parse_list(const char *flag, const char *value, uint32_t max, uint32_
     return *n ? AMP_OK : amp_fail(AMP_EINPUT, "%s: empty list", flag);
 }
 
-/* Takes the bench's own list options out of argv; the rest are run options. */
+/* Parses "seed,lenet5" into o->nets: known presets, each once. */
+static int parse_nets(const char *value, struct bench_options *o)
+{
+    o->nnets = 0;
+    const char *p = value;
+    while (*p) {
+        const size_t len = strcspn(p, ",");
+        char name[64];
+        if (len == 0 || len >= sizeof name)
+            return amp_fail(AMP_EINPUT, "--nets: '%s' is not a list of network names", value);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        const struct net_preset *net = net_find(name);
+        if (!net) {
+            char names[256];
+            return amp_fail(AMP_EINPUT, "--nets: unknown network '%s' (known: %s)", name,
+                            net_names(names, sizeof names));
+        }
+        for (size_t i = 0; i < o->nnets; i++)
+            if (o->nets[i] == net)
+                return amp_fail(AMP_EINPUT, "--nets: '%s' is listed twice", name);
+        if (o->nnets == BENCH_MAX_NETS)
+            return amp_fail(AMP_EINPUT, "--nets: more than %d networks", BENCH_MAX_NETS);
+        o->nets[o->nnets++] = net;
+        p += len;
+        if (*p == ',' && *++p == '\0')
+            return amp_fail(AMP_EINPUT, "--nets: '%s' is not a list of network names", value);
+    }
+    return o->nnets ? AMP_OK : amp_fail(AMP_EINPUT, "--nets: empty list");
+}
+
+/* Takes the bench's own options out of argv, as `--flag VALUE` or `--flag=VALUE` (cli.c's two
+ * spellings); the rest are run options. */
 static int split_args(int argc, char **argv, struct bench_options *o, char **rest, int *nrest)
 {
+    static const char *const flags[] = { "--batches", "--channels", "--micro", "--nets" };
     *nrest = 0;
     for (int i = 0; i < argc; i++) {
-        const int batches = strcmp(argv[i], "--batches") == 0, chans = strcmp(argv[i], "--channels") == 0;
-        const int micro = strcmp(argv[i], "--micro") == 0;
-        if (!batches && !chans && !micro) {
+        const char *eq = strchr(argv[i], '=');
+        const size_t flen = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        int which = -1;
+        for (int f = 0; f < 4; f++)
+            if (strlen(flags[f]) == flen && strncmp(argv[i], flags[f], flen) == 0)
+                which = f;
+        if (which < 0) {
             rest[(*nrest)++] = argv[i];
             continue;
         }
-        if (i + 1 >= argc)
-            return amp_fail(AMP_EINPUT, "%s: missing value", argv[i]);
-        if (micro) {
-            o->micro = argv[++i];
-            if (access(o->micro, X_OK) != 0)
-                return amp_fail(AMP_EINPUT, "--micro %s: not an executable (build the micro_ops "
-                                            "target: apt-get install libbenchmark-dev)", o->micro);
-            continue;
+        const char *flag = flags[which], *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i + 1 >= argc)
+                return amp_fail(AMP_EINPUT, "%s: missing value", flag);
+            value = argv[++i];
         }
-        const int rc = batches ? parse_list("--batches", argv[++i], 1 << 16, o->batches, &o->nbatches)
-                               : parse_list("--channels", argv[++i], 1024, o->channels, &o->nchannels);
+        int rc = AMP_OK;
+        switch (which) {
+        case 0:
+            rc = parse_list(flag, value, 1 << 16, o->batches, &o->nbatches);
+            break;
+        case 1:
+            rc = parse_list(flag, value, 1024, o->channels, &o->nchannels);
+            break;
+        case 2:
+            o->micro = value;
+            if (access(o->micro, X_OK) != 0)
+                rc = amp_fail(AMP_EINPUT, "--micro %s: not an executable (build the micro_ops "
+                                          "target: apt-get install libbenchmark-dev)", o->micro);
+            break;
+        default:
+            rc = parse_nets(value, o);
+            break;
+        }
         if (rc != AMP_OK)
             return rc;
     }
     return AMP_OK;
 }
 
-/* PyTorch's samples/s for every (recipe, batch, channels) cell, or NULL with `why` filled. */
-static cJSON *torch_side(const struct bench_options *o, const struct amp_config *c, char *why,
-                         size_t len)
+/* The python with PyTorch: $AMPBENCH_PYTHON when set (and only it), else python3 on the PATH,
+ * else Debian's; NULL when none imports torch. */
+static const char *torch_python(void)
 {
-    /* $AMPBENCH_PYTHON when set (and only it), else python3 on the PATH, else Debian's. */
     const char *py = getenv("AMPBENCH_PYTHON");
     const char *candidates[] = { py ? py : "python3", py ? NULL : "/usr/bin/python3" };
     const char *found = NULL;
@@ -85,44 +137,94 @@ static cJSON *torch_side(const struct bench_options *o, const struct amp_config 
     }
     if (null_fd >= 0)
         close(null_fd);
+    return found;
+}
+
+/* What tools/torch_bench.py measures (dir/torch_spec.json): the device, the thread count the
+ * backend really used, the layer table of every (net, channels) of the sweep, and a cell per
+ * (net, batch, channels) for FP32 and, when the sweep has bf16, for bf16 autocast. */
+static cJSON *torch_spec(const struct amp_config *c, const struct runner *r,
+                         const struct bench_cell *cells, size_t n, int with_bf16)
+{
+    cJSON *spec = cJSON_CreateObject();
+    cJSON_AddStringToObject(spec, "device", c->device);
+    cJSON_AddNumberToObject(spec, "threads", n ? cells[0].threads : 0);
+    cJSON *tables = cJSON_AddObjectToObject(spec, "tables");
+    cJSON *list = cJSON_AddArrayToObject(spec, "cells");
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0; /* an earlier cell of the same net, batch and channels */
+        for (size_t j = 0; j < i; j++)
+            seen |= cells[j].net == cells[i].net && cells[j].batch == cells[i].batch &&
+                    cells[j].channels == cells[i].channels;
+        if (seen)
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "%s/c%u", cells[i].net->name, cells[i].channels);
+        if (!cJSON_GetObjectItemCaseSensitive(tables, key)) {
+            struct amp_config cell = *c;
+            if (cells[i].channels)
+                cell.channels = cells[i].channels;
+            const struct model_shape shape = train_model_shape(&cell, &r->train, cells[i].batch);
+            cJSON_AddItemToObject(tables, key, bench_net_table(cells[i].net, &shape));
+        }
+        for (int k = 0; k < 1 + with_bf16; k++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "net", cells[i].net->name);
+            cJSON_AddStringToObject(x, "table", key);
+            cJSON_AddStringToObject(x, "recipe", k ? "bf16" : "fp32");
+            cJSON_AddNumberToObject(x, "batch", cells[i].batch);
+            if (cells[i].channels)
+                cJSON_AddNumberToObject(x, "channels", cells[i].channels);
+            else
+                cJSON_AddNullToObject(x, "channels");
+            cJSON_AddItemToArray(list, x);
+        }
+    }
+    return spec;
+}
+
+/* PyTorch's samples/s for the sweep's cells, or NULL with `why` filled. */
+static cJSON *torch_side(const struct amp_config *c, const struct runner *r,
+                         const struct bench_cell *cells, size_t n, char *why, size_t len)
+{
+    const char *found = torch_python();
     if (!found) {
         snprintf(why, len, "PyTorch not found (python3 -c 'import torch' fails; set "
                            "AMPBENCH_PYTHON or apt-get install python3-torch): column skipped");
         return NULL;
     }
-    cJSON *cells = cJSON_CreateArray();
-    static const char *const recipes[] = { "fp32", "bf16" }; /* tools/torch_bench.py's names */
-    for (size_t b = 0; b < o->nbatches; b++)
-        for (size_t k = 0; k < o->nchannels; k++)
-            for (int r = 0; r < 2; r++) {
-                cJSON *cell = cJSON_CreateObject();
-                cJSON_AddStringToObject(cell, "recipe", recipes[r]);
-                cJSON_AddNumberToObject(cell, "batch", o->batches[b]);
-                cJSON_AddNumberToObject(cell, "channels", o->channels[k]);
-                cJSON_AddItemToArray(cells, cell);
-            }
-    char *spec = cJSON_PrintUnformatted(cells);
-    cJSON_Delete(cells);
-    char tools[4096], script[4200], threads[16];
+    int with_bf16 = 0;
+    for (size_t i = 0; i < c->nrecipes; i++)
+        with_bf16 |= strcmp(c->recipes[i]->name, "bf16") == 0;
+    cJSON *spec = torch_spec(c, r, cells, n, with_bf16);
+    int rc = json_write_in(r->dir, "torch_spec.json", spec);
+    cJSON_Delete(spec);
+    char tools[4096], script[4200], spec_path[4200], out_path[4200];
     snprintf(script, sizeof script, "%s/torch_bench.py", paths_share_dir(tools, sizeof tools, "tools"));
-    snprintf(threads, sizeof threads, "%d", c->threads);
-    printf("PyTorch side by side (%s tools/torch_bench.py) ...\n", found);
+    snprintf(spec_path, sizeof spec_path, "%s/torch_spec.json", r->dir);
+    snprintf(out_path, sizeof out_path, "%s/torch.json", r->dir);
+    printf("PyTorch side by side (%s tools/torch_bench.py, %d threads) ...\n", found,
+           n ? cells[0].threads : 0);
     fflush(stdout);
-    /* Its one line of JSON on stdout, through an anonymous temporary file. */
-    FILE *out = tmpfile();
-    char line[65536] = "";
-    char *const argv[] = { (char *)found, script, spec, threads, NULL };
-    if (spec && out && spawn_check(argv, fileno(out), -1) == AMP_OK) {
-        rewind(out);
-        if (!fgets(line, sizeof line, out))
-            line[0] = '\0';
+    /* Its one line of JSON on stdout, into dir/torch.json. */
+    const int out_fd = rc == AMP_OK ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
+                                    : -1;
+    char *const argv[] = { (char *)found, script, spec_path, NULL };
+    if (out_fd >= 0) {
+        rc = spawn_check(argv, out_fd, -1);
+        close(out_fd);
+    } else {
+        rc = AMP_EIO;
     }
-    if (out)
-        fclose(out);
-    cJSON_free(spec);
-    cJSON *res = cJSON_Parse(line);
+    char *text = NULL;
+    size_t text_len = 0;
+    cJSON *res = NULL;
+    if (rc == AMP_OK && file_read_all(&text, &text_len, out_path, MAX_MICRO_JSON_BYTES) == AMP_OK)
+        res = cJSON_ParseWithLength(text, text_len);
+    free(text);
     if (!res)
-        snprintf(why, len, "tools/torch_bench.py failed: column skipped");
+        snprintf(why, len, "tools/torch_bench.py failed (%s): column skipped",
+                 rc != AMP_OK ? amp_last_error() : "no JSON on its stdout");
     return res;
 }
 
@@ -174,9 +276,10 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK) {
         rc = cli_parse(nrest, rest, &c, stdout, CLI_BENCH);
         if (rc < 0) {
-            printf("  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--batches LIST",
+            printf("  %-22s %s\n  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--nets LIST",
+                   "network presets to sweep (default: --net's)", "--batches LIST",
                    "batch sizes (default 32,128,512)", "--channels LIST",
-                   "conv channel counts (default 16,64)", "--micro PATH",
+                   "widths for the nets that take --channels (default 16,64)", "--micro PATH",
                    "also run the Google Benchmark micro-benchmarks (build/micro_ops)");
             free(rest);
             return 0;
@@ -185,49 +288,62 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     free(rest);
     if (rc != AMP_OK)
         return runner_report_error(rc);
+    if (o.nnets == 0)
+        o.nets[o.nnets++] = c.net;
     struct runner r;
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
         rc = runner_start(&r, "bench", "results/bench");
     char peak_how[256];
     const double peak = bench_peak_flops(&c, r.host.max_threads, peak_how, sizeof peak_how);
-    const size_t ncells = c.nrecipes * o.nbatches * o.nchannels;
+    const size_t ncells = o.nnets * c.nrecipes * o.nbatches * o.nchannels;
     struct bench_cell *cells = calloc(ncells, sizeof *cells);
     size_t n = 0;
     if (rc == AMP_OK && !cells)
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
     if (rc == AMP_OK)
-        printf("\n  %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %8s\n", "mode", "batch",
-               "chan", "samples/s", "min", "max", "p50_ms", "p95_ms", "GFLOP/s", "peak",
-               "peak_MB", "speedup", "mem", "vs_torch");
-    for (size_t k = 0; k < o.nchannels && rc == AMP_OK; k++)
-        for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
-            for (size_t m = 0; m < c.nrecipes && rc == AMP_OK; m++) {
-                struct bench_cell *x = &cells[n];
-                rc = bench_cell_run(&c, &o, c.recipes[m], o.batches[b], o.channels[k], &r.train,
-                                    peak, x);
-                if (rc != AMP_OK)
-                    break;
-                n++;
-                const struct bench_cell *ref = NULL;
-                for (size_t i = 0; i < n; i++)
-                    if (cells[i].recipe == recipe_reference() && cells[i].batch == x->batch &&
-                        cells[i].channels == x->channels)
-                        ref = &cells[i];
-                x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
-                x->memory_saving = ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
-                bench_print_row(stdout, x, 0.0, 0);
-                fflush(stdout);
-            }
+        printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %8s\n", "net",
+               "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
+               "GFLOP/s", "peak", "peak_MB", "speedup", "mem", "vs_torch");
+    for (size_t t = 0; t < o.nnets && rc == AMP_OK; t++) {
+        /* A net that leaves no width open runs once per recipe and batch (channels 0). */
+        const int takes = bench_net_takes_channels(o.nets[t]);
+        for (size_t k = 0; k < (takes ? o.nchannels : 1) && rc == AMP_OK; k++)
+            for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
+                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK; m++) {
+                    struct bench_cell *x = &cells[n];
+                    rc = bench_cell_run(&c, &o, o.nets[t], c.recipes[m], o.batches[b],
+                                        takes ? o.channels[k] : 0, &r.train, peak, x);
+                    if (rc != AMP_OK)
+                        break;
+                    n++;
+                    const struct bench_cell *ref = NULL;
+                    for (size_t i = 0; i < n; i++)
+                        if (cells[i].recipe == recipe_reference() && cells[i].net == x->net &&
+                            cells[i].batch == x->batch && cells[i].channels == x->channels)
+                            ref = &cells[i];
+                    x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
+                    x->memory_saving =
+                        ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
+                    bench_print_row(stdout, x, 0.0, 0);
+                    fflush(stdout);
+                }
+    }
     char torch_why[256] = "";
-    cJSON *torch = rc == AMP_OK ? torch_side(&o, &c, torch_why, sizeof torch_why) : NULL;
+    cJSON *torch = rc == AMP_OK ? torch_side(&c, &r, cells, n, torch_why, sizeof torch_why) : NULL;
     if (rc == AMP_OK && torch) {
-        printf("\n  %-12s %6s %5s %10s %12s %8s\n", "mode", "batch", "chan", "samples/s",
-               "torch_s/s", "ratio");
+        const cJSON *tt = cJSON_GetObjectItemCaseSensitive(torch, "threads");
+        printf("\n  threads: ampbench %d, PyTorch %d\n", n ? cells[0].threads : 0,
+               cJSON_IsNumber(tt) ? tt->valueint : -1);
+        printf("  %-8s %-12s %6s %5s %10s %12s %8s\n", "net", "mode", "batch", "chan",
+               "samples/s", "torch_s/s", "ratio");
         for (size_t i = 0; i < n; i++) {
             const double t = bench_torch_sps(torch, &cells[i]);
-            printf("  %-12s %6u %5u %10.0f %12.0f %7.1fx\n", cells[i].recipe->name,
-                   cells[i].batch, cells[i].channels, cells[i].sps_median, t,
+            char chan[16] = "-";
+            if (cells[i].channels)
+                snprintf(chan, sizeof chan, "%u", cells[i].channels);
+            printf("  %-8s %-12s %6u %5s %10.0f %12.0f %7.1fx\n", cells[i].net->name,
+                   cells[i].recipe->name, cells[i].batch, chan, cells[i].sps_median, t,
                    t > 0 ? cells[i].sps_median / t : 0.0);
         }
     } else if (rc == AMP_OK) {
@@ -247,14 +363,15 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         snprintf(plots_dir, sizeof plots_dir, "%s/plots", r.dir);
         rc = dir_ensure(plots_dir);
         if (rc == AMP_OK)
-            rc = bench_write_line_files(plots_dir, &o, cells, n);
+            rc = bench_write_line_files(plots_dir, cells, n);
         const int drawn = rc == AMP_OK ? plots_draw_named(r.dir, names, 2, st) : 0;
         for (int i = 0; i < 2; i++)
             if (!st[i].drawn)
                 fprintf(stderr, "ampbench: warning: plot %s skipped: %s\n", names[i], st[i].why);
         if (rc == AMP_OK)
-            printf("\nbench written to %s (bench.json, bench.csv, report.md, %d plots%s)\n",
-                   r.dir, drawn, o.micro ? ", micro.json" : "");
+            printf("\nbench written to %s (bench.json, bench.csv, report.md, %d plots%s%s)\n",
+                   r.dir, drawn, o.micro ? ", micro.json" : "",
+                   torch ? ", torch_spec.json, torch.json" : "");
     }
     cJSON_Delete(torch);
     free(cells);

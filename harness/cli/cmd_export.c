@@ -1,10 +1,13 @@
-/* `ampbench export-init`: the initial FP32 weights and the first batches' sample indices of a
- * configuration, as JSON, so that another framework (tools/torch_crosscheck.py) can train the
- * same network from the same start on the same batches. */
+/* `ampbench export-init`: the network's layer table, the initial FP32 weights and the first
+ * batches' sample indices of a configuration, as JSON, so that another framework
+ * (tools/torch_crosscheck.py) can build the same network and train it from the same start on
+ * the same batches. The layer table ("net") is bench_net_table's, the one `ampbench nets --json`
+ * prints and tools/torch_bench.py builds. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_report.h"
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
@@ -73,6 +76,14 @@ int cmd_export_init(int argc, char **argv, const char *command_line)
     cJSON_AddNumberToObject(cfg, "momentum", c.momentum);
     cJSON_AddNumberToObject(cfg, "train_samples", (double)r.train.n);
     cJSON_AddStringToObject(cfg, "data", r.data_dir ? r.data_dir : "");
+    if (rc == AMP_OK) {
+        const struct model_shape shape = train_model_shape(&c, &r.train, c.batch);
+        cJSON *net = bench_net_table(c.net, &shape);
+        if (net)
+            cJSON_AddItemToObject(root, "net", net);
+        else
+            rc = amp_fail(AMP_ENOMEM, "out of host memory");
+    }
     if (rc == AMP_OK)
         rc = export_init(&r, &c, root);
     if (rc == AMP_OK) {

@@ -1,5 +1,6 @@
-/* `ampbench parity`: one forward/backward per recipe against fp32 from the same weights and
- * batch; prints per-tensor errors, writes parity.json; exit 0 when every recipe is within its
+/* `ampbench parity`: one training step and a second forward per recipe against fp32 from the
+ * same weights and batch; prints per-tensor errors and the likely cause of a wrong step,
+ * writes parity.json; exit 0 when every recipe is within its
  * tolerance, 1 when one is not, 2 on bad input. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ static int write_json(const char *dir, const struct amp_config *c,
         cJSON_AddBoolToObject(m, "pass", r->pass);
         cJSON_AddNumberToObject(m, "loss_scale", r->loss_scale);
         cJSON_AddBoolToObject(m, "skipped", r->skipped);
+        if (r->diagnosis[0])
+            cJSON_AddStringToObject(m, "cause", r->diagnosis);
         cJSON *ts = cJSON_AddObjectToObject(m, "tensors");
         for (size_t t = 0; t < r->ntensors; t++) {
             const struct parity_metrics *x = &r->t[t];
@@ -48,13 +51,13 @@ static int write_json(const char *dir, const struct amp_config *c,
 
 static void print_results(const struct amp_config *c, const struct parity_result *res)
 {
-    printf("\n  %-12s %-14s %8s %11s %11s %11s %12s %9s  %s\n", "mode", "tensor", "numel",
+    printf("\n  %-12s %-20s %8s %11s %11s %11s %12s %9s  %s\n", "mode", "tensor", "numel",
            "max_abs", "max_rel", "rel_l2", "1-cosine", "limit", "verdict");
     for (size_t i = 0; i < c->nrecipes; i++) {
         const struct parity_result *r = &res[i];
         for (size_t t = 0; t < r->ntensors; t++) {
             const struct parity_metrics *x = &r->t[t];
-            printf("  %-12s %-14s %8zu %11.3e %11.3e %11.3e %12.3e %9.2e  %s\n",
+            printf("  %-12s %-20s %8zu %11.3e %11.3e %11.3e %12.3e %9.2e  %s\n",
                    t ? "" : r->recipe->name, x->name, x->numel, x->max_abs, x->max_rel,
                    x->rel_l2, 1.0 - x->cosine, x->limit,
                    x->pass ? "ok" : x->nonfinite ? "FAIL (inf/NaN)" : "FAIL");
@@ -62,6 +65,8 @@ static void print_results(const struct amp_config *c, const struct parity_result
         if (r->skipped)
             printf("  %-12s the loss scale %g overflowed: the step would be skipped\n", "",
                    r->loss_scale);
+        if (r->diagnosis[0])
+            printf("  %-12s FAIL cause: %s\n", "", r->diagnosis);
     }
 }
 

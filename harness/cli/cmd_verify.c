@@ -46,7 +46,8 @@ static void print_verdicts(const struct verification *v)
             snprintf(seeds, sizeof seeds, "1");
         printf("  %-12s %8.2f%% %+9.2f %+8.2f %9u %8s %10.2e  %s: %s\n", d->recipe->name,
                100.0 * d->stats.mean, d->delta_pp, 100.0 * d->worst_loss_rel, d->skipped_steps,
-               seeds, d->grad_underflow, d->pass ? "PASS" : "FAIL", d->reason);
+               seeds, d->grad_underflow, d->pass ? "PASS" : d->inconclusive ? "INCONCLUSIVE" : "FAIL",
+               d->inconclusive ? d->reason + strlen("inconclusive: ") : d->reason);
     }
     if (v->baseline)
         printf("baseline %s: %s\n", v->baseline,

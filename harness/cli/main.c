@@ -38,8 +38,33 @@ static void usage(FILE *f)
     fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
 }
 
+#ifdef AMPBENCH_FAULTS
+/* The test binary ampbench-faulty (tests/CMakeLists.txt) only: plants the fault named by
+ * AMPBENCH_FAULT (harness/model/faults.h). The ampbench binary is built without this. */
+#include <stdlib.h>
+
+#include "faults.h"
+
+static int plant_fault(void)
+{
+    const char *name = getenv("AMPBENCH_FAULT");
+    if (name && model_plant_fault(name) != 0) {
+        char names[256];
+        fprintf(stderr, "ampbench: AMPBENCH_FAULT: unknown fault '%s' (known: %s)\n", name,
+                model_fault_names(names, sizeof names));
+        return -1;
+    }
+    fprintf(stderr, "ampbench-faulty: planted fault: %s\n", name ? name : "none");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef AMPBENCH_FAULTS
+    if (plant_fault() != 0)
+        return 2;
+#endif
     if (argc < 2) {
         usage(stderr);
         return 2;

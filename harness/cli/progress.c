@@ -19,8 +19,9 @@ static void started(void *user, const struct recipe_result *r)
             r->recipe->summary);
     fprintf(p->out, "  precision trace:\n");
     for (size_t i = 0; i < r->ntrace; i++)
-        fprintf(p->out, "    %-13s in %-5s compute %-24s out %-5s weights %s\n", r->trace[i].layer,
-                r->trace[i].input, r->trace[i].compute, r->trace[i].output, r->trace[i].weights);
+        fprintf(p->out, "    %-12s %-13s in %-5s compute %-24s out %-5s weights %s\n",
+                r->trace[i].name, r->trace[i].layer, r->trace[i].input, r->trace[i].compute,
+                r->trace[i].output, r->trace[i].weights);
     fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %10s %7s %9s %9s\n", "mode", "epoch",
             "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s", "skipped",
             "scale", "grad_uflw");

@@ -62,6 +62,15 @@ static inline uint32_t conv_out_w(const struct conv_shape *s)
     return (s->w + 2 * s->pad - s->kernel) / s->stride + 1;
 }
 
+/* A batch normalization layer's per-channel tensors, [c] each, every one read and written in
+ * its own dtype: FP32 under every policy but naive (as cuDNN and PyTorch autocast keep them). */
+struct bn_state {
+    const struct amp_tensor *gamma, *beta;      /* the weight and bias parameters */
+    struct amp_tensor *running_mean, *running_var;
+    struct amp_tensor *save_mean, *save_invstd; /* written by a training forward for backward */
+    float momentum, eps;                        /* PyTorch's defaults: 0.1, 1e-5 */
+};
+
 /* Bytes in use by category, and the high-water marks. */
 struct mem_stats {
     size_t current[MEM_NCATEGORIES];
@@ -140,7 +149,8 @@ struct backend_ops {
      * AMP_MATH_TF32 and the input is FP32), and rounds results to the output tensor's dtype
      * (round to nearest even, counted in the numerics counters). */
 
-    /* dst = src converted to dst's dtype (same numel). */
+    /* dst = src converted to dst's dtype (same numel); between equal dtypes a copy, which rounds
+     * and counts nothing. */
     void (*cast)(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
     /* Optional: 1 when the conv ops run shape s; else 0 with a one-line reason in why ("the cpu
      * backend runs only 3x3 convolutions with stride 1 and padding 1"). NULL: every shape. The
@@ -150,12 +160,14 @@ struct backend_ops {
      * caller allocates it as a MEM_WORKSPACE tensor and passes it to both conv ops. */
     size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s);
     /* out[n, c_out, conv_out_h, conv_out_w] = bias[c_out] + the cross-correlation of weight
-     * [c_out, c_in, kernel, kernel] with inp [n, c_in, h, w] (zero-padded by pad, at stride). */
+     * [c_out, c_in, kernel, kernel] with inp [n, c_in, h, w] (zero-padded by pad, at stride);
+     * bias NULL: none (the sum alone is rounded). */
     void (*conv2d_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                            const struct amp_tensor *weight, const struct amp_tensor *bias,
                            struct amp_tensor *workspace, const struct conv_shape *s,
                            enum amp_math math);
-    /* dweight, dbias = gradients (overwritten); dinp may be NULL (not needed for the first layer). */
+    /* dweight, dbias = gradients (overwritten); dbias NULL: the layer has no bias; dinp may be
+     * NULL (not needed for the first layer). */
     void (*conv2d_backward)(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
                             struct amp_tensor *dinp, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
@@ -175,13 +187,53 @@ struct backend_ops {
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
                             uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
-    /* Softmax cross-entropy in FP32 over logits [n, m] with int32 labels [n]. Writes the summed
-     * loss and the count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of
-     * 2). When dlogits is not NULL, writes dlogits = (softmax - onehot) * scale / n, where scale
-     * is the loss scaler's current scale (1 when scaler is NULL). */
+    /* Softmax cross-entropy over logits [n, m] with int32 labels [n]. Writes the summed loss and
+     * the count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of 2). When
+     * dlogits is not NULL, writes dlogits = (softmax - onehot) * scale / n, where scale is the
+     * loss scaler's current scale (1 when scaler is NULL). `compute` is AMP_F32 (every policy's
+     * loss but naive's: FP32 throughout) or FP16/BF16: every intermediate (logit - max, its exp,
+     * the row's sum and log, each probability, each row's loss) rounded to that dtype, as a
+     * softmax run in low precision does; the batch's loss sum stays FP32. */
     void (*softmax_xent)(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *stats,
                          const struct amp_tensor *logits, const struct amp_tensor *labels,
-                         const struct amp_tensor *scaler, uint32_t n, uint32_t m);
+                         const struct amp_tensor *scaler, uint32_t n, uint32_t m,
+                         enum amp_dtype compute);
+    /* out[n, c, h/2, w/2] = the maximum of each 2x2 window (stride 2) of inp [n, c, h, w]; an odd
+     * last row or column is dropped (floor, as PyTorch); NaN propagates; one dtype throughout. */
+    void (*maxpool_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                            uint32_t n, uint32_t c, uint32_t h, uint32_t w);
+    /* dinp [n, c, h, w] (overwritten) = each dout routed to the first maximum of its window in
+     * row-major order (PyTorch's choice; a NaN counts as the maximum), 0 elsewhere. */
+    void (*maxpool_backward)(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                             const struct amp_tensor *inp, uint32_t n, uint32_t c, uint32_t h,
+                             uint32_t w);
+    /* Global average pooling: out[n, c] = (sum of inp[n, c, 0..hw) in FP32, in index order) / hw,
+     * rounded once to out's dtype. */
+    void (*avgpool_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                            uint32_t n, uint32_t c, uint32_t hw);
+    /* dinp[n, c, i] = dout[n, c] / hw for every i < hw. */
+    void (*avgpool_backward)(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
+                             uint32_t n, uint32_t c, uint32_t hw);
+    /* Batch normalization over inp [n, c, hw] per channel (PyTorch semantics; see struct
+     * bn_state). Training (train != 0): the batch mean and biased variance (FP32 sums), saved
+     * rounded to save_mean/save_invstd's dtype as mean and 1/sqrt(var + eps), and those stored
+     * values used for out = (inp - mean) * invstd * gamma + beta; the running statistics become
+     * (1 - momentum) * running + momentum * batch (the variance unbiased, times N / (N - 1),
+     * N = n * hw). Evaluation: out from the running statistics, nothing updated. */
+    void (*batchnorm_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
+                              struct bn_state *bn, uint32_t n, uint32_t c, uint32_t hw,
+                              int train);
+    /* The training-mode backward from the saved statistics: dgamma = sum(dout * xhat), dbeta =
+     * sum(dout) (overwritten, in their own dtype), and dinp = gamma * invstd / N * (N * dout -
+     * dbeta - xhat * dgamma), xhat = (inp - mean) * invstd. */
+    void (*batchnorm_backward)(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dgamma,
+                               struct amp_tensor *dbeta, const struct amp_tensor *dout,
+                               const struct amp_tensor *inp, const struct bn_state *bn,
+                               uint32_t n, uint32_t c, uint32_t hw);
+    /* out = a + b elementwise (same numel), each read in its own dtype, the FP32 sum rounded to
+     * out's dtype; out may alias a or b. The residual add, and gradients summed at a fork. */
+    void (*add)(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
+                const struct amp_tensor *b);
     /* Loss scaling (scaler: a tensor holding a struct loss_scaler, see scaler.h).
      * unscale: grad *= 1 / scale, rounded to grad's dtype; sets found_inf when any element of
      * grad is inf or NaN. scaler_update: GradScaler's update rule (scaler_update in scaler.h). */

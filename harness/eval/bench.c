@@ -1,4 +1,5 @@
-/* The end-to-end throughput bench: one cell = one recipe at one batch size and channel count,
+/* The end-to-end throughput bench: one cell = one net under one recipe at one batch size and
+ * channel count,
  * trained on real data with warm-up steps excluded and timed windows. */
 #include "bench.h"
 
@@ -36,26 +37,41 @@ static double percentile(double *sorted, size_t n, double q)
     return sorted[i < n ? i : n - 1];
 }
 
+int bench_net_takes_channels(const struct net_preset *net)
+{
+    for (size_t i = 0; i < net->nlayers; i++)
+        if ((net->layers[i].kind == LAYER_CONV || net->layers[i].kind == LAYER_LINEAR) &&
+            net->layers[i].width == WIDTH_CHANNELS)
+            return 1;
+    return 0;
+}
+
 int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
-                   const struct recipe *r, uint32_t batch, uint32_t channels,
-                   const struct dataset *train, double peak_flops, struct bench_cell *out)
+                   const struct net_preset *net, const struct recipe *r, uint32_t batch,
+                   uint32_t channels, const struct dataset *train, double peak_flops,
+                   struct bench_cell *out)
 {
     memset(out, 0, sizeof *out);
+    out->net = net;
     out->recipe = r;
     out->batch = batch;
     out->channels = channels;
     struct backend be;
     struct model *model;
     struct amp_config cell = *c;
-    cell.channels = channels;
+    cell.net = net;
+    if (channels)
+        cell.channels = channels;
     const struct model_shape shape = train_model_shape(&cell, train, batch);
     const struct precision_plan plan = precision_plan_of(r, c->policy);
     struct net_totals totals;
-    int rc = model_totals(c->net, &shape, &plan, &totals);
+    int rc = model_totals(net, &shape, &plan, &totals);
     if (rc == AMP_OK)
         rc = train_open_model(&cell, r, &plan, &shape, &be, &model);
     if (rc != AMP_OK)
         return rc;
+    out->threads = be.threads;
+    out->flops_per_sample = totals.flops;
     const size_t pixels = (size_t)train->c * train->h * train->w;
     float *images = malloc((size_t)batch * pixels * sizeof *images);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);

@@ -1,4 +1,5 @@
-/* The end-to-end throughput bench: a sweep over recipes x batch sizes x channel counts; per cell,
+/* The end-to-end throughput bench: a sweep over nets x recipes x batch sizes x channel counts
+ * (a net that leaves no width to --channels is run once per recipe and batch); per cell,
  * warm-up steps excluded, repeated timed windows of training steps, samples/s (median, min,
  * max), step latency percentiles, peak bytes by category, achieved GFLOP/s and its fraction of
  * the machine's peak. */
@@ -9,8 +10,11 @@
 #include "idx.h"
 
 #define BENCH_MAX_SIZES 8
+#define BENCH_MAX_NETS 16
 
 struct bench_options {
+    const struct net_preset *nets[BENCH_MAX_NETS]; /* --nets (default: the run's --net) */
+    size_t nnets;
     uint32_t batches[BENCH_MAX_SIZES];
     size_t nbatches;
     uint32_t channels[BENCH_MAX_SIZES];
@@ -22,8 +26,13 @@ struct bench_options {
 };
 
 struct bench_cell {
+    const struct net_preset *net;
     const struct recipe *recipe;
-    uint32_t batch, channels;
+    uint32_t batch;
+    uint32_t channels;                     /* 0: the net leaves no width to --channels */
+    int threads;                           /* the backend's threads (backend_ops.threads) */
+    double flops_per_sample;               /* multiply-add FLOPs per training sample
+                                            * (model_totals, from the layer table) */
     double sps_median, sps_min, sps_max;   /* samples/s over the windows */
     double step_p50_ms, step_p95_ms;       /* per-step latency */
     uint64_t steps;                        /* timed steps */
@@ -38,9 +47,13 @@ struct bench_cell {
  * (FMA) x FMA units x clock; on a GPU, from the device's properties (FP32, with the FP16 tensor
  * peak in `how`). `how` describes the estimate. */
 double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len);
-/* Runs one cell. */
+/* 1 when a layer of `net` takes its width from --channels (WIDTH_CHANNELS): the bench sweeps
+ * --channels only for such nets. */
+int bench_net_takes_channels(const struct net_preset *net);
+/* Runs one cell: `net` under recipe r at `batch` and `channels` (0: the net takes none). */
 int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
-                   const struct recipe *r, uint32_t batch, uint32_t channels,
+                   const struct net_preset *net, const struct recipe *r, uint32_t batch,
+                   uint32_t channels,
                    const struct dataset *train, double peak_flops, struct bench_cell *out);
 
 #endif

@@ -1,6 +1,9 @@
-/* Step parity: from the same initial weights and the same batch, one forward/backward per recipe
- * against fp32, tensor by tensor (logits, loss, every weight gradient), with error metrics and a
- * verdict against per-dtype tolerances (docs/VERIFICATION.md). */
+/* Step parity: from the same initial weights and the same batch, one training step and a second
+ * forward per recipe against fp32, tensor by tensor (logits, loss, every weight gradient, every
+ * weight after the step, the second forward's logits), with error metrics, a verdict against
+ * per-dtype tolerances (docs/VERIFICATION.md) and, when the mechanics of the step are wrong
+ * (gradients not unscaled, a step taken on inf/NaN, a scale that never backs off, masters not
+ * updated, a stale low-precision copy), the likely cause. */
 #ifndef AMPBENCH_PARITY_H
 #define AMPBENCH_PARITY_H
 
@@ -19,10 +22,12 @@ struct parity_metrics {
 
 struct parity_result {
     const struct recipe *recipe;
-    struct parity_metrics *t;     /* the logits, the loss, then every parameter's gradient */
+    struct parity_metrics *t;     /* the logits, the loss, every parameter's gradient, every
+                                   * parameter after the step, the second forward's logits */
     size_t ntensors;
     float loss_scale;
     int skipped;     /* the scaler skipped the step: gradients held inf/NaN */
+    char diagnosis[256]; /* the likely cause when the step's mechanics are wrong, else "" */
     int pass;
 };
 
@@ -31,7 +36,8 @@ struct parity_result {
  * which are reductions with cancellation. */
 double parity_limit(const struct precision_plan *plan, int gradient);
 /* Runs every recipe of c (fp32 first, the reference) on the first shuffled batch of train and
- * compares; out has c->nrecipes entries (fp32 included), each freed with parity_result_free. */
+ * compares (after a skipped step: the weights and the second forward against the recipe's own,
+ * exactly); out has c->nrecipes entries (fp32 included), each freed with parity_result_free. */
 int parity_run(const struct amp_config *c, const struct dataset *train,
                struct parity_result *out);
 void parity_result_free(struct parity_result *r);

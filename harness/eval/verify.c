@@ -89,6 +89,18 @@ static void judge(struct verdict *v, const struct amp_config *c, const struct re
                  v->delta_pp, c->tol_acc);
     }
     const int loss_ok = v->worst_loss_rel <= c->tol_loss;
+    /* The reference's own spread (its sample std over seeds) above the accuracy tolerance: a
+     * difference within it is noise, so no verdict either way, unless the Welch test (which
+     * weighs the spread) finds a significant drop. */
+    const double spread_pp = 100.0 * ref_stats->std;
+    if (nref >= 2 && spread_pp > c->tol_acc && !(v->p_value >= 0.0 && !acc_ok)) {
+        v->inconclusive = 1;
+        snprintf(v->reason, sizeof v->reason,
+                 "inconclusive: fp32's own spread is %.2f pp (std over %zu seeds), above the "
+                 "%.2f pp tolerance; train longer or use more seeds (%s)",
+                 spread_pp, nref, c->tol_acc, acc_why);
+        return;
+    }
     v->pass = acc_ok && loss_ok;
     if (!acc_ok)
         snprintf(v->reason, sizeof v->reason, "accuracy: %s", acc_why);
@@ -137,6 +149,11 @@ int verify_judge(const struct amp_config *c, const struct recipe_result *results
     free(runs);
     free(ref);
     return rc;
+}
+
+const char *verdict_word(const struct verdict *v)
+{
+    return v->pass ? "pass" : v->diverged ? "diverged" : v->inconclusive ? "inconclusive" : "fail";
 }
 
 void verification_free(struct verification *v)

@@ -22,6 +22,8 @@ struct verdict {
     uint32_t skipped_steps;       /* over all seeds */
     double grad_underflow;        /* last epoch of the first seed */
     int diverged;                 /* any seed diverged */
+    int inconclusive;             /* fp32's own seed-to-seed spread exceeds the tolerance: the
+                                   * run cannot tell precision from noise (not a pass) */
     int baseline_moved;           /* metrics that moved against the baseline */
 };
 
@@ -40,5 +42,7 @@ struct verification {
 int verify_judge(const struct amp_config *c, const struct recipe_result *results, size_t nresults,
                  struct verification *out);
 void verification_free(struct verification *v);
+/* "pass", "fail", "diverged" or "inconclusive", as run.json and the report write it. */
+const char *verdict_word(const struct verdict *v);
 
 #endif

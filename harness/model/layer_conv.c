@@ -1,4 +1,5 @@
-/* The convolution layer: Conv2d(c_in -> width, k x k, stride, padding) with a bias, NCHW. */
+/* The convolution layer: Conv2d(c_in -> width, k x k, stride, padding), with or without a bias,
+ * NCHW. */
 #include <math.h>
 #include <stdio.h>
 
@@ -19,13 +20,17 @@ static int conv_out(const struct layer_spec *s, uint32_t width, struct act_shape
 }
 
 /* PyTorch's default: kaiming_uniform(a = sqrt(5)) weights, i.e. U(+-1/sqrt(fan_in)), and
- * U(+-1/sqrt(fan_in)) biases. */
+ * U(+-1/sqrt(fan_in)) biases; He: U(+-sqrt(6/fan_in)) weights and zero biases. */
 static size_t conv_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS])
 {
     const uint32_t k = l->spec->kernel, fan_in = l->in.c * k * k;
+    const int he = l->spec->init == INIT_HE;
     const float bound = 1.0f / sqrtf((float)fan_in);
-    out[0] = (struct param_spec){ "weight", (size_t)l->width * fan_in, bound };
-    out[1] = (struct param_spec){ "bias", l->width, bound };
+    out[0] = (struct param_spec){ "weight", (size_t)l->width * fan_in,
+                                  he ? sqrtf(6.0f / (float)fan_in) : bound, 0.0f };
+    if (l->spec->no_bias)
+        return 1;
+    out[1] = (struct param_spec){ "bias", l->width, he ? 0.0f : bound, 0.0f };
     return 2;
 }
 
@@ -56,8 +61,8 @@ static void conv_forward(const struct layer *l, const struct layer_call *c)
     struct conv_shape s = l->conv;
     s.n = c->n;
     struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
-    c->ops->conv2d_forward(c->ctx, &y, &x, weights_used(&l->w[0]), weights_used(&l->w[1]),
-                           c->workspace, &s, c->math);
+    c->ops->conv2d_forward(c->ctx, &y, &x, weights_used(&l->w[0]),
+                           l->nw > 1 ? weights_used(&l->w[1]) : NULL, c->workspace, &s, c->math);
 }
 
 static void conv_backward(const struct layer *l, const struct layer_call *c)
@@ -66,13 +71,15 @@ static void conv_backward(const struct layer *l, const struct layer_call *c)
     s.n = c->n;
     struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
-    c->ops->conv2d_backward(c->ctx, &l->w[0].grad, &l->w[1].grad, dx.data ? &dx : NULL, &dy, &x,
-                            weights_used(&l->w[0]), c->workspace, &s, c->math);
+    c->ops->conv2d_backward(c->ctx, &l->w[0].grad, l->nw > 1 ? &l->w[1].grad : NULL,
+                            dx.data ? &dx : NULL, &dy, &x, weights_used(&l->w[0]), c->workspace,
+                            &s, c->math);
 }
 
 const struct layer_ops layer_conv = {
     .name = "conv",
     .role = ROLE_CONV,
+    .param_role = ROLE_CONV,
     .shape = conv_out,
     .params = conv_params,
     .flops = conv_flops,

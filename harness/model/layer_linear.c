@@ -1,4 +1,5 @@
-/* The fully connected layer: Linear(c*h*w of its flattened input -> width) with a bias. */
+/* The fully connected layer: Linear(c*h*w of its flattened input -> width), with or without a
+ * bias. */
 #include <math.h>
 
 #include "error.h"
@@ -19,8 +20,10 @@ static size_t linear_params(const struct layer_plan *l, struct param_spec out[LA
 {
     const size_t fan_in = act_numel(l->in);
     const float bound = 1.0f / sqrtf((float)fan_in);
-    out[0] = (struct param_spec){ "weight", l->width * fan_in, bound };
-    out[1] = (struct param_spec){ "bias", l->width, bound };
+    out[0] = (struct param_spec){ "weight", l->width * fan_in, bound, 0.0f };
+    if (l->spec->no_bias)
+        return 1;
+    out[1] = (struct param_spec){ "bias", l->width, bound, 0.0f };
     return 2;
 }
 
@@ -49,6 +52,7 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
 const struct layer_ops layer_linear = {
     .name = "linear",
     .role = ROLE_LINEAR,
+    .param_role = ROLE_LINEAR,
     .shape = linear_out,
     .params = linear_params,
     .flops = linear_flops,

@@ -10,6 +10,10 @@ static const struct layer_ops *const kinds[NLAYER_KINDS] = {
     [LAYER_CONV] = &layer_conv,
     [LAYER_RELU] = &layer_relu,
     [LAYER_LINEAR] = &layer_linear,
+    [LAYER_MAXPOOL] = &layer_maxpool,
+    [LAYER_AVGPOOL] = &layer_avgpool,
+    [LAYER_BATCHNORM] = &layer_batchnorm,
+    [LAYER_ADD] = &layer_add,
     [LAYER_SOFTMAX_XENT] = &layer_softmax_xent,
 };
 
@@ -40,11 +44,26 @@ static int lowp_rounds(enum amp_dtype from, enum amp_dtype to)
     return from == AMP_F32 && dtype_is_lowp(to);
 }
 
+/* The index of the earlier layer called `name` (NULL: the one before layer i), or FROM_INPUT for
+ * the first layer; AMP_EINPUT naming both when there is none. */
+static int producer_of(const struct net_preset *net, size_t i, const char *name, int *out)
+{
+    if (!name) {
+        *out = (int)i - 1;
+        return AMP_OK;
+    }
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(net->layers[k].name, name) == 0) {
+            *out = (int)k;
+            return AMP_OK;
+        }
+    return amp_fail(AMP_EINPUT, "--net %s: layer %s reads layer '%s', which is not an earlier "
+                    "layer", net->name, net->layers[i].name, name);
+}
+
 int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t classes,
                 uint32_t channels, const struct precision_plan *plan, struct layer_plan *out)
 {
-    struct act_shape in = sample;
-    enum amp_dtype in_dtype = AMP_F32; /* the model's input is FP32, as loaded */
     for (size_t i = 0; i < net->nlayers; i++) {
         const struct layer_spec *s = &net->layers[i];
         struct layer_plan *l = &out[i];
@@ -54,22 +73,57 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
         l->width = s->width == WIDTH_CHANNELS ? channels
                    : s->width == WIDTH_CLASSES ? classes
                                                : s->width;
-        l->in = in;
-        l->first = i == 0;
-        l->in_dtype = in_dtype;
-        l->dtype = l->kind->role == ROLE_FOLLOWS_INPUT ? in_dtype : plan->role[l->kind->role];
-        l->casts_input = lowp_rounds(in_dtype, l->dtype);
-        int rc = l->kind->shape(s, l->width, in, &l->out);
+        l->skip = FROM_INPUT;
+        int rc = producer_of(net, i, s->input, &l->input);
+        if (rc == AMP_OK && s->kind == LAYER_ADD)
+            rc = s->skip ? producer_of(net, i, s->skip, &l->skip)
+                         : amp_fail(AMP_EINPUT, "--net %s: layer %s: an add names its skip layer",
+                                    net->name, s->name);
         if (rc != AMP_OK)
             return rc;
+        const struct layer_plan *from = l->input == FROM_INPUT ? NULL : &out[l->input];
+        l->in = from ? from->out : sample;
+        l->in_dtype = from ? from->dtype : AMP_F32; /* the model's input is FP32, as loaded */
+        l->first = from == NULL;
+        if (l->first && s->kind != LAYER_CONV && s->kind != LAYER_LINEAR)
+            return amp_fail(AMP_EINPUT, "--net %s: layer %s: only a conv or linear layer may read "
+                            "the network's input", net->name, s->name);
+        l->dtype = l->kind->role == ROLE_FOLLOWS_INPUT ? l->in_dtype : plan->role[l->kind->role];
+        l->param_dtype = l->kind->param_role == ROLE_FOLLOWS_INPUT
+                             ? l->dtype : plan->role[l->kind->param_role];
+        l->casts_input = lowp_rounds(l->in_dtype, l->dtype);
+        rc = l->kind->shape(s, l->width, l->in, &l->out);
+        if (rc != AMP_OK)
+            return rc;
+        if (from)
+            out[l->input].consumers++;
+        if (l->skip != FROM_INPUT) {
+            const struct layer_plan *sk = &out[l->skip];
+            out[l->skip].consumers++;
+            l->skip_dtype = sk->dtype;
+            if (sk->out.c != l->in.c || sk->out.h != l->in.h || sk->out.w != l->in.w)
+                return amp_fail(AMP_EINPUT, "--net %s: layer %s adds %s (%ux%ux%u) to %ux%ux%u",
+                                net->name, s->name, sk->spec->name, sk->out.c, sk->out.h,
+                                sk->out.w, l->in.c, l->in.h, l->in.w);
+        }
         if ((s->kind == LAYER_SOFTMAX_XENT) != (i + 1 == net->nlayers))
             return amp_fail(AMP_EINPUT, "--net %s: layer %s: the softmax cross-entropy loss must "
                             "be the last layer, and only it", net->name, s->name);
-        if (s->kind == LAYER_SOFTMAX_XENT && act_numel(in) != classes)
+        if (s->kind == LAYER_SOFTMAX_XENT && act_numel(l->in) != classes)
             return amp_fail(AMP_EINPUT, "--net %s: layer %s: %zu inputs for %u classes", net->name,
-                            s->name, act_numel(in), classes);
-        in = l->out;
-        in_dtype = l->dtype;
+                            s->name, act_numel(l->in), classes);
+    }
+    for (size_t i = 0; i + 1 < net->nlayers; i++)
+        if (out[i].consumers == 0)
+            return amp_fail(AMP_EINPUT, "--net %s: layer %s: no layer reads its output",
+                            net->name, net->layers[i].name);
+    /* In place only over a layer that nothing else reads and whose backward does not need the
+     * output being overwritten. */
+    for (size_t i = 0; i < net->nlayers; i++) {
+        struct layer_plan *l = &out[i];
+        const struct layer_plan *from = l->first ? NULL : &out[l->input];
+        l->in_place = l->kind->in_place && from && from->consumers == 1 &&
+                      !from->kind->reads_output && !l->casts_input;
     }
     return AMP_OK;
 }
@@ -111,12 +165,21 @@ void layer_trace_of(const struct layer_plan *l, const struct precision_plan *pla
             snprintf(t->weights, sizeof t->weights, "%s copy of %s master", dtype_name(l->dtype),
                      dtype_name(plan->weights));
         break;
-    case ROLE_LOSS:
-        snprintf(t->compute, sizeof t->compute, "fp32");
+    case ROLE_LOSS: /* the loss itself is summed in FP32 */
+        snprintf(t->compute, sizeof t->compute, "%s", dtype_name(l->dtype));
         snprintf(t->output, sizeof t->output, "fp32");
         break;
     default: /* elementwise, in its input's dtype */
         snprintf(t->compute, sizeof t->compute, "%s", dtype_name(l->dtype));
         break;
+    }
+    if (l->kind->param_role == ROLE_NORM) {
+        snprintf(t->compute, sizeof t->compute, "%s stats, %s data", dtype_name(l->param_dtype),
+                 dtype_name(l->dtype));
+        if (l->param_dtype == plan->weights)
+            snprintf(t->weights, sizeof t->weights, "%s", dtype_name(plan->weights));
+        else
+            snprintf(t->weights, sizeof t->weights, "%s copy of %s master",
+                     dtype_name(l->param_dtype), dtype_name(plan->weights));
     }
 }

@@ -1,5 +1,6 @@
 /* The layer kinds (internal to harness/model): one static const table per kind (layer_conv.c,
- * layer_relu.c, layer_linear.c, layer_loss.c) says what a layer of that kind has and does: its
+ * layer_relu.c, layer_linear.c, layer_pool.c, layer_norm.c, layer_add.c, layer_loss.c) says
+ * what a layer of that kind has and does: its
  * output shape, its parameters and their init, its forward and backward through backend ops,
  * its FLOPs and its precision role. layers.c lays a preset out at a shape under a plan (geometry
  * and dtypes, no memory) and writes its precision trace; model.c allocates and runs it. */
@@ -26,23 +27,35 @@ static inline size_t act_numel(struct act_shape s)
 
 struct layer_ops;
 
-/* A layer of a preset at a shape under a plan: geometry and dtypes. */
+/* The model's input, as a producer: what the first layer reads. */
+#define FROM_INPUT (-1)
+
+/* A layer of a preset at a shape under a plan: geometry, dtypes and its place in the graph. */
 struct layer_plan {
     const struct layer_spec *spec;
     const struct layer_ops *kind;
     uint32_t width;           /* spec->width with WIDTH_* resolved */
+    int input;                /* the layer whose output it reads, or FROM_INPUT */
+    int skip;                 /* add: the layer whose output it adds (else FROM_INPUT, unused) */
+    int consumers;            /* how many layers read its output (edges: an add's two count) */
     struct act_shape in, out; /* per sample (the loss: out = in) */
-    enum amp_dtype in_dtype;  /* the dtype of the tensor it reads: the previous layer's output */
+    enum amp_dtype in_dtype;  /* the dtype of the tensor it reads: its input layer's output */
+    enum amp_dtype skip_dtype;/* add: the dtype of the skip layer's output */
     enum amp_dtype dtype;     /* the dtype it computes in and writes: its role's in the plan */
+    enum amp_dtype param_dtype; /* its parameters' (and statistics') dtype: param_role's */
     int casts_input;          /* reads its input rounded to dtype (an FP32 input, low dtype) */
     int first;                /* reads the model's input: no input gradient to compute */
+    int in_place;             /* writes its output over its input (the kind allows it, and its
+                               * input layer has no other reader and no need of its output) */
 };
 
-/* One parameter of a layer: name suffix, size and PyTorch's default init U(-bound, bound). */
+/* One parameter of a layer: name suffix, size and init, U(-bound, bound) or, when bound is 0,
+ * every element `fill` (no draw from the rng). */
 struct param_spec {
     const char *suffix; /* "weight", "bias" */
     size_t numel;
     float bound;
+    float fill;
 };
 #define LAYER_MAX_PARAMS 2
 
@@ -58,17 +71,32 @@ struct weights {
 };
 
 /* A layer of a built model: its plan, parameters and batch-sized tensors. */
+/* Batch norm's buffers (PyTorch's running statistics) and saved batch statistics, [c] each in
+ * the layer's param_dtype. */
+enum { BN_RUNNING_MEAN, BN_RUNNING_VAR, BN_SAVE_MEAN, BN_SAVE_INVSTD, BN_NSTATE };
+
 struct layer {
     struct layer_plan p;
     struct weights *w;        /* its parameters in the model's array; nw of them */
     size_t nw;
-    struct amp_tensor *x;     /* its input: the previous layer's output, or the model's input */
+    struct amp_tensor *x;     /* its input: its input layer's output, or the model's input */
     struct amp_tensor x_cast; /* x rounded to dtype (data NULL unless p.casts_input) */
     struct amp_tensor *y;     /* its output (in place: *x) */
     struct amp_tensor *dy;    /* the loss gradient w.r.t. y (in place: *dx) */
-    struct amp_tensor *dx;    /* where the input gradient goes: the previous dy; NULL when first */
+    struct amp_tensor *dx;    /* where its backward writes the input gradient: the input layer's
+                               * dy, or dx_part when that is a sum; NULL when first */
     struct amp_tensor dx_cast;/* the input gradient in dtype, cast to *dx after (when x_cast) */
+    struct amp_tensor *skip;  /* add: the skip layer's output */
+    struct amp_tensor *dskip; /* add: where the skip gradient goes (its dy, or dskip_part) */
+    /* A layer read by several sums their gradients: the reader that runs its backward first
+     * writes the reader's dy, the others write a part (a view of the model's scratch) that
+     * model.c then adds into dx_sum / dskip_sum (NULL: no sum). */
+    struct amp_tensor *dx_sum, *dskip_sum;
+    struct amp_tensor dx_part, dskip_part;
     struct amp_tensor y_own, dy_own;
+    struct amp_tensor state[BN_NSTATE]; /* batch norm only */
+    struct bn_state bn;                 /* batch norm only: the tensors above and its params */
+    char running_names[2][56];          /* batch norm only: "<name>.running_mean", "_var" */
     struct conv_shape conv;   /* conv only: the shape at the full batch */
     char nvtx_forward[48], nvtx_backward[48];
 };
@@ -89,7 +117,10 @@ struct layer_call {
 struct layer_ops {
     const char *name;   /* "conv", as `ampbench nets` lists it */
     int role;           /* enum layer_role, or ROLE_FOLLOWS_INPUT */
-    int in_place;       /* writes its output over its input, and its input gradient over dy */
+    int param_role;     /* kinds with parameters: the role whose dtype they are kept in */
+    int in_place;       /* may write its output over its input, and its input gradient over dy */
+    int reads_output;   /* its backward reads its output (which no in-place reader may
+                         * overwrite) */
     /* The output shape for input `in` (width resolved); AMP_EINPUT with amp_fail naming the
      * layer when it cannot take that input. */
     int (*shape)(const struct layer_spec *s, uint32_t width, struct act_shape in,
@@ -109,7 +140,8 @@ struct layer_ops {
     void (*backward)(const struct layer *l, const struct layer_call *c); /* NULL: none */
 };
 
-extern const struct layer_ops layer_conv, layer_relu, layer_linear, layer_softmax_xent;
+extern const struct layer_ops layer_conv, layer_relu, layer_linear, layer_maxpool, layer_avgpool,
+    layer_batchnorm, layer_add, layer_softmax_xent;
 
 /* Entries shared by kinds without parameters or products whose output has their input's shape. */
 int layer_same_shape(const struct layer_spec *s, uint32_t width, struct act_shape in,
@@ -145,8 +177,15 @@ static inline struct amp_tensor layer_input_grad(const struct layer *l, uint32_t
     return l->dx ? layer_view(l->dx_cast.data ? &l->dx_cast : l->dx, n, l->p.in) : none;
 }
 
+/* The skip input of an add for n samples. */
+static inline struct amp_tensor layer_skip(const struct layer *l, uint32_t n)
+{
+    return layer_view(l->skip, n, l->p.in);
+}
+
 /* Lays preset `net` out for one sample of c_in x h x w with `classes` classes and the given
- * --channels, under `plan`: out[net->nlayers]. AMP_EINPUT when a layer cannot take its input. */
+ * --channels, under `plan`: out[net->nlayers]. AMP_EINPUT when a layer cannot take its input
+ * or the graph is malformed (an unknown or later layer named, a skip of another shape). */
 int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t classes,
                 uint32_t channels, const struct precision_plan *plan, struct layer_plan *out);
 

@@ -1,6 +1,7 @@
 /* The model on the backend interface: a preset's layers laid out (layers.c), every tensor
- * allocated in the plan's dtypes, PyTorch-default init, the step (forward through the layers,
- * backward in reverse), loss scaling and the SGD momentum update. */
+ * allocated in the plan's dtypes and wired as the preset's graph says, PyTorch-default init, the
+ * step (forward through the layers, backward in reverse, gradients summed where a layer's output
+ * has several readers), loss scaling and the SGD momentum update. */
 #include "model.h"
 
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "faults.h"
 #include "layers.h"
 #include "lowp.h"
 #include "nvtx.h"
@@ -27,6 +29,9 @@ struct model {
     struct amp_tensor labels;  /* [batch] int32 */
     struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
     struct amp_tensor workspace; /* the conv ops' */
+    struct amp_tensor grad_parts; /* the gradient parts summed at forks (layer dx_part/dskip_part) */
+    enum model_fault fault;       /* test-only (faults.h): FAULT_NONE in every normal run */
+    struct amp_tensor fault_scaler; /* FAULT_SCALED_TWICE: a scaler holding 1 / scale */
 };
 
 static struct act_shape sample_of(const struct model_shape *s)
@@ -39,6 +44,15 @@ static int alloc_act(struct model *m, struct amp_tensor *t, struct act_shape s, 
                      enum mem_category cat)
 {
     return tensor_alloc(m->be, t, (size_t)m->shape.batch * act_numel(s), dt, cat);
+}
+
+/* A view of n bytes-worth of `parts` at byte offset `at`, as a tensor of numel elements of dtype. */
+static struct amp_tensor part_view(const struct amp_tensor *parts, size_t at, size_t numel,
+                                   enum amp_dtype dtype)
+{
+    struct amp_tensor v = { .data = (char *)parts->data + at, .numel = numel, .dtype = dtype,
+                            .category = MEM_ACTIVATION_GRADS };
+    return v;
 }
 
 static int alloc_weights(struct model *m, struct weights *w, enum amp_dtype used)
@@ -94,44 +108,134 @@ static int lay_out(struct model *m)
     return AMP_OK;
 }
 
+/* Each layer's output (own, or in place its input's) and its gradient. */
+static int alloc_outputs(struct model *m)
+{
+    int rc = AMP_OK;
+    for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
+        struct layer *l = &m->layers[i];
+        l->x = l->p.first ? &m->input : m->layers[l->p.input].y;
+        l->skip = l->p.skip == FROM_INPUT ? NULL : m->layers[l->p.skip].y;
+        if (l->p.casts_input)
+            rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
+        if (l->p.in_place || i + 1 == m->nlayers) {
+            l->y = l->x;
+            l->dy = l->p.first ? NULL : m->layers[l->p.input].dy;
+            continue;
+        }
+        l->y = &l->y_own;
+        l->dy = &l->dy_own;
+        if (rc == AMP_OK)
+            rc = alloc_act(m, l->y, l->p.out, l->p.dtype, MEM_ACTIVATIONS);
+        if (rc == AMP_OK)
+            rc = alloc_act(m, l->dy, l->p.out, l->p.dtype, MEM_ACTIVATION_GRADS);
+    }
+    return rc;
+}
+
+/* Where each layer's backward writes its input (and skip) gradient. Backward runs in reverse
+ * order: the last reader of a layer writes its dy, the earlier ones write a part that is then
+ * added in (a layer with a rounded input copy adds its dx_cast directly). The parts' views are
+ * set once grad_parts is allocated; their sizes go to *x_bytes and *skip_bytes. */
+static int wire_gradients(struct model *m, size_t *x_bytes, size_t *skip_bytes)
+{
+    char *written = calloc(m->nlayers, 1);
+    if (!written)
+        return amp_fail(AMP_ENOMEM, "out of host memory laying out --net %s", m->net->name);
+    *x_bytes = *skip_bytes = 0;
+    const size_t batch = m->shape.batch;
+    for (size_t i = m->nlayers; i-- > 0;) {
+        struct layer *l = &m->layers[i];
+        if (l->p.skip != FROM_INPUT) {
+            struct layer *from = &m->layers[l->p.skip];
+            l->dskip = from->dy;
+            if (written[l->p.skip]) {
+                l->dskip_sum = from->dy;
+                l->dskip = &l->dskip_part;
+                const size_t bytes = batch * act_numel(l->p.in) * dtype_size(from->p.dtype);
+                *skip_bytes = bytes > *skip_bytes ? bytes : *skip_bytes;
+            }
+            written[l->p.skip] = 1;
+        }
+        if (l->p.first)
+            continue;
+        struct layer *from = &m->layers[l->p.input];
+        l->dx = from->dy;
+        if (written[l->p.input] && !l->p.in_place) {
+            l->dx_sum = from->dy;
+            if (!l->p.casts_input) {
+                l->dx = &l->dx_part;
+                const size_t bytes = batch * act_numel(l->p.in) * dtype_size(from->p.dtype);
+                *x_bytes = bytes > *x_bytes ? bytes : *x_bytes;
+            }
+        }
+        written[l->p.input] = 1;
+    }
+    free(written);
+    return AMP_OK;
+}
+
+/* Batch norm's running statistics (model state, with the weights) and saved batch statistics,
+ * and the bn_state its ops read. */
+static int alloc_bn_state(struct model *m, struct layer *l)
+{
+    static const enum mem_category cats[BN_NSTATE] = {
+        [BN_RUNNING_MEAN] = MEM_WEIGHTS, [BN_RUNNING_VAR] = MEM_WEIGHTS,
+        [BN_SAVE_MEAN] = MEM_ACTIVATIONS, [BN_SAVE_INVSTD] = MEM_ACTIVATIONS,
+    };
+    int rc = AMP_OK;
+    for (int k = 0; k < BN_NSTATE && rc == AMP_OK; k++)
+        rc = tensor_alloc(m->be, &l->state[k], l->p.in.c, l->p.param_dtype, cats[k]);
+    snprintf(l->running_names[0], sizeof l->running_names[0], "%s.running_mean",
+             l->p.spec->name);
+    snprintf(l->running_names[1], sizeof l->running_names[1], "%s.running_var", l->p.spec->name);
+    l->bn = (struct bn_state){
+        .gamma = weights_used(&l->w[0]), .beta = weights_used(&l->w[1]),
+        .running_mean = &l->state[BN_RUNNING_MEAN], .running_var = &l->state[BN_RUNNING_VAR],
+        .save_mean = &l->state[BN_SAVE_MEAN], .save_invstd = &l->state[BN_SAVE_INVSTD],
+        .momentum = 0.1f, .eps = 1e-5f,
+    };
+    return rc;
+}
+
 /* Every tensor: parameters, the model's inputs, each layer's output and gradient (in place:
- * its input's), rounded input copies, the shared conv workspace, the scaler. */
+ * its input's), rounded input copies and their gradients, batch norm state, the gradient parts,
+ * the shared conv workspace, the scaler. */
 static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
 {
     struct backend *be = m->be;
     int rc = AMP_OK;
     for (size_t i = 0; i < m->nlayers; i++)
         for (size_t k = 0; k < m->layers[i].nw && rc == AMP_OK; k++)
-            rc = alloc_weights(m, &m->layers[i].w[k], m->layers[i].p.dtype);
+            rc = alloc_weights(m, &m->layers[i].w[k], m->layers[i].p.param_dtype);
     if (rc == AMP_OK)
         rc = alloc_act(m, &m->input, sample_of(&m->shape), AMP_F32, MEM_ACTIVATIONS);
     if (rc == AMP_OK)
         rc = tensor_alloc(be, &m->labels, m->shape.batch, AMP_I32, MEM_ACTIVATIONS);
     if (rc == AMP_OK)
         rc = tensor_alloc(be, &m->stats, 2, AMP_F32, MEM_ACTIVATIONS);
+    if (rc == AMP_OK)
+        rc = alloc_outputs(m);
+    size_t x_bytes = 0, skip_bytes = 0;
+    if (rc == AMP_OK)
+        rc = wire_gradients(m, &x_bytes, &skip_bytes);
+    if (rc == AMP_OK && x_bytes + skip_bytes)
+        rc = tensor_alloc(be, &m->grad_parts, (x_bytes + skip_bytes + 3) / 4, AMP_F32,
+                          MEM_ACTIVATION_GRADS);
     size_t ws = 0;
-    struct amp_tensor *x = &m->input, *dx = NULL;
     for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
         struct layer *l = &m->layers[i];
-        const int last = i + 1 == m->nlayers;
-        l->x = x;
-        l->dx = dx;
-        if (l->p.casts_input) {
-            rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
-            if (rc == AMP_OK && dx)
-                rc = alloc_act(m, &l->dx_cast, l->p.in, l->p.dtype, MEM_ACTIVATION_GRADS);
-        }
-        if (l->p.kind->in_place || last) {
-            l->y = x;
-            l->dy = dx;
-        } else {
-            l->y = &l->y_own;
-            l->dy = &l->dy_own;
-            if (rc == AMP_OK)
-                rc = alloc_act(m, l->y, l->p.out, l->p.dtype, MEM_ACTIVATIONS);
-            if (rc == AMP_OK)
-                rc = alloc_act(m, l->dy, l->p.out, l->p.dtype, MEM_ACTIVATION_GRADS);
-        }
+        const size_t batch = m->shape.batch;
+        if (l->dx_sum && !l->p.casts_input)
+            l->dx_part = part_view(&m->grad_parts, 0, batch * act_numel(l->p.in),
+                                   m->layers[l->p.input].p.dtype);
+        if (l->dskip_sum)
+            l->dskip_part = part_view(&m->grad_parts, x_bytes, batch * act_numel(l->p.in),
+                                      m->layers[l->p.skip].p.dtype);
+        if (l->p.casts_input && l->dx)
+            rc = alloc_act(m, &l->dx_cast, l->p.in, l->p.dtype, MEM_ACTIVATION_GRADS);
+        if (rc == AMP_OK && l->p.spec->kind == LAYER_BATCHNORM)
+            rc = alloc_bn_state(m, l);
         if (rc == AMP_OK && l->p.kind->conv_shape) {
             l->p.kind->conv_shape(&l->p, m->shape.batch, &l->conv);
             char why[200];
@@ -142,17 +246,20 @@ static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
             const size_t need = rc == AMP_OK ? be->ops->conv2d_workspace(be->ctx, &l->conv) : 0;
             ws = need > ws ? need : ws;
         }
-        x = l->y;
-        dx = l->dy;
     }
     if (rc == AMP_OK)
         rc = tensor_alloc(be, &m->workspace, (ws + sizeof(float) - 1) / sizeof(float), AMP_F32,
                           MEM_WORKSPACE);
     if (rc == AMP_OK && m->scaling != SCALING_NONE) {
         const size_t words = (sizeof *scaler + sizeof(int32_t) - 1) / sizeof(int32_t);
+        struct loss_scaler start = *scaler;
+        if (m->fault == FAULT_NO_BACKOFF)
+            start.backoff_factor = 1.0f;
         rc = tensor_alloc(be, &m->scaler, words, AMP_I32, MEM_OPTIMIZER);
         if (rc == AMP_OK)
-            rc = be->ops->upload(be->ctx, m->scaler.data, scaler, sizeof *scaler);
+            rc = be->ops->upload(be->ctx, m->scaler.data, &start, sizeof start);
+        if (rc == AMP_OK && m->fault == FAULT_SCALED_TWICE)
+            rc = tensor_alloc(be, &m->fault_scaler, words, AMP_I32, MEM_OPTIMIZER);
     }
     return rc;
 }
@@ -175,6 +282,7 @@ int model_create(struct model **out, struct backend *be, const struct net_preset
     m->plan = *plan;
     m->scaling = scaling;
     m->nlayers = net->nlayers;
+    m->fault = model_planted_fault();
     int rc = lay_out(m);
     if (rc == AMP_OK)
         rc = alloc_tensors(m, scaler);
@@ -203,8 +311,11 @@ void model_destroy(struct model *m)
         struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->y_own, &l->dy_own };
         for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
             tensor_free(be, ts[k]);
+        for (int k = 0; k < BN_NSTATE; k++)
+            tensor_free(be, &l->state[k]);
     }
-    struct amp_tensor *others[] = { &m->scaler, &m->input, &m->labels, &m->stats, &m->workspace };
+    struct amp_tensor *others[] = { &m->scaler, &m->input, &m->labels, &m->stats, &m->workspace,
+                                    &m->grad_parts, &m->fault_scaler };
     for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
         tensor_free(be, others[k]);
     free(m->w);
@@ -252,6 +363,31 @@ static struct amp_tensor *update_grad(struct weights *w)
     return w->master_grad.data ? &w->master_grad : &w->grad;
 }
 
+/* PyTorch's initial running statistics: mean 0, variance 1. */
+static int init_bn_state(struct model *m)
+{
+    for (size_t i = 0; i < m->nlayers; i++) {
+        struct layer *l = &m->layers[i];
+        if (!l->state[BN_RUNNING_MEAN].data)
+            continue;
+        const size_t c = l->state[BN_RUNNING_MEAN].numel;
+        float *host = malloc(c * sizeof *host);
+        if (!host)
+            return amp_fail(AMP_ENOMEM, "out of host memory initialising %s", l->p.spec->name);
+        for (size_t k = 0; k < c; k++)
+            host[k] = 0.0f;
+        int rc = upload_rounded(m->be, &l->state[BN_RUNNING_MEAN], host, c);
+        for (size_t k = 0; k < c; k++)
+            host[k] = 1.0f;
+        if (rc == AMP_OK)
+            rc = upload_rounded(m->be, &l->state[BN_RUNNING_VAR], host, c);
+        free(host);
+        if (rc != AMP_OK)
+            return rc;
+    }
+    return AMP_OK;
+}
+
 int model_init(struct model *m, struct rng *rng)
 {
     const struct backend_ops *ops = m->be->ops;
@@ -262,7 +398,8 @@ int model_init(struct model *m, struct rng *rng)
         if (!host)
             return amp_fail(AMP_ENOMEM, "out of host memory initialising %s", w->name);
         for (size_t k = 0; k < n; k++)
-            host[k] = rng_uniform(rng, -w->spec.bound, w->spec.bound);
+            host[k] = w->spec.bound != 0.0f ? rng_uniform(rng, -w->spec.bound, w->spec.bound)
+                                            : w->spec.fill;
         int rc = upload_rounded(m->be, &w->param, host, n);
         free(host);
         if (rc != AMP_OK)
@@ -271,7 +408,7 @@ int model_init(struct model *m, struct rng *rng)
         if (w->copy.data)
             ops->cast(m->be->ctx, &w->copy, &w->param);
     }
-    return AMP_OK;
+    return init_bn_state(m);
 }
 
 int model_set_batch(struct model *m, const float *images, const int32_t *labels, uint32_t n)
@@ -301,6 +438,29 @@ static void forward(struct model *m, const struct layer_call *c)
     nvtx_pop();
 }
 
+/* After layer l's backward: its input gradient cast to the input's dtype, and the parts of
+ * gradients with several sources added in. */
+static void gather_gradients(const struct layer *l, const struct layer_call *c)
+{
+    if (l->dx_cast.data) {
+        struct amp_tensor to = layer_view(l->dx, c->n, l->p.in),
+                          from = layer_view(&l->dx_cast, c->n, l->p.in);
+        if (l->dx_sum)
+            c->ops->add(c->ctx, &to, &to, &from);
+        else
+            c->ops->cast(c->ctx, &to, &from);
+    } else if (l->dx_sum) {
+        struct amp_tensor to = layer_view(l->dx_sum, c->n, l->p.in),
+                          part = layer_view(&l->dx_part, c->n, l->p.in);
+        c->ops->add(c->ctx, &to, &to, &part);
+    }
+    if (l->dskip_sum) {
+        struct amp_tensor to = layer_view(l->dskip_sum, c->n, l->p.in),
+                          part = layer_view(&l->dskip_part, c->n, l->p.in);
+        c->ops->add(c->ctx, &to, &to, &part);
+    }
+}
+
 /* Backward pass, master gradients, unscale + inf/NaN check, SGD and the scaler update. */
 static void backward_and_update(struct model *m, const struct layer_call *c, float lr,
                                 float momentum)
@@ -311,15 +471,13 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
     nvtx_push("backward");
     for (size_t i = m->nlayers; i-- > 0;) {
         const struct layer *l = &m->layers[i];
-        if (!l->p.kind->backward)
+        if (!l->p.kind->backward) { /* the loss: its gradient came with the forward pass */
+            gather_gradients(l, c);
             continue;
+        }
         nvtx_push(l->nvtx_backward);
         l->p.kind->backward(l, c);
-        if (l->dx_cast.data) {
-            struct amp_tensor to = layer_view(l->dx, c->n, l->p.in),
-                              from = layer_view(&l->dx_cast, c->n, l->p.in);
-            ops->cast(ctx, &to, &from);
-        }
+        gather_gradients(l, c);
         nvtx_pop();
     }
     nvtx_pop();
@@ -328,15 +486,21 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
         struct weights *w = &m->w[i];
         if (w->master_grad.data)
             ops->cast(ctx, &w->master_grad, &w->grad);
-        if (scaler)
+        if (scaler && m->fault != FAULT_NO_UNSCALE)
             ops->unscale(ctx, update_grad(w), scaler);
     }
     nvtx_pop();
     nvtx_push("optimizer");
+    const struct amp_tensor *skip_on = m->fault == FAULT_STEP_ON_INF ? NULL : scaler;
     for (size_t i = 0; i < m->nw; i++) {
         struct weights *w = &m->w[i];
-        ops->sgd_momentum(ctx, &w->param, &w->velocity, w->copy.data ? &w->copy : NULL,
-                          update_grad(w), scaler, lr, momentum);
+        struct amp_tensor *copy = w->copy.data && m->fault != FAULT_STALE_COPY ? &w->copy : NULL;
+        if (w->copy.data && m->fault == FAULT_MASTER_NOT_UPDATED)
+            ops->sgd_momentum(ctx, &w->copy, &w->velocity, NULL, update_grad(w), skip_on, lr,
+                              momentum);
+        else
+            ops->sgd_momentum(ctx, &w->param, &w->velocity, copy, update_grad(w), skip_on, lr,
+                              momentum);
     }
     nvtx_pop();
     if (scaler) {
@@ -344,6 +508,23 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
         ops->scaler_update(ctx, scaler);
         nvtx_pop();
     }
+}
+
+/* FAULT_SCALED_TWICE: the logits' gradient (already times the scale) times the scale again,
+ * through unscale with a scaler holding 1 / scale. */
+static int scale_again(struct model *m, uint32_t n)
+{
+    const struct backend_ops *ops = m->be->ops;
+    struct loss_scaler s;
+    int rc = ops->download(m->be->ctx, &s, m->scaler.data, sizeof s);
+    s.scale = 1.0f / s.scale;
+    s.found_inf = 0;
+    if (rc == AMP_OK)
+        rc = ops->upload(m->be->ctx, m->fault_scaler.data, &s, sizeof s);
+    struct amp_tensor dlogits = layer_input_grad(&m->layers[m->nlayers - 1], n);
+    if (rc == AMP_OK)
+        ops->unscale(m->be->ctx, &dlogits, &m->fault_scaler);
+    return rc;
 }
 
 /* FNV-1a over what a captured step depends on besides device memory. */
@@ -374,11 +555,18 @@ static int step(struct model *m, uint32_t n, int train, float lr, float momentum
      * tells apart training and evaluation, full and partial batches, and (for a schedule) every
      * learning rate and momentum. */
     const uint64_t key = step_key(n, train, lr, momentum);
-    if (!ops->step_begin || !ops->step_begin(ctx, key)) {
+    /* A planted fault (tests only) runs eagerly: scale_again reads the scaler mid-step. */
+    const int eager = !ops->step_begin || m->fault != FAULT_NONE;
+    if (eager || !ops->step_begin(ctx, key)) {
         forward(m, &c);
+        if (train && m->fault == FAULT_SCALED_TWICE && c.scaler) {
+            int rc = scale_again(m, n);
+            if (rc != AMP_OK)
+                return rc;
+        }
         if (train)
             backward_and_update(m, &c, lr, momentum);
-        if (ops->step_end)
+        if (!eager && ops->step_end)
             ops->step_end(ctx);
     }
     float stats[2];
@@ -417,7 +605,32 @@ void model_param(const struct model *m, size_t i, struct model_param *out)
 {
     struct weights *w = &m->w[i];
     *out = (struct model_param){ .name = w->name, .numel = w->spec.numel, .stored = &w->param,
-                                 .grad = update_grad(w) };
+                                 .grad = update_grad(w), .copy = w->copy.data ? &w->copy : NULL };
+}
+
+size_t model_nbuffers(const struct model *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nlayers; i++)
+        n += m->layers[i].state[BN_RUNNING_MEAN].data ? 2 : 0;
+    return n;
+}
+
+void model_buffer(const struct model *m, size_t i, struct model_param *out)
+{
+    for (size_t k = 0; k < m->nlayers; k++) {
+        const struct layer *l = &m->layers[k];
+        if (!l->state[BN_RUNNING_MEAN].data)
+            continue;
+        if (i < 2) {
+            const struct amp_tensor *t = &l->state[i == 0 ? BN_RUNNING_MEAN : BN_RUNNING_VAR];
+            *out = (struct model_param){ .name = l->running_names[i], .numel = t->numel,
+                                         .stored = t };
+            return;
+        }
+        i -= 2;
+    }
+    *out = (struct model_param){ 0 };
 }
 
 const struct amp_tensor *model_logits(const struct model *m)
@@ -455,7 +668,7 @@ int model_layers(const struct net_preset *net, const struct model_shape *shape,
         info->flops = l->kind->flops(l);
         if (l->casts_input)
             info->act_bytes += act_numel(l->in) * dtype_size(l->dtype);
-        if (!l->kind->in_place && i + 1 < net->nlayers)
+        if (!l->in_place && i + 1 < net->nlayers)
             info->act_bytes += act_numel(l->out) * dtype_size(l->dtype);
     }
     free(plans);

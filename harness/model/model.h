@@ -38,6 +38,7 @@ struct model_param {
     const struct amp_tensor *grad;    /* the gradient the optimizer reads: the FP32 master
                                        * gradient when there is one, else the layer's own
                                        * (unscaled after a training step) */
+    const struct amp_tensor *copy;    /* the low-precision copy the layer computes with, or NULL */
 };
 
 struct model;
@@ -64,6 +65,10 @@ int model_evaluate(struct model *m, uint32_t n, struct step_result *out);
 /* The parameters: model_nparams of them, the i-th into *out. */
 size_t model_nparams(const struct model *m);
 void model_param(const struct model *m, size_t i, struct model_param *out);
+/* The buffers (PyTorch's name for non-trained state): each batch norm layer's running_mean and
+ * running_var, in layer order; model_nbuffers of them, the i-th into *out (grad NULL). */
+size_t model_nbuffers(const struct model *m);
+void model_buffer(const struct model *m, size_t i, struct model_param *out);
 /* The logits of the last step: [batch, classes], of which the first n * classes are the batch's. */
 const struct amp_tensor *model_logits(const struct model *m);
 const struct model_shape *model_shape_of(const struct model *m);

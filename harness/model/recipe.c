@@ -48,29 +48,38 @@ const char *recipe_names(char *buf, size_t len)
     return named_list(buf, len, recipes, recipe_count(), sizeof recipes[0]);
 }
 
+static const char *const policy_names[NPOLICIES] = {
+    [POLICY_SEED] = "seed",
+    [POLICY_AUTOCAST] = "autocast",
+    [POLICY_NAIVE] = "naive",
+};
+
 const char *policy_name(enum policy p)
 {
-    return p == POLICY_AUTOCAST ? "autocast" : "seed";
+    return (unsigned)p < NPOLICIES ? policy_names[p] : "?";
 }
 
 int policy_parse(const char *name)
 {
-    if (strcmp(name, "seed") == 0)
-        return POLICY_SEED;
-    if (strcmp(name, "autocast") == 0)
-        return POLICY_AUTOCAST;
+    for (int p = 0; p < NPOLICIES; p++)
+        if (strcmp(name, policy_names[p]) == 0)
+            return p;
     return -1;
 }
 
 struct precision_plan precision_plan_of(const struct recipe *r, enum policy p)
 {
     const enum amp_dtype lp = r->lowp;
-    struct precision_plan plan = { .math = r->math, .weights = AMP_F32,
-                                   .role = { AMP_F32, AMP_F32, AMP_F32 } };
+    struct precision_plan plan = { .math = r->math, .weights = AMP_F32 };
+    for (int k = 0; k < NROLES; k++)
+        plan.role[k] = AMP_F32;
     if (lp == AMP_F32)
         return plan;
+    const int naive = p == POLICY_NAIVE;
     plan.role[ROLE_CONV] = lp;
-    plan.role[ROLE_LINEAR] = r->pure || p == POLICY_AUTOCAST ? lp : AMP_F32;
+    plan.role[ROLE_LINEAR] = r->pure || naive || p == POLICY_AUTOCAST ? lp : AMP_F32;
+    plan.role[ROLE_NORM] = r->pure || naive ? lp : AMP_F32; /* pure: model.half() */
+    plan.role[ROLE_LOSS] = naive ? lp : AMP_F32;
     plan.weights = r->pure ? lp : AMP_F32;
     return plan;
 }

@@ -25,16 +25,23 @@ struct recipe {
 
 /* Which layers a mixed-precision recipe runs in its low-precision type. */
 enum policy {
-    POLICY_SEED,     /* conv and ReLU in low precision; linear, softmax and loss in FP32 */
-    POLICY_AUTOCAST, /* PyTorch CUDA autocast: conv and linear in low precision, loss in FP32 */
+    POLICY_SEED,     /* conv (and what follows it) in low precision; linear, batch norm
+                      * parameters and statistics, softmax and loss in FP32 */
+    POLICY_AUTOCAST, /* PyTorch CUDA autocast: conv and linear in low precision; batch norm with
+                      * FP32 parameters and statistics; softmax and loss in FP32 */
+    POLICY_NAIVE,    /* everything in low precision, batch norm statistics and softmax included
+                      * (Apex O3 without its exceptions): what autocast's FP32 list avoids */
+    NPOLICIES
 };
 
 /* What a layer does, as far as precision goes: a policy maps each role to a dtype. Layers of
- * the elementwise kinds (ReLU) have no role: they compute in their input's dtype. */
+ * the elementwise kinds (ReLU, pooling, add, batch norm's data) have no role: they compute in
+ * their input's dtype. */
 enum layer_role {
     ROLE_CONV,   /* convolutions */
     ROLE_LINEAR, /* fully connected layers */
-    ROLE_LOSS,   /* softmax cross-entropy (FP32 under every recipe) */
+    ROLE_NORM,   /* batch norm's parameters and statistics (its data follows its input) */
+    ROLE_LOSS,   /* softmax cross-entropy (FP32 under every policy but naive) */
     NROLES
 };
 
@@ -56,7 +63,7 @@ const struct recipe *recipe_at(size_t i);
 const char *recipe_names(char *buf, size_t len);
 
 const char *policy_name(enum policy p);
-/* Parses "seed" or "autocast"; -1 for anything else. */
+/* Parses "seed", "autocast" or "naive"; -1 for anything else. */
 int policy_parse(const char *name);
 
 struct precision_plan precision_plan_of(const struct recipe *r, enum policy p);

@@ -392,12 +392,13 @@ static void write_traces(FILE *f, const struct run *r)
         const cJSON *trace = jget(m->json, "precision_trace");
         if (!cJSON_IsArray(trace))
             continue;
-        fprintf(f, "| layer | input | compute | output | weights |\n|---|---|---|---|---|\n");
+        fprintf(f, "| name | layer | input | compute | output | weights |\n"
+                   "|---|---|---|---|---|---|\n");
         const cJSON *l;
         cJSON_ArrayForEach(l, trace) {
-            static const char *const keys[] = { "layer", "input", "compute", "output",
+            static const char *const keys[] = { "name", "layer", "input", "compute", "output",
                                                 "weights" };
-            for (size_t k = 0; k < 5; k++) {
+            for (size_t k = 0; k < 6; k++) {
                 fprintf(f, "| ");
                 md(f, jstr(l, keys[k], "?"));
                 fprintf(f, " ");

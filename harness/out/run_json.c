@@ -208,7 +208,7 @@ static cJSON *verification_json(const struct verification *v)
     for (size_t i = 0; i < v->n; i++) {
         const struct verdict *d = &v->verdicts[i];
         cJSON *o = cJSON_AddObjectToObject(verdicts, d->recipe->name);
-        cJSON_AddStringToObject(o, "verdict", d->pass ? "pass" : d->diverged ? "diverged" : "fail");
+        cJSON_AddStringToObject(o, "verdict", verdict_word(d));
         cJSON_AddStringToObject(o, "reason", d->reason);
         cJSON_AddNumberToObject(o, "final_test_acc_mean", d->stats.mean);
         cJSON_AddNumberToObject(o, "final_test_acc_std", d->stats.std);
@@ -258,8 +258,7 @@ int results_write_run_json(const char *dir, const struct run_record *rec)
             const struct verdict *d = &v->verdicts[i];
             cJSON *o = cJSON_AddObjectToObject(
                 cJSON_GetObjectItemCaseSensitive(recipes, d->recipe->name), "verdict");
-            cJSON_AddStringToObject(o, "verdict",
-                                    d->pass ? "pass" : d->diverged ? "diverged" : "fail");
+            cJSON_AddStringToObject(o, "verdict", verdict_word(d));
             cJSON_AddStringToObject(o, "reason", d->reason);
         }
     }

@@ -27,6 +27,16 @@
  *    CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH and _ALLOW_CONVERSION allow TF32: the two operands
  *    (x and w forward, dy and w backward data, x and dy backward filter) are rounded to TF32
  *    (nearest even) first. The math type is the descriptor's at the call.
+ *  - Any geometry the descriptors describe is computed: every kernel size, stride, zero padding
+ *    (including padding as large as the filter or larger), dilation and channel count, in
+ *    cross-correlation (or convolution: the filter flipped) mode; the taps that fall in the
+ *    padding contribute nothing. Which algorithms apply follows the documented support tables:
+ *    GEMM, IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM and the backward ALGO_0 / ALGO_1 / ALGO_3 apply
+ *    to everything; FFT and FFT_TILING need unit strides and dilations, a filter larger than the
+ *    padding on both axes, no BFLOAT16 and no TRUE_HALF (FFT also a padded input of at most
+ *    256 x 256); WINOGRAD needs a 3x3 filter (no BFLOAT16), WINOGRAD_NONFUSED 3x3 or 5x5 (5x5
+ *    not in TRUE_HALF), both unit strides and dilations; DIRECT and the backward-filter
+ *    WINOGRAD are never implemented.
  *  - Heuristics (cudnnGet*Algorithm_v7) list every algorithm of the direction, the applicable
  *    ones first, in a realistic order: forward IMPLICIT_PRECOMP_GEMM (small workspace) before
  *    IMPLICIT_GEMM (none); backward data and filter start with the non-deterministic
@@ -299,15 +309,23 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
     if (algo < 0 || algo >= kAlgoCount[dir])
         return CUDNN_STATUS_BAD_PARAM;
     const size_t E = elem_size(p.elem);
+    /* The documented applicability (cuDNN's "supported configurations" tables): the FFT and
+     * Winograd algorithms need unit strides and dilations; the FFT ones a filter larger than
+     * the padding on both axes (and FFT, not FFT_TILING, a padded input of at most 256 x 256);
+     * fused Winograd a 3x3 filter, non-fused Winograd 3x3 or 5x5 (5x5 not in TRUE_HALF). */
     const bool unit = p.u == 1 && p.v == 1 && p.dil_h == 1 && p.dil_w == 1;
     const bool winograd = unit && p.R == 3 && p.S == 3;
-    const bool fft = unit && p.elem != Elem::BF16 && !p.half_accum;
+    const bool winograd_nonfused = winograd || (unit && p.R == 5 && p.S == 5 && !p.half_accum);
+    const bool fft_tiling = unit && p.elem != Elem::BF16 && !p.half_accum && p.R > p.pad_h &&
+                            p.S > p.pad_w;
+    const bool fft = fft_tiling && p.H + 2 * p.pad_h <= 256 && p.W + 2 * p.pad_w <= 256;
     const size_t planes = (size_t)p.N * p.C + (size_t)p.K * p.C + (size_t)p.N * p.K;
     const size_t fft_plane = (size_t)(p.H + 2 * p.pad_h) * (size_t)((p.W + 2 * p.pad_w) / 2 + 1) * 8;
     const size_t fft_tile_plane = (size_t)32 * 17 * 8;
     const size_t tiles = ceil_div((size_t)p.OH, 4) * ceil_div((size_t)p.OW, 4);
-    const size_t winograd_nonfused =
-        (size_t)36 * ((size_t)p.C * p.K + ((size_t)p.N * p.C + (size_t)p.N * p.K) * tiles) *
+    const size_t tile_elems = p.R == 5 ? 64 : 36; /* 8x8 tiles for 5x5, 6x6 for 3x3 */
+    const size_t winograd_nonfused_ws =
+        tile_elems * ((size_t)p.C * p.K + ((size_t)p.N * p.C + (size_t)p.N * p.K) * tiles) *
         sizeof(float);
     *bytes = 0;
     switch (dir) {
@@ -327,7 +345,7 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
             *bytes = planes * fft_plane;
             return CUDNN_STATUS_SUCCESS;
         case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
-            if (!fft)
+            if (!fft_tiling)
                 return CUDNN_STATUS_NOT_SUPPORTED;
             *bytes = planes * fft_tile_plane;
             return CUDNN_STATUS_SUCCESS;
@@ -335,9 +353,9 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
             return winograd && p.elem != Elem::BF16 ? CUDNN_STATUS_SUCCESS
                                                     : CUDNN_STATUS_NOT_SUPPORTED;
         case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
-            if (!winograd)
+            if (!winograd_nonfused)
                 return CUDNN_STATUS_NOT_SUPPORTED;
-            *bytes = winograd_nonfused;
+            *bytes = winograd_nonfused_ws;
             return CUDNN_STATUS_SUCCESS;
         }
         break;
@@ -353,7 +371,7 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
             *bytes = planes * fft_plane;
             return CUDNN_STATUS_SUCCESS;
         case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
-            if (!fft)
+            if (!fft_tiling)
                 return CUDNN_STATUS_NOT_SUPPORTED;
             *bytes = planes * fft_tile_plane;
             return CUDNN_STATUS_SUCCESS;
@@ -361,9 +379,9 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
             return winograd && p.elem != Elem::BF16 ? CUDNN_STATUS_SUCCESS
                                                     : CUDNN_STATUS_NOT_SUPPORTED;
         case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
-            if (!winograd)
+            if (!winograd_nonfused)
                 return CUDNN_STATUS_NOT_SUPPORTED;
-            *bytes = winograd_nonfused;
+            *bytes = winograd_nonfused_ws;
             return CUDNN_STATUS_SUCCESS;
         }
         break;
@@ -382,16 +400,16 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
             *bytes = planes * fft_plane;
             return CUDNN_STATUS_SUCCESS;
         case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING:
-            if (!fft)
+            if (!fft_tiling)
                 return CUDNN_STATUS_NOT_SUPPORTED;
             *bytes = planes * fft_tile_plane;
             return CUDNN_STATUS_SUCCESS;
         case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD: /* "not implemented" in the header */
             return CUDNN_STATUS_NOT_SUPPORTED;
         case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED:
-            if (!winograd)
+            if (!winograd_nonfused)
                 return CUDNN_STATUS_NOT_SUPPORTED;
-            *bytes = winograd_nonfused;
+            *bytes = winograd_nonfused_ws;
             return CUDNN_STATUS_SUCCESS;
         }
         break;

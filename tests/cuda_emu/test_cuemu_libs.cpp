@@ -2,9 +2,11 @@
  * against direct reference loops: cublasGemmEx for every transa / transb with padded leading
  * dimensions, FP32 / FP16 / BF16 data and outputs, TF32 / FP16 / BF16 input rounding by compute
  * type and math mode, output rounding (subnormals, overflow), BLAS's beta == 0 convention; the
- * three cuDNN convolutions for every algorithm the v7 heuristics offer, with padding 1 (and a
+ * three cuDNN convolutions for every algorithm the v7 heuristics offer, on 3x3 with padding 1,
+ * 5x5 with padding 2, 3x3 at stride 2, 1x1 at stride 2, padding larger than the filter (and a
  * strided, dilated, flipped case), FP32 with FMA and TF32 math, FP16, BF16 and TRUE_HALF; the
- * heuristics' shape (order, determinism, math type, workspace agreement); graph capture replaying
+ * heuristics' shape (order, determinism, math type, workspace agreement); which algorithms apply
+ * to which geometry (the documented support tables); graph capture replaying
  * the captured arguments; and the statuses of bad parameters.
  *
  * Only the public CUDA runtime, cuBLAS and cuDNN APIs are used; the reference conversions are
@@ -920,6 +922,80 @@ static void test_heuristics(cudnnHandle_t h)
     }
 }
 
+/* Which algorithms apply (status SUCCESS in the heuristics and the workspace queries) for
+ * geometries beyond 3x3 / stride 1 / padding 1, per the documented support tables. */
+static void test_applicability(cudnnHandle_t h)
+{
+    struct Want {
+        const char *name;
+        Geom g;
+        T t;
+        cudnnDataType_t compute;
+        bool fft, fft_tiling, winograd, winograd_nonfused;
+    };
+    const Want cases[] = {
+        { "3x3 pad 1", { 2, 3, 12, 12, 4, 3, 3, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION }, F32,
+          CUDNN_DATA_FLOAT, true, true, true, true },
+        { "5x5 pad 2", { 2, 3, 12, 12, 4, 5, 5, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION }, F32,
+          CUDNN_DATA_FLOAT, true, true, false, true },
+        { "5x5 pad 2 TRUE_HALF", { 2, 3, 12, 12, 4, 5, 5, 2, 2, 1, 1, 1, 1,
+          CUDNN_CROSS_CORRELATION }, F16, CUDNN_DATA_HALF, false, false, false, false },
+        { "3x3 stride 2", { 2, 3, 12, 12, 4, 3, 3, 1, 1, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION },
+          F32, CUDNN_DATA_FLOAT, false, false, false, false },
+        { "1x1 pad 0", { 2, 3, 12, 12, 4, 1, 1, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION }, F32,
+          CUDNN_DATA_FLOAT, true, true, false, false },
+        { "1x1 pad 1 (padding not below the filter)", { 2, 3, 12, 12, 4, 1, 1, 1, 1, 1, 1, 1, 1,
+          CUDNN_CROSS_CORRELATION }, F32, CUDNN_DATA_FLOAT, false, false, false, false },
+        { "3x3 on 300x300 (FFT's 256 limit)", { 1, 1, 300, 300, 1, 3, 3, 1, 1, 1, 1, 1, 1,
+          CUDNN_CROSS_CORRELATION }, F32, CUDNN_DATA_FLOAT, false, true, true, true },
+        { "5x5 pad 2 BF16", { 2, 3, 12, 12, 4, 5, 5, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION },
+          BF16, CUDNN_DATA_FLOAT, false, false, false, true },
+    };
+    for (const Want &c : cases) {
+        Descs d(c.g, c.t, c.compute, CUDNN_DEFAULT_MATH);
+        size_t ws = 0;
+        const auto fwd = [&](cudnnConvolutionFwdAlgo_t a) {
+            return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, a, &ws) ==
+                   CUDNN_STATUS_SUCCESS;
+        };
+        const auto bd = [&](cudnnConvolutionBwdDataAlgo_t a) {
+            return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, a,
+                                                                &ws) == CUDNN_STATUS_SUCCESS;
+        };
+        const auto bf = [&](cudnnConvolutionBwdFilterAlgo_t a) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, a,
+                                                                  &ws) == CUDNN_STATUS_SUCCESS;
+        };
+        CHECK(fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) &&
+                  fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) &&
+                  fwd(CUDNN_CONVOLUTION_FWD_ALGO_GEMM) && bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) &&
+                  bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1) &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0) &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1) &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3),
+              "%s: the GEMM algorithms apply", c.name);
+        CHECK(fwd(CUDNN_CONVOLUTION_FWD_ALGO_FFT) == c.fft &&
+                  bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT) == c.fft &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT) == c.fft,
+              "%s: FFT %s", c.name, c.fft ? "applies" : "does not apply");
+        CHECK(fwd(CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING) == c.fft_tiling &&
+                  bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING) == c.fft_tiling &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING) == c.fft_tiling,
+              "%s: FFT_TILING %s", c.name, c.fft_tiling ? "applies" : "does not apply");
+        const bool wino = c.winograd && c.t != BF16;
+        CHECK(fwd(CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD) == wino &&
+                  bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD) == wino &&
+                  !bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD),
+              "%s: WINOGRAD %s", c.name, wino ? "applies" : "does not apply");
+        CHECK(fwd(CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED) == c.winograd_nonfused &&
+                  bd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED) == c.winograd_nonfused &&
+                  bf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED) == c.winograd_nonfused,
+              "%s: WINOGRAD_NONFUSED %s", c.name,
+              c.winograd_nonfused ? "applies" : "does not apply");
+        CHECK(!fwd(CUDNN_CONVOLUTION_FWD_ALGO_DIRECT), "%s: DIRECT never applies", c.name);
+    }
+}
+
 /* TF32 in cuDNN: a 1x1 convolution of 1 + 2^-12 by 1 under each math type (FP32 data). */
 static void test_conv_tf32(cudnnHandle_t h)
 {
@@ -1184,11 +1260,17 @@ static void test_cudnn(void)
     CHECK(cudnnCreate(&h) == CUDNN_STATUS_SUCCESS, "cudnnCreate");
     CHECK(cudnnSetStream(h, g_stream) == CUDNN_STATUS_SUCCESS, "cudnnSetStream");
 
-    /* The backend's convolution (3x3, stride 1, padding 1) in every configuration it uses,
-     * plus TRUE_HALF; then a strided, dilated, flipped one with uneven padding. */
+    /* The backend's convolutions in every configuration it uses, plus TRUE_HALF: 3x3 with
+     * padding 1, 5x5 with padding 2, 3x3 at stride 2 with padding 1, 1x1 at stride 2 without
+     * padding, a single input channel with padding larger than the filter; then a strided,
+     * dilated, flipped one with uneven padding. */
     const Geom same = { 2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
+    const Geom five = { 2, 3, 7, 6, 2, 5, 5, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
+    const Geom s2 = { 2, 2, 7, 8, 3, 3, 3, 1, 1, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION };
+    const Geom pw = { 2, 4, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION };
+    const Geom wide = { 1, 1, 3, 4, 2, 2, 2, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom odd = { 2, 2, 7, 6, 3, 3, 2, 2, 1, 2, 1, 2, 2, CUDNN_CONVOLUTION };
-    for (const Geom *g : { &same, &odd }) {
+    for (const Geom *g : { &same, &five, &s2, &pw, &wide, &odd }) {
         conv_case(h, *g, F32, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH);
         conv_case(h, *g, F32, CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH);
         conv_case(h, *g, F16, CUDNN_DATA_FLOAT, CUDNN_TENSOR_OP_MATH);
@@ -1196,6 +1278,7 @@ static void test_cudnn(void)
         conv_case(h, *g, F16, CUDNN_DATA_HALF, CUDNN_DEFAULT_MATH);
     }
     test_heuristics(h);
+    test_applicability(h);
     test_conv_tf32(h);
     test_true_half(h);
     test_cudnn_bad_params(h);

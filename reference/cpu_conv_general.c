@@ -1,0 +1,669 @@
+/* CPU reference: the general 2-D convolution (NCHW, any kernel size, stride, padding and channel
+ * count), forward and backward, as im2col and a register-tiled FP32 GEMM; cpu_conv.c sends it
+ * every geometry but 3x3 / stride 1 / padding 1, which keeps its own path.
+ *
+ * The input is widened to FP32 (rounded to TF32 in TF32 mode) and zero-padded once into the
+ * workspace, so that an im2col column is a gather without bounds checks. One GEMM micro-kernel
+ * serves all three products: a MR x VF_LANES tile of FP32 accumulators, each output a single
+ * chain of fused multiply-adds over the reduction index in increasing order, whatever the
+ * blocking around it (a tile is stored and reloaded between blocks, which changes no bit):
+ *   forward      out[co, q]  = sum_ck W[co, ck] * col[ck, q]     (q: the batch's output pixels)
+ *   data grad.   dcol[ck, q] = sum_co W[co, ck] * dout[co, q],  then col2im (a fixed order)
+ *   filter grad. dW[co, ck]  = sum_q dout[co, q] * col[ck, q]   (q over the whole batch, in order)
+ * OpenMP splits independent outputs only (no cross-thread reductions), and every block size is
+ * a function of the shape alone, so results do not depend on the thread count. */
+#include <string.h>
+
+#include "cpu_ops.h"
+#include "simd.h"
+
+enum { MR = 6, NR = VF_LANES };
+
+/* The micro-kernel's vectors have the machine's width (GCC keeps 64-byte vectors in memory where
+ * the registers are 32 bytes wide): NV of them make one NR-wide row of the tile. */
+#if defined(__AVX512F__)
+#define VN 16
+#else
+#define VN 8
+#endif
+enum { NV = NR / VN };
+typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+
+static inline size_t up(size_t x, size_t m)
+{
+    return (x + m - 1) / m * m;
+}
+
+static inline size_t clampz(size_t x, size_t lo, size_t hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* The geometry, and the block sizes (functions of the shape only). */
+struct geo {
+    size_t N, C, H, W, CO, K, S, P, OH, OW;
+    size_t HP, WP, plane; /* the padded input plane */
+    size_t OHW, NQ;       /* output pixels per image, and of the batch (GEMM columns) */
+    size_t KK, CK;        /* K * K, C * K * K (the reduction of the forward GEMM) */
+    size_t CO6, CK16;     /* CO rounded up to MR, CK rounded up to NR */
+    size_t NC;            /* forward: columns per task (a multiple of NR) */
+    size_t G, LG, CB, NG, NCB, CBT; /* data grad.: images per group, its columns (rounded to NR),
+                                       channels per block, groups, blocks, row tiles per block */
+    size_t T;             /* filter grad.: shares of the output tiles (the threads) */
+    int split_co;         /* ... split by output channel (else by filter column) */
+    size_t CTS, KTS;      /* ... output-channel tiles and filter-column tiles per share */
+    size_t L;             /* ... columns per chunk */
+};
+
+static struct geo geo_of(const struct conv_shape *s, int threads)
+{
+    struct geo g = { .N = s->n, .C = s->c_in, .H = s->h, .W = s->w, .CO = s->c_out,
+                     .K = s->kernel, .S = s->stride, .P = s->pad };
+    g.OH = conv_out_h(s);
+    g.OW = conv_out_w(s);
+    g.HP = g.H + 2 * g.P;
+    g.WP = g.W + 2 * g.P;
+    g.plane = g.HP * g.WP;
+    g.OHW = g.OH * g.OW;
+    g.NQ = g.N * g.OHW;
+    g.KK = g.K * g.K;
+    g.CK = g.C * g.KK;
+    g.CO6 = up(g.CO, MR);
+    g.CK16 = up(g.CK, NR);
+    /* Forward: a task's packed columns, CK x NC, within about 256 KB (the L2 cache). */
+    g.NC = clampz((65536 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
+    /* Data gradient: groups of images of at least 128 columns, and channel blocks whose
+     * columns (CB * KK rows) stay within 64 Ki floats. */
+    g.G = (128 + g.OHW - 1) / g.OHW; /* (not capped by N: the sizes grow with N, as the
+                                         workspace asked for the largest batch must) */
+    g.LG = up(g.G * g.OHW, NR);
+    g.CB = clampz(65536 / (g.KK * g.LG), 1, g.C ? g.C : 1);
+    g.NG = (g.N + g.G - 1) / g.G;
+    g.NCB = (g.C + g.CB - 1) / g.CB;
+    g.CBT = up(g.CB * g.KK, MR) / MR;
+    /* Filter gradient: T shares of the tiles, by output channel when CK < CO (each thread then
+     * packs all of col^T and its channels of dout), else by filter column; a share's operands
+     * for a chunk of L columns within about 2 MB. */
+    g.T = threads > 0 ? (size_t)threads : 1;
+    g.split_co = g.CK < g.CO;
+    g.CTS = g.split_co ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
+    g.KTS = g.split_co ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
+    g.L = clampz((524288 / (g.CTS * MR + g.KTS * NR)) / NR * NR, 64, 4096);
+    if (g.L > up(g.NQ, NR))
+        g.L = g.NQ ? up(g.NQ, NR) : NR;
+    return g;
+}
+
+/* ---- workspace ---- */
+struct layout {
+    float *xpad;   /* N x C padded input planes (forward, filter gradient) */
+    float *shared; /* packed weights, or the filter gradient's chunk and accumulators */
+    float *thread; /* per-thread scratch, per_thread floats each */
+    size_t per_thread;
+};
+
+static size_t shared_floats(const struct geo *g)
+{
+    const size_t fwd = g->CO6 * g->CK;
+    const size_t dgrad = g->NCB * g->CBT * MR * g->CO;
+    const size_t wgrad = g->CO6 * g->CK16;
+    size_t m = fwd > dgrad ? fwd : dgrad;
+    return m > wgrad ? m : wgrad;
+}
+
+static size_t thread_floats(const struct geo *g)
+{
+    const size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
+    const size_t fwd = g->CK * g->NC;
+    const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
+    const size_t wrow = g->L > row ? g->L : row;
+    const size_t wgrad = (g->CTS * MR + g->KTS * NR) * g->L + up(wrow, NR) +
+                         g->L * (sizeof(size_t) / sizeof(float));
+    size_t m = fwd > dgrad ? fwd : dgrad;
+    return (m > wgrad ? m : wgrad) + row + NR;
+}
+
+/* (Every region a multiple of 16 floats: the workspace is 64-byte aligned, and so is each
+ * region.) */
+size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
+{
+    const struct geo g = geo_of(s, threads);
+    const size_t floats = up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
+                          g.T * up(thread_floats(&g), 16);
+    return floats * sizeof(float);
+}
+
+static struct layout layout_of(const struct amp_tensor *ws, const struct geo *g)
+{
+    struct layout l = { .xpad = ws->data };
+    l.shared = l.xpad + up(g->N * g->C * g->plane, 16);
+    l.thread = l.shared + up(shared_floats(g), 16);
+    l.per_thread = up(thread_floats(g), 16);
+    return l;
+}
+
+static float *my_scratch(const struct layout *l)
+{
+    return l->thread + (size_t)omp_get_thread_num() * l->per_thread;
+}
+
+/* ---- the micro-kernel ---- */
+/* acc[i][0..NR) += sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
+ * (acc: MR rows of NR floats, row-major). */
+static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
+                                                   const float *restrict b, size_t ldb,
+                                                   float *restrict acc)
+{
+    vn c[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const vn *)(b + k * ldb + v * VN);
+        const float *ak = a + k * MR;
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            const float ai = ak[i];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                c[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+}
+
+/* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
+ * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
+/* micro_kernel with row i of A read from its own row: a[i][k] (no packing). */
+static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
+                                                        const float *restrict b,
+                                                        float *restrict acc)
+{
+    vn c[MR][NV];
+    const float *restrict a0 = a[0], *restrict a1 = a[1], *restrict a2 = a[2],
+                          *restrict a3 = a[3], *restrict a4 = a[4], *restrict a5 = a[5];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const vn *)(b + k * NR + v * VN);
+        const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                c[i][v] += ak[i] * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+}
+
+/* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
+ * takes the elements at l mod 16 of each full 16) and a tail (the rest, in order): vf
+ * arithmetic in registers of the machine's width. */
+static inline void lane_sums(float lanes[NR], float *tail, const float *v, size_t len)
+{
+    vn acc[NV];
+    for (int j = 0; j < NV; j++)
+        acc[j] = *(const vn *)(lanes + j * VN);
+    size_t i = 0;
+    for (; i + NR <= len; i += NR)
+        for (int j = 0; j < NV; j++)
+            acc[j] += *(const vn *)(v + i + j * VN);
+    for (int j = 0; j < NV; j++)
+        *(vn *)(lanes + j * VN) = acc[j];
+    for (; i < len; i++)
+        *tail += v[i];
+}
+
+static inline void acc_zero(float acc[MR * NR])
+{
+    for (int i = 0; i < MR * NR; i++)
+        acc[i] = -0.0f;
+}
+
+/* ---- the padded input ---- */
+/* The input as padded FP32 planes: inp itself when it is FP32, not rounded and not padded;
+ * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
+ * a worksharing loop (call inside an omp parallel region). */
+static const float *padded_input(float *xpad, const struct amp_tensor *inp, const struct geo *g,
+                                 int tf32)
+{
+    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0)
+        return inp->data;
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < g->N * g->C; i++) {
+        float *dst = xpad + i * g->plane;
+        if (g->P)
+            memset(dst, 0, g->P * g->WP * sizeof *dst);
+        for (size_t y = 0; y < g->H; y++) {
+            float *row = dst + (y + g->P) * g->WP;
+            for (size_t x = 0; x < g->P; x++)
+                row[x] = row[g->P + g->W + x] = 0.0f;
+            cpu_load(row + g->P, inp, (i * g->H + y) * g->W, g->W, tf32);
+        }
+        if (g->P)
+            memset(dst + (g->P + g->H) * g->WP, 0, g->P * g->WP * sizeof *dst);
+    }
+    return xpad;
+}
+
+/* Offset in xpad of the top-left tap of batch column q. */
+static inline size_t col_base(const struct geo *g, size_t q)
+{
+    const size_t n = q / g->OHW, p = q % g->OHW;
+    return n * g->C * g->plane + (p / g->OW) * g->S * g->WP + (p % g->OW) * g->S;
+}
+
+/* ---- forward ---- */
+/* dst[0..n) = src[0, S, 2S, ...) */
+static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
+{
+    if (S == 1)
+        memcpy(dst, src, n * sizeof *dst);
+    else if (S == 2)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[2 * i];
+    else
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i * S];
+}
+
+/* im2col of batch columns [q0, q0 + nq): CK rows (ck = (ci, ky, kx)) of ld = nq rounded up to
+ * NR columns, zero past nq. A column run within one output row reads the input at stride S. */
+static void im2col(float *restrict dst, size_t ld, const float *restrict xp, size_t q0,
+                   size_t nq, const struct geo *g)
+{
+    enum { MAXRUN = 512 + 2 };
+    size_t run_col[MAXRUN], run_off[MAXRUN], run_len[MAXRUN], runs = 0;
+    for (size_t q = q0; q < q0 + nq; runs++) {
+        const size_t p = q % g->OHW, ox = p % g->OW;
+        const size_t len = q0 + nq - q < g->OW - ox ? q0 + nq - q : g->OW - ox;
+        run_col[runs] = q - q0;
+        run_off[runs] = col_base(g, q);
+        run_len[runs] = len;
+        q += len;
+    }
+    float *d = dst;
+    for (size_t ci = 0; ci < g->C; ci++)
+        for (size_t ky = 0; ky < g->K; ky++)
+            for (size_t kx = 0; kx < g->K; kx++, d += ld) {
+                const float *src = xp + ci * g->plane + ky * g->WP + kx;
+                for (size_t r = 0; r < runs; r++)
+                    copy_stride(d + run_col[r], src + run_off[r], run_len[r], g->S);
+                for (size_t c = nq; c < ld; c++)
+                    d[c] = 0.0f;
+            }
+}
+
+/* Weights [CO, CK] packed as MR-row panels [CO6 / MR][CK][MR] (rows past CO zero). A
+ * worksharing loop. */
+static void pack_weights(float *restrict dst, const struct amp_tensor *weight, int tf32,
+                         float *row, const struct geo *g)
+{
+#pragma omp for schedule(static)
+    for (size_t co = 0; co < g->CO6; co++) {
+        float *panel = dst + (co / MR) * g->CK * MR + co % MR;
+        if (co < g->CO)
+            cpu_load(row, weight, co * g->CK, g->CK, tf32);
+        for (size_t k = 0; k < g->CK; k++)
+            panel[k * MR] = co < g->CO ? row[k] : 0.0f;
+    }
+}
+
+void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
+                              const struct amp_tensor *inp, const struct amp_tensor *weight,
+                              const struct amp_tensor *bias, struct amp_tensor *workspace,
+                              const struct conv_shape *s, enum amp_math math)
+{
+    const struct geo g = geo_of(s, c->threads);
+    const struct layout lay = layout_of(workspace, &g);
+    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
+    const size_t tasks = (g.NQ + g.NC - 1) / g.NC;
+    const double work = (double)g.NQ * g.CO * (g.CK + 1);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        float *scratch = my_scratch(&lay);
+        float *cols = scratch, *row = scratch + g.CK * g.NC;
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
+        const float *xp = padded_input(lay.xpad, inp, &g, tf32_x);
+        pack_weights(lay.shared, weight, tf32_w, row, &g);
+        /* (the worksharing loops end in barriers: xpad and the weights are complete) */
+#pragma omp for schedule(dynamic)
+        for (size_t t = 0; t < tasks; t++) {
+            const size_t q0 = t * g.NC, nq = g.NQ - q0 < g.NC ? g.NQ - q0 : g.NC;
+            const size_t npanel = up(nq, NR) / NR;
+            const size_t ld = npanel * NR;
+            im2col(cols, ld, xp, q0, nq, &g);
+            for (size_t ct = 0; ct < g.CO6 / MR; ct++) {
+                const float *a = lay.shared + ct * g.CK * MR;
+                for (size_t j = 0; j < npanel; j++) {
+                    float tile[MR * NR];
+                    acc_zero(tile);
+                    micro_kernel(g.CK, a, cols + j * NR, ld, tile);
+                    const size_t qa = q0 + j * NR, qe = qa + (nq - j * NR < NR ? nq - j * NR : NR);
+                    for (size_t i = 0; i < MR && ct * MR + i < g.CO; i++) {
+                        const size_t co = ct * MR + i;
+                        float *v = tile + i * NR;
+                        if (bias) { /* the sum, then the bias: one rounding to out's dtype */
+                            const float b = cpu_get(bias, co);
+                            for (int l = 0; l < NR; l++)
+                                v[l] += b;
+                        }
+                        for (size_t q = qa; q < qe;) { /* one piece per image */
+                            const size_t n = q / g.OHW, p = q % g.OHW;
+                            const size_t len = qe - q < g.OHW - p ? qe - q : g.OHW - p;
+                            const size_t off = (n * g.CO + co) * g.OHW + p;
+                            if (out->dtype == AMP_F32)
+                                memcpy((float *)out->data + off, v + (q - qa), len * sizeof *v);
+                            else
+                                cpu_store(out, off, v + (q - qa), len, &counts);
+                            rounded += len;
+                            q += len;
+                        }
+                    }
+                }
+            }
+        }
+        cpu_count(c, out, rounded, &counts);
+    }
+}
+
+/* ---- filter gradient ---- */
+/* dweight = sum over the batch's columns (in order) of dout x col^T; dbias = sum of dout.
+ * Each thread owns a share of the output tiles (by output channel when CK < CO, else by filter
+ * column) and runs every chunk of columns alone, packing the operands its tiles need: no
+ * barrier per chunk (a late thread would hold every other one at each). */
+static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
+                            struct amp_tensor *dbias, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct layout *lay,
+                            const struct geo *g, enum amp_math math)
+{
+    const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
+    float *acc_buf = lay->shared; /* [CO6][CK16] FP32 sums */
+    const size_t ct_n = g->CO6 / MR, kt_n = g->CK16 / NR;
+    const size_t chunks = (g->NQ + g->L - 1) / g->L;
+    const double work = (double)g->NQ * g->CO * (g->CK + 1);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        float *arows = my_scratch(lay);                 /* [CTS * MR][L]: dout */
+        float *bpack = arows + g->CTS * MR * g->L;      /* [KTS][L][NR]: col^T */
+        float *zeros = bpack + g->KTS * NR * g->L;      /* a zero row for channels past CO */
+        float *row = zeros; /* (a scratch row again once the sums are done) */
+        const size_t wrow = up(g->L > g->OHW ? (g->L > g->CK ? g->L : g->CK)
+                                             : (g->OHW > g->CK ? g->OHW : g->CK), NR);
+        size_t *cbase = (size_t *)(zeros + wrow);
+        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
+        size_t wrounded = 0, brounded = 0;
+        const float *xp = padded_input(lay->xpad, inp, g, tf32_x);
+        /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
+         * region runs on one thread). */
+        for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
+             sh += (size_t)omp_get_num_threads()) {
+            size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
+            if (g->split_co)
+                ct0 = sh * g->CTS, ct1 = ct0 + g->CTS;
+            else
+                kt0 = sh * g->KTS, kt1 = kt0 + g->KTS;
+            ct1 = ct1 < ct_n ? ct1 : ct_n;
+            kt1 = kt1 < kt_n ? kt1 : kt_n;
+            ct0 = ct0 < ct1 ? ct0 : ct1;
+            kt0 = kt0 < kt1 ? kt0 : kt1;
+            memset(zeros, 0, g->L * sizeof *zeros);
+            for (size_t ch = 0; ch < chunks && ct0 < ct1 && kt0 < kt1; ch++) {
+                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
+                /* dout of the chunk's columns for this share's output channels, widened
+                 * (TF32-rounded) row by row: arows [CTS * MR][L], contiguous across images. */
+                for (size_t co = ct0 * MR; co < ct1 * MR && co < g->CO; co++)
+                    for (size_t q = q0; q < q0 + nl;) {
+                        const size_t n = q / g->OHW, p = q % g->OHW;
+                        const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
+                        cpu_load(arows + (co - ct0 * MR) * g->L + (q - q0), dout,
+                                 (n * g->CO + co) * g->OHW + p, len, tf32_g);
+                        q += len;
+                    }
+                /* col^T of the chunk: for each column, NR consecutive rows ck. */
+                for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
+                     l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
+                    cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
+                    if (++ox == g->OW && (ox = 0, ++oy == g->OH))
+                        oy = 0, n++;
+                }
+                for (size_t kt = kt0; kt < kt1; kt++) {
+                    size_t offck[NR];
+                    for (int l = 0; l < NR; l++) {
+                        const size_t ck = kt * NR + (size_t)l;
+                        const size_t ci = ck / g->KK, r = ck % g->KK;
+                        offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
+                    }
+                    float *d = bpack + (kt - kt0) * g->L * NR;
+                    const int partial = (kt + 1) * NR > g->CK;
+                    for (size_t l = 0; l < nl; l++) {
+                        const float *src = xp + cbase[l];
+                        float *dl = d + l * NR;
+                        for (int i = 0; i < NR; i++)
+                            dl[i] = src[offck[i]];
+                        if (partial)
+                            for (size_t i = g->CK - kt * NR; i < NR; i++)
+                                dl[i] = 0.0f;
+                    }
+                }
+                for (size_t kt = kt0; kt < kt1; kt++)
+                    for (size_t ct = ct0; ct < ct1; ct++) {
+                        float tile[MR * NR];
+                        float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
+                        if (ch == 0)
+                            acc_zero(tile);
+                        else
+                            for (int i = 0; i < MR; i++)
+                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
+                        const float *a[MR];
+                        for (int i = 0; i < MR; i++) {
+                            const size_t co = ct * MR + (size_t)i;
+                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->L : zeros;
+                        }
+                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->L * NR, tile);
+                        for (int i = 0; i < MR; i++)
+                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
+                    }
+            }
+            /* This thread's part of dweight, rounded; zeros for an empty batch. */
+            const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;
+            const size_t ck0 = kt0 * NR, ck_end = kt1 * NR < g->CK ? kt1 * NR : g->CK;
+            for (size_t co = ct0 * MR; co < co_end && ck0 < ck_end; co++) {
+                float *sums = acc_buf + co * g->CK16 + ck0;
+                if (chunks == 0)
+                    memset(sums, 0, (ck_end - ck0) * sizeof *sums);
+                cpu_store(dweight, co * g->CK + ck0, sums, ck_end - ck0, &wcounts);
+                wrounded += ck_end - ck0;
+            }
+        } /* the shares */
+        /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
+         * as the 3x3 path sums it. */
+        if (dbias) {
+#pragma omp for schedule(static)
+            for (size_t co = 0; co < g->CO; co++) {
+                float lanes[NR] = { 0 }, tail = 0.0f;
+                for (size_t n = 0; n < g->N; n++) {
+                    const size_t off = (n * g->CO + co) * g->OHW;
+                    const float *gn = (const float *)dout->data + off;
+                    if (dout->dtype != AMP_F32) {
+                        cpu_load(row, dout, off, g->OHW, 0);
+                        gn = row;
+                    }
+                    lane_sums(lanes, &tail, gn, g->OHW);
+                }
+                cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &bcounts);
+                brounded++;
+            }
+        }
+        cpu_count(c, dweight, wrounded, &wcounts);
+        if (dbias)
+            cpu_count(c, dbias, brounded, &bcounts);
+    }
+}
+
+/* ---- data gradient ---- */
+/* d[2 i] += s[i], i < n, in vectors: s interleaved with zeros is added to d's 2n - 1 elements.
+ * Adding +0 to the elements between changes none: they are sums that started at +0, which are
+ * never -0 (x + y is -0 only when both are -0), and x + 0 == x for every other x. */
+static inline void add_stride2(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + VN < n; i += VN) { /* (touches d up to 2 i + 2 VN - 1 < 2 n - 1) */
+        const vn sv = *(const vn *)(s + i), z = { 0 };
+#if VN == 8
+        const vn lo = __builtin_shufflevector(sv, z, 0, 8, 1, 8, 2, 8, 3, 8);
+        const vn hi = __builtin_shufflevector(sv, z, 4, 8, 5, 8, 6, 8, 7, 8);
+#else
+        const vn lo = __builtin_shufflevector(sv, z, 0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6,
+                                              16, 7, 16);
+        const vn hi = __builtin_shufflevector(sv, z, 8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13,
+                                              16, 14, 16, 15, 16);
+#endif
+        *(vn *)(d + 2 * i) += lo;
+        *(vn *)(d + 2 * i + VN) += hi;
+    }
+    for (; i < n; i++)
+        d[2 * i] += s[i];
+}
+
+/* dinp = col2im(W^T x dout), per (group of images, block of input channels): each task owns
+ * its part of dinp, and sums a pixel's taps in (ky, kx) order. */
+static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
+                          const struct amp_tensor *dout, const struct amp_tensor *weight,
+                          const struct layout *lay, const struct geo *g, enum amp_math math)
+{
+    const int tf32_w = cpu_tf32(weight, math), tf32_g = cpu_tf32(dout, math);
+    const size_t block_floats = g->CBT * MR * g->CO; /* W^T of one channel block, packed */
+    const size_t tasks = g->NG * g->NCB;
+    const double work = (double)g->NQ * g->CO * (g->CK + 1);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        float *scratch = my_scratch(lay);
+        float *bp = scratch;                              /* [CO][LG]: dout */
+        float *dcol = bp + g->CO * g->LG;                 /* [CBT * MR][LG] */
+        float *dxb = dcol + g->CBT * MR * g->LG;          /* [G][CB][H * W] */
+        float *row = dxb + g->G * g->CB * g->H * g->W;
+        const size_t HW = g->H * g->W;
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
+        /* W^T packed per channel block: panel t of block b holds rows ck = b*CB*KK + t*MR + i,
+         * for every co (the reduction). */
+#pragma omp for schedule(static)
+        for (size_t co = 0; co < g->CO; co++) {
+            cpu_load(row, weight, co * g->CK, g->CK, tf32_w);
+            for (size_t b = 0; b < g->NCB; b++) {
+                const size_t ck0 = b * g->CB * g->KK;
+                const size_t rows = (b + 1 < g->NCB ? g->CB : g->C - b * g->CB) * g->KK;
+                float *blk = lay->shared + b * block_floats;
+                for (size_t r = 0; r < g->CBT * MR; r++)
+                    blk[(r / MR) * g->CO * MR + co * MR + r % MR] = r < rows ? row[ck0 + r] : 0.0f;
+            }
+        }
+        size_t have_group = (size_t)-1;
+#pragma omp for schedule(dynamic)
+        for (size_t t = 0; t < tasks; t++) {
+            const size_t grp = t / g->NCB, b = t % g->NCB;
+            const size_t n0 = grp * g->G, ng = g->N - n0 < g->G ? g->N - n0 : g->G;
+            const size_t cols = ng * g->OHW, npanel = up(cols, NR) / NR;
+            const size_t ci0 = b * g->CB, cbn = g->C - ci0 < g->CB ? g->C - ci0 : g->CB;
+            const size_t rows = cbn * g->KK, tiles = up(rows, MR) / MR;
+            if (grp != have_group) { /* dout of the group's images: CO rows of LG columns */
+                for (size_t co = 0; co < g->CO; co++) {
+                    for (size_t nl = 0; nl < ng; nl++)
+                        cpu_load(bp + co * g->LG + nl * g->OHW, dout,
+                                 ((n0 + nl) * g->CO + co) * g->OHW, g->OHW, tf32_g);
+                    for (size_t q = cols; q < npanel * NR; q++)
+                        bp[co * g->LG + q] = 0.0f;
+                }
+                have_group = grp;
+            }
+            const float *blk = lay->shared + b * block_floats;
+            for (size_t rt = 0; rt < tiles; rt++)
+                for (size_t j = 0; j < npanel; j++) {
+                    float tile[MR * NR];
+                    acc_zero(tile);
+                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG, tile);
+                    for (int i = 0; i < MR; i++)
+                        memcpy(dcol + (rt * MR + (size_t)i) * g->LG + j * NR, tile + i * NR,
+                               NR * sizeof *tile);
+                }
+            /* col2im: each tap (ci, ky, kx) in order adds its row into the image planes (dinp's
+             * own memory when FP32), clipped to the taps that read the input, not the padding. */
+            for (size_t nl = 0; nl < ng; nl++) {
+                const size_t off = ((n0 + nl) * g->C + ci0) * HW;
+                float *dst = dinp->dtype == AMP_F32 ? (float *)dinp->data + off
+                                                    : dxb + nl * cbn * HW;
+                memset(dst, 0, cbn * HW * sizeof *dst);
+                for (size_t cl = 0; cl < cbn; cl++)
+                    for (size_t ky = 0; ky < g->K; ky++)
+                        for (size_t kx = 0; kx < g->K; kx++) {
+                            /* ox from lo to hi: 0 <= ox * S + kx - P < W */
+                            const size_t lo = g->P > kx ? (g->P - kx + g->S - 1) / g->S : 0;
+                            size_t hi = g->W + g->P > kx ? (g->W + g->P - kx - 1) / g->S + 1 : 0;
+                            hi = hi < g->OW ? hi : g->OW;
+                            if (lo >= hi)
+                                continue;
+                            const float *src = dcol + ((cl * g->K + ky) * g->K + kx) * g->LG +
+                                               nl * g->OHW;
+                            for (size_t oy = 0; oy < g->OH; oy++) {
+                                const size_t iyp = oy * g->S + ky; /* iy + P */
+                                if (iyp < g->P || iyp - g->P >= g->H)
+                                    continue;
+                                float *d = dst + cl * HW + (iyp - g->P) * g->W +
+                                           (lo * g->S + kx - g->P);
+                                const float *sr = src + oy * g->OW + lo;
+                                const size_t len = hi - lo;
+                                if (g->S == 1)
+                                    for (size_t i = 0; i < len; i++)
+                                        d[i] += sr[i];
+                                else if (g->S == 2)
+                                    add_stride2(d, sr, len);
+                                else
+                                    for (size_t i = 0; i < len; i++)
+                                        d[i * g->S] += sr[i];
+                            }
+                        }
+                if (dinp->dtype != AMP_F32)
+                    cpu_store(dinp, off, dst, cbn * HW, &counts);
+                rounded += cbn * HW;
+            }
+        }
+        cpu_count(c, dinp, rounded, &counts);
+    }
+}
+
+void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
+                               struct amp_tensor *dbias, struct amp_tensor *dinp,
+                               const struct amp_tensor *dout, const struct amp_tensor *inp,
+                               const struct amp_tensor *weight, struct amp_tensor *workspace,
+                               const struct conv_shape *s, enum amp_math math)
+{
+    const struct geo g = geo_of(s, c->threads);
+    const struct layout lay = layout_of(workspace, &g);
+    backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
+    if (dinp)
+        backward_data(c, dinp, dout, weight, &lay, &g, math);
+}

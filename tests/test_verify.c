@@ -1,5 +1,6 @@
-/* Verification rules on synthetic results: the Welch p-value against independently computed
- * values, single-seed and multi-seed verdicts, divergence and incomplete runs. */
+/* Verification rules on synthetic results: the Welch and paired p-values against independently
+ * computed values, single-seed and multi-seed verdicts (paired by seed, Welch's when the seeds
+ * differ), divergence and incomplete runs. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,58 @@ static void test_welch(void)
     check(fabs(p2 - 0.0071494) < 1e-6, "Welch p %.7f (want 0.0071494)", p2);
 }
 
+static void test_paired_p(void)
+{
+    /* d = b - a = -3, -3, -5 pp, margin 1 pp: t = (-3.667 + 1) / (1.1547 / sqrt 3) = -4, df 2,
+     * where the t CDF is 1/2 + t / (2 sqrt(t^2 + 2)): P(T < -4) = 1/2 - 4 / (2 sqrt 18). */
+    const double a[] = { 0.80, 0.86, 0.75 }, b[] = { 0.77, 0.83, 0.70 };
+    const double want = 0.5 - 4.0 / (2.0 * sqrt(18.0));
+    const double p = paired_drop_p(a, b, 3, 0.01), q = paired_within_p(a, b, 3, 0.01);
+    check(fabs(p - want) < 1e-9 && fabs(q - (1.0 - want)) < 1e-9,
+          "paired drop p %.9f, within p %.9f (want %.9f and its complement)", p, q, want);
+    const double same[] = { 0.79, 0.85, 0.74 };
+    check(paired_drop_p(a, same, 3, 0.005) == 0.0 && paired_within_p(a, same, 3, 0.02) == 0.0,
+          "identical differences: p 0 on the side they lie");
+}
+
+/* Runs of one seed share the init and the batches: pairing them separates a consistent deficit,
+ * or a consistent match, from fp32's own seed-to-seed spread, which Welch's test cannot. */
+static void test_paired_verdicts(void)
+{
+    struct amp_config c = config("fp32,fp16-pure,amp", 3);
+    struct recipe_result r[9];
+    const double fp32[] = { 0.80, 0.86, 0.75 }, pure[] = { 0.77, 0.83, 0.70 },
+                 amp[] = { 0.801, 0.859, 0.751 };
+    for (int s = 0; s < 3; s++) {
+        r[3 * s] = fake("fp32", 1 + s, fp32[s], 0.5, 0.4);
+        r[3 * s + 1] = fake("fp16-pure", 1 + s, pure[s], 0.5, 0.4);
+        r[3 * s + 2] = fake("amp", 1 + s, amp[s], 0.5, 0.4);
+    }
+    struct verification v;
+    verify_judge(&c, r, 9, &v);
+    const struct verdict *p = verdict_of(&v, "fp16-pure"), *a = verdict_of(&v, "amp");
+    check(!p->pass && !p->inconclusive && strcmp(p->test, "paired") == 0 && p->p_value < 0.05 &&
+              strstr(p->reason, "paired t-test over 3 seeds") != NULL,
+          "fp16-pure -3, -3, -5 pp within a 5.5 pp fp32 spread fails: %s", p->reason);
+    check(a->pass && !a->inconclusive && a->p_within < 0.05,
+          "amp +0.1, -0.1, +0.1 pp within the same spread passes: %s", a->reason);
+    check(strcmp(verification_rule(&v), "paired-t-one-sided-p0.05") == 0, "rule %s",
+          verification_rule(&v));
+    verification_free(&v);
+    /* Other seeds than fp32's: no pairs, Welch's test, and the spread makes it inconclusive. */
+    for (int s = 0; s < 3; s++)
+        r[3 * s + 1].seed = 10 + (uint64_t)s;
+    verify_judge(&c, r, 9, &v);
+    p = verdict_of(&v, "fp16-pure");
+    check(p->inconclusive && strcmp(p->test, "welch") == 0 && p->p_within < 0,
+          "unpaired seeds: Welch's test, inconclusive: %s", p->reason);
+    check(strcmp(verification_rule(&v), "welch-t-one-sided-p0.05") == 0, "rule %s",
+          verification_rule(&v));
+    verification_free(&v);
+    for (int i = 0; i < 9; i++)
+        recipe_result_free(&r[i]);
+}
+
 static void test_single_seed(void)
 {
     struct amp_config c = config("fp32,amp,bf16,amp-noscale,fp16-pure", 1);
@@ -96,8 +149,9 @@ static void test_seeds(void)
     struct verification v;
     verify_judge(&c, r, 9, &v);
     const struct verdict *a = verdict_of(&v, "amp"), *b = verdict_of(&v, "bf16");
-    check(a->pass && a->p_value > 0.05, "amp (-0.37 pp) passes the Welch test: p %.3g", a->p_value);
-    check(!b->pass && b->p_value < 0.05, "bf16 (-1.97 pp) fails the Welch test: p %.3g",
+    check(a->pass && a->p_value > 0.05, "amp (-0.37 pp) passes the paired test: p %.3g",
+          a->p_value);
+    check(!b->pass && b->p_value < 0.05, "bf16 (-1.97 pp) fails the paired test: p %.3g",
           b->p_value);
     check(fabs(a->stats.mean - 0.846333) < 1e-6 && a->stats.median == 0.846 &&
               a->stats.min == 0.844 && a->stats.max == 0.849 && fabs(a->stats.std - 0.0025166) < 1e-6,
@@ -129,11 +183,11 @@ static void test_inconclusive(void)
               strstr(a->reason, "inconclusive: fp32's own spread is 3.00 pp") != NULL,
           "amp within a 3 pp fp32 spread: %s: %s", verdict_word(a), a->reason);
     check(!b->inconclusive && !b->pass && b->p_value < 0.05,
-          "bf16 (-10 pp) fails: the Welch test weighs the spread: %s", b->reason);
+          "bf16 (-10 pp) fails: the paired test weighs the spread: %s", b->reason);
     check(f->pass && !f->inconclusive, "fp32 itself stays the reference");
     check(!v.all_pass, "an inconclusive run does not pass");
     verification_free(&v);
-    /* Two seeds (no Welch test): inconclusive whatever the difference. */
+    /* Two seeds (no t-test): inconclusive whatever the difference. */
     struct amp_config two = config("fp32,amp", 2);
     two.tol_acc = 1.0f;
     struct recipe_result t[] = { fake("fp32", 1, 0.80, 0.5, 0.4), fake("fp32", 2, 0.84, 0.5, 0.4),
@@ -177,6 +231,8 @@ int main(void)
 {
     test_protocol();
     test_welch();
+    test_paired_p();
+    test_paired_verdicts();
     test_single_seed();
     test_seeds();
     test_inconclusive();

@@ -57,7 +57,7 @@ static const struct opt run_opts[] = {
     { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)", 0 },
     { "--tol-acc", "PP", OPT_FLOAT, FIELD(tol_acc), 0, 100, "verify: allowed drop of final test accuracy vs fp32, in percentage points (default 1.0)", 1 },
     { "--tol-loss", "REL", OPT_FLOAT, FIELD(tol_loss), 0, 1e6, "verify: allowed relative rise of any epoch's test loss vs fp32 (default 0.05)", 1 },
-    { "--seeds", "N", OPT_U32, FIELD(seeds), 1, 1000, "verify: seeds per mode; >= 3 judges with a one-sided Welch t-test (default 1, or the preset's protocol)", 1 },
+    { "--seeds", "N", OPT_U32, FIELD(seeds), 1, 1000, "verify: seeds per mode; >= 3 judges with a one-sided t-test paired by seed (default 1, or the preset's protocol)", 1 },
     { "--baseline", "FILE", OPT_STRING, FIELD(baseline), 0, 0, "verify: also compare every metric with this baseline file", 1 },
     { "--junit", "FILE", OPT_STRING, FIELD(junit), 0, 0, "verify: write a JUnit XML report (one test case per recipe)", 1 },
     { "--write-baseline", "FILE", OPT_STRING, FIELD(write_baseline), 0, 0, "verify: write this run's metrics as a baseline file", 1 },

@@ -34,7 +34,7 @@ static void print_verdicts(const struct verification *v)
 {
     printf("\nverdicts (tolerances: final accuracy -%.2f pp, per-epoch test loss +%.1f%%%s)\n",
            v->tol_acc, 100.0 * v->tol_loss,
-           v->seeds >= 3 ? "; Welch one-sided t-test at p = 0.05 over seeds" : "");
+           v->seeds >= 3 ? "; one-sided t-test paired by seed at p = 0.05" : "");
     printf("  %-12s %9s %9s %8s %9s %8s %10s  %s\n", "mode", "final_acc", "delta_pp", "loss_d%",
            "skipped", "seeds", "grad_uflw", "verdict");
     for (size_t i = 0; i < v->n; i++) {

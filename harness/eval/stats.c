@@ -1,5 +1,6 @@
 /* Verification's statistics: mean, sample standard deviation, min/max/median of the final test
- * accuracy over seeds, per-epoch mean curves, and the one-sided Welch t-test (GSL's t CDF). */
+ * accuracy over seeds, per-epoch mean curves, and the one-sided t-tests, paired and Welch's
+ * (GSL's t CDF). */
 #include "stats.h"
 
 #include <gsl/gsl_cdf.h>
@@ -40,6 +41,36 @@ double welch_one_sided_p(const double *a, size_t na, const double *b, size_t nb,
     const double df = (va + vb) * (va + vb) /
                       (va * va / (double)(na - 1) + vb * vb / (double)(nb - 1));
     return gsl_cdf_tdist_Q(t, df);
+}
+
+/* t = (mean(d) + margin) / (sd(d) / sqrt(n)) with n - 1 degrees of freedom; *t_out is +-inf
+ * when every difference is the same. Returns the degrees of freedom. */
+static double paired_t(const double *a, const double *b, size_t n, double margin, double *t_out)
+{
+    double d[n], md, sd;
+    for (size_t i = 0; i < n; i++)
+        d[i] = b[i] - a[i];
+    mean_std(d, n, &md, &sd);
+    const double excess = md + margin;
+    *t_out = sd > 0.0   ? excess / (sd / sqrt((double)n))
+             : excess > 0.0 ? INFINITY
+             : excess < 0.0 ? -INFINITY
+                            : 0.0;
+    return (double)(n - 1);
+}
+
+double paired_drop_p(const double *a, const double *b, size_t n, double margin)
+{
+    double t;
+    const double df = paired_t(a, b, n, margin, &t);
+    return isinf(t) ? (t < 0.0 ? 0.0 : 1.0) : gsl_cdf_tdist_P(t, df);
+}
+
+double paired_within_p(const double *a, const double *b, size_t n, double margin)
+{
+    double t;
+    const double df = paired_t(a, b, n, margin, &t);
+    return isinf(t) ? (t > 0.0 ? 0.0 : 1.0) : gsl_cdf_tdist_Q(t, df);
 }
 
 int recipe_stats_fill(struct recipe_stats *st, const struct recipe_result *const *runs, size_t n)

@@ -1,5 +1,5 @@
 /* The statistics of verification: a recipe's final test accuracy over its seeds and its
- * per-epoch curves, and the one-sided Welch t-test that judges several seeds. */
+ * per-epoch curves, and the one-sided t-tests (paired, or Welch's) that judge several seeds. */
 #ifndef AMPBENCH_STATS_H
 #define AMPBENCH_STATS_H
 
@@ -24,5 +24,11 @@ void recipe_stats_free(struct recipe_stats *st);
 
 /* One-sided Welch t-test: p-value of "mean(b) < mean(a) - margin" from samples a and b. */
 double welch_one_sided_p(const double *a, size_t na, const double *b, size_t nb, double margin);
+
+/* One-sided paired t-tests on d[i] = b[i] - a[i] (n >= 2 pairs: the same seed's runs, which
+ * share the init and the batches): the p-value of "mean(d) < -margin" (a drop beyond the
+ * margin), and the p-value of "mean(d) > -margin" (within the margin: non-inferiority). */
+double paired_drop_p(const double *a, const double *b, size_t n, double margin);
+double paired_within_p(const double *a, const double *b, size_t n, double margin);
 
 #endif

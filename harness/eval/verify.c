@@ -1,5 +1,5 @@
 /* Verification: the verdict of every recipe against the FP32 reference (single seed: tolerances;
- * several seeds: the Welch test of stats.c). Rules in docs/VERIFICATION.md. */
+ * several seeds: the paired or Welch t-tests of stats.c). Rules in docs/VERIFICATION.md. */
 #include "verify.h"
 
 #include <math.h>
@@ -26,6 +26,26 @@ static void final_accs(const struct recipe_result **runs, size_t n, double *out)
         out[i] = runs[i]->epochs[runs[i]->nepochs - 1].test_acc;
 }
 
+/* The reference's final accuracies in the order of the recipe's seeds: 1 when every seed of the
+ * recipe has exactly one reference run (the pairs of a paired test), else 0. */
+static int paired_refs(const struct recipe_result **runs, size_t n,
+                       const struct recipe_result **ref, size_t nref, double *out)
+{
+    if (n != nref)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t found = 0;
+        for (size_t j = 0; j < nref; j++)
+            if (ref[j]->seed == runs[i]->seed) {
+                out[i] = ref[j]->epochs[ref[j]->nepochs - 1].test_acc;
+                found++;
+            }
+        if (found != 1)
+            return 0;
+    }
+    return 1;
+}
+
 /* The verdict of one recipe against the reference's runs. */
 static void judge(struct verdict *v, const struct amp_config *c, const struct recipe_result **runs,
                   size_t n, const struct recipe_result **ref, size_t nref,
@@ -40,7 +60,7 @@ static void judge(struct verdict *v, const struct amp_config *c, const struct re
     if (runs[0]->nepochs)
         v->grad_underflow =
             numerics_grad_underflow_frac(&runs[0]->epochs[runs[0]->nepochs - 1].numerics);
-    v->p_value = -1.0;
+    v->p_value = v->p_within = -1.0;
     if (v->diverged) {
         for (size_t i = 0; i < n; i++)
             if (runs[i]->diverged) {
@@ -73,16 +93,31 @@ static void judge(struct verdict *v, const struct amp_config *c, const struct re
         return;
     }
     int acc_ok;
-    char acc_why[128];
+    char acc_why[200];
     if (n >= 3 && nref >= 3) {
         double a[nref], b[n];
-        final_accs(ref, nref, a);
         final_accs(runs, n, b);
-        v->p_value = welch_one_sided_p(a, nref, b, n, c->tol_acc / 100.0);
+        const double margin = c->tol_acc / 100.0;
+        if (paired_refs(runs, n, ref, nref, a)) {
+            v->test = "paired";
+            v->p_value = paired_drop_p(a, b, n, margin);
+            v->p_within = paired_within_p(a, b, n, margin);
+        } else {
+            final_accs(ref, nref, a);
+            v->test = "welch";
+            v->p_value = welch_one_sided_p(a, nref, b, n, margin);
+        }
         acc_ok = v->p_value >= 0.05;
-        snprintf(acc_why, sizeof acc_why,
-                 "mean accuracy %+.2f pp vs fp32; Welch p = %.3g for a drop beyond %.2f pp",
-                 v->delta_pp, v->p_value, c->tol_acc);
+        if (v->p_within >= 0.0)
+            snprintf(acc_why, sizeof acc_why,
+                     "mean accuracy %+.2f pp vs fp32; paired t-test over %zu seeds: p = %.3g for "
+                     "a drop beyond %.2f pp, p = %.3g for within it",
+                     v->delta_pp, n, v->p_value, c->tol_acc, v->p_within);
+        else
+            snprintf(acc_why, sizeof acc_why,
+                     "mean accuracy %+.2f pp vs fp32; Welch t-test: p = %.3g for a drop beyond "
+                     "%.2f pp",
+                     v->delta_pp, v->p_value, c->tol_acc);
     } else {
         acc_ok = v->delta_pp >= -c->tol_acc;
         snprintf(acc_why, sizeof acc_why, "final accuracy %+.2f pp vs fp32 (tolerance -%.2f pp)",
@@ -90,10 +125,14 @@ static void judge(struct verdict *v, const struct amp_config *c, const struct re
     }
     const int loss_ok = v->worst_loss_rel <= c->tol_loss;
     /* The reference's own spread (its sample std over seeds) above the accuracy tolerance: a
-     * difference within it is noise, so no verdict either way, unless the Welch test (which
-     * weighs the spread) finds a significant drop. */
+     * difference within it is noise, so no verdict either way, unless the t-test (which weighs
+     * the spread) finds a significant drop, or the paired test finds the recipe significantly
+     * within the tolerance (seed by seed, the recipe follows fp32 closer than fp32's seeds
+     * follow each other). */
     const double spread_pp = 100.0 * ref_stats->std;
-    if (nref >= 2 && spread_pp > c->tol_acc && !(v->p_value >= 0.0 && !acc_ok)) {
+    const int significant = (v->p_value >= 0.0 && !acc_ok) ||
+                            (v->p_within >= 0.0 && v->p_within < 0.05);
+    if (nref >= 2 && spread_pp > c->tol_acc && !significant) {
         v->inconclusive = 1;
         snprintf(v->reason, sizeof v->reason,
                  "inconclusive: fp32's own spread is %.2f pp (std over %zu seeds), above the "
@@ -154,6 +193,17 @@ int verify_judge(const struct amp_config *c, const struct recipe_result *results
 const char *verdict_word(const struct verdict *v)
 {
     return v->pass ? "pass" : v->diverged ? "diverged" : v->inconclusive ? "inconclusive" : "fail";
+}
+
+const char *verification_rule(const struct verification *v)
+{
+    int paired = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->verdicts[i].test && strcmp(v->verdicts[i].test, "welch") == 0)
+            return "welch-t-one-sided-p0.05";
+        paired |= v->verdicts[i].test != NULL;
+    }
+    return paired ? "paired-t-one-sided-p0.05" : "single-seed";
 }
 
 void verification_free(struct verification *v)

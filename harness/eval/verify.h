@@ -1,6 +1,7 @@
 /* Verification: judges every recipe against the FP32 reference (single seed: final accuracy
- * and per-epoch test loss within tolerances; several seeds: a one-sided Welch t-test on the
- * final accuracy) and marks diverged recipes. out/baseline.h compares a run with a baseline. */
+ * and per-epoch test loss within tolerances; several seeds: a one-sided t-test on the final
+ * accuracy, paired by seed, or Welch's when the seeds differ) and marks diverged recipes.
+ * out/baseline.h compares a run with a baseline. */
 #ifndef AMPBENCH_VERIFY_H
 #define AMPBENCH_VERIFY_H
 
@@ -14,11 +15,14 @@ struct verdict {
     const struct recipe *recipe;
     int reference;                /* fp32, the reference itself */
     int pass;
-    char reason[256];
+    char reason[384];
     struct recipe_stats stats;
     double delta_pp;              /* mean final test accuracy minus fp32's, percentage points */
     double worst_loss_rel;        /* worst per-epoch relative test-loss rise vs fp32 (of means) */
-    double p_value;               /* Welch one-sided p (seeds >= 3), else -1 */
+    const char *test;             /* "paired" or "welch" (seeds >= 3), else NULL */
+    double p_value;               /* the test's p of a drop beyond the tolerance, else -1 */
+    double p_within;              /* paired: p of "within the tolerance" (non-inferiority),
+                                   * else -1 */
     uint32_t skipped_steps;       /* over all seeds */
     double grad_underflow;        /* last epoch of the first seed */
     int diverged;                 /* any seed diverged */
@@ -42,6 +46,10 @@ struct verification {
 int verify_judge(const struct amp_config *c, const struct recipe_result *results, size_t nresults,
                  struct verification *out);
 void verification_free(struct verification *v);
+/* The accuracy rule of the run, as run.json and the report name it: "paired-t-one-sided-p0.05"
+ * when every recipe was judged by the paired test, "welch-t-one-sided-p0.05" when one was judged
+ * by Welch's, else "single-seed". */
+const char *verification_rule(const struct verification *v);
 /* "pass", "fail", "diverged" or "inconclusive", as run.json and the report write it. */
 const char *verdict_word(const struct verdict *v);
 

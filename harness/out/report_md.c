@@ -323,7 +323,8 @@ static void write_verdicts(FILE *f, const struct run *r, int verdicts)
                    "loss at most %.1f%% above it; ",
                 jnum(ver, "tol_acc_pp"), 100.0 * jnum(ver, "tol_loss_rel"));
         if (seeds >= 3)
-            fprintf(f, "%.0f seeds per mode, judged with a one-sided Welch t-test (rule ", seeds);
+            fprintf(f, "%.0f seeds per mode, judged with a one-sided t-test on the final "
+                       "accuracy, paired by seed (rule ", seeds);
         else
             fprintf(f, "%s (rule ", seeds == 2 ? "2 seeds per mode" : "one seed per mode");
         md(f, jstr(ver, "rule", "?"));

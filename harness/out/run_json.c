@@ -197,7 +197,7 @@ static cJSON *verification_json(const struct verification *v)
     cJSON_AddNumberToObject(j, "tol_acc_pp", v->tol_acc);
     cJSON_AddNumberToObject(j, "tol_loss_rel", v->tol_loss);
     cJSON_AddNumberToObject(j, "seeds", v->seeds);
-    cJSON_AddStringToObject(j, "rule", v->seeds >= 3 ? "welch-one-sided-p0.05" : "single-seed");
+    cJSON_AddStringToObject(j, "rule", verification_rule(v));
     cJSON_AddBoolToObject(j, "all_pass", v->all_pass);
     if (v->baseline)
         cJSON_AddStringToObject(j, "baseline", v->baseline);
@@ -217,8 +217,12 @@ static cJSON *verification_json(const struct verification *v)
         cJSON_AddNumberToObject(o, "final_test_acc_median", d->stats.median);
         cJSON_AddNumberToObject(o, "delta_pp", d->delta_pp);
         cJSON_AddNumberToObject(o, "worst_test_loss_rel", d->worst_loss_rel);
-        if (d->p_value >= 0)
-            cJSON_AddNumberToObject(o, "welch_p", d->p_value);
+        if (d->test) {
+            cJSON_AddStringToObject(o, "test", d->test);
+            cJSON_AddNumberToObject(o, "p_drop", d->p_value);
+        }
+        if (d->p_within >= 0)
+            cJSON_AddNumberToObject(o, "p_within", d->p_within);
         cJSON_AddNumberToObject(o, "skipped_steps", d->skipped_steps);
         cJSON_AddNumberToObject(o, "grad_underflow_frac", d->grad_underflow);
         cJSON_AddNumberToObject(o, "baseline_moves", d->baseline_moved);

@@ -85,7 +85,7 @@ bool elem_of(cudaDataType t, Elem *e)
 float narrow(float v, Narrow n)
 {
     switch (n) {
-    case Narrow::TF32: return tf32_round(v);
+    case Narrow::TF32: return lib_tf32(v);
     case Narrow::F16: return round_f16(v);
     case Narrow::BF16: return round_bf16(v);
     default: return v;

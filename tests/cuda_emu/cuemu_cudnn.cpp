@@ -26,7 +26,8 @@
  *    data type (nearest even). For FLOAT data, CUDNN_FMA_MATH is true FP32 while
  *    CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH and _ALLOW_CONVERSION allow TF32: the two operands
  *    (x and w forward, dy and w backward data, x and dy backward filter) are rounded to TF32
- *    (nearest even) first. The math type is the descriptor's at the call.
+ *    first (lib_tf32: nearest even, or as CUEMU_TF32_ROUNDING says). The math type is the
+ *    descriptor's at the call.
  *  - Any geometry the descriptors describe is computed: every kernel size, stride, zero padding
  *    (including padding as large as the filter or larger), dilation and channel count, in
  *    cross-correlation (or convolution: the filter flipped) mode; the taps that fall in the
@@ -479,7 +480,7 @@ std::vector<float> widen(const void *p, size_t count, Elem e, bool tf32)
     std::vector<float> v(count);
     for (size_t i = 0; i < count; i++) {
         const float f = load(p, i, e);
-        v[i] = tf32 ? tf32_round(f) : f;
+        v[i] = tf32 ? lib_tf32(f) : f;
     }
     return v;
 }

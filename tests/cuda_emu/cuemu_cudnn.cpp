@@ -435,6 +435,10 @@ cudnnMathType_t result_math(const Problem &p)
     return p.math;
 }
 
+/* The "algorithm" of CUEMU_FAIL_ALGOS that stands for the direction's v7 heuristic query. */
+const int kInjectV7 = -1;
+bool injected_failure(Dir dir, int algo);
+
 /* The v7 heuristics: applicable algorithms first (in the direction's order), then the others
  * with their NOT_SUPPORTED status; at most `requested` results. */
 template <typename Perf>
@@ -442,6 +446,8 @@ cudnnStatus_t heuristics(const Problem &p, Dir dir, int requested, int *returned
 {
     if (requested <= 0 || !returned || !perf)
         return CUDNN_STATUS_BAD_PARAM;
+    if (injected_failure(dir, kInjectV7))
+        return CUDNN_STATUS_NOT_SUPPORTED;
     const int *order = dir == FWD ? kFwdOrder : dir == BWD_DATA ? kBwdDataOrder : kBwdFilterOrder;
     const int count = kAlgoCount[dir];
     int n = 0;
@@ -676,9 +682,10 @@ bool host_scalar(const void *s, float *out)
 /* Fault injection: CUEMU_FAIL_ALGOS, a comma-separated list of direction:algorithm (fwd,
  * bwd_data, bwd_filter; the algorithm's enum value), e.g. "fwd:1,bwd_filter:0": those
  * algorithms pass the heuristics and the workspace query, then fail at execution with
- * CUDNN_STATUS_EXECUTION_FAILED, as a kernel that cannot launch on a given GPU does. A malformed
- * list stops the program with a message (a test that meant to inject a fault must not pass
- * without one). */
+ * CUDNN_STATUS_EXECUTION_FAILED, as a kernel that cannot launch on a given GPU does; DIR:v7
+ * makes that direction's cudnnGet*Algorithm_v7 call fail with NOT_SUPPORTED. A malformed list
+ * stops the program with a message (a test that meant to inject a fault must not pass without
+ * one). */
 bool injected_failure(Dir dir, int algo)
 {
     static const std::vector<std::pair<int, int>> fails = [] {
@@ -697,12 +704,17 @@ bool injected_failure(Dir dir, int algo)
             for (int i = 0; i < 3 && colon != std::string::npos; i++)
                 if (item.compare(0, colon, names[i]) == 0)
                     d = i;
+            if (d >= 0 && item.compare(colon + 1, std::string::npos, "v7") == 0) {
+                v.emplace_back(d, kInjectV7);
+                pos = comma + 1;
+                continue;
+            }
             char *end = nullptr;
             const long a = d >= 0 ? strtol(item.c_str() + colon + 1, &end, 10) : -1;
             if (d < 0 || !end || *end || end == item.c_str() + colon + 1 || a < 0 ||
                 a >= kAlgoCount[d]) {
                 fprintf(stderr, "cuemu cuDNN: CUEMU_FAIL_ALGOS: '%s' is not DIR:ALGO (DIR fwd, "
-                                "bwd_data or bwd_filter; ALGO an algorithm number)\n",
+                                "bwd_data or bwd_filter; ALGO an algorithm number or v7)\n",
                         item.c_str());
                 exit(2);
             }

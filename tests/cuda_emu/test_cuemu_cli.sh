@@ -57,6 +57,18 @@ ok "$([ $rc -eq 0 ] && [ "$(algo "$tmp/faults/run.json" forward)" = IMPLICIT_GEM
    "failed algorithms not skipped (exit $rc; forward $(algo "$tmp/faults/run.json" forward), \
 backward_data $(algo "$tmp/faults/run.json" backward_data), \
 backward_filter $(algo "$tmp/faults/run.json" backward_filter)): $(tail -2 "$tmp/faults.log")"
+# The backward-filter heuristic query failing: the documented deterministic fallback (ALGO_1).
+CUEMU_FAIL_ALGOS=bwd_filter:v7 "$bin" run --modes fp32 "${small[@]}" --device cuda \
+    --out "$tmp/nov7" >"$tmp/nov7.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && [ "$(algo "$tmp/nov7/run.json" backward_filter)" = ALGO_1 ] && echo 1)" \
+   "a failed v7 query: exit $rc, backward_filter $(algo "$tmp/nov7/run.json" backward_filter)"
+# A malformed list is refused.
+CUEMU_FAIL_ALGOS=fwd:x "$bin" run --modes fp32 "${small[@]}" --device cuda \
+    --out "$tmp/badlist" >"$tmp/badlist.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 2 ] && grep -q "CUEMU_FAIL_ALGOS: 'fwd:x'" "$tmp/badlist.log" && echo 1)" \
+   "a malformed CUEMU_FAIL_ALGOS: exit $rc (want 2): $(tail -1 "$tmp/badlist.log")"
 # Every forward algorithm failing: one error naming cuDNN's status, exit 1.
 CUEMU_FAIL_ALGOS=fwd:0,fwd:1,fwd:2,fwd:4,fwd:5,fwd:6,fwd:7 "$bin" run --modes fp32 "${small[@]}" \
     --device cuda --out "$tmp/nofwd" >"$tmp/nofwd.log" 2>&1

@@ -462,30 +462,7 @@ static void test_cublas(void)
     CHECK(cublasSetWorkspace(h, host_buf, sizeof host_buf) == CUBLAS_STATUS_INVALID_VALUE,
           "host workspace");
 
-    /* In capture without a user workspace: NOT_SUPPORTED, and the capture is invalidated. */
-    {
-        cublasHandle_t bare = nullptr;
-        CHECK(cublasCreate(&bare) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
-        CHECK(cublasSetStream(bare, g_stream) == CUBLAS_STATUS_SUCCESS, "cublasSetStream");
-        Dev cA(4), cB(4), cC(4);
-        put(cA, { 3.0f }, F32);
-        put(cB, { 5.0f }, F32);
-        float alpha = 1.0f;
-        CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
-              "begin capture");
-        CHECK(cublasGemmEx(bare, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, cA.p, CUDA_R_32F, 1,
-                           cB.p, CUDA_R_32F, 1, &zero, cC.p, CUDA_R_32F, 1,
-                           CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT) ==
-                  CUBLAS_STATUS_NOT_SUPPORTED,
-              "GemmEx in capture without a workspace is not NOT_SUPPORTED");
-        cudaGraph_t graph = nullptr;
-        CHECK(cudaStreamEndCapture(g_stream, &graph) == cudaErrorStreamCaptureInvalidated,
-              "the capture survived a GemmEx without a workspace");
-        cudaGetLastError();
-        CHECK(cublasDestroy(bare) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
-    }
-
-    /* Graph capture: the GEMM replays with the arguments of the captured call. */
+    /* Graph capture: a 1x1x1 GEMM (C = alpha * 3 * 5). */
     {
         Dev cA(4), cB(4), cC(4);
         put(cA, { 3.0f }, F32);
@@ -493,13 +470,28 @@ static void test_cublas(void)
         put(cC, { -1.0f }, F32);
         float alpha = 2.0f;
         cudaStream_t s = g_stream;
+        const auto gemm1 = [&](cublasHandle_t handle) {
+            return cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, cA.p,
+                                CUDA_R_32F, 1, cB.p, CUDA_R_32F, 1, &zero, cC.p, CUDA_R_32F, 1,
+                                CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT);
+        };
+        /* Without a user workspace: NOT_SUPPORTED, and the capture is invalidated. */
+        cublasHandle_t bare = nullptr;
+        CHECK(cublasCreate(&bare) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
+        CHECK(cublasSetStream(bare, s) == CUBLAS_STATUS_SUCCESS, "cublasSetStream");
         CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
               "begin capture");
-        CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, cA.p, CUDA_R_32F, 1,
-                           cB.p, CUDA_R_32F, 1, &zero, cC.p, CUDA_R_32F, 1,
-                           CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT) ==
-                  CUBLAS_STATUS_SUCCESS,
-              "GemmEx in capture");
+        CHECK(gemm1(bare) == CUBLAS_STATUS_NOT_SUPPORTED,
+              "GemmEx in capture without a workspace is not NOT_SUPPORTED");
+        cudaGraph_t bad = nullptr;
+        CHECK(cudaStreamEndCapture(s, &bad) == cudaErrorStreamCaptureInvalidated,
+              "the capture survived a GemmEx without a workspace");
+        cudaGetLastError();
+        CHECK(cublasDestroy(bare) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
+        /* With one: the GEMM replays with the arguments of the captured call. */
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+              "begin capture");
+        CHECK(gemm1(h) == CUBLAS_STATUS_SUCCESS, "GemmEx in capture");
         alpha = 100.0f; /* after the call: must not matter */
         cudaGraph_t graph = nullptr;
         cudaGraphExec_t exec = nullptr;

@@ -163,6 +163,7 @@ void *cuda_scratch(struct cuda_ctx *c, size_t bytes)
 
 struct versions {
     int driver, runtime, cublas[3], cudnn;
+    int cudnn_cudart; /* the CUDA runtime version the loaded cuDNN was built with */
 };
 
 static void versions_get(struct versions *v)
@@ -177,6 +178,29 @@ static void versions_get(struct versions *v)
     cublasGetProperty(MINOR_VERSION, &v->cublas[1]);
     cublasGetProperty(PATCH_LEVEL, &v->cublas[2]);
     v->cudnn = (int)cudnnGetVersion();
+    v->cudnn_cudart = (int)cudnnGetCudartVersion();
+}
+
+/* The loaded libraries against the headers of the build: cuDNN promises that a program built
+ * against 9.z runs on a 9.y runtime only for y >= z (its API compatibility rule: forward
+ * compatible within a major version, never backward), cuBLAS likewise. An older runtime (or
+ * another major version) gets one warning line; "" when the libraries are at least the headers. */
+static void version_warning(char *buf, size_t len, const struct versions *v)
+{
+    const int cublas = v->cublas[0] * 10000 + v->cublas[1] * 100 + v->cublas[2];
+    size_t pos = 0;
+    if (len)
+        buf[0] = '\0';
+    if (v->cudnn / 10000 != CUDNN_MAJOR || v->cudnn < CUDNN_VERSION)
+        cuda_append(buf, len, &pos, "cuDNN runtime %d.%d.%d is older than (or another major "
+                    "version from) the headers of the build, %d.%d.%d: cuDNN does not promise "
+                    "that it runs this binary", v->cudnn / 10000, (v->cudnn % 10000) / 100,
+                    v->cudnn % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL);
+    if (v->cublas[0] != CUBLAS_VER_MAJOR || cublas < CUBLAS_VERSION)
+        cuda_append(buf, len, &pos, "%scuBLAS runtime %d.%d.%d is older than (or another major "
+                    "version from) the headers of the build, %d.%d.%d", pos ? "; " : "",
+                    v->cublas[0], v->cublas[1], v->cublas[2], CUBLAS_VER_MAJOR,
+                    CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
 }
 
 /* 12040 -> "12.4" */
@@ -228,10 +252,11 @@ static int cuda_describe_device(char *buf, size_t len)
 {
     struct versions v;
     versions_get(&v);
-    char drv[32], rt[32], dnn[32], why[256];
+    char drv[32], rt[32], dnn[32], dnn_rt[32], why[256];
     cuda_version_str(drv, sizeof drv, v.driver);
     cuda_version_str(rt, sizeof rt, v.runtime);
     cudnn_version_str(dnn, sizeof dnn, v.cudnn);
+    cuda_version_str(dnn_rt, sizeof dnn_rt, v.cudnn_cudart);
     size_t pos = 0;
     if (len)
         buf[0] = '\0';
@@ -253,10 +278,14 @@ static int cuda_describe_device(char *buf, size_t len)
         cuda_append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
     }
     cuda_append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
-    cuda_append(buf, len, &pos, "cuBLAS:       %d.%d.%d\n", v.cublas[0], v.cublas[1],
-                v.cublas[2]);
-    cuda_append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d)\n", dnn, CUDNN_MAJOR,
-           CUDNN_MINOR, CUDNN_PATCHLEVEL);
+    cuda_append(buf, len, &pos, "cuBLAS:       %d.%d.%d (built against %d.%d.%d)\n", v.cublas[0],
+                v.cublas[1], v.cublas[2], CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
+    cuda_append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d; its CUDA runtime %s)\n",
+                dnn, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn_rt);
+    char warn[512];
+    version_warning(warn, sizeof warn, &v);
+    if (warn[0])
+        cuda_append(buf, len, &pos, "warning:      %s\n", warn);
     return (int)pos;
 }
 
@@ -342,6 +371,12 @@ static int cuda_open(void **ctx, const struct backend_options *opts)
         return amp_fail(AMP_ENOMEM, "out of host memory opening the CUDA backend");
     c->deterministic = opts->deterministic;
     c->graphs = opts->graphs;
+    struct versions v;
+    versions_get(&v);
+    char warn[512];
+    version_warning(warn, sizeof warn, &v);
+    if (warn[0])
+        fprintf(stderr, "ampbench: warning: %s\n", warn);
     const int rc = setup(c);
     if (rc != AMP_OK) {
         cuda_close(c);
@@ -714,10 +749,12 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     struct versions v;
     versions_get(&v);
-    char drv[32], rt[32], dnn[32], name[256];
+    char drv[32], rt[32], dnn[32], dnn_rt[32], name[256], warn[512];
     cuda_version_str(drv, sizeof drv, v.driver);
     cuda_version_str(rt, sizeof rt, v.runtime);
     cudnn_version_str(dnn, sizeof dnn, v.cudnn);
+    cuda_version_str(dnn_rt, sizeof dnn_rt, v.cudnn_cudart);
+    version_warning(warn, sizeof warn, &v);
     snprintf(name, sizeof name, "%s", c->device_name);
     for (char *p = name; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
@@ -729,11 +766,14 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
     cuda_append(buf, len, &pos,
            "{\"device\": \"%s\", \"compute_capability\": \"%d.%d\", \"sm_count\": %d, "
            "\"driver\": \"%s\", \"runtime\": \"%s\", \"cublas\": \"%d.%d.%d\", \"cudnn\": \"%s\", "
+           "\"cublas_built\": \"%d.%d.%d\", \"cudnn_built\": \"%d.%d.%d\", \"cudnn_cudart\": \"%s\", "
+           "\"version_warning\": \"%s\", "
            "\"deterministic\": %s, \"graphs\": %s, \"graph_captures\": %llu, "
            "\"graph_replays\": %llu, \"eager_steps\": %llu, \"steps_timed\": %llu, "
            "\"gpu_step_ms_mean\": %.6f, ",
            name, c->cc_major, c->cc_minor, c->sm_count, drv, rt, v.cublas[0], v.cublas[1],
-           v.cublas[2], dnn, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
+           v.cublas[2], dnn, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH, CUDNN_MAJOR,
+           CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn_rt, warn, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
            c->captures, c->replays, c->eager_steps, c->steps_timed,
            c->steps_timed ? c->step_ms_total / (double)c->steps_timed : 0.0);
     cuda_append(buf, len, &pos,

@@ -7,14 +7,18 @@
  *
  * Math: FP32 with tensor ops off (CUDNN_FMA_MATH: true FP32, the fp32 recipe), FP32 with TF32
  * allowed (CUDNN_DEFAULT_MATH, the tf32 recipe), FP16/BF16 data with FP32 accumulation
- * (compute type FLOAT, CUDNN_TENSOR_OP_MATH). Algorithms come from the v7 heuristics
- * (cudnnGet*Algorithm_v7: host-side, no kernels run, so they are safe anywhere) once per
- * shape/dtype/math and workspace bound: the first algorithm in the heuristic order that succeeds,
- * fits the workspace, runs in the requested math (FMA only for true FP32; never the FP16
- * down-conversion) and, under --deterministic, is CUDNN_DETERMINISTIC.
+ * (compute type FLOAT, CUDNN_TENSOR_OP_MATH requested; the math each direction runs is the one
+ * its chosen heuristic result reports). Algorithms come from the v7 heuristics
+ * (cudnnGet*Algorithm_v7: host-side queries) once per shape/dtype/math and workspace bound,
+ * outside any capture: the first algorithm in the heuristic order (then the documented
+ * deterministic fallbacks) that succeeds, fits the workspace, runs in an allowed math (FMA only
+ * for true FP32; never the FP16 down-conversion), under --deterministic is
+ * CUDNN_DETERMINISTIC, and runs once on scratch tensors without an error (PyTorch's try_all).
  *
- * Bias and rounding: cuDNN writes the convolution in the output dtype; an epilogue adds the bias
- * and rounds (the bias gradient is a deterministic reduction kernel here, FP32, rounded once).
+ * Bias and rounding: the FP16/BF16 3x3 forward with c_in < 8 is our own kernel (the reference's
+ * sum, + bias, one rounding). Elsewhere cuDNN writes the convolution in the output dtype and an
+ * epilogue adds the bias and rounds again (the bias gradient is a deterministic reduction kernel
+ * here, FP32, rounded once).
  * The bias is optional: without one (bias NULL) FP32 outputs are cuDNN's as they are, and
  * without dbias the bias-gradient kernels do not run.
  * The numerics counters need the value before rounding, which cuDNN does not expose: a rounded
@@ -113,6 +117,51 @@ __global__ void __launch_bounds__(CONV_THREADS)
             count_round(cc, __float_as_uint(exact), r, dt == AMP_F16 ? 0x7C00u : 0x7F80u);
         }
         o[p] = r;
+    }
+    if (plane == 0 && threadIdx.x == 0)
+        add_rounded(cnt, out_cat, total);
+    flush_counts(cnt, out_cat, cc);
+}
+
+/* The direct FP16/BF16 3x3 forward (stride 1, padding 1) for small c_in, where tensor cores
+ * would pad the channels to 8 and cuDNN's legacy heuristics may offer no BF16 algorithm at all:
+ * one block per output plane (n, co), one thread per output element. The sum follows the CPU
+ * reference's 3x3 path term for term (reference/cpu_conv.c, plane_taps and store_grid): per input
+ * channel the nine products in row-major tap order, padding taps reading 0, summed left to right;
+ * the channels added in order; then + bias in FP32 and one rounding into out's dtype, counted.
+ * No bias: the sum is stored as it is (not even + 0, which would turn -0 into +0). */
+__global__ void __launch_bounds__(CONV_THREADS)
+    conv_forward_direct3x3(void *out, int dt, int out_cat, const void *inp, const void *w,
+                           const void *bias, int b_dt, conv_geom g, unsigned long long total,
+                           struct numerics_counts *cnt)
+{
+    const unsigned plane = blockIdx.x, co = plane % g.CO, n = plane / g.CO;
+    const unsigned H = g.H, W = g.W, HW = H * W;
+    lp_count cc = { 0, 0 };
+    for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
+        const int oh = (int)(p / W), ow = (int)(p % W);
+        float acc = 0.0f;
+        for (unsigned ci = 0; ci < g.CI; ci++) {
+            const size_t xb = ((size_t)n * g.CI + ci) * HW, wb = ((size_t)co * g.CI + ci) * 9;
+            float x[9];
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const int ih = oh + ky - 1, iw = ow + kx - 1;
+                    x[ky * 3 + kx] = ih >= 0 && ih < (int)H && iw >= 0 && iw < (int)W
+                                         ? ld(inp, xb + (size_t)ih * W + iw, dt)
+                                         : 0.0f;
+                }
+            /* one expression, as the reference writes it (the same contraction into FMAs) */
+            const float v = ld(w, wb + 0, dt) * x[0] + ld(w, wb + 1, dt) * x[1] +
+                            ld(w, wb + 2, dt) * x[2] + ld(w, wb + 3, dt) * x[3] +
+                            ld(w, wb + 4, dt) * x[4] + ld(w, wb + 5, dt) * x[5] +
+                            ld(w, wb + 6, dt) * x[6] + ld(w, wb + 7, dt) * x[7] +
+                            ld(w, wb + 8, dt) * x[8];
+            acc = ci ? acc + v : v;
+        }
+        if (bias)
+            acc = acc + ld(bias, co, b_dt);
+        st(out, (size_t)plane * HW + p, dt, acc, cc);
     }
     if (plane == 0 && threadIdx.x == 0)
         add_rounded(cnt, out_cat, total);
@@ -237,6 +286,14 @@ __global__ void __launch_bounds__(CONV_THREADS)
 
 /* ---- plans ---- */
 
+/* The forward runs conv_forward_direct3x3 instead of cuDNN: FP16/BF16 3x3, stride 1, padding 1,
+ * and fewer input channels than the 8 that tensor-core kernels pad C to. */
+static bool direct_forward(const struct conv_shape *s, int dt)
+{
+    return (dt == AMP_F16 || dt == AMP_BF16) && s->kernel == 3 && s->stride == 1 && s->pad == 1 &&
+           s->c_in < 8;
+}
+
 static cudnnDataType_t cudnn_type(int dt)
 {
     switch (dt) {
@@ -283,6 +340,8 @@ static const char *algo_name(int dir, int algo)
                                             "WINOGRAD_NONFUSED" };
     static const char *const bwd_filter[] = { "ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD",
                                               "WINOGRAD_NONFUSED", "FFT_TILING" };
+    if (algo == CONV_ALGO_DIRECT)
+        return "ampbench_direct3x3";
     if (algo < 0)
         return "none";
     if (dir == CONV_FWD && algo < (int)(sizeof fwd / sizeof fwd[0]))
@@ -316,13 +375,107 @@ void cuda_conv_plans_destroy(struct cuda_ctx *c)
         plan_destroy(&c->plans[i]);
 }
 
-/* One heuristic candidate: usable for this plan? Sets the descriptor's math type to the
- * candidate's and fills *out. */
-static bool try_candidate(struct cuda_ctx *c, struct conv_plan *p, int dir, int algo,
-                          cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t m,
-                          struct conv_choice *out)
+/* Scratch tensors of a plan's shape (x, w, y in its dtype, zeroed) on which every candidate
+ * algorithm runs once before it is chosen, as PyTorch's try_all does (aten/src/ATen/native/
+ * cudnn/Conv_v7.cpp): a heuristic result or a workspace query says nothing of whether the
+ * kernel launches. Allocated outside any capture, freed once the plan's algorithms are chosen. */
+struct trial {
+    void *x, *w, *y, *ws;
+    size_t ws_bytes;
+};
+
+static size_t plan_bytes(const struct conv_plan *p, int which)
 {
-    if (status != CUDNN_STATUS_SUCCESS || !math_ok(p->dtype, p->math, m))
+    const struct conv_shape *s = &p->s;
+    const size_t e = dtype_size((enum amp_dtype)p->dtype);
+    if (which == 0)
+        return (size_t)s->n * s->c_in * s->h * s->w * e;
+    if (which == 1)
+        return (size_t)s->c_out * s->c_in * s->kernel * s->kernel * e;
+    return (size_t)s->n * s->c_out * conv_out_h(s) * conv_out_w(s) * e;
+}
+
+/* false (with the backend's error set) when the scratch tensors cannot be had. */
+static bool trial_open(struct cuda_ctx *c, const struct conv_plan *p, struct trial *t)
+{
+    memset(t, 0, sizeof *t);
+    if (c->capturing) {
+        CUDA_FAIL(c, "cuDNN algorithm choice for a new convolution shape while capturing a CUDA "
+                  "Graph (the warm-up step should have made it); rerun with --no-graph");
+        return false;
+    }
+    void **bufs[3] = { &t->x, &t->w, &t->y };
+    for (int i = 0; i < 3; i++)
+        if (CUDA_CHECK(c, cudaMalloc(bufs[i], plan_bytes(p, i))) ||
+            CUDA_CHECK(c, cudaMemsetAsync(*bufs[i], 0, plan_bytes(p, i), c->stream)))
+            return false;
+    return true;
+}
+
+static void trial_close(struct cuda_ctx *c, struct trial *t)
+{
+    if (t->x) /* the trial's work is done before its memory goes (nothing to wait for before) */
+        cudaStreamSynchronize(c->stream);
+    void *bufs[4] = { t->x, t->w, t->y, t->ws };
+    for (int i = 0; i < 4; i++)
+        if (bufs[i])
+            cudaFree(bufs[i]);
+    memset(t, 0, sizeof *t);
+}
+
+/* Runs algorithm `algo` of direction `dir` once on the trial tensors with a workspace of `ws`
+ * bytes and waits for it: the status of the call, or EXECUTION_FAILED when the stream reports an
+ * error afterwards (the error is cleared: a failed trial only rejects the candidate). */
+static cudnnStatus_t trial_run(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int dir,
+                               int algo, size_t ws)
+{
+    if (ws > t->ws_bytes) {
+        if (t->ws)
+            cudaFree(t->ws);
+        t->ws = NULL;
+        t->ws_bytes = 0;
+        if (cudaMalloc(&t->ws, ws) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return CUDNN_STATUS_ALLOC_FAILED;
+        }
+        t->ws_bytes = ws;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    void *wsp = ws ? t->ws : NULL;
+    cudnnStatus_t st;
+    if (dir == CONV_FWD)
+        st = cudnnConvolutionForward(c->cudnn, &one, p->x, t->x, p->w, t->w, p->conv[dir],
+                                     (cudnnConvolutionFwdAlgo_t)algo, wsp, ws, &zero, p->y, t->y);
+    else if (dir == CONV_BWD_DATA)
+        st = cudnnConvolutionBackwardData(c->cudnn, &one, p->w, t->w, p->y, t->y, p->conv[dir],
+                                          (cudnnConvolutionBwdDataAlgo_t)algo, wsp, ws, &zero,
+                                          p->x, t->x);
+    else
+        st = cudnnConvolutionBackwardFilter(c->cudnn, &one, p->x, t->x, p->y, t->y, p->conv[dir],
+                                            (cudnnConvolutionBwdFilterAlgo_t)algo, wsp, ws, &zero,
+                                            p->w, t->w);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (cudaStreamSynchronize(c->stream) != cudaSuccess || cudaGetLastError() != cudaSuccess)
+        return CUDNN_STATUS_EXECUTION_FAILED;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* One candidate: usable for this plan? Sets the descriptor's math type to the candidate's, asks
+ * its workspace, runs it once on the trial tensors and fills *out. A rejection by cuDNN (the
+ * heuristic's status, the workspace query, the trial run) is kept in p->reject[dir] for the
+ * "no algorithm" error. */
+static bool try_candidate(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int dir,
+                          int algo, cudnnStatus_t status, cudnnDeterminism_t det,
+                          cudnnMathType_t m, struct conv_choice *out)
+{
+    struct conv_reject *r = &p->reject[dir];
+    if (status != CUDNN_STATUS_SUCCESS) {
+        r->status = status;
+        r->algo = algo;
+        return false;
+    }
+    if (!math_ok(p->dtype, p->math, m))
         return false;
     if (c->deterministic && det != CUDNN_DETERMINISTIC)
         return false;
@@ -339,8 +492,15 @@ static bool try_candidate(struct cuda_ctx *c, struct conv_plan *p, int dir, int 
     else
         s = cudnnGetConvolutionBackwardFilterWorkspaceSize(
             c->cudnn, p->x, p->y, p->conv[dir], p->w, (cudnnConvolutionBwdFilterAlgo_t)algo, &ws);
-    if (s != CUDNN_STATUS_SUCCESS || ws > p->ws_limit)
+    if (s == CUDNN_STATUS_SUCCESS && ws <= p->ws_limit)
+        s = trial_run(c, p, t, dir, algo, ws);
+    else if (s == CUDNN_STATUS_SUCCESS)
+        return false; /* too large for the workspace bound: not cuDNN's refusal */
+    if (s != CUDNN_STATUS_SUCCESS) {
+        r->status = s;
+        r->algo = algo;
         return false;
+    }
     out->algo = algo;
     out->workspace = ws;
     out->deterministic = det == CUDNN_DETERMINISTIC;
@@ -352,48 +512,50 @@ enum { MAX_PERF = 32 };
 
 /* The first heuristic candidate that qualifies (any direction's perf struct). */
 template <typename Perf>
-static bool first_qualifying(struct cuda_ctx *c, struct conv_plan *p, int dir, const Perf *perf,
-                             int returned, struct conv_choice *ch)
+static bool first_qualifying(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int dir,
+                             const Perf *perf, int returned, struct conv_choice *ch)
 {
     for (int i = 0; i < returned; i++)
-        if (try_candidate(c, p, dir, perf[i].algo, perf[i].status, perf[i].determinism,
+        if (try_candidate(c, p, t, dir, perf[i].algo, perf[i].status, perf[i].determinism,
                           perf[i].mathType, ch))
             return true;
     return false;
 }
 
-/* Chooses the algorithm of one direction; false when none qualifies. */
-static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
+/* Chooses the algorithm of one direction; false when none qualifies. The v7 heuristics first;
+ * when that call fails (its status kept for the error) or none of its candidates qualifies, the
+ * algorithms cuDNN documents as deterministic, each with the requested math and then
+ * CUDNN_DEFAULT_MATH (cuDNN picks the math it can: TENSOR_OP is a permission cuDNN may refuse,
+ * e.g. for channel counts that are not multiples of 8). */
+static bool choose(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int dir)
 {
     int returned = 0;
     struct conv_choice *ch = &p->choice[dir];
     ch->algo = -1;
+    cudnnStatus_t hs;
     if (dir == CONV_FWD) {
         cudnnConvolutionFwdAlgoPerf_t perf[MAX_PERF];
-        if (cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv[dir], p->y,
-                                                   MAX_PERF, &returned, perf) !=
-            CUDNN_STATUS_SUCCESS)
-            return false;
-        if (first_qualifying(c, p, dir, perf, returned, ch))
+        hs = cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv[dir], p->y,
+                                                    MAX_PERF, &returned, perf);
+        if (hs == CUDNN_STATUS_SUCCESS && first_qualifying(c, p, t, dir, perf, returned, ch))
             return true;
     } else if (dir == CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_PERF];
-        if (cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv[dir], p->x,
-                                                        MAX_PERF, &returned, perf) !=
-            CUDNN_STATUS_SUCCESS)
-            return false;
-        if (first_qualifying(c, p, dir, perf, returned, ch))
+        hs = cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv[dir], p->x,
+                                                         MAX_PERF, &returned, perf);
+        if (hs == CUDNN_STATUS_SUCCESS && first_qualifying(c, p, t, dir, perf, returned, ch))
             return true;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_PERF];
-        if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv[dir],
-                                                          p->w, MAX_PERF, &returned, perf) !=
-            CUDNN_STATUS_SUCCESS)
-            return false;
-        if (first_qualifying(c, p, dir, perf, returned, ch))
+        hs = cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv[dir],
+                                                           p->w, MAX_PERF, &returned, perf);
+        if (hs == CUDNN_STATUS_SUCCESS && first_qualifying(c, p, t, dir, perf, returned, ch))
             return true;
     }
-    /* No heuristic candidate qualified: the algorithms cuDNN documents as deterministic. */
+    if (hs != CUDNN_STATUS_SUCCESS) {
+        p->reject[dir].status = hs;
+        p->reject[dir].algo = CONV_REJECT_HEURISTIC;
+    }
     static const int fallback[CONV_DIRS][2] = {
         /* CONV_FWD */ { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
                          CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM },
@@ -401,10 +563,14 @@ static bool choose(struct cuda_ctx *c, struct conv_plan *p, int dir)
         /* CONV_BWD_FILTER */ { CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 },
     };
+    const cudnnMathType_t maths[2] = { query_math(p->dtype, p->math), CUDNN_DEFAULT_MATH };
     for (int i = 0; i < 2; i++)
-        if (try_candidate(c, p, dir, fallback[dir][i], CUDNN_STATUS_SUCCESS, CUDNN_DETERMINISTIC,
-                          query_math(p->dtype, p->math), ch))
-            return true;
+        for (int m = 0; m < 2; m++)
+            if ((i == 0 || fallback[dir][1] != fallback[dir][0]) &&
+                (m == 0 || maths[1] != maths[0]) &&
+                try_candidate(c, p, t, dir, fallback[dir][i], CUDNN_STATUS_SUCCESS,
+                              CUDNN_DETERMINISTIC, maths[m], ch))
+                return true;
     ch->algo = -1;
     return false;
 }
@@ -447,6 +613,35 @@ int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_
     return 0;
 }
 
+/* The "no algorithm" error: the plan, and per direction without one, cuDNN's last refusal by
+ * its status text (cudnnGetErrorString) and the algorithm (or the heuristic call) refused. */
+static void no_algorithm(struct cuda_ctx *c, const struct conv_plan *p)
+{
+    static const char *const dir_names[CONV_DIRS] = { "forward", "backward_data",
+                                                      "backward_filter" };
+    char why[320];
+    size_t pos = 0;
+    why[0] = 0;
+    for (int d = 0; d < CONV_DIRS; d++) {
+        if (p->choice[d].algo >= 0)
+            continue;
+        const struct conv_reject *r = &p->reject[d];
+        if (r->status == CUDNN_STATUS_SUCCESS)
+            cuda_append(why, sizeof why, &pos, "; %s: no candidate in the allowed math%s and "
+                        "workspace", dir_names[d], c->deterministic ? ", deterministic" : "");
+        else
+            cuda_append(why, sizeof why, &pos, "; %s: %s from %s", dir_names[d],
+                        cudnnGetErrorString((cudnnStatus_t)r->status),
+                        r->algo == CONV_REJECT_HEURISTIC ? "the v7 heuristic query"
+                                                         : algo_name(d, r->algo));
+    }
+    const struct conv_shape *s = &p->s;
+    CUDA_FAIL(c, "cuDNN: no %s%s convolution algorithm for n=%u c_in=%u %ux%u c_out=%u within a "
+              "%zu-byte workspace%s", c->deterministic ? "deterministic " : "",
+              dtype_name((enum amp_dtype)p->dtype), s->n, s->c_in, s->h, s->w, s->c_out,
+              p->ws_limit, why);
+}
+
 /* The plan for (shape, dtype, math, workspace bound), created on first use. With `report`,
  * failures are recorded as the backend's error; without, they only give NULL. */
 static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s, int dt,
@@ -463,10 +658,7 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
             p->ws_limit == ws_limit) {
             p->last_used = ++c->plan_tick;
             if (!p->ok && report) {
-                CUDA_FAIL(c, "cuDNN: no %s%s convolution algorithm for n=%u c_in=%u %ux%u "
-                          "c_out=%u within a %zu-byte workspace",
-                          c->deterministic ? "deterministic " : "", dtype_name((enum amp_dtype)dt),
-                          s->n, s->c_in, s->h, s->w, s->c_out, ws_limit);
+                no_algorithm(c, p);
                 return NULL;
             }
             return p->ok ? p : NULL;
@@ -518,16 +710,27 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
         plan_destroy(p);
         return NULL;
     }
+    struct trial tr;
+    if (!trial_open(c, p, &tr)) {
+        trial_close(c, &tr);
+        plan_destroy(p);
+        return NULL;
+    }
     p->ok = 1;
-    for (int d = 0; d < CONV_DIRS; d++)
-        if (!choose(c, p, d))
+    for (int d = 0; d < CONV_DIRS; d++) {
+        if (d == CONV_FWD && direct_forward(s, dt)) {
+            p->choice[d].algo = CONV_ALGO_DIRECT; /* our kernel: cuDNN is not asked */
+            p->choice[d].deterministic = 1;
+            p->choice[d].math = CUDNN_FMA_MATH;
+            continue;
+        }
+        if (!choose(c, p, &tr, d))
             p->ok = 0;
+    }
+    trial_close(c, &tr);
     if (!p->ok) {
         if (report)
-            CUDA_FAIL(c, "cuDNN: no %s%s convolution algorithm for n=%u c_in=%u %ux%u c_out=%u "
-                      "within a %zu-byte workspace",
-                      c->deterministic ? "deterministic " : "", dtype_name((enum amp_dtype)dt),
-                      s->n, s->c_in, s->h, s->w, s->c_out, ws_limit);
+            no_algorithm(c, p);
         return NULL;
     }
     return p;
@@ -602,6 +805,15 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
     struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
     if (!p)
         return;
+    const conv_geom g = geom_of(s);
+    const unsigned planes = s->n * s->c_out;
+    if (direct_forward(s, inp->dtype)) {
+        CUDA_LAUNCH(c, conv_forward_direct3x3, planes, CONV_THREADS, out->data, out->dtype,
+                    out->category, inp->data, weight->data, bias ? bias->data : NULL,
+                    bias ? (int)bias->dtype : 0, g, (unsigned long long)planes * g.OH * g.OW,
+                    c->d_counts);
+        return;
+    }
     const float one = 1.0f, zero = 0.0f;
     const struct conv_choice *ch = &p->choice[CONV_FWD];
     if (CUDNN_CHECK(c, cudnnConvolutionForward(c->cudnn, &one, p->x, inp->data, p->w,
@@ -612,8 +824,6 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
         return;
     if (!bias && !dtype_is_lowp(out->dtype))
         return; /* cuDNN's FP32 result is the op's */
-    const conv_geom g = geom_of(s);
-    const unsigned planes = s->n * s->c_out;
     CUDA_LAUNCH(c, conv_forward_epilogue, planes, CONV_THREADS, out->data, out->dtype,
                 out->category, bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, inp->data,
                 weight->data, g, (unsigned long long)planes * g.OH * g.OW, c->d_counts);

@@ -61,11 +61,21 @@ struct ew_batch {
 enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER, CONV_DIRS };
 enum { CONV_MAX_PLANS = 32 };
 
+/* conv_choice.algo of a forward run by our own kernel (cuda_conv.cu's direct_forward). */
+enum { CONV_ALGO_DIRECT = 1000 };
+
 struct conv_choice {
     int algo;
     size_t workspace;
     int deterministic;
     int math; /* cudnnMathType_t the algorithm runs with */
+};
+
+/* The last refusal cuDNN gave while a direction's algorithm was chosen (for the error). */
+enum { CONV_REJECT_HEURISTIC = -2 }; /* algo: the cudnnGet*Algorithm_v7 call itself failed */
+struct conv_reject {
+    int status; /* cudnnStatus_t; 0 (SUCCESS): no refusal, every candidate failed our own rules */
+    int algo;
 };
 
 struct conv_plan {
@@ -81,6 +91,7 @@ struct conv_plan {
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv[CONV_DIRS];
     struct conv_choice choice[CONV_DIRS];
+    struct conv_reject reject[CONV_DIRS];
 };
 
 /* ---- graphs (cuda_backend.cu) ---- */

@@ -860,17 +860,17 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
  * carries the exact result past the overflow threshold: cuDNN's rounded sum plus the bias rounds
  * back to 65504, the single rounding of sum + bias (the reference) to inf. The centre pixel sums
  * 9 * 7276 = 65484 (FP16: 65472), plus 40: exactly 65524 -> inf, but 65472 + 40 -> 65504. */
-static void test_conv_hidden_overflow(void)
+static void test_conv_hidden_overflow_case(unsigned c_in, float tap)
 {
-    const struct conv_shape s = { .n = 1, .c_in = 1, .h = 3, .w = 3, .c_out = 1, .kernel = 3,
+    const struct conv_shape s = { .n = 1, .c_in = c_in, .h = 3, .w = 3, .c_out = 1, .kernel = 3,
                                   .stride = 1, .pad = 1 };
-    float x[9], w[9], bias = 40.0f;
-    for (int i = 0; i < 9; i++) {
+    float x[72], w[72], bias = 40.0f;
+    for (unsigned i = 0; i < 9 * c_in; i++) {
         x[i] = 1.0f;
-        w[i] = 7276.0f;
+        w[i] = tap;
     }
-    struct pt X = pt_new(9, AMP_F16, MEM_ACTIVATIONS, x);
-    struct pt W = pt_new(9, AMP_F16, MEM_WEIGHT_COPIES, w);
+    struct pt X = pt_new(9 * c_in, AMP_F16, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new(9 * c_in, AMP_F16, MEM_WEIGHT_COPIES, w);
     struct pt Bi = pt_new(1, AMP_F16, MEM_WEIGHT_COPIES, &bias);
     struct pt Y = pt_new(9, AMP_F16, MEM_ACTIVATIONS, NULL);
     struct ws ws = ws_new(&s);
@@ -878,12 +878,23 @@ static void test_conv_hidden_overflow(void)
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], &s,
                                  AMP_MATH_F32);
-    compare("conv fp16 forward, an overflow behind the bias", &Y, limit_for(AMP_F16, AMP_MATH_F32));
-    counts_compare("conv fp16 forward, an overflow behind the bias", 1);
+    char what[96];
+    snprintf(what, sizeof what, "conv fp16 forward (c_in %u), an overflow behind the bias", c_in);
+    compare(what, &Y, limit_for(AMP_F16, AMP_MATH_F32));
+    counts_compare(what, 1);
     ws_free(&ws);
     struct pt *all[] = { &X, &W, &Bi, &Y };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         pt_free(all[i]);
+}
+
+/* c_in 1 runs the CUDA backend's direct kernel (one rounding), c_in 8 cuDNN and the bias
+ * epilogue, whose recount of the extreme elements must find the overflow: 72 * 909.5 = 65484
+ * as well. */
+static void test_conv_hidden_overflow(void)
+{
+    test_conv_hidden_overflow_case(1, 7276.0f);
+    test_conv_hidden_overflow_case(8, 909.5f);
 }
 
 /* conv2d_supports: the CUDA backend accepts every geometry cuDNN runs (5x5 with padding 2,

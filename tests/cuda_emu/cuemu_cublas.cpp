@@ -85,7 +85,7 @@ bool elem_of(cudaDataType t, Elem *e)
 float narrow(float v, Narrow n)
 {
     switch (n) {
-    case Narrow::TF32: return tf32_round(v);
+    case Narrow::TF32: return lib_tf32(v);
     case Narrow::F16: return round_f16(v);
     case Narrow::BF16: return round_bf16(v);
     default: return v;
@@ -282,6 +282,16 @@ cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace,
             !cuemu_is_device(workspace, workspaceSizeInBytes))
             return CUBLAS_STATUS_INVALID_VALUE;
     }
+    /* cuBLAS's documentation (cublasSetWorkspace) recommends at least 32 MiB on Hopper (compute
+     * capability 9.x; 4 MiB before): less is legal, but some kernels are then unavailable. */
+    int dev = 0, major = 0;
+    if (workspaceSizeInBytes && workspaceSizeInBytes < ((size_t)32 << 20) &&
+        cudaGetDevice(&dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+        major >= 9)
+        fprintf(stderr, "cuemu cuBLAS: warning: cublasSetWorkspace of %zu bytes on compute "
+                        "capability %d: cuBLAS recommends at least 32 MiB there\n",
+                workspaceSizeInBytes, major);
     handle->workspace = workspaceSizeInBytes ? workspace : nullptr;
     handle->workspace_bytes = workspaceSizeInBytes;
     return CUBLAS_STATUS_SUCCESS;
@@ -376,6 +386,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
             return CUBLAS_STATUS_INVALID_VALUE;
         if (overlap(C, c_bytes, A, a_bytes) || overlap(C, c_bytes, B, b_bytes))
             return CUBLAS_STATUS_INVALID_VALUE; /* in-place GEMM: undefined on a GPU */
+    }
+    /* In capture without a user workspace: cuBLAS would take its workspace from the default
+     * pool while capturing (before CUDA 12.2 a new allocation per capture, PyTorch #83461;
+     * since, cudaMallocAsync into the graph, PyTorch #113994). The emulation is stricter than
+     * the library here and refuses, invalidating the capture, so that the backend's
+     * cublasSetWorkspace before any capture stays tested. */
+    if (cuemu_capturing() && !handle->workspace) {
+        cuemu_invalidate_capture();
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     }
     /* A user workspace freed since cublasSetWorkspace: the kernels would fault on it. */
     if (handle->workspace && !cuemu_is_device(handle->workspace, handle->workspace_bytes))

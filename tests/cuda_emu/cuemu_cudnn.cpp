@@ -26,7 +26,8 @@
  *    data type (nearest even). For FLOAT data, CUDNN_FMA_MATH is true FP32 while
  *    CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH and _ALLOW_CONVERSION allow TF32: the two operands
  *    (x and w forward, dy and w backward data, x and dy backward filter) are rounded to TF32
- *    (nearest even) first. The math type is the descriptor's at the call.
+ *    first (lib_tf32: nearest even, or as CUEMU_TF32_ROUNDING says). The math type is the
+ *    descriptor's at the call.
  *  - Any geometry the descriptors describe is computed: every kernel size, stride, zero padding
  *    (including padding as large as the filter or larger), dilation and channel count, in
  *    cross-correlation (or convolution: the filter flipped) mode; the taps that fall in the
@@ -66,7 +67,10 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "cuemu_internal.h"
@@ -417,6 +421,24 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
     return CUDNN_STATUS_BAD_PARAM;
 }
 
+/* The math type a heuristic result reports: the descriptor's, except that tensor-op kernels
+ * are offered only when C and K are multiples of 8 (the cuDNN Developer Guide's tensor-core
+ * requirement for FP16/BF16 data; cuDNN >= 7.3 may pad other counts internally, which the
+ * emulation does not credit: the conservative side), otherwise the result says
+ * CUDNN_DEFAULT_MATH, and the backend must take the math from the result, not assume it. */
+cudnnMathType_t result_math(const Problem &p)
+{
+    const bool tensor_op = p.math == CUDNN_TENSOR_OP_MATH ||
+                           p.math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (tensor_op && p.elem != Elem::F32 && (p.C % 8 != 0 || p.K % 8 != 0))
+        return CUDNN_DEFAULT_MATH;
+    return p.math;
+}
+
+/* The "algorithm" of CUEMU_FAIL_ALGOS that stands for the direction's v7 heuristic query. */
+const int kInjectV7 = -1;
+bool injected_failure(Dir dir, int algo);
+
 /* The v7 heuristics: applicable algorithms first (in the direction's order), then the others
  * with their NOT_SUPPORTED status; at most `requested` results. */
 template <typename Perf>
@@ -424,6 +446,8 @@ cudnnStatus_t heuristics(const Problem &p, Dir dir, int requested, int *returned
 {
     if (requested <= 0 || !returned || !perf)
         return CUDNN_STATUS_BAD_PARAM;
+    if (injected_failure(dir, kInjectV7))
+        return CUDNN_STATUS_NOT_SUPPORTED;
     const int *order = dir == FWD ? kFwdOrder : dir == BWD_DATA ? kBwdDataOrder : kBwdFilterOrder;
     const int count = kAlgoCount[dir];
     int n = 0;
@@ -441,7 +465,7 @@ cudnnStatus_t heuristics(const Problem &p, Dir dir, int requested, int *returned
             r.memory = ws;
             r.determinism = nondeterministic(dir, order[i]) ? CUDNN_NON_DETERMINISTIC
                                                             : CUDNN_DETERMINISTIC;
-            r.mathType = p.math;
+            r.mathType = result_math(p);
             perf[n++] = r;
         }
     *returned = n;
@@ -462,7 +486,7 @@ std::vector<float> widen(const void *p, size_t count, Elem e, bool tf32)
     std::vector<float> v(count);
     for (size_t i = 0; i < count; i++) {
         const float f = load(p, i, e);
-        v[i] = tf32 ? tf32_round(f) : f;
+        v[i] = tf32 ? lib_tf32(f) : f;
     }
     return v;
 }
@@ -655,6 +679,75 @@ bool host_scalar(const void *s, float *out)
     return true;
 }
 
+/* Fault injection: CUEMU_FAIL_ALGOS, a comma-separated list of direction:algorithm (fwd,
+ * bwd_data, bwd_filter; the algorithm's enum value), e.g. "fwd:1,bwd_filter:0": those
+ * algorithms pass the heuristics and the workspace query, then fail at execution with
+ * CUDNN_STATUS_EXECUTION_FAILED, as a kernel that cannot launch on a given GPU does; DIR:v7
+ * makes that direction's cudnnGet*Algorithm_v7 call fail with NOT_SUPPORTED. A malformed list
+ * stops the program with a message (a test that meant to inject a fault must not pass without
+ * one). */
+bool injected_failure(Dir dir, int algo)
+{
+    static const std::vector<std::pair<int, int>> fails = [] {
+        std::vector<std::pair<int, int>> v;
+        const char *e = getenv("CUEMU_FAIL_ALGOS");
+        if (!e || !*e)
+            return v;
+        std::string list(e);
+        size_t pos = 0;
+        while (pos <= list.size()) {
+            const size_t comma = std::min(list.find(',', pos), list.size());
+            const std::string item = list.substr(pos, comma - pos);
+            const size_t colon = item.find(':');
+            static const char *const names[3] = { "fwd", "bwd_data", "bwd_filter" };
+            int d = -1;
+            for (int i = 0; i < 3 && colon != std::string::npos; i++)
+                if (item.compare(0, colon, names[i]) == 0)
+                    d = i;
+            if (d >= 0 && item.compare(colon + 1, std::string::npos, "v7") == 0) {
+                v.emplace_back(d, kInjectV7);
+                pos = comma + 1;
+                continue;
+            }
+            char *end = nullptr;
+            const long a = d >= 0 ? strtol(item.c_str() + colon + 1, &end, 10) : -1;
+            if (d < 0 || !end || *end || end == item.c_str() + colon + 1 || a < 0 ||
+                a >= kAlgoCount[d]) {
+                fprintf(stderr, "cuemu cuDNN: CUEMU_FAIL_ALGOS: '%s' is not DIR:ALGO (DIR fwd, "
+                                "bwd_data or bwd_filter; ALGO an algorithm number or v7)\n",
+                        item.c_str());
+                exit(2);
+            }
+            v.emplace_back(d, (int)a);
+            pos = comma + 1;
+        }
+        return v;
+    }();
+    return std::find(fails.begin(), fails.end(), std::make_pair((int)dir, algo)) != fails.end();
+}
+
+/* The (problem, direction, algorithm, math) combinations executed so far. A real cuDNN may
+ * compile or load a kernel the first time a combination runs (runtime-compiled engines, lazy
+ * module loading: CUDA_MODULE_LOADING=LAZY is the default since CUDA 12.2), which cannot happen
+ * inside a stream capture; the emulation makes every first execution inside a capture fail with
+ * EXECUTION_FAILED and invalidate the capture, so that a warm-up that misses a call shows. */
+bool first_execution_in_capture(const Problem &p, Dir dir, int algo)
+{
+    char key[256];
+    snprintf(key, sizeof key, "%d/%d/%d/%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d",
+             (int)dir, algo, (int)p.math, (int)p.elem, (int)p.half_accum, (int)p.flip, p.N, p.C,
+             p.H, p.W, p.K, p.R, p.S, p.pad_h, p.pad_w, p.u, p.v, p.dil_h, p.dil_w);
+    static std::mutex lock;
+    static std::unordered_set<std::string> seen;
+    std::lock_guard<std::mutex> guard(lock);
+    if (seen.count(key))
+        return false;
+    if (cuemu_capturing())
+        return true;
+    seen.insert(key);
+    return false;
+}
+
 /* The shared body of the three convolution calls: checks the pointers, scalars and workspace,
  * then enqueues the work on the handle's stream. */
 cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo,
@@ -685,6 +778,12 @@ cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo
          overlap(workspace, workspace_bytes, in1, in1_b) ||
          overlap(workspace, workspace_bytes, out, out_b)))
         return CUDNN_STATUS_BAD_PARAM; /* the kernels would overwrite a tensor */
+    if (injected_failure(dir, algo))
+        return CUDNN_STATUS_EXECUTION_FAILED;
+    if (first_execution_in_capture(p, dir, algo)) {
+        cuemu_invalidate_capture();
+        return CUDNN_STATUS_EXECUTION_FAILED;
+    }
     c.p = p;
     c.dir = dir;
     c.reversed = nondeterministic(dir, algo);
@@ -720,9 +819,17 @@ cudnnStatus_t workspace_size(cudnnHandle_t handle, const cudnnTensorStruct *x,
 
 /* ---- handle, version, errors ---- */
 
+/* The headers' version, or CUEMU_CUDNN_VERSION (e.g. 90100) to play an older (or newer) runtime
+ * than the build's headers: the backend's version check warns for an older one. */
 size_t cudnnGetVersion(void)
 {
-    return CUDNN_VERSION;
+    const char *v = getenv("CUEMU_CUDNN_VERSION");
+    return v && *v ? (size_t)strtoul(v, nullptr, 10) : CUDNN_VERSION;
+}
+
+size_t cudnnGetCudartVersion(void)
+{
+    return CUDART_VERSION;
 }
 
 const char *cudnnGetErrorString(cudnnStatus_t status)

@@ -22,4 +22,8 @@ bool cuemu_is_device(const void *p, size_t bytes);
 /* Whether the calling thread is capturing (a stream in capture was begun on it). */
 bool cuemu_capturing(void);
 
+/* Invalidates the calling thread's capture (a library call that cannot be captured): its
+ * cudaStreamEndCapture then fails with cudaErrorStreamCaptureInvalidated. No-op outside capture. */
+void cuemu_invalidate_capture(void);
+
 #endif

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "lowp.h"
 
@@ -46,6 +49,52 @@ static inline float round_f16(float v)
 static inline float round_bf16(float v)
 {
     return bf16_to_f32(bf16_from_f32(v));
+}
+
+/* How the fakes narrow FP32 operands to TF32 where the math allows it. Which conversion cuBLAS
+ * and cuDNN use is not documented: the PTX ISA has cvt.rna.tf32.f32 (nearest, ties away from
+ * zero, sm_80) and cvt.rn.tf32.f32 (nearest even, sm_90), and a tensor core fed raw FP32 bits
+ * ignores the 13 low mantissa bits (toward zero). CUEMU_TF32_ROUNDING=rn (the default: the
+ * reference's tf32_round), rna or rz picks one; CUEMU_PROFILE=h200 defaults to rna, so that the
+ * H200 run of the parity suite checks the TF32 limits against another rounding than the
+ * reference's. Anything else stops with a message. */
+enum class Tf32Rounding { RN, RNA, RZ };
+
+static inline Tf32Rounding tf32_rounding()
+{
+    static const Tf32Rounding mode = [] {
+        const char *m = getenv("CUEMU_TF32_ROUNDING");
+        const char *profile = getenv("CUEMU_PROFILE");
+        if (!m || !*m)
+            return profile && strcmp(profile, "h200") == 0 ? Tf32Rounding::RNA : Tf32Rounding::RN;
+        if (strcmp(m, "rn") == 0)
+            return Tf32Rounding::RN;
+        if (strcmp(m, "rna") == 0)
+            return Tf32Rounding::RNA;
+        if (strcmp(m, "rz") == 0)
+            return Tf32Rounding::RZ;
+        fprintf(stderr, "cuemu: CUEMU_TF32_ROUNDING=%s: want rn, rna or rz\n", m);
+        exit(2);
+    }();
+    return mode;
+}
+
+/* v narrowed to TF32 the way the emulated libraries do (NaN and inf unchanged). */
+static inline float lib_tf32(float v)
+{
+    const Tf32Rounding mode = tf32_rounding();
+    if (mode == Tf32Rounding::RN)
+        return tf32_round(v);
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7FFFFFFFu) >= 0x7F800000u)
+        return v;
+    if (mode == Tf32Rounding::RNA)
+        u += 0x1000u; /* half of the dropped 13 bits: ties away from zero */
+    u &= 0xFFFFE000u;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
 }
 
 #endif

@@ -558,6 +558,12 @@ bool cuemu_capturing(void)
     return capture_of_thread != nullptr;
 }
 
+void cuemu_invalidate_capture(void)
+{
+    if (capture_of_thread)
+        capture_of_thread->invalidated = true;
+}
+
 void cuemu_syncthreads(void)
 {
     fiber *f = calling_fiber("__syncthreads");
@@ -680,12 +686,28 @@ cudaError_t cudaGetDevice(int *dev)
     return cudaSuccess;
 }
 
+/* The emulated device's SM count: 4 by default (small grids keep the emulation fast), 132 with
+ * CUEMU_PROFILE=h200 (an H200 SXM: grid sizes and split-K factors that depend on the SM count
+ * take the real device's values). */
+static bool h200_profile()
+{
+    const char *p = getenv("CUEMU_PROFILE");
+    return p && strcmp(p, "h200") == 0;
+}
+
+static int sm_count()
+{
+    return h200_profile() ? 132 : 4;
+}
+
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev)
 {
     if (dev != 0)
         return fail(cudaErrorInvalidDevice);
     memset(prop, 0, sizeof *prop);
-    snprintf(prop->name, sizeof prop->name, "cuemu (CPU emulation of an sm_90 device)");
+    snprintf(prop->name, sizeof prop->name, "%s",
+             h200_profile() ? "cuemu (CPU emulation of an sm_90 device, H200 profile)"
+                            : "cuemu (CPU emulation of an sm_90 device)");
     prop->totalGlobalMem = total_memory;
     prop->sharedMemPerBlock = 48 << 10;
     prop->regsPerBlock = 65536;
@@ -697,7 +719,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int dev)
     prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
     prop->major = 9;
     prop->minor = 0;
-    prop->multiProcessorCount = 4;
+    prop->multiProcessorCount = sm_count();
     return cudaSuccess;
 }
 
@@ -706,7 +728,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
     if (dev != 0)
         return fail(cudaErrorInvalidDevice);
     switch (attr) {
-    case cudaDevAttrMultiProcessorCount: *value = 4; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = sm_count(); return cudaSuccess;
     case cudaDevAttrClockRate: *value = 1000000; return cudaSuccess; /* kHz */
     case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
     case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;

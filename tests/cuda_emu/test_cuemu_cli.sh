@@ -44,6 +44,52 @@ rc=$?
 ok "$([ $rc -eq 0 ] && [ -s "$tmp/bench/bench.json" ] && echo 1)" \
    "bench --device cuda exited with $rc: $(tail -3 "$tmp/bench.log")"
 
+# Fault injection (CUEMU_FAIL_ALGOS): the heuristics' first candidates fail at execution; the
+# backend's trial runs move on to the next ones (run.json's conv plans name them).
+CUEMU_FAIL_ALGOS=fwd:1,bwd_data:0,bwd_filter:0 "$bin" run --modes fp32 "${small[@]}" \
+    --device cuda --out "$tmp/faults" >"$tmp/faults.log" 2>&1
+rc=$?
+algo() { tr -d '[:space:]' <"$1" | grep -o "\"$2\":{\"algo\":\"[A-Z_0-9]*\"" | head -1 |
+         grep -o '[A-Z_0-9]*"$' | tr -d '"'; }
+ok "$([ $rc -eq 0 ] && [ "$(algo "$tmp/faults/run.json" forward)" = IMPLICIT_GEMM ] &&
+      [ "$(algo "$tmp/faults/run.json" backward_data)" = ALGO_1 ] &&
+      [ "$(algo "$tmp/faults/run.json" backward_filter)" = ALGO_3 ] && echo 1)" \
+   "failed algorithms not skipped (exit $rc; forward $(algo "$tmp/faults/run.json" forward), \
+backward_data $(algo "$tmp/faults/run.json" backward_data), \
+backward_filter $(algo "$tmp/faults/run.json" backward_filter)): $(tail -2 "$tmp/faults.log")"
+# The backward-filter heuristic query failing: the documented deterministic fallback (ALGO_1).
+CUEMU_FAIL_ALGOS=bwd_filter:v7 "$bin" run --modes fp32 "${small[@]}" --device cuda \
+    --out "$tmp/nov7" >"$tmp/nov7.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 0 ] && [ "$(algo "$tmp/nov7/run.json" backward_filter)" = ALGO_1 ] && echo 1)" \
+   "a failed v7 query: exit $rc, backward_filter $(algo "$tmp/nov7/run.json" backward_filter)"
+# A malformed list is refused.
+CUEMU_FAIL_ALGOS=fwd:x "$bin" run --modes fp32 "${small[@]}" --device cuda \
+    --out "$tmp/badlist" >"$tmp/badlist.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 2 ] && grep -q "CUEMU_FAIL_ALGOS: 'fwd:x'" "$tmp/badlist.log" && echo 1)" \
+   "a malformed CUEMU_FAIL_ALGOS: exit $rc (want 2): $(tail -1 "$tmp/badlist.log")"
+# Every forward algorithm failing: one error naming cuDNN's status, exit 1.
+CUEMU_FAIL_ALGOS=fwd:0,fwd:1,fwd:2,fwd:4,fwd:5,fwd:6,fwd:7 "$bin" run --modes fp32 "${small[@]}" \
+    --device cuda --out "$tmp/nofwd" >"$tmp/nofwd.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 1 ] && grep -q 'no fp32 convolution algorithm.*forward: CUDNN_STATUS_EXECUTION_FAILED' \
+      "$tmp/nofwd.log" && echo 1)" \
+   "no forward algorithm: exit $rc (want 1) or no cuDNN status in: $(tail -2 "$tmp/nofwd.log")"
+
+# A cuDNN runtime older than the headers of the build: a warning in info, on stderr at open
+# and in run.json's backend record.
+CUEMU_CUDNN_VERSION=90000 "$bin" info >"$tmp/oldinfo" 2>&1
+ok "$(grep -q '^warning: .*cuDNN runtime 9.0.0 is older' "$tmp/oldinfo" && echo 1)" \
+   "info does not warn of an older cuDNN runtime: $(grep cuDNN "$tmp/oldinfo")"
+CUEMU_CUDNN_VERSION=90000 "$bin" run --modes fp32 "${small[@]}" --device cuda --out "$tmp/old" \
+    >"$tmp/old.log" 2>&1
+ok "$(grep -q 'ampbench: warning: cuDNN runtime 9.0.0' "$tmp/old.log" &&
+      grep -q '"version_warning":[[:space:]]*"cuDNN runtime 9.0.0' "$tmp/old/run.json" && echo 1)" \
+   "an older cuDNN runtime is not warned of on stderr and in run.json"
+ok "$(grep -q '"version_warning":[[:space:]]*""' "$tmp/auto/run.json" && echo 1)" \
+   "a version warning without CUEMU_CUDNN_VERSION"
+
 CUEMU_DEVICES=0 "$bin" run --modes fp32 "${small[@]}" --device cuda --out "$tmp/none" \
     >"$tmp/none.log" 2>&1
 rc=$?

@@ -462,7 +462,7 @@ static void test_cublas(void)
     CHECK(cublasSetWorkspace(h, host_buf, sizeof host_buf) == CUBLAS_STATUS_INVALID_VALUE,
           "host workspace");
 
-    /* Graph capture: the GEMM replays with the arguments of the captured call. */
+    /* Graph capture: a 1x1x1 GEMM (C = alpha * 3 * 5). */
     {
         Dev cA(4), cB(4), cC(4);
         put(cA, { 3.0f }, F32);
@@ -470,13 +470,28 @@ static void test_cublas(void)
         put(cC, { -1.0f }, F32);
         float alpha = 2.0f;
         cudaStream_t s = g_stream;
+        const auto gemm1 = [&](cublasHandle_t handle) {
+            return cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, cA.p,
+                                CUDA_R_32F, 1, cB.p, CUDA_R_32F, 1, &zero, cC.p, CUDA_R_32F, 1,
+                                CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT);
+        };
+        /* Without a user workspace: NOT_SUPPORTED, and the capture is invalidated. */
+        cublasHandle_t bare = nullptr;
+        CHECK(cublasCreate(&bare) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
+        CHECK(cublasSetStream(bare, s) == CUBLAS_STATUS_SUCCESS, "cublasSetStream");
         CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
               "begin capture");
-        CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &alpha, cA.p, CUDA_R_32F, 1,
-                           cB.p, CUDA_R_32F, 1, &zero, cC.p, CUDA_R_32F, 1,
-                           CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT) ==
-                  CUBLAS_STATUS_SUCCESS,
-              "GemmEx in capture");
+        CHECK(gemm1(bare) == CUBLAS_STATUS_NOT_SUPPORTED,
+              "GemmEx in capture without a workspace is not NOT_SUPPORTED");
+        cudaGraph_t bad = nullptr;
+        CHECK(cudaStreamEndCapture(s, &bad) == cudaErrorStreamCaptureInvalidated,
+              "the capture survived a GemmEx without a workspace");
+        cudaGetLastError();
+        CHECK(cublasDestroy(bare) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
+        /* With one: the GEMM replays with the arguments of the captured call. */
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+              "begin capture");
+        CHECK(gemm1(h) == CUBLAS_STATUS_SUCCESS, "GemmEx in capture");
         alpha = 100.0f; /* after the call: must not matter */
         cudaGraph_t graph = nullptr;
         cudaGraphExec_t exec = nullptr;
@@ -765,10 +780,15 @@ static void conv_case(cudnnHandle_t h, const Geom &g, T t, cudnnDataType_t compu
               "%s dir %d heuristics: status %d, %d results", label, dir, (int)st, returned);
         bool seen_unsupported = false, any_det = false;
         int ran = 0;
+        /* Tensor-op results only for FP16/BF16 with C and K multiples of 8, else DEFAULT. */
+        const bool tensor_op = math == CUDNN_TENSOR_OP_MATH ||
+                               math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+        const cudnnMathType_t want_math =
+            tensor_op && t != F32 && (g.C % 8 || g.K % 8) ? CUDNN_DEFAULT_MATH : math;
         for (size_t i = 0; i < cands.size(); i++) {
             const Cand &c = cands[i];
-            CHECK(c.math == math, "%s dir %d algo %d: math type %d", label, dir, c.algo,
-                  (int)c.math);
+            CHECK(c.math == want_math, "%s dir %d algo %d: math type %d (want %d)", label, dir,
+                  c.algo, (int)c.math, (int)want_math);
             if (c.status != CUDNN_STATUS_SUCCESS) {
                 seen_unsupported = true;
                 continue;
@@ -1054,6 +1074,37 @@ static void test_conv_tf32(cudnnHandle_t h)
           get(out, 1, F32)[0]);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
+
+    /* A combination never executed before (backward filter, ALGO_1 with its workspace, FMA
+     * math on this problem) fails inside a capture and invalidates it: a real cuDNN may have to
+     * load or compile its kernel, which capture cannot do. Executed once outside, it captures. */
+    Dev ws(4096);
+    size_t need = 0;
+    CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w,
+                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                                                         &need) == CUDNN_STATUS_SUCCESS &&
+              need <= 4096,
+          "backward filter ALGO_1 workspace");
+    CHECK(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH) == CUDNN_STATUS_SUCCESS, "math");
+    const auto bwd_filter = [&] {
+        return cudnnConvolutionBackwardFilter(h, &one, d.x, pa.p, d.y, p1.p, d.conv,
+                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws.p, need,
+                                              &zero, d.w, out.p);
+    };
+    CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+          "begin capture");
+    CHECK(bwd_filter() == CUDNN_STATUS_EXECUTION_FAILED,
+          "a first execution inside a capture did not fail");
+    CHECK(cudaStreamEndCapture(g_stream, &graph) == cudaErrorStreamCaptureInvalidated,
+          "the capture survived a first execution");
+    cudaGetLastError();
+    CHECK(bwd_filter() == CUDNN_STATUS_SUCCESS, "the first execution outside a capture");
+    CHECK(cudaStreamSynchronize(g_stream) == cudaSuccess, "synchronize");
+    CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+          "begin capture");
+    CHECK(bwd_filter() == CUDNN_STATUS_SUCCESS, "a second execution inside a capture");
+    CHECK(cudaStreamEndCapture(g_stream, &graph) == cudaSuccess, "end capture");
+    cudaGraphDestroy(graph);
 }
 
 /* TRUE_HALF (HALF data, HALF compute) accumulates in FP16: six equal terms 1 + 2^-10 (1x1
@@ -1263,14 +1314,16 @@ static void test_cudnn(void)
     /* The backend's convolutions in every configuration it uses, plus TRUE_HALF: 3x3 with
      * padding 1, 5x5 with padding 2, 3x3 at stride 2 with padding 1, 1x1 at stride 2 without
      * padding, a single input channel with padding larger than the filter; then a strided,
-     * dilated, flipped one with uneven padding. */
+     * dilated, flipped one with uneven padding, and 8 -> 8 channels. */
     const Geom same = { 2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom five = { 2, 3, 7, 6, 2, 5, 5, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom s2 = { 2, 2, 7, 8, 3, 3, 3, 1, 1, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom pw = { 2, 4, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom wide = { 1, 1, 3, 4, 2, 2, 2, 2, 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
     const Geom odd = { 2, 2, 7, 6, 3, 3, 2, 2, 1, 2, 1, 2, 2, CUDNN_CONVOLUTION };
-    for (const Geom *g : { &same, &five, &s2, &pw, &wide, &odd }) {
+    /* C and K multiples of 8: the FP16/BF16 results report tensor-op math. */
+    const Geom eight = { 1, 8, 4, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
+    for (const Geom *g : { &same, &five, &s2, &pw, &wide, &odd, &eight }) {
         conv_case(h, *g, F32, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH);
         conv_case(h, *g, F32, CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH);
         conv_case(h, *g, F16, CUDNN_DATA_FLOAT, CUDNN_TENSOR_OP_MATH);

@@ -5,20 +5,21 @@
 #     smoke stages skipped "no device" where nvidia-smi is absent;
 #   - a carried build that needs a newer glibc (a loader error, through a stand-in ldd): the ldd
 #     stage fails naming the glibc version, not a missing library;
-#   - with a CUDA build (BUILD_WITH_CUDA: its ampbench, the toolkit's and cuDNN's library folders):
+#   - `ampbench info --smoke`: every CPU case exact, exit 0;
+#   - with a CUDA build (its ampbench, the toolkit's and cuDNN's library folders):
 #     a wheel-only machine, the toolkit's and cuDNN's .so files linked into a site-packages tree
 #     (nvidia/<pkg>/lib, with a nvidia_cudnn_cu13 dist-info) found through PYTHONPATH, the CUDA
 #     installs hidden (DEVICE_CHECK_CUDA_ROOTS empty, no nvcc on PATH): every library and every
 #     ldd path of the CUDA stack comes from that tree, LD_LIBRARY_PATH holds only its folders, the
 #     NVRTC of cuDNN's CUDA major is chosen, and the smoke stage is skipped "no device" after the
 #     CPU cases passed;
-#   - with the emulated CUDA backend (CUEMU_AMPBENCH): `info --smoke` passes every CUDA case.
-# Usage: test_device_check.sh SOURCE_DIR [CUDA_AMPBENCH CUDA_LIB_DIR CUDNN_LIB_DIR] [--cuemu BIN]
+#   - with the emulated CUDA backend (--cuemu BIN): `info --smoke` passes every CUDA case.
+# Usage: test_device_check.sh SOURCE_DIR AMPBENCH [CUDA_LIB_DIR CUDNN_LIB_DIR] [--cuemu BIN]
 set -u
-src=$1
-shift
-cuda_bin="" cuda_lib="" cudnn_lib="" cuemu_bin=""
-if [ $# -ge 3 ] && [ "$1" != --cuemu ]; then cuda_bin=$1 cuda_lib=$2 cudnn_lib=$3; shift 3; fi
+src=$1 bin=$2
+shift 2
+cuda_lib="" cudnn_lib="" cuemu_bin=""
+if [ $# -ge 2 ] && [ "$1" != --cuemu ]; then cuda_lib=$1 cudnn_lib=$2; shift 2; fi
 [ "${1:-}" = --cuemu ] && cuemu_bin=$2
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "FAIL: jq is not installed (scripts/install-deps.sh)" >&2; exit 1; }
@@ -79,8 +80,15 @@ ok "$([ "$(q .stages.ldd.result oldglibc)" = fail ] && q .stages.ldd.reason oldg
 ok "$([ "$(q .stages.smoke.result oldglibc)" = skip ] && echo 1)" "oldglibc: smoke must be skipped: $(q -c .stages.smoke oldglibc)"
 ok "$([ "$(cat "$tmp/oldglibc.rc")" = 1 ] && echo 1)" "oldglibc: a failed stage must exit 1, not $(cat "$tmp/oldglibc.rc")"
 
+# ---- the smoke on the CPU backend ---------------------------------------------------------------
+"$bin" info --smoke >"$tmp/cpu-smoke.txt" 2>&1
+rc=$?
+ok "$([ "$rc" = 0 ] && [ "$(grep -c '^smoke cpu: .*: ok' "$tmp/cpu-smoke.txt")" = 8 ] &&
+      tail -n 1 "$tmp/cpu-smoke.txt" | grep -qx 'smoke: passed' && echo 1)" \
+  "info --smoke exits $rc, expected 8 CPU cases ok: $(grep -E '^smoke cpu|FAIL' "$tmp/cpu-smoke.txt" | head -n 3)"
+
 # ---- a wheel-only machine ----------------------------------------------------------------------
-if [ -n "$cuda_bin" ]; then
+if [ -n "$cuda_lib" ]; then
   site=$tmp/site
   link_libs() { # FROM_DIR PKG PATTERN...: the wheel's nvidia/PKG/lib, the files linked in
     local from=$1 pkg=$2 f; shift 2
@@ -92,7 +100,7 @@ if [ -n "$cuda_bin" ]; then
   link_libs "$cuda_lib" cuda_nvrtc 'libnvrtc.so.*' 'libnvrtc-builtins.so.*'
   link_libs "$cudnn_lib" cudnn 'libcudnn*.so.9'
   mkdir -p "$site/nvidia_cudnn_cu13-9.0.0.dist-info"
-  build=$(dirname "$cuda_bin")
+  build=$(dirname "$bin")
   probe wheels AMPBENCH_BUILD="$build" PYTHONPATH="$site"
   ok "$([ "$(q .stages.libraries.result wheels)" = pass ] && echo 1)" "wheels: libraries stage: $(q -c .stages.libraries wheels)"
   outside=$(jq -r --arg s "$site" '.libraries | to_entries[] | select((.value // "") | startswith($s) | not) | .key' \

@@ -429,19 +429,28 @@ __attribute__((visibility("default"))) int InitializeInjectionNvtx2(NvtxGetExpor
     const char *profile = getenv("NVTX_RECORDER_PROFILE");
     rec.profile_path = profile && *profile ? profile : NULL;
     rec.t_init = now_ns();
-    set_entry(core, ncore, NVTX_CBID_CORE_RangePushEx, FN(range_push_ex));
-    set_entry(core, ncore, NVTX_CBID_CORE_RangePushA, FN(range_push_a));
-    set_entry(core, ncore, NVTX_CBID_CORE_RangePop, FN(range_pop));
-    set_entry(core, ncore, NVTX_CBID_CORE_RangeStartEx, FN(range_start_ex));
-    set_entry(core, ncore, NVTX_CBID_CORE_RangeStartA, FN(range_start_a));
-    set_entry(core, ncore, NVTX_CBID_CORE_RangeEnd, FN(range_end));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainRangePushEx, FN(domain_range_push_ex));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainRangePop, FN(domain_range_pop));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainRangeStartEx, FN(domain_range_start_ex));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainRangeEnd, FN(domain_range_end));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainCreateA, FN(domain_create_a));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainDestroy, FN(domain_destroy));
-    set_entry(core2, ncore2, NVTX_CBID_CORE2_DomainRegisterStringA, FN(domain_register_string_a));
+    const struct {
+        int core2; /* 0: NVTX_CB_MODULE_CORE, 1: NVTX_CB_MODULE_CORE2 */
+        unsigned int id;
+        NvtxFunctionPointer fn;
+    } entries[] = {
+        { 0, NVTX_CBID_CORE_RangePushEx, FN(range_push_ex) },
+        { 0, NVTX_CBID_CORE_RangePushA, FN(range_push_a) },
+        { 0, NVTX_CBID_CORE_RangePop, FN(range_pop) },
+        { 0, NVTX_CBID_CORE_RangeStartEx, FN(range_start_ex) },
+        { 0, NVTX_CBID_CORE_RangeStartA, FN(range_start_a) },
+        { 0, NVTX_CBID_CORE_RangeEnd, FN(range_end) },
+        { 1, NVTX_CBID_CORE2_DomainRangePushEx, FN(domain_range_push_ex) },
+        { 1, NVTX_CBID_CORE2_DomainRangePop, FN(domain_range_pop) },
+        { 1, NVTX_CBID_CORE2_DomainRangeStartEx, FN(domain_range_start_ex) },
+        { 1, NVTX_CBID_CORE2_DomainRangeEnd, FN(domain_range_end) },
+        { 1, NVTX_CBID_CORE2_DomainCreateA, FN(domain_create_a) },
+        { 1, NVTX_CBID_CORE2_DomainDestroy, FN(domain_destroy) },
+        { 1, NVTX_CBID_CORE2_DomainRegisterStringA, FN(domain_register_string_a) },
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++)
+        set_entry(entries[i].core2 ? core2 : core, entries[i].core2 ? ncore2 : ncore, entries[i].id,
+                  entries[i].fn);
     atexit(at_exit);
     return 1;
 }

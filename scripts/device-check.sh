@@ -414,7 +414,7 @@ for lib in $(printf '%s\n' "${needed[@]}" | sort -u); do
 done
 export LD_LIBRARY_PATH=$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # The libraries --prepare bundled, only when this machine lacks some of its own.
-if [ -n "$BUILD" ] && [ -d "$BUILD/runtime-libs" ] && x 10 ldd "$BUILD/ampbench" | grep -q "not found"; then
+if [ -n "$BUILD" ] && [ -d "$BUILD/runtime-libs" ] && x "$(probe_limit 10)" ldd "$BUILD/ampbench" | grep -q "not found"; then
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BUILD/runtime-libs
   echo "bundled runtime libraries added: $(cd "$BUILD/runtime-libs" && printf '%s ' *)" >>"$OUT/libs.txt"
 fi
@@ -428,9 +428,9 @@ else
 fi
 
 # ldd
-# missing_libs BUILD_DIR: the libraries its binaries need and cannot find (space-separated).
+# missing_libs BUILD_DIR [SECONDS]: the libraries its binaries need and cannot find (space-separated).
 missing_libs() {
-  x 10 ldd "$1/ampbench" "$1/tests/test_backend_ops" >"$OUT/ldd-ampbench.txt" 2>&1
+  x "${2:-10}" ldd "$1/ampbench" "$1/tests/test_backend_ops" >"$OUT/ldd-ampbench.txt" 2>&1
   awk '/not found/ { print $1 }' "$OUT/ldd-ampbench.txt" | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 REBUILD_WHY=""
@@ -442,7 +442,7 @@ if [ -z "$BUILD" ]; then
 else
   x "$(probe_limit 10)" ldd "$BUILD/ampbench" >"$OUT/probe/ldd.txt" 2>&1
   rc=$?
-  MISSING=$(missing_libs "$BUILD")
+  MISSING=$(missing_libs "$BUILD" "$(probe_limit 10)")
   GLIBC_ERR=$(glibc_error "$OUT/probe/ldd.txt")
   if [ -n "$GLIBC_ERR" ]; then
     REBUILD_WHY="the carried build needs a newer C/C++ runtime than this machine's (glibc $(glibc_here)): $GLIBC_ERR"

@@ -9,13 +9,15 @@
 #   - one "profile_steps" start/end range (the capture range of --profile-steps A:B) holding
 #     exactly global steps A to B (2 epochs: the range crosses the epoch boundary), and, when B
 #     is past the run's last step, closed after that step;
-#   - a text profile (NVTX_RECORDER_PROFILE) with a line per range and the step count.
+#   - a text profile (NVTX_RECORDER_PROFILE) with a line per range and the step count, and the
+#     same from scripts/profile.sh (make profile) where neither nsys nor ncu is on the PATH.
 # The checker is first shown to fail on doctored traces (a pop dropped, a capture range moved).
 # Usage: test_nvtx_ranges.sh AMPBENCH LIBNVTX_RECORDER [DEVICE]; DEVICE cuda (the emulated one of
 # tests/cuda_emu) also runs with CUDA Graphs, where replayed steps show the step range alone.
 set -u
 bin=$1 recorder=$2 device=${3:-cpu}
-. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 
 # 6 steps of 32 per epoch, 2 epochs.
 steps=12
@@ -126,6 +128,17 @@ if [ "$device" = cuda ]; then
   fwd=$(grep -c $'^push\t.*\tepoch/step/forward$' "$tmp/graphs.tsv")
   ok "$([ "$fwd" -ge 1 ] && [ "$fwd" -lt "$steps" ] && echo 1)" \
     "graphs: $fwd steps show a forward range, expected at least 1 and fewer than $steps (replays)"
+fi
+
+# scripts/profile.sh (make profile) where neither nsys nor ncu is on the PATH: the text profile.
+if [ "$device" = cpu ]; then
+  (cd "$tmp" && PATH=/usr/bin:/bin NVTX_RECORDER=$recorder bash "$here/../scripts/profile.sh" \
+     "$bin" --device cpu --modes amp --epochs 1 --train-limit 96 --test-limit 32 --profile-steps 2:3 \
+     --no-progress) >"$tmp/profile.out" 2>&1
+  rc=$?
+  ok "$([ "$rc" = 0 ] && grep -q '^ampbench@profile_steps  *1 ' "$tmp/profile.out" &&
+        grep -q '^  step  *3 ' "$tmp/profile.out" && grep -q 'nsys profile' "$tmp/profile.out" && echo 1)" \
+    "profile.sh without Nsight (exit $rc) must print the text profile and the Nsight commands: $(tail -n 5 "$tmp/profile.out")"
 fi
 
 # The checker fails where it must: a pop dropped, the capture range one step late.

@@ -3,6 +3,8 @@
 #   - with no carried build: OUT/summary.json has the probe's shape (mode, elapsed_s <= 30, the
 #     four stages driver, libraries, ldd, smoke, each pass/fail/skip with a reason), the driver and
 #     smoke stages skipped "no device" where nvidia-smi is absent;
+#   - the full check with no carried build and no cmake: exit 2, summary.json (mode full) holds the
+#     reason it stopped and the probe;
 #   - a carried build that needs a newer glibc (a loader error, through a stand-in ldd): the ldd
 #     stage fails naming the glibc version, not a missing library;
 #   - `ampbench info --smoke`: every CPU case exact, exit 0;
@@ -59,6 +61,16 @@ ok "$([ "$(q .stages.ldd.result bare)" = skip ] && [ "$(q .stages.smoke.result b
 ok "$([ "$(q '.libraries | length' bare)" -ge 10 ] && [ "$(q '.ldd | type' bare)" = array ] &&
       [ "$(q '.smoke | type' bare)" = array ] && echo 1)" "bare: libraries, ldd or smoke missing: $(head -c 300 "$tmp/bare/summary.json")"
 ok "$(grep -q '^== .*probe libraries: ' "$tmp/bare.log" && echo 1)" "bare: no probe line in the log"
+
+# ---- the full check where it cannot go on: the probe inside its summary -------------------------
+# (No carried build, and no cmake on PATH to rebuild with: it stops, exit 2.)
+env -i HOME="$HOME" PATH="$tmp/bin" DEVICE_CHECK_CUDA_ROOTS= AMPBENCH_BUILD=/nonexistent \
+  bash "$tmp/tree/scripts/device-check.sh" "$tmp/full" >"$tmp/full.log" 2>&1
+rc=$?
+ok "$([ "$rc" = 2 ] && [ "$(q .mode full)" = full ] && q .stopped full | grep -q 'cannot rebuild here' && echo 1)" \
+  "full: expected exit 2 and a 'cannot rebuild here' stop, got $rc: $(q .stopped full) $(tail -n 2 "$tmp/full.log")"
+ok "$([ "$(q .probe.mode full)" = full ] && [ "$(q '.probe.stages | length' full)" = 4 ] && echo 1)" \
+  "full: summary.json must hold the probe: $(q -c .probe.stages full)"
 
 # ---- a carried build that needs a newer glibc ----------------------------------------------------
 mkdir -p "$tmp/old/tests" "$tmp/oldbin"

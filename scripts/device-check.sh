@@ -14,8 +14,9 @@
 # finds the CUDA runtime, cuBLAS, cuDNN and the NVRTC of the CUDA major that cuDNN was built for
 # (CUDA installs, or the nvidia-* Python wheels next to PyTorch) and puts their folders, and only
 # theirs, on LD_LIBRARY_PATH (never a system folder); every external command runs under `timeout`;
-# uses a build carried from another machine (build-cuda/ or $AMPBENCH_BUILD) or builds one with nvcc; runs the gpu-labelled tests (op parity suite,
-# end-to-end training against the CPU reference, --deterministic repeatability); trains every
+# uses a build carried from another machine (build-cuda/ or $AMPBENCH_BUILD) or builds one with
+# nvcc; runs the gpu-labelled tests (op parity suite, end-to-end training against the CPU
+# reference, --deterministic repeatability); trains every
 # recipe for 2 epochs on Fashion-MNIST with --device cuda; runs the throughput sweep (batch 32 AMP
 # with and without CUDA Graphs against PyTorch eager AMP on the same network, and --channels 64
 # --batch 1024 AMP against FP32 for speed and peak memory); and writes OUT_DIR/summary.json,

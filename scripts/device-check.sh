@@ -85,7 +85,10 @@ if [ "${1:-}" = "--prepare" ]; then
   for l in "$(cache CJSON_LIBRARY)" "$(cache GSL_LIBRARY)" "$(cache GSL_CBLAS_LIBRARY)" "$(cache ZLIB_LIBRARY_RELEASE)"; do
     soname=$(readelf -d "$l" | awk -F'[][]' '/SONAME/ { print $2 }')
     [ -n "$soname" ] || die "cannot bundle $l (no SONAME)"
-    cp -L "$l" "$B/deps/lib/$soname" && ln -sf "$soname" "$B/deps/lib/${l##*/}" || die "cannot bundle $l"
+    # (The same file as runtime-libs/ holds, linked, not copied: the carry limit.)
+    if [ -e "$B/runtime-libs/$soname" ]; then ln -sf "../../runtime-libs/$soname" "$B/deps/lib/$soname"
+    else cp -L "$l" "$B/deps/lib/$soname" || die "cannot bundle $l"; fi
+    ln -sf "$soname" "$B/deps/lib/${l##*/}" || die "cannot bundle $l"
   done
   echo "bundled the cJSON, GSL and zlib development files into $B/deps"
   src=${AMPBENCH_DATA:-/usr/share/datasets/fashion-mnist}

@@ -32,11 +32,12 @@ test: build
 bench: build
 	$(BUILD)/ampbench bench $(if $(wildcard $(BUILD)/micro_ops),--micro $(BUILD)/micro_ops) $(ARGS)
 
-# Nsight profiling of one recipe (docs/PROFILING.md): Nsight Systems when nsys is on the PATH,
-# else Nsight Compute on the step range, else the commands to run.
+# Profiling of one recipe (docs/PROFILING.md): Nsight Systems when nsys is on the PATH, else
+# Nsight Compute on the step range, else a text profile of the NVTX ranges (the recorder built
+# with the tests) and the commands to run on a machine with Nsight.
 PROFILE_ARGS ?= --modes amp --epochs 1 --train-limit 3200 --profile-steps 20:40 --no-progress
 profile: build
-	@scripts/profile.sh $(BUILD)/ampbench $(PROFILE_ARGS)
+	@NVTX_RECORDER=$(BUILD)/tests/libnvtx_recorder.so scripts/profile.sh $(BUILD)/ampbench $(PROFILE_ARGS)
 
 # The CPU suite under AddressSanitizer + UBSan, in its own build folder (docs/RELIABILITY.md).
 # Any report fails the test: -fno-sanitize-recover=all, and LeakSanitizer's exit code. The

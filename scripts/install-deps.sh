@@ -11,6 +11,7 @@ packages=(
   libgsl-dev          # Student t distribution for verify's Welch test
   libbenchmark-dev    # micro-benchmarks (bench/)
   gnuplot-nox         # plots
+  jq                  # tests/test_device_check.sh: the device probe's summary.json
   dataset-fashion-mnist  # the default data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (Debian 12's clang is clang-14)
 )

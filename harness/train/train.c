@@ -97,7 +97,27 @@ struct session {
     const struct train_progress *progress;
     struct recipe_result *out;
     size_t steps_cap;
+    int capturing;       /* inside the --profile-steps range */
+    uint64_t capture_id; /* its NVTX start/end range */
 };
+
+/* The capture range of --profile-steps: the backend's profiler range (cudaProfilerStart/Stop,
+ * for nsys --capture-range=cudaProfilerApi) and an NVTX start/end range "profile_steps" in the
+ * ampbench domain (for nsys --capture-range=nvtx, on every backend; tests/nvtx_recorder.c checks
+ * it brackets exactly the steps named). */
+static void capture(struct session *s, int start)
+{
+    struct backend *be = &s->be;
+    if (start == s->capturing)
+        return;
+    s->capturing = start;
+    if (start)
+        s->capture_id = nvtx_range_start("profile_steps");
+    if (be->ops->profile_range)
+        be->ops->profile_range(be->ctx, start);
+    if (!start)
+        nvtx_range_end(s->capture_id);
+}
 
 static int record_step(struct session *s, const struct step_record *rec)
 {
@@ -132,8 +152,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
         const uint64_t global_step = (uint64_t)(m->epoch - 1) * batches + b + 1;
-        if (global_step == c->profile_first && be->ops->profile_range)
-            be->ops->profile_range(be->ctx, 1);
+        if (global_step == c->profile_first)
+            capture(s, 1);
         nvtx_push("step");
         dataset_gather(d, order + first, n, s->st.images, s->st.labels);
         struct step_result sr;
@@ -141,8 +161,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         if (rc == AMP_OK)
             rc = model_train_step(s->model, n, c->lr, c->momentum, &sr);
         nvtx_pop();
-        if (global_step == c->profile_last && be->ops->profile_range)
-            be->ops->profile_range(be->ctx, 0);
+        if (global_step == c->profile_last)
+            capture(s, 0);
         if (rc == AMP_OK)
             rc = be->ops->read_counts(be->ctx, &counts);
         if (rc != AMP_OK)
@@ -341,6 +361,7 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
     }
     if (rc == AMP_OK) {
         rc = run_epochs(&s, train, test, order);
+        capture(&s, 0); /* still open when the run had fewer steps than B, diverged or failed */
         out->threads = be->threads;
         if (be->ops->describe) { /* algorithms, graphs, device memory: for run.json */
             const int need = be->ops->describe(be->ctx, NULL, 0);

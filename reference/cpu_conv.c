@@ -68,11 +68,15 @@ static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g
     return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
 }
 
-/* The geometry this file's path runs (the padded grid pads by one on every side for nine
- * unit-stride taps); the general path runs every other one. */
+/* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
+ * every side for nine unit-stride taps) over fewer than CONV3X3_GEMM_MIN_CIN input channels,
+ * where the GEMM's reduction (c_in * 9) would be too short; the general path runs every other
+ * one. The seed network's (c_in 1) sums are pinned bit for bit by tests/test_golden.sh. */
+enum { CONV3X3_GEMM_MIN_CIN = 16 };
+
 static int is_3x3_same(const struct conv_shape *s)
 {
-    return s->kernel == 3 && s->stride == 1 && s->pad == 1;
+    return s->kernel == 3 && s->stride == 1 && s->pad == 1 && s->c_in < CONV3X3_GEMM_MIN_CIN;
 }
 
 /* Every geometry with an output: kernel >= 1, stride >= 1, at least one output row and column. */

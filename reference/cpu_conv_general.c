@@ -49,10 +49,10 @@ struct geo {
     size_t NC;            /* forward: columns per task (a multiple of NR) */
     size_t G, LG, CB, NG, NCB, CBT; /* data grad.: images per group, its columns (rounded to NR),
                                        channels per block, groups, blocks, row tiles per block */
-    size_t T;             /* filter grad.: shares of the output tiles (the threads) */
-    int split_co;         /* ... split by output channel (else by filter column) */
-    size_t CTS, KTS;      /* ... output-channel tiles and filter-column tiles per share */
-    size_t L;             /* ... columns per chunk */
+    size_t T;             /* filter grad.: shares of the filter-row tiles (the threads) */
+    size_t KT, KTS;       /* ... row tiles of dW^T (CK rounded up to MR, / MR), tiles per share */
+    size_t CO16;          /* ... CO rounded up to NR (the columns of dW^T) */
+    size_t L;             /* ... batch columns per chunk */
 };
 
 static struct geo geo_of(const struct conv_shape *s, int threads)
@@ -81,14 +81,13 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.NG = (g.N + g.G - 1) / g.G;
     g.NCB = (g.C + g.CB - 1) / g.CB;
     g.CBT = up(g.CB * g.KK, MR) / MR;
-    /* Filter gradient: T shares of the tiles, by output channel when CK < CO (each thread then
-     * packs all of col^T and its channels of dout), else by filter column; a share's operands
-     * for a chunk of L columns within about 2 MB. */
+    /* Filter gradient: dW^T [CK][CO] in T shares of its MR-row tiles; a share's operands for
+     * a chunk of L columns (its im2col rows and dout^T) within about 256 KB. */
     g.T = threads > 0 ? (size_t)threads : 1;
-    g.split_co = g.CK < g.CO;
-    g.CTS = g.split_co ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
-    g.KTS = g.split_co ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
-    g.L = clampz((524288 / (g.CTS * MR + g.KTS * NR)) / NR * NR, 64, 4096);
+    g.KT = up(g.CK, MR) / MR;
+    g.KTS = (g.KT + g.T - 1) / g.T;
+    g.CO16 = up(g.CO, NR);
+    g.L = clampz((65536 / (g.KTS * MR + g.CO16)) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
     return g;
@@ -106,30 +105,52 @@ static size_t shared_floats(const struct geo *g)
 {
     const size_t fwd = g->CO6 * g->CK;
     const size_t dgrad = g->NCB * g->CBT * MR * g->CO;
-    const size_t wgrad = g->CO6 * g->CK16;
+    const size_t wgrad = g->KT * MR * g->CO16;
     size_t m = fwd > dgrad ? fwd : dgrad;
     return m > wgrad ? m : wgrad;
 }
 
 static size_t thread_floats(const struct geo *g)
 {
-    const size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
-    const size_t fwd = g->CK * g->NC;
+    size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
+    row = row > g->L ? row : g->L;
+    const size_t fwd = (g->CK + g->CO6) * g->NC;
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wrow = g->L > row ? g->L : row;
-    const size_t wgrad = (g->CTS * MR + g->KTS * NR) * g->L + up(wrow, NR) +
-                         g->L * (sizeof(size_t) / sizeof(float));
+    const size_t wgrad = (g->KTS * MR + g->CO16) * g->L + up(g->L, NR);
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
 
 /* (Every region a multiple of 16 floats: the workspace is 64-byte aligned, and so is each
  * region.) */
-size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
+static size_t workspace_floats(const struct conv_shape *s, int threads)
 {
     const struct geo g = geo_of(s, threads);
-    const size_t floats = up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
-                          g.T * up(thread_floats(&g), 16);
+    return up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
+           g.T * up(thread_floats(&g), 16);
+}
+
+/* A stride-1 convolution's data gradient is the forward convolution of dout, padded by
+ * K - 1 - P, with the filters transposed and rotated (pack_weights' flip): its shape, when the
+ * padding is at most K - 1. */
+static int flipped_shape(const struct conv_shape *s, struct conv_shape *t)
+{
+    if (s->stride != 1 || s->pad + 1 > s->kernel)
+        return 0;
+    *t = (struct conv_shape){ .n = s->n, .c_in = s->c_out, .h = conv_out_h(s),
+                              .w = conv_out_w(s), .c_out = s->c_in, .kernel = s->kernel,
+                              .stride = 1, .pad = s->kernel - 1 - s->pad };
+    return 1;
+}
+
+size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
+{
+    size_t floats = workspace_floats(s, threads);
+    struct conv_shape t;
+    if (flipped_shape(s, &t)) {
+        const size_t f = workspace_floats(&t, threads);
+        floats = f > floats ? f : floats;
+    }
     return floats * sizeof(float);
 }
 
@@ -148,18 +169,20 @@ static float *my_scratch(const struct layout *l)
 }
 
 /* ---- the micro-kernel ---- */
-/* acc[i][0..NR) += sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
- * (acc: MR rows of NR floats, row-major). */
+/* acc[i][0..NR) (+)= sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
+ * (acc: MR rows of NR floats, row i at acc + i * ldc), from the values in acc when `load`,
+ * else from -0 (see below). */
 static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
                                                    const float *restrict b, size_t ldb,
-                                                   float *restrict acc)
+                                                   float *restrict acc, size_t ldc, int load)
 {
     vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
 #pragma GCC unroll 2
     for (size_t k = 0; k < K; k++) {
         vn bv[NV];
@@ -179,7 +202,7 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
@@ -187,16 +210,18 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 /* micro_kernel with row i of A read from its own row: a[i][k] (no packing). */
 static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
                                                         const float *restrict b,
-                                                        float *restrict acc)
+                                                        float *restrict acc, size_t ldc,
+                                                        int load)
 {
     vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
     const float *restrict a0 = a[0], *restrict a1 = a[1], *restrict a2 = a[2],
                           *restrict a3 = a[3], *restrict a4 = a[4], *restrict a5 = a[5];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
 #pragma GCC unroll 2
     for (size_t k = 0; k < K; k++) {
         vn bv[NV];
@@ -215,7 +240,7 @@ static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *c
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
@@ -236,11 +261,6 @@ static inline void lane_sums(float lanes[NR], float *tail, const float *v, size_
         *tail += v[i];
 }
 
-static inline void acc_zero(float acc[MR * NR])
-{
-    for (int i = 0; i < MR * NR; i++)
-        acc[i] = -0.0f;
-}
 
 /* ---- the padded input ---- */
 /* The input as padded FP32 planes: inp itself when it is FP32, not rounded and not padded;
@@ -276,65 +296,98 @@ static inline size_t col_base(const struct geo *g, size_t q)
 }
 
 /* ---- forward ---- */
-/* dst[0..n) = src[0, S, 2S, ...) */
+/* dst[0..n) = src[0, S, 2S, ...); runs of unit stride in vectors of the machine's width. */
 static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
 {
-    if (S == 1)
-        memcpy(dst, src, n * sizeof *dst);
-    else if (S == 2)
+    if (S == 1) {
+        size_t i = 0;
+        for (; i + VN <= n; i += VN)
+            *(vn *)(dst + i) = *(const vn *)(src + i);
+        if (i < n && n >= VN) /* the tail as one overlapping vector */
+            *(vn *)(dst + n - VN) = *(const vn *)(src + n - VN);
+        else
+            for (; i < n; i++)
+                dst[i] = src[i];
+    } else if (S == 2) {
         for (size_t i = 0; i < n; i++)
             dst[i] = src[2 * i];
-    else
+    } else {
         for (size_t i = 0; i < n; i++)
             dst[i] = src[i * S];
+    }
 }
 
-/* im2col of batch columns [q0, q0 + nq): CK rows (ck = (ci, ky, kx)) of ld = nq rounded up to
- * NR columns, zero past nq. A column run within one output row reads the input at stride S. */
-static void im2col(float *restrict dst, size_t ld, const float *restrict xp, size_t q0,
-                   size_t nq, const struct geo *g)
+/* The runs of batch columns [q0, q0 + nq) within one output row each: the column in the
+ * block, the input offset of its top-left tap, the length. */
+enum { MAXRUN = 1024 + 2 };
+struct runs {
+    size_t n, col[MAXRUN], off[MAXRUN], len[MAXRUN];
+};
+
+static void runs_of(struct runs *r, size_t q0, size_t nq, const struct geo *g)
 {
-    enum { MAXRUN = 512 + 2 };
-    size_t run_col[MAXRUN], run_off[MAXRUN], run_len[MAXRUN], runs = 0;
-    for (size_t q = q0; q < q0 + nq; runs++) {
+    r->n = 0;
+    for (size_t q = q0; q < q0 + nq; r->n++) {
         const size_t p = q % g->OHW, ox = p % g->OW;
         const size_t len = q0 + nq - q < g->OW - ox ? q0 + nq - q : g->OW - ox;
-        run_col[runs] = q - q0;
-        run_off[runs] = col_base(g, q);
-        run_len[runs] = len;
+        r->col[r->n] = q - q0;
+        r->off[r->n] = col_base(g, q);
+        r->len[r->n] = len;
         q += len;
     }
-    float *d = dst;
-    for (size_t ci = 0; ci < g->C; ci++)
-        for (size_t ky = 0; ky < g->K; ky++)
-            for (size_t kx = 0; kx < g->K; kx++, d += ld) {
-                const float *src = xp + ci * g->plane + ky * g->WP + kx;
-                for (size_t r = 0; r < runs; r++)
-                    copy_stride(d + run_col[r], src + run_off[r], run_len[r], g->S);
-                for (size_t c = nq; c < ld; c++)
-                    d[c] = 0.0f;
-            }
 }
 
-/* Weights [CO, CK] packed as MR-row panels [CO6 / MR][CK][MR] (rows past CO zero). A
- * worksharing loop. */
+/* im2col rows [ck0, ck1) (ck = (ci, ky, kx)) of batch columns r: rows of ld columns, zero
+ * from nq to ld. A column run within one output row reads the input at stride S. */
+static void im2col_rows(float *restrict dst, size_t ld, const float *restrict xp,
+                        const struct runs *r, size_t nq, size_t ck0, size_t ck1,
+                        const struct geo *g)
+{
+    float *d = dst;
+    for (size_t ck = ck0; ck < ck1; ck++, d += ld) {
+        const size_t ci = ck / g->KK, ky = ck % g->KK / g->K, kx = ck % g->K;
+        const float *src = xp + ci * g->plane + ky * g->WP + kx;
+        for (size_t k = 0; k < r->n; k++)
+            copy_stride(d + r->col[k], src + r->off[k], r->len[k], g->S);
+        for (size_t c = nq; c < ld; c++)
+            d[c] = 0.0f;
+    }
+}
+
+/* Weights packed as MR-row panels [CO6 / MR][CK][MR] (rows past CO zero), A[co][ck] =
+ * weight[co, ck]; or, `flip` (the data gradient of a stride-1 convolution run as a forward
+ * one, whose output channels are the layer's inputs), A[co][(ci, ky, kx)] = weight[ci, co,
+ * K-1-ky, K-1-kx]: the filters transposed and rotated by 180 degrees. A worksharing loop. */
 static void pack_weights(float *restrict dst, const struct amp_tensor *weight, int tf32,
-                         float *row, const struct geo *g)
+                         int flip, float *row, const struct geo *g)
 {
 #pragma omp for schedule(static)
     for (size_t co = 0; co < g->CO6; co++) {
         float *panel = dst + (co / MR) * g->CK * MR + co % MR;
-        if (co < g->CO)
+        if (co < g->CO && !flip) {
             cpu_load(row, weight, co * g->CK, g->CK, tf32);
+        } else if (co < g->CO) {
+            for (size_t ci = 0; ci < g->C; ci++) {
+                float taps[64];
+                for (size_t k0 = 0; k0 < g->KK; k0 += 64) {
+                    const size_t len = g->KK - k0 < 64 ? g->KK - k0 : 64;
+                    cpu_load(taps, weight, (ci * g->CO + co) * g->KK + k0, len, tf32);
+                    for (size_t k = 0; k < len; k++)
+                        row[ci * g->KK + g->KK - 1 - (k0 + k)] = taps[k];
+                }
+            }
+        }
         for (size_t k = 0; k < g->CK; k++)
             panel[k * MR] = co < g->CO ? row[k] : 0.0f;
     }
 }
 
-void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
-                              const struct amp_tensor *inp, const struct amp_tensor *weight,
-                              const struct amp_tensor *bias, struct amp_tensor *workspace,
-                              const struct conv_shape *s, enum amp_math math)
+/* out = the convolution of s (bias optional), or with `flip` the flipped filters (see
+ * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]. */
+static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         struct amp_tensor *workspace, const struct conv_shape *s,
+                         enum amp_math math, int flip)
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
@@ -344,45 +397,43 @@ void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         float *scratch = my_scratch(&lay);
-        float *cols = scratch, *row = scratch + g.CK * g.NC;
+        float *cols = scratch, *sums = cols + g.CK * g.NC, *row = sums + g.CO6 * g.NC;
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
+        struct runs runs;
         const float *xp = padded_input(lay.xpad, inp, &g, tf32_x);
-        pack_weights(lay.shared, weight, tf32_w, row, &g);
+        pack_weights(lay.shared, weight, tf32_w, flip, row, &g);
         /* (the worksharing loops end in barriers: xpad and the weights are complete) */
 #pragma omp for schedule(dynamic)
         for (size_t t = 0; t < tasks; t++) {
             const size_t q0 = t * g.NC, nq = g.NQ - q0 < g.NC ? g.NQ - q0 : g.NC;
             const size_t npanel = up(nq, NR) / NR;
             const size_t ld = npanel * NR;
-            im2col(cols, ld, xp, q0, nq, &g);
-            for (size_t ct = 0; ct < g.CO6 / MR; ct++) {
-                const float *a = lay.shared + ct * g.CK * MR;
-                for (size_t j = 0; j < npanel; j++) {
-                    float tile[MR * NR];
-                    acc_zero(tile);
-                    micro_kernel(g.CK, a, cols + j * NR, ld, tile);
-                    const size_t qa = q0 + j * NR, qe = qa + (nq - j * NR < NR ? nq - j * NR : NR);
-                    for (size_t i = 0; i < MR && ct * MR + i < g.CO; i++) {
-                        const size_t co = ct * MR + i;
-                        float *v = tile + i * NR;
-                        if (bias) { /* the sum, then the bias: one rounding to out's dtype */
-                            const float b = cpu_get(bias, co);
-                            for (int l = 0; l < NR; l++)
-                                v[l] += b;
-                        }
-                        for (size_t q = qa; q < qe;) { /* one piece per image */
-                            const size_t n = q / g.OHW, p = q % g.OHW;
-                            const size_t len = qe - q < g.OHW - p ? qe - q : g.OHW - p;
-                            const size_t off = (n * g.CO + co) * g.OHW + p;
-                            if (out->dtype == AMP_F32)
-                                memcpy((float *)out->data + off, v + (q - qa), len * sizeof *v);
-                            else
-                                cpu_store(out, off, v + (q - qa), len, &counts);
-                            rounded += len;
-                            q += len;
-                        }
-                    }
+            runs_of(&runs, q0, nq, &g);
+            im2col_rows(cols, ld, xp, &runs, nq, 0, g.CK, &g);
+            /* A column panel stays in L1 while the weights' panels stream from L2; the sums
+             * go to rows of ld columns, written out row by row. */
+            for (size_t j = 0; j < npanel; j++)
+                for (size_t ct = 0; ct < g.CO6 / MR; ct++)
+                    micro_kernel(g.CK, lay.shared + ct * g.CK * MR, cols + j * NR, ld,
+                                 sums + ct * MR * ld + j * NR, ld, 0);
+            for (size_t co = 0; co < g.CO; co++) {
+                float *v = sums + co * ld;
+                if (bias) { /* the sum, then the bias: one rounding to out's dtype */
+                    const float b = cpu_get(bias, co);
+                    for (size_t l = 0; l < nq; l++)
+                        v[l] += b;
+                }
+                for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
+                    const size_t n = q / g.OHW, p = q % g.OHW;
+                    const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;
+                    const size_t off = (n * g.CO + co) * g.OHW + p;
+                    if (out->dtype == AMP_F32)
+                        memcpy((float *)out->data + off, v + (q - q0), len * sizeof *v);
+                    else
+                        cpu_store(out, off, v + (q - q0), len, &counts);
+                    rounded += len;
+                    q += len;
                 }
             }
         }
@@ -390,113 +441,89 @@ void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
     }
 }
 
+void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
+                              const struct amp_tensor *inp, const struct amp_tensor *weight,
+                              const struct amp_tensor *bias, struct amp_tensor *workspace,
+                              const struct conv_shape *s, enum amp_math math)
+{
+    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0);
+}
+
 /* ---- filter gradient ---- */
-/* dweight = sum over the batch's columns (in order) of dout x col^T; dbias = sum of dout.
- * Each thread owns a share of the output tiles (by output channel when CK < CO, else by filter
- * column) and runs every chunk of columns alone, packing the operands its tiles need: no
- * barrier per chunk (a late thread would hold every other one at each). */
+/* dW^T[ck, co] = sum over the batch's columns q (in order) of col[ck, q] * dout[co, q]; dbias =
+ * sum of dout. Each thread owns shares of the MR-row tiles of dW^T and runs every chunk of
+ * columns alone: it builds its tiles' im2col rows and dout^T (NR-column panels) for the chunk,
+ * with no barrier per chunk (a late thread would hold every other one at each). */
 static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct layout *lay,
                             const struct geo *g, enum amp_math math)
 {
     const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
-    float *acc_buf = lay->shared; /* [CO6][CK16] FP32 sums */
-    const size_t ct_n = g->CO6 / MR, kt_n = g->CK16 / NR;
-    const size_t chunks = (g->NQ + g->L - 1) / g->L;
+    float *acc_buf = lay->shared; /* [KT * MR][CO16] FP32 sums */
+    const size_t chunks = (g->NQ + g->L - 1) / g->L, npanel = g->CO16 / NR;
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        float *arows = my_scratch(lay);                 /* [CTS * MR][L]: dout */
-        float *bpack = arows + g->CTS * MR * g->L;      /* [KTS][L][NR]: col^T */
-        float *zeros = bpack + g->KTS * NR * g->L;      /* a zero row for channels past CO */
-        float *row = zeros; /* (a scratch row again once the sums are done) */
-        const size_t wrow = up(g->L > g->OHW ? (g->L > g->CK ? g->L : g->CK)
-                                             : (g->OHW > g->CK ? g->OHW : g->CK), NR);
-        size_t *cbase = (size_t *)(zeros + wrow);
+        float *arows = my_scratch(lay);                 /* [KTS * MR][L]: im2col rows */
+        float *bpack = arows + g->KTS * MR * g->L;      /* [CO16 / NR][L][NR]: dout^T */
+        float *row = bpack + g->CO16 * g->L;            /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
+        struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x);
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
         for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
              sh += (size_t)omp_get_num_threads()) {
-            size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
-            if (g->split_co)
-                ct0 = sh * g->CTS, ct1 = ct0 + g->CTS;
-            else
-                kt0 = sh * g->KTS, kt1 = kt0 + g->KTS;
-            ct1 = ct1 < ct_n ? ct1 : ct_n;
-            kt1 = kt1 < kt_n ? kt1 : kt_n;
-            ct0 = ct0 < ct1 ? ct0 : ct1;
-            kt0 = kt0 < kt1 ? kt0 : kt1;
-            memset(zeros, 0, g->L * sizeof *zeros);
-            for (size_t ch = 0; ch < chunks && ct0 < ct1 && kt0 < kt1; ch++) {
+            const size_t kt0 = sh * g->KTS < g->KT ? sh * g->KTS : g->KT;
+            const size_t kt1 = kt0 + g->KTS < g->KT ? kt0 + g->KTS : g->KT;
+            const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
+            if (kt0 == kt1)
+                continue;
+            /* Rows past CK (the last tile's) read zeros; so do dout^T's columns past CO. */
+            memset(arows + (ck1 - ck0) * g->L, 0, ((kt1 - kt0) * MR - (ck1 - ck0)) * g->L *
+                                                      sizeof *arows);
+            if (g->CO16 != g->CO)
+                memset(bpack, 0, g->CO16 * g->L * sizeof *bpack);
+            for (size_t ch = 0; ch < chunks; ch++) {
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
-                /* dout of the chunk's columns for this share's output channels, widened
-                 * (TF32-rounded) row by row: arows [CTS * MR][L], contiguous across images. */
-                for (size_t co = ct0 * MR; co < ct1 * MR && co < g->CO; co++)
+                runs_of(&runs, q0, nl, g);
+                im2col_rows(arows, g->L, xp, &runs, nl, ck0, ck1, g);
+                /* dout of the chunk's columns, widened (TF32-rounded) row by row and
+                 * transposed into panels of NR channels. */
+                for (size_t co = 0; co < g->CO; co++) {
+                    float *dst = bpack + (co / NR) * g->L * NR + co % NR;
                     for (size_t q = q0; q < q0 + nl;) {
                         const size_t n = q / g->OHW, p = q % g->OHW;
                         const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
-                        cpu_load(arows + (co - ct0 * MR) * g->L + (q - q0), dout,
-                                 (n * g->CO + co) * g->OHW + p, len, tf32_g);
+                        const float *src = (const float *)dout->data + (n * g->CO + co) * g->OHW + p;
+                        if (dout->dtype != AMP_F32 || tf32_g) {
+                            cpu_load(row, dout, (n * g->CO + co) * g->OHW + p, len, tf32_g);
+                            src = row;
+                        }
+                        float *d = dst + (q - q0) * NR;
+                        for (size_t l = 0; l < len; l++)
+                            d[l * NR] = src[l];
                         q += len;
                     }
-                /* col^T of the chunk: for each column, NR consecutive rows ck. */
-                for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
-                     l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
-                    cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
-                    if (++ox == g->OW && (ox = 0, ++oy == g->OH))
-                        oy = 0, n++;
                 }
                 for (size_t kt = kt0; kt < kt1; kt++) {
-                    size_t offck[NR];
-                    for (int l = 0; l < NR; l++) {
-                        const size_t ck = kt * NR + (size_t)l;
-                        const size_t ci = ck / g->KK, r = ck % g->KK;
-                        offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
-                    }
-                    float *d = bpack + (kt - kt0) * g->L * NR;
-                    const int partial = (kt + 1) * NR > g->CK;
-                    for (size_t l = 0; l < nl; l++) {
-                        const float *src = xp + cbase[l];
-                        float *dl = d + l * NR;
-                        for (int i = 0; i < NR; i++)
-                            dl[i] = src[offck[i]];
-                        if (partial)
-                            for (size_t i = g->CK - kt * NR; i < NR; i++)
-                                dl[i] = 0.0f;
-                    }
+                    const float *a[MR];
+                    for (int i = 0; i < MR; i++)
+                        a[i] = arows + ((kt - kt0) * MR + (size_t)i) * g->L;
+                    for (size_t j = 0; j < npanel; j++)
+                        micro_kernel_rows(nl, a, bpack + j * g->L * NR,
+                                          acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0);
                 }
-                for (size_t kt = kt0; kt < kt1; kt++)
-                    for (size_t ct = ct0; ct < ct1; ct++) {
-                        float tile[MR * NR];
-                        float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
-                        if (ch == 0)
-                            acc_zero(tile);
-                        else
-                            for (int i = 0; i < MR; i++)
-                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
-                        const float *a[MR];
-                        for (int i = 0; i < MR; i++) {
-                            const size_t co = ct * MR + (size_t)i;
-                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->L : zeros;
-                        }
-                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->L * NR, tile);
-                        for (int i = 0; i < MR; i++)
-                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
-                    }
             }
-            /* This thread's part of dweight, rounded; zeros for an empty batch. */
-            const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;
-            const size_t ck0 = kt0 * NR, ck_end = kt1 * NR < g->CK ? kt1 * NR : g->CK;
-            for (size_t co = ct0 * MR; co < co_end && ck0 < ck_end; co++) {
-                float *sums = acc_buf + co * g->CK16 + ck0;
-                if (chunks == 0)
-                    memset(sums, 0, (ck_end - ck0) * sizeof *sums);
-                cpu_store(dweight, co * g->CK + ck0, sums, ck_end - ck0, &wcounts);
-                wrounded += ck_end - ck0;
+            /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty
+             * batch. */
+            for (size_t co = 0; co < g->CO; co++) {
+                for (size_t ck = ck0; ck < ck1; ck++)
+                    row[ck - ck0] = chunks ? acc_buf[ck * g->CO16 + co] : 0.0f;
+                cpu_store(dweight, co * g->CK + ck0, row, ck1 - ck0, &wcounts);
+                wrounded += ck1 - ck0;
             }
         } /* the shares */
         /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
@@ -603,12 +630,8 @@ static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
             const float *blk = lay->shared + b * block_floats;
             for (size_t rt = 0; rt < tiles; rt++)
                 for (size_t j = 0; j < npanel; j++) {
-                    float tile[MR * NR];
-                    acc_zero(tile);
-                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG, tile);
-                    for (int i = 0; i < MR; i++)
-                        memcpy(dcol + (rt * MR + (size_t)i) * g->LG + j * NR, tile + i * NR,
-                               NR * sizeof *tile);
+                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG,
+                                 dcol + rt * MR * g->LG + j * NR, g->LG, 0);
                 }
             /* col2im: each tap (ci, ky, kx) in order adds its row into the image planes (dinp's
              * own memory when FP32), clipped to the taps that read the input, not the padding. */
@@ -664,6 +687,9 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
     backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
-    if (dinp)
+    struct conv_shape t;
+    if (dinp && flipped_shape(s, &t))
+        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1);
+    else if (dinp)
         backward_data(c, dinp, dout, weight, &lay, &g, math);
 }

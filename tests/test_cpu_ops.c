@@ -324,6 +324,9 @@ static const struct conv_shape conv_shapes[] = {
     { .n = 2, .c_in = 3, .h = 6, .w = 5, .c_out = 2, .kernel = 3, .stride = 1, .pad = 0 },
     { .n = 2, .c_in = 2, .h = 5, .w = 6, .c_out = 13, .kernel = 3, .stride = 1, .pad = 1 },
     { .n = 1, .c_in = 1, .h = 1, .w = 1, .c_out = 2, .kernel = 2, .stride = 1, .pad = 1 },
+    /* 3x3 / stride 1 / padding 1 over 16 or more channels: the GEMM path (its data gradient
+     * a forward convolution of the flipped filters), output channels not a multiple of 16 */
+    { .n = 2, .c_in = 17, .h = 5, .w = 6, .c_out = 19, .kernel = 3, .stride = 1, .pad = 1 },
     /* several forward tasks, filter-gradient chunks, image groups and channel blocks */
     { .n = 3, .c_in = 7, .h = 40, .w = 41, .c_out = 9, .kernel = 3, .stride = 1, .pad = 0 },
 };
@@ -529,6 +532,8 @@ static void test_conv(struct rng *r)
         { .n = 5, .c_in = 6, .h = 13, .w = 11, .c_out = 10, .kernel = 3, .stride = 2, .pad = 1 },
         { .n = 4, .c_in = 16, .h = 9, .w = 9, .c_out = 20, .kernel = 1, .stride = 2, .pad = 0 },
         { .n = 3, .c_in = 4, .h = 12, .w = 10, .c_out = 7, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 5, .c_in = 16, .h = 14, .w = 13, .c_out = 33, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 9, .c_in = 40, .h = 7, .w = 7, .c_out = 6, .kernel = 3, .stride = 1, .pad = 1 },
     };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         test_conv_threads(&big[i], AMP_F32, AMP_MATH_F32);

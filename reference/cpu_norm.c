@@ -20,11 +20,29 @@ struct plane_sum {
     float tail;
 };
 
+/* (The lanes in registers of the machine's width while a piece is summed: lane l's chain is
+ * the same.) */
+#if defined(__AVX512F__)
+#define VN 16
+#else
+#define VN 8
+#endif
+typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+
 static inline void psum_add(struct plane_sum *s, const float *v, size_t len)
 {
+    vn acc[VF_LANES / VN];
+    float lanes[VF_LANES];
+    vf_store(lanes, s->lanes);
+    for (int j = 0; j < VF_LANES / VN; j++)
+        acc[j] = *(const vn *)(lanes + j * VN);
     size_t i = 0;
     for (; i + VF_LANES <= len; i += VF_LANES)
-        s->lanes += vf_load(v + i);
+        for (int j = 0; j < VF_LANES / VN; j++)
+            acc[j] += *(const vn *)(v + i + j * VN);
+    for (int j = 0; j < VF_LANES / VN; j++)
+        *(vn *)(lanes + j * VN) = acc[j];
+    s->lanes = vf_load(lanes);
     for (; i < len; i++) /* only in the plane's last piece (pieces are multiples of 16) */
         s->tail += v[i];
 }
@@ -132,11 +150,13 @@ void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_t
                 for (size_t i0 = 0; i0 < hw; i0 += PIECE) {
                     const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
                     const float *x = piece(inp, base + i0, len, xb);
+                    float *y = out->dtype == AMP_F32 ? (float *)out->data + base + i0 : yb;
                     for (size_t i = 0; i < len; i++) {
                         const float xhat = (x[i] - mean) * invstd;
-                        yb[i] = xhat * gamma + beta;
+                        y[i] = xhat * gamma + beta;
                     }
-                    cpu_store(out, base + i0, yb, len, &counts);
+                    if (y == yb)
+                        cpu_store(out, base + i0, yb, len, &counts);
                 }
             }
         }
@@ -199,11 +219,14 @@ void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tenso
                     const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
                     const float *x = piece(inp, base + i0, len, xb);
                     const float *g = piece(dout, base + i0, len, gb);
+                    /* (dinp may alias dout: each element is read before it is written) */
+                    float *y = dinp->dtype == AMP_F32 ? (float *)dinp->data + base + i0 : yb;
                     for (size_t i = 0; i < len; i++) {
                         const float xhat = (x[i] - mean) * invstd;
-                        yb[i] = k * (Nf * g[i] - sg - xhat * sgx);
+                        y[i] = k * (Nf * g[i] - sg - xhat * sgx);
                     }
-                    cpu_store(dinp, base + i0, yb, len, &counts);
+                    if (y == yb)
+                        cpu_store(dinp, base + i0, yb, len, &counts);
                 }
             }
         }

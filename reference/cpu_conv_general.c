@@ -70,8 +70,8 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.CK = g.C * g.KK;
     g.CO6 = up(g.CO, MR);
     g.CK16 = up(g.CK, NR);
-    /* Forward: a task's packed columns, CK x NC, within about 256 KB (the L2 cache). */
-    g.NC = clampz((65536 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
+    /* Forward: a task's packed columns, CK x NC, within about 128 KB (half the L2 cache). */
+    g.NC = clampz((32768 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
     /* Data gradient: groups of images of at least 128 columns, and channel blocks whose
      * columns (CB * KK rows) stay within 64 Ki floats. */
     g.G = (128 + g.OHW - 1) / g.OHW; /* (not capped by N: the sizes grow with N, as the
@@ -168,6 +168,13 @@ static float *my_scratch(const struct layout *l)
     return l->thread + (size_t)omp_get_thread_num() * l->per_thread;
 }
 
+/* The runs of batch columns [q0, q0 + nq) within one output row each: the column in the
+ * block, the input offset of its top-left tap, the length. */
+enum { MAXRUN = 1024 + 2 };
+struct runs {
+    size_t n, col[MAXRUN], off[MAXRUN], len[MAXRUN];
+};
+
 /* ---- the micro-kernel ---- */
 /* acc[i][0..NR) (+)= sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
  * (acc: MR rows of NR floats, row i at acc + i * ldc), from the values in acc when `load`,
@@ -243,6 +250,51 @@ static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *c
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
+/* micro_kernel_rows with row i of A read from the padded input in runs: over run r, the
+ * elements xp[ao[i] + off[r] + 0 .. len[r]), against B rows col[r] + 0 .. (unit stride: a
+ * stride-1 convolution's im2col rows, without the copy). */
+static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
+                                                        const size_t ao[MR],
+                                                        const float *restrict b,
+                                                        float *restrict acc, size_t ldc,
+                                                        int load)
+{
+    vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
+    for (size_t k = 0; k < r->n; k++) {
+        const float *restrict a0 = xp + ao[0] + r->off[k], *restrict a1 = xp + ao[1] + r->off[k],
+                              *restrict a2 = xp + ao[2] + r->off[k],
+                              *restrict a3 = xp + ao[3] + r->off[k],
+                              *restrict a4 = xp + ao[4] + r->off[k],
+                              *restrict a5 = xp + ao[5] + r->off[k];
+        const float *bk = b + r->col[k] * NR;
+        const size_t len = r->len[k];
+#pragma GCC unroll 2
+        for (size_t l = 0; l < len; l++) {
+            vn bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                bv[v] = *(const vn *)(bk + l * NR + v * VN);
+            const float al[MR] = { a0[l], a1[l], a2[l], a3[l], a4[l], a5[l] };
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    c[i][v] += al[i] * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
  * takes the elements at l mod 16 of each full 16) and a tail (the rest, in order): vf
  * arithmetic in registers of the machine's width. */
@@ -262,40 +314,6 @@ static inline void lane_sums(float lanes[NR], float *tail, const float *v, size_
 }
 
 
-/* ---- the padded input ---- */
-/* The input as padded FP32 planes: inp itself when it is FP32, not rounded and not padded;
- * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
- * a worksharing loop (call inside an omp parallel region). */
-static const float *padded_input(float *xpad, const struct amp_tensor *inp, const struct geo *g,
-                                 int tf32)
-{
-    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0)
-        return inp->data;
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < g->N * g->C; i++) {
-        float *dst = xpad + i * g->plane;
-        if (g->P)
-            memset(dst, 0, g->P * g->WP * sizeof *dst);
-        for (size_t y = 0; y < g->H; y++) {
-            float *row = dst + (y + g->P) * g->WP;
-            for (size_t x = 0; x < g->P; x++)
-                row[x] = row[g->P + g->W + x] = 0.0f;
-            cpu_load(row + g->P, inp, (i * g->H + y) * g->W, g->W, tf32);
-        }
-        if (g->P)
-            memset(dst + (g->P + g->H) * g->WP, 0, g->P * g->WP * sizeof *dst);
-    }
-    return xpad;
-}
-
-/* Offset in xpad of the top-left tap of batch column q. */
-static inline size_t col_base(const struct geo *g, size_t q)
-{
-    const size_t n = q / g->OHW, p = q % g->OHW;
-    return n * g->C * g->plane + (p / g->OW) * g->S * g->WP + (p % g->OW) * g->S;
-}
-
-/* ---- forward ---- */
 /* dst[0..n) = src[0, S, 2S, ...); runs of unit stride in vectors of the machine's width. */
 static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
 {
@@ -317,12 +335,43 @@ static inline void copy_stride(float *restrict dst, const float *restrict src, s
     }
 }
 
-/* The runs of batch columns [q0, q0 + nq) within one output row each: the column in the
- * block, the input offset of its top-left tap, the length. */
-enum { MAXRUN = 1024 + 2 };
-struct runs {
-    size_t n, col[MAXRUN], off[MAXRUN], len[MAXRUN];
-};
+/* ---- the padded input ---- */
+/* The input as padded FP32 planes: inp itself when it is FP32, not rounded and not padded;
+ * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
+ * a worksharing loop (call inside an omp parallel region). */
+static const float *padded_input(float *xpad, const struct amp_tensor *inp, const struct geo *g,
+                                 int tf32)
+{
+    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0)
+        return inp->data;
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < g->N * g->C; i++) {
+        float *dst = xpad + i * g->plane;
+        if (g->P)
+            memset(dst, 0, g->P * g->WP * sizeof *dst);
+        for (size_t y = 0; y < g->H; y++) {
+            float *row = dst + (y + g->P) * g->WP;
+            for (size_t x = 0; x < g->P; x++)
+                row[x] = row[g->P + g->W + x] = 0.0f;
+            if (inp->dtype == AMP_F32 && !tf32) /* (short rows: inline moves, no libc call) */
+                copy_stride(row + g->P, (const float *)inp->data + (i * g->H + y) * g->W, g->W, 1);
+            else
+                cpu_load(row + g->P, inp, (i * g->H + y) * g->W, g->W, tf32);
+        }
+        if (g->P)
+            memset(dst + (g->P + g->H) * g->WP, 0, g->P * g->WP * sizeof *dst);
+    }
+    return xpad;
+}
+
+/* Offset in xpad of the top-left tap of batch column q. */
+static inline size_t col_base(const struct geo *g, size_t q)
+{
+    const size_t n = q / g->OHW, p = q % g->OHW;
+    return n * g->C * g->plane + (p / g->OW) * g->S * g->WP + (p % g->OW) * g->S;
+}
+
+/* ---- forward ---- */
 
 static void runs_of(struct runs *r, size_t q0, size_t nq, const struct geo *g)
 {
@@ -429,7 +478,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;
                     const size_t off = (n * g.CO + co) * g.OHW + p;
                     if (out->dtype == AMP_F32)
-                        memcpy((float *)out->data + off, v + (q - q0), len * sizeof *v);
+                        copy_stride((float *)out->data + off, v + (q - q0), len, 1);
                     else
                         cpu_store(out, off, v + (q - q0), len, &counts);
                     rounded += len;
@@ -489,7 +538,8 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             for (size_t ch = 0; ch < chunks; ch++) {
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
-                im2col_rows(arows, g->L, xp, &runs, nl, ck0, ck1, g);
+                if (g->S != 1)
+                    im2col_rows(arows, g->L, xp, &runs, nl, ck0, ck1, g);
                 /* dout of the chunk's columns, widened (TF32-rounded) row by row and
                  * transposed into panels of NR channels. */
                 for (size_t co = 0; co < g->CO; co++) {
@@ -510,11 +560,20 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 }
                 for (size_t kt = kt0; kt < kt1; kt++) {
                     const float *a[MR];
-                    for (int i = 0; i < MR; i++)
+                    size_t ao[MR]; /* (stride 1: the rows' taps in xp; rows past CK: row ck0's) */
+                    for (int i = 0; i < MR; i++) {
+                        const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
                         a[i] = arows + ((kt - kt0) * MR + (size_t)i) * g->L;
-                    for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_rows(nl, a, bpack + j * g->L * NR,
-                                          acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0);
+                        ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
+                    }
+                    for (size_t j = 0; j < npanel; j++) {
+                        float *cb = acc_buf + kt * MR * g->CO16 + j * NR;
+                        if (g->S == 1)
+                            micro_kernel_runs(&runs, xp, ao, bpack + j * g->L * NR, cb, g->CO16,
+                                              ch > 0);
+                        else
+                            micro_kernel_rows(nl, a, bpack + j * g->L * NR, cb, g->CO16, ch > 0);
+                    }
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty

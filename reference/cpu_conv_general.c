@@ -81,13 +81,13 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.NG = (g.N + g.G - 1) / g.G;
     g.NCB = (g.C + g.CB - 1) / g.CB;
     g.CBT = up(g.CB * g.KK, MR) / MR;
-    /* Filter gradient: dW^T [CK][CO] in T shares of its MR-row tiles; a share's operands for
-     * a chunk of L columns (its im2col rows and dout^T) within about 256 KB. */
+    /* Filter gradient: dW^T [CK][CO] in T shares of its MR-row tiles; dout^T of a chunk of L
+     * columns within about 128 KB. */
     g.T = threads > 0 ? (size_t)threads : 1;
     g.KT = up(g.CK, MR) / MR;
     g.KTS = (g.KT + g.T - 1) / g.T;
     g.CO16 = up(g.CO, NR);
-    g.L = clampz((65536 / (g.KTS * MR + g.CO16)) / NR * NR, 64, 1024);
+    g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
     return g;
@@ -116,7 +116,7 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = (g->CK + g->CO6) * g->NC;
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wgrad = (g->KTS * MR + g->CO16) * g->L + up(g->L, NR);
+    const size_t wgrad = g->CO16 * g->L + up(g->L, NR);
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
@@ -214,50 +214,12 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
  * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
-/* micro_kernel with row i of A read from its own row: a[i][k] (no packing). */
-static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
-                                                        const float *restrict b,
-                                                        float *restrict acc, size_t ldc,
-                                                        int load)
-{
-    vn c[MR][NV];
-    const vn mzero = (vn){ 0 } * -1.0f;
-    const float *restrict a0 = a[0], *restrict a1 = a[1], *restrict a2 = a[2],
-                          *restrict a3 = a[3], *restrict a4 = a[4], *restrict a5 = a[5];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
-#pragma GCC unroll 2
-    for (size_t k = 0; k < K; k++) {
-        vn bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            bv[v] = *(const vn *)(b + k * NR + v * VN);
-        const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                c[i][v] += ak[i] * bv[v];
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
-}
-
-/* micro_kernel_rows with row i of A read from the padded input in runs: over run r, the
- * elements xp[ao[i] + off[r] + 0 .. len[r]), against B rows col[r] + 0 .. (unit stride: a
- * stride-1 convolution's im2col rows, without the copy). */
-static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
-                                                        const size_t ao[MR],
-                                                        const float *restrict b,
-                                                        float *restrict acc, size_t ldc,
-                                                        int load)
+/* micro_kernel with row i of A read from the padded input in runs: over run r, the
+ * elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 .. (a
+ * convolution's im2col rows, without the copy). */
+static inline __attribute__((always_inline)) void
+runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const float *restrict b,
+            float *restrict acc, size_t ldc, int load, const size_t S)
 {
     vn c[MR][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
@@ -280,7 +242,8 @@ static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, co
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 bv[v] = *(const vn *)(bk + l * NR + v * VN);
-            const float al[MR] = { a0[l], a1[l], a2[l], a3[l], a4[l], a5[l] };
+            const float al[MR] = { a0[l * S], a1[l * S], a2[l * S],
+                                   a3[l * S], a4[l * S], a5[l * S] };
 #pragma GCC unroll 16
             for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
@@ -293,6 +256,19 @@ static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, co
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* runs_kernel at unit stride (constant) or at the convolution's stride S. */
+static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
+                                                        const size_t ao[MR],
+                                                        const float *restrict b,
+                                                        float *restrict acc, size_t ldc,
+                                                        int load, size_t S)
+{
+    if (S == 1)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, 1);
+    else
+        runs_kernel(r, xp, ao, b, acc, ldc, load, S);
 }
 
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
@@ -514,8 +490,7 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        float *arows = my_scratch(lay);                 /* [KTS * MR][L]: im2col rows */
-        float *bpack = arows + g->KTS * MR * g->L;      /* [CO16 / NR][L][NR]: dout^T */
+        float *bpack = my_scratch(lay);                 /* [CO16 / NR][L][NR]: dout^T */
         float *row = bpack + g->CO16 * g->L;            /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
@@ -530,16 +505,12 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
             if (kt0 == kt1)
                 continue;
-            /* Rows past CK (the last tile's) read zeros; so do dout^T's columns past CO. */
-            memset(arows + (ck1 - ck0) * g->L, 0, ((kt1 - kt0) * MR - (ck1 - ck0)) * g->L *
-                                                      sizeof *arows);
+            /* dout^T's columns past CO read zeros. */
             if (g->CO16 != g->CO)
                 memset(bpack, 0, g->CO16 * g->L * sizeof *bpack);
             for (size_t ch = 0; ch < chunks; ch++) {
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
-                if (g->S != 1)
-                    im2col_rows(arows, g->L, xp, &runs, nl, ck0, ck1, g);
                 /* dout of the chunk's columns, widened (TF32-rounded) row by row and
                  * transposed into panels of NR channels. */
                 for (size_t co = 0; co < g->CO; co++) {
@@ -559,21 +530,15 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                     }
                 }
                 for (size_t kt = kt0; kt < kt1; kt++) {
-                    const float *a[MR];
-                    size_t ao[MR]; /* (stride 1: the rows' taps in xp; rows past CK: row ck0's) */
+                    size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
                     for (int i = 0; i < MR; i++) {
                         const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
-                        a[i] = arows + ((kt - kt0) * MR + (size_t)i) * g->L;
                         ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
-                    for (size_t j = 0; j < npanel; j++) {
-                        float *cb = acc_buf + kt * MR * g->CO16 + j * NR;
-                        if (g->S == 1)
-                            micro_kernel_runs(&runs, xp, ao, bpack + j * g->L * NR, cb, g->CO16,
-                                              ch > 0);
-                        else
-                            micro_kernel_rows(nl, a, bpack + j * g->L * NR, cb, g->CO16, ch > 0);
-                    }
+                    for (size_t j = 0; j < npanel; j++)
+                        micro_kernel_runs(&runs, xp, ao, bpack + j * g->L * NR,
+                                          acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0,
+                                          g->S);
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty

@@ -323,16 +323,23 @@ static const float *padded_input(float *xpad, const struct amp_tensor *inp, cons
 #pragma omp for schedule(static)
     for (size_t i = 0; i < g->N * g->C; i++) {
         float *dst = xpad + i * g->plane;
+        const size_t HW = g->H * g->W;
+        const float *src = (const float *)inp->data + i * HW;
+        if (inp->dtype != AMP_F32 || tf32) {
+            /* Widened (rounded) as one run at the plane's end, then each row moved forward to
+             * its place: row y's place ends before row y + 1's widened copy begins. */
+            float *wide = dst + g->plane - HW;
+            cpu_load(wide, inp, i * HW, HW, tf32);
+            src = wide;
+        }
         if (g->P)
             memset(dst, 0, g->P * g->WP * sizeof *dst);
         for (size_t y = 0; y < g->H; y++) {
             float *row = dst + (y + g->P) * g->WP;
+            if (row + g->P != src + y * g->W) /* (short rows: inline moves, no libc call) */
+                copy_stride(row + g->P, src + y * g->W, g->W, 1);
             for (size_t x = 0; x < g->P; x++)
                 row[x] = row[g->P + g->W + x] = 0.0f;
-            if (inp->dtype == AMP_F32 && !tf32) /* (short rows: inline moves, no libc call) */
-                copy_stride(row + g->P, (const float *)inp->data + (i * g->H + y) * g->W, g->W, 1);
-            else
-                cpu_load(row + g->P, inp, (i * g->H + y) * g->W, g->W, tf32);
         }
         if (g->P)
             memset(dst + (g->P + g->H) * g->WP, 0, g->P * g->WP * sizeof *dst);

@@ -12,6 +12,15 @@
 #include "cpu_ops.h"
 #include "simd.h"
 
+/* Vectors of the machine's width (GCC keeps simd.h's 16-float vectors in memory where the
+ * registers are 8 floats wide). */
+#if defined(__AVX512F__)
+#define VH 16
+#else
+#define VH 8
+#endif
+typedef float vh __attribute__((vector_size(VH * sizeof(float)), aligned(4)));
+
 /* Geometry of the padded grid for an h x w plane. */
 struct grid {
     int h, w;
@@ -161,6 +170,38 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     }
 }
 
+/* dst[h][x] = plane_taps' sum at grid point (h, x) (+ bias when add_bias; nothing at all
+ * otherwise), for the valid columns only: plane_taps then store_grid of one input plane, with
+ * the same arithmetic (the nine-term sum, then one addition), without the flat grid. */
+static void taps_rows(float *restrict dst, const float *restrict xp, const float *w9, float bias,
+                      int add_bias, const struct grid *g)
+{
+    const int S = g->stride, W = g->w;
+    const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
+                w6 = w9[6], w7 = w9[7], w8 = w9[8];
+    for (int h = 0; h < g->h; h++) {
+        const float *r0 = xp + (size_t)h * S, *r1 = r0 + S, *r2 = r0 + 2 * S;
+        float *d = dst + (size_t)h * W;
+        if (add_bias) {
+#pragma omp simd
+            for (int q = 0; q < W; q++) {
+                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
+                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
+                          w8 * r2[q + 2];
+                d[q] = v + bias;
+            }
+        } else {
+#pragma omp simd
+            for (int q = 0; q < W; q++) {
+                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
+                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
+                          w8 * r2[q + 2];
+                d[q] = v;
+            }
+        }
+    }
+}
+
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
  * the plane of `out` at `offset`, rounded to out's dtype. */
 static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
@@ -182,7 +223,10 @@ static void load_taps(float w9[9], const struct amp_tensor *weight, size_t offse
                       int rotate)
 {
     float t[9];
-    cpu_load(t, weight, offset, 9, tf32);
+    if (weight->dtype == AMP_F32 && !tf32)
+        memcpy(t, (const float *)weight->data + offset, sizeof t);
+    else
+        cpu_load(t, weight, offset, 9, tf32);
     for (int i = 0; i < 9; i++)
         w9[i] = t[rotate ? 8 - i : i];
 }
@@ -212,6 +256,23 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
         size_t rounded = 0;
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
+            if (nin == 1) { /* one input plane: the taps' sums straight into the output rows */
+                const size_t off = (size_t)n * HW;
+                pad_plane(sc.planes, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
+                for (int o = 0; o < nout; o++) {
+                    float w9[9];
+                    load_taps(w9, weight, (size_t)o * 9, tf32_w, transposed);
+                    const size_t at = ((size_t)n * nout + o) * HW;
+                    float *dst = out->dtype == AMP_F32 ? (float *)out->data + at : sc.flat;
+                    taps_rows(dst, sc.planes, w9,
+                              mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                              mode != BIAS_NONE, &g);
+                    if (dst == sc.flat)
+                        cpu_store(out, at, sc.flat, HW, &counts);
+                    rounded += HW;
+                }
+                continue;
+            }
             for (int i = 0; i < nin; i++) {
                 const size_t off = ((size_t)n * nin + i) * HW;
                 pad_plane(sc.planes + i * g.plane, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
@@ -291,17 +352,22 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded), in vectors. */
 #pragma omp for schedule(static)
         for (int co = 0; co < (dbias ? CO : 0); co++) {
-            vf acc = { 0 };
+            /* (16 lane sums, as halves in registers of the machine's width: the same chains) */
+            vh acc[VF_LANES / VH] = { { 0 } };
             float tail = 0.0f;
             for (int n = 0; n < N; n++) {
                 const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
                 size_t i = 0;
                 for (; i + VF_LANES <= HW; i += VF_LANES)
-                    acc += vf_load(gn + i);
+                    for (int j = 0; j < VF_LANES / VH; j++)
+                        acc[j] += *(const vh *)(gn + i + j * VH);
                 for (; i < HW; i++)
                     tail += gn[i];
             }
-            cpu_set(dbias, (size_t)co, vf_sum(acc) + tail, &bcounts);
+            float lanes[VF_LANES];
+            for (int j = 0; j < VF_LANES / VH; j++)
+                *(vh *)(lanes + j * VH) = acc[j];
+            cpu_set(dbias, (size_t)co, vf_sum(vf_load(lanes)) + tail, &bcounts);
             brounded++;
         }
         cpu_count(c, dweight, wrounded, &wcounts);

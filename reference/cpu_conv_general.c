@@ -126,7 +126,7 @@ static size_t thread_floats(const struct geo *g)
 static size_t workspace_floats(const struct conv_shape *s, int threads)
 {
     const struct geo g = geo_of(s, threads);
-    return up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
+    return up(g.N * g.C * g.plane + NR, 16) + up(shared_floats(&g), 16) +
            g.T * up(thread_floats(&g), 16);
 }
 
@@ -157,7 +157,7 @@ size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
 static struct layout layout_of(const struct amp_tensor *ws, const struct geo *g)
 {
     struct layout l = { .xpad = ws->data };
-    l.shared = l.xpad + up(g->N * g->C * g->plane, 16);
+    l.shared = l.xpad + up(g->N * g->C * g->plane + NR, 16);
     l.thread = l.shared + up(shared_floats(g), 16);
     l.per_thread = up(thread_floats(g), 16);
     return l;
@@ -196,6 +196,43 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             bv[v] = *(const vn *)(b + k * ldb + v * VN);
+        const float *ak = a + k * MR;
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            const float ai = ak[i];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                c[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* micro_kernel with row k of B at b + off[k] (a stride-1 convolution's shifted input rows, read
+ * in place: off[k] the tap's offset in the padded input). */
+static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *restrict a,
+                                                       const float *restrict b,
+                                                       const size_t *restrict off,
+                                                       float *restrict acc, size_t ldc)
+{
+    vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = mzero;
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NV];
+        const float *bk = b + off[k];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const vn *)(bk + v * VN);
         const float *ak = a + k * MR;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
@@ -316,9 +353,9 @@ static inline void copy_stride(float *restrict dst, const float *restrict src, s
  * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
  * a worksharing loop (call inside an omp parallel region). */
 static const float *padded_input(float *xpad, const struct amp_tensor *inp, const struct geo *g,
-                                 int tf32)
+                                 int tf32, int copy)
 {
-    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0)
+    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0 && !copy)
         return inp->data;
 #pragma omp for schedule(static)
     for (size_t i = 0; i < g->N * g->C; i++) {
@@ -424,18 +461,55 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
     const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
-    const size_t tasks = (g.NQ + g.NC - 1) / g.NC;
     const double work = (double)g.NQ * g.CO * (g.CK + 1);
+    /* In place (no im2col) when the output rows fill their panels well enough. */
+    const int direct = g.S == 1 && 4 * g.OW >= 3 * up(g.OW, NR) && up(g.OW, NR) <= g.NC;
+    if (direct) /* (the slack past the last plane, read by the last row's last panel) */
+        memset(lay.xpad + g.N * g.C * g.plane, 0, NR * sizeof *lay.xpad);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
+        size_t tasks = (g.NQ + g.NC - 1) / g.NC;
         float *scratch = my_scratch(&lay);
         float *cols = scratch, *sums = cols + g.CK * g.NC, *row = sums + g.CO6 * g.NC;
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
         struct runs runs;
-        const float *xp = padded_input(lay.xpad, inp, &g, tf32_x);
+        const float *xp = padded_input(lay.xpad, inp, &g, tf32_x, direct);
         pack_weights(lay.shared, weight, tf32_w, flip, row, &g);
         /* (the worksharing loops end in barriers: xpad and the weights are complete) */
+        if (direct) {
+            /* Stride 1, rows of at least 3/4 of a panel: each output row's NR-column panels
+             * read the shifted input rows in place (columns past the row are computed from
+             * whatever follows it, xpad's zero slack at the end, and dropped). */
+            size_t *koff = (size_t *)cols;
+            for (size_t ck = 0; ck < g.CK; ck++)
+                koff[ck] = ck / g.KK * g.plane + ck % g.KK / g.K * g.WP + ck % g.K;
+            const size_t npr = up(g.OW, NR) / NR, ld = npr * NR;
+#pragma omp for schedule(dynamic, 4)
+            for (size_t t = 0; t < g.N * g.OH; t++) {
+                const size_t n = t / g.OH, oy = t % g.OH;
+                const float *xrow = xp + n * g.C * g.plane + oy * g.WP;
+                for (size_t j = 0; j < npr; j++)
+                    for (size_t ct = 0; ct < g.CO6 / MR; ct++)
+                        micro_kernel_off(g.CK, lay.shared + ct * g.CK * MR, xrow + j * NR, koff,
+                                         sums + ct * MR * ld + j * NR, ld);
+                for (size_t co = 0; co < g.CO; co++) {
+                    float *v = sums + co * ld;
+                    if (bias) { /* the sum, then the bias: one rounding to out's dtype */
+                        const float b = cpu_get(bias, co);
+                        for (size_t l = 0; l < g.OW; l++)
+                            v[l] += b;
+                    }
+                    const size_t off = (n * g.CO + co) * g.OHW + oy * g.OW;
+                    if (out->dtype == AMP_F32)
+                        copy_stride((float *)out->data + off, v, g.OW, 1);
+                    else
+                        cpu_store(out, off, v, g.OW, &counts);
+                    rounded += g.OW;
+                }
+            }
+            tasks = 0;
+        }
 #pragma omp for schedule(dynamic)
         for (size_t t = 0; t < tasks; t++) {
             const size_t q0 = t * g.NC, nq = g.NQ - q0 < g.NC ? g.NQ - q0 : g.NC;
@@ -502,7 +576,7 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
         struct runs runs;
-        const float *xp = padded_input(lay->xpad, inp, g, tf32_x);
+        const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
         for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;

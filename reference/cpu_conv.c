@@ -37,14 +37,16 @@ static struct grid grid_of(const struct conv_shape *s)
     return g;
 }
 
-/* dst[0..w) = src[0..w) + add. Rows of 16 to 32 floats (the seed's 28) take two overlapping
- * vector moves instead of a library call per row. */
+/* dst[0..w) = src[0..w) + add. Rows of 8 floats or more take vector moves of the machine's
+ * width (the last one overlapping) instead of a library call per row. */
 static inline void copy_row(float *restrict dst, const float *restrict src, int w, float add)
 {
-    if (w >= VF_LANES && w <= 2 * VF_LANES) {
-        const vf head = vf_load(src) + add, tail = vf_load(src + w - VF_LANES) + add;
-        vf_store(dst, head);
-        vf_store(dst + w - VF_LANES, tail);
+    if (w >= VH) {
+        int i = 0;
+        for (; i + VH <= w; i += VH)
+            *(vh *)(dst + i) = *(const vh *)(src + i) + add;
+        if (i < w)
+            *(vh *)(dst + w - VH) = *(const vh *)(src + w - VH) + add;
         return;
     }
     for (int i = 0; i < w; i++)
@@ -54,10 +56,12 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
 /* dst[0..w) = src[0..w) exactly (no bias: not even + 0, which would turn -0 into +0). */
 static inline void copy_row_exact(float *restrict dst, const float *restrict src, int w)
 {
-    if (w >= VF_LANES && w <= 2 * VF_LANES) {
-        const vf head = vf_load(src), tail = vf_load(src + w - VF_LANES);
-        vf_store(dst, head);
-        vf_store(dst + w - VF_LANES, tail);
+    if (w >= VH) {
+        int i = 0;
+        for (; i + VH <= w; i += VH)
+            *(vh *)(dst + i) = *(const vh *)(src + i);
+        if (i < w)
+            *(vh *)(dst + w - VH) = *(const vh *)(src + w - VH);
         return;
     }
     memcpy(dst, src, (size_t)w * sizeof *dst);

@@ -188,6 +188,7 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si,
     for (int r = 0; r < rt; r++)
         c[r][0] = c[r][1] = (vn){ 0 };
     for (size_t i = 0; i < cnt; i++) {
+        __builtin_prefetch(v + i * ldv + KS); /* the next strip's line of this row */
         const vn v0 = *(const vn *)(v + i * ldv), v1 = *(const vn *)(v + i * ldv + VN);
 #pragma GCC unroll 8
         for (int r = 0; r < rt; r++) {
@@ -198,6 +199,7 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si,
     }
 #pragma GCC unroll 8
     for (int r = 0; r < rt; r++) {
+        __builtin_prefetch(dst + r * ldd + KS, 1);
         *(vn *)(dst + r * ldd) = c[r][0];
         *(vn *)(dst + r * ldd + VN) = c[r][1];
     }

@@ -17,7 +17,7 @@
 #include "cpu_ops.h"
 #include "simd.h"
 
-enum { MR = 6, NR = VF_LANES };
+enum { MR = 6, MR4 = 4, NR = VF_LANES };
 
 /* The micro-kernel's vectors have the machine's width (GCC keeps 64-byte vectors in memory where
  * the registers are 32 bytes wide): NV of them make one NR-wide row of the tile. */
@@ -179,14 +179,14 @@ struct runs {
 /* acc[i][0..NR) (+)= sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
  * (acc: MR rows of NR floats, row i at acc + i * ldc), from the values in acc when `load`,
  * else from -0 (see below). */
-static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
-                                                   const float *restrict b, size_t ldb,
-                                                   float *restrict acc, size_t ldc, int load)
+static inline __attribute__((always_inline)) void
+kernel_mr(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
+          float *restrict acc, size_t ldc, int load, const int mr)
 {
     vn c[MR][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
@@ -196,9 +196,9 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             bv[v] = *(const vn *)(b + k * ldb + v * VN);
-        const float *ak = a + k * MR;
+        const float *ak = a + k * mr;
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const float ai = ak[i];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
@@ -206,23 +206,37 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
         }
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
+/* kernel_mr with MR rows, or MR4 (output channels a multiple of 4 but not of MR: no zero rows). */
+static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
+                                                   const float *restrict b, size_t ldb,
+                                                   float *restrict acc, size_t ldc, int load)
+{
+    kernel_mr(K, a, b, ldb, acc, ldc, load, MR);
+}
+
+static __attribute__((noinline)) void micro_kernel4(size_t K, const float *restrict a,
+                                                    const float *restrict b, size_t ldb,
+                                                    float *restrict acc, size_t ldc, int load)
+{
+    kernel_mr(K, a, b, ldb, acc, ldc, load, MR4);
+}
+
 /* micro_kernel with row k of B at b + off[k] (a stride-1 convolution's shifted input rows, read
  * in place: off[k] the tap's offset in the padded input). */
-static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *restrict a,
-                                                       const float *restrict b,
-                                                       const size_t *restrict off,
-                                                       float *restrict acc, size_t ldc)
+static inline __attribute__((always_inline)) void
+kernel_off_mr(size_t K, const float *restrict a, const float *restrict b,
+              const size_t *restrict off, float *restrict acc, size_t ldc, const int mr)
 {
     vn c[MR][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             c[i][v] = mzero;
@@ -233,9 +247,9 @@ static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *re
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             bv[v] = *(const vn *)(bk + v * VN);
-        const float *ak = a + k * MR;
+        const float *ak = a + k * mr;
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const float ai = ak[i];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
@@ -243,10 +257,22 @@ static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *re
         }
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* kernel_off_mr with mr rows: MR, or MR4. */
+static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *restrict a,
+                                                       const float *restrict b,
+                                                       const size_t *restrict off,
+                                                       float *restrict acc, size_t ldc, int mr)
+{
+    if (mr == MR4)
+        kernel_off_mr(K, a, b, off, acc, ldc, MR4);
+    else
+        kernel_off_mr(K, a, b, off, acc, ldc, MR);
 }
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
@@ -428,11 +454,12 @@ static void im2col_rows(float *restrict dst, size_t ld, const float *restrict xp
  * one, whose output channels are the layer's inputs), A[co][(ci, ky, kx)] = weight[ci, co,
  * K-1-ky, K-1-kx]: the filters transposed and rotated by 180 degrees. A worksharing loop. */
 static void pack_weights(float *restrict dst, const struct amp_tensor *weight, int tf32,
-                         int flip, float *row, const struct geo *g)
+                         int flip, size_t mr, float *row, const struct geo *g)
 {
+    const size_t rows = up(g->CO, mr);
 #pragma omp for schedule(static)
-    for (size_t co = 0; co < g->CO6; co++) {
-        float *panel = dst + (co / MR) * g->CK * MR + co % MR;
+    for (size_t co = 0; co < rows; co++) {
+        float *panel = dst + (co / mr) * g->CK * mr + co % mr;
         if (co < g->CO && !flip) {
             cpu_load(row, weight, co * g->CK, g->CK, tf32);
         } else if (co < g->CO) {
@@ -447,7 +474,7 @@ static void pack_weights(float *restrict dst, const struct amp_tensor *weight, i
             }
         }
         for (size_t k = 0; k < g->CK; k++)
-            panel[k * MR] = co < g->CO ? row[k] : 0.0f;
+            panel[k * mr] = co < g->CO ? row[k] : 0.0f;
     }
 }
 
@@ -462,6 +489,10 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
     const struct layout lay = layout_of(workspace, &g);
     const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
     const double work = (double)g.NQ * g.CO * (g.CK + 1);
+    /* Output channels in tiles of MR rows, or of MR4 where that needs no zero rows and MR's
+     * would be a larger share (fewer than 32 channels: 8, 16, 20, ...). */
+    const size_t mr = g.CO % MR != 0 && g.CO % MR4 == 0 && g.CO < 32 ? MR4 : MR;
+    const size_t ntile = up(g.CO, mr) / mr;
     /* In place (no im2col) when the output rows fill their panels well enough. */
     const int direct = g.S == 1 && 4 * g.OW >= 3 * up(g.OW, NR) && up(g.OW, NR) <= g.NC;
     if (direct) /* (the slack past the last plane, read by the last row's last panel) */
@@ -475,7 +506,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
         size_t rounded = 0;
         struct runs runs;
         const float *xp = padded_input(lay.xpad, inp, &g, tf32_x, direct);
-        pack_weights(lay.shared, weight, tf32_w, flip, row, &g);
+        pack_weights(lay.shared, weight, tf32_w, flip, mr, row, &g);
         /* (the worksharing loops end in barriers: xpad and the weights are complete) */
         if (direct) {
             /* Stride 1, rows of at least 3/4 of a panel: each output row's NR-column panels
@@ -490,9 +521,9 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                 const size_t n = t / g.OH, oy = t % g.OH;
                 const float *xrow = xp + n * g.C * g.plane + oy * g.WP;
                 for (size_t j = 0; j < npr; j++)
-                    for (size_t ct = 0; ct < g.CO6 / MR; ct++)
-                        micro_kernel_off(g.CK, lay.shared + ct * g.CK * MR, xrow + j * NR, koff,
-                                         sums + ct * MR * ld + j * NR, ld);
+                    for (size_t ct = 0; ct < ntile; ct++)
+                        micro_kernel_off(g.CK, lay.shared + ct * g.CK * mr, xrow + j * NR, koff,
+                                         sums + ct * mr * ld + j * NR, ld, (int)mr);
                 for (size_t co = 0; co < g.CO; co++) {
                     float *v = sums + co * ld;
                     if (bias) { /* the sum, then the bias: one rounding to out's dtype */
@@ -520,9 +551,14 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
             /* A column panel stays in L1 while the weights' panels stream from L2; the sums
              * go to rows of ld columns, written out row by row. */
             for (size_t j = 0; j < npanel; j++)
-                for (size_t ct = 0; ct < g.CO6 / MR; ct++)
-                    micro_kernel(g.CK, lay.shared + ct * g.CK * MR, cols + j * NR, ld,
-                                 sums + ct * MR * ld + j * NR, ld, 0);
+                for (size_t ct = 0; ct < ntile; ct++) {
+                    const float *a = lay.shared + ct * g.CK * mr;
+                    float *acc = sums + ct * mr * ld + j * NR;
+                    if (mr == MR4)
+                        micro_kernel4(g.CK, a, cols + j * NR, ld, acc, ld, 0);
+                    else
+                        micro_kernel(g.CK, a, cols + j * NR, ld, acc, ld, 0);
+                }
             for (size_t co = 0; co < g.CO; co++) {
                 float *v = sums + co * ld;
                 if (bias) { /* the sum, then the bias: one rounding to out's dtype */

@@ -105,7 +105,7 @@ static size_t shared_floats(const struct geo *g)
 {
     const size_t fwd = g->CO6 * g->CK;
     const size_t dgrad = g->NCB * g->CBT * MR * g->CO;
-    const size_t wgrad = g->KT * MR * g->CO16;
+    const size_t wgrad = up(g->KT * MR * g->CO16, 16) + g->CO16 * g->NQ;
     size_t m = fwd > dgrad ? fwd : dgrad;
     return m > wgrad ? m : wgrad;
 }
@@ -116,7 +116,7 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = (g->CK + g->CO6) * g->NC;
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wgrad = g->CO16 * g->L + up(g->L, NR);
+    const size_t wgrad = NR * g->OHW + up(g->L, NR);
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
@@ -603,16 +603,36 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
     float *acc_buf = lay->shared; /* [KT * MR][CO16] FP32 sums */
+    float *doutT = acc_buf + up(g->KT * MR * g->CO16, 16); /* [CO16 / NR][NQ][NR] */
     const size_t chunks = (g->NQ + g->L - 1) / g->L, npanel = g->CO16 / NR;
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        float *bpack = my_scratch(lay);                 /* [CO16 / NR][L][NR]: dout^T */
-        float *row = bpack + g->CO16 * g->L;            /* a scratch row */
+        float *tmp = my_scratch(lay);                   /* [NR][OHW]: widened dout rows */
+        float *row = tmp + NR * g->OHW;                 /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
         struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+        /* dout^T in panels of NR channels (zero past CO), widened (TF32-rounded), shared by
+         * every share: per image and panel, NR rows interleaved. */
+#pragma omp for schedule(static)
+        for (size_t it = 0; it < g->N * npanel; it++) {
+            const size_t n = it / npanel, j = it % npanel;
+            const float *src[NR];
+            for (size_t i = 0; i < NR; i++) {
+                const size_t co = j * NR + i, off = (n * g->CO + co) * g->OHW;
+                src[i] = co >= g->CO ? NULL : (const float *)dout->data + off;
+                if (co < g->CO && (dout->dtype != AMP_F32 || tf32_g)) {
+                    cpu_load(tmp + i * g->OHW, dout, off, g->OHW, tf32_g);
+                    src[i] = tmp + i * g->OHW;
+                }
+            }
+            float *d = doutT + (j * g->NQ + n * g->OHW) * NR;
+            for (size_t p = 0; p < g->OHW; p++)
+                for (size_t i = 0; i < NR; i++)
+                    d[p * NR + i] = src[i] ? src[i][p] : 0.0f;
+        }
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
         for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
@@ -622,30 +642,9 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
             if (kt0 == kt1)
                 continue;
-            /* dout^T's columns past CO read zeros. */
-            if (g->CO16 != g->CO)
-                memset(bpack, 0, g->CO16 * g->L * sizeof *bpack);
             for (size_t ch = 0; ch < chunks; ch++) {
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
-                /* dout of the chunk's columns, widened (TF32-rounded) row by row and
-                 * transposed into panels of NR channels. */
-                for (size_t co = 0; co < g->CO; co++) {
-                    float *dst = bpack + (co / NR) * g->L * NR + co % NR;
-                    for (size_t q = q0; q < q0 + nl;) {
-                        const size_t n = q / g->OHW, p = q % g->OHW;
-                        const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
-                        const float *src = (const float *)dout->data + (n * g->CO + co) * g->OHW + p;
-                        if (dout->dtype != AMP_F32 || tf32_g) {
-                            cpu_load(row, dout, (n * g->CO + co) * g->OHW + p, len, tf32_g);
-                            src = row;
-                        }
-                        float *d = dst + (q - q0) * NR;
-                        for (size_t l = 0; l < len; l++)
-                            d[l * NR] = src[l];
-                        q += len;
-                    }
-                }
                 for (size_t kt = kt0; kt < kt1; kt++) {
                     size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
                     for (int i = 0; i < MR; i++) {
@@ -653,7 +652,7 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                         ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
                     for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_runs(&runs, xp, ao, bpack + j * g->L * NR,
+                        micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * NR,
                                           acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0,
                                           g->S);
                 }

@@ -1,6 +1,6 @@
 /* CPU reference: 2-D convolution (NCHW), forward and backward. Every geometry but 3x3 / stride 1 /
- * padding 1 goes to the general path (cpu_conv_general.c); this file's own path runs that one:
- * 3x3 convolution (stride 1, padding 1), forward and backward, the bias optional. Inputs are
+ * padding 1 over fewer than 16 input channels goes to the general path (cpu_conv_general.c);
+ * this file's own path runs that one, forward and backward, the bias optional. Inputs are
  * widened to FP32 (and rounded to TF32 in TF32 mode) as each plane is zero-padded into a
  * (h+2) x (w+2) grid in the workspace, so that the nine taps become nine shifted streams over one
  * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and

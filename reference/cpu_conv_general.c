@@ -1,17 +1,20 @@
 /* CPU reference: the general 2-D convolution (NCHW, any kernel size, stride, padding and channel
- * count), forward and backward, as im2col and a register-tiled FP32 GEMM; cpu_conv.c sends it
- * every geometry but 3x3 / stride 1 / padding 1, which keeps its own path.
+ * count), forward and backward, as register-tiled FP32 GEMMs; cpu_conv.c sends it every geometry
+ * but 3x3 / stride 1 / padding 1 over fewer than 16 input channels, which keeps its own path.
  *
  * The input is widened to FP32 (rounded to TF32 in TF32 mode) and zero-padded once into the
- * workspace, so that an im2col column is a gather without bounds checks. One GEMM micro-kernel
- * serves all three products: a MR x VF_LANES tile of FP32 accumulators, each output a single
- * chain of fused multiply-adds over the reduction index in increasing order, whatever the
- * blocking around it (a tile is stored and reloaded between blocks, which changes no bit):
+ * workspace, so that an im2col column is a gather without bounds checks (and, at stride 1, the
+ * shifted input rows can be read in place). The micro-kernels keep MR x VF_LANES (or MR4 x
+ * VF_LANES) tiles of FP32 accumulators, each output a single chain of fused multiply-adds over
+ * the reduction index in increasing order, whatever the blocking around it (a tile is stored and
+ * reloaded between blocks, which changes no bit):
  *   forward      out[co, q]  = sum_ck W[co, ck] * col[ck, q]     (q: the batch's output pixels)
- *   data grad.   dcol[ck, q] = sum_co W[co, ck] * dout[co, q],  then col2im (a fixed order)
- *   filter grad. dW[co, ck]  = sum_q dout[co, q] * col[ck, q]   (q over the whole batch, in order)
- * OpenMP splits independent outputs only (no cross-thread reductions), and every block size is
- * a function of the shape alone, so results do not depend on the thread count. */
+ *   filter grad. dW^T[ck, co] = sum_q col[ck, q] * dout[co, q]  (q over the whole batch, in order)
+ *   data grad.   stride 1: the forward convolution of dout (padded by K - 1 - P) with the filters
+ *                transposed and rotated; else dcol[ck, q] = sum_co W[co, ck] * dout[co, q], then
+ *                col2im (a fixed order)
+ * OpenMP splits independent outputs only (no cross-thread reductions), and every block size that
+ * orders a sum is a function of the shape alone, so results do not depend on the thread count. */
 #include <string.h>
 
 #include "cpu_ops.h"

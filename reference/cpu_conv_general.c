@@ -117,7 +117,7 @@ static size_t thread_floats(const struct geo *g)
 {
     size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
     row = row > g->L ? row : g->L;
-    const size_t fwd = (g->CK + g->CO6) * g->NC;
+    const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
     const size_t wgrad = NR * g->OHW + up(g->L, NR);
     size_t m = fwd > dgrad ? fwd : dgrad;
@@ -504,7 +504,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
     {
         size_t tasks = (g.NQ + g.NC - 1) / g.NC;
         float *scratch = my_scratch(&lay);
-        float *cols = scratch, *sums = cols + g.CK * g.NC, *row = sums + g.CO6 * g.NC;
+        float *cols = scratch, *sums = cols + g.CK * g.NC, *row = sums + g.CO6 * (g.NC + NR);
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
         struct runs runs;
@@ -518,28 +518,38 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
             size_t *koff = (size_t *)cols;
             for (size_t ck = 0; ck < g.CK; ck++)
                 koff[ck] = ck / g.KK * g.plane + ck % g.KK / g.K * g.WP + ck % g.K;
-            const size_t npr = up(g.OW, NR) / NR, ld = npr * NR;
-#pragma omp for schedule(dynamic, 4)
-            for (size_t t = 0; t < g.N * g.OH; t++) {
-                const size_t n = t / g.OH, oy = t % g.OH;
-                const float *xrow = xp + n * g.C * g.plane + oy * g.WP;
-                for (size_t j = 0; j < npr; j++)
-                    for (size_t ct = 0; ct < ntile; ct++)
-                        micro_kernel_off(g.CK, lay.shared + ct * g.CK * mr, xrow + j * NR, koff,
-                                         sums + ct * mr * ld + j * NR, ld, (int)mr);
+            /* A task: R output rows of one image, their sums packed at row stride OW (a row's
+             * last panel spills into the next row's first columns, which that row then
+             * overwrites; the last row's spill goes to the NR floats of slack), stored as one
+             * run per channel. */
+            const size_t npr = up(g.OW, NR) / NR;
+            const size_t R = g.NC / g.OW > 1 ? g.NC / g.OW : 1, ldr = R * g.OW + NR;
+            const size_t blocks = (g.OH + R - 1) / R;
+#pragma omp for schedule(dynamic)
+            for (size_t t = 0; t < g.N * blocks; t++) {
+                const size_t n = t / blocks, oy0 = t % blocks * R;
+                const size_t rows = g.OH - oy0 < R ? g.OH - oy0 : R, len = rows * g.OW;
+                for (size_t r = 0; r < rows; r++) {
+                    const float *xrow = xp + n * g.C * g.plane + (oy0 + r) * g.WP;
+                    for (size_t j = 0; j < npr; j++)
+                        for (size_t ct = 0; ct < ntile; ct++)
+                            micro_kernel_off(g.CK, lay.shared + ct * g.CK * mr, xrow + j * NR,
+                                             koff, sums + ct * mr * ldr + r * g.OW + j * NR, ldr,
+                                             (int)mr);
+                }
                 for (size_t co = 0; co < g.CO; co++) {
-                    float *v = sums + co * ld;
+                    float *v = sums + co * ldr;
                     if (bias) { /* the sum, then the bias: one rounding to out's dtype */
                         const float b = cpu_get(bias, co);
-                        for (size_t l = 0; l < g.OW; l++)
+                        for (size_t l = 0; l < len; l++)
                             v[l] += b;
                     }
-                    const size_t off = (n * g.CO + co) * g.OHW + oy * g.OW;
+                    const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
                     if (out->dtype == AMP_F32)
-                        copy_stride((float *)out->data + off, v, g.OW, 1);
+                        copy_stride((float *)out->data + off, v, len, 1);
                     else
-                        cpu_store(out, off, v, g.OW, &counts);
-                    rounded += g.OW;
+                        cpu_store(out, off, v, len, &counts);
+                    rounded += len;
                 }
             }
             tasks = 0;

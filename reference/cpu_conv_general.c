@@ -55,7 +55,7 @@ struct geo {
     size_t T;             /* filter grad.: shares of the filter-row tiles (the threads) */
     size_t KT, KTS;       /* ... row tiles of dW^T (CK rounded up to MR, / MR), tiles per share */
     size_t CO16;          /* ... CO rounded up to NR (the columns of dW^T) */
-    size_t L;             /* ... batch columns per chunk */
+    size_t L, LI;         /* ... batch columns per chunk (LI: with the im2col rows copied) */
 };
 
 static struct geo geo_of(const struct conv_shape *s, int threads)
@@ -93,6 +93,7 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
+    g.LI = clampz((32768 / (g.KTS * MR)) / NR * NR, 64, g.L);
     return g;
 }
 
@@ -119,7 +120,7 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wgrad = NR * g->OHW + up(g->L, NR);
+    const size_t wgrad = NR * g->OHW + g->KTS * MR * g->LI + up(g->L, NR);
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
@@ -622,10 +623,11 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         float *tmp = my_scratch(lay);                   /* [NR][OHW]: widened dout rows */
-        float *row = tmp + NR * g->OHW;                 /* a scratch row */
+        float *arows = tmp + NR * g->OHW;               /* [KTS * MR][LI]: im2col rows */
+        float *row = arows + g->KTS * MR * g->LI;       /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
-        struct runs runs;
+        struct runs runs, one;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* dout^T in panels of NR channels (zero past CO), widened (TF32-rounded), shared by
          * every share: per image and panel, NR rows interleaved. */
@@ -655,19 +657,31 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
             if (kt0 == kt1)
                 continue;
-            for (size_t ch = 0; ch < chunks; ch++) {
-                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
+            /* Strided output rows shorter than a panel: the share's im2col rows of each chunk
+             * copied out, so that the kernel runs one long unit-stride run per row. */
+            const int copy = g->OW < NR && g->S > 1;
+            const size_t L = copy ? g->LI : g->L, nch = (g->NQ + L - 1) / L;
+            for (size_t ch = 0; ch < nch; ch++) {
+                const size_t q0 = ch * L, nl = g->NQ - q0 < L ? g->NQ - q0 : L;
                 runs_of(&runs, q0, nl, g);
+                const struct runs *rs = &runs;
+                const float *src = xp;
+                if (copy) {
+                    im2col_rows(arows, L, xp, &runs, nl, ck0, ck1, g);
+                    one.n = 1, one.col[0] = 0, one.off[0] = 0, one.len[0] = nl;
+                    rs = &one, src = arows;
+                }
                 for (size_t kt = kt0; kt < kt1; kt++) {
                     size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
                     for (int i = 0; i < MR; i++) {
                         const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
-                        ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
+                        ao[i] = copy ? (ck - ck0) * L
+                                     : ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
                     for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * NR,
+                        micro_kernel_runs(rs, src, ao, doutT + (j * g->NQ + q0) * NR,
                                           acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0,
-                                          g->S);
+                                          copy ? 1 : g->S);
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty

@@ -54,7 +54,8 @@ struct geo {
                                        channels per block, groups, blocks, row tiles per block */
     size_t T;             /* filter grad.: shares of the filter-row tiles (the threads) */
     size_t KT, KTS;       /* ... row tiles of dW^T (CK rounded up to MR, / MR), tiles per share */
-    size_t CO16;          /* ... CO rounded up to NR (the columns of dW^T) */
+    size_t PW, CO16;      /* ... column panel width of dW^T (NR, or VN for at most VN
+                             channels), CO rounded up to PW */
     size_t L, LI;         /* ... batch columns per chunk (LI: with the im2col rows copied) */
 };
 
@@ -89,7 +90,8 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.T = threads > 0 ? (size_t)threads : 1;
     g.KT = up(g.CK, MR) / MR;
     g.KTS = (g.KT + g.T - 1) / g.T;
-    g.CO16 = up(g.CO, NR);
+    g.PW = NV > 1 && g.CO <= VN ? VN : NR;
+    g.CO16 = up(g.CO, g.PW);
     g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
@@ -286,14 +288,14 @@ static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *re
  * convolution's im2col rows, without the copy). */
 static inline __attribute__((always_inline)) void
 runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const float *restrict b,
-            float *restrict acc, size_t ldc, int load, const size_t S)
+            float *restrict acc, size_t ldc, int load, const size_t S, const int nv)
 {
     vn c[MR][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
+        for (int v = 0; v < nv; v++)
             c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
     for (size_t k = 0; k < r->n; k++) {
         const float *restrict a0 = xp + ao[0] + r->off[k], *restrict a1 = xp + ao[1] + r->off[k],
@@ -301,41 +303,46 @@ runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const fl
                               *restrict a3 = xp + ao[3] + r->off[k],
                               *restrict a4 = xp + ao[4] + r->off[k],
                               *restrict a5 = xp + ao[5] + r->off[k];
-        const float *bk = b + r->col[k] * NR;
+        const float *bk = b + r->col[k] * (size_t)(nv * VN);
         const size_t len = r->len[k];
 #pragma GCC unroll 2
         for (size_t l = 0; l < len; l++) {
             vn bv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                bv[v] = *(const vn *)(bk + l * NR + v * VN);
+            for (int v = 0; v < nv; v++)
+                bv[v] = *(const vn *)(bk + l * (size_t)(nv * VN) + v * VN);
             const float al[MR] = { a0[l * S], a1[l * S], a2[l * S],
                                    a3[l * S], a4[l * S], a5[l * S] };
 #pragma GCC unroll 16
             for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-                for (int v = 0; v < NV; v++)
+                for (int v = 0; v < nv; v++)
                     c[i][v] += al[i] * bv[v];
         }
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
+        for (int v = 0; v < nv; v++)
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
-/* runs_kernel at unit stride (constant) or at the convolution's stride S. */
+/* runs_kernel at unit stride (constant) or at the convolution's stride S, over B panels of
+ * NV vectors (NR columns) or of one. */
 static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
                                                         const size_t ao[MR],
                                                         const float *restrict b,
                                                         float *restrict acc, size_t ldc,
-                                                        int load, size_t S)
+                                                        int load, size_t S, int nv)
 {
-    if (S == 1)
-        runs_kernel(r, xp, ao, b, acc, ldc, load, 1);
+    if (S == 1 && nv == NV)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, NV);
+    else if (nv == NV)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, S, NV);
+    else if (S == 1)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, 1);
     else
-        runs_kernel(r, xp, ao, b, acc, ldc, load, S);
+        runs_kernel(r, xp, ao, b, acc, ldc, load, S, 1);
 }
 
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
@@ -617,8 +624,8 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
     float *acc_buf = lay->shared; /* [KT * MR][CO16] FP32 sums */
-    float *doutT = acc_buf + up(g->KT * MR * g->CO16, 16); /* [CO16 / NR][NQ][NR] */
-    const size_t chunks = (g->NQ + g->L - 1) / g->L, npanel = g->CO16 / NR;
+    float *doutT = acc_buf + up(g->KT * MR * g->CO16, 16); /* [CO16 / PW][NQ][PW] */
+    const size_t PW = g->PW, chunks = (g->NQ + g->L - 1) / g->L, npanel = g->CO16 / PW;
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
@@ -629,24 +636,24 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         size_t wrounded = 0, brounded = 0;
         struct runs runs, one;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
-        /* dout^T in panels of NR channels (zero past CO), widened (TF32-rounded), shared by
+        /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
          * every share: per image and panel, NR rows interleaved. */
 #pragma omp for schedule(static)
         for (size_t it = 0; it < g->N * npanel; it++) {
             const size_t n = it / npanel, j = it % npanel;
             const float *src[NR];
-            for (size_t i = 0; i < NR; i++) {
-                const size_t co = j * NR + i, off = (n * g->CO + co) * g->OHW;
+            for (size_t i = 0; i < PW; i++) {
+                const size_t co = j * PW + i, off = (n * g->CO + co) * g->OHW;
                 src[i] = co >= g->CO ? NULL : (const float *)dout->data + off;
                 if (co < g->CO && (dout->dtype != AMP_F32 || tf32_g)) {
                     cpu_load(tmp + i * g->OHW, dout, off, g->OHW, tf32_g);
                     src[i] = tmp + i * g->OHW;
                 }
             }
-            float *d = doutT + (j * g->NQ + n * g->OHW) * NR;
+            float *d = doutT + (j * g->NQ + n * g->OHW) * PW;
             for (size_t p = 0; p < g->OHW; p++)
-                for (size_t i = 0; i < NR; i++)
-                    d[p * NR + i] = src[i] ? src[i][p] : 0.0f;
+                for (size_t i = 0; i < PW; i++)
+                    d[p * PW + i] = src[i] ? src[i][p] : 0.0f;
         }
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
@@ -679,9 +686,9 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                                      : ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
                     for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_runs(rs, src, ao, doutT + (j * g->NQ + q0) * NR,
-                                          acc_buf + kt * MR * g->CO16 + j * NR, g->CO16, ch > 0,
-                                          copy ? 1 : g->S);
+                        micro_kernel_runs(rs, src, ao, doutT + (j * g->NQ + q0) * PW,
+                                          acc_buf + kt * MR * g->CO16 + j * PW, g->CO16, ch > 0,
+                                          copy ? 1 : g->S, (int)(PW / VN));
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty

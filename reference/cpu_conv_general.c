@@ -9,7 +9,8 @@
  * the reduction index in increasing order, whatever the blocking around it (a tile is stored and
  * reloaded between blocks, which changes no bit):
  *   forward      out[co, q]  = sum_ck W[co, ck] * col[ck, q]     (q: the batch's output pixels)
- *   filter grad. dW^T[ck, co] = sum_q col[ck, q] * dout[co, q]  (q over the whole batch, in order)
+ *   filter grad. dW^T[ck, co] = sum_q col[ck, q] * dout[co, q]  (q over the whole batch, in order;
+ *                strided: dW[co, ck] = sum_q dout[co, q] * col^T[q, ck], col^T gathered)
  *   data grad.   stride 1: the forward convolution of dout (padded by K - 1 - P) with the filters
  *                transposed and rotated; else dcol[ck, q] = sum_co W[co, ck] * dout[co, q], then
  *                col2im (a fixed order)
@@ -56,7 +57,9 @@ struct geo {
     size_t KT, KTS;       /* ... row tiles of dW^T (CK rounded up to MR, / MR), tiles per share */
     size_t PW, CO16;      /* ... column panel width of dW^T (NR, or VN for at most VN
                              channels), CO rounded up to PW */
-    size_t L, LI;         /* ... batch columns per chunk (LI: with the im2col rows copied) */
+    size_t L;             /* ... batch columns per chunk */
+    int XSPLIT;           /* strided filter grad. (col^T gathered): split by output channel */
+    size_t XCTS, XKTS, XL; /* ... output-channel tiles and filter-column tiles per share, chunk */
 };
 
 static struct geo geo_of(const struct conv_shape *s, int threads)
@@ -95,7 +98,15 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
-    g.LI = clampz((32768 / (g.KTS * MR)) / NR * NR, 64, g.L);
+    /* Strided convolutions' filter gradient: T shares of the tiles of dW [CO][CK], by output
+     * channel when CK < CO (each thread then packs all of col^T and its channels of dout), else
+     * by filter column; a share's operands for a chunk of XL columns within about 2 MB. */
+    g.XSPLIT = g.CK < g.CO;
+    g.XCTS = g.XSPLIT ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
+    g.XKTS = g.XSPLIT ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
+    g.XL = clampz((524288 / (g.XCTS * MR + g.XKTS * NR)) / NR * NR, 64, 4096);
+    if (g.XL > up(g.NQ, NR))
+        g.XL = g.NQ ? up(g.NQ, NR) : NR;
     return g;
 }
 
@@ -111,7 +122,8 @@ static size_t shared_floats(const struct geo *g)
 {
     const size_t fwd = g->CO6 * g->CK;
     const size_t dgrad = g->NCB * g->CBT * MR * g->CO;
-    const size_t wgrad = up(g->KT * MR * g->CO16, 16) + g->CO16 * g->NQ;
+    size_t wgrad = up(g->KT * MR * g->CO16, 16) + g->CO16 * g->NQ;
+    wgrad = g->CO6 * g->CK16 > wgrad ? g->CO6 * g->CK16 : wgrad; /* (strided) */
     size_t m = fwd > dgrad ? fwd : dgrad;
     return m > wgrad ? m : wgrad;
 }
@@ -122,7 +134,11 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wgrad = NR * g->OHW + g->KTS * MR * g->LI + up(g->L, NR);
+    size_t wgrad = NR * g->OHW + up(g->L, NR);
+    const size_t xrow = g->XL > row ? g->XL : row; /* (strided) */
+    const size_t xgrad = (g->XCTS * MR + g->XKTS * NR) * g->XL + up(xrow, NR) +
+                         g->XL * (sizeof(size_t) / sizeof(float));
+    wgrad = xgrad > wgrad ? xgrad : wgrad;
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
@@ -283,6 +299,40 @@ static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *re
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
  * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
+/* micro_kernel with row i of A read from its own row: a[i][k] (no packing). */
+static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
+                                                        const float *restrict b,
+                                                        float *restrict acc)
+{
+    vn c[MR][NV];
+    const float *restrict a0 = a[0], *restrict a1 = a[1], *restrict a2 = a[2],
+                          *restrict a3 = a[3], *restrict a4 = a[4], *restrict a5 = a[5];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const vn *)(b + k * NR + v * VN);
+        const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                c[i][v] += ak[i] * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+}
+
 /* micro_kernel with row i of A read from the padded input in runs: over run r, the
  * elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 .. (a
  * convolution's im2col rows, without the copy). */
@@ -630,11 +680,10 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         float *tmp = my_scratch(lay);                   /* [NR][OHW]: widened dout rows */
-        float *arows = tmp + NR * g->OHW;               /* [KTS * MR][LI]: im2col rows */
-        float *row = arows + g->KTS * MR * g->LI;       /* a scratch row */
+        float *row = tmp + NR * g->OHW;                 /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
-        struct runs runs, one;
+        struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
          * every share: per image and panel, NR rows interleaved. */
@@ -664,31 +713,19 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
             if (kt0 == kt1)
                 continue;
-            /* Strided output rows shorter than a panel: the share's im2col rows of each chunk
-             * copied out, so that the kernel runs one long unit-stride run per row. */
-            const int copy = g->OW < NR && g->S > 1;
-            const size_t L = copy ? g->LI : g->L, nch = (g->NQ + L - 1) / L;
-            for (size_t ch = 0; ch < nch; ch++) {
-                const size_t q0 = ch * L, nl = g->NQ - q0 < L ? g->NQ - q0 : L;
+            for (size_t ch = 0; ch < chunks; ch++) {
+                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
-                const struct runs *rs = &runs;
-                const float *src = xp;
-                if (copy) {
-                    im2col_rows(arows, L, xp, &runs, nl, ck0, ck1, g);
-                    one.n = 1, one.col[0] = 0, one.off[0] = 0, one.len[0] = nl;
-                    rs = &one, src = arows;
-                }
                 for (size_t kt = kt0; kt < kt1; kt++) {
                     size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
                     for (int i = 0; i < MR; i++) {
                         const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
-                        ao[i] = copy ? (ck - ck0) * L
-                                     : ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
+                        ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
                     for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_runs(rs, src, ao, doutT + (j * g->NQ + q0) * PW,
+                        micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * PW,
                                           acc_buf + kt * MR * g->CO16 + j * PW, g->CO16, ch > 0,
-                                          copy ? 1 : g->S, (int)(PW / VN));
+                                          g->S, (int)(PW / VN));
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty
@@ -698,6 +735,141 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                     row[ck - ck0] = chunks ? acc_buf[ck * g->CO16 + co] : 0.0f;
                 cpu_store(dweight, co * g->CK + ck0, row, ck1 - ck0, &wcounts);
                 wrounded += ck1 - ck0;
+            }
+        } /* the shares */
+        /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
+         * as the 3x3 path sums it. */
+        if (dbias) {
+#pragma omp for schedule(static)
+            for (size_t co = 0; co < g->CO; co++) {
+                float lanes[NR] = { 0 }, tail = 0.0f;
+                for (size_t n = 0; n < g->N; n++) {
+                    const size_t off = (n * g->CO + co) * g->OHW;
+                    const float *gn = (const float *)dout->data + off;
+                    if (dout->dtype != AMP_F32) {
+                        cpu_load(row, dout, off, g->OHW, 0);
+                        gn = row;
+                    }
+                    lane_sums(lanes, &tail, gn, g->OHW);
+                }
+                cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &bcounts);
+                brounded++;
+            }
+        }
+        cpu_count(c, dweight, wrounded, &wcounts);
+        if (dbias)
+            cpu_count(c, dbias, brounded, &bcounts);
+    }
+}
+
+/* dweight = sum over the batch's columns (in order) of dout x col^T; dbias = sum of dout.
+ * Each thread owns a share of the output tiles (by output channel when CK < CO, else by filter
+ * column) and runs every chunk of columns alone, packing the operands its tiles need: no
+ * barrier per chunk (a late thread would hold every other one at each). Strided convolutions:
+ * their columns' inputs are not contiguous, and a gathered col^T with long reductions wins. */
+static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
+                            struct amp_tensor *dbias, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct layout *lay,
+                            const struct geo *g, enum amp_math math)
+{
+    const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
+    float *acc_buf = lay->shared; /* [CO6][CK16] FP32 sums */
+    const size_t ct_n = g->CO6 / MR, kt_n = g->CK16 / NR;
+    const size_t chunks = (g->NQ + g->XL - 1) / g->XL;
+    const double work = (double)g->NQ * g->CO * (g->CK + 1);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        float *arows = my_scratch(lay);                 /* [CTS * MR][L]: dout */
+        float *bpack = arows + g->XCTS * MR * g->XL;      /* [KTS][L][NR]: col^T */
+        float *zeros = bpack + g->XKTS * NR * g->XL;      /* a zero row for channels past CO */
+        float *row = zeros; /* (a scratch row again once the sums are done) */
+        const size_t wrow = up(g->XL > g->OHW ? (g->XL > g->CK ? g->XL : g->CK)
+                                             : (g->OHW > g->CK ? g->OHW : g->CK), NR);
+        size_t *cbase = (size_t *)(zeros + wrow);
+        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
+        size_t wrounded = 0, brounded = 0;
+        const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+        /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
+         * region runs on one thread). */
+        for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
+             sh += (size_t)omp_get_num_threads()) {
+            size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
+            if (g->XSPLIT)
+                ct0 = sh * g->XCTS, ct1 = ct0 + g->XCTS;
+            else
+                kt0 = sh * g->XKTS, kt1 = kt0 + g->XKTS;
+            ct1 = ct1 < ct_n ? ct1 : ct_n;
+            kt1 = kt1 < kt_n ? kt1 : kt_n;
+            ct0 = ct0 < ct1 ? ct0 : ct1;
+            kt0 = kt0 < kt1 ? kt0 : kt1;
+            memset(zeros, 0, g->XL * sizeof *zeros);
+            for (size_t ch = 0; ch < chunks && ct0 < ct1 && kt0 < kt1; ch++) {
+                const size_t q0 = ch * g->XL, nl = g->NQ - q0 < g->XL ? g->NQ - q0 : g->XL;
+                /* dout of the chunk's columns for this share's output channels, widened
+                 * (TF32-rounded) row by row: arows [CTS * MR][L], contiguous across images. */
+                for (size_t co = ct0 * MR; co < ct1 * MR && co < g->CO; co++)
+                    for (size_t q = q0; q < q0 + nl;) {
+                        const size_t n = q / g->OHW, p = q % g->OHW;
+                        const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
+                        cpu_load(arows + (co - ct0 * MR) * g->XL + (q - q0), dout,
+                                 (n * g->CO + co) * g->OHW + p, len, tf32_g);
+                        q += len;
+                    }
+                /* col^T of the chunk: for each column, NR consecutive rows ck. */
+                for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
+                     l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
+                    cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
+                    if (++ox == g->OW && (ox = 0, ++oy == g->OH))
+                        oy = 0, n++;
+                }
+                for (size_t kt = kt0; kt < kt1; kt++) {
+                    size_t offck[NR];
+                    for (int l = 0; l < NR; l++) {
+                        const size_t ck = kt * NR + (size_t)l;
+                        const size_t ci = ck / g->KK, r = ck % g->KK;
+                        offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
+                    }
+                    float *d = bpack + (kt - kt0) * g->XL * NR;
+                    const int partial = (kt + 1) * NR > g->CK;
+                    for (size_t l = 0; l < nl; l++) {
+                        const float *src = xp + cbase[l];
+                        float *dl = d + l * NR;
+                        for (int i = 0; i < NR; i++)
+                            dl[i] = src[offck[i]];
+                        if (partial)
+                            for (size_t i = g->CK - kt * NR; i < NR; i++)
+                                dl[i] = 0.0f;
+                    }
+                }
+                for (size_t kt = kt0; kt < kt1; kt++)
+                    for (size_t ct = ct0; ct < ct1; ct++) {
+                        float tile[MR * NR];
+                        float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
+                        if (ch == 0)
+                            for (int i = 0; i < MR * NR; i++)
+                                tile[i] = -0.0f;
+                        else
+                            for (int i = 0; i < MR; i++)
+                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
+                        const float *a[MR];
+                        for (int i = 0; i < MR; i++) {
+                            const size_t co = ct * MR + (size_t)i;
+                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->XL : zeros;
+                        }
+                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->XL * NR, tile);
+                        for (int i = 0; i < MR; i++)
+                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
+                    }
+            }
+            /* This thread's part of dweight, rounded; zeros for an empty batch. */
+            const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;
+            const size_t ck0 = kt0 * NR, ck_end = kt1 * NR < g->CK ? kt1 * NR : g->CK;
+            for (size_t co = ct0 * MR; co < co_end && ck0 < ck_end; co++) {
+                float *sums = acc_buf + co * g->CK16 + ck0;
+                if (chunks == 0)
+                    memset(sums, 0, (ck_end - ck0) * sizeof *sums);
+                cpu_store(dweight, co * g->CK + ck0, sums, ck_end - ck0, &wcounts);
+                wrounded += ck_end - ck0;
             }
         } /* the shares */
         /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
@@ -860,7 +1032,10 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
-    backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
+    if (g.S > 1)
+        backward_filter_cols(c, dweight, dbias, dout, inp, &lay, &g, math);
+    else
+        backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
     struct conv_shape t;
     if (dinp && flipped_shape(s, &t))
         forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1);

@@ -61,14 +61,62 @@ static inline __attribute__((always_inline)) size_t window_max(const void *d, en
     return idx[window_argmax(v)];
 }
 
-/* Forward over planes [p0, p1): out's element = the chosen input element's bits. */
+/* FP32 in vectors of 8 windows: window_argmax's choice as a per-lane index (0..3) and value.
+ * A lane takes element j when no earlier element was NaN and element j is NaN or larger than
+ * the best so far: the first NaN, else the first of the largest. */
+typedef float v8f __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(8 * sizeof(int32_t))));
+
+/* m ? a : b per lane (m all ones or zeros), on the bits. */
+static inline v8f blend8(v8i m, v8f a, v8f b)
+{
+    return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+
+static inline v8i window_argmax8(const v8f v[4], v8f *best)
+{
+    v8f b = v[0];
+    v8i idx = { 0 }, found = v[0] != v[0];
+    for (int j = 1; j < 4; j++) {
+        const v8i isn = v[j] != v[j];
+        const v8i take = ~found & (isn | (v[j] > b));
+        idx = (((v8i){ 0 } + j) & take) | (idx & ~take);
+        b = blend8(take, v[j], b);
+        found |= isn;
+    }
+    *best = b;
+    return idx;
+}
+
+/* The four elements of 8 windows starting at column 2 ox of rows r0 and r1. */
+static inline void windows8(const float *r0, const float *r1, v8f v[4])
+{
+    const v8f a0 = *(const v8f *)r0, a1 = *(const v8f *)(r0 + 8);
+    const v8f b0 = *(const v8f *)r1, b1 = *(const v8f *)(r1 + 8);
+    v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
+    v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+/* Forward of plane pl: out's element = the chosen input element's bits (FP32: 8 windows at a
+ * time, the row's last ones one by one). */
 static inline __attribute__((always_inline)) void
 maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t esize, size_t pl,
                uint32_t h, uint32_t w)
 {
     const uint32_t oh = h / 2, ow = w / 2;
-    for (uint32_t oy = 0; oy < oh; oy++)
-        for (uint32_t ox = 0; ox < ow; ox++) {
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        uint32_t ox = 0;
+        if (dt == AMP_F32) /* (the selected value's bits: a blend, no arithmetic) */
+            for (; ox + 8 <= ow; ox += 8) {
+                const float *r0 = (const float *)src + pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                v8f v[4], best;
+                windows8(r0, r0 + w, v);
+                window_argmax8(v, &best);
+                *(v8f *)((float *)dst + (pl * oh + oy) * ow + ox) = best;
+            }
+        for (; ox < ow; ox++) {
             const size_t o = (pl * oh + oy) * ow + ox;
             const size_t at = window_max(src, dt, pl * h * w, w, oy, ox);
             if (esize == 4)
@@ -76,6 +124,7 @@ maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t esize, size
             else
                 ((uint16_t *)dst)[o] = ((const uint16_t *)src)[at];
         }
+    }
 }
 
 void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
@@ -106,8 +155,25 @@ route_plane(char *dst, const char *src, const void *x, enum amp_dtype dt, size_t
 {
     const uint32_t oh = h / 2, ow = w / 2;
     memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
-    for (uint32_t oy = 0; oy < oh; oy++)
-        for (uint32_t ox = 0; ox < ow; ox++) {
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        uint32_t ox = 0;
+        if (dt == AMP_F32) /* 8 windows at a time: each gradient's bits, or +0, interleaved */
+            for (; ox + 8 <= ow; ox += 8) {
+                const size_t top = pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                v8f v[4], best;
+                windows8((const float *)x + top, (const float *)x + top + w, v);
+                const v8i idx = window_argmax8(v, &best);
+                const v8f g = *(const v8f *)((const float *)src + (pl * oh + oy) * ow + ox);
+                const v8f z = { 0 };
+                const v8f d0 = blend8(idx == 0, g, z), d1 = blend8(idx == 1, g, z);
+                const v8f d2 = blend8(idx == 2, g, z), d3 = blend8(idx == 3, g, z);
+                float *o0 = (float *)dst + top, *o1 = o0 + w;
+                *(v8f *)o0 = __builtin_shufflevector(d0, d1, 0, 8, 1, 9, 2, 10, 3, 11);
+                *(v8f *)(o0 + 8) = __builtin_shufflevector(d0, d1, 4, 12, 5, 13, 6, 14, 7, 15);
+                *(v8f *)o1 = __builtin_shufflevector(d2, d3, 0, 8, 1, 9, 2, 10, 3, 11);
+                *(v8f *)(o1 + 8) = __builtin_shufflevector(d2, d3, 4, 12, 5, 13, 6, 14, 7, 15);
+            }
+        for (; ox < ow; ox++) {
             const size_t o = (pl * oh + oy) * ow + ox;
             const size_t to = window_max(x, dt, pl * h * w, w, oy, ox);
             if (esize == 4)
@@ -115,6 +181,7 @@ route_plane(char *dst, const char *src, const void *x, enum amp_dtype dt, size_t
             else
                 ((uint16_t *)dst)[to] = ((const uint16_t *)src)[o];
         }
+    }
 }
 
 void cpu_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,

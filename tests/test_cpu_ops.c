@@ -696,6 +696,58 @@ static double pool_loss(void *arg)
     return project(&p->y, &p->proj);
 }
 
+/* Wide planes (the vector path: 8 windows at a time, then the row's last ones) with many ties,
+ * signed zeros, infinities and NaNs: the forward and backward against the rule, bit for bit. */
+static void test_maxpool_wide(enum amp_dtype dt, struct rng *r)
+{
+    const uint32_t n = 2, c = 3, h = 7, w = 37, oh = h / 2, ow = w / 2;
+    const float vals[] = { -1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, NAN, INFINITY, -INFINITY, 0.5f };
+    const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+    struct amp_tensor x = make(nx, dt), y = make(ny, dt), dy = make(ny, dt), dx = make(nx, dt);
+    for (size_t i = 0; i < nx; i++)
+        set(&x, i, vals[(size_t)rng_uniform(r, 0.0f, 9.999f)]);
+    for (size_t i = 0; i < ny; i++)
+        set(&dy, i, (float)(i % 97) + 1.0f);
+    for (size_t i = 0; i < nx; i++)
+        set(&dx, i, 123.0f); /* overwritten */
+    be.ops->maxpool_forward(be.ctx, &y, &x, n, c, h, w);
+    be.ops->maxpool_backward(be.ctx, &dx, &dy, &x, n, c, h, w);
+    int okf = 1, okb = 1;
+    char *want = calloc(nx, 1); /* the elements some gradient is routed to */
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (uint32_t oy = 0; oy < oh; oy++)
+            for (uint32_t ox = 0; ox < ow; ox++) {
+                const size_t top = pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                const size_t idx[4] = { top, top + 1, top + w, top + w + 1 };
+                size_t best = 0;
+                for (int j = 0; j < 4; j++) { /* the first NaN, else the first of the largest */
+                    const float v = get(&x, idx[j]), b = get(&x, idx[best]);
+                    if (isnan(b))
+                        break;
+                    if (isnan(v) || v > b)
+                        best = (size_t)j;
+                }
+                const size_t o = (pl * oh + oy) * ow + ox, at = idx[best];
+                const float yo = get(&y, o), xa = get(&x, at);
+                okf &= isnan(xa) ? isnan(yo) : memcmp(&yo, &xa, sizeof yo) == 0;
+                okb &= get(&dx, at) == get(&dy, o);
+                want[at] = 1;
+            }
+    for (size_t i = 0; i < nx; i++)
+        if (!want[i]) {
+            const float d = get(&dx, i);
+            okb &= d == 0.0f && !signbit(d);
+        }
+    free(want);
+    check(okf, "maxpool %s %ux%u: the rule's element, bit for bit (ties, -0, inf, NaN)",
+          dtype_name(dt), h, w);
+    check(okb, "maxpool backward %s %ux%u: each gradient to the rule's element, +0 elsewhere",
+          dtype_name(dt), h, w);
+    struct amp_tensor *all[] = { &x, &y, &dy, &dx };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        drop(all[i]);
+}
+
 static void test_pool_fd(int avg, struct rng *r)
 {
     struct pool_case p = { .n = 2, .c = 3, .h = 5, .w = 7, .avg = avg };
@@ -1049,6 +1101,8 @@ int main(void)
     test_maxpool_hand(AMP_F32);
     test_maxpool_hand(AMP_F16);
     test_maxpool_hand(AMP_BF16);
+    test_maxpool_wide(AMP_F32, &r);
+    test_maxpool_wide(AMP_F16, &r);
     test_pool_fd(0, &r);
     test_avgpool_hand();
     test_pool_fd(1, &r);

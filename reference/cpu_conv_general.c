@@ -134,7 +134,7 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    size_t wgrad = NR * g->OHW + up(g->L, NR);
+    size_t wgrad = up(MR * g->CO16, 16) + NR * g->OHW + up(g->L, NR);
     const size_t xrow = g->XL > row ? g->XL : row; /* (strided) */
     const size_t xgrad = (g->XCTS * MR + g->XKTS * NR) * g->XL + up(xrow, NR) +
                          g->XL * (sizeof(size_t) / sizeof(float));
@@ -679,7 +679,8 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        float *tmp = my_scratch(lay);                   /* [NR][OHW]: widened dout rows */
+        float *part = my_scratch(lay);                  /* [MR][CO16]: a chunk's sums */
+        float *tmp = part + up(MR * g->CO16, 16);       /* [NR][OHW]: widened dout rows */
         float *row = tmp + NR * g->OHW;                 /* a scratch row */
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
@@ -722,10 +723,15 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                         const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
                         ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
+                    /* Each chunk's sums start afresh and are then added to the totals: chains
+                     * of at most L terms, not of the whole batch's columns. */
+                    float *acc = acc_buf + kt * MR * g->CO16, *dst = ch ? part : acc;
                     for (size_t j = 0; j < npanel; j++)
                         micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * PW,
-                                          acc_buf + kt * MR * g->CO16 + j * PW, g->CO16, ch > 0,
-                                          g->S, (int)(PW / VN));
+                                          dst + j * PW, g->CO16, 0, g->S, (int)(PW / VN));
+                    if (ch)
+                        for (size_t i = 0; i < MR * g->CO16; i++)
+                            acc[i] += part[i];
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty
@@ -843,14 +849,12 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                 }
                 for (size_t kt = kt0; kt < kt1; kt++)
                     for (size_t ct = ct0; ct < ct1; ct++) {
+                        /* Each chunk's sums start afresh and are then added to the totals:
+                         * chains of at most XL terms, not of the whole batch's columns. */
                         float tile[MR * NR];
                         float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
-                        if (ch == 0)
-                            for (int i = 0; i < MR * NR; i++)
-                                tile[i] = -0.0f;
-                        else
-                            for (int i = 0; i < MR; i++)
-                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
+                        for (int i = 0; i < MR * NR; i++)
+                            tile[i] = -0.0f;
                         const float *a[MR];
                         for (int i = 0; i < MR; i++) {
                             const size_t co = ct * MR + (size_t)i;
@@ -858,7 +862,9 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                         }
                         micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->XL * NR, tile);
                         for (int i = 0; i < MR; i++)
-                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
+                            for (int l = 0; l < NR; l++)
+                                cb[i * g->CK16 + l] = ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
+                                                         : tile[i * NR + l];
                     }
             }
             /* This thread's part of dweight, rounded; zeros for an empty batch. */

@@ -332,6 +332,17 @@ static const struct conv_shape conv_shapes[] = {
 };
 enum { NCONV = sizeof conv_shapes / sizeof conv_shapes[0] };
 
+/* The presets' convolutions at a training batch (exact checks only: large for differences). */
+static const struct conv_shape preset_conv_shapes[] = {
+    { .n = 32, .c_in = 1, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 3, .stride = 2, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 1, .stride = 2, .pad = 0 },
+    { .n = 32, .c_in = 32, .h = 14, .w = 14, .c_out = 32, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 64, .h = 7, .w = 7, .c_out = 64, .kernel = 3, .stride = 1, .pad = 1 },
+};
+enum { NPRESET_CONV = sizeof preset_conv_shapes / sizeof preset_conv_shapes[0] };
+
 /* Integer data: the op's results must equal the exact sums rounded once, in each dtype. */
 static void test_conv_exact(const struct conv_shape *s, enum amp_dtype dt, int with_bias,
                             enum amp_math math)
@@ -402,6 +413,50 @@ static void test_conv_tf32(void)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         drop(all[i]);
     free(yr);
+}
+
+/* Largest |a - ref| over the largest |ref|: the error of a whole tensor. */
+static double tensor_rel_error(const struct amp_tensor *a, const double *ref)
+{
+    double diff = 0, big = 0;
+    for (size_t i = 0; i < a->numel; i++) {
+        diff = fmax(diff, fabs(get(a, i) - ref[i]));
+        big = fmax(big, fabs(ref[i]));
+    }
+    return big > 0 ? diff / big : diff;
+}
+
+/* FP32 math keeps FP32's accuracy with fractional data (the integer checks cannot see an input
+ * rounded to fewer bits): every result within 1e-5 of the double-precision sums, relative to the
+ * tensor's largest value (TF32 or BF16 rounding would be ~1e-3). */
+static void test_conv_fp32_accuracy(const struct conv_shape *s)
+{
+    struct rng r;
+    rng_seed(&r, 4242 + s->c_in + s->stride);
+    struct amp_tensor x = make(conv_xn(s), AMP_F32), w = make(conv_wn(s), AMP_F32),
+                      y = make(conv_yn(s), AMP_F32), dy = make(conv_yn(s), AMP_F32),
+                      dw = make(conv_wn(s), AMP_F32), dx = make(conv_xn(s), AMP_F32),
+                      ws = make_ws(&be, s);
+    fill_uniform(&x, &r, -1, 1);
+    fill_uniform(&w, &r, -1, 1);
+    fill_uniform(&dy, &r, -1, 1);
+    double *yr = malloc(y.numel * sizeof *yr), *dwr = malloc(w.numel * sizeof *dwr),
+           *dxr = malloc(x.numel * sizeof *dxr);
+    conv_naive(s, &x, &w, NULL, yr, &dy, dwr, NULL, dxr);
+    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32);
+    be.ops->conv2d_backward(be.ctx, &dw, NULL, &dx, &dy, &x, &w, &ws, s, AMP_MATH_F32);
+    const double ey = tensor_rel_error(&y, yr), ew = tensor_rel_error(&dw, dwr),
+                 ex = tensor_rel_error(&dx, dxr);
+    check(ey < 1e-5 && ew < 1e-5 && ex < 1e-5,
+          "conv %ux%u/%u, %ux%ux%ux%u -> %u in FP32: relative errors out %.2g dweight %.2g "
+          "dinput %.2g (limit 1e-5)",
+          s->kernel, s->kernel, s->stride, s->n, s->c_in, s->h, s->w, s->c_out, ey, ew, ex);
+    struct amp_tensor *all[] = { &x, &w, &y, &dy, &dw, &dx, &ws };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        drop(all[i]);
+    free(yr);
+    free(dwr);
+    free(dxr);
 }
 
 struct conv_case {
@@ -521,6 +576,11 @@ static void test_conv(struct rng *r)
         test_conv_exact(&conv_shapes[i], AMP_F32, 0, AMP_MATH_TF32);
         test_conv_exact(&conv_shapes[i], AMP_F16, 1, AMP_MATH_F32);
         test_conv_exact(&conv_shapes[i], AMP_BF16, 0, AMP_MATH_F32);
+    }
+    for (int i = 0; i < NPRESET_CONV; i++) {
+        test_conv_exact(&preset_conv_shapes[i], AMP_F32, i % 2, AMP_MATH_F32);
+        test_conv_exact(&preset_conv_shapes[i], AMP_F16, 0, AMP_MATH_F32);
+        test_conv_fp32_accuracy(&preset_conv_shapes[i]);
     }
     test_conv_tf32();
     for (int i = 0; i < NCONV - 1; i++) /* (the last one is large for differences) */

@@ -426,9 +426,11 @@ static double tensor_rel_error(const struct amp_tensor *a, const double *ref)
     return big > 0 ? diff / big : diff;
 }
 
-/* FP32 math keeps FP32's accuracy with fractional data (the integer checks cannot see an input
- * rounded to fewer bits): every result within 1e-5 of the double-precision sums, relative to the
- * tensor's largest value (TF32 or BF16 rounding would be ~1e-3). */
+/* FP32 math keeps FP32's accuracy with fractional data, which the integer checks cannot see (an
+ * input rounded to fewer bits: ~1e-3; a filter gradient summed in one chain over the whole
+ * batch: 5.6e-6): every result within 1e-5 of the double-precision sums, the filter gradient's
+ * within 4e-6 (measured at most 1.6e-6 with chunked sums), relative to the tensor's largest
+ * value. */
 static void test_conv_fp32_accuracy(const struct conv_shape *s)
 {
     struct rng r;
@@ -447,9 +449,9 @@ static void test_conv_fp32_accuracy(const struct conv_shape *s)
     be.ops->conv2d_backward(be.ctx, &dw, NULL, &dx, &dy, &x, &w, &ws, s, AMP_MATH_F32);
     const double ey = tensor_rel_error(&y, yr), ew = tensor_rel_error(&dw, dwr),
                  ex = tensor_rel_error(&dx, dxr);
-    check(ey < 1e-5 && ew < 1e-5 && ex < 1e-5,
+    check(ey < 1e-5 && ew < 4e-6 && ex < 1e-5,
           "conv %ux%u/%u, %ux%ux%ux%u -> %u in FP32: relative errors out %.2g dweight %.2g "
-          "dinput %.2g (limit 1e-5)",
+          "dinput %.2g (limits 1e-5, 4e-6 for the long sums of dweight)",
           s->kernel, s->kernel, s->stride, s->n, s->c_in, s->h, s->w, s->c_out, ey, ew, ex);
     struct amp_tensor *all[] = { &x, &w, &y, &dy, &dw, &dx, &ws };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

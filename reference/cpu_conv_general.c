@@ -1,23 +1,27 @@
 /* CPU reference: the general 2-D convolution (NCHW, any kernel size, stride, padding and channel
- * count), forward and backward, as im2col and a register-tiled FP32 GEMM; cpu_conv.c sends it
- * every geometry but 3x3 / stride 1 / padding 1, which keeps its own path.
+ * count), forward and backward, as register-tiled FP32 GEMMs; cpu_conv.c sends it every geometry
+ * but 3x3 / stride 1 / padding 1 over fewer than 16 input channels, which keeps its own path.
  *
  * The input is widened to FP32 (rounded to TF32 in TF32 mode) and zero-padded once into the
- * workspace, so that an im2col column is a gather without bounds checks. One GEMM micro-kernel
- * serves all three products: a MR x VF_LANES tile of FP32 accumulators, each output a single
- * chain of fused multiply-adds over the reduction index in increasing order, whatever the
- * blocking around it (a tile is stored and reloaded between blocks, which changes no bit):
+ * workspace, so that an im2col column is a gather without bounds checks (and, at stride 1, the
+ * shifted input rows can be read in place). The micro-kernels keep MR x VF_LANES (or MR4 x
+ * VF_LANES) tiles of FP32 accumulators, each output a single chain of fused multiply-adds over
+ * the reduction index in increasing order, whatever the blocking around it (a tile is stored and
+ * reloaded between blocks, which changes no bit):
  *   forward      out[co, q]  = sum_ck W[co, ck] * col[ck, q]     (q: the batch's output pixels)
- *   data grad.   dcol[ck, q] = sum_co W[co, ck] * dout[co, q],  then col2im (a fixed order)
- *   filter grad. dW[co, ck]  = sum_q dout[co, q] * col[ck, q]   (q over the whole batch, in order)
- * OpenMP splits independent outputs only (no cross-thread reductions), and every block size is
- * a function of the shape alone, so results do not depend on the thread count. */
+ *   filter grad. dW^T[ck, co] = sum_q col[ck, q] * dout[co, q]  (q over the whole batch, in order;
+ *                strided: dW[co, ck] = sum_q dout[co, q] * col^T[q, ck], col^T gathered)
+ *   data grad.   stride 1: the forward convolution of dout (padded by K - 1 - P) with the filters
+ *                transposed and rotated; else dcol[ck, q] = sum_co W[co, ck] * dout[co, q], then
+ *                col2im (a fixed order)
+ * OpenMP splits independent outputs only (no cross-thread reductions), and every block size that
+ * orders a sum is a function of the shape alone, so results do not depend on the thread count. */
 #include <string.h>
 
 #include "cpu_ops.h"
 #include "simd.h"
 
-enum { MR = 6, NR = VF_LANES };
+enum { MR = 6, MR4 = 4, NR = VF_LANES };
 
 /* The micro-kernel's vectors have the machine's width (GCC keeps 64-byte vectors in memory where
  * the registers are 32 bytes wide): NV of them make one NR-wide row of the tile. */
@@ -49,10 +53,13 @@ struct geo {
     size_t NC;            /* forward: columns per task (a multiple of NR) */
     size_t G, LG, CB, NG, NCB, CBT; /* data grad.: images per group, its columns (rounded to NR),
                                        channels per block, groups, blocks, row tiles per block */
-    size_t T;             /* filter grad.: shares of the output tiles (the threads) */
-    int split_co;         /* ... split by output channel (else by filter column) */
-    size_t CTS, KTS;      /* ... output-channel tiles and filter-column tiles per share */
-    size_t L;             /* ... columns per chunk */
+    size_t T;             /* filter grad.: shares of the filter-row tiles (the threads) */
+    size_t KT, KTS;       /* ... row tiles of dW^T (CK rounded up to MR, / MR), tiles per share */
+    size_t PW, CO16;      /* ... column panel width of dW^T (NR, or VN for at most VN
+                             channels), CO rounded up to PW */
+    size_t L;             /* ... batch columns per chunk */
+    int XSPLIT;           /* strided filter grad. (col^T gathered): split by output channel */
+    size_t XCTS, XKTS, XL; /* ... output-channel tiles and filter-column tiles per share, chunk */
 };
 
 static struct geo geo_of(const struct conv_shape *s, int threads)
@@ -70,8 +77,8 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.CK = g.C * g.KK;
     g.CO6 = up(g.CO, MR);
     g.CK16 = up(g.CK, NR);
-    /* Forward: a task's packed columns, CK x NC, within about 256 KB (the L2 cache). */
-    g.NC = clampz((65536 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
+    /* Forward: a task's packed columns, CK x NC, within about 128 KB (half the L2 cache). */
+    g.NC = clampz((32768 / (g.CK ? g.CK : 1)) / NR * NR, NR, 512);
     /* Data gradient: groups of images of at least 128 columns, and channel blocks whose
      * columns (CB * KK rows) stay within 64 Ki floats. */
     g.G = (128 + g.OHW - 1) / g.OHW; /* (not capped by N: the sizes grow with N, as the
@@ -81,16 +88,25 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.NG = (g.N + g.G - 1) / g.G;
     g.NCB = (g.C + g.CB - 1) / g.CB;
     g.CBT = up(g.CB * g.KK, MR) / MR;
-    /* Filter gradient: T shares of the tiles, by output channel when CK < CO (each thread then
-     * packs all of col^T and its channels of dout), else by filter column; a share's operands
-     * for a chunk of L columns within about 2 MB. */
+    /* Filter gradient: dW^T [CK][CO] in T shares of its MR-row tiles; dout^T of a chunk of L
+     * columns within about 128 KB. */
     g.T = threads > 0 ? (size_t)threads : 1;
-    g.split_co = g.CK < g.CO;
-    g.CTS = g.split_co ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
-    g.KTS = g.split_co ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
-    g.L = clampz((524288 / (g.CTS * MR + g.KTS * NR)) / NR * NR, 64, 4096);
+    g.KT = up(g.CK, MR) / MR;
+    g.KTS = (g.KT + g.T - 1) / g.T;
+    g.PW = NV > 1 && g.CO <= VN ? VN : NR;
+    g.CO16 = up(g.CO, g.PW);
+    g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
+    /* Strided convolutions' filter gradient: T shares of the tiles of dW [CO][CK], by output
+     * channel when CK < CO (each thread then packs all of col^T and its channels of dout), else
+     * by filter column; a share's operands for a chunk of XL columns within about 2 MB. */
+    g.XSPLIT = g.CK < g.CO;
+    g.XCTS = g.XSPLIT ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
+    g.XKTS = g.XSPLIT ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
+    g.XL = clampz((524288 / (g.XCTS * MR + g.XKTS * NR)) / NR * NR, 64, 4096);
+    if (g.XL > up(g.NQ, NR))
+        g.XL = g.NQ ? up(g.NQ, NR) : NR;
     return g;
 }
 
@@ -106,37 +122,64 @@ static size_t shared_floats(const struct geo *g)
 {
     const size_t fwd = g->CO6 * g->CK;
     const size_t dgrad = g->NCB * g->CBT * MR * g->CO;
-    const size_t wgrad = g->CO6 * g->CK16;
+    size_t wgrad = up(g->KT * MR * g->CO16, 16) + g->CO16 * g->NQ;
+    wgrad = g->CO6 * g->CK16 > wgrad ? g->CO6 * g->CK16 : wgrad; /* (strided) */
     size_t m = fwd > dgrad ? fwd : dgrad;
     return m > wgrad ? m : wgrad;
 }
 
 static size_t thread_floats(const struct geo *g)
 {
-    const size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
-    const size_t fwd = g->CK * g->NC;
+    size_t row = g->OHW > g->CK ? g->OHW : g->CK; /* one widened row */
+    row = row > g->L ? row : g->L;
+    const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    const size_t wrow = g->L > row ? g->L : row;
-    const size_t wgrad = (g->CTS * MR + g->KTS * NR) * g->L + up(wrow, NR) +
-                         g->L * (sizeof(size_t) / sizeof(float));
+    size_t wgrad = up(MR * g->CO16, 16) + NR * g->OHW + up(g->L, NR);
+    const size_t xrow = g->XL > row ? g->XL : row; /* (strided) */
+    const size_t xgrad = (g->XCTS * MR + g->XKTS * NR) * g->XL + up(xrow, NR) +
+                         g->XL * (sizeof(size_t) / sizeof(float));
+    wgrad = xgrad > wgrad ? xgrad : wgrad;
     size_t m = fwd > dgrad ? fwd : dgrad;
     return (m > wgrad ? m : wgrad) + row + NR;
 }
 
 /* (Every region a multiple of 16 floats: the workspace is 64-byte aligned, and so is each
  * region.) */
-size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
+static size_t workspace_floats(const struct conv_shape *s, int threads)
 {
     const struct geo g = geo_of(s, threads);
-    const size_t floats = up(g.N * g.C * g.plane, 16) + up(shared_floats(&g), 16) +
-                          g.T * up(thread_floats(&g), 16);
+    return up(g.N * g.C * g.plane + NR, 16) + up(shared_floats(&g), 16) +
+           g.T * up(thread_floats(&g), 16);
+}
+
+/* A stride-1 convolution's data gradient is the forward convolution of dout, padded by
+ * K - 1 - P, with the filters transposed and rotated (pack_weights' flip): its shape, when the
+ * padding is at most K - 1. */
+static int flipped_shape(const struct conv_shape *s, struct conv_shape *t)
+{
+    if (s->stride != 1 || s->pad + 1 > s->kernel)
+        return 0;
+    *t = (struct conv_shape){ .n = s->n, .c_in = s->c_out, .h = conv_out_h(s),
+                              .w = conv_out_w(s), .c_out = s->c_in, .kernel = s->kernel,
+                              .stride = 1, .pad = s->kernel - 1 - s->pad };
+    return 1;
+}
+
+size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads)
+{
+    size_t floats = workspace_floats(s, threads);
+    struct conv_shape t;
+    if (flipped_shape(s, &t)) {
+        const size_t f = workspace_floats(&t, threads);
+        floats = f > floats ? f : floats;
+    }
     return floats * sizeof(float);
 }
 
 static struct layout layout_of(const struct amp_tensor *ws, const struct geo *g)
 {
     struct layout l = { .xpad = ws->data };
-    l.shared = l.xpad + up(g->N * g->C * g->plane, 16);
+    l.shared = l.xpad + up(g->N * g->C * g->plane + NR, 16);
     l.thread = l.shared + up(shared_floats(g), 16);
     l.per_thread = up(thread_floats(g), 16);
     return l;
@@ -147,28 +190,37 @@ static float *my_scratch(const struct layout *l)
     return l->thread + (size_t)omp_get_thread_num() * l->per_thread;
 }
 
+/* The runs of batch columns [q0, q0 + nq) within one output row each: the column in the
+ * block, the input offset of its top-left tap, the length. */
+enum { MAXRUN = 1024 + 2 };
+struct runs {
+    size_t n, col[MAXRUN], off[MAXRUN], len[MAXRUN];
+};
+
 /* ---- the micro-kernel ---- */
-/* acc[i][0..NR) += sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
- * (acc: MR rows of NR floats, row-major). */
-static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
-                                                   const float *restrict b, size_t ldb,
-                                                   float *restrict acc)
+/* acc[i][0..NR) (+)= sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
+ * (acc: MR rows of NR floats, row i at acc + i * ldc), from the values in acc when `load`,
+ * else from -0 (see below). */
+static inline __attribute__((always_inline)) void
+kernel_mr(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
+          float *restrict acc, size_t ldc, int load, const int mr)
 {
     vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
 #pragma GCC unroll 2
     for (size_t k = 0; k < K; k++) {
         vn bv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             bv[v] = *(const vn *)(b + k * ldb + v * VN);
-        const float *ak = a + k * MR;
+        const float *ak = a + k * mr;
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const float ai = ak[i];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
@@ -176,10 +228,73 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
         }
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* kernel_mr with MR rows, or MR4 (output channels a multiple of 4 but not of MR: no zero rows). */
+static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
+                                                   const float *restrict b, size_t ldb,
+                                                   float *restrict acc, size_t ldc, int load)
+{
+    kernel_mr(K, a, b, ldb, acc, ldc, load, MR);
+}
+
+static __attribute__((noinline)) void micro_kernel4(size_t K, const float *restrict a,
+                                                    const float *restrict b, size_t ldb,
+                                                    float *restrict acc, size_t ldc, int load)
+{
+    kernel_mr(K, a, b, ldb, acc, ldc, load, MR4);
+}
+
+/* micro_kernel with row k of B at b + off[k] (a stride-1 convolution's shifted input rows, read
+ * in place: off[k] the tap's offset in the padded input). */
+static inline __attribute__((always_inline)) void
+kernel_off_mr(size_t K, const float *restrict a, const float *restrict b,
+              const size_t *restrict off, float *restrict acc, size_t ldc, const int mr)
+{
+    vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            c[i][v] = mzero;
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NV];
+        const float *bk = b + off[k];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const vn *)(bk + v * VN);
+        const float *ak = a + k * mr;
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            const float ai = ak[i];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                c[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* kernel_off_mr with mr rows: MR, or MR4. */
+static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *restrict a,
+                                                       const float *restrict b,
+                                                       const size_t *restrict off,
+                                                       float *restrict acc, size_t ldc, int mr)
+{
+    if (mr == MR4)
+        kernel_off_mr(K, a, b, off, acc, ldc, MR4);
+    else
+        kernel_off_mr(K, a, b, off, acc, ldc, MR);
 }
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
@@ -218,6 +333,68 @@ static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *c
             *(vn *)(acc + i * NR + v * VN) = c[i][v];
 }
 
+/* micro_kernel with row i of A read from the padded input in runs: over run r, the
+ * elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 .. (a
+ * convolution's im2col rows, without the copy). */
+static inline __attribute__((always_inline)) void
+runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const float *restrict b,
+            float *restrict acc, size_t ldc, int load, const size_t S, const int nv)
+{
+    vn c[MR][NV];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
+    for (size_t k = 0; k < r->n; k++) {
+        const float *restrict a0 = xp + ao[0] + r->off[k], *restrict a1 = xp + ao[1] + r->off[k],
+                              *restrict a2 = xp + ao[2] + r->off[k],
+                              *restrict a3 = xp + ao[3] + r->off[k],
+                              *restrict a4 = xp + ao[4] + r->off[k],
+                              *restrict a5 = xp + ao[5] + r->off[k];
+        const float *bk = b + r->col[k] * (size_t)(nv * VN);
+        const size_t len = r->len[k];
+#pragma GCC unroll 2
+        for (size_t l = 0; l < len; l++) {
+            vn bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                bv[v] = *(const vn *)(bk + l * (size_t)(nv * VN) + v * VN);
+            const float al[MR] = { a0[l * S], a1[l * S], a2[l * S],
+                                   a3[l * S], a4[l * S], a5[l * S] };
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++)
+                    c[i][v] += al[i] * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+}
+
+/* runs_kernel at unit stride (constant) or at the convolution's stride S, over B panels of
+ * NV vectors (NR columns) or of one. */
+static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
+                                                        const size_t ao[MR],
+                                                        const float *restrict b,
+                                                        float *restrict acc, size_t ldc,
+                                                        int load, size_t S, int nv)
+{
+    if (S == 1 && nv == NV)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, NV);
+    else if (nv == NV)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, S, NV);
+    else if (S == 1)
+        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, 1);
+    else
+        runs_kernel(r, xp, ao, b, acc, ldc, load, S, 1);
+}
+
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]
  * takes the elements at l mod 16 of each full 16) and a tail (the rest, in order): vf
  * arithmetic in registers of the machine's width. */
@@ -236,10 +413,26 @@ static inline void lane_sums(float lanes[NR], float *tail, const float *v, size_
         *tail += v[i];
 }
 
-static inline void acc_zero(float acc[MR * NR])
+
+/* dst[0..n) = src[0, S, 2S, ...); runs of unit stride in vectors of the machine's width. */
+static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
 {
-    for (int i = 0; i < MR * NR; i++)
-        acc[i] = -0.0f;
+    if (S == 1) {
+        size_t i = 0;
+        for (; i + VN <= n; i += VN)
+            *(vn *)(dst + i) = *(const vn *)(src + i);
+        if (i < n && n >= VN) /* the tail as one overlapping vector */
+            *(vn *)(dst + n - VN) = *(const vn *)(src + n - VN);
+        else
+            for (; i < n; i++)
+                dst[i] = src[i];
+    } else if (S == 2) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[2 * i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i * S];
+    }
 }
 
 /* ---- the padded input ---- */
@@ -247,20 +440,30 @@ static inline void acc_zero(float acc[MR * NR])
  * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
  * a worksharing loop (call inside an omp parallel region). */
 static const float *padded_input(float *xpad, const struct amp_tensor *inp, const struct geo *g,
-                                 int tf32)
+                                 int tf32, int copy)
 {
-    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0)
+    if (inp->dtype == AMP_F32 && !tf32 && g->P == 0 && !copy)
         return inp->data;
 #pragma omp for schedule(static)
     for (size_t i = 0; i < g->N * g->C; i++) {
         float *dst = xpad + i * g->plane;
+        const size_t HW = g->H * g->W;
+        const float *src = (const float *)inp->data + i * HW;
+        if (inp->dtype != AMP_F32 || tf32) {
+            /* Widened (rounded) as one run at the plane's end, then each row moved forward to
+             * its place: row y's place ends before row y + 1's widened copy begins. */
+            float *wide = dst + g->plane - HW;
+            cpu_load(wide, inp, i * HW, HW, tf32);
+            src = wide;
+        }
         if (g->P)
             memset(dst, 0, g->P * g->WP * sizeof *dst);
         for (size_t y = 0; y < g->H; y++) {
             float *row = dst + (y + g->P) * g->WP;
+            if (row + g->P != src + y * g->W) /* (short rows: inline moves, no libc call) */
+                copy_stride(row + g->P, src + y * g->W, g->W, 1);
             for (size_t x = 0; x < g->P; x++)
                 row[x] = row[g->P + g->W + x] = 0.0f;
-            cpu_load(row + g->P, inp, (i * g->H + y) * g->W, g->W, tf32);
         }
         if (g->P)
             memset(dst + (g->P + g->H) * g->WP, 0, g->P * g->WP * sizeof *dst);
@@ -276,58 +479,178 @@ static inline size_t col_base(const struct geo *g, size_t q)
 }
 
 /* ---- forward ---- */
-/* dst[0..n) = src[0, S, 2S, ...) */
-static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
-{
-    if (S == 1)
-        memcpy(dst, src, n * sizeof *dst);
-    else if (S == 2)
-        for (size_t i = 0; i < n; i++)
-            dst[i] = src[2 * i];
-    else
-        for (size_t i = 0; i < n; i++)
-            dst[i] = src[i * S];
-}
 
-/* im2col of batch columns [q0, q0 + nq): CK rows (ck = (ci, ky, kx)) of ld = nq rounded up to
- * NR columns, zero past nq. A column run within one output row reads the input at stride S. */
-static void im2col(float *restrict dst, size_t ld, const float *restrict xp, size_t q0,
-                   size_t nq, const struct geo *g)
+static void runs_of(struct runs *r, size_t q0, size_t nq, const struct geo *g)
 {
-    enum { MAXRUN = 512 + 2 };
-    size_t run_col[MAXRUN], run_off[MAXRUN], run_len[MAXRUN], runs = 0;
-    for (size_t q = q0; q < q0 + nq; runs++) {
+    r->n = 0;
+    for (size_t q = q0; q < q0 + nq; r->n++) {
         const size_t p = q % g->OHW, ox = p % g->OW;
         const size_t len = q0 + nq - q < g->OW - ox ? q0 + nq - q : g->OW - ox;
-        run_col[runs] = q - q0;
-        run_off[runs] = col_base(g, q);
-        run_len[runs] = len;
+        r->col[r->n] = q - q0;
+        r->off[r->n] = col_base(g, q);
+        r->len[r->n] = len;
         q += len;
     }
-    float *d = dst;
-    for (size_t ci = 0; ci < g->C; ci++)
-        for (size_t ky = 0; ky < g->K; ky++)
-            for (size_t kx = 0; kx < g->K; kx++, d += ld) {
-                const float *src = xp + ci * g->plane + ky * g->WP + kx;
-                for (size_t r = 0; r < runs; r++)
-                    copy_stride(d + run_col[r], src + run_off[r], run_len[r], g->S);
-                for (size_t c = nq; c < ld; c++)
-                    d[c] = 0.0f;
-            }
 }
 
-/* Weights [CO, CK] packed as MR-row panels [CO6 / MR][CK][MR] (rows past CO zero). A
- * worksharing loop. */
-static void pack_weights(float *restrict dst, const struct amp_tensor *weight, int tf32,
-                         float *row, const struct geo *g)
+/* im2col rows [ck0, ck1) (ck = (ci, ky, kx)) of batch columns r: rows of ld columns, zero
+ * from nq to ld. A column run within one output row reads the input at stride S. */
+static void im2col_rows(float *restrict dst, size_t ld, const float *restrict xp,
+                        const struct runs *r, size_t nq, size_t ck0, size_t ck1,
+                        const struct geo *g)
 {
+    float *d = dst;
+    for (size_t ck = ck0; ck < ck1; ck++, d += ld) {
+        const size_t ci = ck / g->KK, ky = ck % g->KK / g->K, kx = ck % g->K;
+        const float *src = xp + ci * g->plane + ky * g->WP + kx;
+        for (size_t k = 0; k < r->n; k++)
+            copy_stride(d + r->col[k], src + r->off[k], r->len[k], g->S);
+        for (size_t c = nq; c < ld; c++)
+            d[c] = 0.0f;
+    }
+}
+
+/* Weights packed as MR-row panels [CO6 / MR][CK][MR] (rows past CO zero), A[co][ck] =
+ * weight[co, ck]; or, `flip` (the data gradient of a stride-1 convolution run as a forward
+ * one, whose output channels are the layer's inputs), A[co][(ci, ky, kx)] = weight[ci, co,
+ * K-1-ky, K-1-kx]: the filters transposed and rotated by 180 degrees. A worksharing loop. */
+static void pack_weights(float *restrict dst, const struct amp_tensor *weight, int tf32,
+                         int flip, size_t mr, float *row, const struct geo *g)
+{
+    const size_t rows = up(g->CO, mr);
 #pragma omp for schedule(static)
-    for (size_t co = 0; co < g->CO6; co++) {
-        float *panel = dst + (co / MR) * g->CK * MR + co % MR;
-        if (co < g->CO)
+    for (size_t co = 0; co < rows; co++) {
+        float *panel = dst + (co / mr) * g->CK * mr + co % mr;
+        if (co < g->CO && !flip) {
             cpu_load(row, weight, co * g->CK, g->CK, tf32);
+        } else if (co < g->CO) {
+            for (size_t ci = 0; ci < g->C; ci++) {
+                float taps[64];
+                for (size_t k0 = 0; k0 < g->KK; k0 += 64) {
+                    const size_t len = g->KK - k0 < 64 ? g->KK - k0 : 64;
+                    cpu_load(taps, weight, (ci * g->CO + co) * g->KK + k0, len, tf32);
+                    for (size_t k = 0; k < len; k++)
+                        row[ci * g->KK + g->KK - 1 - (k0 + k)] = taps[k];
+                }
+            }
+        }
         for (size_t k = 0; k < g->CK; k++)
-            panel[k * MR] = co < g->CO ? row[k] : 0.0f;
+            panel[k * mr] = co < g->CO ? row[k] : 0.0f;
+    }
+}
+
+/* out = the convolution of s (bias optional), or with `flip` the flipped filters (see
+ * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]. */
+static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
+                         const struct amp_tensor *weight, const struct amp_tensor *bias,
+                         struct amp_tensor *workspace, const struct conv_shape *s,
+                         enum amp_math math, int flip)
+{
+    const struct geo g = geo_of(s, c->threads);
+    const struct layout lay = layout_of(workspace, &g);
+    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
+    const double work = (double)g.NQ * g.CO * (g.CK + 1);
+    /* Output channels in tiles of MR rows, or of MR4 where that needs no zero rows and MR's
+     * would be a larger share (fewer than 32 channels: 8, 16, 20, ...). */
+    const size_t mr = g.CO % MR != 0 && g.CO % MR4 == 0 && g.CO < 32 ? MR4 : MR;
+    const size_t ntile = up(g.CO, mr) / mr;
+    /* In place (no im2col) when the output rows fill their panels well enough. */
+    const int direct = g.S == 1 && 4 * g.OW >= 3 * up(g.OW, NR) && up(g.OW, NR) <= g.NC;
+    if (direct) /* (the slack past the last plane, read by the last row's last panel) */
+        memset(lay.xpad + g.N * g.C * g.plane, 0, NR * sizeof *lay.xpad);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        size_t tasks = (g.NQ + g.NC - 1) / g.NC;
+        float *scratch = my_scratch(&lay);
+        float *cols = scratch, *sums = cols + g.CK * g.NC, *row = sums + g.CO6 * (g.NC + NR);
+        struct lowp_counts counts = { 0 };
+        size_t rounded = 0;
+        struct runs runs;
+        const float *xp = padded_input(lay.xpad, inp, &g, tf32_x, direct);
+        pack_weights(lay.shared, weight, tf32_w, flip, mr, row, &g);
+        /* (the worksharing loops end in barriers: xpad and the weights are complete) */
+        if (direct) {
+            /* Stride 1, rows of at least 3/4 of a panel: each output row's NR-column panels
+             * read the shifted input rows in place (columns past the row are computed from
+             * whatever follows it, xpad's zero slack at the end, and dropped). */
+            size_t *koff = (size_t *)cols;
+            for (size_t ck = 0; ck < g.CK; ck++)
+                koff[ck] = ck / g.KK * g.plane + ck % g.KK / g.K * g.WP + ck % g.K;
+            /* A task: R output rows of one image, their sums packed at row stride OW (a row's
+             * last panel spills into the next row's first columns, which that row then
+             * overwrites; the last row's spill goes to the NR floats of slack), stored as one
+             * run per channel. */
+            const size_t npr = up(g.OW, NR) / NR;
+            const size_t R = g.NC / g.OW > 1 ? g.NC / g.OW : 1, ldr = R * g.OW + NR;
+            const size_t blocks = (g.OH + R - 1) / R;
+#pragma omp for schedule(dynamic)
+            for (size_t t = 0; t < g.N * blocks; t++) {
+                const size_t n = t / blocks, oy0 = t % blocks * R;
+                const size_t rows = g.OH - oy0 < R ? g.OH - oy0 : R, len = rows * g.OW;
+                for (size_t r = 0; r < rows; r++) {
+                    const float *xrow = xp + n * g.C * g.plane + (oy0 + r) * g.WP;
+                    for (size_t j = 0; j < npr; j++)
+                        for (size_t ct = 0; ct < ntile; ct++)
+                            micro_kernel_off(g.CK, lay.shared + ct * g.CK * mr, xrow + j * NR,
+                                             koff, sums + ct * mr * ldr + r * g.OW + j * NR, ldr,
+                                             (int)mr);
+                }
+                for (size_t co = 0; co < g.CO; co++) {
+                    float *v = sums + co * ldr;
+                    if (bias) { /* the sum, then the bias: one rounding to out's dtype */
+                        const float b = cpu_get(bias, co);
+                        for (size_t l = 0; l < len; l++)
+                            v[l] += b;
+                    }
+                    const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
+                    if (out->dtype == AMP_F32)
+                        copy_stride((float *)out->data + off, v, len, 1);
+                    else
+                        cpu_store(out, off, v, len, &counts);
+                    rounded += len;
+                }
+            }
+            tasks = 0;
+        }
+#pragma omp for schedule(dynamic)
+        for (size_t t = 0; t < tasks; t++) {
+            const size_t q0 = t * g.NC, nq = g.NQ - q0 < g.NC ? g.NQ - q0 : g.NC;
+            const size_t npanel = up(nq, NR) / NR;
+            const size_t ld = npanel * NR;
+            runs_of(&runs, q0, nq, &g);
+            im2col_rows(cols, ld, xp, &runs, nq, 0, g.CK, &g);
+            /* A column panel stays in L1 while the weights' panels stream from L2; the sums
+             * go to rows of ld columns, written out row by row. */
+            for (size_t j = 0; j < npanel; j++)
+                for (size_t ct = 0; ct < ntile; ct++) {
+                    const float *a = lay.shared + ct * g.CK * mr;
+                    float *acc = sums + ct * mr * ld + j * NR;
+                    if (mr == MR4)
+                        micro_kernel4(g.CK, a, cols + j * NR, ld, acc, ld, 0);
+                    else
+                        micro_kernel(g.CK, a, cols + j * NR, ld, acc, ld, 0);
+                }
+            for (size_t co = 0; co < g.CO; co++) {
+                float *v = sums + co * ld;
+                if (bias) { /* the sum, then the bias: one rounding to out's dtype */
+                    const float b = cpu_get(bias, co);
+                    for (size_t l = 0; l < nq; l++)
+                        v[l] += b;
+                }
+                for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
+                    const size_t n = q / g.OHW, p = q % g.OHW;
+                    const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;
+                    const size_t off = (n * g.CO + co) * g.OHW + p;
+                    if (out->dtype == AMP_F32)
+                        copy_stride((float *)out->data + off, v + (q - q0), len, 1);
+                    else
+                        cpu_store(out, off, v + (q - q0), len, &counts);
+                    rounded += len;
+                    q += len;
+                }
+            }
+        }
+        cpu_count(c, out, rounded, &counts);
     }
 }
 
@@ -336,66 +659,121 @@ void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *bias, struct amp_tensor *workspace,
                               const struct conv_shape *s, enum amp_math math)
 {
-    const struct geo g = geo_of(s, c->threads);
-    const struct layout lay = layout_of(workspace, &g);
-    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
-    const size_t tasks = (g.NQ + g.NC - 1) / g.NC;
-    const double work = (double)g.NQ * g.CO * (g.CK + 1);
-#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
-    {
-        float *scratch = my_scratch(&lay);
-        float *cols = scratch, *row = scratch + g.CK * g.NC;
-        struct lowp_counts counts = { 0 };
-        size_t rounded = 0;
-        const float *xp = padded_input(lay.xpad, inp, &g, tf32_x);
-        pack_weights(lay.shared, weight, tf32_w, row, &g);
-        /* (the worksharing loops end in barriers: xpad and the weights are complete) */
-#pragma omp for schedule(dynamic)
-        for (size_t t = 0; t < tasks; t++) {
-            const size_t q0 = t * g.NC, nq = g.NQ - q0 < g.NC ? g.NQ - q0 : g.NC;
-            const size_t npanel = up(nq, NR) / NR;
-            const size_t ld = npanel * NR;
-            im2col(cols, ld, xp, q0, nq, &g);
-            for (size_t ct = 0; ct < g.CO6 / MR; ct++) {
-                const float *a = lay.shared + ct * g.CK * MR;
-                for (size_t j = 0; j < npanel; j++) {
-                    float tile[MR * NR];
-                    acc_zero(tile);
-                    micro_kernel(g.CK, a, cols + j * NR, ld, tile);
-                    const size_t qa = q0 + j * NR, qe = qa + (nq - j * NR < NR ? nq - j * NR : NR);
-                    for (size_t i = 0; i < MR && ct * MR + i < g.CO; i++) {
-                        const size_t co = ct * MR + i;
-                        float *v = tile + i * NR;
-                        if (bias) { /* the sum, then the bias: one rounding to out's dtype */
-                            const float b = cpu_get(bias, co);
-                            for (int l = 0; l < NR; l++)
-                                v[l] += b;
-                        }
-                        for (size_t q = qa; q < qe;) { /* one piece per image */
-                            const size_t n = q / g.OHW, p = q % g.OHW;
-                            const size_t len = qe - q < g.OHW - p ? qe - q : g.OHW - p;
-                            const size_t off = (n * g.CO + co) * g.OHW + p;
-                            if (out->dtype == AMP_F32)
-                                memcpy((float *)out->data + off, v + (q - qa), len * sizeof *v);
-                            else
-                                cpu_store(out, off, v + (q - qa), len, &counts);
-                            rounded += len;
-                            q += len;
-                        }
-                    }
-                }
-            }
-        }
-        cpu_count(c, out, rounded, &counts);
-    }
+    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0);
 }
 
 /* ---- filter gradient ---- */
+/* dW^T[ck, co] = sum over the batch's columns q (in order) of col[ck, q] * dout[co, q]; dbias =
+ * sum of dout. Each thread owns shares of the MR-row tiles of dW^T and runs every chunk of
+ * columns alone: it builds its tiles' im2col rows and dout^T (NR-column panels) for the chunk,
+ * with no barrier per chunk (a late thread would hold every other one at each). */
+static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
+                            struct amp_tensor *dbias, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct layout *lay,
+                            const struct geo *g, enum amp_math math)
+{
+    const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
+    float *acc_buf = lay->shared; /* [KT * MR][CO16] FP32 sums */
+    float *doutT = acc_buf + up(g->KT * MR * g->CO16, 16); /* [CO16 / PW][NQ][PW] */
+    const size_t PW = g->PW, chunks = (g->NQ + g->L - 1) / g->L, npanel = g->CO16 / PW;
+    const double work = (double)g->NQ * g->CO * (g->CK + 1);
+#pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
+    {
+        float *part = my_scratch(lay);                  /* [MR][CO16]: a chunk's sums */
+        float *tmp = part + up(MR * g->CO16, 16);       /* [NR][OHW]: widened dout rows */
+        float *row = tmp + NR * g->OHW;                 /* a scratch row */
+        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
+        size_t wrounded = 0, brounded = 0;
+        struct runs runs;
+        const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+        /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
+         * every share: per image and panel, NR rows interleaved. */
+#pragma omp for schedule(static)
+        for (size_t it = 0; it < g->N * npanel; it++) {
+            const size_t n = it / npanel, j = it % npanel;
+            const float *src[NR];
+            for (size_t i = 0; i < PW; i++) {
+                const size_t co = j * PW + i, off = (n * g->CO + co) * g->OHW;
+                src[i] = co >= g->CO ? NULL : (const float *)dout->data + off;
+                if (co < g->CO && (dout->dtype != AMP_F32 || tf32_g)) {
+                    cpu_load(tmp + i * g->OHW, dout, off, g->OHW, tf32_g);
+                    src[i] = tmp + i * g->OHW;
+                }
+            }
+            float *d = doutT + (j * g->NQ + n * g->OHW) * PW;
+            for (size_t p = 0; p < g->OHW; p++)
+                for (size_t i = 0; i < PW; i++)
+                    d[p * PW + i] = src[i] ? src[i][p] : 0.0f;
+        }
+        /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
+         * region runs on one thread). */
+        for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
+             sh += (size_t)omp_get_num_threads()) {
+            const size_t kt0 = sh * g->KTS < g->KT ? sh * g->KTS : g->KT;
+            const size_t kt1 = kt0 + g->KTS < g->KT ? kt0 + g->KTS : g->KT;
+            const size_t ck0 = kt0 * MR, ck1 = kt1 * MR < g->CK ? kt1 * MR : g->CK;
+            if (kt0 == kt1)
+                continue;
+            for (size_t ch = 0; ch < chunks; ch++) {
+                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
+                runs_of(&runs, q0, nl, g);
+                for (size_t kt = kt0; kt < kt1; kt++) {
+                    size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
+                    for (int i = 0; i < MR; i++) {
+                        const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
+                        ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
+                    }
+                    /* Each chunk's sums start afresh and are then added to the totals: chains
+                     * of at most L terms, not of the whole batch's columns. */
+                    float *acc = acc_buf + kt * MR * g->CO16, *dst = ch ? part : acc;
+                    for (size_t j = 0; j < npanel; j++)
+                        micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * PW,
+                                          dst + j * PW, g->CO16, 0, g->S, (int)(PW / VN));
+                    if (ch)
+                        for (size_t i = 0; i < MR * g->CO16; i++)
+                            acc[i] += part[i];
+                }
+            }
+            /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty
+             * batch. */
+            for (size_t co = 0; co < g->CO; co++) {
+                for (size_t ck = ck0; ck < ck1; ck++)
+                    row[ck - ck0] = chunks ? acc_buf[ck * g->CO16 + co] : 0.0f;
+                cpu_store(dweight, co * g->CK + ck0, row, ck1 - ck0, &wcounts);
+                wrounded += ck1 - ck0;
+            }
+        } /* the shares */
+        /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
+         * as the 3x3 path sums it. */
+        if (dbias) {
+#pragma omp for schedule(static)
+            for (size_t co = 0; co < g->CO; co++) {
+                float lanes[NR] = { 0 }, tail = 0.0f;
+                for (size_t n = 0; n < g->N; n++) {
+                    const size_t off = (n * g->CO + co) * g->OHW;
+                    const float *gn = (const float *)dout->data + off;
+                    if (dout->dtype != AMP_F32) {
+                        cpu_load(row, dout, off, g->OHW, 0);
+                        gn = row;
+                    }
+                    lane_sums(lanes, &tail, gn, g->OHW);
+                }
+                cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &bcounts);
+                brounded++;
+            }
+        }
+        cpu_count(c, dweight, wrounded, &wcounts);
+        if (dbias)
+            cpu_count(c, dbias, brounded, &bcounts);
+    }
+}
+
 /* dweight = sum over the batch's columns (in order) of dout x col^T; dbias = sum of dout.
  * Each thread owns a share of the output tiles (by output channel when CK < CO, else by filter
  * column) and runs every chunk of columns alone, packing the operands its tiles need: no
- * barrier per chunk (a late thread would hold every other one at each). */
-static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
+ * barrier per chunk (a late thread would hold every other one at each). Strided convolutions:
+ * their columns' inputs are not contiguous, and a gathered col^T with long reductions wins. */
+static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct layout *lay,
                             const struct geo *g, enum amp_math math)
@@ -403,43 +781,43 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     const int tf32_x = cpu_tf32(inp, math), tf32_g = cpu_tf32(dout, math);
     float *acc_buf = lay->shared; /* [CO6][CK16] FP32 sums */
     const size_t ct_n = g->CO6 / MR, kt_n = g->CK16 / NR;
-    const size_t chunks = (g->NQ + g->L - 1) / g->L;
+    const size_t chunks = (g->NQ + g->XL - 1) / g->XL;
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         float *arows = my_scratch(lay);                 /* [CTS * MR][L]: dout */
-        float *bpack = arows + g->CTS * MR * g->L;      /* [KTS][L][NR]: col^T */
-        float *zeros = bpack + g->KTS * NR * g->L;      /* a zero row for channels past CO */
+        float *bpack = arows + g->XCTS * MR * g->XL;      /* [KTS][L][NR]: col^T */
+        float *zeros = bpack + g->XKTS * NR * g->XL;      /* a zero row for channels past CO */
         float *row = zeros; /* (a scratch row again once the sums are done) */
-        const size_t wrow = up(g->L > g->OHW ? (g->L > g->CK ? g->L : g->CK)
+        const size_t wrow = up(g->XL > g->OHW ? (g->XL > g->CK ? g->XL : g->CK)
                                              : (g->OHW > g->CK ? g->OHW : g->CK), NR);
         size_t *cbase = (size_t *)(zeros + wrow);
         struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
         size_t wrounded = 0, brounded = 0;
-        const float *xp = padded_input(lay->xpad, inp, g, tf32_x);
+        const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
         for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
              sh += (size_t)omp_get_num_threads()) {
             size_t ct0 = 0, ct1 = ct_n, kt0 = 0, kt1 = kt_n;
-            if (g->split_co)
-                ct0 = sh * g->CTS, ct1 = ct0 + g->CTS;
+            if (g->XSPLIT)
+                ct0 = sh * g->XCTS, ct1 = ct0 + g->XCTS;
             else
-                kt0 = sh * g->KTS, kt1 = kt0 + g->KTS;
+                kt0 = sh * g->XKTS, kt1 = kt0 + g->XKTS;
             ct1 = ct1 < ct_n ? ct1 : ct_n;
             kt1 = kt1 < kt_n ? kt1 : kt_n;
             ct0 = ct0 < ct1 ? ct0 : ct1;
             kt0 = kt0 < kt1 ? kt0 : kt1;
-            memset(zeros, 0, g->L * sizeof *zeros);
+            memset(zeros, 0, g->XL * sizeof *zeros);
             for (size_t ch = 0; ch < chunks && ct0 < ct1 && kt0 < kt1; ch++) {
-                const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
+                const size_t q0 = ch * g->XL, nl = g->NQ - q0 < g->XL ? g->NQ - q0 : g->XL;
                 /* dout of the chunk's columns for this share's output channels, widened
                  * (TF32-rounded) row by row: arows [CTS * MR][L], contiguous across images. */
                 for (size_t co = ct0 * MR; co < ct1 * MR && co < g->CO; co++)
                     for (size_t q = q0; q < q0 + nl;) {
                         const size_t n = q / g->OHW, p = q % g->OHW;
                         const size_t len = q0 + nl - q < g->OHW - p ? q0 + nl - q : g->OHW - p;
-                        cpu_load(arows + (co - ct0 * MR) * g->L + (q - q0), dout,
+                        cpu_load(arows + (co - ct0 * MR) * g->XL + (q - q0), dout,
                                  (n * g->CO + co) * g->OHW + p, len, tf32_g);
                         q += len;
                     }
@@ -457,7 +835,7 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                         const size_t ci = ck / g->KK, r = ck % g->KK;
                         offck[l] = ck < g->CK ? ci * g->plane + (r / g->K) * g->WP + r % g->K : 0;
                     }
-                    float *d = bpack + (kt - kt0) * g->L * NR;
+                    float *d = bpack + (kt - kt0) * g->XL * NR;
                     const int partial = (kt + 1) * NR > g->CK;
                     for (size_t l = 0; l < nl; l++) {
                         const float *src = xp + cbase[l];
@@ -471,21 +849,22 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 }
                 for (size_t kt = kt0; kt < kt1; kt++)
                     for (size_t ct = ct0; ct < ct1; ct++) {
+                        /* Each chunk's sums start afresh and are then added to the totals:
+                         * chains of at most XL terms, not of the whole batch's columns. */
                         float tile[MR * NR];
                         float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
-                        if (ch == 0)
-                            acc_zero(tile);
-                        else
-                            for (int i = 0; i < MR; i++)
-                                memcpy(tile + i * NR, cb + i * g->CK16, NR * sizeof *tile);
+                        for (int i = 0; i < MR * NR; i++)
+                            tile[i] = -0.0f;
                         const float *a[MR];
                         for (int i = 0; i < MR; i++) {
                             const size_t co = ct * MR + (size_t)i;
-                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->L : zeros;
+                            a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->XL : zeros;
                         }
-                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->L * NR, tile);
+                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->XL * NR, tile);
                         for (int i = 0; i < MR; i++)
-                            memcpy(cb + i * g->CK16, tile + i * NR, NR * sizeof *tile);
+                            for (int l = 0; l < NR; l++)
+                                cb[i * g->CK16 + l] = ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
+                                                         : tile[i * NR + l];
                     }
             }
             /* This thread's part of dweight, rounded; zeros for an empty batch. */
@@ -603,12 +982,8 @@ static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
             const float *blk = lay->shared + b * block_floats;
             for (size_t rt = 0; rt < tiles; rt++)
                 for (size_t j = 0; j < npanel; j++) {
-                    float tile[MR * NR];
-                    acc_zero(tile);
-                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG, tile);
-                    for (int i = 0; i < MR; i++)
-                        memcpy(dcol + (rt * MR + (size_t)i) * g->LG + j * NR, tile + i * NR,
-                               NR * sizeof *tile);
+                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG,
+                                 dcol + rt * MR * g->LG + j * NR, g->LG, 0);
                 }
             /* col2im: each tap (ci, ky, kx) in order adds its row into the image planes (dinp's
              * own memory when FP32), clipped to the taps that read the input, not the padding. */
@@ -663,7 +1038,13 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
-    backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
-    if (dinp)
+    if (g.S > 1)
+        backward_filter_cols(c, dweight, dbias, dout, inp, &lay, &g, math);
+    else
+        backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
+    struct conv_shape t;
+    if (dinp && flipped_shape(s, &t))
+        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1);
+    else if (dinp)
         backward_data(c, dinp, dout, weight, &lay, &g, math);
 }

@@ -17,6 +17,11 @@ static inline int positive16(uint16_t h, uint16_t inf_bits)
     return !(h & 0x8000u) && h != 0 && h <= inf_bits;
 }
 
+/* 16 raw 16-bit values (element alignment only). */
+enum { V16 = 16 };
+typedef uint16_t vu16x __attribute__((vector_size(V16 * sizeof(uint16_t)), aligned(2)));
+typedef int16_t vs16x __attribute__((vector_size(V16 * sizeof(int16_t)), aligned(2)));
+
 static uint16_t inf_bits_of(enum amp_dtype dtype)
 {
     return dtype == AMP_F16 ? 0x7C00u : 0x7F80u;
@@ -36,8 +41,14 @@ void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor
     }
     const uint16_t *x = inp->data, inf = inf_bits_of(inp->dtype);
     uint16_t *y = out->data;
-#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++)
+    const size_t blocks = n / V16;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+    for (size_t b = 0; b < blocks; b++) { /* relu16 in vectors */
+        const vu16x h = *(const vu16x *)(x + b * V16);
+        const vs16x neg_finite = ((vs16x)h < 0) & ((h & 0x7FFFu) <= inf);
+        *(vu16x *)(y + b * V16) = h & ~(vu16x)neg_finite;
+    }
+    for (size_t i = blocks * V16; i < n; i++)
         y[i] = relu16(x[i], inf);
 }
 
@@ -56,8 +67,14 @@ void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tens
     }
     const uint16_t *g = dout->data, *y = out->data, inf = inf_bits_of(out->dtype);
     uint16_t *dx = dinp->data;
-#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++)
+    const size_t blocks = n / V16;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+    for (size_t b = 0; b < blocks; b++) { /* positive16 in vectors */
+        const vu16x h = *(const vu16x *)(y + b * V16);
+        const vs16x pos = ((vs16x)h > 0) & (h <= inf);
+        *(vu16x *)(dx + b * V16) = *(const vu16x *)(g + b * V16) & (vu16x)pos;
+    }
+    for (size_t i = blocks * V16; i < n; i++)
         dx[i] = positive16(y[i], inf) ? g[i] : 0;
 }
 

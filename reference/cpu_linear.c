@@ -1,252 +1,253 @@
 /* CPU reference: fully connected layer (out = inp @ weight^T + bias), forward and backward.
- * Register-tiled with portable vectors (simd.h). Operands are read in their own dtype and
- * widened in registers (FP16/BF16 exactly; FP32 rounded to TF32 in TF32 mode), products and sums
- * are FP32, and results are rounded to the output's dtype. OpenMP splits independent outputs
- * (no cross-thread reductions), so results do not depend on the thread count. */
+ * Operands are widened to FP32 exactly (FP16/BF16; FP32 rounded to TF32 in TF32 mode), products
+ * and sums are FP32, and results are rounded to the output's dtype. OpenMP splits independent
+ * outputs (no cross-thread reductions), so results do not depend on the thread count.
+ *
+ * The order of every sum is fixed by the definition below, whatever the tiling:
+ *   forward   out[n, j] = (pairwise sum of 16 lanes, lane l the chain over k = l mod 16 of the
+ *             first K - K % 16 columns, in increasing k) + (the chain over the last K % 16)
+ *             + bias[j]  (simd.h's vf_sum of the lanes; every chain starts at +0)
+ *   backward  dweight[j, k] = the chain over n of dout[n, j] * inp[n, k], dinp[n, k] = the chain
+ *             over j of dout[n, j] * weight[j, k], dbias[j] = the chain over n of dout[n, j].
+ * Register tiles use vectors of the machine's width (8 floats on AVX2: a 16-lane accumulator is
+ * two of them, and its halves run one after the other, which changes no lane's chain). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cpu_ops.h"
 #include "simd.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* How an operand is read: the code below is specialised per kind by constant propagation. */
-enum kind { K_F32, K_TF32, K_F16, K_BF16, K_COUNT };
+#if defined(__AVX512F__)
+#define VN 16
+#else
+#define VN 8
+#endif
+typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+enum { HALVES = VF_LANES / VN }; /* machine vectors per 16-lane accumulator */
 
-static enum kind kind_of(const struct amp_tensor *t, enum amp_math math)
+/* Whether t is read as it is (FP32, not rounded to TF32), else widened into a buffer. */
+static int plain_f32(const struct amp_tensor *t, enum amp_math math)
 {
-    switch (t->dtype) {
-    case AMP_F16: return K_F16;
-    case AMP_BF16: return K_BF16;
-    default: return cpu_tf32(t, math) ? K_TF32 : K_F32;
-    }
+    return t->dtype == AMP_F32 && !cpu_tf32(t, math);
 }
 
-ALWAYS_INLINE vf vload(const void *p, size_t i, const enum kind k)
-{
-    switch (k) {
-    case K_F16: return vf_load_f16((const uint16_t *)p + i);
-    case K_BF16: return vf_load_bf16((const uint16_t *)p + i);
-    case K_TF32: return vf_round_tf32(vf_load((const float *)p + i));
-    default: return vf_load((const float *)p + i);
-    }
-}
-
-ALWAYS_INLINE float sload(const void *p, size_t i, const enum kind k)
-{
-    switch (k) {
-    case K_F16: return f16_to_f32(((const uint16_t *)p)[i]);
-    case K_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
-    case K_TF32: return tf32_round(((const float *)p)[i]);
-    default: return ((const float *)p)[i];
-    }
-}
-
-/* Tile sizes are compile-time constants so that the accumulators live in registers. */
+/* ---- forward ---- */
 enum {
-    FWD_NT = 4,          /* forward: samples per tile */
-    FWD_JT = 5,          /* forward: outputs per tile */
-    BWD_KV = 4,          /* backward: vectors of k per block */
-    BWD_KB = BWD_KV * VF_LANES,
-    BWD_JT = 5,          /* backward: weight rows per tile */
+    FWD_NT = 2,   /* samples per tile */
+    FWD_JT = 5,   /* outputs per tile */
+    FWD_KC = 512, /* columns per chunk (a multiple of 16): the tile's rows stay in L1 */
 };
 
-/* Forward tile: nt samples x jt outputs (nt <= FWD_NT, jt <= FWD_JT, both constants after
- * inlining), accumulated over k in vectors, the k tail in scalars; sums returned in sums[][]. */
-ALWAYS_INLINE void fwd_tile(float sums[FWD_NT][FWD_JT], const void *inp, const void *weight,
-                            int n0, int j0, int K, const int nt, const int jt, const enum kind xk,
-                            const enum kind wk)
+/* One chunk of a tile: acc[a][b][h] (lanes h * VN ..) += x[a][k + h * VN ..] * w[b][..] over
+ * the chunk's full 16-column groups. x rows at stride ldx, w rows at stride ldw. */
+ALWAYS_INLINE void fwd_chunk(vn acc[FWD_NT][FWD_JT][HALVES], const float *x, size_t ldx,
+                             const float *w, size_t ldw, size_t len, const int nt, const int jt)
 {
-    vf acc[FWD_NT][FWD_JT];
+#pragma GCC unroll 4
+    for (int h = 0; h < HALVES; h++) {
+        vn c[FWD_NT][FWD_JT];
+#pragma GCC unroll 8
+        for (int a = 0; a < nt; a++)
+#pragma GCC unroll 8
+            for (int b = 0; b < jt; b++)
+                c[a][b] = acc[a][b][h];
+        for (size_t k = (size_t)h * VN; k < len; k += VF_LANES) {
+            vn xv[FWD_NT];
+#pragma GCC unroll 8
+            for (int a = 0; a < nt; a++)
+                xv[a] = *(const vn *)(x + a * ldx + k);
+#pragma GCC unroll 8
+            for (int b = 0; b < jt; b++) {
+                const vn wv = *(const vn *)(w + b * ldw + k);
+#pragma GCC unroll 8
+                for (int a = 0; a < nt; a++)
+                    c[a][b] += xv[a] * wv;
+            }
+        }
+#pragma GCC unroll 8
+        for (int a = 0; a < nt; a++)
+#pragma GCC unroll 8
+            for (int b = 0; b < jt; b++)
+                acc[a][b][h] = c[a][b];
+    }
+}
+
+struct fwd_args {
+    struct amp_tensor *out;
+    const struct amp_tensor *inp, *weight, *bias;
+    int N, K, M, tf32_x, tf32_w, plain_x, plain_w;
+};
+
+/* The tile of samples n0.. (nt of them) and outputs j0.. (jt), nt and jt constants after
+ * inlining; xb and wb: FWD_NT and FWD_JT rows of FWD_KC floats for widened operands. */
+ALWAYS_INLINE void fwd_tile(const struct fwd_args *f, int n0, int j0, const int nt, const int jt,
+                            float *xb, float *wb, struct lowp_counts *counts)
+{
+    const size_t K = (size_t)f->K, kv = K - K % VF_LANES;
+    vn acc[FWD_NT][FWD_JT][HALVES];
     float tail[FWD_NT][FWD_JT];
-#pragma GCC unroll 16
     for (int a = 0; a < nt; a++)
-#pragma GCC unroll 16
         for (int b = 0; b < jt; b++) {
-            acc[a][b] = (vf){ 0 };
+            for (int h = 0; h < HALVES; h++)
+                acc[a][b][h] = (vn){ 0 };
             tail[a][b] = 0.0f;
         }
-    const int kv = K - K % VF_LANES;
-    for (int k = 0; k < kv; k += VF_LANES) {
-        vf x[FWD_NT];
-#pragma GCC unroll 16
-        for (int a = 0; a < nt; a++)
-            x[a] = vload(inp, (size_t)(n0 + a) * K + k, xk);
-#pragma GCC unroll 16
-        for (int b = 0; b < jt; b++) {
-            const vf w = vload(weight, (size_t)(j0 + b) * K + k, wk);
-#pragma GCC unroll 16
+    for (size_t k0 = 0; k0 < K; k0 += FWD_KC) {
+        const size_t len = K - k0 < FWD_KC ? K - k0 : FWD_KC;
+        const float *x = (const float *)f->inp->data + (size_t)n0 * K + k0, *w;
+        size_t ldx = K, ldw = K;
+        if (!f->plain_x) {
             for (int a = 0; a < nt; a++)
-                acc[a][b] += x[a] * w;
+                cpu_load(xb + a * FWD_KC, f->inp, (size_t)(n0 + a) * K + k0, len, f->tf32_x);
+            x = xb, ldx = FWD_KC;
         }
-    }
-    for (int k = kv; k < K; k++)
-        for (int a = 0; a < nt; a++)
+        if (f->plain_w) {
+            w = (const float *)f->weight->data + (size_t)j0 * K + k0;
+        } else {
             for (int b = 0; b < jt; b++)
-                tail[a][b] +=
-                    sload(inp, (size_t)(n0 + a) * K + k, xk) * sload(weight, (size_t)(j0 + b) * K + k, wk);
+                cpu_load(wb + b * FWD_KC, f->weight, (size_t)(j0 + b) * K + k0, len, f->tf32_w);
+            w = wb, ldw = FWD_KC;
+        }
+        const size_t full = k0 + len <= kv ? len : kv - k0; /* 16-column groups in the chunk */
+        fwd_chunk(acc, x, ldx, w, ldw, full, nt, jt);
+        for (size_t k = full; k < len; k++) /* the last K % 16 columns, in order */
+            for (int a = 0; a < nt; a++)
+                for (int b = 0; b < jt; b++)
+                    tail[a][b] += x[a * ldx + k] * w[b * ldw + k];
+    }
     for (int a = 0; a < nt; a++)
-        for (int b = 0; b < jt; b++)
-            sums[a][b] = vf_sum(acc[a][b]) + tail[a][b];
-}
-
-/* One forward tile of outputs (samples n0.., outputs j0..), specialised by operand kinds. */
-ALWAYS_INLINE void fwd_block(struct amp_tensor *out, const struct amp_tensor *inp,
-                             const struct amp_tensor *weight, const struct amp_tensor *bias,
-                             int n0, int j0, int N, int K, int M, const enum kind xk,
-                             const enum kind wk, struct lowp_counts *counts, size_t *rounded)
-{
-    float sums[FWD_NT][FWD_JT];
-    if (n0 + FWD_NT <= N && j0 + FWD_JT <= M) {
-        fwd_tile(sums, inp->data, weight->data, n0, j0, K, FWD_NT, FWD_JT, xk, wk);
-    } else {
-        for (int n = n0; n < N && n < n0 + FWD_NT; n++)
-            for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
-                float one[FWD_NT][FWD_JT];
-                fwd_tile(one, inp->data, weight->data, n, j, K, 1, 1, xk, wk);
-                sums[n - n0][j - j0] = one[0][0];
-            }
-    }
-    for (int n = n0; n < N && n < n0 + FWD_NT; n++)
-        for (int j = j0; j < M && j < j0 + FWD_JT; j++) {
-            cpu_set(out, (size_t)n * M + j, sums[n - n0][j - j0] + cpu_get(bias, (size_t)j),
-                    counts);
-            (*rounded)++;
-        }
-}
-
-/* dweight[j0..j0+jt, k..k+BWD_KB] = sum_n dout[n, j] * inp[n, k..], jt x BWD_KV accumulators,
- * rounded to dweight's dtype through `buf` (BWD_JT x BWD_KB floats). */
-ALWAYS_INLINE void dw_tile(struct amp_tensor *dweight, const void *dout, const void *inp, int k,
-                           int j0, int N, int K, int M, const int jt, const enum kind gk,
-                           const enum kind xk, float *buf, struct lowp_counts *counts)
-{
-    vf acc[BWD_JT][BWD_KV];
-#pragma GCC unroll 16
-    for (int b = 0; b < jt; b++)
-#pragma GCC unroll 16
-        for (int v = 0; v < BWD_KV; v++)
-            acc[b][v] = (vf){ 0 };
-    for (int n = 0; n < N; n++) {
-        vf x[BWD_KV];
-#pragma GCC unroll 16
-        for (int v = 0; v < BWD_KV; v++)
-            x[v] = vload(inp, (size_t)n * K + k + v * VF_LANES, xk);
-#pragma GCC unroll 16
         for (int b = 0; b < jt; b++) {
-            const float g = sload(dout, (size_t)n * M + j0 + b, gk);
-#pragma GCC unroll 16
-            for (int v = 0; v < BWD_KV; v++)
-                acc[b][v] += g * x[v];
+#if VN == 8
+            const vf lanes = __builtin_shufflevector(acc[a][b][0], acc[a][b][1], 0, 1, 2, 3, 4, 5,
+                                                     6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+            const vf lanes = (vf)acc[a][b][0];
+#endif
+            const float sum = vf_sum(lanes) + tail[a][b];
+            const size_t j = (size_t)(j0 + b);
+            cpu_set(f->out, (size_t)(n0 + a) * f->M + j,
+                    f->bias ? sum + cpu_get(f->bias, j) : sum, counts);
         }
-    }
-    for (int b = 0; b < jt; b++) {
-        float *dst = dweight->dtype == AMP_F32 ? (float *)dweight->data + (size_t)(j0 + b) * K + k
-                                               : buf;
-        for (int v = 0; v < BWD_KV; v++)
-            vf_store(dst + v * VF_LANES, acc[b][v]);
-        if (dst == buf)
-            cpu_store(dweight, (size_t)(j0 + b) * K + k, buf, BWD_KB, counts);
-    }
 }
-
-/* dinp[n, k..k+BWD_KB] = sum_j dout[n, j] * weight[j, k..] for every n. */
-ALWAYS_INLINE void dx_tile(struct amp_tensor *dinp, const void *dout, const void *weight, int k,
-                           int N, int K, int M, const enum kind gk, const enum kind wk,
-                           float *buf, struct lowp_counts *counts)
-{
-    for (int n = 0; n < N; n++) {
-        vf acc[BWD_KV] = { { 0 } };
-        for (int j = 0; j < M; j++) {
-            const float g = sload(dout, (size_t)n * M + j, gk);
-#pragma GCC unroll 16
-            for (int v = 0; v < BWD_KV; v++)
-                acc[v] += g * vload(weight, (size_t)j * K + k + v * VF_LANES, wk);
-        }
-        float *dst = dinp->dtype == AMP_F32 ? (float *)dinp->data + (size_t)n * K + k : buf;
-#pragma GCC unroll 16
-        for (int v = 0; v < BWD_KV; v++)
-            vf_store(dst + v * VF_LANES, acc[v]);
-        if (dst == buf)
-            cpu_store(dinp, (size_t)n * K + k, buf, BWD_KB, counts);
-    }
-}
-
-/* One block of k columns of the backward pass: dweight[:, k..] for every row and, when dinp is
- * given, dinp[:, k..] for every sample; specialised by operand kinds. */
-ALWAYS_INLINE void bwd_block(struct amp_tensor *dinp, struct amp_tensor *dweight,
-                             const struct amp_tensor *dout, const struct amp_tensor *inp,
-                             const struct amp_tensor *weight, int k, int N, int K, int M,
-                             const enum kind gk, const enum kind xk, const enum kind wk,
-                             float *buf, struct lowp_counts *wcounts, struct lowp_counts *xcounts)
-{
-    int j0 = 0;
-    for (; j0 + BWD_JT <= M; j0 += BWD_JT)
-        dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, BWD_JT, gk, xk, buf, wcounts);
-    for (; j0 < M; j0++)
-        dw_tile(dweight, dout->data, inp->data, k, j0, N, K, M, 1, gk, xk, buf, wcounts);
-    if (dinp)
-        dx_tile(dinp, dout->data, weight->data, k, N, K, M, gk, wk, buf, xcounts);
-}
-
-/* The k columns that do not fill a block, in scalars (operand kinds read at run time). */
-static void bwd_tail(struct amp_tensor *dinp, struct amp_tensor *dweight,
-                     const struct amp_tensor *dout, const struct amp_tensor *inp,
-                     const struct amp_tensor *weight, int k0, int N, int K, int M, enum kind gk,
-                     enum kind xk, enum kind wk, struct lowp_counts *wcounts,
-                     struct lowp_counts *xcounts)
-{
-    for (int k = k0; k < K; k++) {
-        for (int j = 0; j < M; j++) {
-            float s = 0.0f;
-            for (int n = 0; n < N; n++)
-                s += sload(dout->data, (size_t)n * M + j, gk) *
-                     sload(inp->data, (size_t)n * K + k, xk);
-            cpu_set(dweight, (size_t)j * K + k, s, wcounts);
-        }
-        for (int n = 0; dinp && n < N; n++) {
-            float s = 0.0f;
-            for (int j = 0; j < M; j++)
-                s += sload(dout->data, (size_t)n * M + j, gk) *
-                     sload(weight->data, (size_t)j * K + k, wk);
-            cpu_set(dinp, (size_t)n * K + k, s, xcounts);
-        }
-    }
-}
-
-/* Instantiates the kernels for every combination of operand kinds. */
-#define KIND_PAIR(a, b) ((a) * K_COUNT + (b))
-#define KIND_TRIPLE(a, b, c) (((a) * K_COUNT + (b)) * K_COUNT + (c))
 
 void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
 {
     struct cpu_ctx *c = ctx;
-    const int N = (int)n, K = (int)k, M = (int)m;
-    const int nblocks = (N + FWD_NT - 1) / FWD_NT, jblocks = (M + FWD_JT - 1) / FWD_JT;
-    const int kinds = KIND_PAIR(kind_of(inp, math), kind_of(weight, math));
-    /* The switch sits inside the parallel loop so that every case is specialised code. */
-#define FWD_CASE(a, b)                                                                            \
-    case KIND_PAIR(a, b):                                                                         \
-        fwd_block(out, inp, weight, bias, n0, j0, N, K, M, a, b, &counts, &rounded);             \
-        break;
-#define FWD_ROW(a) FWD_CASE(a, K_F32) FWD_CASE(a, K_TF32) FWD_CASE(a, K_F16) FWD_CASE(a, K_BF16)
-#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    const struct fwd_args f = { .out = out, .inp = inp, .weight = weight, .bias = bias,
+                                .N = (int)n, .K = (int)k, .M = (int)m,
+                                .tf32_x = cpu_tf32(inp, math), .tf32_w = cpu_tf32(weight, math),
+                                .plain_x = plain_f32(inp, math),
+                                .plain_w = plain_f32(weight, math) };
+    const int nblocks = (f.N + FWD_NT - 1) / FWD_NT, jblocks = (f.M + FWD_JT - 1) / FWD_JT;
+#pragma omp parallel num_threads(c->threads) if ((size_t)n * k * m >= CPU_PARALLEL_MIN)
     {
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
+        float xb[FWD_NT * FWD_KC], wb[FWD_JT * FWD_KC];
+        /* (j outer: a block of weight rows stays in cache while the samples stream) */
 #pragma omp for collapse(2) schedule(static)
-        for (int nb = 0; nb < nblocks; nb++) {
-            for (int jb = 0; jb < jblocks; jb++) {
+        for (int jb = 0; jb < jblocks; jb++) {
+            for (int nb = 0; nb < nblocks; nb++) {
                 const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
-                switch (kinds) {
-                    FWD_ROW(K_F32)
-                    FWD_ROW(K_TF32)
-                    FWD_ROW(K_F16)
-                    FWD_ROW(K_BF16)
+                const int nt = f.N - n0 < FWD_NT ? f.N - n0 : FWD_NT;
+                const int jt = f.M - j0 < FWD_JT ? f.M - j0 : FWD_JT;
+#define FWD_CASE(a, b)                                                                            \
+    case (a) * 8 + (b):                                                                           \
+        fwd_tile(&f, n0, j0, a, b, xb, wb, &counts);                                              \
+        break;
+                switch (nt * 8 + jt) {
+                    FWD_CASE(2, 5) FWD_CASE(2, 4) FWD_CASE(2, 3) FWD_CASE(2, 2) FWD_CASE(2, 1)
+                    FWD_CASE(1, 5) FWD_CASE(1, 4) FWD_CASE(1, 3) FWD_CASE(1, 2) FWD_CASE(1, 1)
                 }
+#undef FWD_CASE
+                rounded += (size_t)nt * jt;
             }
         }
         cpu_count(c, out, rounded, &counts);
+    }
+}
+
+/* ---- backward ---- */
+enum {
+    KS = 2 * VN,  /* columns k per strip: two machine vectors */
+    DW_JT = 5,    /* weight rows per dweight tile */
+    DX_NT = 6,    /* samples per dinp tile */
+};
+
+/* dst[r][0..KS) = sum over i < cnt (in order) of s[i * si + r * sr] * v[i * ldv + 0..KS), for
+ * rt rows r (a constant after inlining), every chain from +0; dst rows at stride ldd. */
+ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
+                              const float *v, size_t ldv, size_t cnt, const int rt)
+{
+    vn c[DX_NT][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < rt; r++)
+        c[r][0] = c[r][1] = (vn){ 0 };
+    for (size_t i = 0; i < cnt; i++) {
+        __builtin_prefetch(v + i * ldv + KS); /* the next strip's line of this row */
+        const vn v0 = *(const vn *)(v + i * ldv), v1 = *(const vn *)(v + i * ldv + VN);
+#pragma GCC unroll 8
+        for (int r = 0; r < rt; r++) {
+            const float g = s[i * si + r * sr];
+            c[r][0] += g * v0;
+            c[r][1] += g * v1;
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < rt; r++) {
+        __builtin_prefetch(dst + r * ldd + KS, 1);
+        *(vn *)(dst + r * ldd) = c[r][0];
+        *(vn *)(dst + r * ldd + VN) = c[r][1];
+    }
+}
+
+/* strip_tile for rt <= DX_NT rows at run time. */
+static void strip_rows(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
+                       const float *v, size_t ldv, size_t cnt, int rt)
+{
+    switch (rt) {
+    case 6: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 6); break;
+    case 5: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 5); break;
+    case 4: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 4); break;
+    case 3: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 3); break;
+    case 2: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 2); break;
+    default: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 1); break;
+    }
+}
+
+/* The columns k >= K0 (fewer than a strip): one strip of widened operands, zero past K (those
+ * columns' sums are computed and dropped; the others' chains are the same). */
+static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const float *g,
+                      const struct amp_tensor *inp, const struct amp_tensor *weight, size_t K0,
+                      size_t N, size_t K, size_t M, int tf32_x, int tf32_w, float *vbuf,
+                      struct lowp_counts *wcounts, struct lowp_counts *xcounts)
+{
+    const size_t kt = K - K0;
+    float obuf[(DW_JT > DX_NT ? DW_JT : DX_NT) * KS];
+    if (kt == 0)
+        return;
+    memset(vbuf, 0, (N > M ? N : M) * KS * sizeof *vbuf);
+    for (size_t i = 0; i < N; i++)
+        cpu_load(vbuf + i * KS, inp, i * K + K0, kt, tf32_x);
+    for (size_t j0 = 0; j0 < M; j0 += DW_JT) {
+        const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
+        strip_rows(obuf, KS, g + j0, M, 1, vbuf, KS, N, jt);
+        for (int r = 0; r < jt; r++)
+            cpu_store(dweight, (j0 + (size_t)r) * K + K0, obuf + r * KS, kt, wcounts);
+    }
+    if (!dinp)
+        return;
+    for (size_t j = 0; j < M; j++)
+        cpu_load(vbuf + j * KS, weight, j * K + K0, kt, tf32_w);
+    for (size_t n0 = 0; n0 < N; n0 += DX_NT) {
+        const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
+        strip_rows(obuf, KS, g + n0 * M, 1, M, vbuf, KS, M, nt);
+        for (int r = 0; r < nt; r++)
+            cpu_store(dinp, (n0 + (size_t)r) * K + K0, obuf + r * KS, kt, xcounts);
     }
 }
 
@@ -270,39 +271,79 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
 {
     struct cpu_ctx *c = ctx;
-    const int N = (int)n, K = (int)k, M = (int)m;
-    bias_grad(c, dbias, dout, N, M);
-    /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. */
-    const enum kind gk = kind_of(dout, math), xk = kind_of(inp, math), wk = kind_of(weight, math);
-    const int kinds = KIND_TRIPLE(gk, xk, wk), kblocks = K / BWD_KB;
-#define BWD_CASE(a, b, w)                                                                         \
-    case KIND_TRIPLE(a, b, w):                                                                    \
-        bwd_block(dinp, dweight, dout, inp, weight, kb * BWD_KB, N, K, M, a, b, w, buf,          \
-                  &wcounts, &xcounts);                                                            \
-        break;
-#define BWD_W(a, b) BWD_CASE(a, b, K_F32) BWD_CASE(a, b, K_TF32) BWD_CASE(a, b, K_F16) BWD_CASE(a, b, K_BF16)
-#define BWD_X(a) BWD_W(a, K_F32) BWD_W(a, K_TF32) BWD_W(a, K_F16) BWD_W(a, K_BF16)
-#pragma omp parallel num_threads(c->threads) if ((size_t)N * K * M >= CPU_PARALLEL_MIN)
+    const size_t N = n, K = k, M = m;
+    if (dbias)
+        bias_grad(c, dbias, dout, (int)n, (int)m);
+    /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. dout
+     * (small: [N][M]) widened once; inp and weight strips widened per strip when needed. */
+    const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
+    const int plain_x = plain_f32(inp, math), plain_w = plain_f32(weight, math);
+    float *gbuf = NULL;
+    const float *g = dout->data;
+    if (!plain_f32(dout, math) && N > 0 && M > 0) {
+        gbuf = malloc(N * M * sizeof *gbuf);
+        if (!gbuf) /* (no way to report it: the op has no status; as a failed allocation) */
+            abort();
+        cpu_load(gbuf, dout, 0, N * M, cpu_tf32(dout, math));
+        g = gbuf;
+    }
+    const size_t strips = K / KS, K0 = strips * KS;
+    const size_t vfloats = (N > M ? N : M) * KS;
+#pragma omp parallel num_threads(c->threads) if (N * K * M >= CPU_PARALLEL_MIN)
     {
         struct lowp_counts wcounts = { 0 }, xcounts = { 0 };
-        float buf[BWD_KB];
+        float *vbuf = malloc(vfloats * sizeof *vbuf);
+        if (!vbuf)
+            abort();
+        float obuf[(DW_JT > DX_NT ? DW_JT : DX_NT) * KS];
 #pragma omp for schedule(static)
-        for (int kb = 0; kb < kblocks; kb++) {
-            switch (kinds) {
-                BWD_X(K_F32)
-                BWD_X(K_TF32)
-                BWD_X(K_F16)
-                BWD_X(K_BF16)
+        for (size_t st = 0; st < strips; st++) {
+            const size_t k0 = st * KS;
+            /* dweight[j, k0..]: the chain over n of dout[n, j] * inp[n, k0..]. */
+            const float *x = (const float *)inp->data + k0;
+            size_t ldx = K;
+            if (!plain_x) {
+                for (size_t i = 0; i < N; i++)
+                    cpu_load(vbuf + i * KS, inp, i * K + k0, KS, tf32_x);
+                x = vbuf, ldx = KS;
+            }
+            const int wdirect = dweight->dtype == AMP_F32;
+            for (size_t j0 = 0; j0 < M; j0 += DW_JT) {
+                const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
+                float *dst = wdirect ? (float *)dweight->data + j0 * K + k0 : obuf;
+                strip_rows(dst, wdirect ? K : KS, g + j0, M, 1, x, ldx, N, jt);
+                for (int r = 0; !wdirect && r < jt; r++)
+                    cpu_store(dweight, (j0 + (size_t)r) * K + k0, obuf + r * KS, KS, &wcounts);
+            }
+            if (!dinp)
+                continue;
+            /* dinp[n, k0..]: the chain over j of dout[n, j] * weight[j, k0..]. */
+            const float *w = (const float *)weight->data + k0;
+            size_t ldw = K;
+            if (!plain_w) {
+                for (size_t j = 0; j < M; j++)
+                    cpu_load(vbuf + j * KS, weight, j * K + k0, KS, tf32_w);
+                w = vbuf, ldw = KS;
+            }
+            const int xdirect = dinp->dtype == AMP_F32;
+            for (size_t n0 = 0; n0 < N; n0 += DX_NT) {
+                const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
+                float *dst = xdirect ? (float *)dinp->data + n0 * K + k0 : obuf;
+                strip_rows(dst, xdirect ? K : KS, g + n0 * M, 1, M, w, ldw, M, nt);
+                for (int r = 0; !xdirect && r < nt; r++)
+                    cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * KS, KS, &xcounts);
             }
         }
 #pragma omp single
-        bwd_tail(dinp, dweight, dout, inp, weight, kblocks * BWD_KB, N, K, M, gk, xk, wk,
-                 &wcounts, &xcounts);
+        tail_cols(dinp, dweight, g, inp, weight, K0, N, K, M, tf32_x, tf32_w, vbuf, &wcounts,
+                  &xcounts);
         cpu_count(c, dweight, 0, &wcounts);
         if (dinp)
             cpu_count(c, dinp, 0, &xcounts);
+        free(vbuf);
     }
-    cpu_count(c, dweight, (size_t)M * K, &(struct lowp_counts){ 0 });
+    cpu_count(c, dweight, M * K, &(struct lowp_counts){ 0 });
     if (dinp)
-        cpu_count(c, dinp, (size_t)N * K, &(struct lowp_counts){ 0 });
+        cpu_count(c, dinp, N * K, &(struct lowp_counts){ 0 });
+    free(gbuf);
 }

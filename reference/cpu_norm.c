@@ -20,11 +20,29 @@ struct plane_sum {
     float tail;
 };
 
+/* (The lanes in registers of the machine's width while a piece is summed: lane l's chain is
+ * the same.) */
+#if defined(__AVX512F__)
+#define VN 16
+#else
+#define VN 8
+#endif
+typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+
 static inline void psum_add(struct plane_sum *s, const float *v, size_t len)
 {
+    vn acc[VF_LANES / VN];
+    float lanes[VF_LANES];
+    vf_store(lanes, s->lanes);
+    for (int j = 0; j < VF_LANES / VN; j++)
+        acc[j] = *(const vn *)(lanes + j * VN);
     size_t i = 0;
     for (; i + VF_LANES <= len; i += VF_LANES)
-        s->lanes += vf_load(v + i);
+        for (int j = 0; j < VF_LANES / VN; j++)
+            acc[j] += *(const vn *)(v + i + j * VN);
+    for (int j = 0; j < VF_LANES / VN; j++)
+        *(vn *)(lanes + j * VN) = acc[j];
+    s->lanes = vf_load(lanes);
     for (; i < len; i++) /* only in the plane's last piece (pieces are multiples of 16) */
         s->tail += v[i];
 }
@@ -32,6 +50,86 @@ static inline void psum_add(struct plane_sum *s, const float *v, size_t len)
 static inline float psum_total(const struct plane_sum *s)
 {
     return vf_sum(s->lanes) + s->tail;
+}
+
+/* FP32 planes only: the channel's sum over images (in order) of each plane's total as
+ * psum_add and psum_total form it, of x (kind PS_X), (x - m)^2 (PS_SQ) or, with a second
+ * stream g, of g and of g * ((x - m) * k) together (PS_GX: *tot2 gets the latter). Four planes
+ * at a time, so that their lane chains overlap; each element's value is rounded on its own
+ * before it is added (the asm barrier: no fused multiply-add, as when it went through memory). */
+enum ps_kind { PS_X, PS_SQ, PS_GX };
+enum { PS_PLANES = 4 };
+
+#define PS_MATERIALIZE(v) __asm__("" : "+x"(v))
+
+static inline __attribute__((always_inline)) float
+chan_sums(const float *x0, const float *g0, size_t stride, uint32_t n, size_t hw, float m,
+          float k, float *tot2, const enum ps_kind kind)
+{
+    float total = 0.0f, total2 = 0.0f;
+    const size_t hv = hw - hw % VF_LANES;
+    for (uint32_t s0 = 0; s0 < n; s0 += PS_PLANES) {
+        const uint32_t np = n - s0 < PS_PLANES ? n - s0 : PS_PLANES;
+        const float *x[PS_PLANES], *g[PS_PLANES];
+        for (uint32_t p = 0; p < PS_PLANES; p++) { /* (planes past n: plane s0 again, dropped) */
+            x[p] = x0 + (size_t)(s0 + (p < np ? p : 0)) * stride;
+            g[p] = kind == PS_GX ? g0 + (size_t)(s0 + (p < np ? p : 0)) * stride : x[p];
+        }
+        vn acc[PS_PLANES][VF_LANES / VN] = { { { 0 } } }, acc2[PS_PLANES][VF_LANES / VN] = { { { 0 } } };
+        float tail[PS_PLANES] = { 0 }, tail2[PS_PLANES] = { 0 };
+        const vn mv = (vn){ 0 } + m, kv = (vn){ 0 } + k;
+        for (size_t i = 0; i < hv; i += VF_LANES)
+#pragma GCC unroll 4
+            for (int p = 0; p < PS_PLANES; p++)
+#pragma GCC unroll 2
+                for (int h = 0; h < VF_LANES / VN; h++) {
+                    const vn xv = *(const vn *)(x[p] + i + h * VN);
+                    if (kind == PS_X) {
+                        acc[p][h] += xv;
+                    } else if (kind == PS_SQ) {
+                        const vn d = xv - mv;
+                        vn sq = d * d;
+                        PS_MATERIALIZE(sq);
+                        acc[p][h] += sq;
+                    } else {
+                        const vn gv = *(const vn *)(g[p] + i + h * VN);
+                        vn t = gv * ((xv - mv) * kv);
+                        PS_MATERIALIZE(t);
+                        acc[p][h] += gv;
+                        acc2[p][h] += t;
+                    }
+                }
+        for (int p = 0; p < PS_PLANES; p++)
+            for (size_t i = hv; i < hw; i++) { /* the tail, in order */
+                if (kind == PS_X) {
+                    tail[p] += x[p][i];
+                } else if (kind == PS_SQ) {
+                    const float d = x[p][i] - m;
+                    float sq = d * d;
+                    PS_MATERIALIZE(sq);
+                    tail[p] += sq;
+                } else {
+                    float t = g[p][i] * ((x[p][i] - m) * k);
+                    PS_MATERIALIZE(t);
+                    tail[p] += g[p][i];
+                    tail2[p] += t;
+                }
+            }
+        for (uint32_t p = 0; p < np; p++) {
+            float lanes[VF_LANES];
+            for (int h = 0; h < VF_LANES / VN; h++)
+                *(vn *)(lanes + h * VN) = acc[p][h];
+            total += vf_sum(vf_load(lanes)) + tail[p];
+            if (kind == PS_GX) {
+                for (int h = 0; h < VF_LANES / VN; h++)
+                    *(vn *)(lanes + h * VN) = acc2[p][h];
+                total2 += vf_sum(vf_load(lanes)) + tail2[p];
+            }
+        }
+    }
+    if (tot2)
+        *tot2 = total2;
+    return total;
 }
 
 /* t[off .. off+len) as FP32: t's memory when FP32, else widened into buf. */
@@ -62,6 +160,33 @@ static inline float set_read(struct amp_tensor *t, size_t i, float v, struct low
 /* The per-channel tensors' counts: one counter set per tensor. */
 enum { T_SMEAN, T_SINV, T_RMEAN, T_RVAR, T_NSTATS };
 
+/* From a channel's sums: the saved batch statistics (rounded; the stored values returned, the
+ * inverse standard deviation in *invstd) and the running statistics' update. */
+static float bn_stats(struct bn_state *bn, uint32_t ch, float total, float total2, float Nf,
+                      size_t N, float mom, float eps, float *invstd,
+                      struct lowp_counts scounts[T_NSTATS], size_t srounded[T_NSTATS])
+{
+    const float bmean = total / Nf;
+    const float bvar = total2 / Nf; /* biased */
+    const float binv = 1.0f / sqrtf(bvar + eps);
+    /* Saved rounded, and the stored values normalize. */
+    const float mean = set_read(bn->save_mean, ch, bmean, &scounts[T_SMEAN], &srounded[T_SMEAN]);
+    *invstd = set_read(bn->save_invstd, ch, binv, &scounts[T_SINV], &srounded[T_SINV]);
+    /* The running statistics, the variance unbiased: sum / (N - 1) = var N/(N-1). */
+    if (bn->running_mean) {
+        const float rm = cpu_get(bn->running_mean, ch);
+        set_read(bn->running_mean, ch, (1.0f - mom) * rm + mom * bmean,
+                 &scounts[T_RMEAN], &srounded[T_RMEAN]);
+    }
+    if (bn->running_var) {
+        const float rv = cpu_get(bn->running_var, ch);
+        const float unbiased = total2 / (float)(N - 1);
+        set_read(bn->running_var, ch, (1.0f - mom) * rv + mom * unbiased,
+                 &scounts[T_RVAR], &srounded[T_RVAR]);
+    }
+    return mean;
+}
+
 void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                            struct bn_state *bn, uint32_t n, uint32_t c, uint32_t hw, int train)
 {
@@ -78,7 +203,16 @@ void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_t
 #pragma omp for schedule(static)
         for (uint32_t ch = 0; ch < c; ch++) {
             float mean, invstd;
-            if (train) {
+            if (train && inp->dtype == AMP_F32) {
+                const float *x0 = (const float *)inp->data + (size_t)ch * hw;
+                const float total = chan_sums(x0, NULL, (size_t)c * hw, n, hw, 0.0f, 0.0f, NULL,
+                                              PS_X);
+                const float bmean = total / Nf;
+                const float total2 = chan_sums(x0, NULL, (size_t)c * hw, n, hw, bmean, 0.0f,
+                                               NULL, PS_SQ);
+                mean = bn_stats(bn, ch, total, total2, Nf, N, mom, eps, &invstd, scounts,
+                                srounded);
+            } else if (train) {
                 float total = 0.0f;
                 for (uint32_t s = 0; s < n; s++) {
                     struct plane_sum ps = { { 0 }, 0.0f };
@@ -105,23 +239,8 @@ void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_t
                     }
                     total2 += psum_total(&ps);
                 }
-                const float bvar = total2 / Nf; /* biased */
-                const float binv = 1.0f / sqrtf(bvar + eps);
-                /* Saved rounded, and the stored values normalize. */
-                mean = set_read(bn->save_mean, ch, bmean, &scounts[T_SMEAN], &srounded[T_SMEAN]);
-                invstd = set_read(bn->save_invstd, ch, binv, &scounts[T_SINV], &srounded[T_SINV]);
-                /* The running statistics, the variance unbiased: sum / (N - 1) = var N/(N-1). */
-                if (bn->running_mean) {
-                    const float rm = cpu_get(bn->running_mean, ch);
-                    set_read(bn->running_mean, ch, (1.0f - mom) * rm + mom * bmean,
-                             &scounts[T_RMEAN], &srounded[T_RMEAN]);
-                }
-                if (bn->running_var) {
-                    const float rv = cpu_get(bn->running_var, ch);
-                    const float unbiased = total2 / (float)(N - 1);
-                    set_read(bn->running_var, ch, (1.0f - mom) * rv + mom * unbiased,
-                             &scounts[T_RVAR], &srounded[T_RVAR]);
-                }
+                mean = bn_stats(bn, ch, total, total2, Nf, N, mom, eps, &invstd, scounts,
+                                srounded);
             } else {
                 mean = cpu_get(bn->running_mean, ch);
                 invstd = 1.0f / sqrtf(cpu_get(bn->running_var, ch) + eps);
@@ -132,11 +251,13 @@ void cpu_batchnorm_forward(void *ctx, struct amp_tensor *out, const struct amp_t
                 for (size_t i0 = 0; i0 < hw; i0 += PIECE) {
                     const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
                     const float *x = piece(inp, base + i0, len, xb);
+                    float *y = out->dtype == AMP_F32 ? (float *)out->data + base + i0 : yb;
                     for (size_t i = 0; i < len; i++) {
                         const float xhat = (x[i] - mean) * invstd;
-                        yb[i] = xhat * gamma + beta;
+                        y[i] = xhat * gamma + beta;
                     }
-                    cpu_store(out, base + i0, yb, len, &counts);
+                    if (y == yb)
+                        cpu_store(out, base + i0, yb, len, &counts);
                 }
             }
         }
@@ -166,21 +287,26 @@ void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tenso
             const float mean = cpu_get(bn->save_mean, ch), invstd = cpu_get(bn->save_invstd, ch);
             const float gamma = get_or(bn->gamma, ch, 1.0f);
             float sg = 0.0f, sgx = 0.0f; /* sum(dout), sum(dout * xhat) */
-            for (uint32_t s = 0; s < n; s++) {
-                struct plane_sum pg = { { 0 }, 0.0f }, pgx = { { 0 }, 0.0f };
-                const size_t base = ((size_t)s * c + ch) * hw;
-                for (size_t i0 = 0; i0 < hw; i0 += PIECE) {
-                    const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
-                    const float *x = piece(inp, base + i0, len, xb);
-                    const float *g = piece(dout, base + i0, len, gb);
-                    for (size_t i = 0; i < len; i++)
-                        yb[i] = g[i] * ((x[i] - mean) * invstd);
-                    psum_add(&pg, g, len);
-                    psum_add(&pgx, yb, len);
+            if (inp->dtype == AMP_F32 && dout->dtype == AMP_F32)
+                sg = chan_sums((const float *)inp->data + (size_t)ch * hw,
+                               (const float *)dout->data + (size_t)ch * hw, (size_t)c * hw, n, hw,
+                               mean, invstd, &sgx, PS_GX);
+            else
+                for (uint32_t s = 0; s < n; s++) {
+                    struct plane_sum pg = { { 0 }, 0.0f }, pgx = { { 0 }, 0.0f };
+                    const size_t base = ((size_t)s * c + ch) * hw;
+                    for (size_t i0 = 0; i0 < hw; i0 += PIECE) {
+                        const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
+                        const float *x = piece(inp, base + i0, len, xb);
+                        const float *g = piece(dout, base + i0, len, gb);
+                        for (size_t i = 0; i < len; i++)
+                            yb[i] = g[i] * ((x[i] - mean) * invstd);
+                        psum_add(&pg, g, len);
+                        psum_add(&pgx, yb, len);
+                    }
+                    sg += psum_total(&pg);
+                    sgx += psum_total(&pgx);
                 }
-                sg += psum_total(&pg);
-                sgx += psum_total(&pgx);
-            }
             if (dgamma) {
                 cpu_set(dgamma, ch, sgx, &gcounts);
                 grounded++;
@@ -199,11 +325,14 @@ void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tenso
                     const size_t len = hw - i0 < PIECE ? hw - i0 : PIECE;
                     const float *x = piece(inp, base + i0, len, xb);
                     const float *g = piece(dout, base + i0, len, gb);
+                    /* (dinp may alias dout: each element is read before it is written) */
+                    float *y = dinp->dtype == AMP_F32 ? (float *)dinp->data + base + i0 : yb;
                     for (size_t i = 0; i < len; i++) {
                         const float xhat = (x[i] - mean) * invstd;
-                        yb[i] = k * (Nf * g[i] - sg - xhat * sgx);
+                        y[i] = k * (Nf * g[i] - sg - xhat * sgx);
                     }
-                    cpu_store(dinp, base + i0, yb, len, &counts);
+                    if (y == yb)
+                        cpu_store(dinp, base + i0, yb, len, &counts);
                 }
             }
         }

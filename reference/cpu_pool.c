@@ -7,6 +7,10 @@
 
 #include "cpu_ops.h"
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 /* Which of a window's four values (row-major: top-left, top-right, bottom-left, bottom-right)
  * is its maximum: the first NaN if there is one, else the first of the largest. */
 static inline int window_argmax(const float v[4])
@@ -23,39 +27,161 @@ static inline int window_argmax(const float v[4])
     return best;
 }
 
-/* The four elements of window (oy, ox) of the plane starting at element `plane`, as FP32, and
- * their element indices. */
-static inline void window(const struct amp_tensor *t, size_t plane, uint32_t w, uint32_t oy,
-                          uint32_t ox, float v[4], size_t idx[4])
+/* Element i of raw data of dtype dt as FP32 (exact): dt a constant after inlining. */
+static inline __attribute__((always_inline)) float elem(const void *d, size_t i,
+                                                        enum amp_dtype dt)
+{
+    switch (dt) {
+    case AMP_F16:
+#if defined(__F16C__)
+        return _cvtsh_ss(((const uint16_t *)d)[i]); /* (exact, as f16_to_f32) */
+#else
+        return f16_to_f32(((const uint16_t *)d)[i]);
+#endif
+    case AMP_BF16: {
+        const uint32_t u = (uint32_t)((const uint16_t *)d)[i] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        return f;
+    }
+    default: return ((const float *)d)[i];
+    }
+}
+
+/* The element index of the maximum of window (oy, ox) of the plane starting at element
+ * `plane` (window_argmax's choice). */
+static inline __attribute__((always_inline)) size_t window_max(const void *d, enum amp_dtype dt,
+                                                               size_t plane, uint32_t w,
+                                                               uint32_t oy, uint32_t ox)
 {
     const size_t top = plane + (size_t)(2 * oy) * w + 2 * ox;
-    idx[0] = top;
-    idx[1] = top + 1;
-    idx[2] = top + w;
-    idx[3] = top + w + 1;
-    for (int j = 0; j < 4; j++)
-        v[j] = cpu_get(t, idx[j]);
+    const size_t idx[4] = { top, top + 1, top + w, top + w + 1 };
+    const float v[4] = { elem(d, idx[0], dt), elem(d, idx[1], dt), elem(d, idx[2], dt),
+                         elem(d, idx[3], dt) };
+    return idx[window_argmax(v)];
+}
+
+/* FP32 in vectors of 8 windows: window_argmax's choice as a per-lane index (0..3) and value.
+ * A lane takes element j when no earlier element was NaN and element j is NaN or larger than
+ * the best so far: the first NaN, else the first of the largest. */
+typedef float v8f __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(8 * sizeof(int32_t))));
+
+/* m ? a : b per lane (m all ones or zeros), on the bits. */
+static inline v8f blend8(v8i m, v8f a, v8f b)
+{
+    return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+
+static inline v8i window_argmax8(const v8f v[4], v8f *best)
+{
+    v8f b = v[0];
+    v8i idx = { 0 }, found = v[0] != v[0];
+    for (int j = 1; j < 4; j++) {
+        const v8i isn = v[j] != v[j];
+        const v8i take = ~found & (isn | (v[j] > b));
+        idx = (((v8i){ 0 } + j) & take) | (idx & ~take);
+        b = blend8(take, v[j], b);
+        found |= isn;
+    }
+    *best = b;
+    return idx;
+}
+
+/* The four elements of 8 windows starting at column 2 ox of rows r0 and r1. */
+static inline void windows8(const float *r0, const float *r1, v8f v[4])
+{
+    const v8f a0 = *(const v8f *)r0, a1 = *(const v8f *)(r0 + 8);
+    const v8f b0 = *(const v8f *)r1, b1 = *(const v8f *)(r1 + 8);
+    v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
+    v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+/* Forward of plane pl: out's element = the chosen input element's bits (FP32: 8 windows at a
+ * time, the row's last ones one by one). */
+static inline __attribute__((always_inline)) void
+maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t esize, size_t pl,
+               uint32_t h, uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        uint32_t ox = 0;
+        if (dt == AMP_F32) /* (the selected value's bits: a blend, no arithmetic) */
+            for (; ox + 8 <= ow; ox += 8) {
+                const float *r0 = (const float *)src + pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                v8f v[4], best;
+                windows8(r0, r0 + w, v);
+                window_argmax8(v, &best);
+                *(v8f *)((float *)dst + (pl * oh + oy) * ow + ox) = best;
+            }
+        for (; ox < ow; ox++) {
+            const size_t o = (pl * oh + oy) * ow + ox;
+            const size_t at = window_max(src, dt, pl * h * w, w, oy, ox);
+            if (esize == 4)
+                ((uint32_t *)dst)[o] = ((const uint32_t *)src)[at];
+            else
+                ((uint16_t *)dst)[o] = ((const uint16_t *)src)[at];
+        }
+    }
 }
 
 void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          uint32_t n, uint32_t c, uint32_t h, uint32_t w)
 {
     const int threads = ((struct cpu_ctx *)ctx)->threads;
-    const uint32_t oh = h / 2, ow = w / 2;
-    const size_t planes = (size_t)n * c, esize = dtype_size(inp->dtype);
+    const size_t planes = (size_t)n * c;
     const size_t work = planes * h * w;
     char *dst = out->data;
     const char *src = inp->data;
+    const enum amp_dtype dt = inp->dtype;
 #pragma omp parallel for schedule(static) num_threads(threads) if (work >= CPU_PARALLEL_MIN)
-    for (size_t pl = 0; pl < planes; pl++)
-        for (uint32_t oy = 0; oy < oh; oy++)
-            for (uint32_t ox = 0; ox < ow; ox++) {
-                float v[4];
-                size_t idx[4];
-                window(inp, pl * h * w, w, oy, ox, v, idx);
-                const size_t o = (pl * oh + oy) * ow + ox;
-                memcpy(dst + o * esize, src + idx[window_argmax(v)] * esize, esize);
+    for (size_t pl = 0; pl < planes; pl++) {
+        if (dt == AMP_F32)
+            maxpool_planes(dst, src, AMP_F32, 4, pl, h, w);
+        else if (dt == AMP_F16)
+            maxpool_planes(dst, src, AMP_F16, 2, pl, h, w);
+        else
+            maxpool_planes(dst, src, AMP_BF16, 2, pl, h, w);
+    }
+}
+
+/* Backward of plane pl, dinp and dout of one dtype: each gradient's bits routed to the chosen
+ * element, every other element zero. */
+static inline __attribute__((always_inline)) void
+route_plane(char *dst, const char *src, const void *x, enum amp_dtype dt, size_t esize, size_t pl,
+            uint32_t h, uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        uint32_t ox = 0;
+        if (dt == AMP_F32) /* 8 windows at a time: each gradient's bits, or +0, interleaved */
+            for (; ox + 8 <= ow; ox += 8) {
+                const size_t top = pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                v8f v[4], best;
+                windows8((const float *)x + top, (const float *)x + top + w, v);
+                const v8i idx = window_argmax8(v, &best);
+                const v8f g = *(const v8f *)((const float *)src + (pl * oh + oy) * ow + ox);
+                const v8f z = { 0 };
+                const v8f d0 = blend8(idx == 0, g, z), d1 = blend8(idx == 1, g, z);
+                const v8f d2 = blend8(idx == 2, g, z), d3 = blend8(idx == 3, g, z);
+                float *o0 = (float *)dst + top, *o1 = o0 + w;
+                *(v8f *)o0 = __builtin_shufflevector(d0, d1, 0, 8, 1, 9, 2, 10, 3, 11);
+                *(v8f *)(o0 + 8) = __builtin_shufflevector(d0, d1, 4, 12, 5, 13, 6, 14, 7, 15);
+                *(v8f *)o1 = __builtin_shufflevector(d2, d3, 0, 8, 1, 9, 2, 10, 3, 11);
+                *(v8f *)(o1 + 8) = __builtin_shufflevector(d2, d3, 4, 12, 5, 13, 6, 14, 7, 15);
             }
+        for (; ox < ow; ox++) {
+            const size_t o = (pl * oh + oy) * ow + ox;
+            const size_t to = window_max(x, dt, pl * h * w, w, oy, ox);
+            if (esize == 4)
+                ((uint32_t *)dst)[to] = ((const uint32_t *)src)[o];
+            else
+                ((uint16_t *)dst)[to] = ((const uint16_t *)src)[o];
+        }
+    }
 }
 
 void cpu_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
@@ -71,18 +197,31 @@ void cpu_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_t
     const int same = dinp->dtype == dout->dtype;
     char *dst = dinp->data;
     const char *src = dout->data;
+    const enum amp_dtype dt = inp->dtype;
 #pragma omp parallel num_threads(cc->threads) if (work >= CPU_PARALLEL_MIN)
     {
         struct lowp_counts counts = { 0 };
 #pragma omp for schedule(static)
         for (size_t pl = 0; pl < planes; pl++) {
+            if (same && esize == 4 && dt == AMP_F32) {
+                route_plane(dst, src, inp->data, AMP_F32, 4, pl, h, w);
+                continue;
+            }
+            if (same && esize == 2 && dt != AMP_F32) {
+                if (dt == AMP_F16)
+                    route_plane(dst, src, inp->data, AMP_F16, 2, pl, h, w);
+                else
+                    route_plane(dst, src, inp->data, AMP_BF16, 2, pl, h, w);
+                continue;
+            }
             memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
             for (uint32_t oy = 0; oy < oh; oy++)
                 for (uint32_t ox = 0; ox < ow; ox++) {
-                    float v[4];
-                    size_t idx[4];
-                    window(inp, pl * h * w, w, oy, ox, v, idx);
-                    const size_t o = (pl * oh + oy) * ow + ox, to = idx[window_argmax(v)];
+                    const size_t o = (pl * oh + oy) * ow + ox;
+                    const size_t to = dt == AMP_F32 ? window_max(inp->data, AMP_F32, pl * h * w, w, oy, ox)
+                                      : dt == AMP_F16
+                                          ? window_max(inp->data, AMP_F16, pl * h * w, w, oy, ox)
+                                          : window_max(inp->data, AMP_BF16, pl * h * w, w, oy, ox);
                     if (same)
                         memcpy(dst + to * esize, src + o * esize, esize);
                     else

@@ -64,15 +64,17 @@ static inline vf vf_round_tf32(vf x)
     return (vf)((rounded & ~special) | (u & special));
 }
 
-/* Sum of the lanes, in a fixed order (pairwise halving). */
+/* Sum of the lanes, in a fixed order (pairwise halving): lane i += lane i + 8 (i < 8), then
+ * i += i + 4 (i < 4), i += i + 2 (i < 2), 0 += 1; in registers, as halves of the vector. */
 static inline float vf_sum(vf v)
 {
-    float lanes[VF_LANES];
-    vf_store(lanes, v);
-    for (int width = VF_LANES / 2; width > 0; width /= 2)
-        for (int i = 0; i < width; i++)
-            lanes[i] += lanes[i + width];
-    return lanes[0];
+    typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+    typedef float v4 __attribute__((vector_size(4 * sizeof(float))));
+    const v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    const float c0 = b[0] + b[2], c1 = b[1] + b[3];
+    return c0 + c1;
 }
 
 #endif

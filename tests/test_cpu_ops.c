@@ -324,10 +324,24 @@ static const struct conv_shape conv_shapes[] = {
     { .n = 2, .c_in = 3, .h = 6, .w = 5, .c_out = 2, .kernel = 3, .stride = 1, .pad = 0 },
     { .n = 2, .c_in = 2, .h = 5, .w = 6, .c_out = 13, .kernel = 3, .stride = 1, .pad = 1 },
     { .n = 1, .c_in = 1, .h = 1, .w = 1, .c_out = 2, .kernel = 2, .stride = 1, .pad = 1 },
+    /* 3x3 / stride 1 / padding 1 over 16 or more channels: the GEMM path (its data gradient
+     * a forward convolution of the flipped filters), output channels not a multiple of 16 */
+    { .n = 2, .c_in = 17, .h = 5, .w = 6, .c_out = 19, .kernel = 3, .stride = 1, .pad = 1 },
     /* several forward tasks, filter-gradient chunks, image groups and channel blocks */
     { .n = 3, .c_in = 7, .h = 40, .w = 41, .c_out = 9, .kernel = 3, .stride = 1, .pad = 0 },
 };
 enum { NCONV = sizeof conv_shapes / sizeof conv_shapes[0] };
+
+/* The presets' convolutions at a training batch (exact checks only: large for differences). */
+static const struct conv_shape preset_conv_shapes[] = {
+    { .n = 32, .c_in = 1, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 3, .stride = 2, .pad = 1 },
+    { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 1, .stride = 2, .pad = 0 },
+    { .n = 32, .c_in = 32, .h = 14, .w = 14, .c_out = 32, .kernel = 3, .stride = 1, .pad = 1 },
+    { .n = 32, .c_in = 64, .h = 7, .w = 7, .c_out = 64, .kernel = 3, .stride = 1, .pad = 1 },
+};
+enum { NPRESET_CONV = sizeof preset_conv_shapes / sizeof preset_conv_shapes[0] };
 
 /* Integer data: the op's results must equal the exact sums rounded once, in each dtype. */
 static void test_conv_exact(const struct conv_shape *s, enum amp_dtype dt, int with_bias,
@@ -399,6 +413,52 @@ static void test_conv_tf32(void)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         drop(all[i]);
     free(yr);
+}
+
+/* Largest |a - ref| over the largest |ref|: the error of a whole tensor. */
+static double tensor_rel_error(const struct amp_tensor *a, const double *ref)
+{
+    double diff = 0, big = 0;
+    for (size_t i = 0; i < a->numel; i++) {
+        diff = fmax(diff, fabs(get(a, i) - ref[i]));
+        big = fmax(big, fabs(ref[i]));
+    }
+    return big > 0 ? diff / big : diff;
+}
+
+/* FP32 math keeps FP32's accuracy with fractional data, which the integer checks cannot see (an
+ * input rounded to fewer bits: ~1e-3; a filter gradient summed in one chain over the whole
+ * batch: 5.6e-6): every result within 1e-5 of the double-precision sums, the filter gradient's
+ * within 4e-6 (measured at most 1.6e-6 with chunked sums), relative to the tensor's largest
+ * value. */
+static void test_conv_fp32_accuracy(const struct conv_shape *s)
+{
+    struct rng r;
+    rng_seed(&r, 4242 + s->c_in + s->stride);
+    struct amp_tensor x = make(conv_xn(s), AMP_F32), w = make(conv_wn(s), AMP_F32),
+                      y = make(conv_yn(s), AMP_F32), dy = make(conv_yn(s), AMP_F32),
+                      dw = make(conv_wn(s), AMP_F32), dx = make(conv_xn(s), AMP_F32),
+                      ws = make_ws(&be, s);
+    fill_uniform(&x, &r, -1, 1);
+    fill_uniform(&w, &r, -1, 1);
+    fill_uniform(&dy, &r, -1, 1);
+    double *yr = malloc(y.numel * sizeof *yr), *dwr = malloc(w.numel * sizeof *dwr),
+           *dxr = malloc(x.numel * sizeof *dxr);
+    conv_naive(s, &x, &w, NULL, yr, &dy, dwr, NULL, dxr);
+    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32);
+    be.ops->conv2d_backward(be.ctx, &dw, NULL, &dx, &dy, &x, &w, &ws, s, AMP_MATH_F32);
+    const double ey = tensor_rel_error(&y, yr), ew = tensor_rel_error(&dw, dwr),
+                 ex = tensor_rel_error(&dx, dxr);
+    check(ey < 1e-5 && ew < 4e-6 && ex < 1e-5,
+          "conv %ux%u/%u, %ux%ux%ux%u -> %u in FP32: relative errors out %.2g dweight %.2g "
+          "dinput %.2g (limits 1e-5, 4e-6 for the long sums of dweight)",
+          s->kernel, s->kernel, s->stride, s->n, s->c_in, s->h, s->w, s->c_out, ey, ew, ex);
+    struct amp_tensor *all[] = { &x, &w, &y, &dy, &dw, &dx, &ws };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        drop(all[i]);
+    free(yr);
+    free(dwr);
+    free(dxr);
 }
 
 struct conv_case {
@@ -519,6 +579,11 @@ static void test_conv(struct rng *r)
         test_conv_exact(&conv_shapes[i], AMP_F16, 1, AMP_MATH_F32);
         test_conv_exact(&conv_shapes[i], AMP_BF16, 0, AMP_MATH_F32);
     }
+    for (int i = 0; i < NPRESET_CONV; i++) {
+        test_conv_exact(&preset_conv_shapes[i], AMP_F32, i % 2, AMP_MATH_F32);
+        test_conv_exact(&preset_conv_shapes[i], AMP_F16, 0, AMP_MATH_F32);
+        test_conv_fp32_accuracy(&preset_conv_shapes[i]);
+    }
     test_conv_tf32();
     for (int i = 0; i < NCONV - 1; i++) /* (the last one is large for differences) */
         test_conv_fd(&conv_shapes[i], i % 2 == 0, r);
@@ -529,6 +594,8 @@ static void test_conv(struct rng *r)
         { .n = 5, .c_in = 6, .h = 13, .w = 11, .c_out = 10, .kernel = 3, .stride = 2, .pad = 1 },
         { .n = 4, .c_in = 16, .h = 9, .w = 9, .c_out = 20, .kernel = 1, .stride = 2, .pad = 0 },
         { .n = 3, .c_in = 4, .h = 12, .w = 10, .c_out = 7, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 5, .c_in = 16, .h = 14, .w = 13, .c_out = 33, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 9, .c_in = 40, .h = 7, .w = 7, .c_out = 6, .kernel = 3, .stride = 1, .pad = 1 },
     };
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         test_conv_threads(&big[i], AMP_F32, AMP_MATH_F32);
@@ -689,6 +756,58 @@ static double pool_loss(void *arg)
     else
         be.ops->maxpool_forward(be.ctx, &p->y, &p->x, p->n, p->c, p->h, p->w);
     return project(&p->y, &p->proj);
+}
+
+/* Wide planes (the vector path: 8 windows at a time, then the row's last ones) with many ties,
+ * signed zeros, infinities and NaNs: the forward and backward against the rule, bit for bit. */
+static void test_maxpool_wide(enum amp_dtype dt, struct rng *r)
+{
+    const uint32_t n = 2, c = 3, h = 7, w = 37, oh = h / 2, ow = w / 2;
+    const float vals[] = { -1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, NAN, INFINITY, -INFINITY, 0.5f };
+    const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
+    struct amp_tensor x = make(nx, dt), y = make(ny, dt), dy = make(ny, dt), dx = make(nx, dt);
+    for (size_t i = 0; i < nx; i++)
+        set(&x, i, vals[(size_t)rng_uniform(r, 0.0f, 9.999f)]);
+    for (size_t i = 0; i < ny; i++)
+        set(&dy, i, (float)(i % 97) + 1.0f);
+    for (size_t i = 0; i < nx; i++)
+        set(&dx, i, 123.0f); /* overwritten */
+    be.ops->maxpool_forward(be.ctx, &y, &x, n, c, h, w);
+    be.ops->maxpool_backward(be.ctx, &dx, &dy, &x, n, c, h, w);
+    int okf = 1, okb = 1;
+    char *want = calloc(nx, 1); /* the elements some gradient is routed to */
+    for (size_t pl = 0; pl < (size_t)n * c; pl++)
+        for (uint32_t oy = 0; oy < oh; oy++)
+            for (uint32_t ox = 0; ox < ow; ox++) {
+                const size_t top = pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
+                const size_t idx[4] = { top, top + 1, top + w, top + w + 1 };
+                size_t best = 0;
+                for (int j = 0; j < 4; j++) { /* the first NaN, else the first of the largest */
+                    const float v = get(&x, idx[j]), b = get(&x, idx[best]);
+                    if (isnan(b))
+                        break;
+                    if (isnan(v) || v > b)
+                        best = (size_t)j;
+                }
+                const size_t o = (pl * oh + oy) * ow + ox, at = idx[best];
+                const float yo = get(&y, o), xa = get(&x, at);
+                okf &= isnan(xa) ? isnan(yo) : memcmp(&yo, &xa, sizeof yo) == 0;
+                okb &= get(&dx, at) == get(&dy, o);
+                want[at] = 1;
+            }
+    for (size_t i = 0; i < nx; i++)
+        if (!want[i]) {
+            const float d = get(&dx, i);
+            okb &= d == 0.0f && !signbit(d);
+        }
+    free(want);
+    check(okf, "maxpool %s %ux%u: the rule's element, bit for bit (ties, -0, inf, NaN)",
+          dtype_name(dt), h, w);
+    check(okb, "maxpool backward %s %ux%u: each gradient to the rule's element, +0 elsewhere",
+          dtype_name(dt), h, w);
+    struct amp_tensor *all[] = { &x, &y, &dy, &dx };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        drop(all[i]);
 }
 
 static void test_pool_fd(int avg, struct rng *r)
@@ -1044,6 +1163,8 @@ int main(void)
     test_maxpool_hand(AMP_F32);
     test_maxpool_hand(AMP_F16);
     test_maxpool_hand(AMP_BF16);
+    test_maxpool_wide(AMP_F32, &r);
+    test_maxpool_wide(AMP_F16, &r);
     test_pool_fd(0, &r);
     test_avgpool_hand();
     test_pool_fd(1, &r);

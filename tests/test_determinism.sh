@@ -30,5 +30,20 @@ if [ "$(cut -d, -f1-6 "$tmp/a/epochs.csv")" == "$(cut -d, -f1-6 "$tmp/d/epochs.c
 else
   failed=$((failed + 1)); echo "FAIL: --threads 1 changed the metrics" >&2
 fi
+# The presets' other ops (pooling, batch norm, strided and 1x1 convs, the GEMM conv path, FP16
+# and BF16 data): every step's numbers identical at 1, 2 and 3 threads (3: uneven shares).
+for net in lenet5 resnet8; do
+  for t in 1 2 3; do
+    "$bin" run --net "$net" --modes fp32,amp,bf16 --epochs 1 --train-limit 111 --test-limit 50 \
+      --batch 37 --threads $t --no-progress --out "$tmp/$net-$t" >/dev/null || exit 1
+  done
+  if cmp -s "$tmp/$net-1/steps.csv" "$tmp/$net-2/steps.csv" &&
+     cmp -s "$tmp/$net-1/steps.csv" "$tmp/$net-3/steps.csv" &&
+     [ "$(cut -d, -f1-6 "$tmp/$net-1/epochs.csv")" == "$(cut -d, -f1-6 "$tmp/$net-3/epochs.csv")" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL: --net $net: the thread count changed the numbers" >&2
+  fi
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

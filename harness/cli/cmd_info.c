@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "commands.h"
+#include "runner.h"
+#include "error.h"
+#include "cli.h"
 #include "idx.h"
 #include "registry.h"
 #include "sysinfo.h"
@@ -16,14 +19,13 @@
 int cmd_info(int argc, char **argv, const char *command_line)
 {
     (void)command_line;
-    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+    const int rc = cli_parse_extras(argc, argv, NULL);
+    if (rc < 0) {
         printf("usage: ampbench info\n  prints version, build options, CPU features and threads\n");
         return 0;
     }
-    if (argc > 0) {
-        fprintf(stderr, "ampbench: info: unexpected argument '%s'\n", argv[0]);
-        return 2;
-    }
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
     struct host_info h;
     host_info_get(&h);
     const char *data = dataset_default_dir();

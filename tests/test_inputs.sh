@@ -48,6 +48,13 @@ expect 2 "r-fifo/run.json: cannot read: a FIFO, not a regular file" report r-fif
 cp -r r r-garbage && echo '[1]' >> r-garbage/run.json
 expect 2 "r-garbage/run.json: trailing data after the JSON value" report r-garbage
 
+mkdir links
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz; do
+  ln -s "/usr/share/datasets/fashion-mnist/$f" "links/$f"
+done
+ln -s "$tmp/nothing.gz" links/t10k-labels-idx1-ubyte.gz
+expect 2 "t10k-labels-idx1-ubyte.gz: cannot open: a dangling symbolic link" run $small --data links --out out
+
 # ---- every path checked before training -------------------------------------------------
 expect 2 "--junit $tmp/missing/v.xml: folder $tmp/missing: No such file or directory" verify $small --junit "$tmp/missing/v.xml" --out out
 expect 2 "--write-baseline adir: is a directory; give a file name" verify $small --write-baseline adir --out out

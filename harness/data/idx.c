@@ -236,9 +236,12 @@ static int open_idx(const char *path, gzFile *gz_out, off_t *size_out)
 {
     *gz_out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 && errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return amp_fail(AMP_EINPUT, "%s: cannot open: a dangling symbolic link (its target does "
+                        "not exist)", path);
     if (fd < 0)
         return amp_fail(AMP_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
@@ -311,8 +314,8 @@ static int find_split_file(const char *dir, const char *split, const char *kind,
             int w = snprintf(path, cap, "%s/%s", dir, names[k]);
             if (w < 0 || (size_t)w >= cap)
                 return amp_fail(AMP_EINPUT, "%s: data directory path too long", dir);
-            struct stat st;
-            if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+            struct stat st; /* lstat: a dangling link is chosen, and named as such */
+            if (lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
                 return AMP_OK;
         }
     }

@@ -80,6 +80,7 @@ expect 2 "--verbose: unknown option" info --verbose
 
 # ---- messages: one line, the reason kept; valid UTF-8 in run.json --------------------------
 expect 2 "--modes: unknown mode 'fp32\\nINJECTED' (known:" run --modes "$(printf 'fp32\nINJECTED')" --out out
+expect 2 "--out nl\nname: contains a control character (0x0A)" run $small --out "$(printf 'nl\nname')"
 long=$tmp$(python3 -c "print(('/' + 'd' * 199) * 20, end='')")
 expect 2 "ddddd: path too long (4" run $small --out "$long"
 ok "$([ "$(wc -c < stderr.txt)" -lt 1100 ] && grep -q '^ampbench: --out /.*\.\.\.\[[0-9]* bytes cut\]\.\.\.' stderr.txt && echo 1)" \

@@ -1,5 +1,6 @@
-/* What `run` and `verify` share: data loading, the run folder, training every recipe and seed with
- * progress on the terminal. */
+/* What `run` and `verify` share: the memory estimate and data loading, the claimed run folder,
+ * training every recipe and seed with progress on the terminal and the results rewritten after
+ * every epoch, and the end (results, where they are, the report). */
 #include "runner.h"
 
 #include <stdlib.h>
@@ -16,7 +17,6 @@ int runner_report_error(int rc)
     text_print_error("", amp_last_error());
     return rc == AMP_EINTR ? 128 + interrupt_signal() : rc;
 }
-
 
 /* "12.3 GB" */
 static const char *gigabytes(char *buf, size_t len, double bytes)

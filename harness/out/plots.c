@@ -89,11 +89,14 @@ static int disk_full(const char *path)
     return statvfs(path, &vfs) == 0 && (vfs.f_bavail == 0 || vfs.f_favail == 0);
 }
 
-/* gnuplot's -e argument: imagedir='<dir>' with gnuplot's quoting (a ' doubled). */
+/* gnuplot's -e argument: imagedir='<dir>' with gnuplot's quoting (a ' doubled); -1 when it does
+ * not fit or dir holds a line break. */
 static int imagedir_arg(char *out, size_t len, const char *dir)
 {
     size_t used = (size_t)snprintf(out, len, "imagedir='");
     for (const char *p = dir; *p && used + 3 < len; p++) {
+        if (*p == '\n' || *p == '\r')
+            return -1; /* would end gnuplot's command */
         if (*p == '\'')
             out[used++] = '\'';
         out[used++] = *p;
@@ -144,7 +147,8 @@ int plots_draw_named(const char *run_dir, const char *const *names, int n,
                         strerror(errno));
     if (imagedir_arg(define, sizeof define, staging) != 0) {
         rmdir(staging);
-        return amp_fail(AMP_EIO, "%s: path too long for gnuplot", staging);
+        return amp_fail(AMP_EIO, "%s: path too long for gnuplot, or holding a line break",
+                        staging);
     }
     const int log_fd = file_temp_in(log_tmp, sizeof log_tmp, plots_dir, "gnuplot.log");
     if (log_fd < 0) {

@@ -15,6 +15,10 @@ int results_create_dir(int *fd_out, const char *requested, const char *parent, c
 {
     if (!requested)
         return dir_claim_stamped(fd_out, path_out, len, parent, "results directory");
+    for (const char *p = requested; *p; p++)
+        if ((unsigned char)*p < 0x20) /* gnuplot and report.md could not name the folder */
+            return amp_fail(AMP_EINPUT, "--out %s: contains a control character (0x%02X); "
+                            "choose a name without one", requested, (unsigned char)*p);
     /* Room for the longest file of the folder (plots/.draw-XXXXXX/<plot>.png) within PATH_MAX. */
     if (strlen(requested) > RESULTS_MAX_DIR || snprintf(path_out, len, "%s", requested) >= (int)len)
         return amp_fail(AMP_EINPUT, "--out %s: path too long (%zu bytes; at most %d, so that "

@@ -2,8 +2,9 @@
 # A contested or hostile run folder: a second run given a folder another run holds exits 2 naming
 # it; `report` writes nothing through a symbolic link planted in the folder; an interrupted or
 # failing redraw leaves the previous images and report.md as they were; a full disk while the
-# plots are drawn exits 3 with one line and leaves no half-written file under a final name
-# (on a small tmpfs: needs root, else that part is skipped and the test exits 77 at the end).
+# plots are drawn, or while a run rewrites its results after an epoch, exits 3 with one line and
+# leaves no half-written file under a final name (on a small tmpfs: needs root, else that part is
+# skipped and the test exits 77 at the end).
 set -u
 bin=$(realpath "$1")
 . "$(dirname "$0")/lib.sh"
@@ -88,6 +89,23 @@ if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -t tmpfs -o size=2m tmpfs mnt 2>/d
   ok "$([ "$rc" -eq 3 ] && one_line full.err && grep -q "disk full\|No space left on device" full.err && [ "$bad" -eq 0 ] \
         && [ "$(sha256sum < mnt/run/report.md)" = "$old_md" ] && ! ls -a mnt/run/plots | grep -q '^\.draw-\|\.tmp$' && echo 1)" \
      "disk full while drawing: exit $rc (want 3), half-written=$bad: $(cat full.err)"
+  umount mnt
+  # ... and while a run writes its results after an epoch: exit 3, one line, every file whole
+  mount -t tmpfs -o size=24k tmpfs mnt
+  "$bin" run --modes fp32,amp --epochs 3 --train-limit 1000 --test-limit 200 --no-progress \
+    --out mnt/run > /dev/null 2> run-full.err
+  rc=$?
+  cat > whole.py <<'PY'
+import csv, json, sys
+d = sys.argv[1]
+assert json.load(open(d + "/run.json"))["complete"] is False
+for name in ("epochs.csv", "steps.csv"):
+    rows = list(csv.reader(open(d + "/" + name)))
+    assert len(rows) > 1 and len({len(r) for r in rows}) == 1, name
+PY
+  ok "$([ "$rc" -eq 3 ] && one_line run-full.err && grep -q "No space left on device" run-full.err \
+        && python3 whole.py mnt/run && ! ls -a mnt/run | grep -q '\.tmp$' && echo 1)" \
+     "disk full during a run: exit $rc (want 3), files not whole: $(cat run-full.err)"
   umount mnt
 else
   skipped=1

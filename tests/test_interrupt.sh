@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SIGINT and SIGTERM during training: the run stops after the current step, writes the epochs
 # that finished with "complete": false, says where they are, and exits 130 / 143; so do verify
-# (with its report) and bench (the finished cells). SIGKILL, which nothing can catch, still keeps
-# every finished epoch: the results are rewritten after each one, and `report` draws them.
+# (with its report) and bench (the finished cells); SIGINT while a run draws its plots stops the
+# drawing, keeps the complete results and says where they are. SIGKILL, which nothing can catch,
+# still keeps every finished epoch: the results are rewritten after each one, and `report` draws
+# them.
 set -u
 bin=$1
 . "$(dirname "$0")/lib.sh"
@@ -60,4 +62,16 @@ kill -INT "$pid"; wait "$pid"; rc=$?
 cells=$(($(wc -l < "$tmp/bench/bench.csv") - 1))
 ok "$([ "$rc" -eq 130 ] && [ "$cells" -ge 1 ] && [ "$cells" -lt 6 ] && grep -q "finished cells are in $tmp/bench" "$tmp/bench.log" && echo 1)" \
    "bench SIGINT: exit $rc (want 130), $cells cells written: $(tail -2 "$tmp/bench.log")"
+# run, SIGINT while drawing its plots (a gnuplot that hangs): the results stay complete, the
+# drawing stops, one line says where the results are, exit 130.
+mkdir "$tmp/fakebin" && printf '#!/bin/sh\nsleep 30\n' > "$tmp/fakebin/gnuplot" && chmod +x "$tmp/fakebin/gnuplot"
+PATH=$tmp/fakebin:$PATH "$bin" run --modes fp32 --epochs 1 --train-limit 300 --test-limit 100 \
+  --no-progress --out "$tmp/plots" > "$tmp/plots.log" 2> "$tmp/plots.err" &
+pid=$!
+for _ in $(seq 600); do grep -q '^results written to' "$tmp/plots.log" && break; sleep 0.1; done
+sleep 0.5; kill -INT "$pid"; wait "$pid"; rc=$?
+ok "$([ "$rc" -eq 130 ] && [ "$(wc -l < "$tmp/plots.err")" -eq 1 ] && grep -q "while drawing plot loss" "$tmp/plots.err" \
+      && grep -q "the results are in $tmp/plots" "$tmp/plots.err" && grep -q '"complete":	true' "$tmp/plots/run.json" \
+      && ! ls -a "$tmp/plots/plots" | grep -q '^\.draw-\|\.png$' && echo 1)" \
+   "run SIGINT while drawing: exit $rc (want 130): $(cat "$tmp/plots.err")"
 summary

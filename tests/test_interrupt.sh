@@ -33,7 +33,9 @@ wait_rows() { for _ in $(seq 600); do [ "$(grep -c '^  fp32 ' "$1")" -ge "$2" ] 
 "$bin" run --modes fp32 --epochs 500 --train-limit 1000 --test-limit 200 --no-progress \
   --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
 pid=$!
-wait_rows "$tmp/kill.log" 3
+# until run.json, the last file written after an epoch, holds three epochs (up to 60 s)
+epochs_in() { python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['modes']['fp32']['epochs']))" "$1" 2>/dev/null || echo 0; }
+for _ in $(seq 300); do [ "$(epochs_in "$tmp/kill/run.json")" -ge 3 ] && break; sleep 0.2; done
 kill -KILL "$pid"; wait "$pid"; rc=$?
 rows=$(($(wc -l < "$tmp/kill/epochs.csv") - 1))
 steps=$(($(wc -l < "$tmp/kill/steps.csv") - 1))

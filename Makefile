@@ -56,7 +56,8 @@ test-sanitize: deps
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure $(SANITIZE_CTEST)
 
-# libFuzzer on the IDX reader for FUZZ_SECONDS (clang; builds into build-fuzz/).
+# libFuzzer on the IDX reader and the run-folder and baseline readers, FUZZ_SECONDS per target
+# (clang; builds into build-fuzz/).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -19,7 +19,7 @@ npanels = words(chans)
 do for [fmt in 'png svg'] {
     if (fmt eq 'png') { set terminal pngcairo size 560*npanels+80,560 enhanced font 'DejaVu Sans,11' background rgb 'white' }
     if (fmt eq 'svg') { set terminal svg size 560*npanels+80,560 enhanced font 'DejaVu Sans,11' background rgb 'white' }
-    set output rundir.'/plots/bench_speedup.'.fmt
+    set output (exists('imagedir') ? imagedir : rundir.'/plots').'/bench_speedup.'.fmt
     set multiplot layout 1,npanels title "Speedup over fp32 vs batch size (samples/s ratio; above 1 is faster)" font ',14'
     do for [c in chans] {
         set title sprintf('conv channels %s', c)

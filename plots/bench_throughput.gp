@@ -19,7 +19,7 @@ npanels = words(chans)
 do for [fmt in 'png svg'] {
     if (fmt eq 'png') { set terminal pngcairo size 560*npanels+80,560 enhanced font 'DejaVu Sans,11' background rgb 'white' }
     if (fmt eq 'svg') { set terminal svg size 560*npanels+80,560 enhanced font 'DejaVu Sans,11' background rgb 'white' }
-    set output rundir.'/plots/bench_throughput.'.fmt
+    set output (exists('imagedir') ? imagedir : rundir.'/plots').'/bench_throughput.'.fmt
     set multiplot layout 1,npanels title "Training throughput vs batch size (median of the timed windows; higher is better)" font ',14'
     do for [c in chans] {
         set title sprintf('conv channels %s', c)

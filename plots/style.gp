@@ -6,7 +6,7 @@
 # Defines the run's files, the mode list in run order, one colour per recipe (the same in every
 # plot), and term_cmd(fmt)/out_path(fmt) for the loop
 #   do for [fmt in formats] { eval term_cmd(fmt); set output out_path(fmt); ... }
-# which writes RUN_DIR/plots/<plotname>.png (pngcairo) and .svg.
+# which writes RUN_DIR/plots/<plotname>.png (pngcairo) and .svg (or into imagedir when set).
 # Data never reaches `eval`: mode names and paths are only used as strings and label text.
 
 if (strlen(rundir) == 0) {
@@ -33,7 +33,10 @@ eval base_style
 term_cmd(fmt) = fmt eq 'png' \
     ? sprintf("set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,11' linewidth 1.2 background rgb 'white'", W, H) \
     : sprintf("set terminal svg size %d,%d enhanced font 'DejaVu Sans,11' linewidth 1.2 background rgb 'white'", W, H)
-out_path(fmt) = derived_dir.'/'.plotname.'.'.fmt
+# ampbench draws into a private folder (gnuplot -e "imagedir='...'") and renames the finished
+# images into plots/, so that an interrupted or failed drawing never replaces a good image.
+image_dir = exists('imagedir') ? imagedir : derived_dir
+out_path(fmt) = image_dir.'/'.plotname.'.'.fmt
 
 # One colour per recipe, stable across runs and plots; fp32 is the black reference.
 mode_color(m) = m eq 'fp32' ? 0x000000 : m eq 'tf32' ? 0x8c564b : m eq 'amp' ? 0x1f77b4 \

@@ -43,15 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NCLASSES 10
 #define MAX_COMPANION 65536u /* largest matching companion file the harness writes, in samples */
 
-#define REQUIRE(cond, ...)                                                                          \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "fuzz_idx: contract broken: %s: ", #cond);                              \
-            fprintf(stderr, __VA_ARGS__);                                                           \
-            fputc('\n', stderr);                                                                    \
-            abort();                                                                                \
-        }                                                                                           \
-    } while (0)
+#define FUZZ_NAME "fuzz_idx"
+#include "fuzz_require.h"
 
 static char g_base[4096];     /* private temporary directory */
 static char g_input[4200];    /* <base>/input: the fuzz input as a file */

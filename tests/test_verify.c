@@ -29,7 +29,7 @@ static struct amp_config config(const char *recipes, uint32_t seeds)
     char arg[128];
     snprintf(arg, sizeof arg, "--modes=%s", recipes);
     char *argv[] = { arg, "--epochs", "2" };
-    cli_parse(3, argv, &c, stdout, CLI_VERIFY);
+    cli_parse(3, argv, &c, stdout, CLI_VERIFY, NULL);
     c.seeds = seeds;
     return c;
 }
@@ -214,16 +214,16 @@ static void test_protocol(void)
 {
     struct amp_config c;
     char *a1[] = { "--net", "resnet8" };
-    cli_parse(2, a1, &c, stdout, CLI_VERIFY);
+    cli_parse(2, a1, &c, stdout, CLI_VERIFY, NULL);
     check(c.seeds == 3 && c.epochs == 5, "verify --net resnet8: 3 seeds, 5 epochs (%u, %u)",
           c.seeds, c.epochs);
     char *a2[] = { "--net", "resnet8", "--seeds", "1", "--epochs=2" };
-    cli_parse(5, a2, &c, stdout, CLI_VERIFY);
+    cli_parse(5, a2, &c, stdout, CLI_VERIFY, NULL);
     check(c.seeds == 1 && c.epochs == 2, "--seeds and --epochs win over the protocol");
-    cli_parse(2, a1, &c, stdout, CLI_RUN);
+    cli_parse(2, a1, &c, stdout, CLI_RUN, NULL);
     check(c.seeds == 1, "run --net resnet8: one seed");
     char *a3[] = { "--net", "lenet5" };
-    cli_parse(2, a3, &c, stdout, CLI_VERIFY);
+    cli_parse(2, a3, &c, stdout, CLI_VERIFY, NULL);
     check(c.seeds == 1, "verify --net lenet5: no protocol, one seed");
 }
 

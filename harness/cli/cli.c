@@ -91,15 +91,32 @@ void config_defaults(struct amp_config *c)
     c->seeds = 1;
 }
 
-void cli_print_options(FILE *f, enum cli_command cmd)
+/* The extra option named by arg[0..flen), or NULL. */
+static const struct cli_extra_opt *find_extra(const struct cli_extras *extra, const char *arg,
+                                              size_t flen)
+{
+    for (size_t j = 0; extra && j < extra->n; j++)
+        if (strlen(extra->opts[j].flag) == flen && strncmp(extra->opts[j].flag, arg, flen) == 0)
+            return &extra->opts[j];
+    return NULL;
+}
+
+void cli_print_options(FILE *f, enum cli_command cmd, const struct cli_extras *extra)
 {
     for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++) {
-        if (run_opts[i].verify_only && cmd != CLI_VERIFY)
+        if ((run_opts[i].verify_only && cmd != CLI_VERIFY) ||
+            find_extra(extra, run_opts[i].flag, strlen(run_opts[i].flag)))
             continue;
         char left[40];
         snprintf(left, sizeof left, "%s%s%s", run_opts[i].flag, run_opts[i].metavar[0] ? " " : "",
                  run_opts[i].metavar);
         fprintf(f, "  %-22s %s\n", left, run_opts[i].help);
+    }
+    for (size_t i = 0; extra && i < extra->n; i++) {
+        char left[40];
+        snprintf(left, sizeof left, "%s%s%s", extra->opts[i].flag,
+                 extra->opts[i].metavar[0] ? " " : "", extra->opts[i].metavar);
+        fprintf(f, "  %-22s %s\n", left, extra->opts[i].help);
     }
     fprintf(f, "  %-22s %s\n", "--help", "this help");
 }
@@ -131,23 +148,23 @@ static int parse_recipes(const char *value, struct amp_config *c)
     return AMP_OK;
 }
 
-/* Parses an unsigned decimal integer strictly: digits only, no sign, no overflow. */
-static int parse_unsigned(const char *flag, const char *value, double min, double max,
-                          uint64_t *out)
+int cli_parse_uint(const char *flag, const char *text, uint64_t min, uint64_t max,
+                   uint64_t *out)
 {
-    if (value[0] < '0' || value[0] > '9')
-        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, value);
+    if (text[0] < '0' || text[0] > '9')
+        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, text);
     errno = 0;
     char *end;
-    unsigned long long v = strtoull(value, &end, 10);
+    const unsigned long long v = strtoull(text, &end, 10);
     if (*end != '\0')
-        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, value);
+        return amp_fail(AMP_EINPUT, "%s: '%s' is not a non-negative integer", flag, text);
     if (errno == ERANGE)
-        return amp_fail(AMP_EINPUT, "%s: '%s' is too large", flag, value);
+        return amp_fail(AMP_EINPUT, "%s: '%s' is too large", flag, text);
     if (v < min || (max > 0 && v > max)) {
         if (max > 0)
-            return amp_fail(AMP_EINPUT, "%s: %llu is out of range [%.0f, %.0f]", flag, v, min, max);
-        return amp_fail(AMP_EINPUT, "%s: must be at least %.0f", flag, min);
+            return amp_fail(AMP_EINPUT, "%s: %llu is out of range [%" PRIu64 ", %" PRIu64 "]",
+                            flag, v, min, max);
+        return amp_fail(AMP_EINPUT, "%s: must be at least %" PRIu64, flag, min);
     }
     *out = v;
     return AMP_OK;
@@ -163,12 +180,22 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
         return parse_recipes(value, c);
     case OPT_SET:
         break;
-    case OPT_RANGE: {
-        unsigned long long a, b;
-        char tail;
-        if (sscanf(value, "%llu:%llu%c", &a, &b, &tail) != 2 || a < 1 || b < a)
+    case OPT_RANGE: { /* A:B, each by the integer rule */
+        const char *colon = strchr(value, ':');
+        char first[32];
+        uint64_t a = 0, b = 0;
+        if (!colon || (size_t)(colon - value) >= sizeof first)
             return amp_fail(AMP_EINPUT, "%s: '%s' is not a step range A:B with 1 <= A <= B",
                             o->flag, value);
+        snprintf(first, sizeof first, "%.*s", (int)(colon - value), value);
+        rc = cli_parse_uint(o->flag, first, 1, 0, &a);
+        if (rc == AMP_OK)
+            rc = cli_parse_uint(o->flag, colon + 1, 1, 0, &b);
+        if (rc == AMP_OK && b < a)
+            rc = amp_fail(AMP_EINPUT, "%s: '%s': the last step is before the first", o->flag,
+                          value);
+        if (rc != AMP_OK)
+            return rc;
         c->profile_first = a;
         c->profile_last = b;
         return AMP_OK;
@@ -199,7 +226,9 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
         errno = 0;
         char *end;
         double v = strtod(value, &end);
-        if (end == value || *end != '\0' || !isfinite(v) || errno == ERANGE)
+        const int starts_ok = (value[0] >= '0' && value[0] <= '9') || value[0] == '.' ||
+                              value[0] == '-' || value[0] == '+'; /* no leading space */
+        if (!starts_ok || end == value || *end != '\0' || !isfinite(v) || errno == ERANGE)
             return amp_fail(AMP_EINPUT, "%s: '%s' is not a finite number", o->flag, value);
         if (v < o->min || v > o->max)
             return amp_fail(AMP_EINPUT, "%s: %g is out of range [%g, %g]", o->flag, v, o->min,
@@ -211,7 +240,7 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
     case OPT_U64:
     case OPT_SIZE:
     case OPT_INT:
-        rc = parse_unsigned(o->flag, value, o->min, o->max, &u);
+        rc = cli_parse_uint(o->flag, value, (uint64_t)o->min, (uint64_t)o->max, &u);
         if (rc != AMP_OK)
             return rc;
         if (o->type == OPT_U32)
@@ -240,30 +269,45 @@ static int validate(const struct amp_config *c)
     if (c->scale_min > 0.0f && c->scale_max > 0.0f && c->scale_min > c->scale_max)
         return amp_fail(AMP_EINPUT, "--scale-min %g is above --scale-max %g", c->scale_min,
                         c->scale_max);
+    if (c->scale_min > 0.0f && c->scale_init < c->scale_min)
+        return amp_fail(AMP_EINPUT, "--scale-init %g is below --scale-min %g", c->scale_init,
+                        c->scale_min);
+    if (c->scale_max > 0.0f && c->scale_init > c->scale_max)
+        return amp_fail(AMP_EINPUT, "--scale-init %g is above --scale-max %g", c->scale_init,
+                        c->scale_max);
     return AMP_OK;
 }
 
-int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum cli_command cmd)
+/* The one loop over the arguments of every command: extras first, then (when c is not NULL) the
+ * run options; *epochs_given and *seeds_given say whether --epochs / --seeds were given. */
+static int parse_args(int argc, char **argv, struct amp_config *c, enum cli_command cmd,
+                      const struct cli_extras *extra, int *epochs_given, int *seeds_given)
 {
-    config_defaults(c);
-    int epochs_given = 0, seeds_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            cli_print_options(help_out, cmd);
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return -1;
-        }
         const char *eq = strchr(arg, '=');
         size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const struct cli_extra_opt *x = find_extra(extra, arg, flen);
         const struct opt *o = NULL;
-        for (size_t j = 0; j < sizeof run_opts / sizeof run_opts[0]; j++)
+        for (size_t j = 0; c && !x && j < sizeof run_opts / sizeof run_opts[0]; j++)
             if (strlen(run_opts[j].flag) == flen && strncmp(run_opts[j].flag, arg, flen) == 0)
                 o = &run_opts[j];
-        if (!o)
+        if (!x && !o)
             return amp_fail(AMP_EINPUT, "%s: unknown option (see --help)", arg);
-        if (o->verify_only && cmd != CLI_VERIFY)
+        if (o && o->verify_only && cmd != CLI_VERIFY)
             return amp_fail(AMP_EINPUT, "%s: only `ampbench verify` takes this option", o->flag);
-        if (o->type == OPT_SET) {
+        const char *flag = x ? x->flag : o->flag;
+        if (x && x->metavar[0] == '\0') { /* an extra switch */
+            if (eq)
+                return amp_fail(AMP_EINPUT, "%s: takes no value", x->flag);
+            const int rc = x->set(extra->ctx, x->flag, NULL);
+            if (rc != AMP_OK)
+                return rc;
+            continue;
+        }
+        if (o && o->type == OPT_SET) {
             if (eq)
                 return amp_fail(AMP_EINPUT, "%s: takes no value", o->flag);
             *(int *)((char *)c + o->offset) = (int)o->min;
@@ -272,15 +316,37 @@ int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum 
         const char *value = eq ? eq + 1 : NULL;
         if (!value) {
             if (i + 1 >= argc)
-                return amp_fail(AMP_EINPUT, "%s: missing value %s", o->flag, o->metavar);
+                return amp_fail(AMP_EINPUT, "%s: missing value %s", flag,
+                                x ? x->metavar : o->metavar);
             value = argv[++i];
         }
-        int rc = set_option(o, value, c);
+        if (value[0] == '\0')
+            return amp_fail(AMP_EINPUT, "%s: empty value", flag);
+        const int rc = x ? x->set(extra->ctx, x->flag, value) : set_option(o, value, c);
         if (rc != AMP_OK)
             return rc;
-        epochs_given |= o->offset == FIELD(epochs);
-        seeds_given |= o->offset == FIELD(seeds);
+        *epochs_given |= o && o->offset == FIELD(epochs);
+        *seeds_given |= o && o->offset == FIELD(seeds);
     }
+    return AMP_OK;
+}
+
+int cli_parse_extras(int argc, char **argv, const struct cli_extras *extra)
+{
+    int unused = 0;
+    return parse_args(argc, argv, NULL, CLI_RUN, extra, &unused, &unused);
+}
+
+int cli_parse(int argc, char **argv, struct amp_config *c, FILE *help_out, enum cli_command cmd,
+              const struct cli_extras *extra)
+{
+    config_defaults(c);
+    int epochs_given = 0, seeds_given = 0;
+    const int rc = parse_args(argc, argv, c, cmd, extra, &epochs_given, &seeds_given);
+    if (rc < 0)
+        cli_print_options(help_out, cmd, extra);
+    if (rc != AMP_OK)
+        return rc;
     /* verify: the preset's protocol unless the flags say otherwise. */
     if (cmd == CLI_VERIFY && !epochs_given && c->net->verify_epochs)
         c->epochs = c->net->verify_epochs;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -17,6 +18,7 @@
 #include "error.h"
 #include "paths.h"
 #include "files.h"
+#include "interrupt.h"
 #include "jsonfile.h"
 #include "train.h"
 #include "report.h"
@@ -25,23 +27,32 @@
 
 #define MAX_MICRO_JSON_BYTES (64u << 20) /* micro.json larger than this is refused */
 
-/* Parses "32,128,512" into out (at most BENCH_MAX_SIZES values in [1, max]). */
+/* Parses "32,128,512" into out (at most BENCH_MAX_SIZES values in [1, max], each by the
+ * integer rule of every flag, cli_parse_uint). */
 static int parse_list(const char *flag, const char *value, uint32_t max, uint32_t *out, size_t *n)
 {
     *n = 0;
-    const char *p = value;
-    while (*p) {
-        char *end;
-        const unsigned long v = strtoul(p, &end, 10);
-        if (end == p || (*end && *end != ',') || v < 1 || v > max || *p == '-' || *p == '+')
+    for (const char *p = value; ; p++) {
+        const size_t len = strcspn(p, ",");
+        char item[32];
+        uint64_t v = 0;
+        if (len == 0 || len >= sizeof item)
             return amp_fail(AMP_EINPUT, "%s: '%s' is not a list of integers in [1, %u]", flag,
                             value, max);
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        if (cli_parse_uint("", item, 1, max, &v) != AMP_OK) { /* why, after its ": " */
+            char why[128];
+            snprintf(why, sizeof why, "%s", amp_last_error() + 2);
+            return amp_fail(AMP_EINPUT, "%s: '%s' is not a list of integers in [1, %u] (%s)",
+                            flag, value, max, why);
+        }
         if (*n == BENCH_MAX_SIZES)
             return amp_fail(AMP_EINPUT, "%s: more than %d values", flag, BENCH_MAX_SIZES);
         out[(*n)++] = (uint32_t)v;
-        p = *end ? end + 1 : end;
+        p += len;
+        if (!*p)
+            return AMP_OK;
     }
-    return *n ? AMP_OK : amp_fail(AMP_EINPUT, "%s: empty list", flag);
 }
 
 /* Parses "seed,lenet5" into o->nets: known presets, each once. */
@@ -75,52 +86,47 @@ static int parse_nets(const char *value, struct bench_options *o)
     return o->nnets ? AMP_OK : amp_fail(AMP_EINPUT, "--nets: empty list");
 }
 
-/* Takes the bench's own options out of argv, as `--flag VALUE` or `--flag=VALUE` (cli.c's two
- * spellings); the rest are run options. */
-static int split_args(int argc, char **argv, struct bench_options *o, char **rest, int *nrest)
+/* The bench's own options, parsed by cli_parse with the run options (one parser, one spelling). */
+static int set_batches(void *ctx, const char *flag, const char *value)
 {
-    static const char *const flags[] = { "--batches", "--channels", "--micro", "--nets" };
-    *nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *eq = strchr(argv[i], '=');
-        const size_t flen = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
-        int which = -1;
-        for (int f = 0; f < 4; f++)
-            if (strlen(flags[f]) == flen && strncmp(argv[i], flags[f], flen) == 0)
-                which = f;
-        if (which < 0) {
-            rest[(*nrest)++] = argv[i];
-            continue;
-        }
-        const char *flag = flags[which], *value = eq ? eq + 1 : NULL;
-        if (!value) {
-            if (i + 1 >= argc)
-                return amp_fail(AMP_EINPUT, "%s: missing value", flag);
-            value = argv[++i];
-        }
-        int rc = AMP_OK;
-        switch (which) {
-        case 0:
-            rc = parse_list(flag, value, 1 << 16, o->batches, &o->nbatches);
-            break;
-        case 1:
-            rc = parse_list(flag, value, 1024, o->channels, &o->nchannels);
-            break;
-        case 2:
-            o->micro = value;
-            if (access(o->micro, X_OK) != 0)
-                rc = amp_fail(AMP_EINPUT, "--micro %s: not an executable (build the micro_ops "
-                                          "target: apt-get install libbenchmark-dev)", o->micro);
-            break;
-        default:
-            rc = parse_nets(value, o);
-            break;
-        }
-        if (rc != AMP_OK)
-            return rc;
-    }
+    struct bench_options *o = ctx;
+    return parse_list(flag, value, 1 << 16, o->batches, &o->nbatches);
+}
+
+static int set_channels(void *ctx, const char *flag, const char *value)
+{
+    struct bench_options *o = ctx;
+    return parse_list(flag, value, 1024, o->channels, &o->nchannels);
+}
+
+static int set_nets(void *ctx, const char *flag, const char *value)
+{
+    (void)flag;
+    return parse_nets(value, ctx);
+}
+
+static int set_micro(void *ctx, const char *flag, const char *value)
+{
+    struct bench_options *o = ctx;
+    struct stat st;
+    if (stat(value, &st) != 0 || !S_ISREG(st.st_mode) || access(value, X_OK) != 0)
+        return amp_fail(AMP_EINPUT, "%s %s: %s (build the micro_ops target: apt-get install "
+                        "libbenchmark-dev)", flag, value,
+                        stat(value, &st) != 0 ? strerror(errno)
+                        : S_ISDIR(st.st_mode) ? "is a directory, not an executable"
+                                              : "not an executable file");
+    o->micro = value;
     return AMP_OK;
 }
+
+static const struct cli_extra_opt bench_opts[] = {
+    { "--nets", "LIST", "network presets to sweep (default: --net's)", set_nets },
+    { "--batches", "LIST", "batch sizes (default 32,128,512)", set_batches },
+    { "--channels", "LIST", "widths for the nets that take --channels (default 16,64)",
+      set_channels },
+    { "--micro", "PATH", "also run the Google Benchmark micro-benchmarks (build/micro_ops)",
+      set_micro },
+};
 
 /* The python with PyTorch: $AMPBENCH_PYTHON when set (and only it), else python3 on the PATH,
  * else Debian's; NULL when none imports torch. */
@@ -207,7 +213,7 @@ static cJSON *torch_side(const struct amp_config *c, const struct runner *r,
            n ? cells[0].threads : 0);
     fflush(stdout);
     /* Its one line of JSON on stdout, into dir/torch.json. */
-    const int out_fd = rc == AMP_OK ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)
+    const int out_fd = rc == AMP_OK ? open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)
                                     : -1;
     char *const argv[] = { (char *)found, script, spec_path, NULL };
     if (out_fd >= 0) {
@@ -216,12 +222,9 @@ static cJSON *torch_side(const struct amp_config *c, const struct runner *r,
     } else {
         rc = AMP_EIO;
     }
-    char *text = NULL;
-    size_t text_len = 0;
     cJSON *res = NULL;
-    if (rc == AMP_OK && file_read_all(&text, &text_len, out_path, MAX_MICRO_JSON_BYTES) == AMP_OK)
-        res = cJSON_ParseWithLength(text, text_len);
-    free(text);
+    if (rc == AMP_OK)
+        rc = json_read_file(&res, out_path, MAX_MICRO_JSON_BYTES);
     if (!res)
         snprintf(why, len, "tools/torch_bench.py failed (%s): column skipped",
                  rc != AMP_OK ? amp_last_error() : "no JSON on its stdout");
@@ -240,7 +243,7 @@ static int run_micro(const char *dir, const char *micro, char **section)
                            "--benchmark_min_time=0.05", NULL };
     printf("micro-benchmarks (%s) ...\n", micro);
     fflush(stdout);
-    const int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    const int log_fd = open(log_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     int rc = log_fd >= 0 ? spawn_check(args, log_fd, -1)
                          : amp_fail(AMP_EIO, "%s: cannot write: %s", log_path, strerror(errno));
     if (log_fd >= 0)
@@ -250,15 +253,13 @@ static int run_micro(const char *dir, const char *micro, char **section)
         snprintf(why, sizeof why, "%s", amp_last_error());
         return amp_fail(AMP_EFAIL, "%s (see %s)", why, log_path);
     }
-    char *text;
-    size_t len;
-    rc = file_read_all(&text, &len, json_path, MAX_MICRO_JSON_BYTES);
-    if (rc != AMP_OK)
-        return rc;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root)
-        return amp_fail(AMP_EFAIL, "%s: malformed", json_path);
+    cJSON *root;
+    rc = json_read_file(&root, json_path, MAX_MICRO_JSON_BYTES);
+    if (rc != AMP_OK) { /* the tool's output, not the user's input: a failure, not exit 2 */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", amp_last_error());
+        return amp_fail(AMP_EFAIL, "%s", why);
+    }
     bench_micro_section(section, root);
     cJSON_Delete(root);
     return AMP_OK;
@@ -269,23 +270,11 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     struct bench_options o = { .batches = { 32, 128, 512 }, .nbatches = 3,
                                .channels = { 16, 64 }, .nchannels = 2,
                                .warmup_steps = 5, .windows = 5, .window_s = 0.15 };
-    char **rest = malloc((size_t)(argc + 1) * sizeof *rest);
-    int nrest = 0;
     struct amp_config c;
-    int rc = rest ? split_args(argc, argv, &o, rest, &nrest) : AMP_ENOMEM;
-    if (rc == AMP_OK) {
-        rc = cli_parse(nrest, rest, &c, stdout, CLI_BENCH);
-        if (rc < 0) {
-            printf("  %-22s %s\n  %-22s %s\n  %-22s %s\n  %-22s %s\n", "--nets LIST",
-                   "network presets to sweep (default: --net's)", "--batches LIST",
-                   "batch sizes (default 32,128,512)", "--channels LIST",
-                   "widths for the nets that take --channels (default 16,64)", "--micro PATH",
-                   "also run the Google Benchmark micro-benchmarks (build/micro_ops)");
-            free(rest);
-            return 0;
-        }
-    }
-    free(rest);
+    const struct cli_extras extras = { bench_opts, sizeof bench_opts / sizeof bench_opts[0], &o };
+    int rc = cli_parse(argc, argv, &c, stdout, CLI_BENCH, &extras);
+    if (rc < 0)
+        return 0;
     if (rc != AMP_OK)
         return runner_report_error(rc);
     if (o.nnets == 0)
@@ -310,7 +299,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         const int takes = bench_net_takes_channels(o.nets[t]);
         for (size_t k = 0; k < (takes ? o.nchannels : 1) && rc == AMP_OK; k++)
             for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
-                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK; m++) {
+                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK && !interrupt_signal(); m++) {
                     struct bench_cell *x = &cells[n];
                     rc = bench_cell_run(&c, &o, o.nets[t], c.recipes[m], o.batches[b],
                                         takes ? o.channels[k] : 0, &r.train, peak, x);
@@ -329,8 +318,12 @@ int cmd_bench(int argc, char **argv, const char *command_line)
                     fflush(stdout);
                 }
     }
+    /* SIGINT/SIGTERM: stop after the current cell, write the finished cells, say where. */
+    const int stopped = rc == AMP_OK && interrupt_signal();
     char torch_why[256] = "";
-    cJSON *torch = rc == AMP_OK ? torch_side(&c, &r, cells, n, torch_why, sizeof torch_why) : NULL;
+    if (stopped)
+        snprintf(torch_why, sizeof torch_why, "interrupted: column skipped");
+    cJSON *torch = rc == AMP_OK && !stopped ? torch_side(&c, &r, cells, n, torch_why, sizeof torch_why) : NULL;
     if (rc == AMP_OK && torch) {
         const cJSON *tt = cJSON_GetObjectItemCaseSensitive(torch, "threads");
         printf("\n  threads: ampbench %d, PyTorch %d\n", n ? cells[0].threads : 0,
@@ -350,7 +343,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         printf("%s\n", torch_why);
     }
     char *micro_md = NULL;
-    if (rc == AMP_OK && o.micro)
+    if (rc == AMP_OK && o.micro && !stopped)
         rc = run_micro(r.dir, o.micro, &micro_md);
     if (rc == AMP_OK)
         rc = bench_write_outputs(r.dir, &c, &r.host, cells, n, torch, torch_why, peak_how, micro_md);
@@ -364,15 +357,21 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         rc = dir_ensure(plots_dir);
         if (rc == AMP_OK)
             rc = bench_write_line_files(plots_dir, cells, n);
-        const int drawn = rc == AMP_OK ? plots_draw_named(r.dir, names, 2, st) : 0;
-        for (int i = 0; i < 2; i++)
+        int drawn = 0;
+        if (rc == AMP_OK)
+            rc = plots_draw_named(r.dir, names, 2, st, &drawn);
+        for (int i = 0; i < 2 && rc == AMP_OK; i++)
             if (!st[i].drawn)
-                fprintf(stderr, "ampbench: warning: plot %s skipped: %s\n", names[i], st[i].why);
+                fprintf(stderr, "ampbench: warning: plot %s skipped: %s\n", names[i],
+                        st[i].why); /* both ours: one line */
         if (rc == AMP_OK)
             printf("\nbench written to %s (bench.json, bench.csv, report.md, %d plots%s%s)\n",
                    r.dir, drawn, o.micro ? ", micro.json" : "",
                    torch ? ", torch_spec.json, torch.json" : "");
     }
+    if (rc == AMP_OK && stopped)
+        rc = amp_fail(AMP_EINTR, "interrupted (signal %d) after %zu cells; the finished "
+                      "cells are in %s", interrupt_signal(), n, r.dir);
     cJSON_Delete(torch);
     free(cells);
     runner_close(&r);

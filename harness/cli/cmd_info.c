@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "error.h"
 #include "idx.h"
 #include "lowp.h"
 #include "registry.h"
+#include "runner.h"
 #include "sysinfo.h"
 
 /* ---- --smoke ---- */
@@ -249,21 +251,31 @@ static int smoke(void)
     return failures;
 }
 
+static int set_switch(void *ctx, const char *flag, const char *value)
+{
+    (void)flag, (void)value;
+    *(int *)ctx = 1;
+    return AMP_OK;
+}
+
 int cmd_info(int argc, char **argv, const char *command_line)
 {
     (void)command_line;
-    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+    int run_smoke = 0;
+    const struct cli_extra_opt opts[] = {
+        { "--smoke", "", "then, on every usable backend, one tiny conv per dtype and one GEMM per "
+          "compute type checked exactly, and the backend's describe JSON (exit 1 on a failure)",
+          set_switch },
+    };
+    const struct cli_extras extras = { opts, 1, &run_smoke };
+    const int rc = cli_parse_extras(argc, argv, &extras);
+    if (rc < 0) {
         printf("usage: ampbench info [--smoke]\n  prints version, build options, CPU features and "
-               "threads\n  --smoke: then, on every usable backend, one tiny conv per dtype and one "
-               "GEMM per\n  compute type checked exactly, and the backend's describe JSON (exit 1 "
-               "on a failure)\n");
+               "threads\n  --smoke: %s\n", opts[0].help);
         return 0;
     }
-    const int run_smoke = argc > 0 && strcmp(argv[0], "--smoke") == 0;
-    if (argc > run_smoke) {
-        fprintf(stderr, "ampbench: info: unexpected argument '%s'\n", argv[run_smoke]);
-        return 2;
-    }
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
     struct host_info h;
     host_info_get(&h);
     const char *data = dataset_default_dir();

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bench_report.h"
+#include "cli.h"
 #include "commands.h"
 #include "error.h"
 #include "model.h"
@@ -49,53 +50,64 @@ static int print_net(const struct net_preset *net, const struct model_shape *sha
     return rc;
 }
 
+struct nets_options {
+    struct model_shape *shape;
+    const struct net_preset *json;
+};
+
+static int set_channels(void *ctx, const char *flag, const char *value)
+{
+    struct nets_options *o = ctx;
+    uint64_t v = 0;
+    const int rc = cli_parse_uint(flag, value, 1, 4096, &v);
+    if (rc == AMP_OK)
+        o->shape->channels = (uint32_t)v;
+    return rc;
+}
+
+static int set_json(void *ctx, const char *flag, const char *value)
+{
+    struct nets_options *o = ctx;
+    o->json = net_find(value);
+    if (o->json)
+        return AMP_OK;
+    char names[256];
+    return amp_fail(AMP_EINPUT, "%s: unknown network '%s' (known: %s)", flag, value,
+                    net_names(names, sizeof names));
+}
+
+static const struct cli_extra_opt nets_opts[] = {
+    { "--channels", "N", "the width a preset leaves open (default 16)", set_channels },
+    { "--json", "NAME", "one preset's layer table as JSON", set_json },
+};
+
 int cmd_nets(int argc, char **argv, const char *command_line)
 {
     (void)command_line;
     struct model_shape shape = { .batch = 1, .c_in = 1, .h = 28, .w = 28, .classes = 10,
                                  .channels = 16 };
-    const struct net_preset *json = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: ampbench nets [--channels N] [--json NAME]\n\nLists the network "
-                   "presets (--net) with their layers, parameters, FLOPs per training sample\n"
-                   "(forward and backward multiply-adds) and activation bytes per sample, in "
-                   "FP32, for 1 x 28 x 28 images and 10 classes.\n"
-                   "--json NAME prints preset NAME's layer table as JSON instead (kinds, widths "
-                   "resolved, conv geometry,\nbias, init, the input and skip edges by name: "
-                   "what tools/torch_bench.py builds in PyTorch).\n");
-            return 0;
-        }
-        if (strcmp(argv[i], "--json") == 0 || strncmp(argv[i], "--json=", 7) == 0) {
-            const char *name = argv[i][6] == '=' ? argv[i] + 7 : i + 1 < argc ? argv[++i] : NULL;
-            json = name ? net_find(name) : NULL;
-            if (!json) {
-                char names[256];
-                fprintf(stderr, "ampbench: nets: --json: %s%s%s (known: %s)\n",
-                        name ? "unknown network '" : "missing value NAME", name ? name : "",
-                        name ? "'" : "", net_names(names, sizeof names));
-                return AMP_EINPUT;
-            }
-            continue;
-        }
-        char *end;
-        const unsigned long v = i + 1 < argc ? strtoul(argv[i + 1], &end, 10) : 0;
-        if (strcmp(argv[i], "--channels") == 0 && i + 1 < argc && *end == '\0' && v >= 1 &&
-            v <= 4096) {
-            shape.channels = (uint32_t)v;
-            i++;
-            continue;
-        }
-        fprintf(stderr, "ampbench: nets: %s: unknown option or bad value (see --help)\n", argv[i]);
-        return AMP_EINPUT;
+    struct nets_options o = { .shape = &shape, .json = NULL };
+    const struct cli_extras extras = { nets_opts, sizeof nets_opts / sizeof nets_opts[0], &o };
+    const int rc = cli_parse_extras(argc, argv, &extras);
+    if (rc < 0) {
+        printf("usage: ampbench nets [--channels N] [--json NAME]\n\nLists the network "
+               "presets (--net) with their layers, parameters, FLOPs per training sample\n"
+               "(forward and backward multiply-adds) and activation bytes per sample, in "
+               "FP32, for 1 x 28 x 28 images and 10 classes.\n"
+               "--json NAME prints preset NAME's layer table as JSON instead (kinds, widths "
+               "resolved, conv geometry,\nbias, init, the input and skip edges by name: "
+               "what tools/torch_bench.py builds in PyTorch).\n");
+        return 0;
     }
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
+    const struct net_preset *json = o.json;
     if (json) {
         cJSON *t = bench_net_table(json, &shape);
         char *text = t ? cJSON_Print(t) : NULL;
         cJSON_Delete(t);
         if (!text) {
-            fprintf(stderr, "ampbench: nets: out of host memory\n");
-            return AMP_ENOMEM;
+            return runner_report_error(amp_fail(AMP_ENOMEM, "nets: out of host memory"));
         }
         printf("%s\n", text);
         cJSON_free(text);

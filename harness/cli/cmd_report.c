@@ -4,7 +4,10 @@
 
 #include "commands.h"
 #include "error.h"
+#include "interrupt.h"
 #include "report.h"
+#include "runner.h"
+#include "text.h"
 
 static void usage(FILE *f)
 {
@@ -22,7 +25,8 @@ static void usage(FILE *f)
             "ampbench (PREFIX/bin/ampbench), else from the source tree's plots/.\n\n"
             "Exit codes: 0 report written (plots may have been skipped: a warning says so),\n"
             "2 bad input (missing folder, missing or malformed run.json or epochs.csv),\n"
-            "3 I/O error, 4 out of memory.\n");
+            "3 I/O error (disk full: the previous report and images are left as they were),\n"
+            "4 out of memory, 130/143 interrupted (the previous report and images unchanged).\n");
 }
 
 int cmd_report(int argc, char **argv, const char *command_line)
@@ -38,16 +42,15 @@ int cmd_report(int argc, char **argv, const char *command_line)
         return AMP_EINPUT;
     }
     if (argv[0][0] == '-' || argv[0][0] == '\0') {
-        fprintf(stderr, "ampbench report: '%s': %s (usage: ampbench report RUN_DIR)\n", argv[0],
-                argv[0][0] ? "unknown option" : "empty RUN_DIR");
-        return AMP_EINPUT;
+        return runner_report_error(amp_fail(AMP_EINPUT, "report: '%s': %s (usage: ampbench "
+                                            "report RUN_DIR)", argv[0],
+                                            argv[0][0] ? "unknown option" : "empty RUN_DIR"));
     }
     struct report_outcome out;
+    interrupt_install();
     const int rc = report_build(argv[0], &out);
-    if (rc != AMP_OK) {
-        fprintf(stderr, "ampbench: %s\n", amp_last_error());
-        return rc;
-    }
+    if (rc != AMP_OK)
+        return runner_report_error(rc);
     const size_t n = strlen(argv[0]);
     const char *sep = n && argv[0][n - 1] == '/' ? "" : "/";
     printf("report: %s%sreport.md\n", argv[0], sep);
@@ -55,6 +58,6 @@ int cmd_report(int argc, char **argv, const char *command_line)
         printf("plots:  %s%splots/ (%d of %d as PNG and SVG)\n", argv[0], sep, out.plots_drawn,
                REPORT_NPLOTS);
     if (out.plots_note[0])
-        fprintf(stderr, "ampbench: warning: %s\n", out.plots_note);
+        text_print_error("warning: ", out.plots_note);
     return 0;
 }

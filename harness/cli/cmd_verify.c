@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "files.h"
 #include "junit.h"
 #include "report.h"
 #include "runner.h"
@@ -59,7 +60,7 @@ static void print_verdicts(const struct verification *v)
 int cmd_verify(int argc, char **argv, const char *command_line)
 {
     struct amp_config c;
-    int rc = cli_parse(argc, argv, &c, stdout, CLI_VERIFY);
+    int rc = cli_parse(argc, argv, &c, stdout, CLI_VERIFY, NULL);
     if (rc < 0)
         return 0;
     if (rc == AMP_OK)
@@ -73,6 +74,10 @@ int cmd_verify(int argc, char **argv, const char *command_line)
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK && c.baseline) /* a wrong baseline is refused before any folder or training */
         rc = baseline_open(&base, c.baseline, &c, r.train.n, r.test.n);
+    if (rc == AMP_OK && c.junit) /* so are outputs that could not be written at the end */
+        rc = file_check_writable(c.junit, "--junit");
+    if (rc == AMP_OK && c.write_baseline)
+        rc = file_check_writable(c.write_baseline, "--write-baseline");
     if (rc == AMP_OK)
         rc = runner_start(&r, "verify", "results/runs");
     for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
@@ -90,22 +95,13 @@ int cmd_verify(int argc, char **argv, const char *command_line)
         if (rc == AMP_OK)
             printf("baseline written to %s\n", c.write_baseline);
     }
-    if (r.dir[0]) {
-        struct run_record rec = runner_record(&r, rc == AMP_OK);
-        rec.verification = rc == AMP_OK ? &v : NULL;
-        const int wrc = results_write(r.dir, &rec);
-        if (rc == AMP_OK)
-            rc = wrc;
-    }
-    if (rc == AMP_OK) {
+    if (rc == AMP_OK)
         print_verdicts(&v);
-        if (c.junit)
-            rc = junit_write(c.junit, &v, now_s() - t0);
-        if (rc == AMP_OK && c.junit)
-            printf("JUnit report: %s\n", c.junit);
-        printf("results written to %s\n", r.dir);
-        report_after_run(r.dir); /* report.md with the verdicts; never changes the exit code */
-    }
+    rc = runner_finish(&r, rc, &v); /* the results and the report, also when interrupted */
+    if (rc == AMP_OK && c.junit)
+        rc = junit_write(c.junit, &v, now_s() - t0);
+    if (rc == AMP_OK && c.junit)
+        printf("JUnit report: %s\n", c.junit);
     const int passed = rc == AMP_OK && v.all_pass;
     verification_free(&v);
     runner_close(&r);

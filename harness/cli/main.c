@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "text.h"
 
 #ifndef AMPBENCH_VERSION
 #define AMPBENCH_VERSION "unknown"
@@ -34,7 +35,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\noptions of run (`ampbench <command> --help` for the others):\n");
-    cli_print_options(f, CLI_RUN);
+    cli_print_options(f, CLI_RUN, NULL);
     fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
 }
 
@@ -86,6 +87,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 2, argv + 2, line);
-    fprintf(stderr, "ampbench: unknown command '%s' (see --help)\n", cmd);
+    char why[600];
+    snprintf(why, sizeof why, "unknown command '%.500s' (see --help)", cmd);
+    text_print_error("", why);
     return 2;
 }

@@ -9,6 +9,8 @@ void progress_init(struct progress_state *p, FILE *out, int live)
     p->out = out;
     p->live = live;
     p->last_draw_s = 0.0;
+    p->after_epoch = NULL;
+    p->ctx = NULL;
 }
 
 /* The recipe's precision trace and the header of its epoch table. */
@@ -54,6 +56,8 @@ static void epoch_done(void *user, const struct recipe *r, const struct epoch_me
             100.0 * m->test_acc, m->epoch_s, m->samples_per_s, m->skipped_steps, m->loss_scale,
             numerics_grad_underflow_frac(&m->numerics));
     fflush(p->out);
+    if (p->after_epoch)
+        p->after_epoch(p->ctx);
 }
 
 struct train_progress progress_callbacks(struct progress_state *p)

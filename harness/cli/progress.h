@@ -11,6 +11,8 @@ struct progress_state {
     FILE *out;
     int live;            /* redraw a live line (stdout is a terminal and not disabled) */
     double last_draw_s;
+    void (*after_epoch)(void *ctx); /* called after each epoch's row is printed, or NULL */
+    void *ctx;
 };
 
 void progress_init(struct progress_state *p, FILE *out, int live);

@@ -1,5 +1,6 @@
-/* What `run` and `verify` share: data loading, the run folder, training every recipe and seed with
- * progress on the terminal. */
+/* What `run` and `verify` share: the memory estimate and data loading, the claimed run folder,
+ * training every recipe and seed with progress on the terminal and the results rewritten after
+ * every epoch, and the end (results, where they are, the report). */
 #include "runner.h"
 
 #include <stdlib.h>
@@ -8,11 +9,58 @@
 
 #include "error.h"
 #include "interrupt.h"
+#include "report.h"
+#include "text.h"
 
 int runner_report_error(int rc)
 {
-    fprintf(stderr, "ampbench: %s\n", amp_last_error());
+    text_print_error("", amp_last_error());
     return rc == AMP_EINTR ? 128 + interrupt_signal() : rc;
+}
+
+/* "12.3 GB" */
+static const char *gigabytes(char *buf, size_t len, double bytes)
+{
+    snprintf(buf, len, "%.1f GB", bytes / 1e9);
+    return buf;
+}
+
+/* What the run will hold at once, estimated from the data files' headers and the network's
+ * layer table before anything is allocated: the data set (both splits, the peak of loading the
+ * larger) and, on the CPU backend, one recipe's tensors (activations and their gradients at the
+ * batch, parameters with gradients, momentum, master and low-precision copies, the batch). A
+ * run that needs more than the memory available is refused (AMP_ENOMEM, both figures). */
+static int check_memory(const struct runner *r)
+{
+    const struct amp_config *c = r->c;
+    struct dataset_size tr, te;
+    int rc = dataset_probe(r->data_dir, "train", c->train_limit, &tr);
+    if (rc == AMP_OK)
+        rc = dataset_probe(r->data_dir, "t10k", c->test_limit, &te);
+    if (rc != AMP_OK || tr.n == 0)
+        return rc; /* dataset_load says what is wrong */
+    const double data = (double)tr.kept_bytes + (double)te.kept_bytes +
+                        (double)(tr.peak_bytes - tr.kept_bytes > te.peak_bytes - te.kept_bytes
+                                     ? tr.peak_bytes - tr.kept_bytes
+                                     : te.peak_bytes - te.kept_bytes);
+    const uint32_t batch = c->batch < tr.n ? c->batch : (uint32_t)tr.n;
+    const struct dataset probe = { .n = tr.n, .c = 1, .h = tr.h, .w = tr.w, .classes = 10 };
+    const struct model_shape shape = train_model_shape(c, &probe, batch);
+    const struct precision_plan plan = precision_plan_of(recipe_reference(), c->policy);
+    struct net_totals totals;
+    double tensors = 0.0;
+    if (strcmp(c->device, "cpu") == 0 && model_totals(c->net, &shape, &plan, &totals) == AMP_OK)
+        tensors = 2.0 * (double)totals.act_bytes * batch + 20.0 * (double)totals.params +
+                  (double)batch * tr.h * tr.w * sizeof(float);
+    char how[64], a[32], b[32], t[32], d[32];
+    const double avail = (double)host_memory_available(how, sizeof how);
+    if (avail > 0 && data + tensors > avail)
+        return amp_fail(AMP_ENOMEM, "not enough memory: this run needs about %s (data set %s, "
+                        "tensors %s) but %s is available (%s); use --train-limit/--test-limit, "
+                        "a smaller --batch or --channels", gigabytes(a, sizeof a, data + tensors),
+                        gigabytes(d, sizeof d, data), gigabytes(t, sizeof t, tensors),
+                        gigabytes(b, sizeof b, avail), how);
+    return AMP_OK;
 }
 
 static int load_data(struct runner *r)
@@ -23,7 +71,10 @@ static int load_data(struct runner *r)
         return amp_fail(AMP_EINPUT,
                         "no data: Fashion-MNIST not found in /usr/share/datasets/fashion-mnist "
                         "(apt-get install dataset-fashion-mnist, or pass --data DIR)");
-    int rc = dataset_load(r->data_dir, "train", 10, c->train_limit, &r->train);
+    int rc = check_memory(r);
+    if (rc != AMP_OK)
+        return rc;
+    rc = dataset_load(r->data_dir, "train", 10, c->train_limit, &r->train);
     if (rc != AMP_OK)
         return rc;
     rc = dataset_load(r->data_dir, "t10k", 10, c->test_limit, &r->test);
@@ -59,11 +110,22 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
     return AMP_OK;
 }
 
+/* After every epoch: the results so far, marked incomplete, so that a crash or a SIGKILL keeps
+ * every finished epoch. A failed write is kept and returned once the recipe ends. */
+static void write_progress(void *ctx)
+{
+    struct runner *r = ctx;
+    if (r->write_rc != AMP_OK)
+        return;
+    const struct run_record rec = runner_record(r, 0);
+    r->write_rc = results_write(r->dir, &rec);
+}
+
 int runner_start(struct runner *r, const char *what, const char *parent)
 {
     const struct amp_config *c = r->c;
     interrupt_install();
-    int rc = results_create_dir(c->out_dir, parent, r->dir, sizeof r->dir);
+    int rc = results_create_dir(&r->dir_fd, c->out_dir, parent, r->dir, sizeof r->dir);
     if (rc != AMP_OK) {
         r->dir[0] = '\0'; /* no folder: nothing may be written */
         return rc;
@@ -83,7 +145,7 @@ int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
                  const char *command_line, enum cli_command cmd, const char *what)
 {
     memset(r, 0, sizeof *r);
-    int rc = cli_parse(argc, argv, c, stdout, cmd);
+    int rc = cli_parse(argc, argv, c, stdout, cmd, NULL);
     if (rc == AMP_OK)
         rc = runner_open(r, c, command_line);
     if (rc == AMP_OK)
@@ -95,8 +157,18 @@ int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
 {
     struct amp_config c = *r->c;
     c.seed = seed;
+    if (r->nresults == 0) { /* an (incomplete) run.json from the start, then every epoch */
+        r->prog.after_epoch = write_progress;
+        r->prog.ctx = r;
+        const struct run_record rec = runner_record(r, 0);
+        const int rc = results_write(r->dir, &rec);
+        if (rc != AMP_OK)
+            return rc;
+    }
     struct recipe_result *out = &r->results[r->nresults++];
     int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
+    if (rc == AMP_OK || rc == AMP_EINTR)
+        rc = r->write_rc != AMP_OK ? r->write_rc : rc; /* a failed write outranks a signal */
     if (rc != AMP_OK)
         return rc;
     if (out->diverged)
@@ -118,8 +190,35 @@ struct run_record runner_record(const struct runner *r, int complete)
                                 .test_samples = r->test.n, .complete = complete };
 }
 
+int runner_finish(struct runner *r, int rc, const struct verification *v)
+{
+    if (!r->dir[0])
+        return rc;
+    char why[1024]; /* the reason the run stopped, kept for the last line */
+    snprintf(why, sizeof why, "%s", amp_last_error());
+    struct run_record rec = runner_record(r, rc == AMP_OK);
+    rec.verification = rc == AMP_OK ? v : NULL;
+    const int wrc = results_write(r->dir, &rec);
+    if (wrc != AMP_OK)
+        return wrc; /* the write error says what was lost, and where */
+    if (rc == AMP_OK)
+        printf("\nresults written to %s (run.json, epochs.csv%s)\n", r->dir,
+               r->c->steps_csv ? ", steps.csv" : "");
+    else
+        fprintf(stderr, "ampbench: run incomplete (run.json says \"complete\": false); the "
+                        "epochs that finished are in %s\n",
+                r->dir);
+    const int prc = report_after_run(r->dir);
+    if (rc == AMP_OK)
+        return prc;
+    amp_fail(rc, "%s", why);
+    return rc;
+}
+
 void runner_close(struct runner *r)
 {
+    if (r->dir[0])
+        close(r->dir_fd); /* releases the claim */
     for (size_t i = 0; i < r->nresults; i++)
         recipe_result_free(&r->results[i]);
     free(r->results);

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[16384]; /* long paths fit; the printer shortens */
 
 int amp_fail(int status, const char *fmt, ...)
 {

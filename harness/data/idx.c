@@ -108,8 +108,9 @@ static void format_dims(char *buf, size_t cap, uint32_t ndim, const uint32_t *di
 }
 
 /* Parses header and payload from an open stream into out (out->data owned by the caller). */
-static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_t expect_ndim,
-                           struct idx_array *out)
+/* Reads and checks the header: rank, dimensions and payload size within the limits. */
+static int read_idx_header(gzFile gz, const char *path, uint32_t expect_ndim, uint32_t dims[3],
+                           size_t *count_out)
 {
     unsigned char hdr[4 + 4 * 3];
     size_t got;
@@ -140,7 +141,6 @@ static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_
         return amp_fail(AMP_EINPUT, "%s: truncated header: expected %zu bytes, got %zu", path, hlen,
                         4 + got);
 
-    uint32_t dims[3] = {0, 0, 0};
     for (uint32_t i = 0; i < ndim; i++) {
         const unsigned char *b = hdr + 4 + 4 * i;
         dims[i] = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) |
@@ -167,6 +167,21 @@ static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_
         return amp_fail(AMP_EINPUT, "%s: image size %ux%u exceeds the %ux%u limit", path,
                         (unsigned)dims[1], (unsigned)dims[2], IDX_MAX_IMAGE_SIDE,
                         IDX_MAX_IMAGE_SIDE);
+    *count_out = count;
+    return AMP_OK;
+}
+
+static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_t expect_ndim,
+                           struct idx_array *out)
+{
+    const uint32_t ndim = expect_ndim;
+    uint32_t dims[3] = {0, 0, 0};
+    size_t count = 0, got;
+    int status = read_idx_header(gz, path, expect_ndim, dims, &count);
+    if (status != AMP_OK)
+        return status;
+    char dimstr[48];
+    format_dims(dimstr, sizeof dimstr, ndim, dims);
 
     /* Trust the header only as far as the file goes: a raw file must hold the payload, and a
      * gzip stream's buffer grows with what it really delivers. */
@@ -215,22 +230,18 @@ static int read_idx_stream(gzFile gz, const char *path, off_t file_size, uint32_
     return AMP_OK;
 }
 
-int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out)
+/* Opens path for reading as a gzip or raw stream: a regular file only (a FIFO under a data
+ * file's name must not block the open: O_NONBLOCK); *size_out gets its size. */
+static int open_idx(const char *path, gzFile *gz_out, off_t *size_out)
 {
-    if (out == NULL)
-        return amp_fail(AMP_EINPUT, "idx_read: no output given");
-    memset(out, 0, sizeof *out);
-    if (path == NULL)
-        return amp_fail(AMP_EINPUT, "idx_read: no path given");
-    if (expect_ndim < 1 || expect_ndim > 3)
-        return amp_fail(AMP_EINPUT, "%s: unsupported expected rank %u (must be 1 to 3)", path,
-                        (unsigned)expect_ndim);
-
-    /* O_NONBLOCK: a FIFO under a data file's name must not block the open. */
+    *gz_out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 && errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return amp_fail(AMP_EINPUT, "%s: cannot open: a dangling symbolic link (its target does "
+                        "not exist)", path);
     if (fd < 0)
         return amp_fail(AMP_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
         close(fd);
@@ -251,7 +262,27 @@ int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out)
         return amp_fail(AMP_ENOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(gz, 1u << 17);
-    int status = read_idx_stream(gz, path, st.st_size, expect_ndim, out);
+    *gz_out = gz;
+    *size_out = st.st_size;
+    return AMP_OK;
+}
+
+int idx_read(const char *path, uint32_t expect_ndim, struct idx_array *out)
+{
+    if (out == NULL)
+        return amp_fail(AMP_EINPUT, "idx_read: no output given");
+    memset(out, 0, sizeof *out);
+    if (path == NULL)
+        return amp_fail(AMP_EINPUT, "idx_read: no path given");
+    if (expect_ndim < 1 || expect_ndim > 3)
+        return amp_fail(AMP_EINPUT, "%s: unsupported expected rank %u (must be 1 to 3)", path,
+                        (unsigned)expect_ndim);
+    gzFile gz;
+    off_t size;
+    int status = open_idx(path, &gz, &size);
+    if (status != AMP_OK)
+        return status;
+    status = read_idx_stream(gz, path, size, expect_ndim, out);
     gzclose(gz); /* closes fd; read errors were already taken from gzerror */
     if (status != AMP_OK)
         idx_free(out);
@@ -283,14 +314,52 @@ static int find_split_file(const char *dir, const char *split, const char *kind,
             int w = snprintf(path, cap, "%s/%s", dir, names[k]);
             if (w < 0 || (size_t)w >= cap)
                 return amp_fail(AMP_EINPUT, "%s: data directory path too long", dir);
-            struct stat st;
-            if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+            struct stat st; /* lstat: a dangling link is chosen, and named as such */
+            if (lstat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
                 return AMP_OK;
         }
     }
     path[0] = '\0';
     return amp_fail(AMP_EINPUT, "%s: no %s %s file found (tried %s, %s, %s, %s)", dir, split, kind,
                     names[0], names[1], names[2], names[3]);
+}
+
+static int check_data_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return amp_fail(AMP_EINPUT, "%s: cannot access data directory: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return amp_fail(AMP_EINPUT, "%s: data directory is not a directory", dir);
+    return AMP_OK;
+}
+
+int dataset_probe(const char *dir, const char *split, size_t limit, struct dataset_size *out)
+{
+    memset(out, 0, sizeof *out);
+    int status = check_data_dir(dir);
+    char img_path[IDX_PATH_MAX];
+    if (status == AMP_OK)
+        status = find_split_file(dir, split, "images", 3, img_path, sizeof img_path);
+    gzFile gz = NULL;
+    off_t size = 0;
+    if (status == AMP_OK)
+        status = open_idx(img_path, &gz, &size);
+    if (status != AMP_OK)
+        return status;
+    uint32_t dims[3] = { 0, 0, 0 };
+    size_t count = 0;
+    status = read_idx_header(gz, img_path, 3, dims, &count);
+    gzclose(gz);
+    if (status != AMP_OK)
+        return status;
+    out->n = limit != 0 && limit < dims[0] ? limit : dims[0];
+    out->h = dims[1];
+    out->w = dims[2];
+    /* The raw payload and labels while the floats are made, then the floats and labels. */
+    out->kept_bytes = out->n * dims[1] * dims[2] * sizeof(float) + out->n;
+    out->peak_bytes = out->kept_bytes + count + dims[0];
+    return AMP_OK;
 }
 
 int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t limit,
@@ -307,14 +376,12 @@ int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t l
     if (nclasses == 0)
         return amp_fail(AMP_EINPUT, "%s: number of classes must be at least 1", dir);
 
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return amp_fail(AMP_EINPUT, "%s: cannot access data directory: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return amp_fail(AMP_EINPUT, "%s: data directory is not a directory", dir);
+    int status = check_data_dir(dir);
+    if (status != AMP_OK)
+        return status;
 
     char img_path[IDX_PATH_MAX], lab_path[IDX_PATH_MAX];
-    int status = find_split_file(dir, split, "images", 3, img_path, sizeof img_path);
+    status = find_split_file(dir, split, "images", 3, img_path, sizeof img_path);
     if (status != AMP_OK)
         return status;
     status = find_split_file(dir, split, "labels", 1, lab_path, sizeof lab_path);

@@ -47,6 +47,17 @@ struct dataset {
 int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t limit,
                  struct dataset *out);
 void dataset_free(struct dataset *d);
+
+/* What dataset_load(dir, split, ..., limit) will need, from the images file's header alone
+ * (nothing is allocated; a bad header fails as dataset_load would): the samples kept, the image
+ * size, the bytes kept (float images and labels) and the peak bytes of the load (the raw payload
+ * and labels as well, while the floats are made). */
+struct dataset_size {
+    size_t n;
+    uint32_t h, w;
+    size_t kept_bytes, peak_bytes;
+};
+int dataset_probe(const char *dir, const char *split, size_t limit, struct dataset_size *out);
 /* Copies samples idx[0..n) of d into images (n x c x h x w floats) and labels (int32). */
 void dataset_gather(const struct dataset *d, const uint32_t *idx, size_t n, float *images,
                     int32_t *labels);

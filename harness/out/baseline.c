@@ -163,49 +163,30 @@ int baseline_open(struct baseline *b, const char *file, const struct amp_config 
     memset(b, 0, sizeof *b);
     char *text;
     size_t len;
-    const int rc = file_read_all(&text, &len, file, MAX_BASELINE_BYTES);
+    int rc = file_read_all(&text, &len, file, MAX_BASELINE_BYTES);
     if (rc != AMP_OK)
         return rc;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    rc = baseline_parse(b, text, len, file);
     free(text);
-    const cJSON *tool = cJSON_GetObjectItemCaseSensitive(root, "tool");
-    const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "config");
-    const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(root, "modes");
-    if (!root || !cJSON_IsString(tool) || strcmp(tool->valuestring, "ampbench-baseline") != 0 ||
-        !cJSON_IsObject(config) || !cJSON_IsObject(recipes)) {
-        cJSON_Delete(root);
-        return amp_fail(AMP_EINPUT, "%s: not an ampbench baseline (malformed JSON or missing "
-                                    "tool/config/modes)", file);
-    }
+    if (rc != AMP_OK)
+        return rc;
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(b->root, "config");
+    const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(b->root, "modes");
     cJSON *mine = baseline_config(c, train_samples, test_samples);
     char diff[1024];
     config_diff(config, mine, diff, sizeof diff);
     cJSON_Delete(mine);
-    if (diff[0]) {
-        cJSON_Delete(root);
-        return amp_fail(AMP_EINPUT, "%s: baseline of another configuration: %s", file, diff);
-    }
-    for (size_t i = 0; i < c->nrecipes; i++)
-        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(recipes, c->recipes[i]->name))) {
-            cJSON_Delete(root);
-            return amp_fail(AMP_EINPUT, "%s: no baseline for mode %s (regenerate it with "
-                                        "--write-baseline)", file, c->recipes[i]->name);
-        }
-    b->file = strdup(file);
-    b->root = root;
-    if (!b->file) {
+    if (diff[0])
+        rc = amp_fail(AMP_EINPUT, "%s: baseline of another configuration: %s", file, diff);
+    for (size_t i = 0; i < c->nrecipes && rc == AMP_OK; i++)
+        if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(recipes, c->recipes[i]->name)))
+            rc = amp_fail(AMP_EINPUT, "%s: no baseline for mode %s (regenerate it with "
+                                      "--write-baseline)", file, c->recipes[i]->name);
+    if (rc != AMP_OK)
         baseline_close(b);
-        return amp_fail(AMP_ENOMEM, "out of memory reading %s", file);
-    }
-    return AMP_OK;
+    return rc;
 }
 
-void baseline_close(struct baseline *b)
-{
-    cJSON_Delete(b->root);
-    free(b->file);
-    memset(b, 0, sizeof *b);
-}
 
 int baseline_compare(struct verification *v, const struct baseline *b,
                      const struct amp_config *c, const struct recipe_result *results,

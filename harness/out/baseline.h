@@ -15,8 +15,12 @@ struct baseline {
     void *root; /* the parsed JSON */
 };
 
-/* Reads a baseline and refuses one of another configuration (AMP_EINPUT naming the differing
- * keys) or a malformed one. */
+/* Parses a baseline's text strictly (jsonfile.h) and checks its structure and every epoch entry
+ * (epochs 1, 2, ... in order; finite losses; test_acc in [0, 1]): AMP_EINPUT naming the file and
+ * the first problem. The fuzz target tests/fuzz_results.c drives it. */
+int baseline_parse(struct baseline *b, const char *text, size_t len, const char *file);
+/* Reads a baseline (regular file, at most 64 MiB), parses it and refuses one of another
+ * configuration (AMP_EINPUT naming the differing keys) or one lacking a mode of the run. */
 int baseline_open(struct baseline *b, const char *file, const struct amp_config *c,
                   size_t train_samples, size_t test_samples);
 void baseline_close(struct baseline *b);

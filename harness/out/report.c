@@ -11,6 +11,8 @@
 #include "error.h"
 #include "files.h"
 #include "report_run.h"
+#include "results.h"
+#include "text.h"
 
 /* "N of 6 plots skipped: <reason> (loss, accuracy); <reason> (loss_scale)", one line. */
 static void summarise_plots(const struct plot_status st[REPORT_NPLOTS], int drawn, char *out,
@@ -47,8 +49,12 @@ int report_build(const char *run_dir, struct report_outcome *out)
     if (!S_ISDIR(sb.st_mode))
         return amp_fail(AMP_EINPUT, "%s: not a folder (expected a run folder holding run.json)",
                         run_dir);
-    if (strlen(run_dir) > 3500 || strchr(run_dir, '\n'))
-        return amp_fail(AMP_EINPUT, "%s: unusable run folder path", run_dir);
+    if (strlen(run_dir) > RESULTS_MAX_DIR)
+        return amp_fail(AMP_EINPUT, "%s: path too long (%zu bytes; at most %d)", run_dir,
+                        strlen(run_dir), RESULTS_MAX_DIR);
+    if (strchr(run_dir, '\n'))
+        return amp_fail(AMP_EINPUT, "%s: a run folder path with a newline is refused (gnuplot "
+                        "reads it)", run_dir);
 
     struct run *r = calloc(1, sizeof *r);
     if (!r)
@@ -74,34 +80,46 @@ int report_build(const char *run_dir, struct report_outcome *out)
         for (int i = 0; i < REPORT_NPLOTS; i++)
             if (rows == 0)
                 snprintf(st[i].why, sizeof st[i].why, "no epoch completed");
-        if (!r->have_steps)
-            snprintf(st[PLOT_LOSS_SCALE].why, sizeof st[PLOT_LOSS_SCALE].why,
-                     "no steps.csv in the run folder");
+        if (!r->have_steps && !st[PLOT_LOSS_SCALE].why[0])
+            snprintf(st[PLOT_LOSS_SCALE].why, sizeof st[PLOT_LOSS_SCALE].why, "%s",
+                     r->steps_problem);
         if (rows && !n_tp)
             snprintf(st[PLOT_THROUGHPUT].why, sizeof st[PLOT_THROUGHPUT].why,
                      "no mode has a training time in epochs.csv");
         if (rows && !n_mem)
             snprintf(st[PLOT_MEMORY].why, sizeof st[PLOT_MEMORY].why,
                      "run.json has no memory by category");
-        out->plots_drawn = plots_draw(run_dir, st);
+        rc = plots_draw(run_dir, st, &out->plots_drawn);
         summarise_plots(st, out->plots_drawn, out->plots_note, sizeof out->plots_note);
-        rc = report_write_md(r, st, out->plots_drawn);
     }
+    if (rc == AMP_OK)
+        rc = report_write_md(r, st, out->plots_drawn);
+    if (rc == AMP_OK)
+        plots_remove_stale(run_dir, report_plot_names, REPORT_NPLOTS, st);
     run_free(r);
     free(r);
     return rc;
 }
 
-void report_after_run(const char *run_dir)
+int report_after_run(const char *run_dir)
 {
     struct report_outcome out;
     const int rc = report_build(run_dir, &out);
+    if (rc == AMP_EIO || rc == AMP_EINTR) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", amp_last_error());
+        return amp_fail(rc, "%s; the results are in %s (ampbench report %s redraws the report)",
+                        why, run_dir, run_dir);
+    }
     if (rc != AMP_OK) {
-        fprintf(stderr, "ampbench: warning: no report: %s (retry with ampbench report %s)\n",
-                amp_last_error(), run_dir);
-        return;
+        char why[16384 + 4200];
+        snprintf(why, sizeof why, "no report: %s (retry with ampbench report %s)",
+                 amp_last_error(), run_dir);
+        text_print_error("warning: ", why);
+        return AMP_OK;
     }
     printf("report: %s/report.md\n", run_dir);
     if (out.plots_note[0])
-        fprintf(stderr, "ampbench: warning: %s\n", out.plots_note);
+        text_print_error("warning: ", out.plots_note);
+    return AMP_OK;
 }

@@ -20,15 +20,18 @@ struct report_outcome {
  * draws the plots with gnuplot when it can, and writes run_dir/report.md atomically. Plots are
  * optional: a missing or failing gnuplot is not an error (out->plots_note says what happened).
  * Returns AMP_EINPUT for a missing folder or a missing/malformed run.json or epochs.csv (the
- * message names the file and the problem), AMP_EIO when a file cannot be written.
+ * message names the file and the problem), AMP_EIO when a file cannot be written (disk full:
+ * no file is left half-written under its final name), AMP_EINTR when SIGINT/SIGTERM arrived.
  * A verdict is read from run.json's modes.<mode>.verdict when present: a string, or an object
  * with "verdict" (or "result"/"status") and "reason"/"reasons" (a string or an array). */
 int report_build(const char *run_dir, struct report_outcome *out);
 
-/* The end of `ampbench run`: report_build, then "report: DIR/report.md" on stdout, or a warning
- * on stderr when plots were skipped or the report could not be written. Never fails: the
- * report is not part of a run's result. */
-void report_after_run(const char *run_dir);
+/* The end of `ampbench run` and `verify`: report_build, then "report: DIR/report.md" on stdout,
+ * or a warning on stderr when plots were skipped. A report that cannot be written for lack of
+ * plots is not an error, but a disk-full or other write error (AMP_EIO) and an interrupt
+ * (AMP_EINTR) are returned, with the message naming the run folder, so that the command exits
+ * 3 or 130/143; else AMP_OK. */
+int report_after_run(const char *run_dir);
 
 /* plots.c: the state of one image after plots_draw. */
 struct plot_status {
@@ -36,14 +39,24 @@ struct plot_status {
     char why[200];      /* why it was not drawn ("" when drawn) */
 };
 
-/* Runs `gnuplot -c PLOTS_DIR/<name>.gp run_dir` for every plot whose st[i].why is empty (a
- * non-empty why skips that plot and is kept). PLOTS_DIR is paths_share_dir("plots") (sys/paths.h):
- * $AMPBENCH_PLOTS_DIR, share/ampbench/plots beside an installed binary, or the source tree's. gnuplot's messages go to run_dir/plots/gnuplot.log (kept only when a plot
- * was not drawn).
- * Never fails: returns the number of plots drawn, st[] says why the others were not. */
-int plots_draw(const char *run_dir, struct plot_status st[REPORT_NPLOTS]);
+/* Runs `gnuplot -e imagedir=... -c PLOTS_DIR/<name>.gp run_dir` for every plot whose st[i].why is
+ * empty (a non-empty why skips that plot and is kept). PLOTS_DIR is paths_share_dir("plots")
+ * (sys/paths.h): $AMPBENCH_PLOTS_DIR, share/ampbench/plots beside an installed binary, or the
+ * source tree's. Each image is drawn into a fresh private folder run_dir/plots/.draw-XXXXXX,
+ * checked whole (a PNG's IEND chunk, an SVG's </svg>), fsynced and only then renamed over
+ * run_dir/plots/<name>.png and .svg: a failed, interrupted or disk-full drawing leaves the
+ * previous images as they were. gnuplot's messages go to run_dir/plots/gnuplot.log (kept only
+ * when a plot was not drawn), written through an exclusive temporary file.
+ * A missing or failing gnuplot is not an error: *drawn gets the number of plots drawn and st[]
+ * says why the others were not. Returns AMP_EIO when the disk is full or a file cannot be
+ * written, AMP_EINTR after SIGINT/SIGTERM (the message says what is unchanged), else AMP_OK. */
+int plots_draw(const char *run_dir, struct plot_status st[REPORT_NPLOTS], int *drawn);
 /* The same for any list of scripts plots/<names[i]>.gp (the bench's plots). */
 int plots_draw_named(const char *run_dir, const char *const *names, int n,
-                     struct plot_status *st);
+                     struct plot_status *st, int *drawn);
+/* Removes the images of the plots that were not drawn (once a report that does not link them is
+ * in place), so that no stale image outlives its data. */
+void plots_remove_stale(const char *run_dir, const char *const *names, int n,
+                        const struct plot_status *st);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "files.h"
+#include "jsonfile.h"
 #include "recipe.h"
 
 #define MAX_INPUT_BYTES (256u << 20) /* run.json / epochs.csv larger than this are refused */
@@ -55,13 +56,12 @@ static int load_run_json(struct run *r)
     int rc = run_read_file(&text, &len, r, "run.json");
     if (rc != AMP_OK)
         return rc;
-    const char *end = NULL;
-    r->root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    const size_t at = end ? (size_t)(end - text) : 0;
+    char name[4200];
+    snprintf(name, sizeof name, "%s/run.json", r->dir);
+    rc = json_parse_strict(&r->root, text, len, name);
     free(text);
-    if (!r->root)
-        return amp_fail(AMP_EINPUT, "%s/run.json: not valid JSON (error near byte %zu)", r->dir,
-                        at);
+    if (rc != AMP_OK)
+        return rc;
     const cJSON *recipes = cJSON_GetObjectItemCaseSensitive(r->root, "modes");
     if (!cJSON_IsObject(r->root) || !cJSON_IsObject(recipes))
         return amp_fail(AMP_EINPUT, "%s/run.json: no \"modes\" object; not an ampbench run",
@@ -214,6 +214,60 @@ static void summarise(struct run *r)
     }
 }
 
+int steps_csv_check(const char *text, size_t len, const char *name, size_t *rows_out)
+{
+    *rows_out = 0;
+    if (memchr(text, '\0', len))
+        return amp_fail(AMP_EINPUT, "%s: binary data, not a CSV file", name);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return amp_fail(AMP_ENOMEM, "out of memory reading %s", name);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    enum { MAXF = 64 };
+    char *fields[MAXF], *save = NULL;
+    size_t nhead = 0, lineno = 0;
+    int rc = AMP_OK;
+    for (char *line = strtok_r(copy, "\n", &save); line && rc == AMP_OK;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        line[strcspn(line, "\r")] = '\0';
+        const size_t n = csv_split(line, fields, MAXF);
+        if (nhead == 0) { /* the fixed columns in order, then the per-class fractions */
+            for (size_t c = 0; c < STEPS_NFIXED && rc == AMP_OK; c++)
+                if (c >= n || strcmp(fields[c], steps_columns[c].name) != 0)
+                    rc = amp_fail(AMP_EINPUT, "%s: the header's column %zu is not \"%s\"; not "
+                                  "an ampbench steps.csv", name, c + 1, steps_columns[c].name);
+            nhead = n;
+            continue;
+        }
+        if (n != nhead) {
+            rc = amp_fail(AMP_EINPUT, "%s: line %zu has %zu fields, the header %zu", name,
+                          lineno, n, nhead);
+            break;
+        }
+        if (!recipe_name_ok(fields[STEPS_MODE])) {
+            rc = amp_fail(AMP_EINPUT, "%s: line %zu: mode \"%.40s\": bad name", name, lineno,
+                          fields[STEPS_MODE]);
+            break;
+        }
+        for (size_t c = STEPS_MODE + 1; c < n && rc == AMP_OK; c++) {
+            char *end;
+            const double v = strtod(fields[c], &end);
+            const int integer = c == STEPS_EPOCH || c == STEPS_STEP;
+            if (!*fields[c] || *end || (integer && !(v >= 1 && v <= 1e9 && v == (double)(long)v)))
+                rc = amp_fail(AMP_EINPUT, "%s: line %zu, field %zu: \"%.40s\" is not %s", name,
+                              lineno, c + 1, fields[c],
+                              integer ? "a positive integer" : "a number");
+        }
+        ++*rows_out;
+    }
+    free(copy);
+    if (rc == AMP_OK && nhead == 0)
+        rc = amp_fail(AMP_EINPUT, "%s: empty (no header)", name);
+    return rc;
+}
+
 int run_load(struct run *r)
 {
     int rc = load_run_json(r);
@@ -222,10 +276,22 @@ int run_load(struct run *r)
     if (rc != AMP_OK)
         return rc;
     summarise(r);
-    char steps[4200];
+    /* steps.csv only feeds the loss-scale plot: a missing or malformed one skips that plot. */
+    char steps[4200], *text = NULL;
+    size_t len = 0, rows = 0;
     struct stat sb;
     snprintf(steps, sizeof steps, "%s/steps.csv", r->dir);
-    r->have_steps = stat(steps, &sb) == 0 && sb.st_size > 0;
+    r->steps_problem[0] = '\0';
+    if (stat(steps, &sb) != 0) {
+        snprintf(r->steps_problem, sizeof r->steps_problem, "no steps.csv in the run folder");
+    } else if (run_read_file(&text, &len, r, "steps.csv") != AMP_OK ||
+               steps_csv_check(text, len, "steps.csv", &rows) != AMP_OK) {
+        snprintf(r->steps_problem, sizeof r->steps_problem, "%.190s", amp_last_error());
+    } else if (rows == 0) {
+        snprintf(r->steps_problem, sizeof r->steps_problem, "steps.csv has no step");
+    }
+    free(text);
+    r->have_steps = !r->steps_problem[0];
     return AMP_OK;
 }
 

@@ -36,7 +36,8 @@ struct run {
     size_t nrecipes;
     const struct recipe_sum *fp32; /* with at least one epoch, or NULL */
     unsigned max_epoch;
-    int have_steps;              /* steps.csv exists */
+    int have_steps;              /* steps.csv exists and is well formed */
+    char steps_problem[200];     /* why not ("" when it is) */
     int band_seeds;              /* fp32 seeds in seeds.csv behind plots/fp32_band.csv (0: none) */
 };
 
@@ -44,6 +45,11 @@ struct run {
  * summarises every recipe. r is zeroed but for r->dir; run_free releases it, even on failure. */
 int run_load(struct run *r);
 void run_free(struct run *r);
+/* Checks steps.csv's text: the fixed columns of schema.h first in the header, every row with the
+ * header's field count, a valid mode name, positive integer epoch and step, numbers elsewhere.
+ * AMP_EINPUT naming `name`, the line and the problem; *rows_out gets the rows. Fuzzed by
+ * tests/fuzz_results.c. */
+int steps_csv_check(const char *text, size_t len, const char *name, size_t *rows_out);
 /* The file `name` of the run folder, whole (bounded). */
 int run_read_file(char **buf, size_t *len, const struct run *r, const char *name);
 

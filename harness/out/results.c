@@ -4,29 +4,38 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
 
 #include "error.h"
 #include "files.h"
 #include "schema.h"
 
-int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len)
+int results_create_dir(int *fd_out, const char *requested, const char *parent, char *path_out,
+                       size_t len)
 {
-    if (requested) {
-        if (snprintf(path_out, len, "%s", requested) >= (int)len)
-            return amp_fail(AMP_EINPUT, "--out: path too long");
-        int rc = dir_create_fresh(path_out, 1, "results directory");
-        struct stat st;
-        if (rc == AMP_EIO && stat(path_out, &st) == 0 && !S_ISDIR(st.st_mode))
-            return amp_fail(AMP_EINPUT, "--out %s: exists and is not a directory", requested);
-        if (rc == AMP_EIO)
-            return amp_fail(AMP_EINPUT,
-                            "--out %s: already exists and is not empty; results are never "
-                            "overwritten, choose a new folder",
-                            requested);
-        return rc;
+    if (!requested)
+        return dir_claim_stamped(fd_out, path_out, len, parent, "results directory");
+    for (const char *p = requested; *p; p++)
+        if ((unsigned char)*p < 0x20) /* gnuplot and report.md could not name the folder */
+            return amp_fail(AMP_EINPUT, "--out %s: contains a control character (0x%02X); "
+                            "choose a name without one", requested, (unsigned char)*p);
+    /* Room for the longest file of the folder (plots/.draw-XXXXXX/<plot>.png) within PATH_MAX. */
+    if (strlen(requested) > RESULTS_MAX_DIR || snprintf(path_out, len, "%s", requested) >= (int)len)
+        return amp_fail(AMP_EINPUT, "--out %s: path too long (%zu bytes; at most %d, so that "
+                        "every file of the folder stays within the system's path limit)",
+                        requested, strlen(requested), RESULTS_MAX_DIR);
+    const int rc = dir_claim(fd_out, path_out, 1, "results directory");
+    if (rc == AMP_EIO)
+        return amp_fail(AMP_EINPUT,
+                        "--out %s: already exists and is not empty; results are never "
+                        "overwritten, choose a new folder",
+                        requested);
+    if (rc != AMP_OK) { /* the flag first: "--out <path>: <why>" */
+        char why[16384];
+        snprintf(why, sizeof why, "%s", amp_last_error());
+        return amp_fail(rc, "--out %s", why);
     }
-    return dir_create_stamped(path_out, len, parent, "results directory");
+    return AMP_OK;
 }
 
 /* A CSV file built in memory, then written atomically. */
@@ -96,6 +105,16 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
         }
     }
     return csv_commit(&c, dir, "epochs.csv");
+}
+
+/* The header line of steps.csv (with its newline): the fixed columns, then the classes'. */
+static void steps_put_header(FILE *f)
+{
+    csv_put_names(f, steps_columns, STEPS_NFIXED);
+    for (int k = 0; k < NCLASSES; k++)
+        for (int i = 0; i < STEPS_NCLASS_COLS; i++)
+            fprintf(f, ",%s%s", tensor_class_name(k), steps_class_columns[i].name);
+    fputc('\n', f);
 }
 
 static int write_steps_csv(const char *dir, const struct run_record *rec)
@@ -172,11 +191,13 @@ int results_is_primary(const struct run_record *rec, size_t i)
 
 int results_write(const char *dir, const struct run_record *rec)
 {
-    int rc = write_epochs_csv(dir, rec);
-    if (rc == AMP_OK && rec->config->steps_csv)
-        rc = write_steps_csv(dir, rec);
+    /* The finest file first: a crash between two renames leaves steps.csv and seeds.csv at least
+     * as far as epochs.csv, and epochs.csv at least as far as run.json. */
+    int rc = rec->config->steps_csv ? write_steps_csv(dir, rec) : AMP_OK;
     if (rc == AMP_OK && rec->config->seeds > 1)
         rc = write_seeds_csv(dir, rec);
+    if (rc == AMP_OK)
+        rc = write_epochs_csv(dir, rec);
     if (rc == AMP_OK)
         rc = results_write_run_json(dir, rec);
     return rc;

@@ -10,10 +10,13 @@
 #include "train.h"
 #include "verify.h"
 
-/* Creates a fresh run folder: `requested` when given (it must not exist, or be an empty
- * directory), else <parent>/<UTC timestamp>-<random id>. Never reuses a folder holding
- * anything. The path is written to path_out. */
-int results_create_dir(const char *requested, const char *parent, char *path_out, size_t len);
+/* Claims a fresh run folder (sys/files.h, dir_claim): `requested` when given (it must not exist,
+ * or be an empty directory), else <parent>/<UTC timestamp>-<random id>. Never reuses a folder
+ * holding anything, nor one another run holds. The path is written to path_out; *fd_out holds
+ * the claim until closed. */
+#define RESULTS_MAX_DIR 3500 /* bytes of a run folder's path (report_build refuses longer too) */
+int results_create_dir(int *fd_out, const char *requested, const char *parent, char *path_out,
+                       size_t len);
 
 struct run_record {
     const struct amp_config *config;
@@ -33,8 +36,9 @@ void results_protocol_json(cJSON *j, const struct amp_config *c);
 /* {"peak_bytes_by_category": {...}, "peak_bytes": N}: a backend's memory accounting. */
 cJSON *results_memory_json(const struct mem_stats *m);
 
-/* Writes epochs.csv (steps.csv, seeds.csv when configured) and run.json into dir, each
- * through a temporary file and a rename. */
+/* Writes steps.csv and seeds.csv (when configured), epochs.csv and run.json into dir, in that
+ * order, each through a temporary file and a rename (a reader never sees half a file, and a
+ * crash between two leaves the earlier files at least as far as the later ones). */
 int results_write(const char *dir, const struct run_record *rec);
 /* run.json alone (run_json.c). */
 int results_write_run_json(const char *dir, const struct run_record *rec);

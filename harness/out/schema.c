@@ -48,15 +48,6 @@ const struct csv_column seeds_columns[SEEDS_NCOLS] = {
     [SEEDS_TEST_ACC] = { "test_acc", CSV_REAL, "%.9g" },
 };
 
-void steps_put_header(FILE *f)
-{
-    csv_put_names(f, steps_columns, STEPS_NFIXED);
-    for (int k = 0; k < NCLASSES; k++)
-        for (int i = 0; i < STEPS_NCLASS_COLS; i++)
-            fprintf(f, ",%s%s", tensor_class_name(k), steps_class_columns[i].name);
-    fputc('\n', f);
-}
-
 void csv_put_names(FILE *f, const struct csv_column *cols, size_t n)
 {
     for (size_t i = 0; i < n; i++)

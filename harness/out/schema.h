@@ -29,14 +29,12 @@ enum epochs_column {
 extern const struct csv_column epochs_columns[EPOCHS_NCOLS];
 
 /* steps.csv: one row per training step; these columns, then two per tensor class k,
- * <tensor_class_name(k)><steps_class_columns[i].name>. */
+ * <tensor_class_name(k)><steps_class_columns[i].name> (results.c writes the header). */
 enum steps_column { STEPS_MODE, STEPS_EPOCH, STEPS_STEP, STEPS_LOSS, STEPS_LOSS_SCALE,
                     STEPS_SKIPPED, STEPS_NFIXED };
 extern const struct csv_column steps_columns[STEPS_NFIXED];
 enum { STEPS_CLASS_UNDERFLOW, STEPS_CLASS_OVERFLOW, STEPS_NCLASS_COLS };
 extern const struct csv_column steps_class_columns[STEPS_NCLASS_COLS];
-/* The header line of steps.csv (with its newline). */
-void steps_put_header(FILE *f);
 
 /* seeds.csv: every seed's per-epoch metrics (verify --seeds N). */
 enum seeds_column { SEEDS_MODE, SEEDS_SEED, SEEDS_EPOCH, SEEDS_TRAIN_LOSS, SEEDS_TRAIN_ACC,

@@ -1,9 +1,11 @@
 /* Child processes with posix_spawnp: argv arrays only (never a shell), stdin from /dev/null,
- * stdout/stderr optionally into files, waited for with EINTR retried. */
+ * stdout/stderr optionally into files, waited for with EINTR retried; after SIGINT/SIGTERM
+ * (sys/interrupt.h) the child is sent SIGTERM, so that a stopped ampbench does not wait on it. */
 #include "subprocess.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "interrupt.h"
 
 extern char **environ;
 
@@ -33,10 +36,17 @@ int spawn_wait(struct spawn_status *st, char *const argv[], int out_fd, int err_
     posix_spawn_file_actions_destroy(&fa);
     if (err)
         return amp_fail(AMP_EFAIL, "%s: cannot start: %s", argv[0], strerror(err));
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
+    int status = 0, stopped = 0;
+    for (;;) {
+        if (interrupt_signal() && !stopped) { /* we stop: so does the child, now */
+            kill(pid, SIGTERM);
+            stopped = 1;
+        }
+        if (waitpid(pid, &status, 0) >= 0)
+            break;
         if (errno != EINTR)
             return amp_fail(AMP_EFAIL, "%s: cannot wait for it: %s", argv[0], strerror(errno));
+    }
     if (WIFSIGNALED(status))
         st->signal = WTERMSIG(status);
     else

@@ -87,3 +87,40 @@ void host_info_get(struct host_info *h)
     h->cuda_compiled = 1;
 #endif
 }
+
+/* One number from a /sys or /proc file ("max" or unreadable: 0). */
+static unsigned long long read_number(const char *path)
+{
+    unsigned long long v = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+unsigned long long host_memory_available(char *how, size_t len)
+{
+    unsigned long long avail = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &avail) == 1) {
+                avail *= 1024;
+                break;
+            }
+        fclose(f);
+    }
+    snprintf(how, len, "MemAvailable in /proc/meminfo");
+    /* A cgroup v2 limit (a container, systemd-run -p MemoryMax) binds before the machine's. */
+    const unsigned long long max = read_number("/sys/fs/cgroup/memory.max");
+    const unsigned long long cur = read_number("/sys/fs/cgroup/memory.current");
+    if (max && (!avail || max - (cur < max ? cur : max) < avail)) {
+        avail = max - (cur < max ? cur : max);
+        snprintf(how, len, "the cgroup's memory.max less memory.current");
+    }
+    return avail;
+}

@@ -2,6 +2,8 @@
 #ifndef AMPBENCH_SYSINFO_H
 #define AMPBENCH_SYSINFO_H
 
+#include <stddef.h>
+
 struct host_info {
     char cpu_model[128];
     char cpu_features[256]; /* space-separated SIMD features the build can use */
@@ -19,5 +21,9 @@ struct host_info {
 };
 
 void host_info_get(struct host_info *h);
+
+/* Bytes of memory this process can still take: MemAvailable of /proc/meminfo, or the cgroup v2
+ * limit less its use when that is lower; `how` names the source. 0 when unknown. */
+unsigned long long host_memory_available(char *how, size_t len);
 
 #endif

@@ -112,7 +112,7 @@ void conv_fwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_
     amp_tensor *w = t.make((size_t)c.c_out * c.c_in * c.k * c.k, dt, MEM_WEIGHTS);
     amp_tensor *b = c.bias ? t.make(c.c_out, dt, MEM_WEIGHTS) : nullptr;
     amp_tensor *y = t.make((size_t)n * c.c_out * oh * ow, dt, MEM_ACTIVATIONS);
-    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
+    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs, dt, AMP_MATH_F32) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 1.0f);
     fill(be, w, 0.1f);
     if (b)
@@ -135,7 +135,7 @@ void conv_bwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_
     amp_tensor *db = c.bias ? t.make(c.c_out, dt, MEM_WEIGHT_GRADS) : nullptr;
     amp_tensor *dy = t.make((size_t)n * c.c_out * oh * ow, dt, MEM_ACTIVATION_GRADS);
     amp_tensor *dx = c.dinp ? t.make(x->numel, dt, MEM_ACTIVATION_GRADS) : nullptr;
-    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
+    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs, dt, AMP_MATH_F32) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 1.0f);
     fill(be, w, 0.1f);
     fill(be, dy, 0.01f);

@@ -108,7 +108,7 @@ void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Preci
     amp_tensor *w = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHTS);
     amp_tensor *b = t.make(s.channels, p.dtype, MEM_WEIGHTS);
     amp_tensor *y = t.make((size_t)s.batch * s.channels * kH * kW, p.dtype, MEM_ACTIVATIONS);
-    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
+    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs, p.dtype, p.math) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 0.5f);
     fill(be, w, 0.1f);
     timed(st, be, [&] { be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, p.math); });
@@ -128,7 +128,7 @@ void conv_backward(benchmark::State &st, backend *be, const Shape &s, const Prec
     amp_tensor *dw = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHT_GRADS);
     amp_tensor *db = t.make(s.channels, p.dtype, MEM_WEIGHT_GRADS);
     amp_tensor *dy = t.make((size_t)s.batch * s.channels * kH * kW, p.dtype, MEM_ACTIVATION_GRADS);
-    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs) / 4 + 1, AMP_F32, MEM_WORKSPACE);
+    amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs, p.dtype, p.math) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 0.5f);
     fill(be, dy, 0.01f);
     timed(st, be, [&] { be->ops->conv2d_backward(be->ctx, dw, db, nullptr, dy, x, w, ws, &cs, p.math); });

@@ -745,24 +745,17 @@ static size_t plan_workspace(const struct conv_plan *p)
     return ws;
 }
 
-/* The workspace the ops will be given does not say which dtype will run: the largest over the
- * four variants (FP32, TF32, FP16, BF16), each chosen under CONV_WS_CAP. */
-size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s)
+/* The workspace of the plan for this dtype and math, its algorithms chosen under CONV_WS_CAP:
+ * a recipe allocates its own algorithms' workspace, not the worst dtype's. */
+size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtype dtype,
+                             enum amp_math math)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     if (c->err)
         return 0;
     cuda_ew_flush(c);
-    static const int variants[4][2] = { { AMP_F32, AMP_MATH_F32 }, { AMP_F32, AMP_MATH_TF32 },
-                                        { AMP_F16, AMP_MATH_F32 }, { AMP_BF16, AMP_MATH_F32 } };
-    size_t ws = 0;
-    for (int v = 0; v < 4; v++) {
-        const struct conv_plan *p = plan_get(c, s, variants[v][0], variants[v][1], CONV_WS_CAP,
-                                             false);
-        if (p && plan_workspace(p) > ws)
-            ws = plan_workspace(p);
-    }
-    return ws;
+    const struct conv_plan *p = plan_get(c, s, dtype, math, CONV_WS_CAP, false);
+    return p ? plan_workspace(p) : 0;
 }
 
 static size_t ws_bytes(const struct amp_tensor *t)

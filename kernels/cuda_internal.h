@@ -231,7 +231,8 @@ void cuda_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tens
 
 /* ---- cuda_conv.cu ---- */
 int cuda_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len);
-size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s);
+size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtype dtype,
+                             enum amp_math math);
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,

@@ -117,8 +117,10 @@ int cpu_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t
 
 /* Workspace: the threads' scratch, then the padded input planes of the whole batch (reused by
  * every output channel of the filter gradient); the general path's own otherwise. */
-size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s)
+size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtype dtype,
+                            enum amp_math math)
 {
+    (void)dtype, (void)math; /* (FP32 scratch whatever the dtype: inputs are widened into it) */
     const size_t threads = (size_t)((struct cpu_ctx *)ctx)->threads;
     if (!is_3x3_same(s))
         return cpu_conv_general_workspace(s, (int)threads);

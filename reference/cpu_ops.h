@@ -42,7 +42,8 @@ static inline int cpu_tf32(const struct amp_tensor *t, enum amp_math math)
 int cpu_read_counts(void *ctx, struct numerics_counts *out);
 void cpu_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
 int cpu_conv2d_supports(void *ctx, const struct conv_shape *s, char *why, size_t len);
-size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s);
+size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtype dtype,
+                            enum amp_math math);
 void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         struct amp_tensor *workspace, const struct conv_shape *s,

@@ -331,7 +331,8 @@ static void test_conv_dtype(enum amp_dtype dt, enum amp_math math)
         b[i] = rng_uniform(&r, -0.3f, 0.3f);
     struct amp_tensor tx = make(xn, dt, MEM_ACTIVATIONS), tw = make(wn, dt, MEM_WEIGHTS),
                       tb = make(3, dt, MEM_WEIGHTS), ty = make(yn, dt, MEM_ACTIVATIONS),
-                      ws = make(be.ops->conv2d_workspace(be.ctx, &s) / 4, AMP_F32, MEM_WORKSPACE);
+                      ws = make(be.ops->conv2d_workspace(be.ctx, &s, dt, AMP_MATH_F32) / 4, AMP_F32,
+                                MEM_WORKSPACE);
     fill(&tx, x);
     fill(&tw, w);
     fill(&tb, b);

@@ -743,17 +743,17 @@ static void test_softmax(void)
 
 /* ---- conv and FC ---- */
 
-/* A workspace tensor per backend, sized by its own conv2d_workspace. */
+/* A workspace tensor per backend, sized by its own conv2d_workspace for dtype and math. */
 struct ws {
     struct amp_tensor t[2];
 };
 
-static struct ws ws_new(const struct conv_shape *s)
+static struct ws ws_new(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math)
 {
     struct ws w;
     memset(&w, 0, sizeof w);
     for (int b = 0; b < 2; b++) {
-        const size_t bytes = B[b].ops->conv2d_workspace(B[b].ctx, s);
+        const size_t bytes = B[b].ops->conv2d_workspace(B[b].ctx, s, dt, math);
         const size_t numel = (bytes + sizeof(float) - 1) / sizeof(float);
         if (B[b].ops->alloc(B[b].ctx, &w.t[b].data, numel ? numel * sizeof(float) : 4) != AMP_OK)
             die("alloc workspace");
@@ -814,7 +814,7 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     struct pt DW = pt_new(nw, dt, MEM_WEIGHT_GRADS, NULL);
     struct pt DB = pt_new(s->c_out, dt, MEM_WEIGHT_GRADS, NULL);
     struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
-    struct ws ws = ws_new(s);
+    struct ws ws = ws_new(s, dt, math);
     const double lim = grad_scale != 1.0f ? 1e-2 : limit_for(dt, math);
     char what[224];
 
@@ -873,7 +873,7 @@ static void test_conv_hidden_overflow_case(unsigned c_in, float tap)
     struct pt W = pt_new(9 * c_in, AMP_F16, MEM_WEIGHT_COPIES, w);
     struct pt Bi = pt_new(1, AMP_F16, MEM_WEIGHT_COPIES, &bias);
     struct pt Y = pt_new(9, AMP_F16, MEM_ACTIVATIONS, NULL);
-    struct ws ws = ws_new(&s);
+    struct ws ws = ws_new(&s, AMP_F16, AMP_MATH_F32);
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], &s,
@@ -1702,7 +1702,7 @@ static void test_deterministic(void)
         struct pt DL = pt_new((size_t)s.n * m, AMP_F32, MEM_ACTIVATION_GRADS, dz);
         struct pt DFW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL), DFB = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
         struct pt DW = pt_new(nw, dt, MEM_WEIGHT_GRADS, NULL), DB = pt_new(16, dt, MEM_WEIGHT_GRADS, NULL);
-        struct ws ws = ws_new(&s);
+        struct ws ws = ws_new(&s, dt, AMP_MATH_F32);
         float *first[6] = { 0 };
         struct pt *outs[6] = { &A, &L, &DA, &DFW, &DW, &DB };
         int same = 1;

@@ -99,7 +99,8 @@ static int tensors_identical(const struct amp_tensor *a, const struct amp_tensor
 /* A workspace the ops must not rely on: poisoned with NaN. */
 static struct amp_tensor make_ws(struct backend *b, const struct conv_shape *s)
 {
-    const size_t floats = b->ops->conv2d_workspace(b->ctx, s) / sizeof(float) + 1;
+    const size_t floats =
+        b->ops->conv2d_workspace(b->ctx, s, AMP_F32, AMP_MATH_F32) / sizeof(float) + 1;
     struct amp_tensor ws = make_on(b, floats, AMP_F32, MEM_WORKSPACE);
     for (size_t i = 0; i < floats; i++)
         ((float *)ws.data)[i] = NAN;
@@ -560,7 +561,7 @@ static void test_conv_workspace_monotone(void)
             size_t last = 0;
             for (uint32_t n = 1; n <= 70; n++) {
                 s.n = n;
-                const size_t ws = b->ops->conv2d_workspace(b->ctx, &s);
+                const size_t ws = b->ops->conv2d_workspace(b->ctx, &s, AMP_F32, AMP_MATH_F32);
                 ok &= ws >= last;
                 last = ws;
             }

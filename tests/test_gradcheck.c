@@ -111,7 +111,8 @@ static void test_conv(struct rng *r)
     c.b = make(3, AMP_F32, r, -1, 1);
     c.y = make(yn, AMP_F32, NULL, 0, 0);
     c.proj = make(yn, AMP_F32, r, -1, 1);
-    c.ws = make(be.ops->conv2d_workspace(be.ctx, &c.s) / sizeof(float), AMP_F32, NULL, 0, 0);
+    c.ws = make(be.ops->conv2d_workspace(be.ctx, &c.s, AMP_F32, AMP_MATH_F32) / sizeof(float),
+                AMP_F32, NULL, 0, 0);
     for (size_t i = 0; i < c.ws.numel; i++) /* ops must not rely on a zeroed workspace */
         ((float *)c.ws.data)[i] = 1e30f;
     struct amp_tensor dw = make(wn, AMP_F32, NULL, 0, 0), db = make(3, AMP_F32, NULL, 0, 0),

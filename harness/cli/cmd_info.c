@@ -156,8 +156,9 @@ static int smoke_conv(struct backend *be, const struct smoke_case *k)
     if (rc == AMP_OK)
         rc = smoke_tensor(be, &ty, NULL, NY, k->dtype);
     if (rc == AMP_OK) /* as the model allocates it: FP32 words */
-        rc = tensor_alloc(be, &ws, (be->ops->conv2d_workspace(be->ctx, &s) + 3) / 4 + 1, AMP_F32,
-                          MEM_WORKSPACE);
+        rc = tensor_alloc(be, &ws,
+                          (be->ops->conv2d_workspace(be->ctx, &s, k->dtype, k->math) + 3) / 4 + 1,
+                          AMP_F32, MEM_WORKSPACE);
     if (rc == AMP_OK) {
         be->ops->conv2d_forward(be->ctx, &ty, &tx, &tw, &tb, &ws, &s, k->math);
         rc = smoke_read(be, got, &ty);

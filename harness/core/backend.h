@@ -156,9 +156,11 @@ struct backend_ops {
      * backend runs only 3x3 convolutions with stride 1 and padding 1"). NULL: every shape. The
      * conv ops below must be given only shapes it accepts. */
     int (*conv2d_supports)(void *ctx, const struct conv_shape *s, char *why, size_t len);
-    /* Bytes of workspace the conv ops need for shape s (as cuDNN's GetWorkspaceSize); the
-     * caller allocates it as a MEM_WORKSPACE tensor and passes it to both conv ops. */
-    size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s);
+    /* Bytes of workspace the conv ops need for shape s run in dtype with math (as cuDNN's
+     * GetWorkspaceSize: a recipe's own algorithms, not the worst dtype's); the caller allocates
+     * it as a MEM_WORKSPACE tensor and passes it to both conv ops of that dtype and math. */
+    size_t (*conv2d_workspace)(void *ctx, const struct conv_shape *s, enum amp_dtype dtype,
+                               enum amp_math math);
     /* out[n, c_out, conv_out_h, conv_out_w] = bias[c_out] + the cross-correlation of weight
      * [c_out, c_in, kernel, kernel] with inp [n, c_in, h, w] (zero-padded by pad, at stride);
      * bias NULL: none (the sum alone is rounded). */

@@ -12,15 +12,6 @@
 #include "cpu_ops.h"
 #include "simd.h"
 
-/* Vectors of the machine's width (GCC keeps simd.h's 16-float vectors in memory where the
- * registers are 8 floats wide). */
-#if defined(__AVX512F__)
-#define VH 16
-#else
-#define VH 8
-#endif
-typedef float vh __attribute__((vector_size(VH * sizeof(float)), aligned(4)));
-
 /* Geometry of the padded grid for an h x w plane. */
 struct grid {
     int h, w;
@@ -41,12 +32,12 @@ static struct grid grid_of(const struct conv_shape *s)
  * width (the last one overlapping) instead of a library call per row. */
 static inline void copy_row(float *restrict dst, const float *restrict src, int w, float add)
 {
-    if (w >= VH) {
+    if (w >= VN) {
         int i = 0;
-        for (; i + VH <= w; i += VH)
-            *(vh *)(dst + i) = *(const vh *)(src + i) + add;
+        for (; i + VN <= w; i += VN)
+            *(vn *)(dst + i) = *(const vn *)(src + i) + add;
         if (i < w)
-            *(vh *)(dst + w - VH) = *(const vh *)(src + w - VH) + add;
+            *(vn *)(dst + w - VN) = *(const vn *)(src + w - VN) + add;
         return;
     }
     for (int i = 0; i < w; i++)
@@ -56,12 +47,12 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
 /* dst[0..w) = src[0..w) exactly (no bias: not even + 0, which would turn -0 into +0). */
 static inline void copy_row_exact(float *restrict dst, const float *restrict src, int w)
 {
-    if (w >= VH) {
+    if (w >= VN) {
         int i = 0;
-        for (; i + VH <= w; i += VH)
-            *(vh *)(dst + i) = *(const vh *)(src + i);
+        for (; i + VN <= w; i += VN)
+            *(vn *)(dst + i) = *(const vn *)(src + i);
         if (i < w)
-            *(vh *)(dst + w - VH) = *(const vh *)(src + w - VH);
+            *(vn *)(dst + w - VN) = *(const vn *)(src + w - VN);
         return;
     }
     memcpy(dst, src, (size_t)w * sizeof *dst);
@@ -370,20 +361,20 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 #pragma omp for schedule(static)
         for (int co = 0; co < (dbias ? CO : 0); co++) {
             /* (16 lane sums, as halves in registers of the machine's width: the same chains) */
-            vh acc[VF_LANES / VH] = { { 0 } };
+            vn acc[VF_LANES / VN] = { { 0 } };
             float tail = 0.0f;
             for (int n = 0; n < N; n++) {
                 const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
                 size_t i = 0;
                 for (; i + VF_LANES <= HW; i += VF_LANES)
-                    for (int j = 0; j < VF_LANES / VH; j++)
-                        acc[j] += *(const vh *)(gn + i + j * VH);
+                    for (int j = 0; j < VF_LANES / VN; j++)
+                        acc[j] += *(const vn *)(gn + i + j * VN);
                 for (; i < HW; i++)
                     tail += gn[i];
             }
             float lanes[VF_LANES];
-            for (int j = 0; j < VF_LANES / VH; j++)
-                *(vh *)(lanes + j * VH) = acc[j];
+            for (int j = 0; j < VF_LANES / VN; j++)
+                *(vn *)(lanes + j * VN) = acc[j];
             cpu_set(dbias, (size_t)co, vf_sum(vf_load(lanes)) + tail, &bcounts);
             brounded++;
         }

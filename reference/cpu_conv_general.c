@@ -23,15 +23,9 @@
 
 enum { MR = 6, MR4 = 4, NR = VF_LANES };
 
-/* The micro-kernel's vectors have the machine's width (GCC keeps 64-byte vectors in memory where
- * the registers are 32 bytes wide): NV of them make one NR-wide row of the tile. */
-#if defined(__AVX512F__)
-#define VN 16
-#else
-#define VN 8
-#endif
+/* The micro-kernel's vectors have the machine's width (simd.h's vn): NV of them make one
+ * NR-wide row of the tile. */
 enum { NV = NR / VN };
-typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
 
 static inline size_t up(size_t x, size_t m)
 {
@@ -663,6 +657,32 @@ void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
 }
 
 /* ---- filter gradient ---- */
+/* The bias gradient, inside the filter gradient's parallel region (the threads share its
+ * channels): a plain FP32 reduction of dout (never TF32-rounded), in vectors, as the 3x3 path
+ * sums it; row is the thread's scratch row of at least OHW floats. */
+static void bias_gradient(struct cpu_ctx *c, struct amp_tensor *dbias,
+                          const struct amp_tensor *dout, const struct geo *g, float *row)
+{
+    struct lowp_counts counts = { 0 };
+    size_t rounded = 0;
+#pragma omp for schedule(static)
+    for (size_t co = 0; co < g->CO; co++) {
+        float lanes[NR] = { 0 }, tail = 0.0f;
+        for (size_t n = 0; n < g->N; n++) {
+            const size_t off = (n * g->CO + co) * g->OHW;
+            const float *gn = (const float *)dout->data + off;
+            if (dout->dtype != AMP_F32) {
+                cpu_load(row, dout, off, g->OHW, 0);
+                gn = row;
+            }
+            lane_sums(lanes, &tail, gn, g->OHW);
+        }
+        cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &counts);
+        rounded++;
+    }
+    cpu_count(c, dbias, rounded, &counts);
+}
+
 /* dW^T[ck, co] = sum over the batch's columns q (in order) of col[ck, q] * dout[co, q]; dbias =
  * sum of dout. Each thread owns shares of the MR-row tiles of dW^T and runs every chunk of
  * columns alone: it builds its tiles' im2col rows and dout^T (NR-column panels) for the chunk,
@@ -682,8 +702,8 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         float *part = my_scratch(lay);                  /* [MR][CO16]: a chunk's sums */
         float *tmp = part + up(MR * g->CO16, 16);       /* [NR][OHW]: widened dout rows */
         float *row = tmp + NR * g->OHW;                 /* a scratch row */
-        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
-        size_t wrounded = 0, brounded = 0;
+        struct lowp_counts wcounts = { 0 };
+        size_t wrounded = 0;
         struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
@@ -743,28 +763,9 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 wrounded += ck1 - ck0;
             }
         } /* the shares */
-        /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
-         * as the 3x3 path sums it. */
-        if (dbias) {
-#pragma omp for schedule(static)
-            for (size_t co = 0; co < g->CO; co++) {
-                float lanes[NR] = { 0 }, tail = 0.0f;
-                for (size_t n = 0; n < g->N; n++) {
-                    const size_t off = (n * g->CO + co) * g->OHW;
-                    const float *gn = (const float *)dout->data + off;
-                    if (dout->dtype != AMP_F32) {
-                        cpu_load(row, dout, off, g->OHW, 0);
-                        gn = row;
-                    }
-                    lane_sums(lanes, &tail, gn, g->OHW);
-                }
-                cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &bcounts);
-                brounded++;
-            }
-        }
-        cpu_count(c, dweight, wrounded, &wcounts);
         if (dbias)
-            cpu_count(c, dbias, brounded, &bcounts);
+            bias_gradient(c, dbias, dout, g, row);
+        cpu_count(c, dweight, wrounded, &wcounts);
     }
 }
 
@@ -792,8 +793,8 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
         const size_t wrow = up(g->XL > g->OHW ? (g->XL > g->CK ? g->XL : g->CK)
                                              : (g->OHW > g->CK ? g->OHW : g->CK), NR);
         size_t *cbase = (size_t *)(zeros + wrow);
-        struct lowp_counts wcounts = { 0 }, bcounts = { 0 };
-        size_t wrounded = 0, brounded = 0;
+        struct lowp_counts wcounts = { 0 };
+        size_t wrounded = 0;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
@@ -878,28 +879,9 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                 wrounded += ck_end - ck0;
             }
         } /* the shares */
-        /* The bias gradient: a plain FP32 reduction of dout (never TF32-rounded), in vectors,
-         * as the 3x3 path sums it. */
-        if (dbias) {
-#pragma omp for schedule(static)
-            for (size_t co = 0; co < g->CO; co++) {
-                float lanes[NR] = { 0 }, tail = 0.0f;
-                for (size_t n = 0; n < g->N; n++) {
-                    const size_t off = (n * g->CO + co) * g->OHW;
-                    const float *gn = (const float *)dout->data + off;
-                    if (dout->dtype != AMP_F32) {
-                        cpu_load(row, dout, off, g->OHW, 0);
-                        gn = row;
-                    }
-                    lane_sums(lanes, &tail, gn, g->OHW);
-                }
-                cpu_set(dbias, co, vf_sum(vf_load(lanes)) + tail, &bcounts);
-                brounded++;
-            }
-        }
-        cpu_count(c, dweight, wrounded, &wcounts);
         if (dbias)
-            cpu_count(c, dbias, brounded, &bcounts);
+            bias_gradient(c, dbias, dout, g, row);
+        cpu_count(c, dweight, wrounded, &wcounts);
     }
 }
 

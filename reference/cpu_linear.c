@@ -19,12 +19,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-#if defined(__AVX512F__)
-#define VN 16
-#else
-#define VN 8
-#endif
-typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
 enum { HALVES = VF_LANES / VN }; /* machine vectors per 16-lane accumulator */
 
 /* Whether t is read as it is (FP32, not rounded to TF32), else widened into a buffer. */

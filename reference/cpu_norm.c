@@ -20,15 +20,6 @@ struct plane_sum {
     float tail;
 };
 
-/* (The lanes in registers of the machine's width while a piece is summed: lane l's chain is
- * the same.) */
-#if defined(__AVX512F__)
-#define VN 16
-#else
-#define VN 8
-#endif
-typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
-
 static inline void psum_add(struct plane_sum *s, const float *v, size_t len)
 {
     vn acc[VF_LANES / VN];

@@ -18,6 +18,15 @@ typedef float vf __attribute__((vector_size(VF_LANES * sizeof(float)), aligned(4
 typedef uint32_t vu32 __attribute__((vector_size(VF_LANES * sizeof(uint32_t)), aligned(4)));
 typedef uint16_t vu16 __attribute__((vector_size(VF_LANES * sizeof(uint16_t)), aligned(2)));
 
+/* Vectors of the machine's width, VN floats, for loops that keep their vectors in registers (GCC
+ * keeps the 16-float vf in memory where the registers are 8 floats wide). */
+#if defined(__AVX512F__)
+#define VN 16
+#else
+#define VN 8
+#endif
+typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+
 static inline vf vf_load(const float *p)
 {
     return *(const vf *)p;

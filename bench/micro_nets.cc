@@ -5,6 +5,8 @@
 // backend's threads (default: all cores). The one C++ corner of the project.
 #include <benchmark/benchmark.h>
 
+#include "bench_tensors.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,25 +20,6 @@ extern "C" {
 }
 
 namespace {
-
-struct Tensors {
-    backend *be;
-    std::vector<amp_tensor> all;
-    amp_tensor *make(size_t n, amp_dtype dt, mem_category cat)
-    {
-        all.emplace_back();
-        if (tensor_alloc(be, &all.back(), n ? n : 1, dt, cat) != AMP_OK) {
-            std::fprintf(stderr, "%s\n", amp_last_error());
-            std::abort();
-        }
-        return &all.back();
-    }
-    ~Tensors()
-    {
-        for (auto &t : all)
-            tensor_free(be, &t);
-    }
-};
 
 // A deterministic pattern in the tensor's dtype, values in [-v, v].
 void fill(backend *be, amp_tensor *t, float v)
@@ -105,7 +88,6 @@ const Dtype kDtypes[] = { { "fp32", AMP_F32 }, { "fp16", AMP_F16 } };
 void conv_fwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_dtype dt)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const conv_shape cs = { n, c.c_in, c.h, c.w, c.c_out, c.k, c.stride, c.pad };
     const size_t oh = conv_out_h(&cs), ow = conv_out_w(&cs);
     amp_tensor *x = t.make((size_t)n * c.c_in * c.h * c.w, dt, MEM_ACTIVATIONS);
@@ -126,7 +108,6 @@ void conv_fwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_
 void conv_bwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_dtype dt)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const conv_shape cs = { n, c.c_in, c.h, c.w, c.c_out, c.k, c.stride, c.pad };
     const size_t oh = conv_out_h(&cs), ow = conv_out_w(&cs);
     amp_tensor *x = t.make((size_t)n * c.c_in * c.h * c.w, dt, MEM_ACTIVATIONS);
@@ -148,7 +129,6 @@ void conv_bwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_
 void linear_fwd(benchmark::State &st, backend *be, const Linear &l, uint32_t n, amp_dtype dt)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     amp_tensor *x = t.make((size_t)n * l.k, dt, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)l.m * l.k, dt, MEM_WEIGHTS);
     amp_tensor *b = t.make(l.m, dt, MEM_WEIGHTS);
@@ -164,7 +144,6 @@ void linear_fwd(benchmark::State &st, backend *be, const Linear &l, uint32_t n, 
 void linear_bwd(benchmark::State &st, backend *be, const Linear &l, uint32_t n, amp_dtype dt)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     amp_tensor *x = t.make((size_t)n * l.k, dt, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)l.m * l.k, dt, MEM_WEIGHTS);
     amp_tensor *dy = t.make((size_t)n * l.m, dt, MEM_ACTIVATION_GRADS);
@@ -184,7 +163,6 @@ void linear_bwd(benchmark::State &st, backend *be, const Linear &l, uint32_t n, 
 void bn(benchmark::State &st, backend *be, const Plane &p, uint32_t n, amp_dtype dt, bool back)
 {
     Tensors t{ be, {} };
-    t.all.reserve(16);
     const size_t numel = (size_t)n * p.c * p.h * p.w;
     amp_tensor *x = t.make(numel, dt, MEM_ACTIVATIONS);
     amp_tensor *y = t.make(numel, dt, MEM_ACTIVATIONS);
@@ -211,7 +189,6 @@ void bn(benchmark::State &st, backend *be, const Plane &p, uint32_t n, amp_dtype
 void pool(benchmark::State &st, backend *be, const Plane &p, uint32_t n, amp_dtype dt, bool back)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const size_t numel = (size_t)n * p.c * p.h * p.w, onumel = (size_t)n * p.c * (p.h / 2) * (p.w / 2);
     amp_tensor *x = t.make(numel, dt, MEM_ACTIVATIONS), *y = t.make(onumel, dt, MEM_ACTIVATIONS);
     amp_tensor *dy = t.make(onumel, dt, MEM_ACTIVATION_GRADS), *dx = t.make(numel, dt, MEM_ACTIVATION_GRADS);

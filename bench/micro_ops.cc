@@ -4,6 +4,8 @@
 // rate counters give FLOP/s and bytes/s. The one C++ corner of the project.
 #include <benchmark/benchmark.h>
 
+#include "bench_tensors.h"
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -34,26 +36,6 @@ const Precision kPrecisions[] = { { "fp32", AMP_F32, AMP_MATH_F32 },
                                   { "tf32", AMP_F32, AMP_MATH_TF32 },
                                   { "fp16", AMP_F16, AMP_MATH_F32 },
                                   { "bf16", AMP_BF16, AMP_MATH_F32 } };
-
-// Tensors of one benchmark, freed with the backend.
-struct Tensors {
-    backend *be;
-    std::vector<amp_tensor> all;
-    amp_tensor *make(size_t n, amp_dtype dt, mem_category cat)
-    {
-        all.emplace_back();
-        if (tensor_alloc(be, &all.back(), n, dt, cat) != AMP_OK) {
-            std::fprintf(stderr, "%s\n", amp_last_error());
-            std::abort();
-        }
-        return &all.back();
-    }
-    ~Tensors()
-    {
-        for (auto &t : all)
-            tensor_free(be, &t);
-    }
-};
 
 void fill(backend *be, amp_tensor *t, float v)
 {
@@ -102,7 +84,6 @@ template <typename Call> void timed(benchmark::State &st, backend *be, Call call
 void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 }; // 3x3, stride 1, padding 1
     amp_tensor *x = t.make((size_t)s.batch * kH * kW, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHTS);
@@ -121,7 +102,6 @@ void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Preci
 void conv_backward(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const conv_shape cs = { s.batch, 1, kH, kW, s.channels, 3, 1, 1 }; // 3x3, stride 1, padding 1
     amp_tensor *x = t.make((size_t)s.batch * kH * kW, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)s.channels * 9, p.dtype, MEM_WEIGHTS);
@@ -141,7 +121,6 @@ void conv_backward(benchmark::State &st, backend *be, const Shape &s, const Prec
 void linear_forward(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const uint32_t k = s.channels * kH * kW;
     amp_tensor *x = t.make((size_t)s.batch * k, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)kClasses * k, p.dtype, MEM_WEIGHTS);
@@ -159,7 +138,6 @@ void linear_forward(benchmark::State &st, backend *be, const Shape &s, const Pre
 void linear_backward(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(8);
     const uint32_t k = s.channels * kH * kW;
     amp_tensor *x = t.make((size_t)s.batch * k, p.dtype, MEM_ACTIVATIONS);
     amp_tensor *w = t.make((size_t)kClasses * k, p.dtype, MEM_WEIGHTS);
@@ -181,7 +159,6 @@ void linear_backward(benchmark::State &st, backend *be, const Shape &s, const Pr
 void cast(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(4);
     const size_t n = (size_t)s.channels * kH * kW * kClasses;
     amp_tensor *src = t.make(n, AMP_F32, MEM_WEIGHTS);
     amp_tensor *dst = t.make(n, p.dtype, MEM_WEIGHT_COPIES);
@@ -194,7 +171,6 @@ void cast(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 void unscale(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(4);
     const size_t n = (size_t)s.channels * kH * kW * kClasses;
     amp_tensor *g = t.make(n, p.dtype, MEM_WEIGHT_GRADS);
     amp_tensor *sc = t.make(sizeof(loss_scaler) / 4, AMP_I32, MEM_OPTIMIZER);
@@ -209,7 +185,6 @@ void unscale(benchmark::State &st, backend *be, const Shape &s, const Precision 
 void sgd(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
 {
     Tensors t{ be, {} };
-    t.all.reserve(6);
     const size_t n = (size_t)s.channels * kH * kW * kClasses;
     // Master-weight update (FP32 weights, momentum and gradients) writing the low-precision copy.
     amp_tensor *w = t.make(n, AMP_F32, MEM_WEIGHTS);

@@ -224,7 +224,11 @@ static void test_protocol(void)
     check(c.seeds == 1, "run --net resnet8: one seed");
     char *a3[] = { "--net", "lenet5" };
     cli_parse(2, a3, &c, stdout, CLI_VERIFY, NULL);
-    check(c.seeds == 1, "verify --net lenet5: no protocol, one seed");
+    check(c.seeds == 3 && c.epochs == 5, "verify --net lenet5: 3 seeds, 5 epochs (%u, %u)",
+          c.seeds, c.epochs);
+    char *a4[] = { "--net", "seed" };
+    cli_parse(2, a4, &c, stdout, CLI_VERIFY, NULL);
+    check(c.seeds == 1, "verify --net seed: no protocol, one seed");
 }
 
 int main(void)

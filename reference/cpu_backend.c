@@ -125,5 +125,6 @@ const struct backend_ops cpu_backend_ops = {
     .unscale = cpu_unscale,
     .scaler_update = cpu_scaler_update,
     .sgd_momentum = cpu_sgd_momentum,
+    .fp8_quantize = cpu_fp8_quantize,
     .describe = NULL,
 };

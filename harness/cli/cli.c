@@ -14,6 +14,7 @@
 
 enum opt_type {
     OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_RECIPES, OPT_POLICY, OPT_NET,
+    OPT_MX_SCALE,
     OPT_SET, /* a flag without a value: sets the int field to `min` */
     OPT_RANGE, /* A:B, 1 <= A <= B, into profile_first/profile_last */
 };
@@ -51,6 +52,8 @@ static const struct opt run_opts[] = {
     { "--scale-growth-interval", "N", OPT_U32, FIELD(scale_growth_interval), 1, 1e9, "clean steps before the scale doubles (default 2000)", 0 },
     { "--scale-min", "S", OPT_FLOAT, FIELD(scale_min), 0, 0x1p64, "lower bound of the dynamic scale (default none)", 0 },
     { "--scale-max", "S", OPT_FLOAT, FIELD(scale_max), 0, 0x1p64, "upper bound of the dynamic scale (default none)", 0 },
+    { "--amax-history", "N", OPT_U32, FIELD(amax_history), 1, 100000, "fp8-delayed: steps of amax history the scale is taken from (default 1024)", 0 },
+    { "--mx-scale", "NAME", OPT_MX_SCALE, 0, 0, 0, "mxfp8: block scale rounding, rceil (cuBLAS, Transformer Engine) or floor (the OCP MX spec) (default rceil)", 0 },
     { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)", 0 },
     { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph", 0 },
     { "--profile-steps", "A:B", OPT_RANGE, 0, 0, 0, "profile steps A..B of each mode (cudaProfilerStart/Stop; see docs/PROFILING.md)", 0 },
@@ -86,6 +89,8 @@ void config_defaults(struct amp_config *c)
     c->scale_growth_interval = 2000;
     c->steps_csv = 1;
     c->graphs = 1;
+    c->amax_history = FP8_AMAX_HISTORY_DEFAULT;
+    c->mx_scale = MX_SCALE_RCEIL;
     c->tol_acc = 1.0f;
     c->tol_loss = 0.05f;
     c->seeds = 1;
@@ -217,6 +222,12 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
         c->policy = (enum policy)p;
         return AMP_OK;
     }
+    case OPT_MX_SCALE:
+        if (strcmp(value, "rceil") != 0 && strcmp(value, "floor") != 0)
+            return amp_fail(AMP_EINPUT, "--mx-scale: unknown rounding '%s' (known: rceil, floor)",
+                            value);
+        c->mx_scale = strcmp(value, "floor") == 0 ? MX_SCALE_FLOOR : MX_SCALE_RCEIL;
+        return AMP_OK;
     case OPT_STRING:
         if (value[0] == '\0')
             return amp_fail(AMP_EINPUT, "%s: empty value", o->flag);

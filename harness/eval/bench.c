@@ -63,7 +63,7 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     if (channels)
         cell.channels = channels;
     const struct model_shape shape = train_model_shape(&cell, train, batch);
-    const struct precision_plan plan = precision_plan_of(r, c->policy);
+    const struct precision_plan plan = train_plan_of(c, r);
     struct net_totals totals;
     int rc = model_totals(net, &shape, &plan, &totals);
     if (rc == AMP_OK)

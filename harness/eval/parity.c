@@ -103,7 +103,7 @@ static int capture(const struct amp_config *c, const struct recipe *r, const str
     const struct model_shape shape = train_model_shape(c, d, n);
     struct amp_config det = *c;
     det.deterministic = 1;
-    out->plan = precision_plan_of(r, c->policy);
+    out->plan = train_plan_of(c, r);
     int rc = train_open_model(&det, r, &out->plan, &shape, &be, &model);
     if (rc != AMP_OK)
         return rc;

@@ -69,7 +69,7 @@ static void conv_backward(const struct layer *l, const struct layer_call *c)
 {
     struct conv_shape s = l->conv;
     s.n = c->n;
-    struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
+    struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
     c->ops->conv2d_backward(c->ctx, &l->w[0].grad, l->nw > 1 ? &l->w[1].grad : NULL,
                             dx.data ? &dx : NULL, &dy, &x, weights_used(&l->w[0]), c->workspace,

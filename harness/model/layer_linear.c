@@ -42,7 +42,7 @@ static void linear_forward(const struct layer *l, const struct layer_call *c)
 
 static void linear_backward(const struct layer *l, const struct layer_call *c)
 {
-    struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
+    struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
     c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy, &x,
                             weights_used(&l->w[0]), c->n, (uint32_t)act_numel(l->p.in), l->p.width,

@@ -91,7 +91,11 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
         l->dtype = l->kind->role == ROLE_FOLLOWS_INPUT ? l->in_dtype : plan->role[l->kind->role];
         l->param_dtype = l->kind->param_role == ROLE_FOLLOWS_INPUT
                              ? l->dtype : plan->role[l->kind->param_role];
-        l->casts_input = lowp_rounds(l->in_dtype, l->dtype);
+        l->fp8 = plan->fp8.scaling != FP8_SCALING_NONE && dtype_is_lowp(l->dtype) &&
+                 (l->kind->role == ROLE_CONV || l->kind->role == ROLE_LINEAR);
+        if (l->fp8) /* FP32 masters quantized each step; the input quantized instead of rounded */
+            l->param_dtype = AMP_F32;
+        l->casts_input = !l->fp8 && lowp_rounds(l->in_dtype, l->dtype);
         rc = l->kind->shape(s, l->width, l->in, &l->out);
         if (rc != AMP_OK)
             return rc;
@@ -139,6 +143,22 @@ static void products_of(char *buf, size_t len, enum amp_dtype operands, enum amp
         snprintf(buf, len, "fp32");
 }
 
+/* An FP8 layer's line: "e4m3 x e4m3 -> fp32, dy e5m2" and the scaling, "mx" before the
+ * formats of block-scaled operands. */
+static void fp8_trace(const struct layer_plan *l, const struct precision_plan *plan,
+                      struct layer_trace *t)
+{
+    const char *mx = plan->fp8.scaling == FP8_SCALING_MX ? "mx" : "";
+    const char *fwd = fp8_format_name(plan->fp8.forward), *bwd = fp8_format_name(plan->fp8.backward);
+    snprintf(t->input, sizeof t->input, "%s%s(%s)", mx, fwd, dtype_name(l->in_dtype));
+    snprintf(t->compute, sizeof t->compute, "%s%s x %s%s -> fp32, dy %s%s", mx, fwd, mx, fwd, mx,
+             bwd);
+    snprintf(t->weights, sizeof t->weights, "%s%s of fp32 master (%s)", mx, fwd,
+             plan->fp8.scaling == FP8_SCALING_DELAYED   ? "delayed"
+             : plan->fp8.scaling == FP8_SCALING_CURRENT ? "current"
+                                                        : "blocks of 32");
+}
+
 void layer_trace_of(const struct layer_plan *l, const struct precision_plan *plan,
                     struct layer_trace *t)
 {
@@ -155,6 +175,10 @@ void layer_trace_of(const struct layer_plan *l, const struct precision_plan *pla
     switch (l->kind->role) {
     case ROLE_CONV:
     case ROLE_LINEAR:
+        if (l->fp8) {
+            fp8_trace(l, plan, t);
+            break;
+        }
         if (l->dtype == AMP_F32 && reads != AMP_F32)
             snprintf(t->compute, sizeof t->compute, "fp32 (input widened)");
         else

@@ -44,6 +44,8 @@ struct layer_plan {
     enum amp_dtype dtype;     /* the dtype it computes in and writes: its role's in the plan */
     enum amp_dtype param_dtype; /* its parameters' (and statistics') dtype: param_role's */
     int casts_input;          /* reads its input rounded to dtype (an FP32 input, low dtype) */
+    int fp8;                  /* an FP8 recipe's conv or linear: its input, weight and output
+                               * gradient quantized to FP8 (fp8_scaling.h), its parameters FP32 */
     int first;                /* reads the model's input: no input gradient to compute */
     int in_place;             /* writes its output over its input (the kind allows it, and its
                                * input layer has no other reader and no need of its output) */
@@ -59,12 +61,17 @@ struct param_spec {
 };
 #define LAYER_MAX_PARAMS 2
 
+/* What an FP8 layer quantizes: its input, its weight and its output gradient. */
+enum { FP8_INPUT, FP8_WEIGHT, FP8_GRAD, FP8_NOPERANDS };
+
 /* A parameter tensor of a built model, in every dtype it is kept in. */
 struct weights {
     char name[48];
     struct param_spec spec;
     struct amp_tensor param;       /* stored (FP32 master, or low precision when pure) */
     struct amp_tensor copy;        /* the layer's low-precision copy (data NULL when unused) */
+    struct amp_tensor quant;       /* FP8 recipes: the weight quantized (FP32 holding the
+                                    * dequantized FP8 values) for this step (data NULL else) */
     struct amp_tensor grad;        /* in the layer's dtype */
     struct amp_tensor master_grad; /* FP32, for the master (data NULL when grad is it) */
     struct amp_tensor velocity;    /* momentum, in the stored dtype */
@@ -86,6 +93,11 @@ struct layer {
     struct amp_tensor *dx;    /* where its backward writes the input gradient: the input layer's
                                * dy, or dx_part when that is a sum; NULL when first */
     struct amp_tensor dx_cast;/* the input gradient in dtype, cast to *dx after (when x_cast) */
+    /* FP8 layers (p.fp8): the quantized input and output gradient (FP32 holding dequantized FP8
+     * values), and the scaling state of the input, the weight and the output gradient (views of
+     * the model's state tensors; fp8_history data NULL unless delayed scaling). */
+    struct amp_tensor x_q, dy_q;
+    struct amp_tensor fp8_state[FP8_NOPERANDS], fp8_history[FP8_NOPERANDS];
     struct amp_tensor *skip;  /* add: the skip layer's output */
     struct amp_tensor *dskip; /* add: where the skip gradient goes (its dy, or dskip_part) */
     /* A layer read by several sums their gradients: the reader that runs its backward first
@@ -158,16 +170,23 @@ static inline struct amp_tensor layer_view(const struct amp_tensor *t, uint32_t 
     return v;
 }
 
-/* The weights a layer computes with: the low-precision copy when there is one. */
+/* The weights a layer computes with: the FP8-quantized weight, else the low-precision copy
+ * when there is one. */
 static inline const struct amp_tensor *weights_used(const struct weights *w)
 {
-    return w->copy.data ? &w->copy : &w->param;
+    return w->quant.data ? &w->quant : w->copy.data ? &w->copy : &w->param;
 }
 
-/* The input a layer reads (x, or its rounded copy) for n samples. */
+/* The input a layer reads (x, its rounded copy, or its FP8-quantized one) for n samples. */
 static inline struct amp_tensor layer_input(const struct layer *l, uint32_t n)
 {
-    return layer_view(l->x_cast.data ? &l->x_cast : l->x, n, l->p.in);
+    return layer_view(l->x_q.data ? &l->x_q : l->x_cast.data ? &l->x_cast : l->x, n, l->p.in);
+}
+
+/* The output gradient a layer's backward reads (dy, or its FP8-quantized copy) for n samples. */
+static inline struct amp_tensor layer_output_grad(const struct layer *l, uint32_t n)
+{
+    return layer_view(l->dy_q.data ? &l->dy_q : l->dy, n, l->p.out);
 }
 
 /* Where the backward pass writes the input gradient for n samples (NULL data when first). */

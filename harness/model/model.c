@@ -30,6 +30,11 @@ struct model {
     struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
     struct amp_tensor workspace; /* the conv ops' */
     struct amp_tensor grad_parts; /* the gradient parts summed at forks (layer dx_part/dskip_part) */
+    /* FP8 recipes: FP8_NOPERANDS quantized tensors per FP8 layer, their struct
+     * fp8_tensor_state array and (delayed scaling) their amax histories, and a host copy. */
+    size_t nfp8;
+    struct amp_tensor fp8_states, fp8_history;
+    struct fp8_tensor_state *fp8_host;
     enum model_fault fault;       /* test-only (faults.h): FAULT_NONE in every normal run */
     struct amp_tensor fault_scaler; /* FAULT_SCALED_TWICE: a scaler holding 1 / scale */
 };
@@ -118,6 +123,10 @@ static int alloc_outputs(struct model *m)
         l->skip = l->p.skip == FROM_INPUT ? NULL : m->layers[l->p.skip].y;
         if (l->p.casts_input)
             rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
+        if (l->p.fp8 && rc == AMP_OK)
+            rc = alloc_act(m, &l->x_q, l->p.in, AMP_F32, MEM_ACTIVATIONS);
+        if (l->p.fp8 && rc == AMP_OK)
+            rc = alloc_act(m, &l->dy_q, l->p.out, AMP_F32, MEM_ACTIVATION_GRADS);
         if (l->p.in_place || i + 1 == m->nlayers) {
             l->y = l->x;
             l->dy = l->p.first ? NULL : m->layers[l->p.input].dy;
@@ -198,6 +207,45 @@ static int alloc_bn_state(struct model *m, struct layer *l)
     return rc;
 }
 
+/* FP8 recipes: each FP8 layer's quantized weight, and the state (and delayed scaling's amax
+ * history) of its input, weight and output gradient, as views of two shared tensors. */
+static int alloc_fp8(struct model *m)
+{
+    for (size_t i = 0; i < m->nlayers; i++)
+        m->nfp8 += m->layers[i].p.fp8 ? FP8_NOPERANDS : 0;
+    if (!m->nfp8)
+        return AMP_OK;
+    if (!m->be->ops->fp8_quantize)
+        return amp_fail(AMP_EINPUT, "--modes: the %s backend runs no FP8 recipe yet",
+                        m->be->ops->name);
+    const size_t words = sizeof(struct fp8_tensor_state) / sizeof(int32_t);
+    const int delayed = m->plan.fp8.scaling == FP8_SCALING_DELAYED;
+    const size_t hist = m->plan.fp8.amax_history;
+    m->fp8_host = calloc(m->nfp8, sizeof *m->fp8_host);
+    if (!m->fp8_host)
+        return amp_fail(AMP_ENOMEM, "out of host memory creating --net %s", m->net->name);
+    int rc = tensor_alloc(m->be, &m->fp8_states, m->nfp8 * words, AMP_I32, MEM_OPTIMIZER);
+    if (rc == AMP_OK && delayed)
+        rc = tensor_alloc(m->be, &m->fp8_history, m->nfp8 * hist, AMP_F32, MEM_OPTIMIZER);
+    size_t next = 0;
+    for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
+        struct layer *l = &m->layers[i];
+        if (!l->p.fp8)
+            continue;
+        rc = tensor_alloc(m->be, &l->w[0].quant, l->w[0].spec.numel, AMP_F32, MEM_WEIGHT_COPIES);
+        for (int k = 0; k < FP8_NOPERANDS; k++, next++) {
+            l->fp8_state[k] = (struct amp_tensor){
+                .data = (char *)m->fp8_states.data + next * sizeof(struct fp8_tensor_state),
+                .numel = words, .dtype = AMP_I32, .category = MEM_OPTIMIZER };
+            if (delayed)
+                l->fp8_history[k] = (struct amp_tensor){
+                    .data = (char *)m->fp8_history.data + next * hist * sizeof(float),
+                    .numel = hist, .dtype = AMP_F32, .category = MEM_OPTIMIZER };
+        }
+    }
+    return rc;
+}
+
 /* Every tensor: parameters, the model's inputs, each layer's output and gradient (in place:
  * its input's), rounded input copies and their gradients, batch norm state, the gradient parts,
  * the shared conv workspace, the scaler. */
@@ -252,6 +300,8 @@ static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
     if (rc == AMP_OK)
         rc = tensor_alloc(be, &m->workspace, (ws + sizeof(float) - 1) / sizeof(float), AMP_F32,
                           MEM_WORKSPACE);
+    if (rc == AMP_OK)
+        rc = alloc_fp8(m);
     if (rc == AMP_OK && m->scaling != SCALING_NONE) {
         const size_t words = (sizeof *scaler + sizeof(int32_t) - 1) / sizeof(int32_t);
         struct loss_scaler start = *scaler;
@@ -303,23 +353,26 @@ void model_destroy(struct model *m)
     struct backend *be = m->be;
     for (size_t i = 0; m->w && i < m->nw; i++) {
         struct weights *w = &m->w[i];
-        struct amp_tensor *ts[] = { &w->param, &w->copy, &w->grad, &w->master_grad,
+        struct amp_tensor *ts[] = { &w->param, &w->copy, &w->quant, &w->grad, &w->master_grad,
                                     &w->velocity };
         for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
             tensor_free(be, ts[k]);
     }
     for (size_t i = 0; i < m->nlayers; i++) {
         struct layer *l = &m->layers[i];
-        struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->y_own, &l->dy_own };
+        struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->x_q, &l->dy_q, &l->y_own,
+                                    &l->dy_own };
         for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
             tensor_free(be, ts[k]);
         for (int k = 0; k < BN_NSTATE; k++)
             tensor_free(be, &l->state[k]);
     }
     struct amp_tensor *others[] = { &m->scaler, &m->input, &m->labels, &m->stats, &m->workspace,
-                                    &m->grad_parts, &m->fault_scaler };
+                                    &m->grad_parts, &m->fault_scaler, &m->fp8_states,
+                                    &m->fp8_history };
     for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
         tensor_free(be, others[k]);
+    free(m->fp8_host);
     free(m->w);
     free(m->layers);
     free(m);
@@ -390,6 +443,36 @@ static int init_bn_state(struct model *m)
     return AMP_OK;
 }
 
+/* Each quantized tensor's scaling state at its start (scale 1, an empty amax history). MX
+ * blocks run along a weight's rows (its fan-in: the reduction of the forward GEMM) and along an
+ * activation's or gradient's sample, in memory order. */
+static int init_fp8(struct model *m)
+{
+    if (!m->nfp8)
+        return AMP_OK;
+    const struct fp8_plan *f = &m->plan.fp8;
+    size_t next = 0;
+    for (size_t i = 0; i < m->nlayers; i++) {
+        const struct layer *l = &m->layers[i];
+        if (!l->p.fp8)
+            continue;
+        const uint32_t rows[FP8_NOPERANDS] = {
+            [FP8_INPUT] = (uint32_t)act_numel(l->p.in),
+            [FP8_WEIGHT] = (uint32_t)(l->w[0].spec.numel / l->p.width),
+            [FP8_GRAD] = (uint32_t)act_numel(l->p.out),
+        };
+        for (int k = 0; k < FP8_NOPERANDS; k++)
+            m->fp8_host[next++] = fp8_state_make(f->scaling, k == FP8_GRAD ? f->backward
+                                                                           : f->forward,
+                                                 f->amax_history, f->mx_rounding, rows[k]);
+    }
+    const struct backend_ops *ops = m->be->ops;
+    if (m->fp8_history.data)
+        ops->zero(m->be->ctx, &m->fp8_history);
+    return ops->upload(m->be->ctx, m->fp8_states.data, m->fp8_host,
+                       m->nfp8 * sizeof *m->fp8_host);
+}
+
 int model_init(struct model *m, struct rng *rng)
 {
     const struct backend_ops *ops = m->be->ops;
@@ -410,7 +493,8 @@ int model_init(struct model *m, struct rng *rng)
         if (w->copy.data)
             ops->cast(m->be->ctx, &w->copy, &w->param);
     }
-    return init_bn_state(m);
+    int rc = init_bn_state(m);
+    return rc == AMP_OK ? init_fp8(m) : rc;
 }
 
 int model_set_batch(struct model *m, const float *images, const int32_t *labels, uint32_t n)
@@ -421,6 +505,30 @@ int model_set_batch(struct model *m, const float *images, const int32_t *labels,
     if (rc == AMP_OK)
         rc = ops->upload(m->be->ctx, m->labels.data, labels, (size_t)n * sizeof(int32_t));
     return rc;
+}
+
+/* One of an FP8 layer's operands (k: FP8_INPUT, FP8_WEIGHT, FP8_GRAD) quantized into dst. */
+static void quantize(const struct layer *l, int k, struct amp_tensor *dst,
+                     const struct amp_tensor *src, const struct layer_call *c, int train)
+{
+    struct amp_tensor state = l->fp8_state[k], history = l->fp8_history[k];
+    c->ops->fp8_quantize(c->ctx, dst, src, &state, history.data ? &history : NULL, train);
+}
+
+/* An FP8 layer's input and weight quantized for its forward (and kept for its backward). */
+static void quantize_operands(const struct layer *l, const struct layer_call *c)
+{
+    struct amp_tensor xq = layer_view(&l->x_q, c->n, l->p.in), x = layer_view(l->x, c->n, l->p.in);
+    quantize(l, FP8_INPUT, &xq, &x, c, c->train);
+    quantize(l, FP8_WEIGHT, &l->w[0].quant, &l->w[0].param, c, c->train);
+}
+
+/* An FP8 layer's output gradient quantized for its backward. */
+static void quantize_grad(const struct layer *l, const struct layer_call *c)
+{
+    struct amp_tensor dyq = layer_view(&l->dy_q, c->n, l->p.out),
+                      dy = layer_view(l->dy, c->n, l->p.out);
+    quantize(l, FP8_GRAD, &dyq, &dy, c, 1);
 }
 
 static void forward(struct model *m, const struct layer_call *c)
@@ -434,6 +542,8 @@ static void forward(struct model *m, const struct layer_call *c)
                               from = layer_view(l->x, c->n, l->p.in);
             c->ops->cast(c->ctx, &to, &from);
         }
+        if (l->p.fp8)
+            quantize_operands(l, c);
         l->p.kind->forward(l, c);
         nvtx_pop();
     }
@@ -478,6 +588,8 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
             continue;
         }
         nvtx_push(l->nvtx_backward);
+        if (l->p.fp8)
+            quantize_grad(l, c);
         l->p.kind->backward(l, c);
         gather_gradients(l, c);
         nvtx_pop();
@@ -698,4 +810,29 @@ int model_totals(const struct net_preset *net, const struct model_shape *shape,
 int model_has_scaler(const struct model *m)
 {
     return m->scaler.data != NULL;
+}
+
+size_t model_fp8_count(const struct model *m)
+{
+    return m->nfp8;
+}
+
+int model_fp8_read(struct model *m, struct model_fp8 *out)
+{
+    if (!m->nfp8)
+        return AMP_OK;
+    int rc = m->be->ops->download(m->be->ctx, m->fp8_host, m->fp8_states.data,
+                                  m->nfp8 * sizeof *m->fp8_host);
+    static const char *const what[FP8_NOPERANDS] = { "input", "weight", "grad" };
+    size_t next = 0;
+    for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
+        if (!m->layers[i].p.fp8)
+            continue;
+        for (int k = 0; k < FP8_NOPERANDS; k++, next++) {
+            struct model_fp8 *o = &out[next];
+            snprintf(o->name, sizeof o->name, "%s.%s", m->layers[i].p.spec->name, what[k]);
+            o->state = m->fp8_host[next];
+        }
+    }
+    return rc;
 }

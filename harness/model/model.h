@@ -72,6 +72,18 @@ void model_buffer(const struct model *m, size_t i, struct model_param *out);
 /* The logits of the last step: [batch, classes], of which the first n * classes are the batch's. */
 const struct amp_tensor *model_logits(const struct model *m);
 const struct model_shape *model_shape_of(const struct model *m);
+/* FP8 recipes: a quantized tensor ("conv.input", "conv.weight", "conv.grad": an FP8 layer's
+ * input, weight and output gradient) and its scaling state after the last training step (what
+ * its quantization did: scale, amax, saturated and underflowed elements, SQNR sums). */
+struct model_fp8 {
+    char name[56];
+    struct fp8_tensor_state state;
+};
+/* How many tensors the model quantizes to FP8 (0 unless an FP8 recipe), in layer order. */
+size_t model_fp8_count(const struct model *m);
+/* Reads them all (one download): out[model_fp8_count(m)]. */
+int model_fp8_read(struct model *m, struct model_fp8 *out);
+
 /* A layer as the trace, `ampbench nets` and the bench see it, without building the model. */
 struct layer_trace {          /* what it reads, computes in and writes */
     const char *name;         /* the preset's name for it: "conv" */

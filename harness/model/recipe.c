@@ -21,6 +21,21 @@ static const struct recipe recipes[] = {
       .math = AMP_MATH_F32, .lowp = AMP_BF16, .scaling = SCALING_NONE },
     { .name = "fp16-pure", .summary = "FP16 everywhere but the loss, no master copy, dynamic scaling",
       .math = AMP_MATH_F32, .lowp = AMP_F16, .pure = 1, .scaling = SCALING_DYNAMIC },
+    { .name = "fp8-delayed",
+      .summary = "FP8 conv/FC inputs (E4M3, E5M2 gradients), delayed per-tensor scaling, BF16 "
+                 "elsewhere, FP32 master weights",
+      .math = AMP_MATH_F32, .lowp = AMP_BF16, .scaling = SCALING_NONE,
+      .fp8 = FP8_SCALING_DELAYED, .fp8_forward = FP8_E4M3, .fp8_backward = FP8_E5M2 },
+    { .name = "fp8-current",
+      .summary = "FP8 conv/FC inputs (E4M3, E5M2 gradients), per-tensor scale from each "
+                 "tensor's own amax, BF16 elsewhere, FP32 master weights",
+      .math = AMP_MATH_F32, .lowp = AMP_BF16, .scaling = SCALING_NONE,
+      .fp8 = FP8_SCALING_CURRENT, .fp8_forward = FP8_E4M3, .fp8_backward = FP8_E5M2 },
+    { .name = "mxfp8",
+      .summary = "MXFP8 conv/FC inputs (E4M3, blocks of 32 with E8M0 scales), BF16 elsewhere, "
+                 "FP32 master weights",
+      .math = AMP_MATH_F32, .lowp = AMP_BF16, .scaling = SCALING_NONE,
+      .fp8 = FP8_SCALING_MX, .fp8_forward = FP8_E4M3, .fp8_backward = FP8_E4M3 },
 };
 
 const struct recipe *recipe_find(const char *name)
@@ -81,11 +96,17 @@ struct precision_plan precision_plan_of(const struct recipe *r, enum policy p)
     plan.role[ROLE_NORM] = r->pure || naive ? lp : AMP_F32; /* pure: model.half() */
     plan.role[ROLE_LOSS] = naive ? lp : AMP_F32;
     plan.weights = r->pure ? lp : AMP_F32;
+    plan.fp8 = (struct fp8_plan){ .scaling = r->fp8, .forward = r->fp8_forward,
+                                  .backward = r->fp8_backward,
+                                  .amax_history = FP8_AMAX_HISTORY_DEFAULT,
+                                  .mx_rounding = MX_SCALE_RCEIL };
     return plan;
 }
 
 double precision_plan_unit_roundoff(const struct precision_plan *plan)
 {
+    if (plan->fp8.scaling != FP8_SCALING_NONE) /* E5M2's 2 mantissa bits (E4M3: 2^-4) */
+        return plan->fp8.backward == FP8_E5M2 ? 0x1p-3 : 0x1p-4;
     double u = plan->math == AMP_MATH_TF32 ? 0x1p-11 : 0.0;
     for (int k = 0; k < NROLES; k++) {
         if (plan->role[k] == AMP_BF16)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "fp8_scaling.h"
 
 enum loss_scaling {
     SCALING_NONE,
@@ -21,6 +22,11 @@ struct recipe {
     enum amp_dtype lowp;    /* the low-precision compute type; AMP_F32 for none */
     int pure;               /* weights, gradients and momentum in lowp, no FP32 master copy */
     enum loss_scaling scaling;
+    /* FP8 recipes: how the conv and linear operands the policy puts in low precision are
+     * scaled (FP8_SCALING_NONE for the others), and their formats. */
+    enum fp8_scaling fp8;
+    enum fp8_format fp8_forward;  /* inputs and weights */
+    enum fp8_format fp8_backward; /* output gradients */
 };
 
 /* Which layers a mixed-precision recipe runs in its low-precision type. */
@@ -45,11 +51,22 @@ enum layer_role {
     NROLES
 };
 
+/* How an FP8 recipe quantizes (fp8_scaling.h). */
+struct fp8_plan {
+    enum fp8_scaling scaling;      /* FP8_SCALING_NONE: not an FP8 recipe */
+    enum fp8_format forward, backward;
+    uint32_t amax_history;         /* delayed scaling's history length (--amax-history) */
+    enum mx_scale_rounding mx_rounding; /* MX block scales (--mx-scale) */
+};
+
 /* The dtypes of one recipe under one policy. */
 struct precision_plan {
     enum amp_math math;
     enum amp_dtype weights;        /* stored weights (FP32 masters, or lowp when pure) */
-    enum amp_dtype role[NROLES];   /* what each role's inputs, weights and outputs are */
+    enum amp_dtype role[NROLES];   /* what each role's inputs, weights and outputs are; an FP8
+                                    * recipe's conv and linear roles in low precision (BF16)
+                                    * quantize their operands to FP8 (fp8) */
+    struct fp8_plan fp8;
 };
 
 /* The recipe called `name`, or NULL. */
@@ -66,6 +83,8 @@ const char *policy_name(enum policy p);
 /* Parses "seed", "autocast" or "naive"; -1 for anything else. */
 int policy_parse(const char *name);
 
+/* The plan of recipe r under policy p; an FP8 recipe's history and MX rounding at their
+ * defaults (FP8_AMAX_HISTORY_DEFAULT, rceil), which the caller may change. */
 struct precision_plan precision_plan_of(const struct recipe *r, enum policy p);
 /* The narrowest rounding any layer of the plan does: the unit roundoff of its lowest-precision
  * dtype (TF32 counts as FP16's 2^-11), 0 for a plan that computes in FP32 throughout. */

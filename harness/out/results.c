@@ -151,6 +151,48 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
     return csv_commit(&c, dir, "steps.csv");
 }
 
+/* Whether any primary run quantized tensors to FP8 and kept its steps. */
+static int has_fp8_steps(const struct run_record *rec)
+{
+    for (size_t i = 0; i < rec->nrecipes; i++)
+        if (results_is_primary(rec, i) && rec->recipes[i].fp8.nsteps)
+            return 1;
+    return 0;
+}
+
+/* FP8 recipes: every quantized tensor's statistics at every step. */
+static int write_fp8_csv(const char *dir, const struct run_record *rec)
+{
+    struct csv c;
+    int rc = csv_open(&c, "fp8.csv");
+    if (rc != AMP_OK)
+        return rc;
+    csv_put_names(c.f, fp8_columns, FP8_NCOLS);
+    fputc('\n', c.f);
+    for (size_t i = 0; i < rec->nrecipes; i++) {
+        if (!results_is_primary(rec, i))
+            continue;
+        const struct fp8_run *f = &rec->recipes[i].fp8;
+        for (size_t t = 0; t < f->nsteps; t++) {
+            const struct fp8_step *s = &f->steps[t];
+            const struct model_fp8 *x = &f->last[s->tensor];
+            const union csv_cell row[FP8_NCOLS] = {
+                [FP8_MODE] = { .text = rec->recipes[i].recipe->name },
+                [FP8_EPOCH] = { .uint = s->epoch }, [FP8_STEP] = { .uint = s->step },
+                [FP8_TENSOR] = { .text = x->name },
+                [FP8_FORMAT] = { .text = fp8_format_name((enum fp8_format)x->state.format) },
+                [FP8_SCALE] = { .real = s->scale }, [FP8_AMAX] = { .real = s->amax },
+                [FP8_SATURATED] = { .real = s->saturated_frac },
+                [FP8_UNDERFLOW] = { .real = s->underflow_frac },
+                [FP8_SQNR] = { .real = s->sqnr_db },
+            };
+            csv_put_cells(c.f, fp8_columns, FP8_NCOLS, row);
+            fputc('\n', c.f);
+        }
+    }
+    return csv_commit(&c, dir, "fp8.csv");
+}
+
 /* Every seed's per-epoch metrics (verify --seeds N). */
 static int write_seeds_csv(const char *dir, const struct run_record *rec)
 {
@@ -194,6 +236,8 @@ int results_write(const char *dir, const struct run_record *rec)
     /* The finest file first: a crash between two renames leaves steps.csv and seeds.csv at least
      * as far as epochs.csv, and epochs.csv at least as far as run.json. */
     int rc = rec->config->steps_csv ? write_steps_csv(dir, rec) : AMP_OK;
+    if (rc == AMP_OK && rec->config->steps_csv && has_fp8_steps(rec))
+        rc = write_fp8_csv(dir, rec);
     if (rc == AMP_OK && rec->config->seeds > 1)
         rc = write_seeds_csv(dir, rec);
     if (rc == AMP_OK)

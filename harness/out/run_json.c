@@ -3,6 +3,7 @@
 #include "results.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <time.h>
 
 #include "error.h"
@@ -49,6 +50,9 @@ static cJSON *config_json(const struct run_record *rec)
     cJSON_AddNumberToObject(sc, "growth_interval", c->scale_growth_interval);
     cJSON_AddNumberToObject(sc, "min_scale", c->scale_min);
     cJSON_AddNumberToObject(sc, "max_scale", c->scale_max);
+    cJSON *f8 = cJSON_AddObjectToObject(j, "fp8");
+    cJSON_AddNumberToObject(f8, "amax_history", c->amax_history);
+    cJSON_AddStringToObject(f8, "mx_scale", c->mx_scale == MX_SCALE_FLOOR ? "floor" : "rceil");
     return j;
 }
 
@@ -115,6 +119,67 @@ static cJSON *trace_json(const struct recipe_result *r)
     return j;
 }
 
+/* A dB figure, or null when infinite (an exact quantization: no noise). */
+static void add_db(cJSON *o, const char *key, double db)
+{
+    if (isfinite(db))
+        cJSON_AddNumberToObject(o, key, db);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static const char *const fp8_scaling_names[] = {
+    [FP8_SCALING_NONE] = "none", [FP8_SCALING_DELAYED] = "delayed",
+    [FP8_SCALING_CURRENT] = "current", [FP8_SCALING_MX] = "mx",
+};
+
+/* An FP8 recipe's scaling, its tensors and where one first saturated. */
+static cJSON *fp8_json(const struct recipe_result *r)
+{
+    const struct fp8_run *f = &r->fp8;
+    const struct fp8_plan *p = &r->plan.fp8;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "scaling", fp8_scaling_names[p->scaling]);
+    cJSON_AddStringToObject(j, "forward_format", fp8_format_name(p->forward));
+    cJSON_AddStringToObject(j, "backward_format", fp8_format_name(p->backward));
+    if (p->scaling == FP8_SCALING_DELAYED)
+        cJSON_AddNumberToObject(j, "amax_history", p->amax_history);
+    if (p->scaling == FP8_SCALING_MX)
+        cJSON_AddStringToObject(j, "mx_scale", p->mx_rounding == MX_SCALE_FLOOR ? "floor" : "rceil");
+    cJSON *names = cJSON_AddArrayToObject(j, "tensors");
+    for (size_t t = 0; t < f->ntensors; t++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(f->last[t].name));
+    if (f->saturated) {
+        cJSON *s = cJSON_AddObjectToObject(j, "first_saturation");
+        cJSON_AddNumberToObject(s, "epoch", f->first_epoch);
+        cJSON_AddNumberToObject(s, "step", f->first_step);
+        cJSON_AddStringToObject(s, "tensor", f->last[f->first_tensor].name);
+    } else {
+        cJSON_AddNullToObject(j, "first_saturation");
+    }
+    return j;
+}
+
+/* Epoch e's statistics of every quantized tensor. */
+static cJSON *fp8_epoch_json(const struct fp8_run *f, uint32_t e)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t t = 0; t < f->ntensors; t++) {
+        const struct fp8_epoch *x = &f->epochs[(size_t)e * f->ntensors + t];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "tensor", f->last[t].name);
+        cJSON_AddNumberToObject(o, "saturated_frac", x->n ? (double)x->saturated / (double)x->n : 0);
+        cJSON_AddNumberToObject(o, "underflow_frac", x->n ? (double)x->underflow / (double)x->n : 0);
+        cJSON_AddNumberToObject(o, "nonfinite", (double)x->nonfinite);
+        add_db(o, "sqnr_min_db", x->sqnr_min_db);
+        add_db(o, "sqnr_mean_db", x->finite_steps ? x->sqnr_mean_db : INFINITY);
+        cJSON_AddNumberToObject(o, "scale_last", x->scale_last);
+        cJSON_AddNumberToObject(o, "amax_max", x->amax_max);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 static const char *scaling_name(enum loss_scaling s)
 {
     return s == SCALING_DYNAMIC ? "dynamic" : s == SCALING_STATIC ? "static" : "none";
@@ -127,6 +192,8 @@ static cJSON *recipe_json(const struct recipe_result *r)
     cJSON_AddNumberToObject(j, "seed", (double)r->seed);
     cJSON_AddStringToObject(j, "loss_scaling", scaling_name(r->recipe->scaling));
     cJSON_AddItemToObject(j, "precision_trace", trace_json(r));
+    if (r->fp8.ntensors)
+        cJSON_AddItemToObject(j, "fp8", fp8_json(r));
     cJSON_AddNumberToObject(j, "threads", r->threads);
     cJSON *backend = r->backend_json ? cJSON_Parse(r->backend_json) : NULL;
     if (backend)
@@ -155,6 +222,8 @@ static cJSON *recipe_json(const struct recipe_result *r)
         cJSON_AddNumberToObject(sc, "scale", m->loss_scale);
         cJSON_AddNumberToObject(sc, "growth_tracker", m->growth_tracker);
         cJSON_AddItemToObject(o, "numerics", numerics_json(&m->numerics));
+        if (r->fp8.ntensors)
+            cJSON_AddItemToObject(o, "fp8", fp8_epoch_json(&r->fp8, e));
         cJSON_AddItemToObject(o, "memory", results_memory_json(&m->mem));
         cJSON_AddItemToArray(epochs, o);
     }

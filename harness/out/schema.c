@@ -38,6 +38,19 @@ const struct csv_column steps_class_columns[STEPS_NCLASS_COLS] = {
     [STEPS_CLASS_OVERFLOW] = { "_overflow_frac", CSV_REAL, "%.6g" },
 };
 
+const struct csv_column fp8_columns[FP8_NCOLS] = {
+    [FP8_MODE] = { "mode", CSV_TEXT, NULL },
+    [FP8_EPOCH] = { "epoch", CSV_UINT, NULL },
+    [FP8_STEP] = { "step", CSV_UINT, NULL },
+    [FP8_TENSOR] = { "tensor", CSV_TEXT, NULL },
+    [FP8_FORMAT] = { "format", CSV_TEXT, NULL },
+    [FP8_SCALE] = { "scale", CSV_REAL, "%.9g" },
+    [FP8_AMAX] = { "amax", CSV_REAL, "%.9g" },
+    [FP8_SATURATED] = { "saturated_frac", CSV_REAL, "%.6g" },
+    [FP8_UNDERFLOW] = { "underflow_frac", CSV_REAL, "%.6g" },
+    [FP8_SQNR] = { "sqnr_db", CSV_REAL, "%.4f" },
+};
+
 const struct csv_column seeds_columns[SEEDS_NCOLS] = {
     [SEEDS_MODE] = { "mode", CSV_TEXT, NULL },
     [SEEDS_SEED] = { "seed", CSV_UINT, NULL },

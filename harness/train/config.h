@@ -33,6 +33,8 @@ struct amp_config {
     uint32_t scale_growth_interval; /* clean steps before the scale doubles (2000) */
     float scale_min;       /* optional bounds on the dynamic scale; 0 = none */
     float scale_max;
+    uint32_t amax_history; /* fp8-delayed: --amax-history (1024) */
+    enum mx_scale_rounding mx_scale; /* mxfp8: --mx-scale (rceil) */
     int steps_csv;         /* write steps.csv (per-step records) */
     int deterministic;     /* --deterministic: deterministic algorithms only */
     int graphs;            /* capture the step in a CUDA Graph (off with --no-graph) */

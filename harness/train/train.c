@@ -186,6 +186,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
             rec.overflow[k] = (float)numerics_overflow_frac(&step_numerics, k);
         }
         rc = record_step(s, &rec);
+        if (rc == AMP_OK)
+            rc = fp8_run_step(&s->out->fp8, s->model, m->epoch, (uint32_t)b + 1, c->steps_csv);
         if (rc != AMP_OK)
             return rc;
         if (!isfinite(sr.loss_sum)) {
@@ -234,6 +236,14 @@ static int evaluate(struct session *s, const struct dataset *d, double *loss, do
     /* Evaluation rounds activations too; those counts do not belong to the next epoch. */
     struct numerics_counts discard;
     return s->be.ops->read_counts(s->be.ctx, &discard);
+}
+
+struct precision_plan train_plan_of(const struct amp_config *c, const struct recipe *r)
+{
+    struct precision_plan plan = precision_plan_of(r, c->policy);
+    plan.fp8.amax_history = c->amax_history;
+    plan.fp8.mx_rounding = c->mx_scale;
+    return plan;
 }
 
 void train_shuffle_stream(struct rng *r, uint64_t seed)
@@ -338,7 +348,7 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
     memset(out, 0, sizeof *out);
     out->recipe = r;
     out->seed = c->seed;
-    out->plan = precision_plan_of(r, c->policy);
+    out->plan = train_plan_of(c, r);
     out->epochs = calloc(c->epochs, sizeof *out->epochs);
     uint32_t *order = malloc(train->n * sizeof *order);
     const uint32_t batch = (uint32_t)(c->batch < train->n ? c->batch : train->n);
@@ -356,6 +366,8 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
         rc = train_open_model(c, r, &out->plan, &shape, be, &s.model);
     if (rc == AMP_OK) {
         rc = record_trace(c->net, &shape, out);
+        if (rc == AMP_OK)
+            rc = fp8_run_open(&out->fp8, s.model, c->epochs);
         if (rc == AMP_OK && progress && progress->started)
             progress->started(progress->user, out);
     }
@@ -384,6 +396,7 @@ void recipe_result_free(struct recipe_result *r)
     free(r->steps);
     free(r->backend_json);
     free(r->trace);
+    fp8_run_free(&r->fp8);
     r->trace = NULL;
     r->epochs = NULL;
     r->steps = NULL;

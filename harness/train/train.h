@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "fp8_record.h"
 #include "idx.h"
 #include "model.h"
 #include "recipe.h"
@@ -63,6 +64,7 @@ struct recipe_result {
     char *backend_json;                /* the backend's own account (describe op), or NULL */
     struct layer_trace *trace;         /* the precision trace: one line per layer of c->net */
     size_t ntrace;
+    struct fp8_run fp8;                /* FP8 recipes: the quantized tensors' statistics */
 };
 
 /* Called once the recipe's model is built (out holds its recipe, seed, plan and trace), after
@@ -74,6 +76,10 @@ struct train_progress {
     void (*epoch_done)(void *user, const struct recipe *r, const struct epoch_metrics *m);
     void *user;
 };
+
+/* Recipe r's precision plan under c: its policy, and for FP8 recipes the history length and
+ * the MX rounding the flags give. */
+struct precision_plan train_plan_of(const struct amp_config *c, const struct recipe *r);
 
 /* The seeded stream that shuffles the training set before each epoch (the same for every recipe). */
 void train_shuffle_stream(struct rng *r, uint64_t seed);

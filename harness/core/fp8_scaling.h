@@ -1,0 +1,113 @@
+/* FP8 scaling of the tensors an FP8 recipe quantizes (the inputs, weights and output gradients
+ * of conv and linear layers): Transformer Engine's DelayedScaling (a per-tensor scale from an
+ * amax history), current scaling (from this step's amax) and MX block scaling (OCP MX v1.0). The
+ * state of each quantized tensor lives in backend memory (a struct fp8_tensor_state, plus an amax
+ * history for delayed scaling) so that a GPU backend quantizes and updates the scale on the
+ * device without a host synchronisation; this header holds the one definition of the rules, for
+ * host and device code alike. docs/NUMERICS.md ("FP8 recipes") explains them. */
+#ifndef AMPBENCH_FP8_SCALING_H
+#define AMPBENCH_FP8_SCALING_H
+
+#include <stdint.h>
+
+#include "fp8.h"
+#include "scaler.h" /* AMP_HOST_DEVICE */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum fp8_scaling {
+    FP8_SCALING_NONE,    /* not an FP8 recipe */
+    FP8_SCALING_DELAYED, /* TE DelayedScaling: scale = max / max(amax history) / 2^margin */
+    FP8_SCALING_CURRENT, /* per-tensor scale from this quantization's own amax */
+    FP8_SCALING_MX,      /* blocks of MX_BLOCK along a row, E8M0 power-of-two scales */
+};
+
+/* Transformer Engine's default amax history length. */
+#define FP8_AMAX_HISTORY_DEFAULT 1024u
+
+/* One quantized tensor: its configuration, its scaling state and what its last quantization did
+ * (written by every quantization of a training step; evaluation quantizes with the current
+ * scale and writes nothing). */
+struct fp8_tensor_state {
+    /* Configuration. */
+    int32_t scaling;     /* enum fp8_scaling */
+    int32_t format;      /* enum fp8_format */
+    int32_t mx_rounding; /* MX: enum mx_scale_rounding */
+    uint32_t mx_row;     /* MX: the length of a row (blocks run along it) */
+    uint32_t history_len;/* delayed: the amax history's length (>= 1) */
+    int32_t margin;      /* delayed: the scale leaves 2^margin of headroom (TE's default 0) */
+    /* Delayed scaling's state. */
+    float scale;         /* what the next quantization multiplies by (TE starts at 1) */
+    uint32_t history_pos;/* the history's slot for the next amax */
+    /* The last training quantization. */
+    float last_scale;    /* the per-tensor scale it used (MX: 0, the scales are per block) */
+    float last_amax;     /* max |x| over the finite elements */
+    uint64_t n, saturated, underflow, nonfinite;
+    double signal, noise; /* sum x^2 and sum (x - dequantized)^2 over the finite elements */
+};
+
+static inline struct fp8_tensor_state fp8_state_make(enum fp8_scaling scaling,
+                                                     enum fp8_format format, uint32_t history_len,
+                                                     enum mx_scale_rounding mx_rounding,
+                                                     uint32_t mx_row)
+{
+    struct fp8_tensor_state s = {
+        .scaling = scaling, .format = format, .mx_rounding = mx_rounding, .mx_row = mx_row,
+        .history_len = history_len ? history_len : 1, .margin = 0, .scale = 1.0f,
+    };
+    return s;
+}
+
+AMP_HOST_DEVICE static inline float fp8_format_max(int32_t format)
+{
+    return format == FP8_E4M3 ? 448.0f : 57344.0f;
+}
+
+/* The per-tensor scale for an amax: max / amax / 2^margin, or `previous` when amax is 0 or not
+ * finite, or the quotient is not finite (TE's _default_sf_compute). */
+AMP_HOST_DEVICE static inline float fp8_scale_from_amax(float amax, int32_t format, int32_t margin,
+                                                        float previous)
+{
+    float sf = fp8_format_max(format) / amax;
+    for (int32_t i = 0; i < margin; i++)
+        sf *= 0.5f;
+    const int amax_ok = amax > 0.0f && amax - amax == 0.0f;
+    return amax_ok && sf - sf == 0.0f ? sf : previous;
+}
+
+/* Current scaling's scale: from this tensor's amax, 1 when amax is 0 or not finite. */
+AMP_HOST_DEVICE static inline float fp8_current_scale(const struct fp8_tensor_state *s,
+                                                      float amax)
+{
+    return fp8_scale_from_amax(amax, s->format, s->margin, 1.0f);
+}
+
+/* Delayed scaling after a training quantization whose amax was `amax`: the amax goes into the
+ * history, the next scale comes from the history's maximum (a NaN or inf in it keeps the
+ * previous scale, as torch.max propagates it and TE then keeps the scale), and then the history
+ * rolls: its oldest slot is cleared for the next amax. */
+AMP_HOST_DEVICE static inline void fp8_delayed_update(struct fp8_tensor_state *s, float *history,
+                                                      float amax)
+{
+    history[s->history_pos] = amax;
+    float m = 0.0f;
+    for (uint32_t i = 0; i < s->history_len; i++) {
+        const float h = history[i];
+        if (!(h - h == 0.0f)) { /* inf or NaN */
+            m = h - h;          /* NaN */
+            break;
+        }
+        m = h > m ? h : m;
+    }
+    s->scale = fp8_scale_from_amax(m, s->format, s->margin, s->scale);
+    s->history_pos = (s->history_pos + 1) % s->history_len;
+    history[s->history_pos] = 0.0f;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,97 @@
+/* CPU reference: FP8 quantization of conv and linear operands (fp8_scaling.h): the operand
+ * widened to FP32, quantized and dequantized in place by the bit-faithful conversions of
+ * harness/core/fp8.c, and, in a training step, the statistics and the delayed scale updated.
+ * Work is split in fixed pieces whose statistics are merged in order, so the results do not
+ * depend on the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+#include "fp8_scaling.h"
+
+/* Elements per piece (MX: whole rows, at least one). */
+enum { PIECE = 8192 };
+
+static void stats_merge(struct fp8_stats *into, const struct fp8_stats *s)
+{
+    into->n += s->n;
+    into->saturated += s->saturated;
+    into->underflow += s->underflow;
+    into->nonfinite += s->nonfinite;
+    into->amax = s->amax > into->amax ? s->amax : into->amax;
+    into->signal += s->signal;
+    into->noise += s->noise;
+}
+
+/* dst = src as FP32. */
+static void widen(struct cpu_ctx *c, float *dst, const struct amp_tensor *src)
+{
+    const size_t n = src->numel;
+    if (src->dtype == AMP_F32) {
+        if ((const void *)dst != src->data)
+            memcpy(dst, src->data, n * sizeof *dst);
+        return;
+    }
+#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
+    for (size_t p0 = 0; p0 < n; p0 += PIECE)
+        cpu_load(dst + p0, src, p0, n - p0 < PIECE ? n - p0 : PIECE, 0);
+}
+
+static float amax_of(struct cpu_ctx *c, const float *x, size_t n)
+{
+    float m = 0.0f;
+#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) reduction(max : m)
+    for (size_t p0 = 0; p0 < n; p0 += PIECE) {
+        const float a = fp8_amax(x + p0, n - p0 < PIECE ? n - p0 : PIECE);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
+                      struct amp_tensor *state, struct amp_tensor *history, int train)
+{
+    struct cpu_ctx *c = ctx;
+    struct fp8_tensor_state *s = state->data;
+    const enum fp8_format f = (enum fp8_format)s->format;
+    const int mx = s->scaling == FP8_SCALING_MX;
+    float *x = dst->data;
+    const size_t n = src->numel;
+    widen(c, x, src);
+    const float scale = s->scaling == FP8_SCALING_CURRENT ? fp8_current_scale(s, amax_of(c, x, n))
+                                                          : s->scale;
+    const float scale_inv = 1.0f / scale;
+    /* A piece: PIECE elements, or under MX as many whole rows as fit (at least one). */
+    const size_t row = mx ? s->mx_row : 1;
+    const size_t rows_per = PIECE / row ? PIECE / row : 1, piece = rows_per * row;
+    const size_t npieces = (n + piece - 1) / piece;
+    struct fp8_stats *parts = train ? calloc(npieces ? npieces : 1, sizeof *parts) : NULL;
+#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
+    for (size_t p = 0; p < npieces; p++) {
+        float *at = x + p * piece;
+        const size_t len = n - p * piece < piece ? n - p * piece : piece;
+        struct fp8_stats *st = parts ? &parts[p] : NULL;
+        if (mx)
+            mx_fake_quantize(at, at, len / row, row, f, (enum mx_scale_rounding)s->mx_rounding,
+                             st);
+        else
+            fp8_fake_quantize_array(at, at, len, scale, scale_inv, f, st);
+    }
+    if (!train)
+        return;
+    struct fp8_stats total = { 0 };
+    for (size_t p = 0; parts && p < npieces; p++)
+        stats_merge(&total, &parts[p]);
+    free(parts);
+    s->last_scale = mx ? 0.0f : scale;
+    s->last_amax = total.amax;
+    s->n = total.n;
+    s->saturated = total.saturated;
+    s->underflow = total.underflow;
+    s->nonfinite = total.nonfinite;
+    s->signal = total.signal;
+    s->noise = total.noise;
+    if (s->scaling == FP8_SCALING_DELAYED)
+        fp8_delayed_update(s, history->data, total.nonfinite ? NAN : total.amax);
+}

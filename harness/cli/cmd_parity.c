@@ -3,6 +3,7 @@
  * writes parity.json; exit 0 when every recipe is within its
  * tolerance, 1 when one is not, 2 on bad input. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,6 +40,10 @@ static int write_json(const char *dir, const struct amp_config *c,
             cJSON_AddNumberToObject(o, "max_rel_err", x->max_rel);
             cJSON_AddNumberToObject(o, "rel_l2_err", x->rel_l2);
             cJSON_AddNumberToObject(o, "cosine", x->cosine);
+            if (isfinite(x->sqnr_db))
+                cJSON_AddNumberToObject(o, "sqnr_db", x->sqnr_db);
+            else
+                cJSON_AddNullToObject(o, "sqnr_db");
             cJSON_AddBoolToObject(o, "nonfinite", x->nonfinite);
             cJSON_AddNumberToObject(o, "limit", x->limit);
             cJSON_AddBoolToObject(o, "pass", x->pass);
@@ -51,15 +56,15 @@ static int write_json(const char *dir, const struct amp_config *c,
 
 static void print_results(const struct amp_config *c, const struct parity_result *res)
 {
-    printf("\n  %-12s %-20s %8s %11s %11s %11s %12s %9s  %s\n", "mode", "tensor", "numel",
-           "max_abs", "max_rel", "rel_l2", "1-cosine", "limit", "verdict");
+    printf("\n  %-12s %-20s %8s %11s %11s %11s %8s %12s %9s  %s\n", "mode", "tensor", "numel",
+           "max_abs", "max_rel", "rel_l2", "sqnr_dB", "1-cosine", "limit", "verdict");
     for (size_t i = 0; i < c->nrecipes; i++) {
         const struct parity_result *r = &res[i];
         for (size_t t = 0; t < r->ntensors; t++) {
             const struct parity_metrics *x = &r->t[t];
-            printf("  %-12s %-20s %8zu %11.3e %11.3e %11.3e %12.3e %9.2e  %s\n",
+            printf("  %-12s %-20s %8zu %11.3e %11.3e %11.3e %8.1f %12.3e %9.2e  %s\n",
                    t ? "" : r->recipe->name, x->name, x->numel, x->max_abs, x->max_rel,
-                   x->rel_l2, 1.0 - x->cosine, x->limit,
+                   x->rel_l2, x->sqnr_db, 1.0 - x->cosine, x->limit,
                    x->pass ? "ok" : x->nonfinite ? "FAIL (inf/NaN)" : "FAIL");
         }
         if (r->skipped)

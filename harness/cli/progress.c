@@ -2,6 +2,8 @@
  * times a second when stdout is a terminal, and one table row per finished epoch. */
 #include "progress.h"
 
+#include <string.h>
+
 #include "clock.h"
 
 void progress_init(struct progress_state *p, FILE *out, int live)
@@ -20,10 +22,16 @@ static void started(void *user, const struct recipe_result *r)
     fprintf(p->out, "\n%s (seed %llu): %s\n", r->recipe->name, (unsigned long long)r->seed,
             r->recipe->summary);
     fprintf(p->out, "  precision trace:\n");
+    int in_w = 5, compute_w = 24; /* the columns as wide as this recipe's longest entry */
+    for (size_t i = 0; i < r->ntrace; i++) {
+        const int in = (int)strlen(r->trace[i].input), compute = (int)strlen(r->trace[i].compute);
+        in_w = in > in_w ? in : in_w;
+        compute_w = compute > compute_w ? compute : compute_w;
+    }
     for (size_t i = 0; i < r->ntrace; i++)
-        fprintf(p->out, "    %-12s %-13s in %-5s compute %-24s out %-5s weights %s\n",
-                r->trace[i].name, r->trace[i].layer, r->trace[i].input, r->trace[i].compute,
-                r->trace[i].output, r->trace[i].weights);
+        fprintf(p->out, "    %-12s %-13s in %-*s compute %-*s out %-5s weights %s\n",
+                r->trace[i].name, r->trace[i].layer, in_w, r->trace[i].input, compute_w,
+                r->trace[i].compute, r->trace[i].output, r->trace[i].weights);
     fprintf(p->out, "  %-12s %5s %10s %10s %10s %10s %8s %10s %7s %9s %9s\n", "mode", "epoch",
             "train_loss", "train_acc", "test_loss", "test_acc", "epoch_s", "samples/s", "skipped",
             "scale", "grad_uflw");

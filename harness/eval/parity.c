@@ -34,6 +34,15 @@ struct captured {
 
 double parity_limit(const struct precision_plan *plan, int gradient)
 {
+    /* FP8: SQNR floors as relative-L2 limits, 10^(-dB/20): 18 dB forward, as torchao asks of a
+     * Float8Linear output; -10 dB for gradients (and the weights after the step, which move by
+     * them), whose error grows with every FP8 output gradient between the loss and the
+     * parameter, with the cancellation in bias and batch norm sums, and at delayed scaling's
+     * first step with its scale of 1 (measured -4.9 to 33 dB on the presets' first step;
+     * docs/VERIFICATION.md): the floor catches broken mechanics (a scale not undone is off by
+     * orders of magnitude); verify judges the precision over a training run. */
+    if (plan->fp8.scaling != FP8_SCALING_NONE)
+        return pow(10.0, -(gradient ? -10.0 : 18.0) / 20.0);
     /* Unit roundoff of the narrowest type the step rounds to, times a budget for the chain of
      * roundings and, for gradients, the cancellation in their reductions (docs/VERIFICATION.md). */
     return (gradient ? 64.0 : 16.0) * precision_plan_unit_roundoff(plan);
@@ -191,6 +200,7 @@ static void compare(struct parity_metrics *m, const float *ref, const float *x, 
         dot += (double)x[i] * ref[i];
     }
     m->rel_l2 = ref2 > 0 ? sqrt(diff2 / ref2) : sqrt(diff2);
+    m->sqnr_db = diff2 > 0 ? 10.0 * log10(ref2 / diff2) : INFINITY;
     m->cosine = ref2 > 0 && x2 > 0 ? dot / sqrt(ref2 * x2) : (diff2 == 0 ? 1.0 : 0.0);
     m->pass = !m->nonfinite && m->rel_l2 <= m->limit;
 }
@@ -291,7 +301,9 @@ int parity_run(const struct amp_config *c, const struct dataset *train,
         for (size_t t = 0; t < cap.count; t++) {
             struct parity_metrics *m = &pr->t[t];
             snprintf(m->name, sizeof m->name, "%s", cap.names[t]);
-            m->limit = parity_limit(&cap.plan, cap.kind[t] == SLOT_GRADIENT);
+            const int fp8 = cap.plan.fp8.scaling != FP8_SCALING_NONE;
+            m->limit = parity_limit(&cap.plan, cap.kind[t] == SLOT_GRADIENT ||
+                                                   (fp8 && cap.kind[t] == SLOT_WEIGHT));
             /* After a skipped step the weights, and so the second forward, must be exactly what
              * they were. */
             const float *want = ref.t[t];

@@ -15,6 +15,7 @@ struct parity_metrics {
     char name[64];   /* "logits", "loss", "d conv.weight", ... */
     size_t numel;
     double max_abs, max_rel, rel_l2, cosine;
+    double sqnr_db;  /* 10 log10(|ref|^2 / |x - ref|^2): -20 log10(rel_l2); inf when equal */
     int nonfinite;   /* the recipe's tensor holds inf/NaN */
     double limit;    /* on rel_l2 (and 1 - cosine) */
     int pass;
@@ -33,7 +34,8 @@ struct parity_result {
 
 /* The relative-L2 tolerance of a recipe's tensor against fp32 (0 for fp32 itself): 16 units of
  * the narrowest type's roundoff for the forward outputs (logits, loss), 64 for the gradients,
- * which are reductions with cancellation. */
+ * which are reductions with cancellation; for FP8 recipes, an SQNR of at least 18 dB forward and
+ * -10 dB for the gradients and the weights after the step (docs/VERIFICATION.md). */
 double parity_limit(const struct precision_plan *plan, int gradient);
 /* Runs every recipe of c (fp32 first, the reference) on the first shuffled batch of train and
  * compares (after a skipped step: the weights and the second forward against the recipe's own,

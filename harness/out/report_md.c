@@ -285,6 +285,66 @@ static void write_numerics_table(FILE *f, const struct run *r)
                "docs/NUMERICS.md explains each.\n\n");
 }
 
+/* A dB figure from run.json: null means exact (no noise). */
+static void put_db(FILE *f, const cJSON *o, const char *key)
+{
+    const double v = jnum(o, key);
+    if (cJSON_IsNull(jget(o, key)))
+        fprintf(f, " | exact");
+    else if (isnan(v))
+        fprintf(f, " | -");
+    else
+        fprintf(f, " | %.1f", v);
+}
+
+/* FP8 recipes: each quantized tensor in the last epoch, and where a tensor first saturated. */
+static void write_fp8_table(FILE *f, const struct run *r)
+{
+    int any = 0;
+    for (size_t i = 0; i < r->nrecipes; i++) {
+        const struct recipe_sum *m = &r->recipes[i];
+        const cJSON *fp8 = jget(m->json, "fp8"), *epochs = jget(m->json, "epochs");
+        const cJSON *last = cJSON_IsArray(epochs) ? cJSON_GetArrayItem(epochs, cJSON_GetArraySize(epochs) - 1) : NULL;
+        const cJSON *tensors = jget(last, "fp8");
+        if (!cJSON_IsObject(fp8) || !cJSON_IsArray(tensors))
+            continue;
+        if (!any)
+            fprintf(f, "### FP8 scaling (last epoch)\n\n"
+                       "Every tensor an FP8 recipe quantizes (a conv or linear layer's input, weight "
+                       "and output gradient): the scale of its last step, its largest amax, the "
+                       "fractions of its elements that saturated at the format's maximum or "
+                       "underflowed to zero, and its SQNR against the FP32 values (worst step, "
+                       "mean over steps). fp8.csv has every step; docs/NUMERICS.md explains "
+                       "the scaling.\n\n");
+        any = 1;
+        fprintf(f, "**%s** (", m->name);
+        md(f, jstr(fp8, "scaling", "?"));
+        fprintf(f, " scaling). ");
+        const cJSON *first = jget(fp8, "first_saturation");
+        if (cJSON_IsObject(first)) {
+            fprintf(f, "First saturation: epoch %.0f, step %.0f, tensor ", jnum(first, "epoch"),
+                    jnum(first, "step"));
+            md(f, jstr(first, "tensor", "?"));
+            fprintf(f, ".\n\n");
+        } else {
+            fprintf(f, "No tensor saturated.\n\n");
+        }
+        fprintf(f, "| tensor | scale | amax | saturated | underflow | SQNR min (dB) | "
+                   "SQNR mean (dB) |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tensors) {
+            fprintf(f, "| ");
+            md(f, jstr(t, "tensor", "?"));
+            fprintf(f, " | %.4g | %.4g | %.2e | %.2e", jnum(t, "scale_last"), jnum(t, "amax_max"),
+                    jnum(t, "saturated_frac"), jnum(t, "underflow_frac"));
+            put_db(f, t, "sqnr_min_db");
+            put_db(f, t, "sqnr_mean_db");
+            fprintf(f, " |\n");
+        }
+        fprintf(f, "\n");
+    }
+}
+
 static void write_reasons(FILE *f, const cJSON *v)
 {
     const cJSON *reasons = jget(v, "reasons");
@@ -524,6 +584,7 @@ int report_write_md(const struct run *r, const struct plot_status st[REPORT_NPLO
     write_summary(f, r, verdicts);
     write_results_table(f, r);
     write_numerics_table(f, r);
+    write_fp8_table(f, r);
     write_verdicts(f, r, verdicts);
     write_plots(f, r, st, drawn);
     write_traces(f, r);

@@ -50,16 +50,17 @@ static float amax_of(struct cpu_ctx *c, const float *x, size_t n)
 }
 
 void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
-                      struct amp_tensor *state, struct amp_tensor *history, int train)
+                      enum fp8_scaling scaling, struct amp_tensor *state,
+                      struct amp_tensor *history, int train)
 {
     struct cpu_ctx *c = ctx;
     struct fp8_tensor_state *s = state->data;
     const enum fp8_format f = (enum fp8_format)s->format;
-    const int mx = s->scaling == FP8_SCALING_MX;
+    const int mx = scaling == FP8_SCALING_MX;
     float *x = dst->data;
     const size_t n = src->numel;
     widen(c, x, src);
-    const float scale = s->scaling == FP8_SCALING_CURRENT ? fp8_current_scale(s, amax_of(c, x, n))
+    const float scale = scaling == FP8_SCALING_CURRENT ? fp8_current_scale(s, amax_of(c, x, n))
                                                           : s->scale;
     const float scale_inv = 1.0f / scale;
     /* A piece: PIECE elements, or under MX as many whole rows as fit (at least one). */
@@ -92,6 +93,6 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     s->nonfinite = total.nonfinite;
     s->signal = total.signal;
     s->noise = total.noise;
-    if (s->scaling == FP8_SCALING_DELAYED)
+    if (scaling == FP8_SCALING_DELAYED)
         fp8_delayed_update(s, history->data, total.nonfinite ? NAN : total.amax);
 }

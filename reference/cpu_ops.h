@@ -101,7 +101,8 @@ void cpu_batchnorm_backward(void *ctx, struct amp_tensor *dinp, struct amp_tenso
 void cpu_unscale(void *ctx, struct amp_tensor *grad, struct amp_tensor *scaler);
 void cpu_scaler_update(void *ctx, struct amp_tensor *scaler);
 void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
-                      struct amp_tensor *state, struct amp_tensor *history, int train);
+                      enum fp8_scaling scaling, struct amp_tensor *state,
+                      struct amp_tensor *history, int train);
 void cpu_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *velocity,
                       struct amp_tensor *copy, const struct amp_tensor *grad,
                       const struct amp_tensor *scaler, float lr, float momentum);

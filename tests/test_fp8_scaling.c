@@ -43,14 +43,14 @@ static void test_scale_rule(void)
     CHECK(fp8_scale_from_amax(INFINITY, FP8_E4M3, 0, 7.0f) == 7.0f, "inf amax keeps the scale");
     CHECK(fp8_scale_from_amax(1e-45f, FP8_E4M3, 0, 7.0f) == 7.0f,
           "an amax whose quotient overflows keeps the scale");
-    struct fp8_tensor_state s = fp8_state_make(FP8_SCALING_CURRENT, FP8_E4M3, 1, MX_SCALE_RCEIL, 0);
+    struct fp8_tensor_state s = fp8_state_make(FP8_E4M3, 1, MX_SCALE_RCEIL, 0);
     CHECK(fp8_current_scale(&s, 0.0f) == 1.0f, "current scaling of a zero tensor: 1");
     CHECK(fp8_current_scale(&s, 4.0f) == 112.0f, "current scaling: 448 / 4");
 }
 
 static void test_delayed_history(void)
 {
-    struct fp8_tensor_state s = fp8_state_make(FP8_SCALING_DELAYED, FP8_E4M3, 3, MX_SCALE_RCEIL, 0);
+    struct fp8_tensor_state s = fp8_state_make(FP8_E4M3, 3, MX_SCALE_RCEIL, 0);
     float history[3] = { 0 };
     CHECK(s.scale == 1.0f, "delayed scaling starts at scale 1, as TE");
     /* amax per step, and the scale for the next step: 448 / max of the last three amaxes. */
@@ -61,7 +61,7 @@ static void test_delayed_history(void)
         CHECK(s.scale == want[i], "step %zu: scale %g, want %g", i + 1, s.scale, want[i]);
     }
     /* An empty window (all zeros) kept the last scale; a NaN keeps it while in the window. */
-    struct fp8_tensor_state t = fp8_state_make(FP8_SCALING_DELAYED, FP8_E5M2, 2, MX_SCALE_RCEIL, 0);
+    struct fp8_tensor_state t = fp8_state_make(FP8_E5M2, 2, MX_SCALE_RCEIL, 0);
     float h2[2] = { 0 };
     fp8_delayed_update(&t, h2, 7.0f);
     CHECK(t.scale == 8192.0f, "57344 / 7");
@@ -75,9 +75,10 @@ static void test_delayed_history(void)
 
 /* What one quantization with the op left in dst and the state. */
 static void quantize(struct backend *be, struct amp_tensor *dst, const struct amp_tensor *src,
-                     struct amp_tensor *state, struct amp_tensor *hist, int train)
+                     enum fp8_scaling scaling, struct amp_tensor *state, struct amp_tensor *hist,
+                     int train)
 {
-    be->ops->fp8_quantize(be->ctx, dst, src, state, hist, train);
+    be->ops->fp8_quantize(be->ctx, dst, src, scaling, state, hist, train);
 }
 
 static void test_op_counts(struct backend *be)
@@ -89,13 +90,13 @@ static void test_op_counts(struct backend *be)
     struct amp_tensor hist = make(be, 4, AMP_F32);
     be->ops->zero(be->ctx, &hist);
     struct amp_tensor st =
-        state_of(be, fp8_state_make(FP8_SCALING_DELAYED, FP8_E4M3, 4, MX_SCALE_RCEIL, 0));
+        state_of(be, fp8_state_make(FP8_E4M3, 4, MX_SCALE_RCEIL, 0));
     /* Evaluation: quantized with the scale, the state untouched. */
     struct fp8_tensor_state before;
     memcpy(&before, st.data, sizeof before);
-    quantize(be, &dst, &src, &st, &hist, 0);
+    quantize(be, &dst, &src, FP8_SCALING_DELAYED, &st, &hist, 0);
     CHECK(memcmp(&before, st.data, sizeof before) == 0, "evaluation changes no state");
-    quantize(be, &dst, &src, &st, &hist, 1);
+    quantize(be, &dst, &src, FP8_SCALING_DELAYED, &st, &hist, 1);
     const struct fp8_tensor_state *s = st.data;
     const float *q = dst.data;
     for (size_t i = 0; i < n; i++) {
@@ -119,8 +120,8 @@ static void test_op_counts(struct backend *be)
 
     /* Current scaling: the scale from this tensor's amax, so nothing saturates. */
     struct amp_tensor cur =
-        state_of(be, fp8_state_make(FP8_SCALING_CURRENT, FP8_E4M3, 1, MX_SCALE_RCEIL, 0));
-    quantize(be, &dst, &src, &cur, NULL, 1);
+        state_of(be, fp8_state_make(FP8_E4M3, 1, MX_SCALE_RCEIL, 0));
+    quantize(be, &dst, &src, FP8_SCALING_CURRENT, &cur, NULL, 1);
     const struct fp8_tensor_state *c = cur.data;
     CHECK(c->last_scale == 448.0f / 500.0f && c->saturated == 0,
           "current: scale %g, %llu saturated", c->last_scale, (unsigned long long)c->saturated);
@@ -150,8 +151,8 @@ static void test_op_bf16_and_mx(struct backend *be)
     const enum mx_scale_rounding rs[] = { MX_SCALE_FLOOR, MX_SCALE_RCEIL };
     for (int k = 0; k < 2; k++) {
         struct amp_tensor st =
-            state_of(be, fp8_state_make(FP8_SCALING_MX, FP8_E4M3, 1, rs[k], ROW));
-        quantize(be, &dst, &src, &st, NULL, 1);
+            state_of(be, fp8_state_make(FP8_E4M3, 1, rs[k], ROW));
+        quantize(be, &dst, &src, FP8_SCALING_MX, &st, NULL, 1);
         struct fp8_stats stats = { 0 };
         mx_fake_quantize(want, v, ROWS, ROW, FP8_E4M3, rs[k], &stats);
         CHECK(memcmp(dst.data, want, sizeof want) == 0, "MX (%s) from BF16: the library's blocks",
@@ -177,9 +178,9 @@ static void test_threads(struct backend *one, struct backend *two)
         dst[b] = make(bes[b], N, AMP_F32);
         for (size_t i = 0; i < N; i++)
             ((float *)src.data)[i] = cosf(0.001f * (float)i) * (float)(i % 97) * 1e-3f;
-        st[b] = state_of(bes[b], fp8_state_make(FP8_SCALING_CURRENT, FP8_E5M2, 1,
+        st[b] = state_of(bes[b], fp8_state_make(FP8_E5M2, 1,
                                                 MX_SCALE_RCEIL, 0));
-        quantize(bes[b], &dst[b], &src, &st[b], NULL, 1);
+        quantize(bes[b], &dst[b], &src, FP8_SCALING_CURRENT, &st[b], NULL, 1);
         tensor_free(bes[b], &src);
     }
     CHECK(memcmp(dst[0].data, dst[1].data, N * sizeof(float)) == 0, "values on 1 and 2 threads");

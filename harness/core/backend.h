@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fp8_scaling.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -252,14 +254,16 @@ struct backend_ops {
 
     /* Optional (NULL: the backend runs no FP8 recipe): FP8 quantization of a conv or linear
      * operand (fp8_scaling.h; docs/NUMERICS.md, "FP8 recipes"). dst (FP32, src's numel) = src
-     * (read in its dtype) quantized and dequantized: per tensor, fp8(src * scale) * (1 / scale),
-     * saturating, round to nearest even; under MX scaling, each block of MX_BLOCK along rows of
-     * state->mx_row elements by its own power-of-two scale. state: a tensor holding a struct
+     * (read in its dtype) quantized and dequantized: per tensor (delayed or current scaling),
+     * fp8(src * scale) * (1 / scale), saturating, round to nearest even; under MX scaling, each
+     * block of MX_BLOCK along rows of state->mx_row elements by its own power-of-two scale.
+     * scaling: the recipe's (the same for every call with this state). state: a tensor holding a struct
      * fp8_tensor_state; history: delayed scaling's amax history (FP32 [history_len]), else NULL.
      * train != 0 (a training step): the state records what the quantization did and delayed
      * scaling updates its history and next scale; evaluation (train == 0) changes nothing. */
     void (*fp8_quantize)(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
-                         struct amp_tensor *state, struct amp_tensor *history, int train);
+                         enum fp8_scaling scaling, struct amp_tensor *state,
+                         struct amp_tensor *history, int train);
 
     /* Optional (NULL when unsupported): a JSON object about the backend's run so far (device,
      * library versions, the conv algorithms chosen and whether they are deterministic, graph

@@ -9,6 +9,7 @@
 #define AMPBENCH_FP8_SCALING_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "fp8.h"
 #include "scaler.h" /* AMP_HOST_DEVICE */
@@ -29,10 +30,10 @@ enum fp8_scaling {
 
 /* One quantized tensor: its configuration, its scaling state and what its last quantization did
  * (written by every quantization of a training step; evaluation quantizes with the current
- * scale and writes nothing). */
+ * scale and writes nothing). Its scaling (enum fp8_scaling) is the recipe's, given to every
+ * quantization, so that a backend picks its kernels without reading device memory. */
 struct fp8_tensor_state {
     /* Configuration. */
-    int32_t scaling;     /* enum fp8_scaling */
     int32_t format;      /* enum fp8_format */
     int32_t mx_rounding; /* MX: enum mx_scale_rounding */
     uint32_t mx_row;     /* MX: the length of a row (blocks run along it) */
@@ -48,21 +49,32 @@ struct fp8_tensor_state {
     double signal, noise; /* sum x^2 and sum (x - dequantized)^2 over the finite elements */
 };
 
-static inline struct fp8_tensor_state fp8_state_make(enum fp8_scaling scaling,
-                                                     enum fp8_format format, uint32_t history_len,
+static inline struct fp8_tensor_state fp8_state_make(enum fp8_format format,
+                                                     uint32_t history_len,
                                                      enum mx_scale_rounding mx_rounding,
                                                      uint32_t mx_row)
 {
-    struct fp8_tensor_state s = {
-        .scaling = scaling, .format = format, .mx_rounding = mx_rounding, .mx_row = mx_row,
-        .history_len = history_len ? history_len : 1, .margin = 0, .scale = 1.0f,
-    };
+    struct fp8_tensor_state s;
+    memset(&s, 0, sizeof s);
+    s.format = format;
+    s.mx_rounding = mx_rounding;
+    s.mx_row = mx_row;
+    s.history_len = history_len ? history_len : 1;
+    s.scale = 1.0f;
     return s;
 }
 
 AMP_HOST_DEVICE static inline float fp8_format_max(int32_t format)
 {
     return format == FP8_E4M3 ? 448.0f : 57344.0f;
+}
+
+/* A quantization saturates the elements whose |x * scale| lies above the largest value that
+ * rounds (nearest even) to the format's max: 464 for E4M3, 61440 for E5M2 (each tie rounds down
+ * to max), and infinities; those are the elements the clip to max changes. */
+AMP_HOST_DEVICE static inline float fp8_saturation_threshold(int32_t format)
+{
+    return format == FP8_E4M3 ? 464.0f : 61440.0f;
 }
 
 /* The per-tensor scale for an amax: max / amax / 2^margin, or `previous` when amax is 0 or not

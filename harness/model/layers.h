@@ -124,6 +124,7 @@ struct layer_call {
     const struct amp_tensor *labels; /* int32 [batch] */
     struct amp_tensor *stats;        /* loss sum, correct count */
     const struct amp_tensor *scaler; /* the loss scaler when training with one, else NULL */
+    enum fp8_scaling fp8;            /* FP8 recipes: how the FP8 layers' operands are scaled */
 };
 
 struct layer_ops {

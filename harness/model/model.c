@@ -462,8 +462,7 @@ static int init_fp8(struct model *m)
             [FP8_GRAD] = (uint32_t)act_numel(l->p.out),
         };
         for (int k = 0; k < FP8_NOPERANDS; k++)
-            m->fp8_host[next++] = fp8_state_make(f->scaling, k == FP8_GRAD ? f->backward
-                                                                           : f->forward,
+            m->fp8_host[next++] = fp8_state_make(k == FP8_GRAD ? f->backward : f->forward,
                                                  f->amax_history, f->mx_rounding, rows[k]);
     }
     const struct backend_ops *ops = m->be->ops;
@@ -512,7 +511,8 @@ static void quantize(const struct layer *l, int k, struct amp_tensor *dst,
                      const struct amp_tensor *src, const struct layer_call *c, int train)
 {
     struct amp_tensor state = l->fp8_state[k], history = l->fp8_history[k];
-    c->ops->fp8_quantize(c->ctx, dst, src, &state, history.data ? &history : NULL, train);
+    c->ops->fp8_quantize(c->ctx, dst, src, c->fp8, &state, history.data ? &history : NULL,
+                         train);
 }
 
 /* An FP8 layer's input and weight quantized for its forward (and kept for its backward). */
@@ -663,7 +663,7 @@ static int step(struct model *m, uint32_t n, int train, float lr, float momentum
     const struct layer_call c = {
         .ops = ops, .ctx = ctx, .n = n, .math = m->plan.math, .train = train,
         .workspace = &m->workspace, .labels = &m->labels, .stats = &m->stats,
-        .scaler = train && m->scaler.data ? &m->scaler : NULL,
+        .scaler = train && m->scaler.data ? &m->scaler : NULL, .fp8 = m->plan.fp8.scaling,
     };
     /* A captured step replays every op below with the arguments it was captured with: the key
      * tells apart training and evaluation, full and partial batches, and (for a schedule) every

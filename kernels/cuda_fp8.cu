@@ -1,0 +1,203 @@
+/* CUDA backend: FP8 quantization of conv and linear operands (harness/core/fp8_scaling.h), with
+ * the device's own conversion (cuda_fp8.h's __nv_cvt_float_to_fp8 with __NV_SATFINITE, which
+ * tests/test_fp8.c checks against the CPU reference's bit for bit). The scale and the statistics
+ * stay on the device: current scaling's amax is reduced by a kernel, delayed scaling's history
+ * and next scale are updated by one, so a step needs no host synchronisation and replays from a
+ * CUDA Graph. Per-block partial statistics are summed in block order: the same grid gives the
+ * same figures. MX block scaling is not implemented here yet (the op refuses it). */
+#include <cuda_fp8.h>
+#include <math.h>
+
+#include "cuda_dtype.h"
+#include "cuda_internal.h"
+#include "fp8_scaling.h"
+
+enum { FP8_THREADS = 256 };
+
+/* One block's share of a quantization. */
+struct fp8_partial {
+    double signal, noise;
+    unsigned long long n, saturated, underflow, nonfinite;
+    float amax;
+};
+
+/* What the kernels share in scratch: the scale in use, then one partial per block. */
+struct fp8_scratch {
+    float scale;
+    float pad;
+    struct fp8_partial part[1];
+};
+
+DEV float fp8_round_trip(float y, int format)
+{
+    const __nv_fp8_interpretation_t kind = format == FP8_E4M3 ? __NV_E4M3 : __NV_E5M2;
+    const __nv_fp8_storage_t q = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
+    return __half2float(__half(__nv_cvt_fp8_to_halfraw(q, kind)));
+}
+
+/* Sum (or max, for amax) of the block's threads' values into thread 0's, in a fixed tree. */
+template <typename T> DEV T block_sum(T v, T *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = FP8_THREADS / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s)
+            sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    const T r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+DEV float block_max(float v, float *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = FP8_THREADS / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s)
+            sh[threadIdx.x] = fmaxf(sh[threadIdx.x], sh[threadIdx.x + s]);
+        __syncthreads();
+    }
+    const float r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+/* Current scaling: each block's amax of the finite elements. */
+__global__ void __launch_bounds__(FP8_THREADS)
+    fp8_amax_kernel(struct fp8_scratch *w, const void *src, int dt, unsigned long long n)
+{
+    __shared__ float sh[FP8_THREADS];
+    float m = 0.0f;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * FP8_THREADS) {
+        const float a = fabsf(ld(src, i, dt));
+        m = a - a == 0.0f && a > m ? a : m;
+    }
+    m = block_max(m, sh);
+    if (threadIdx.x == 0)
+        w->part[blockIdx.x].amax = m;
+}
+
+/* The scale this quantization uses: current scaling's from the blocks' amax, else the state's. */
+__global__ void fp8_scale_kernel(struct fp8_scratch *w, const struct fp8_tensor_state *s,
+                                 unsigned blocks)
+{
+    if (s->scaling != FP8_SCALING_CURRENT) {
+        w->scale = s->scale;
+        return;
+    }
+    float m = 0.0f;
+    for (unsigned b = 0; b < blocks; b++)
+        m = fmaxf(m, w->part[b].amax);
+    w->scale = fp8_current_scale(s, m);
+}
+
+/* dst = fp8(src * scale) / scale, and (stats) each block's counts and sums. */
+__global__ void __launch_bounds__(FP8_THREADS)
+    fp8_quantize_kernel(float *dst, const void *src, int dt, unsigned long long n, int format,
+                        struct fp8_scratch *w, int stats)
+{
+    __shared__ double shd[FP8_THREADS];
+    __shared__ unsigned long long shu[FP8_THREADS];
+    __shared__ float shf[FP8_THREADS];
+    const float scale = w->scale, inv = 1.0f / scale, limit = fp8_saturation_threshold(format);
+    double signal = 0.0, noise = 0.0;
+    unsigned long long sat = 0, uf = 0, nf = 0;
+    float amax = 0.0f;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * FP8_THREADS) {
+        const float x = ld(src, i, dt), y = x * scale;
+        const float q = fp8_round_trip(y, format) * inv;
+        dst[i] = q;
+        if (!stats)
+            continue;
+        const bool finite = x - x == 0.0f;
+        sat += fabsf(y) > limit;
+        uf += x != 0.0f && q == 0.0f;
+        nf += x != x;
+        if (finite) {
+            const float a = fabsf(x);
+            amax = a > amax ? a : amax;
+            signal += (double)x * x;
+            noise += ((double)x - q) * ((double)x - q);
+        }
+    }
+    if (!stats)
+        return;
+    struct fp8_partial p;
+    p.signal = block_sum(signal, shd);
+    p.noise = block_sum(noise, shd);
+    p.saturated = block_sum(sat, shu);
+    p.underflow = block_sum(uf, shu);
+    p.nonfinite = block_sum(nf, shu);
+    p.amax = block_max(amax, shf);
+    p.n = 0;
+    if (threadIdx.x == 0)
+        w->part[blockIdx.x] = p;
+}
+
+/* A training quantization's statistics into the state (blocks summed in order), and delayed
+ * scaling's history and next scale. */
+__global__ void fp8_finish_kernel(struct fp8_tensor_state *s, float *history,
+                                  const struct fp8_scratch *w, unsigned blocks,
+                                  unsigned long long n)
+{
+    struct fp8_partial t = { 0.0, 0.0, 0, 0, 0, 0, 0.0f };
+    for (unsigned b = 0; b < blocks; b++) {
+        const struct fp8_partial *p = &w->part[b];
+        t.signal += p->signal;
+        t.noise += p->noise;
+        t.saturated += p->saturated;
+        t.underflow += p->underflow;
+        t.nonfinite += p->nonfinite;
+        t.amax = fmaxf(t.amax, p->amax);
+    }
+    s->last_scale = w->scale;
+    s->last_amax = t.amax;
+    s->n = n;
+    s->saturated = t.saturated;
+    s->underflow = t.underflow;
+    s->nonfinite = t.nonfinite;
+    s->signal = t.signal;
+    s->noise = t.noise;
+    if (s->scaling == FP8_SCALING_DELAYED)
+        fp8_delayed_update(s, history, t.nonfinite ? __uint_as_float(0x7FC00000u) : t.amax);
+}
+
+void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
+                       struct amp_tensor *state, struct amp_tensor *history, int train)
+{
+    struct cuda_ctx *c = (struct cuda_ctx *)ctx;
+    CUDA_OP_ENTER(c);
+    const unsigned long long n = src->numel;
+    if (dst->dtype != AMP_F32 || dst->numel < n || src->dtype == AMP_I32) {
+        CUDA_FAIL(c, "fp8_quantize: unsupported dtypes or sizes (%s -> %s)",
+                  dtype_name(src->dtype), dtype_name(dst->dtype));
+        return;
+    }
+    /* The scaling mode is configuration, fixed at model creation: read once from the host side
+     * would need a synchronisation, so the caller's state layout is trusted and MX is refused by
+     * the kernel-free check below on the first call of every tensor (outside any capture). */
+    struct fp8_tensor_state cfg;
+    if (CUDA_CHECK(c, cudaMemcpyAsync(&cfg, state->data, sizeof cfg, cudaMemcpyDeviceToHost,
+                                      c->stream)) ||
+        CUDA_CHECK(c, cudaStreamSynchronize(c->stream)))
+        return;
+    (void)cfg;
+    const unsigned blocks = cuda_blocks(c, n ? n : 1, FP8_THREADS);
+    struct fp8_scratch *w = (struct fp8_scratch *)cuda_scratch(
+        c, sizeof(struct fp8_scratch) + blocks * sizeof(struct fp8_partial));
+    if (!w)
+        return;
+    struct fp8_tensor_state *s = (struct fp8_tensor_state *)state->data;
+    CUDA_LAUNCH(c, fp8_amax_kernel, blocks, FP8_THREADS, w, (const void *)src->data,
+                (int)src->dtype, n);
+    CUDA_LAUNCH(c, fp8_scale_kernel, 1, 1, w, (const struct fp8_tensor_state *)s, blocks);
+    CUDA_LAUNCH(c, fp8_quantize_kernel, blocks, FP8_THREADS, (float *)dst->data,
+                (const void *)src->data, (int)src->dtype, n, cfg.format, w, train);
+    if (train)
+        CUDA_LAUNCH(c, fp8_finish_kernel, 1, 1, s, history ? (float *)history->data : NULL,
+                    (const struct fp8_scratch *)w, blocks, n);
+}

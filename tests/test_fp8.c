@@ -11,6 +11,7 @@
  * stderr; last line printed: "N passed, N failed".
  */
 #include "fp8.h"
+#include "f32bits.h"
 
 #include "check.h"
 #include "fixtures/fp8_ml_dtypes.h"
@@ -27,20 +28,6 @@
 #else
 #define TEST_X86 0
 #endif
-
-static uint32_t fbits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static float bitsf(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
 
 /* The four conversions, in the fixture's order. */
 static const struct conv {
@@ -83,7 +70,7 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
 
 static int same_bits(float a, float b)
 {
-    return fbits(a) == fbits(b);
+    return f32_bits(a) == f32_bits(b);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -102,9 +89,9 @@ static void test_decode_all(void)
         int bad = 0;
         for (int c = 0; c < 256; c++) {
             const float v = fp8_to_f32((amp_fp8)c, (enum fp8_format)f);
-            if (fbits(v) != tab[f][c] && bad++ < 5)
+            if (f32_bits(v) != tab[f][c] && bad++ < 5)
                 check(0, "%s decode 0x%02X: 0x%08X, ml_dtypes 0x%08X", fp8_format_name((enum fp8_format)f), c,
-                      fbits(v), tab[f][c]);
+                      f32_bits(v), tab[f][c]);
             /* round trip: every code comes back (a NaN as the canonical 0x7F; an E5M2
                inf saturates to max under FP8_SATFINITE) */
             const int is_nan = isnan(v), is_inf = isinf(v);
@@ -127,10 +114,10 @@ static void test_structured(void)
         const struct conv *C = &CONVS[k];
         int bad = 0;
         for (int i = 0; i < FP8FX_STRUCT_N; i++) {
-            const amp_fp8 q = fp8_from_f32(bitsf(fp8fx_struct_in[i]), C->f, C->sat);
+            const amp_fp8 q = fp8_from_f32(f32_from_bits(fp8fx_struct_in[i]), C->f, C->sat);
             if (q != C->structured[i] && bad++ < 8)
                 check(0, "%s: input 0x%08X (%a) gives 0x%02X, ml_dtypes 0x%02X", C->name, fp8fx_struct_in[i],
-                      (double)bitsf(fp8fx_struct_in[i]), q, C->structured[i]);
+                      (double)f32_from_bits(fp8fx_struct_in[i]), q, C->structured[i]);
         }
         check(bad == 0, "%s: %d structured inputs as ml_dtypes (%d bad)", C->name, FP8FX_STRUCT_N, bad);
     }
@@ -139,7 +126,7 @@ static void test_structured(void)
 /* Hand-picked cases that pin the CUDA behaviours (cuda_fp8.hpp). */
 static void test_cuda_rules(void)
 {
-    const float nan_neg = bitsf(0xFFC00001u);
+    const float nan_neg = f32_from_bits(0xFFC00001u);
     CHECK(fp8_from_f32(nan_neg, FP8_E4M3, FP8_SATFINITE) == 0x7F, "e4m3: -NaN -> 0x7F");
     CHECK(fp8_from_f32(nan_neg, FP8_E5M2, FP8_NOSAT) == 0x7F, "e5m2: -NaN -> 0x7F");
     CHECK(fp8_from_f32(-INFINITY, FP8_E4M3, FP8_SATFINITE) == 0xFE, "e4m3: -inf satfinite -> -448");
@@ -166,11 +153,11 @@ static void test_mxcsr(void)
     int bad = 0;
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < FP8FX_STRUCT_N; i++)
-            bad += fp8_from_f32(bitsf(fp8fx_struct_in[i]), CONVS[k].f, CONVS[k].sat) != CONVS[k].structured[i];
+            bad += fp8_from_f32(f32_from_bits(fp8fx_struct_in[i]), CONVS[k].f, CONVS[k].sat) != CONVS[k].structured[i];
     for (int f = 0; f < 2; f++)
         for (int c = 0; c < 256; c++) {
             const uint32_t want = f ? fp8fx_decode_e5m2[c] : fp8fx_decode_e4m3[c];
-            bad += fbits(fp8_to_f32((amp_fp8)c, (enum fp8_format)f)) != want;
+            bad += f32_bits(fp8_to_f32((amp_fp8)c, (enum fp8_format)f)) != want;
         }
     _mm_setcsr(saved);
     check(bad == 0, "scalar conversions unchanged under MXCSR FTZ+DAZ (%d bad)", bad);
@@ -193,7 +180,7 @@ static void test_random(void)
     int bad[4] = {0, 0, 0, 0}, arr_bad = 0;
     for (int ch = 0; ch < FP8FX_RANDOM_CHUNKS; ch++) {
         for (size_t i = 0; i < n; i++)
-            x[i] = bitsf(random_input((uint64_t)ch * n + i));
+            x[i] = f32_from_bits(random_input((uint64_t)ch * n + i));
         for (int k = 0; k < 4; k++) {
             for (size_t i = 0; i < n; i++)
                 want[i] = fp8_from_f32(x[i], CONVS[k].f, CONVS[k].sat);
@@ -255,7 +242,7 @@ static void test_paths_stats(void)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        x[i] = bitsf(random_input(UINT64_C(1) << 40 | i));
+        x[i] = f32_from_bits(random_input(UINT64_C(1) << 40 | i));
     const float scales[] = {1.0f, 0.25f, 1000.0f, 3.7e-5f};
     int bad = 0;
     for (int f = 0; f < 2; f++)

@@ -23,6 +23,8 @@
  */
 #include "fp8.h"
 
+#include "f32bits.h"
+
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -36,25 +38,9 @@
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* Bit helpers and the two formats                                          */
+/* The two formats                                                          */
 /* ------------------------------------------------------------------------ */
 
-static inline uint32_t f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static inline float f32_from_bits(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-#define ABS_MASK      0x7FFFFFFFu
-#define F32_INF_BITS  0x7F800000u   /* |x| bits > this: NaN */
 #define F32_QNAN_BITS 0x7FC00000u
 #define FP8_NAN       0x7Fu          /* the canonical NaN of both formats */
 
@@ -105,7 +91,7 @@ const char *fp8_format_name(enum fp8_format f)
    maxnorm under saturation, ovf_nosat without. */
 static inline uint32_t fp8_encode(uint32_t u, const struct fp8_fmt *F, uint32_t ovf)
 {
-    const uint32_t a = u & ABS_MASK;
+    const uint32_t a = u & F32_ABS_MASK;
     const uint32_t sign = (u >> 24) & 0x80u;
     /* normal: round to nearest even on bit `shift`, then rebias (the carry
        of a rounding goes into the exponent, as it should) */
@@ -174,7 +160,7 @@ float fp8_amax(const float *src, size_t n)
 {
     uint32_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        const uint32_t a = f32_bits(src[i]) & ABS_MASK;
+        const uint32_t a = f32_bits(src[i]) & F32_ABS_MASK;
         const uint32_t fin = (a < F32_INF_BITS) ? a : 0u;
         m = fin > m ? fin : m;
     }
@@ -220,7 +206,7 @@ static void part_flush(const struct part *p, struct fp8_stats *s)
 static inline void count_one(struct part *p, size_t lane, uint32_t ux, uint32_t uy, uint32_t code,
                              float deq, const struct fp8_fmt *F)
 {
-    const uint32_t ax = ux & ABS_MASK, ay = uy & ABS_MASK;
+    const uint32_t ax = ux & F32_ABS_MASK, ay = uy & F32_ABS_MASK;
     const int fin = ax < F32_INF_BITS;
     p->sat += (ay > F->max_bits) & (ay <= F32_INF_BITS);
     p->uf += (ax != 0u) & ((code & 0x7Fu) == 0u);
@@ -293,7 +279,7 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
 T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
 {
     const __m256i one = _mm256_set1_epi32(1);
-    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)ABS_MASK));
+    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)F32_ABS_MASK));
     const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
     const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
     const __m256i r = _mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb);
@@ -364,7 +350,7 @@ T_AVX2 static void quant_avx2(amp_fp8 *codes, float *deq, const float *src, size
     }
     struct part p;
     part_init(&p);
-    const __m256i absm = _mm256_set1_epi32((int)ABS_MASK), inf = _mm256_set1_epi32((int)F32_INF_BITS);
+    const __m256i absm = _mm256_set1_epi32((int)F32_ABS_MASK), inf = _mm256_set1_epi32((int)F32_INF_BITS);
     const __m256i zero = _mm256_setzero_si256();
     __m256d sig0 = _mm256_setzero_pd(), sig1 = sig0, noi0 = sig0, noi1 = sig0;
     __m256i vam = zero;
@@ -495,23 +481,19 @@ static inline int fp8_path(void)
     return p;
 }
 
+static const char *const PATH_NAMES[] = {[P_PORTABLE] = "portable", [P_AVX2] = "avx2"};
+
 const char *fp8_fast_path(void)
 {
-    return fp8_path() == P_AVX2 ? "avx2" : "portable";
+    return PATH_NAMES[fp8_path()];
 }
 
 int fp8_set_fast_path(const char *name)
 {
-    int p;
-    if (!name || strcmp(name, "auto") == 0)
-        p = cpu_can(P_AVX2) ? P_AVX2 : P_PORTABLE;
-    else if (strcmp(name, "avx2") == 0)
-        p = P_AVX2;
-    else if (strcmp(name, "portable") == 0)
-        p = P_PORTABLE;
-    else
-        return -1;
-    if (!cpu_can(p))
+    int p = (!name || strcmp(name, "auto") == 0) ? (cpu_can(P_AVX2) ? P_AVX2 : P_PORTABLE) : -1;
+    for (int i = 0; p < 0 && name && i < (int)(sizeof PATH_NAMES / sizeof PATH_NAMES[0]); i++)
+        p = strcmp(name, PATH_NAMES[i]) == 0 ? i : -1;
+    if (p < 0 || !cpu_can(p))
         return -1;
     atomic_store_explicit(&g_path, p, memory_order_relaxed);
     return 0;
@@ -590,7 +572,7 @@ static struct mx_scale mx_scale_floor(const float *x, size_t len, const struct f
 {
     uint32_t am = 0;
     for (size_t i = 0; i < len; i++) {
-        const uint32_t a = f32_bits(x[i]) & ABS_MASK;
+        const uint32_t a = f32_bits(x[i]) & F32_ABS_MASK;
         am = a > am ? a : am;
     }
     if (am >= F32_INF_BITS)

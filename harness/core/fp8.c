@@ -169,7 +169,7 @@ float fp8_amax(const float *src, size_t n)
 
 /* ------------------------------------------------------------------------ */
 /* The array kernel: y = x * scale in FP32, q = fp8(y) saturated; optional  */
-/* outputs: the codes, the dequantized q * scale_inv, and the stats.         */
+/* outputs: the codes, the dequantized q * scale_inv, and the stats.        */
 /* ------------------------------------------------------------------------ */
 
 /* Partial stats of one call (combined into struct fp8_stats at the end). */
@@ -254,7 +254,7 @@ static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t 
 
 struct vfmt {
     __m256i shift, halfm1, rebias, norm_min_m1, sub_base, ovf_min_m1, max_bits, ovf, mmask,
-        inf_code, nan_min_m1, mbits;
+        inf_code, nan_min_m1;
     __m256 quantum;
 };
 
@@ -271,7 +271,6 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
     V->mmask = _mm256_set1_epi32((int)((1u << F->mbits) - 1u));
     V->inf_code = _mm256_set1_epi32((int)F->inf_code);
     V->nan_min_m1 = _mm256_set1_epi32((int)(F->nan_min - 1u));
-    V->mbits = _mm256_set1_epi32((int)F->mbits);
     V->quantum = _mm256_set1_ps(F->quantum);
 }
 

@@ -67,7 +67,9 @@ float fp8_amax(const float *src, size_t n);
 
 /* Per-tensor scaling: dst[i] = fp8(src[i] * scale) (the product in FP32,
    then one rounding), saturating (FP8_SATFINITE); stats may be NULL (then no
-   counting and no slowdown). Dequantize: q * scale_inv (one FP32 product). */
+   counting and no slowdown); its noise is measured against q * (1 / scale),
+   Transformer Engine's scale_inv. Dequantize: q * scale_inv (one FP32
+   product). */
 void fp8_quantize_array(amp_fp8 *dst, const float *src, size_t n, float scale,
                         enum fp8_format f, struct fp8_stats *stats);
 void fp8_dequantize_array(float *dst, const amp_fp8 *src, size_t n, float scale_inv,

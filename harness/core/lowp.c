@@ -38,6 +38,8 @@
  */
 #include "lowp.h"
 
+#include "f32bits.h"
+
 #include <stdatomic.h>
 #include <string.h>
 
@@ -56,22 +58,6 @@
 /* Bit helpers and constants                                                */
 /* ------------------------------------------------------------------------ */
 
-static inline uint32_t f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static inline float f32_from_bits(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-#define ABS_MASK      0x7FFFFFFFu
-#define F32_INF_BITS  0x7F800000u   /* |x| bits >= this: inf or NaN */
 
 /* FP16 thresholds on |x| bits (FP32). */
 #define F16_UF_MAX    0x33000000u   /* 2^-25: |x| in (0, 2^-25] rounds to 0 */
@@ -88,7 +74,7 @@ static inline float f32_from_bits(uint32_t u)
 
 static inline uint16_t f16_from_bits(uint32_t u)
 {
-    const uint32_t a = u & ABS_MASK;
+    const uint32_t a = u & F32_ABS_MASK;
     const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
 
     if (a > F32_INF_BITS)                 /* NaN: quiet, sign + top payload */
@@ -140,7 +126,7 @@ float f16_to_f32(amp_f16 h)
 
 static inline uint16_t bf16_from_bits(uint32_t u)
 {
-    if ((u & ABS_MASK) > F32_INF_BITS)    /* NaN: quiet, sign + top payload */
+    if ((u & F32_ABS_MASK) > F32_INF_BITS)    /* NaN: quiet, sign + top payload */
         return (uint16_t)((u >> 16) | 0x0040u);
     /* RNE on bit 16; carries into the exponent give the next binade or inf.
        No 32-bit wraparound: the largest sum is 0xFF7FFFFF + 0x8000. */
@@ -159,7 +145,7 @@ float bf16_to_f32(amp_bf16 h)
 
 static inline uint32_t tf32_bits(uint32_t u)
 {
-    if ((u & ABS_MASK) >= F32_INF_BITS)   /* inf/NaN unchanged */
+    if ((u & F32_ABS_MASK) >= F32_INF_BITS)   /* inf/NaN unchanged */
         return u;
     return (u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u;
 }
@@ -185,7 +171,7 @@ void f16_from_f32_array_portable(amp_f16 *dst, const float *src, size_t n, struc
     for (size_t i = 0; i < n; i++) {
         const uint32_t u = f32_bits(src[i]);
         const uint16_t h = f16_from_bits(u);
-        const uint32_t a = u & ABS_MASK, ha = h & 0x7FFFu;
+        const uint32_t a = u & F32_ABS_MASK, ha = h & 0x7FFFu;
         dst[i] = h;
         uf += (a != 0u) & (ha == 0u);
         ovf += (a < F32_INF_BITS) & (ha == 0x7C00u);
@@ -207,7 +193,7 @@ void bf16_from_f32_array_portable(amp_bf16 *dst, const float *src, size_t n, str
     for (size_t i = 0; i < n; i++) {
         const uint32_t u = f32_bits(src[i]);
         const uint16_t h = bf16_from_bits(u);
-        const uint32_t a = u & ABS_MASK, ha = h & 0x7FFFu;
+        const uint32_t a = u & F32_ABS_MASK, ha = h & 0x7FFFu;
         dst[i] = h;
         uf += (a != 0u) & (ha == 0u);
         ovf += (a < F32_INF_BITS) & (ha == 0x7F80u);
@@ -242,7 +228,7 @@ static void f32_round_to_f16_array_portable(float *dst, const float *src, size_t
     for (size_t i = 0; i < n; i++) {
         const uint32_t u = f32_bits(src[i]);
         const uint16_t h = f16_from_bits(u);
-        const uint32_t a = u & ABS_MASK, ha = h & 0x7FFFu;
+        const uint32_t a = u & F32_ABS_MASK, ha = h & 0x7FFFu;
         dst[i] = f32_from_bits(f16_to_bits(h));
         uf += (a != 0u) & (ha == 0u);
         ovf += (a < F32_INF_BITS) & (ha == 0x7C00u);
@@ -261,7 +247,7 @@ static void f32_round_to_bf16_array_portable(float *dst, const float *src, size_
     for (size_t i = 0; i < n; i++) {
         const uint32_t u = f32_bits(src[i]);
         const uint16_t h = bf16_from_bits(u);
-        const uint32_t a = u & ABS_MASK, ha = h & 0x7FFFu;
+        const uint32_t a = u & F32_ABS_MASK, ha = h & 0x7FFFu;
         dst[i] = f32_from_bits((uint32_t)h << 16);
         uf += (a != 0u) & (ha == 0u);
         ovf += (a < F32_INF_BITS) & (ha == 0x7F80u);
@@ -312,7 +298,7 @@ static void portable_kind(void *dst, const float *src, size_t n, struct lowp_cou
    32-bit lane (upper bits zero). */
 T_AVX2_INL __m256i avx2_bf16_round(__m256i u)
 {
-    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)ABS_MASK));
+    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)F32_ABS_MASK));
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
     const __m256i q = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x0040));
@@ -326,7 +312,7 @@ T_AVX2_INL __m256i avx2_bf16_round(__m256i u)
 T_AVX2_INL void avx2_count(__m256i u, __m256i uf_lim, __m256i nf_lim,
                            __m256i *uf, __m256i *ovf, __m256i *nf)
 {
-    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)ABS_MASK));
+    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)F32_ABS_MASK));
     const __m256i zero = _mm256_cmpeq_epi32(a, _mm256_setzero_si256());
     const __m256i muf = _mm256_andnot_si256(zero, _mm256_cmpgt_epi32(uf_lim, a));
     const __m256i mnf = _mm256_cmpgt_epi32(a, nf_lim);
@@ -461,7 +447,7 @@ T_AVX2 static void bf16_to_f32_avx2(float *dst, const amp_bf16 *src, size_t n)
 
 T_AVX2_INL __m256i avx2_tf32(__m256i u)
 {
-    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)ABS_MASK));
+    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)F32_ABS_MASK));
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 13), _mm256_set1_epi32(1));
     const __m256i r = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x0FFF)), lsb),
                                        _mm256_set1_epi32((int)0xFFFFE000u));
@@ -486,7 +472,7 @@ T_AVX2 static void tf32_round_avx2(float *dst, const float *src, size_t n)
 
 T_512_INL __m512i avx512_bf16_round(__m512i u)
 {
-    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)ABS_MASK));
+    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)F32_ABS_MASK));
     const __m512i hi = _mm512_srli_epi32(u, 16);
     const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
     const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
@@ -498,7 +484,7 @@ T_512_INL void avx512_count(__m512i u, __m512i uf_lim, __m512i nf_lim,
                             __m512i *uf, __m512i *ovf, __m512i *nf)
 {
     const __m512i one = _mm512_set1_epi32(1);
-    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)ABS_MASK));
+    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)F32_ABS_MASK));
     const __mmask16 knz = _mm512_test_epi32_mask(a, a);
     const __mmask16 kuf = _mm512_mask_cmplt_epi32_mask(knz, a, uf_lim);
     const __mmask16 knf = _mm512_cmpgt_epi32_mask(a, nf_lim);
@@ -653,7 +639,7 @@ T_512 static void bf16_to_f32_avx512(float *dst, const amp_bf16 *src, size_t n)
 
 T_512_INL __m512i avx512_tf32(__m512i u)
 {
-    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)ABS_MASK));
+    const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32((int)F32_ABS_MASK));
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 13), _mm512_set1_epi32(1));
     const __m512i r = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x0FFF)), lsb),
                                        _mm512_set1_epi32((int)0xFFFFE000u));

@@ -827,6 +827,7 @@ const struct backend_ops cuda_backend_ops = {
     .unscale = cuda_unscale,
     .scaler_update = cuda_scaler_update,
     .sgd_momentum = cuda_sgd_momentum,
+    .fp8_quantize = cuda_fp8_quantize,
     .describe = cuda_describe,
     .profile_range = cuda_profile_range,
     .timer = cuda_timer,

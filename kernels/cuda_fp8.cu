@@ -28,7 +28,7 @@ struct fp8_scratch {
     struct fp8_partial part[1];
 };
 
-DEV float fp8_round_trip(float y, int format)
+static __device__ __forceinline__ float fp8_round_trip(float y, int format)
 {
     const __nv_fp8_interpretation_t kind = format == FP8_E4M3 ? __NV_E4M3 : __NV_E5M2;
     const __nv_fp8_storage_t q = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
@@ -36,7 +36,7 @@ DEV float fp8_round_trip(float y, int format)
 }
 
 /* Sum (or max, for amax) of the block's threads' values into thread 0's, in a fixed tree. */
-template <typename T> DEV T block_sum(T v, T *sh)
+template <typename T> static __device__ __forceinline__ T block_sum(T v, T *sh)
 {
     sh[threadIdx.x] = v;
     __syncthreads();
@@ -50,7 +50,7 @@ template <typename T> DEV T block_sum(T v, T *sh)
     return r;
 }
 
-DEV float block_max(float v, float *sh)
+static __device__ __forceinline__ float block_max(float v, float *sh)
 {
     sh[threadIdx.x] = v;
     __syncthreads();
@@ -82,9 +82,9 @@ __global__ void __launch_bounds__(FP8_THREADS)
 
 /* The scale this quantization uses: current scaling's from the blocks' amax, else the state's. */
 __global__ void fp8_scale_kernel(struct fp8_scratch *w, const struct fp8_tensor_state *s,
-                                 unsigned blocks)
+                                 int scaling, unsigned blocks)
 {
-    if (s->scaling != FP8_SCALING_CURRENT) {
+    if (scaling != FP8_SCALING_CURRENT) {
         w->scale = s->scale;
         return;
     }
@@ -96,13 +96,14 @@ __global__ void fp8_scale_kernel(struct fp8_scratch *w, const struct fp8_tensor_
 
 /* dst = fp8(src * scale) / scale, and (stats) each block's counts and sums. */
 __global__ void __launch_bounds__(FP8_THREADS)
-    fp8_quantize_kernel(float *dst, const void *src, int dt, unsigned long long n, int format,
-                        struct fp8_scratch *w, int stats)
+    fp8_quantize_kernel(float *dst, const void *src, int dt, unsigned long long n,
+                        const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
 {
+    const int format = s->format;
     __shared__ double shd[FP8_THREADS];
     __shared__ unsigned long long shu[FP8_THREADS];
     __shared__ float shf[FP8_THREADS];
-    const float scale = w->scale, inv = 1.0f / scale, limit = fp8_saturation_threshold(format);
+    const float scale = w->scale, inv = 1.0f / scale;
     double signal = 0.0, noise = 0.0;
     unsigned long long sat = 0, uf = 0, nf = 0;
     float amax = 0.0f;
@@ -114,7 +115,7 @@ __global__ void __launch_bounds__(FP8_THREADS)
         if (!stats)
             continue;
         const bool finite = x - x == 0.0f;
-        sat += fabsf(y) > limit;
+        sat += fp8_saturates(y, format);
         uf += x != 0.0f && q == 0.0f;
         nf += x != x;
         if (finite) {
@@ -141,7 +142,7 @@ __global__ void __launch_bounds__(FP8_THREADS)
 /* A training quantization's statistics into the state (blocks summed in order), and delayed
  * scaling's history and next scale. */
 __global__ void fp8_finish_kernel(struct fp8_tensor_state *s, float *history,
-                                  const struct fp8_scratch *w, unsigned blocks,
+                                  const struct fp8_scratch *w, int scaling, unsigned blocks,
                                   unsigned long long n)
 {
     struct fp8_partial t = { 0.0, 0.0, 0, 0, 0, 0, 0.0f };
@@ -162,42 +163,43 @@ __global__ void fp8_finish_kernel(struct fp8_tensor_state *s, float *history,
     s->nonfinite = t.nonfinite;
     s->signal = t.signal;
     s->noise = t.noise;
-    if (s->scaling == FP8_SCALING_DELAYED)
+    if (scaling == FP8_SCALING_DELAYED)
         fp8_delayed_update(s, history, t.nonfinite ? __uint_as_float(0x7FC00000u) : t.amax);
 }
 
 void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
-                       struct amp_tensor *state, struct amp_tensor *history, int train)
+                       enum fp8_scaling scaling, struct amp_tensor *state,
+                       struct amp_tensor *history, int train)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
     const unsigned long long n = src->numel;
-    if (dst->dtype != AMP_F32 || dst->numel < n || src->dtype == AMP_I32) {
+    if (dst->dtype != AMP_F32 || dst->numel < n || src->dtype == AMP_I32 ||
+        (scaling == FP8_SCALING_DELAYED && !history)) {
         CUDA_FAIL(c, "fp8_quantize: unsupported dtypes or sizes (%s -> %s)",
                   dtype_name(src->dtype), dtype_name(dst->dtype));
         return;
     }
-    /* The scaling mode is configuration, fixed at model creation: read once from the host side
-     * would need a synchronisation, so the caller's state layout is trusted and MX is refused by
-     * the kernel-free check below on the first call of every tensor (outside any capture). */
-    struct fp8_tensor_state cfg;
-    if (CUDA_CHECK(c, cudaMemcpyAsync(&cfg, state->data, sizeof cfg, cudaMemcpyDeviceToHost,
-                                      c->stream)) ||
-        CUDA_CHECK(c, cudaStreamSynchronize(c->stream)))
+    if (scaling == FP8_SCALING_MX) {
+        CUDA_FAIL(c, "fp8_quantize: MX block scaling (mxfp8) is not implemented on the cuda "
+                     "backend yet; it runs on --device cpu");
         return;
-    (void)cfg;
+    }
     const unsigned blocks = cuda_blocks(c, n ? n : 1, FP8_THREADS);
     struct fp8_scratch *w = (struct fp8_scratch *)cuda_scratch(
         c, sizeof(struct fp8_scratch) + blocks * sizeof(struct fp8_partial));
     if (!w)
         return;
     struct fp8_tensor_state *s = (struct fp8_tensor_state *)state->data;
-    CUDA_LAUNCH(c, fp8_amax_kernel, blocks, FP8_THREADS, w, (const void *)src->data,
-                (int)src->dtype, n);
-    CUDA_LAUNCH(c, fp8_scale_kernel, 1, 1, w, (const struct fp8_tensor_state *)s, blocks);
+    if (scaling == FP8_SCALING_CURRENT)
+        CUDA_LAUNCH(c, fp8_amax_kernel, blocks, FP8_THREADS, w, (const void *)src->data,
+                    (int)src->dtype, n);
+    CUDA_LAUNCH(c, fp8_scale_kernel, 1, 1, w, (const struct fp8_tensor_state *)s, (int)scaling,
+                blocks);
     CUDA_LAUNCH(c, fp8_quantize_kernel, blocks, FP8_THREADS, (float *)dst->data,
-                (const void *)src->data, (int)src->dtype, n, cfg.format, w, train);
+                (const void *)src->data, (int)src->dtype, n,
+                (const struct fp8_tensor_state *)s, w, train);
     if (train)
         CUDA_LAUNCH(c, fp8_finish_kernel, 1, 1, s, history ? (float *)history->data : NULL,
-                    (const struct fp8_scratch *)w, blocks, n);
+                    (const struct fp8_scratch *)w, (int)scaling, blocks, n);
 }

@@ -199,6 +199,11 @@ void cuda_sgd_momentum(void *ctx, struct amp_tensor *weight, struct amp_tensor *
                        struct amp_tensor *copy, const struct amp_tensor *grad,
                        const struct amp_tensor *scaler, float lr, float momentum);
 
+/* ---- cuda_fp8.cu ---- */
+void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src,
+                       enum fp8_scaling scaling, struct amp_tensor *state,
+                       struct amp_tensor *history, int train);
+
 /* ---- cuda_elementwise.cu ---- */
 void cuda_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
 void cuda_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,

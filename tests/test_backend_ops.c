@@ -593,6 +593,86 @@ static void test_scaler_update(void)
     }
 }
 
+/* ---- FP8 quantization ---- */
+
+/* The states of both backends: configuration, scale, history position, counts and amax exactly;
+ * the SQNR sums to summation order (the CPU sums in fixed pieces, the GPU per block). */
+static int fp8_states_equal(struct pt *st, struct pt *hist, const char *what)
+{
+    struct fp8_tensor_state s[2];
+    for (int b = 0; b < 2; b++)
+        pt_get_raw(st, b, &s[b], sizeof s[b]);
+    const double tol = 1e-9;
+    int ok = s[0].scale == s[1].scale && s[0].history_pos == s[1].history_pos &&
+             s[0].last_scale == s[1].last_scale && s[0].last_amax == s[1].last_amax &&
+             s[0].n == s[1].n && s[0].saturated == s[1].saturated &&
+             s[0].underflow == s[1].underflow && s[0].nonfinite == s[1].nonfinite &&
+             fabs(s[0].signal - s[1].signal) <= tol * s[0].signal &&
+             fabs(s[0].noise - s[1].noise) <= tol * s[0].noise;
+    if (hist) {
+        const size_t bytes = hist->bytes;
+        unsigned char *h0 = pt_bits(hist, REF, what), *h1 = pt_bits(hist, GPU, what);
+        ok &= memcmp(h0, h1, bytes) == 0;
+        free(h0);
+        free(h1);
+    }
+    exact_record("fp8_state", (size_t)ok, 1);
+    result(ok, "%s: state cpu scale %g next %g amax %g sat %llu uf %llu / cuda scale %g next %g "
+           "amax %g sat %llu uf %llu exact=%.4f", what, (double)s[0].last_scale,
+           (double)s[0].scale, (double)s[0].last_amax, (unsigned long long)s[0].saturated,
+           (unsigned long long)s[0].underflow, (double)s[1].last_scale, (double)s[1].scale,
+           (double)s[1].last_amax, (unsigned long long)s[1].saturated,
+           (unsigned long long)s[1].underflow, ok ? 1.0 : 0.0);
+    return ok;
+}
+
+/* Delayed and current scaling, E4M3 and E5M2, FP32 and BF16 sources with values that
+ * saturate and underflow: three training quantizations (the delayed scale moving with the
+ * history) and an evaluation, each bit for bit. MX runs on the CPU only (the CUDA op refuses
+ * it: docs/CUDA.md). */
+static void test_fp8_quantize(void)
+{
+    const size_t n = 50021;
+    const enum fp8_scaling scalings[] = { FP8_SCALING_DELAYED, FP8_SCALING_CURRENT };
+    const enum fp8_format formats[] = { FP8_E4M3, FP8_E5M2 };
+    const enum amp_dtype srcs[] = { AMP_F32, AMP_BF16 };
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < 2; f++)
+            for (int d = 0; d < 2; d++) {
+                struct fp8_tensor_state init = fp8_state_make(formats[f], 4, MX_SCALE_RCEIL, 0);
+                struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
+                pt_set_raw(&st, &init, sizeof init);
+                struct pt hist = pt_new(4, AMP_F32, MEM_OPTIMIZER, NULL);
+                struct pt dst = pt_new(n, AMP_F32, MEM_ACTIVATIONS, NULL);
+                for (int step = 0; step < 4; step++) {
+                    /* Values around 1 with a spread that grows each step, some saturating at
+                     * the previous step's scale, some far below it. */
+                    float *v = uniform(n, -1.0f, 1.0f);
+                    for (size_t i = 0; i < n; i++)
+                        v[i] *= i % 7 == 0 ? 1e-7f : i % 11 == 0 ? (float)(4 << step) : 1.0f;
+                    if (step == 2) /* a NaN: delayed scaling keeps its scale */
+                        v[n / 3] = NAN;
+                    struct pt src = pt_new(n, srcs[d], MEM_ACTIVATIONS, v);
+                    const int train = step < 3;
+                    for (int b = 0; b < 2; b++)
+                        B[b].ops->fp8_quantize(B[b].ctx, &dst.t[b], &src.t[b], scalings[k],
+                                               &st.t[b], &hist.t[b], train);
+                    char what[80];
+                    snprintf(what, sizeof what, "fp8_quantize %s %s from %s, %s %d",
+                             k ? "current" : "delayed", fp8_format_name(formats[f]),
+                             dtype_name(srcs[d]), train ? "training step" : "evaluation",
+                             step + 1);
+                    compare(what, &dst, 0.0);
+                    fp8_states_equal(&st, k == 0 ? &hist : NULL, what);
+                    pt_free(&src);
+                    free(v);
+                }
+                pt_free(&st);
+                pt_free(&hist);
+                pt_free(&dst);
+            }
+}
+
 struct sgd_case {
     const char *name;
     enum amp_dtype w, v, g, copy; /* copy AMP_I32: none */
@@ -1773,6 +1853,8 @@ int main(void)
     CASE(test_scaler_update());
     printf("sgd_momentum\n");
     CASE(test_sgd());
+    printf("fp8_quantize\n");
+    CASE(test_fp8_quantize());
     printf("softmax_xent\n");
     CASE(test_softmax());
     printf("maxpool\n");

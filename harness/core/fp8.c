@@ -208,7 +208,7 @@ static inline void count_one(struct part *p, size_t lane, uint32_t ux, uint32_t 
 {
     const uint32_t ax = ux & F32_ABS_MASK, ay = uy & F32_ABS_MASK;
     const int fin = ax < F32_INF_BITS;
-    p->sat += (ay > F->max_bits) & (ay <= F32_INF_BITS);
+    p->sat += (ay >= F->ovf_min) & (ay <= F32_INF_BITS); /* the clip changed it */
     p->uf += (ax != 0u) & ((code & 0x7Fu) == 0u);
     p->nf += ay > F32_INF_BITS;
     const uint32_t am = fin ? ax : 0u;
@@ -371,7 +371,7 @@ T_AVX2 static void quant_avx2(amp_fp8 *codes, float *deq, const float *src, size
             const __m256i ay = _mm256_and_si256(_mm256_castps_si256(y), absm);
             const __m256i fin = _mm256_cmpgt_epi32(inf, ax);
             const __m256i sat = _mm256_andnot_si256(_mm256_cmpgt_epi32(ay, inf),
-                                                    _mm256_cmpgt_epi32(ay, V.max_bits));
+                                                    _mm256_cmpgt_epi32(ay, V.ovf_min_m1));
             const __m256i uf = _mm256_andnot_si256(_mm256_cmpeq_epi32(ax, zero),
                 _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7F)), zero));
             vsat = _mm256_sub_epi32(vsat, sat);

@@ -53,7 +53,8 @@ float fp8_to_f32(amp_fp8 v, enum fp8_format f); /* exact; NaN -> quiet NaN, sign
 /* What a quantization did; the functions ADD to it (zero it first). */
 struct fp8_stats {
     uint64_t n;               /* elements quantized */
-    uint64_t saturated;       /* |x * scale| above the format's max (clipped), or +-inf input */
+    uint64_t saturated;       /* |x * scale| rounds above the format's max, so the clip to max
+                               * changed it (E4M3: > 464, E5M2: >= 61440), or +-inf input */
     uint64_t underflow;       /* x != 0 but quantized to 0 */
     uint64_t nonfinite;       /* NaN inputs (and inf where not saturated) */
     float amax;               /* max |x| over the finite inputs (max with what is there) */

@@ -69,12 +69,13 @@ AMP_HOST_DEVICE static inline float fp8_format_max(int32_t format)
     return format == FP8_E4M3 ? 448.0f : 57344.0f;
 }
 
-/* A quantization saturates the elements whose |x * scale| lies above the largest value that
- * rounds (nearest even) to the format's max: 464 for E4M3, 61440 for E5M2 (each tie rounds down
- * to max), and infinities; those are the elements the clip to max changes. */
-AMP_HOST_DEVICE static inline float fp8_saturation_threshold(int32_t format)
+/* Whether quantizing y (= x * scale) saturates: y rounds (nearest even) above the format's max,
+ * so the clip to max changes it: E4M3 |y| > 464 (the tie rounds down to 448), E5M2 |y| >= 61440
+ * (the tie rounds up), and infinities. fp8.c counts the same (its overflow threshold). */
+AMP_HOST_DEVICE static inline int fp8_saturates(float y, int32_t format)
 {
-    return format == FP8_E4M3 ? 464.0f : 61440.0f;
+    const float a = y < 0.0f ? -y : y;
+    return a >= (format == FP8_E4M3 ? 0x1.d00002p8f : 61440.0f);
 }
 
 /* The per-tensor scale for an amax: max / amax / 2^margin, or `previous` when amax is 0 or not

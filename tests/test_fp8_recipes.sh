@@ -73,6 +73,13 @@ ok "$(jq -r '.modes["mxfp8"].epochs[1].fp8[0].tensor' "$j" | grep -qx conv.input
    "run.json per-epoch fp8 statistics"
 ok "$(jq -r '.config.fp8.amax_history' "$j" | grep -qx 1024 && echo 1)" "run.json config.fp8.amax_history"
 ok "$(grep -q '^### FP8 scaling' "$tmp/run/report.md" && echo 1)" "report.md has the FP8 section"
+if command -v gnuplot >/dev/null 2>&1; then
+  ok "$([ -s "$tmp/run/plots/fp8.png" ] && [ -s "$tmp/run/plots/fp8.svg" ] && \
+        grep -q '^### FP8 scales and SQNR' "$tmp/run/report.md" && echo 1)" "the FP8 plot is drawn and linked"
+fi
+# fp8.csv is grouped by tensor within a mode: each tensor's steps are one run of rows.
+runs=$(awk -F, 'NR > 1 { k = $1 "|" $4; if (k != last) { n[k]++; last = k } } END { m = 0; for (k in n) if (n[k] > m) m = n[k]; print m }' "$csv")
+ok "$([ "$runs" = 1 ] && echo 1)" "fp8.csv rows of one tensor are not contiguous ($runs runs)"
 ok "$(grep -Eq '^\*\*fp8-delayed\*\* \(delayed scaling\)\. (First saturation: epoch [0-9]+, step [0-9]+, tensor conv\.[a-z]+|No tensor saturated)\.' \
    "$tmp/run/report.md" && echo 1)" "report.md names the first saturation"
 ok "$(grep -q 'in e4m3(fp32)' "$tmp/run.log" && echo 1)" "the precision trace shows the FP8 input"

@@ -21,6 +21,7 @@
 
 const char *const report_plot_names[REPORT_NPLOTS] = { "loss",      "accuracy",   "loss_scale",
                                                        "underflow", "throughput", "memory" };
+const char *const report_fp8_plot_name = "fp8";
 
 /* The last non-empty line gnuplot wrote from offset `from` of the log, into buf. */
 static void last_log_line(const char *log_path, long from, char *buf, size_t len)

@@ -91,11 +91,16 @@ int report_build(const char *run_dir, struct report_outcome *out)
                      "run.json has no memory by category");
         rc = plots_draw(run_dir, st, &out->plots_drawn);
         summarise_plots(st, out->plots_drawn, out->plots_note, sizeof out->plots_note);
+        int fp8_drawn = 0;
+        if (rc == AMP_OK && r->have_fp8)
+            rc = plots_draw_named(run_dir, &report_fp8_plot_name, 1, &r->fp8_plot, &fp8_drawn);
     }
     if (rc == AMP_OK)
         rc = report_write_md(r, st, out->plots_drawn);
     if (rc == AMP_OK)
         plots_remove_stale(run_dir, report_plot_names, REPORT_NPLOTS, st);
+    if (rc == AMP_OK && r->have_fp8)
+        plots_remove_stale(run_dir, &report_fp8_plot_name, 1, &r->fp8_plot);
     run_free(r);
     free(r);
     return rc;

@@ -10,6 +10,8 @@
 enum { PLOT_LOSS, PLOT_ACCURACY, PLOT_LOSS_SCALE, PLOT_UNDERFLOW, PLOT_THROUGHPUT, PLOT_MEMORY,
        REPORT_NPLOTS };
 extern const char *const report_plot_names[REPORT_NPLOTS];
+/* Drawn only for a run with FP8 recipes (RUN_DIR/fp8.csv): plots/fp8.gp. */
+extern const char *const report_fp8_plot_name;
 
 struct report_outcome {
     int plots_drawn;        /* images drawn, of REPORT_NPLOTS */

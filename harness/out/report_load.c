@@ -292,6 +292,10 @@ int run_load(struct run *r)
     }
     free(text);
     r->have_steps = !r->steps_problem[0];
+    /* fp8.csv feeds the FP8 plot only (gnuplot reads it; it is never evaluated). */
+    char fp8[4200];
+    snprintf(fp8, sizeof fp8, "%s/fp8.csv", r->dir);
+    r->have_fp8 = lstat(fp8, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
     return AMP_OK;
 }
 

@@ -439,6 +439,19 @@ static void write_plots(FILE *f, const struct run *r,
                        "(seeds.csv); the lines are the first seed.", r->band_seeds);
         fprintf(f, " ([SVG](plots/%s.svg))\n\n", report_plot_names[i]);
     }
+    if (!r->have_fp8)
+        return;
+    if (r->fp8_plot.drawn) {
+        fprintf(f, "### FP8 scales and SQNR\n\n![FP8 scales and SQNR](plots/fp8.png)\n\n"
+                   "Every quantized tensor of the FP8 modes at every training step (fp8.csv): "
+                   "its scale (log2 axis; MX modes scale per block and are not drawn there) and "
+                   "its SQNR against the FP32 values; blue inputs, green weights, red output "
+                   "gradients, one line type per mode. ([SVG](plots/fp8.svg))\n\n");
+    } else {
+        fprintf(f, "FP8 plot skipped: ");
+        md(f, r->fp8_plot.why);
+        fprintf(f, "\n\n");
+    }
 }
 
 static void write_traces(FILE *f, const struct run *r)

@@ -39,6 +39,8 @@ struct run {
     int have_steps;              /* steps.csv exists and is well formed */
     char steps_problem[200];     /* why not ("" when it is) */
     int band_seeds;              /* fp32 seeds in seeds.csv behind plots/fp32_band.csv (0: none) */
+    int have_fp8;                /* fp8.csv exists (a run with FP8 recipes) */
+    struct plot_status fp8_plot; /* its plot, when have_fp8 */
 };
 
 /* Loads r->dir's run.json and epochs.csv (AMP_EINPUT naming the file and the problem) and

@@ -173,8 +173,11 @@ static int write_fp8_csv(const char *dir, const struct run_record *rec)
         if (!results_is_primary(rec, i))
             continue;
         const struct fp8_run *f = &rec->recipes[i].fp8;
-        for (size_t t = 0; t < f->nsteps; t++) {
-            const struct fp8_step *s = &f->steps[t];
+        /* Grouped by tensor (each step records every tensor in order), so that a plot reads
+         * each tensor's steps as one run of rows. */
+        const size_t nt = f->ntensors, steps = nt ? f->nsteps / nt : 0;
+        for (size_t k = 0; k < steps * nt; k++) {
+            const struct fp8_step *s = &f->steps[(k % steps) * nt + k / steps];
             const struct model_fp8 *x = &f->last[s->tensor];
             const union csv_cell row[FP8_NCOLS] = {
                 [FP8_MODE] = { .text = rec->recipes[i].recipe->name },

@@ -36,7 +36,8 @@ extern const struct csv_column steps_columns[STEPS_NFIXED];
 enum { STEPS_CLASS_UNDERFLOW, STEPS_CLASS_OVERFLOW, STEPS_NCLASS_COLS };
 extern const struct csv_column steps_class_columns[STEPS_NCLASS_COLS];
 
-/* fp8.csv: FP8 recipes only, one row per quantized tensor per training step. */
+/* fp8.csv: FP8 recipes only, one row per quantized tensor per training step, grouped by mode,
+ * then tensor (in layer order: input, weight, grad), then step. */
 enum fp8_column { FP8_MODE, FP8_EPOCH, FP8_STEP, FP8_TENSOR, FP8_FORMAT, FP8_SCALE, FP8_AMAX,
                   FP8_SATURATED, FP8_UNDERFLOW, FP8_SQNR, FP8_NCOLS };
 extern const struct csv_column fp8_columns[FP8_NCOLS];

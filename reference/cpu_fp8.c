@@ -24,18 +24,13 @@ static void stats_merge(struct fp8_stats *into, const struct fp8_stats *s)
     into->noise += s->noise;
 }
 
-/* dst = src as FP32. */
-static void widen(struct cpu_ctx *c, float *dst, const struct amp_tensor *src)
+/* dst[p0 .. p0 + len) = src's elements there, as FP32. */
+static void widen(float *dst, const struct amp_tensor *src, size_t p0, size_t len)
 {
-    const size_t n = src->numel;
-    if (src->dtype == AMP_F32) {
-        if ((const void *)dst != src->data)
-            memcpy(dst, src->data, n * sizeof *dst);
-        return;
-    }
-#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
-    for (size_t p0 = 0; p0 < n; p0 += PIECE)
-        cpu_load(dst + p0, src, p0, n - p0 < PIECE ? n - p0 : PIECE, 0);
+    if (src->dtype != AMP_F32)
+        cpu_load(dst + p0, src, p0, len, 0);
+    else if ((const void *)dst != src->data)
+        memcpy(dst + p0, (const float *)src->data + p0, len * sizeof *dst);
 }
 
 static float amax_of(struct cpu_ctx *c, const float *x, size_t n)
@@ -59,9 +54,15 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     const int mx = scaling == FP8_SCALING_MX;
     float *x = dst->data;
     const size_t n = src->numel;
-    widen(c, x, src);
-    const float scale = scaling == FP8_SCALING_CURRENT ? fp8_current_scale(s, amax_of(c, x, n))
-                                                          : s->scale;
+    /* Current scaling needs the amax before quantizing: widen it all first; else each piece is
+     * widened and quantized while it is in cache. */
+    const int current = scaling == FP8_SCALING_CURRENT;
+    if (current) {
+#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
+        for (size_t p0 = 0; p0 < n; p0 += PIECE)
+            widen(x, src, p0, n - p0 < PIECE ? n - p0 : PIECE);
+    }
+    const float scale = current ? fp8_current_scale(s, amax_of(c, x, n)) : s->scale;
     const float scale_inv = 1.0f / scale;
     /* A piece: PIECE elements, or under MX as many whole rows as fit (at least one). */
     const size_t row = mx ? s->mx_row : 1;
@@ -72,6 +73,8 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     for (size_t p = 0; p < npieces; p++) {
         float *at = x + p * piece;
         const size_t len = n - p * piece < piece ? n - p * piece : piece;
+        if (!current)
+            widen(x, src, p * piece, len);
         struct fp8_stats *st = parts ? &parts[p] : NULL;
         if (mx)
             mx_fake_quantize(at, at, len / row, row, f, (enum mx_scale_rounding)s->mx_rounding,

@@ -325,6 +325,19 @@ static void test_stats_hand(void)
     fp8_set_fast_path("auto");
     const float a[] = {NAN, -3.0f, INFINITY, 2.0f, -INFINITY};
     CHECK(fp8_amax(a, 5) == 3.0f && fp8_amax(a, 0) == 0.0f && fp8_amax(a, 1) == 0.0f, "fp8_amax skips non-finite");
+    /* Every path: the same amax over a long array with specials anywhere (the largest finite
+       value in the vector part, then in the tail). */
+    static float big[1003];
+    for (size_t i = 0; i < 1003; i++)
+        big[i] = (i % 7 == 0) ? NAN : (i % 11 == 0) ? -INFINITY : (float)i * ((i & 1) ? -0.5f : 0.25f);
+    for (size_t p = 0; p < sizeof PATHS / sizeof PATHS[0]; p++) {
+        if (fp8_set_fast_path(PATHS[p]) != 0)
+            continue;
+        CHECK(fp8_amax(big, 1003) == 499.5f && fp8_amax(big, 996) == 497.5f,
+              "%s: fp8_amax over 1003 elements: %g, over 996: %g", PATHS[p],
+              (double)fp8_amax(big, 1003), (double)fp8_amax(big, 996));
+    }
+    fp8_set_fast_path("auto");
     CHECK(fp8_set_fast_path("bogus") == -1, "fp8_set_fast_path refuses an unknown name");
 }
 

@@ -156,7 +156,7 @@ double fp8_sqnr_db(const struct fp8_stats *s)
     return 10.0 * log10(s->signal / s->noise);
 }
 
-float fp8_amax(const float *src, size_t n)
+static float amax_portable(const float *src, size_t n)
 {
     uint32_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -441,6 +441,25 @@ T_AVX2 static void dequant_avx2(float *dst, const amp_fp8 *src, size_t n, float 
         dst[i] = f32_from_bits(fp8_decode(src[i], F)) * scale_inv;
 }
 
+/* max |x| over the finite elements, eight lanes at a time (max is exact: the same result). */
+T_AVX2 static float amax_avx2(const float *src, size_t n)
+{
+    const __m256i absm = _mm256_set1_epi32((int)F32_ABS_MASK);
+    const __m256i inf = _mm256_set1_epi32((int)F32_INF_BITS);
+    __m256i m = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + i)), absm);
+        m = _mm256_max_epi32(m, _mm256_and_si256(a, _mm256_cmpgt_epi32(inf, a)));
+    }
+    uint32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, m);
+    float r = amax_portable(src + i, n - i);
+    for (int l = 0; l < 8; l++)
+        r = f32_from_bits(t[l]) > r ? f32_from_bits(t[l]) : r;
+    return r;
+}
+
 #endif /* FP8_X86 */
 
 static void dequant_portable(float *dst, const amp_fp8 *src, size_t n, float scale_inv,
@@ -496,6 +515,15 @@ int fp8_set_fast_path(const char *name)
         return -1;
     atomic_store_explicit(&g_path, p, memory_order_relaxed);
     return 0;
+}
+
+float fp8_amax(const float *src, size_t n)
+{
+#if FP8_X86
+    if (fp8_path() == P_AVX2)
+        return amax_avx2(src, n);
+#endif
+    return amax_portable(src, n);
 }
 
 static void quant(amp_fp8 *codes, float *deq, const float *src, size_t n, float scale,

@@ -4,7 +4,9 @@
  * stay on the device: current scaling's amax is reduced by a kernel, delayed scaling's history
  * and next scale are updated by one, so a step needs no host synchronisation and replays from a
  * CUDA Graph. Per-block partial statistics are summed in block order: the same grid gives the
- * same figures. MX block scaling is not implemented here yet (the op refuses it). */
+ * same figures. MX block scaling has no Hopper hardware path: its blocks are scaled and
+ * converted here element by element (one thread per block of 32, the E8M0 rules of
+ * fp8_scaling.h), an emulation the precision trace names. */
 #include <cuda_fp8.h>
 #include <math.h>
 
@@ -33,6 +35,14 @@ static __device__ __forceinline__ float fp8_round_trip(float y, int format)
     const __nv_fp8_interpretation_t kind = format == FP8_E4M3 ? __NV_E4M3 : __NV_E5M2;
     const __nv_fp8_storage_t q = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
     return __half2float(__half(__nv_cvt_fp8_to_halfraw(q, kind)));
+}
+
+/* The dequantized value q * inv as stored: a NaN as the CPU reference writes it (the sign and
+ * the quiet bit only), so that the two backends' bits agree. */
+static __device__ __forceinline__ float fp8_dequantized(float q, float inv)
+{
+    const float d = q * inv;
+    return d == d ? d : __uint_as_float((__float_as_uint(q) & 0x80000000u) | 0x7FC00000u);
 }
 
 /* Sum (or max, for amax) of the block's threads' values into thread 0's, in a fixed tree. */
@@ -110,19 +120,83 @@ __global__ void __launch_bounds__(FP8_THREADS)
     for (unsigned long long i = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x; i < n;
          i += (unsigned long long)gridDim.x * FP8_THREADS) {
         const float x = ld(src, i, dt), y = x * scale;
-        const float q = fp8_round_trip(y, format) * inv;
+        const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
         dst[i] = q;
         if (!stats)
             continue;
         const bool finite = x - x == 0.0f;
         sat += fp8_saturates(y, format);
         uf += x != 0.0f && q == 0.0f;
-        nf += x != x;
+        nf += y != y;
         if (finite) {
             const float a = fabsf(x);
             amax = a > amax ? a : amax;
             signal += (double)x * x;
             noise += ((double)x - q) * ((double)x - q);
+        }
+    }
+    if (!stats)
+        return;
+    struct fp8_partial p;
+    p.signal = block_sum(signal, shd);
+    p.noise = block_sum(noise, shd);
+    p.saturated = block_sum(sat, shu);
+    p.underflow = block_sum(uf, shu);
+    p.nonfinite = block_sum(nf, shu);
+    p.amax = block_max(amax, shf);
+    p.n = 0;
+    if (threadIdx.x == 0)
+        w->part[blockIdx.x] = p;
+}
+
+/* MX: one thread per block of MX_BLOCK along rows of `row` elements: the block's amax, its E8M0
+ * scale, its elements converted (as fp8.c's mx_fake_quantize), and the block partials. */
+__global__ void __launch_bounds__(FP8_THREADS)
+    fp8_mx_kernel(float *dst, const void *src, int dt, unsigned long long n,
+                  const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
+{
+    __shared__ double shd[FP8_THREADS];
+    __shared__ unsigned long long shu[FP8_THREADS];
+    __shared__ float shf[FP8_THREADS];
+    const int format = s->format, rceil = s->mx_rounding == MX_SCALE_RCEIL;
+    const unsigned long long row = s->mx_row, nb = (row + MX_BLOCK - 1) / MX_BLOCK;
+    const unsigned long long blocks = n / row * nb;
+    const float max = fp8_format_max(format);
+    const int emax = format == FP8_E4M3 ? 8 : 15;
+    double signal = 0.0, noise = 0.0;
+    unsigned long long sat = 0, uf = 0, nf = 0;
+    float amax = 0.0f;
+    for (unsigned long long bi = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x;
+         bi < blocks; bi += (unsigned long long)gridDim.x * FP8_THREADS) {
+        const unsigned long long r = bi / nb, b = bi % nb, off = r * row + b * MX_BLOCK;
+        const unsigned len = (unsigned)(row - b * MX_BLOCK < MX_BLOCK ? row - b * MX_BLOCK
+                                                                       : MX_BLOCK);
+        uint32_t am_bits = 0;
+        float am = 0.0f;
+        for (unsigned i = 0; i < len; i++) {
+            const float x = ld(src, off + i, dt);
+            const uint32_t a = __float_as_uint(x) & 0x7FFFFFFFu;
+            am_bits = a > am_bits ? a : am_bits;
+            am = fmaxf(am, fabsf(x));
+        }
+        const struct mx_block_scale sc = rceil ? mx_scale_rceil_of(am, max)
+                                               : mx_scale_floor_of(am_bits, emax);
+        const float inv = mx_e8m0_value(sc.e);
+        for (unsigned i = 0; i < len; i++) {
+            const float x = ld(src, off + i, dt), y = x * sc.mul;
+            const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
+            dst[off + i] = q;
+            if (!stats)
+                continue;
+            sat += fp8_saturates(y, format);
+            uf += x != 0.0f && q == 0.0f;
+            nf += y != y;
+            if (x - x == 0.0f) {
+                const float a = fabsf(x);
+                amax = a > amax ? a : amax;
+                signal += (double)x * x;
+                noise += ((double)x - q) * ((double)x - q);
+            }
         }
     }
     if (!stats)
@@ -155,7 +229,7 @@ __global__ void fp8_finish_kernel(struct fp8_tensor_state *s, float *history,
         t.nonfinite += p->nonfinite;
         t.amax = fmaxf(t.amax, p->amax);
     }
-    s->last_scale = w->scale;
+    s->last_scale = scaling == FP8_SCALING_MX ? 0.0f : w->scale;
     s->last_amax = t.amax;
     s->n = n;
     s->saturated = t.saturated;
@@ -180,17 +254,21 @@ void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tenso
                   dtype_name(src->dtype), dtype_name(dst->dtype));
         return;
     }
-    if (scaling == FP8_SCALING_MX) {
-        CUDA_FAIL(c, "fp8_quantize: MX block scaling (mxfp8) is not implemented on the cuda "
-                     "backend yet; it runs on --device cpu");
-        return;
-    }
     const unsigned blocks = cuda_blocks(c, n ? n : 1, FP8_THREADS);
     struct fp8_scratch *w = (struct fp8_scratch *)cuda_scratch(
         c, sizeof(struct fp8_scratch) + blocks * sizeof(struct fp8_partial));
     if (!w)
         return;
     struct fp8_tensor_state *s = (struct fp8_tensor_state *)state->data;
+    if (scaling == FP8_SCALING_MX) {
+        CUDA_LAUNCH(c, fp8_mx_kernel, blocks, FP8_THREADS, (float *)dst->data,
+                    (const void *)src->data, (int)src->dtype, n,
+                    (const struct fp8_tensor_state *)s, w, train);
+        if (train)
+            CUDA_LAUNCH(c, fp8_finish_kernel, 1, 1, s, (float *)NULL,
+                        (const struct fp8_scratch *)w, (int)scaling, blocks, n);
+        return;
+    }
     if (scaling == FP8_SCALING_CURRENT)
         CUDA_LAUNCH(c, fp8_amax_kernel, blocks, FP8_THREADS, w, (const void *)src->data,
                     (int)src->dtype, n);

@@ -603,12 +603,13 @@ static int fp8_states_equal(struct pt *st, struct pt *hist, const char *what)
     for (int b = 0; b < 2; b++)
         pt_get_raw(st, b, &s[b], sizeof s[b]);
     const double tol = 1e-9;
+#define SAME_SUM(a, b) ((isnan(a) && isnan(b)) || (a) == (b) || fabs((a) - (b)) <= tol * fabs(a))
     int ok = s[0].scale == s[1].scale && s[0].history_pos == s[1].history_pos &&
              s[0].last_scale == s[1].last_scale && s[0].last_amax == s[1].last_amax &&
              s[0].n == s[1].n && s[0].saturated == s[1].saturated &&
              s[0].underflow == s[1].underflow && s[0].nonfinite == s[1].nonfinite &&
-             fabs(s[0].signal - s[1].signal) <= tol * s[0].signal &&
-             fabs(s[0].noise - s[1].noise) <= tol * s[0].noise;
+             SAME_SUM(s[0].signal, s[1].signal) && SAME_SUM(s[0].noise, s[1].noise);
+#undef SAME_SUM
     if (hist) {
         const size_t bytes = hist->bytes;
         unsigned char *h0 = pt_bits(hist, REF, what), *h1 = pt_bits(hist, GPU, what);
@@ -628,8 +629,8 @@ static int fp8_states_equal(struct pt *st, struct pt *hist, const char *what)
 
 /* Delayed and current scaling, E4M3 and E5M2, FP32 and BF16 sources with values that
  * saturate and underflow: three training quantizations (the delayed scale moving with the
- * history) and an evaluation, each bit for bit. MX runs on the CPU only (the CUDA op refuses
- * it: docs/CUDA.md). */
+ * history) and an evaluation, each bit for bit; then MX blocks (floor and rceil, rows with a
+ * partial last block). */
 static void test_fp8_quantize(void)
 {
     const size_t n = 50021;
@@ -670,6 +671,31 @@ static void test_fp8_quantize(void)
                 pt_free(&st);
                 pt_free(&hist);
                 pt_free(&dst);
+            }
+    const enum mx_scale_rounding rs[] = { MX_SCALE_FLOOR, MX_SCALE_RCEIL };
+    const uint32_t rows[] = { 784, 150, 40 };
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < 2; f++)
+            for (int r = 0; r < 3; r++) {
+                const size_t m = (size_t)rows[r] * 37;
+                float *v = wide(m);
+                struct pt src = pt_new(m, AMP_F32, MEM_ACTIVATIONS, v);
+                struct pt dst = pt_new(m, AMP_F32, MEM_ACTIVATIONS, NULL);
+                struct fp8_tensor_state init = fp8_state_make(formats[f], 1, rs[k], rows[r]);
+                struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
+                pt_set_raw(&st, &init, sizeof init);
+                for (int b = 0; b < 2; b++)
+                    B[b].ops->fp8_quantize(B[b].ctx, &dst.t[b], &src.t[b], FP8_SCALING_MX,
+                                           &st.t[b], NULL, 1);
+                char what[80];
+                snprintf(what, sizeof what, "fp8_quantize mx %s %s, rows of %u",
+                         k ? "rceil" : "floor", fp8_format_name(formats[f]), rows[r]);
+                compare(what, &dst, 0.0);
+                fp8_states_equal(&st, NULL, what);
+                pt_free(&src);
+                pt_free(&dst);
+                pt_free(&st);
+                free(v);
             }
 }
 

@@ -22,6 +22,7 @@
  * No OpenMP and no threads here: callers parallelize over tensors/chunks.
  */
 #include "fp8.h"
+#include "fp8_scaling.h"
 
 #include "f32bits.h"
 
@@ -142,11 +143,7 @@ float fp8_to_f32(amp_fp8 v, enum fp8_format f)
 
 float e8m0_to_f32(uint8_t e)
 {
-    if (e == 0xFFu)
-        return f32_from_bits(F32_QNAN_BITS);
-    if (e == 0u)
-        return 0x1p-127f;                     /* FP32 subnormal, exact */
-    return f32_from_bits((uint32_t)e << 23);
+    return mx_e8m0_value(e);
 }
 
 double fp8_sqnr_db(const struct fp8_stats *s)
@@ -585,66 +582,23 @@ void fp8_fake_quantize_array_portable(float *dst, const float *src, size_t n, fl
 /* MX block scaling                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* The E8M0 scale of one block and the FP32 multiplier its elements take. */
-struct mx_scale {
-    uint8_t e;
-    float mul;
-};
-
-/* OCP MX v1.0 (and its reference code, microsoft/microxcaling):
-   X = 2^(floor(log2 amax) - emax_elem), the exponent clamped below at -127
-   (a block of zeros gets 2^-127); a NaN or an inf in the block makes X NaN
-   (0xFF) and every element NaN. */
-static struct mx_scale mx_scale_floor(const float *x, size_t len, const struct fp8_fmt *F)
+/* One block's scale by the rules of fp8_scaling.h, from its amax. */
+static struct mx_block_scale mx_scale_floor(const float *x, size_t len, const struct fp8_fmt *F)
 {
     uint32_t am = 0;
     for (size_t i = 0; i < len; i++) {
         const uint32_t a = f32_bits(x[i]) & F32_ABS_MASK;
         am = a > am ? a : am;
     }
-    if (am >= F32_INF_BITS)
-        return (struct mx_scale){0xFFu, f32_from_bits(F32_QNAN_BITS)};
-    int lg;                                    /* floor(log2 amax) */
-    if (am >= 0x00800000u)
-        lg = (int)(am >> 23) - 127;
-    else if (am != 0u)
-        lg = (31 - __builtin_clz(am)) - 149;
-    else
-        lg = -127 - F->emax_elem;              /* zero block: clamped to -127 below */
-    int E = lg - F->emax_elem;
-    E = E < -127 ? -127 : E;                   /* E <= 127 - 8 for finite amax */
-    /* mul = 2^-E, a normal FP32 number for E in [-127, 119] */
-    return (struct mx_scale){(uint8_t)(E + 127), f32_from_bits((uint32_t)(127 - E) << 23)};
+    return mx_scale_floor_of(am, F->emax_elem);
 }
 
-/* Transformer Engine's rule on pre-Blackwell GPUs (common/util/ptx.cuh:
-   float_to_e8m0 and exp2f_rcp; the quantize kernels in
-   common/cast/mxfp8/), which cvt.rp.satfinite.ue8m0x2.f32 does on
-   Blackwell: amax = fmaxf over |x| from 0, so NaNs are ignored and an inf
-   counts; e = the E8M0 round-up of the FP32 product amax * (1/max) (0 for
-   0, 0xFE for inf, and 2^-127 rounds to 0); elements are x * 2^(127 - e)
-   in FP32, with multiplier 1 when e == 0 and 0 (from the bit pattern) when
-   e == 0xFE. */
-static struct mx_scale mx_scale_rceil(const float *x, size_t len, const struct fp8_fmt *F)
+static struct mx_block_scale mx_scale_rceil(const float *x, size_t len, const struct fp8_fmt *F)
 {
     float am = 0.0f;
     for (size_t i = 0; i < len; i++)
         am = fmaxf(am, fabsf(x[i]));
-    const float rcp = (float)(1.0 / (double)F->max);
-    const uint32_t v = f32_bits(am * rcp);
-    uint32_t e;
-    if (v == 0u)
-        e = 0u;
-    else if (v >= F32_INF_BITS)
-        e = 0xFEu;
-    else {
-        e = v >> 23;
-        const uint32_t m = v & 0x007FFFFFu;
-        if (m > 0u && e != 0xFEu && !(e == 0u && m <= 0x00400000u))
-            e++;
-    }
-    const float mul = (e == 0u) ? 1.0f : f32_from_bits((254u - e) << 23);
-    return (struct mx_scale){(uint8_t)e, mul};
+    return mx_scale_rceil_of(am, F->max);
 }
 
 static void mx_run(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src, size_t rows,
@@ -656,12 +610,13 @@ static void mx_run(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src, 
         for (size_t b = 0; b < nb; b++) {
             const size_t off = row * k + b * MX_BLOCK;
             const size_t len = (k - b * MX_BLOCK < MX_BLOCK) ? k - b * MX_BLOCK : MX_BLOCK;
-            const struct mx_scale s = (r == MX_SCALE_RCEIL) ? mx_scale_rceil(src + off, len, F)
-                                                            : mx_scale_floor(src + off, len, F);
+            const struct mx_block_scale s = (r == MX_SCALE_RCEIL)
+                                                ? mx_scale_rceil(src + off, len, F)
+                                                : mx_scale_floor(src + off, len, F);
             if (scales)
-                scales[row * nb + b] = s.e;
+                scales[row * nb + b] = (uint8_t)s.e;
             quant(dst ? dst + off : NULL, deq ? deq + off : NULL, src + off, len, s.mul,
-                  e8m0_to_f32(s.e), F, stats);
+                  mx_e8m0_value(s.e), F, stats);
         }
     }
 }

@@ -119,6 +119,93 @@ AMP_HOST_DEVICE static inline void fp8_delayed_update(struct fp8_tensor_state *s
     history[s->history_pos] = 0.0f;
 }
 
+/* ---- MX block scales (OCP MX v1.0), from a block's amax, host and device ---- */
+
+/* A block's E8M0 code and the FP32 multiplier its elements take before the FP8 conversion. */
+struct mx_block_scale {
+    uint32_t e;
+    float mul;
+};
+
+AMP_HOST_DEVICE static inline float fp8_f32_of_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+AMP_HOST_DEVICE static inline uint32_t fp8_bits_of_f32(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* 2^(e - 127); 0xFF is NaN. */
+AMP_HOST_DEVICE static inline float mx_e8m0_value(uint32_t e)
+{
+    return e == 0xFFu ? fp8_f32_of_bits(0x7FC00000u)
+           : e == 0u  ? 0x1p-127f
+                      : fp8_f32_of_bits(e << 23);
+}
+
+/* The spec's rule (and microsoft/microxcaling's): X = 2^(floor(log2 amax) - emax_elem) with the
+ * exponent clamped below at -127 (a block of zeros gets 2^-127); amax_bits is the block's largest
+ * |x| bit pattern, so a NaN or an inf in it (bits >= 0x7F800000) makes X NaN (0xFF) and every
+ * element NaN. emax_elem: 8 for E4M3, 15 for E5M2. */
+AMP_HOST_DEVICE static inline struct mx_block_scale mx_scale_floor_of(uint32_t amax_bits,
+                                                                      int emax_elem)
+{
+    struct mx_block_scale s;
+    if (amax_bits >= 0x7F800000u) {
+        s.e = 0xFFu;
+        s.mul = fp8_f32_of_bits(0x7FC00000u);
+        return s;
+    }
+    int lg; /* floor(log2 amax) */
+    if (amax_bits >= 0x00800000u) {
+        lg = (int)(amax_bits >> 23) - 127;
+    } else if (amax_bits != 0u) {
+        int top = 31;
+        while (!(amax_bits >> top))
+            top--;
+        lg = top - 149;
+    } else {
+        lg = -127 - emax_elem; /* zero block: clamped to -127 below */
+    }
+    int E = lg - emax_elem;
+    E = E < -127 ? -127 : E;
+    s.e = (uint32_t)(E + 127);
+    s.mul = fp8_f32_of_bits((uint32_t)(127 - E) << 23); /* 2^-E, normal for E in [-127, 119] */
+    return s;
+}
+
+/* Transformer Engine's rule on pre-Blackwell GPUs (float_to_e8m0 and exp2f_rcp in
+ * common/util/ptx.cuh), what cvt.rp.satfinite.ue8m0x2.f32 does on Blackwell: amax = fmaxf over
+ * |x| from 0 (NaNs ignored, an inf counts); e = the E8M0 round-up of amax * (1 / max) (0 for 0,
+ * 0xFE for inf; 2^-127 rounds to 0); elements are x * 2^(127 - e), multiplier 1 when e == 0 and
+ * 0 when e == 0xFE. */
+AMP_HOST_DEVICE static inline struct mx_block_scale mx_scale_rceil_of(float amax, float max)
+{
+    const float rcp = (float)(1.0 / (double)max);
+    const uint32_t v = fp8_bits_of_f32(amax * rcp);
+    uint32_t e;
+    if (v == 0u) {
+        e = 0u;
+    } else if (v >= 0x7F800000u) {
+        e = 0xFEu;
+    } else {
+        e = v >> 23;
+        const uint32_t m = v & 0x007FFFFFu;
+        if (m > 0u && e != 0xFEu && !(e == 0u && m <= 0x00400000u))
+            e++;
+    }
+    struct mx_block_scale s;
+    s.e = e;
+    s.mul = e == 0u ? 1.0f : fp8_f32_of_bits((254u - e) << 23);
+    return s;
+}
+
 #ifdef __cplusplus
 }
 #endif

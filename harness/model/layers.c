@@ -156,7 +156,7 @@ static void fp8_trace(const struct layer_plan *l, const struct precision_plan *p
     snprintf(t->weights, sizeof t->weights, "%s%s of fp32 master (%s)", mx, fwd,
              plan->fp8.scaling == FP8_SCALING_DELAYED   ? "delayed"
              : plan->fp8.scaling == FP8_SCALING_CURRENT ? "current"
-                                                        : "blocks of 32");
+                                                        : "emulated");
 }
 
 void layer_trace_of(const struct layer_plan *l, const struct precision_plan *plan,

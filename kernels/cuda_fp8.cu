@@ -104,49 +104,63 @@ __global__ void fp8_scale_kernel(struct fp8_scratch *w, const struct fp8_tensor_
     w->scale = fp8_current_scale(s, m);
 }
 
-/* dst = fp8(src * scale) / scale, and (stats) each block's counts and sums. */
-__global__ void __launch_bounds__(FP8_THREADS)
-    fp8_quantize_kernel(float *dst, const void *src, int dt, unsigned long long n,
-                        const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
-{
-    const int format = s->format;
-    __shared__ double shd[FP8_THREADS];
-    __shared__ unsigned long long shu[FP8_THREADS];
-    __shared__ float shf[FP8_THREADS];
-    const float scale = w->scale, inv = 1.0f / scale;
-    double signal = 0.0, noise = 0.0;
-    unsigned long long sat = 0, uf = 0, nf = 0;
-    float amax = 0.0f;
-    for (unsigned long long i = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * FP8_THREADS) {
-        const float x = ld(src, i, dt), y = x * scale;
-        const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
-        dst[i] = q;
-        if (!stats)
-            continue;
-        const bool finite = x - x == 0.0f;
+/* One thread's statistics of the elements it quantized: add() per element (x, y = x * scale,
+ * q its dequantized value), then store() reduces the block's threads into its partial. */
+struct fp8_acc {
+    double signal, noise;
+    unsigned long long sat, uf, nf;
+    float amax;
+
+    __device__ void add(float x, float y, float q, int format)
+    {
         sat += fp8_saturates(y, format);
         uf += x != 0.0f && q == 0.0f;
         nf += y != y;
-        if (finite) {
+        if (x - x == 0.0f) {
             const float a = fabsf(x);
             amax = a > amax ? a : amax;
             signal += (double)x * x;
             noise += ((double)x - q) * ((double)x - q);
         }
     }
-    if (!stats)
-        return;
-    struct fp8_partial p;
-    p.signal = block_sum(signal, shd);
-    p.noise = block_sum(noise, shd);
-    p.saturated = block_sum(sat, shu);
-    p.underflow = block_sum(uf, shu);
-    p.nonfinite = block_sum(nf, shu);
-    p.amax = block_max(amax, shf);
-    p.n = 0;
-    if (threadIdx.x == 0)
-        w->part[blockIdx.x] = p;
+
+    /* Every thread of the block calls it. */
+    __device__ void store(struct fp8_scratch *w) const
+    {
+        __shared__ double shd[FP8_THREADS];
+        __shared__ unsigned long long shu[FP8_THREADS];
+        __shared__ float shf[FP8_THREADS];
+        struct fp8_partial p;
+        p.signal = block_sum(signal, shd);
+        p.noise = block_sum(noise, shd);
+        p.saturated = block_sum(sat, shu);
+        p.underflow = block_sum(uf, shu);
+        p.nonfinite = block_sum(nf, shu);
+        p.amax = block_max(amax, shf);
+        p.n = 0;
+        if (threadIdx.x == 0)
+            w->part[blockIdx.x] = p;
+    }
+};
+
+/* dst = fp8(src * scale) / scale, and (stats) each block's counts and sums. */
+__global__ void __launch_bounds__(FP8_THREADS)
+    fp8_quantize_kernel(float *dst, const void *src, int dt, unsigned long long n,
+                        const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
+{
+    const int format = s->format;
+    const float scale = w->scale, inv = 1.0f / scale;
+    struct fp8_acc acc = { 0.0, 0.0, 0, 0, 0, 0.0f };
+    for (unsigned long long i = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * FP8_THREADS) {
+        const float x = ld(src, i, dt), y = x * scale;
+        const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
+        dst[i] = q;
+        if (stats)
+            acc.add(x, y, q, format);
+    }
+    if (stats)
+        acc.store(w);
 }
 
 /* MX: one thread per block of MX_BLOCK along rows of `row` elements: the block's amax, its E8M0
@@ -155,17 +169,12 @@ __global__ void __launch_bounds__(FP8_THREADS)
     fp8_mx_kernel(float *dst, const void *src, int dt, unsigned long long n,
                   const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
 {
-    __shared__ double shd[FP8_THREADS];
-    __shared__ unsigned long long shu[FP8_THREADS];
-    __shared__ float shf[FP8_THREADS];
     const int format = s->format, rceil = s->mx_rounding == MX_SCALE_RCEIL;
     const unsigned long long row = s->mx_row, nb = (row + MX_BLOCK - 1) / MX_BLOCK;
     const unsigned long long blocks = n / row * nb;
     const float max = fp8_format_max(format);
     const int emax = format == FP8_E4M3 ? 8 : 15;
-    double signal = 0.0, noise = 0.0;
-    unsigned long long sat = 0, uf = 0, nf = 0;
-    float amax = 0.0f;
+    struct fp8_acc acc = { 0.0, 0.0, 0, 0, 0, 0.0f };
     for (unsigned long long bi = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x;
          bi < blocks; bi += (unsigned long long)gridDim.x * FP8_THREADS) {
         const unsigned long long r = bi / nb, b = bi % nb, off = r * row + b * MX_BLOCK;
@@ -186,31 +195,12 @@ __global__ void __launch_bounds__(FP8_THREADS)
             const float x = ld(src, off + i, dt), y = x * sc.mul;
             const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
             dst[off + i] = q;
-            if (!stats)
-                continue;
-            sat += fp8_saturates(y, format);
-            uf += x != 0.0f && q == 0.0f;
-            nf += y != y;
-            if (x - x == 0.0f) {
-                const float a = fabsf(x);
-                amax = a > amax ? a : amax;
-                signal += (double)x * x;
-                noise += ((double)x - q) * ((double)x - q);
-            }
+            if (stats)
+                acc.add(x, y, q, format);
         }
     }
-    if (!stats)
-        return;
-    struct fp8_partial p;
-    p.signal = block_sum(signal, shd);
-    p.noise = block_sum(noise, shd);
-    p.saturated = block_sum(sat, shu);
-    p.underflow = block_sum(uf, shu);
-    p.nonfinite = block_sum(nf, shu);
-    p.amax = block_max(amax, shf);
-    p.n = 0;
-    if (threadIdx.x == 0)
-        w->part[blockIdx.x] = p;
+    if (stats)
+        acc.store(w);
 }
 
 /* A training quantization's statistics into the state (blocks summed in order), and delayed

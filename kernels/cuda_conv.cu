@@ -784,6 +784,41 @@ static struct conv_plan *plan_for_op(struct cuda_ctx *c, const struct conv_shape
     return p;
 }
 
+/* FP8 layers give FP32 operands (holding dequantized FP8 values) and a FP16/BF16 result tensor;
+ * cuDNN takes one dtype for all three. Such a result is computed in FP32 into scratch and rounded
+ * once (counted) into its tensor, as the CPU reference rounds its FP32 sum once. */
+static bool fp32_into_lowp(const struct amp_tensor *a, const struct amp_tensor *b,
+                           const struct amp_tensor *result)
+{
+    return result && a->dtype == AMP_F32 && b->dtype == AMP_F32 && dtype_is_lowp(result->dtype);
+}
+
+/* The scratch view holding such a result in FP32; `also` bytes of scratch (the bias gradient's
+ * partial sums) are needed by the same op, so the scratch is grown once to cover both. */
+static struct amp_tensor fp32_result(struct cuda_ctx *c, const struct amp_tensor *result,
+                                     size_t also)
+{
+    const size_t bytes = result->numel * sizeof(float);
+    struct amp_tensor t = { cuda_scratch(c, bytes > also ? bytes : also), result->numel, AMP_F32,
+                            MEM_WORKSPACE };
+    return t;
+}
+
+/* Rounds the FP32 scratch result into its tensor now, before anything reuses the scratch. */
+static void round_result(struct cuda_ctx *c, struct amp_tensor *result,
+                         const struct amp_tensor *f32)
+{
+    cuda_cast(c, result, f32);
+    cuda_ew_flush(c);
+}
+
+/* The bias gradient's partial sums: per (chunk of samples, channel). */
+enum { BIAS_CHUNK = 8 };
+static unsigned bias_chunks(const struct conv_shape *s)
+{
+    return s->n ? (s->n + BIAS_CHUNK - 1) / BIAS_CHUNK : 1;
+}
+
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
@@ -793,6 +828,14 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
     CUDA_OP_ENTER(c);
     if (s->n == 0)
         return;
+    if (fp32_into_lowp(inp, weight, out)) {
+        struct amp_tensor y = fp32_result(c, out, 0);
+        if (!y.data)
+            return;
+        cuda_conv2d_forward(ctx, &y, inp, weight, bias, workspace, s, math);
+        round_result(c, out, &y);
+        return;
+    }
     if (!conv_dtypes_ok(c, "conv2d_forward", inp->dtype, weight->dtype, out->dtype))
         return;
     struct conv_plan *p = plan_for_op(c, s, inp->dtype, math, workspace);
@@ -830,6 +873,15 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
+    if (fp32_into_lowp(weight, dout, dinp) && s->n > 0) {
+        struct amp_tensor dx = fp32_result(
+            c, dinp, dbias ? (size_t)bias_chunks(s) * s->c_out * sizeof(float) : 0);
+        if (!dx.data)
+            return;
+        cuda_conv2d_backward(ctx, dweight, dbias, &dx, dout, inp, weight, workspace, s, math);
+        round_result(c, dinp, &dx);
+        return;
+    }
     if (!conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype, dout->dtype) ||
         (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)))
         return;
@@ -837,7 +889,7 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
     if (dbias) {
         /* The bias gradient in two fixed-order passes: per (chunk of samples, channel), then per
          * channel over the chunks (enough blocks to fill the GPU, deterministic). */
-        const unsigned per_chunk = 8, chunks = s->n ? (s->n + per_chunk - 1) / per_chunk : 1;
+        const unsigned per_chunk = BIAS_CHUNK, chunks = bias_chunks(s);
         float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
         if (!part)
             return;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end on the GPU: every recipe trains 1 epoch on a Fashion-MNIST subset with --device cuda
 # and lands within the verify tolerances of the same run on the CPU reference (final test
-# accuracy within 1.0 percentage point, test loss within 5% relative); under --deterministic two
+# accuracy within 1.0 percentage point, test loss within 5% relative), the FP8 recipes' first
+# quantizations (of the same input and weights) bit for bit the CPU's; under --deterministic two
 # CUDA runs are bit for bit identical (every metric but the timings, and steps.csv), and so is a
 # run without CUDA Graphs (--no-graph).
 # Exit 77 (ctest: skipped) without a usable CUDA device or without the dataset.
@@ -32,7 +33,7 @@ run() { # name args...: runs ampbench, keeps its output in $tmp/name.log
   fi
 }
 
-modes=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure
+modes=fp32,tf32,amp,amp-static,amp-noscale,bf16,fp16-pure,fp8-delayed,fp8-current,mxfp8
 common=(run --modes "$modes" --epochs 1 --train-limit "$train_n" --test-limit "$test_n")
 run cpu "${common[@]}" --device cpu
 run cuda "${common[@]}" --device cuda
@@ -49,6 +50,13 @@ for m in ${modes//,/ }; do
      "$m: cuda test loss $gl is more than 5% from the CPU reference's $cl"
 done
 grep -h '^ampbench:' "$tmp/cuda.log" >&2 || true
+
+# FP8: step 1 quantizes the same batch and the same initial weights on both backends, so its
+# scale, amax and saturated/underflowed fractions of those tensors are the CPU's, bit for bit.
+first_q() { awk -F, '$2 == 1 && $3 == 1 && ($4 ~ /\.input$/ || $4 ~ /\.weight$/)' "$tmp/$1/fp8.csv"; }
+ok "$([ -n "$(first_q cpu)" ] && [ "$(first_q cpu)" == "$(first_q cuda)" ] && echo 1)" \
+   "fp8: the first step's quantized inputs and weights differ between the CPU and CUDA"
+[ "$(first_q cpu)" == "$(first_q cuda)" ] || diff <(first_q cpu) <(first_q cuda) >&2
 
 # Bitwise repeatability under --deterministic, with and without CUDA Graphs.
 det=(run --modes fp32,amp,bf16,fp16-pure --epochs 1 --train-limit "$det_n" --test-limit "$test_n"

@@ -162,6 +162,13 @@ int layer_same_shape(const struct layer_spec *s, uint32_t width, struct act_shap
 size_t layer_no_params(const struct layer_plan *l, struct param_spec out[LAYER_MAX_PARAMS]);
 double layer_no_flops(const struct layer_plan *l);
 
+/* The dtype of the operands a layer's conv or GEMM multiplies: FP32 for an FP8 layer (its
+ * quantized operands hold dequantized FP8 values), else the dtype it computes in. */
+static inline enum amp_dtype layer_operand_dtype(const struct layer_plan *p)
+{
+    return p->fp8 ? AMP_F32 : p->dtype;
+}
+
 /* The first n samples of a batch-sized activation tensor of per-sample shape s. */
 static inline struct amp_tensor layer_view(const struct amp_tensor *t, uint32_t n,
                                            struct act_shape s)

@@ -291,8 +291,9 @@ static int alloc_tensors(struct model *m, const struct loss_scaler *scaler)
                 !be->ops->conv2d_supports(be->ctx, &l->conv, why, sizeof why))
                 rc = amp_fail(AMP_EINPUT, "--net %s: layer %s: %s", m->net->name,
                               l->p.spec->name, why);
-            const size_t need = rc == AMP_OK ? be->ops->conv2d_workspace(be->ctx, &l->conv,
-                                                                          l->p.dtype, m->plan.math)
+            const size_t need = rc == AMP_OK ? be->ops->conv2d_workspace(
+                                              be->ctx, &l->conv, layer_operand_dtype(&l->p),
+                                              m->plan.math)
                                              : 0;
             ws = need > ws ? need : ws;
         }

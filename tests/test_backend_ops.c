@@ -890,8 +890,12 @@ static int conv_both_support(const struct conv_shape *s, const char *tag)
     return 1;
 }
 
-static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
-                           int with_dinp, float grad_scale, int with_bias)
+/* A conv case whose operands x, w, dy, dw and db are in dt and whose results y and dx are in
+ * out_dt: out_dt == dt, or FP32 operands with FP16/BF16 results (an FP8 layer's: its quantized
+ * operands hold dequantized FP8 values in FP32, its output and input gradient are low precision). */
+static void test_conv_mixed_case(const struct conv_shape *s, enum amp_dtype dt,
+                                 enum amp_dtype out_dt, enum amp_math math, int with_dinp,
+                                 float grad_scale, int with_bias)
 {
     const uint32_t oh = conv_out_h(s), ow = conv_out_w(s), kk = s->kernel * s->kernel;
     const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * kk;
@@ -902,8 +906,9 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     for (size_t i = 0; i < ny; i++)
         dy[i] *= grad_scale;
     char tag[160];
-    snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u c_out=%u k%u s%u p%u %s%s%s%s", s->n,
+    snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u c_out=%u k%u s%u p%u %s%s%s%s%s%s", s->n,
              s->c_in, s->h, s->w, s->c_out, s->kernel, s->stride, s->pad, dtype_name(dt),
+             out_dt != dt ? " into " : "", out_dt != dt ? dtype_name(out_dt) : "",
              math == AMP_MATH_TF32 ? " tf32" : "", with_bias ? "" : " no bias",
              grad_scale != 1.0f ? " tiny grads" : "");
     if (!conv_both_support(s, tag)) {
@@ -915,11 +920,11 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     }
     struct pt X = pt_new(nx, dt, MEM_ACTIVATIONS, x), W = pt_new(nw, dt, MEM_WEIGHT_COPIES, w);
     struct pt Bi = pt_new(s->c_out, dt, MEM_WEIGHT_COPIES, bias);
-    struct pt Y = pt_new(ny, dt, MEM_ACTIVATIONS, NULL);
+    struct pt Y = pt_new(ny, out_dt, MEM_ACTIVATIONS, NULL);
     struct pt DY = pt_new(ny, dt, MEM_ACTIVATION_GRADS, dy);
     struct pt DW = pt_new(nw, dt, MEM_WEIGHT_GRADS, NULL);
     struct pt DB = pt_new(s->c_out, dt, MEM_WEIGHT_GRADS, NULL);
-    struct pt DX = pt_new(nx, dt, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DX = pt_new(nx, out_dt, MEM_ACTIVATION_GRADS, NULL);
     struct ws ws = ws_new(s, dt, math);
     const double lim = grad_scale != 1.0f ? 1e-2 : limit_for(dt, math);
     char what[224];
@@ -929,7 +934,7 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], with_bias ? &Bi.t[b] : NULL,
                                  &ws.t[b], s, math);
     snprintf(what, sizeof what, "%s forward", tag);
-    compare(what, &Y, limit_for(dt, math));
+    compare(what, &Y, limit_for(out_dt, math));
     counts_compare(what, 0);
 
     for (int b = 0; b < 2; b++)
@@ -948,7 +953,7 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     }
     if (with_dinp) {
         snprintf(what, sizeof what, "%s backward data", tag);
-        compare(what, &DX, lim);
+        compare(what, &DX, out_dt != dt ? limit_for(out_dt, math) : lim);
     }
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
@@ -960,6 +965,12 @@ static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum a
     free(w);
     free(bias);
     free(dy);
+}
+
+static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
+                           int with_dinp, float grad_scale, int with_bias)
+{
+    test_conv_mixed_case(s, dt, dt, math, with_dinp, grad_scale, with_bias);
 }
 
 /* FP16 forward where the sum rounds to FP16 below the largest finite value and the bias then
@@ -1114,6 +1125,12 @@ static void test_conv(void)
             CASE(test_conv_case(&general[si], AMP_BF16, AMP_MATH_F32, si % 2 == 0, 1.0f,
                                 with_bias));
         }
+    /* FP8 layers' dtypes: FP32 operands, FP16/BF16 output and input gradient (rounded once). */
+    for (volatile size_t si = 0; si < 3; si++) {
+        CASE(test_conv_mixed_case(&shapes[si], AMP_F32, AMP_BF16, AMP_MATH_F32, 1, 1.0f, 1));
+        CASE(test_conv_mixed_case(&general[si + 1], AMP_F32, AMP_F16, AMP_MATH_F32, 1, 1.0f,
+                                  (int)si % 2));
+    }
     /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
     CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
     CASE(test_conv_case(&shapes[2], AMP_F16, AMP_MATH_F32, 1, 3e-8f, 1));

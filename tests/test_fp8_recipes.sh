@@ -77,6 +77,23 @@ if command -v gnuplot >/dev/null 2>&1; then
   ok "$([ -s "$tmp/run/plots/fp8.png" ] && [ -s "$tmp/run/plots/fp8.svg" ] && \
         grep -q '^### FP8 scales and SQNR' "$tmp/run/report.md" && echo 1)" "the FP8 plot is drawn and linked"
 fi
+# steps.csv's FP8 columns: per step the worst SQNR and largest fractions of fp8.csv's tensors
+# at that step; nan for fp32.
+steps="$tmp/run/steps.csv"
+ok "$(head -1 "$steps" | grep -q ',fp8_sqnr_min_db,fp8_saturated_frac_max,fp8_underflow_frac_max$' && echo 1)" \
+   "steps.csv ends with the FP8 columns"
+bad=$(awk -F, 'FNR == 1 { next }
+  NR == FNR { k = $1 "," $2 "," $3
+              if (!(k in q) || $10 + 0 < q[k] + 0) q[k] = $10
+              if (!(k in s) || $8 + 0 > s[k] + 0) s[k] = $8
+              if (!(k in u) || $9 + 0 > u[k] + 0) u[k] = $9; next }
+  { k = $1 "," $2 "," $3
+    if ($1 == "fp32") { if ($(NF - 2) != "nan" || $(NF - 1) != "nan" || $NF != "nan") n++ }
+    else if ($(NF - 2) != q[k] || $(NF - 1) != s[k] || $NF != u[k]) n++
+    rows++ }
+  END { print n + 0, rows + 0 }' "$csv" "$steps")
+ok "$([ "${bad% *}" = 0 ] && [ "${bad#* }" -gt 0 ] && echo 1)" \
+   "steps.csv's FP8 columns disagree with fp8.csv on ${bad% *} of ${bad#* } steps"
 # fp8.csv is grouped by tensor within a mode: each tensor's steps are one run of rows.
 runs=$(awk -F, 'NR > 1 { k = $1 "|" $4; if (k != last) { n[k]++; last = k } } END { m = 0; for (k in n) if (n[k] > m) m = n[k]; print m }' "$csv")
 ok "$([ "$runs" = 1 ] && echo 1)" "fp8.csv rows of one tensor are not contiguous ($runs runs)"

@@ -2,6 +2,7 @@
  * schema.h) and run.json (run_json.c), each atomically (sys/files.h). */
 #include "results.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,14 +108,50 @@ static int write_epochs_csv(const char *dir, const struct run_record *rec)
     return csv_commit(&c, dir, "epochs.csv");
 }
 
-/* The header line of steps.csv (with its newline): the fixed columns, then the classes'. */
-static void steps_put_header(FILE *f)
+/* Whether any primary run quantized tensors to FP8 and kept its steps. */
+static int has_fp8_steps(const struct run_record *rec)
+{
+    for (size_t i = 0; i < rec->nrecipes; i++)
+        if (results_is_primary(rec, i) && rec->recipes[i].fp8.nsteps)
+            return 1;
+    return 0;
+}
+
+/* The header line of steps.csv (with its newline): the fixed columns, then the classes', then
+ * with FP8 the FP8 summary's. */
+static void steps_put_header(FILE *f, int fp8)
 {
     csv_put_names(f, steps_columns, STEPS_NFIXED);
     for (int k = 0; k < NCLASSES; k++)
         for (int i = 0; i < STEPS_NCLASS_COLS; i++)
             fprintf(f, ",%s%s", tensor_class_name(k), steps_class_columns[i].name);
+    if (fp8) {
+        fputc(',', f);
+        csv_put_names(f, steps_fp8_columns, STEPS_NFP8_COLS);
+    }
     fputc('\n', f);
+}
+
+/* The FP8 summary of step s: over the records of fp8 at that step (from *at on, in order; *at
+ * moves past them), the worst SQNR and the largest fractions; nan without any. */
+static void steps_fp8_cells(const struct fp8_run *fp8, size_t *at, const struct step_record *s,
+                            union csv_cell cells[STEPS_NFP8_COLS])
+{
+    double sqnr = NAN, sat = NAN, uf = NAN;
+    while (*at < fp8->nsteps && (fp8->steps[*at].epoch < s->epoch ||
+                                 (fp8->steps[*at].epoch == s->epoch && fp8->steps[*at].step < s->step)))
+        ++*at; /* records of steps that steps.csv does not list */
+    for (; *at < fp8->nsteps; ++*at) {
+        const struct fp8_step *q = &fp8->steps[*at];
+        if (q->epoch != s->epoch || q->step != s->step)
+            break;
+        sqnr = isnan(sqnr) || q->sqnr_db < sqnr ? q->sqnr_db : sqnr;
+        sat = isnan(sat) || q->saturated_frac > sat ? q->saturated_frac : sat;
+        uf = isnan(uf) || q->underflow_frac > uf ? q->underflow_frac : uf;
+    }
+    cells[STEPS_FP8_SQNR_MIN].real = sqnr;
+    cells[STEPS_FP8_SATURATED_MAX].real = sat;
+    cells[STEPS_FP8_UNDERFLOW_MAX].real = uf;
 }
 
 static int write_steps_csv(const char *dir, const struct run_record *rec)
@@ -123,11 +160,13 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
     int rc = csv_open(&c, "steps.csv");
     if (rc != AMP_OK)
         return rc;
-    steps_put_header(c.f);
+    const int fp8 = has_fp8_steps(rec);
+    steps_put_header(c.f, fp8);
     for (size_t i = 0; i < rec->nrecipes; i++) {
         if (!results_is_primary(rec, i))
             continue;
         const struct recipe_result *r = &rec->recipes[i];
+        size_t fp8_at = 0;
         for (size_t t = 0; t < r->nsteps; t++) {
             const struct step_record *s = &r->steps[t];
             const union csv_cell row[STEPS_NFIXED] = {
@@ -145,20 +184,18 @@ static int write_steps_csv(const char *dir, const struct run_record *rec)
                 fputc(',', c.f);
                 csv_put_cells(c.f, steps_class_columns, STEPS_NCLASS_COLS, fracs);
             }
+            if (fp8) {
+                union csv_cell q[STEPS_NFP8_COLS];
+                steps_fp8_cells(&r->fp8, &fp8_at, s, q);
+                fputc(',', c.f);
+                csv_put_cells(c.f, steps_fp8_columns, STEPS_NFP8_COLS, q);
+            }
             fputc('\n', c.f);
         }
     }
     return csv_commit(&c, dir, "steps.csv");
 }
 
-/* Whether any primary run quantized tensors to FP8 and kept its steps. */
-static int has_fp8_steps(const struct run_record *rec)
-{
-    for (size_t i = 0; i < rec->nrecipes; i++)
-        if (results_is_primary(rec, i) && rec->recipes[i].fp8.nsteps)
-            return 1;
-    return 0;
-}
 
 /* FP8 recipes: every quantized tensor's statistics at every step. */
 static int write_fp8_csv(const char *dir, const struct run_record *rec)

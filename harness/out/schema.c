@@ -38,6 +38,12 @@ const struct csv_column steps_class_columns[STEPS_NCLASS_COLS] = {
     [STEPS_CLASS_OVERFLOW] = { "_overflow_frac", CSV_REAL, "%.6g" },
 };
 
+const struct csv_column steps_fp8_columns[STEPS_NFP8_COLS] = {
+    [STEPS_FP8_SQNR_MIN] = { "fp8_sqnr_min_db", CSV_REAL, "%.4f" },
+    [STEPS_FP8_SATURATED_MAX] = { "fp8_saturated_frac_max", CSV_REAL, "%.6g" },
+    [STEPS_FP8_UNDERFLOW_MAX] = { "fp8_underflow_frac_max", CSV_REAL, "%.6g" },
+};
+
 const struct csv_column fp8_columns[FP8_NCOLS] = {
     [FP8_MODE] = { "mode", CSV_TEXT, NULL },
     [FP8_EPOCH] = { "epoch", CSV_UINT, NULL },

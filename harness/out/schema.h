@@ -35,6 +35,11 @@ enum steps_column { STEPS_MODE, STEPS_EPOCH, STEPS_STEP, STEPS_LOSS, STEPS_LOSS_
 extern const struct csv_column steps_columns[STEPS_NFIXED];
 enum { STEPS_CLASS_UNDERFLOW, STEPS_CLASS_OVERFLOW, STEPS_NCLASS_COLS };
 extern const struct csv_column steps_class_columns[STEPS_NCLASS_COLS];
+/* steps.csv's last columns when a recipe of the run quantizes to FP8: per step, over its
+ * quantized tensors (fp8.csv has each), the worst SQNR and the largest saturated and underflowed
+ * fractions; nan for the run's other recipes. */
+enum { STEPS_FP8_SQNR_MIN, STEPS_FP8_SATURATED_MAX, STEPS_FP8_UNDERFLOW_MAX, STEPS_NFP8_COLS };
+extern const struct csv_column steps_fp8_columns[STEPS_NFP8_COLS];
 
 /* fp8.csv: FP8 recipes only, one row per quantized tensor per training step, grouped by mode,
  * then tensor (in layer order: input, weight, grad), then step. */

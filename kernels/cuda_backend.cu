@@ -347,6 +347,8 @@ static int setup(struct cuda_ctx *c)
         CUDA_CHECK(c, cudaMalloc(&c->cublas_ws, c->cublas_ws_bytes)) ||
         /* A fixed workspace: no allocation inside graph capture, the same algorithms each run. */
         CUBLAS_CHECK(c, cublasSetWorkspace(c->cublas, c->cublas_ws, c->cublas_ws_bytes)) ||
+        CUBLAS_CHECK(c, cublasLtCreate(&c->cublaslt)) ||
+        CUDA_CHECK(c, cudaMalloc(&c->d_fp8_scales, 2 * CUDA_FP8_OPERANDS * sizeof(float))) ||
         CUDNN_CHECK(c, cudnnCreate(&c->cudnn)) || CUDNN_CHECK(c, cudnnSetStream(c->cudnn, c->stream)) ||
         CUDA_CHECK(c, cudaMalloc(&c->d_counts, sizeof *c->d_counts)) ||
         CUDA_CHECK(c, cudaMemsetAsync(c->d_counts, 0, sizeof *c->d_counts, c->stream)) ||
@@ -356,7 +358,8 @@ static int setup(struct cuda_ctx *c)
         CUDA_CHECK(c, cudaEventCreateWithFlags(&c->staging_done[0], cudaEventDisableTiming)) ||
         CUDA_CHECK(c, cudaEventCreateWithFlags(&c->staging_done[1], cudaEventDisableTiming)))
         return failed(c);
-    c->internal_bytes = c->cublas_ws_bytes + sizeof *c->d_counts;
+    c->internal_bytes = c->cublas_ws_bytes + sizeof *c->d_counts +
+                        2 * CUDA_FP8_OPERANDS * sizeof(float);
     cuda_mem_sample(c);
     return AMP_OK;
 }
@@ -405,8 +408,11 @@ static void cuda_close(void *ctx)
     cuda_conv_plans_destroy(c);
     if (c->cudnn)
         cudnnDestroy(c->cudnn);
+    if (c->cublaslt)
+        cublasLtDestroy(c->cublaslt);
     if (c->cublas)
         cublasDestroy(c->cublas);
+    cudaFree(c->d_fp8_scales);
     cudaFree(c->cublas_ws);
     cudaFree(c->scratch);
     cudaFree(c->d_counts);
@@ -462,6 +468,7 @@ static void cuda_free(void *ctx, void *ptr)
         cuda_ew_flush(c); /* a pending job may still read it */
     c->dirty = 1;
     cudaStreamSynchronize(c->stream);
+    cuda_fp8_forget(c, ptr);
     cudaFree(ptr);
     cudaGetLastError();
 }
@@ -770,12 +777,12 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
            "\"version_warning\": \"%s\", "
            "\"deterministic\": %s, \"graphs\": %s, \"graph_captures\": %llu, "
            "\"graph_replays\": %llu, \"eager_steps\": %llu, \"steps_timed\": %llu, "
-           "\"gpu_step_ms_mean\": %.6f, ",
+           "\"gpu_step_ms_mean\": %.6f, \"fp8_gemms\": %llu, ",
            name, c->cc_major, c->cc_minor, c->sm_count, drv, rt, v.cublas[0], v.cublas[1],
            v.cublas[2], dnn, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH, CUDNN_MAJOR,
            CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn_rt, warn, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
            c->captures, c->replays, c->eager_steps, c->steps_timed,
-           c->steps_timed ? c->step_ms_total / (double)c->steps_timed : 0.0);
+           c->steps_timed ? c->step_ms_total / (double)c->steps_timed : 0.0, c->fp8_gemms);
     cuda_append(buf, len, &pos,
            "\"memory\": {\"total\": %zu, \"free_at_open\": %zu, \"free_now\": %zu, "
            "\"peak_used_since_open\": %zu, \"backend_internal\": %zu}, \"conv\": ",

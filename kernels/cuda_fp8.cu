@@ -90,18 +90,23 @@ __global__ void __launch_bounds__(FP8_THREADS)
         w->part[blockIdx.x].amax = m;
 }
 
-/* The scale this quantization uses: current scaling's from the blocks' amax, else the state's. */
+/* The scale this quantization uses: current scaling's from the blocks' amax, else the state's;
+ * also into the operand's slot (when it has one): the scale and its inverse, for the FP8 GEMMs. */
 __global__ void fp8_scale_kernel(struct fp8_scratch *w, const struct fp8_tensor_state *s,
-                                 int scaling, unsigned blocks)
+                                 int scaling, unsigned blocks, float *slot)
 {
-    if (scaling != FP8_SCALING_CURRENT) {
-        w->scale = s->scale;
-        return;
+    float scale = s->scale;
+    if (scaling == FP8_SCALING_CURRENT) {
+        float m = 0.0f;
+        for (unsigned b = 0; b < blocks; b++)
+            m = fmaxf(m, w->part[b].amax);
+        scale = fp8_current_scale(s, m);
     }
-    float m = 0.0f;
-    for (unsigned b = 0; b < blocks; b++)
-        m = fmaxf(m, w->part[b].amax);
-    w->scale = fp8_current_scale(s, m);
+    w->scale = scale;
+    if (slot) {
+        slot[0] = scale;
+        slot[1] = 1.0f / scale;
+    }
 }
 
 /* One thread's statistics of the elements it quantized: add() per element (x, y = x * scale,
@@ -251,6 +256,7 @@ void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tenso
         return;
     struct fp8_tensor_state *s = (struct fp8_tensor_state *)state->data;
     if (scaling == FP8_SCALING_MX) {
+        cuda_fp8_forget(c, dst->data); /* no FP8 GEMM takes MX blocks on Hopper */
         CUDA_LAUNCH(c, fp8_mx_kernel, blocks, FP8_THREADS, (float *)dst->data,
                     (const void *)src->data, (int)src->dtype, n,
                     (const struct fp8_tensor_state *)s, w, train);
@@ -262,8 +268,11 @@ void cuda_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tenso
     if (scaling == FP8_SCALING_CURRENT)
         CUDA_LAUNCH(c, fp8_amax_kernel, blocks, FP8_THREADS, w, (const void *)src->data,
                     (int)src->dtype, n);
+    float *slot = cuda_fp8_operand_slot(c, dst->data, s);
+    if (c->err)
+        return;
     CUDA_LAUNCH(c, fp8_scale_kernel, 1, 1, w, (const struct fp8_tensor_state *)s, (int)scaling,
-                blocks);
+                blocks, slot);
     CUDA_LAUNCH(c, fp8_quantize_kernel, blocks, FP8_THREADS, (float *)dst->data,
                 (const void *)src->data, (int)src->dtype, n,
                 (const struct fp8_tensor_state *)s, w, train);

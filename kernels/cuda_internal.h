@@ -9,6 +9,7 @@
 #ifndef AMPBENCH_CUDA_INTERNAL_H
 #define AMPBENCH_CUDA_INTERNAL_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -114,6 +115,15 @@ struct prefetch {
     struct loss_scaler scaler;
 };
 
+/* A tensor fp8_quantize wrote under per-tensor scaling: its FP8 format and the device slot
+ * (d_fp8_scales[2 * slot]: the scale it used, then its inverse) the FP8 GEMMs read. */
+enum { CUDA_FP8_OPERANDS = 256 };
+struct cuda_fp8_operand {
+    const void *data; /* NULL: forgotten */
+    int format;       /* enum fp8_format */
+    unsigned slot;
+};
+
 struct cuda_ctx {
     int device;
     int sm_count;
@@ -121,6 +131,7 @@ struct cuda_ctx {
     int cc_major, cc_minor;
     cudaStream_t stream;
     cublasHandle_t cublas;
+    cublasLtHandle_t cublaslt; /* the FP8 GEMMs (cuda_fp8_gemm.cu) */
     cudnnHandle_t cudnn;
     void *cublas_ws;
     size_t cublas_ws_bytes;
@@ -150,6 +161,12 @@ struct cuda_ctx {
     /* Backend-internal scratch (GEMM partial sums, FP32 GEMM outputs before rounding). */
     void *scratch;
     size_t scratch_bytes;
+
+    /* FP8 operands (cuda_fp8_gemm.cu). */
+    struct cuda_fp8_operand fp8_operands[CUDA_FP8_OPERANDS];
+    unsigned n_fp8_operands;
+    float *d_fp8_scales; /* [CUDA_FP8_OPERANDS][2] */
+    unsigned long long fp8_gemms; /* cuBLASLt FP8 GEMMs issued (eagerly or captured) */
 
     /* Pinned staging for uploads: two slots, each guarded by an event. */
     void *staging[2];
@@ -181,6 +198,29 @@ struct cuda_ctx {
     size_t mem_total, mem_free_open, mem_free_min, mem_free_last;
     size_t internal_bytes; /* counters, cuBLAS workspace, scratch: not in the harness accounting */
 };
+
+/* ---- cuda_fp8_gemm.cu ---- */
+struct fp8_tensor_state;
+/* The device slot (scale used, its inverse) of `data` as an FP8 operand quantized with `state`
+ * (device memory), registered on first use; NULL when it cannot be (inside a capture, the table
+ * full, no cuBLASLt): the tensor then multiplies as FP32. */
+float *cuda_fp8_operand_slot(struct cuda_ctx *c, const void *data,
+                             const struct fp8_tensor_state *state);
+/* Forgets `data` as an FP8 operand (freed, or quantized under MX scaling). */
+void cuda_fp8_forget(struct cuda_ctx *c, const void *data);
+/* A GEMM operand: the matrix [rows, R] (R the reduction), stored so or, transposed, as [R, rows]. */
+struct fp8_gemm_operand {
+    const struct amp_tensor *t;
+    uint32_t rows;
+    int transposed;
+};
+/* Whether a and b are FP8 operands a cuBLASLt FP8 GEMM takes (registered, not both E5M2). */
+bool cuda_fp8_gemm_ok(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
+                      const struct fp8_gemm_operand *b);
+/* C [a.rows, b.rows] = a b^T (reduction R) through cuBLASLt's FP8 GEMM, both cuda_fp8_gemm_ok:
+ * C in scratch, FP32, row stride *ldc. NULL on failure (c->err set). */
+float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
+                     const struct fp8_gemm_operand *b, uint32_t R, size_t *ldc);
 
 /* ---- cuda_backend.cu ---- */
 /* Scratch of at least `bytes` (grows outside capture only; growing drops captured graphs). */

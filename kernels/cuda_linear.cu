@@ -81,20 +81,22 @@ __global__ void __launch_bounds__(GEMM_THREADS)
     }
 }
 
-/* out[e] = sum_s part[s * rows * cols + e] (+ bias[e % cols]), rounded to out's dtype, counted.
- * part may be out itself (FP32, splits == 1). */
+/* out[r, j] = sum_s part[s][r * stride + j] (+ bias[j]) for r < rows, j < cols, rounded to
+ * out's dtype, counted; each split of part holds rows x stride floats (stride >= cols: a padded
+ * GEMM result). part may be out itself (FP32, splits == 1, stride == cols). */
 __global__ void __launch_bounds__(GEMM_THREADS)
     sum_bias_round(void *out, int out_dt, int out_cat, const float *part, unsigned splits,
-                   const void *bias, int b_dt, size_t rows, size_t cols,
+                   const void *bias, int b_dt, size_t rows, size_t cols, size_t stride,
                    struct numerics_counts *cnt)
 {
     const size_t total = rows * cols;
     lp_count cc = { 0, 0 };
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (size_t)gridDim.x * blockDim.x) {
-        float v = part[e];
+        const size_t at = e / cols * stride + e % cols;
+        float v = part[at];
         for (unsigned s = 1; s < splits; s++)
-            v += part[(size_t)s * total + e];
+            v += part[(size_t)s * rows * stride + at];
         if (bias)
             v += ld(bias, e % cols, b_dt);
         st(out, e, out_dt, v, cc);
@@ -253,13 +255,35 @@ static unsigned splits_for(const struct cuda_ctx *c, size_t blocks, size_t len, 
 
 enum { SCRATCH_CAP = 32u << 20 };
 
-static void epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
-                     unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols)
+static void epilogue_ld(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
+                        unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols,
+                        size_t stride)
 {
     const size_t total = rows * cols;
     CUDA_LAUNCH(c, sum_bias_round, cuda_blocks(c, total, GEMM_THREADS), GEMM_THREADS, out->data,
                 out->dtype, out->category, part, splits, bias ? bias->data : NULL,
-                bias ? (int)bias->dtype : 0, rows, cols, c->d_counts);
+                bias ? (int)bias->dtype : 0, rows, cols, stride, c->d_counts);
+}
+
+static void epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
+                     unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols)
+{
+    epilogue_ld(c, out, part, splits, bias, rows, cols, cols);
+}
+
+/* out [a.rows, b.rows] = a b^T (+ bias) through the FP8 GEMM, rounded once: true when a and b
+ * are FP8 operands (cuda_fp8_gemm.cu), false (nothing done) else. */
+static bool fp8_linear(struct cuda_ctx *c, struct amp_tensor *out, const struct fp8_gemm_operand &a,
+                       const struct fp8_gemm_operand &b, uint32_t R,
+                       const struct amp_tensor *bias)
+{
+    if (!cuda_fp8_gemm_ok(c, &a, &b))
+        return false;
+    size_t stride = 0;
+    const float *C = cuda_fp8_gemm(c, &a, &b, R, &stride);
+    if (C)
+        epilogue_ld(c, out, C, 1, bias, a.rows, b.rows, stride);
+    return true;
 }
 
 void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
@@ -276,6 +300,9 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
         return;
     }
     const size_t nm = (size_t)n * m;
+    /* out [n, m] = inp [n, k] weight [m, k]^T */
+    if (k > 0 && fp8_linear(c, out, { inp, n, 0 }, { weight, m, 0 }, k, bias))
+        return;
     if (inp->dtype == weight->dtype && k > 0) {
         /* Column-major: out^T [m x n] = W^T... W is [m, k] row-major = [k x m] col-major. */
         float *C = out->dtype == AMP_F32 ? (float *)out->data
@@ -331,7 +358,9 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
 
     /* dweight [m, k] = dout^T [m, n] @ inp [n, k] */
     const size_t mk = (size_t)m * k;
-    if (k > 0 && dout->dtype == inp->dtype && n > 0) {
+    /* dweight [m, k] = dout^T [m, n] (dout stored [n, m]) inp^T [k, n]^T (inp stored [n, k]) */
+    if (k > 0 && n > 0 && fp8_linear(c, dweight, { dout, m, 1 }, { inp, k, 1 }, n, NULL)) {
+    } else if (k > 0 && dout->dtype == inp->dtype && n > 0) {
         /* Column-major: dW^T [k x m] = inp^T [k x n] (inp row-major [n, k]) @ dout [n x m]
          * (dout row-major [n, m] is [m x n] col-major, transposed). */
         float *C = dweight->dtype == AMP_F32 ? (float *)dweight->data
@@ -362,7 +391,9 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
     if (c->err || !dinp || k == 0 || n == 0)
         return;
 
-    /* dinp [n, k] = dout [n, m] @ weight [m, k] */
+    /* dinp [n, k] = dout [n, m] @ weight [m, k] = dout [n, m] (weight^T [k, m])^T */
+    if (fp8_linear(c, dinp, { dout, n, 0 }, { weight, k, 1 }, m, NULL))
+        return;
     if (dout->dtype == AMP_F32 && weight->dtype == AMP_F32 && dinp->dtype == AMP_F32) {
         /* Column-major: dinp^T [k x n] = W^T [k x m] (W row-major [m, k]) @ dout^T [m x n]. */
         gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, (int)k, (int)n, (int)m, weight->data, (int)k,

@@ -1192,6 +1192,90 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     free(dy);
 }
 
+/* The CUDA backend's count of cuBLASLt FP8 GEMMs (its describe JSON's "fp8_gemms"). */
+static long long fp8_gemms_issued(void)
+{
+    char buf[16384];
+    if (!B[GPU].ops->describe || B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf) <= 0)
+        return -1;
+    const char *at = strstr(buf, "\"fp8_gemms\": ");
+    return at ? strtoll(at + strlen("\"fp8_gemms\": "), NULL, 10) : -1;
+}
+
+/* An FP8 recipe's linear layer: x (BF16), w (FP32) and dy (BF16) quantized by fp8_quantize
+ * (E4M3, E4M3, E5M2; delayed or current scaling) on each backend, then the layer's forward and
+ * backward on the quantized tensors: the CPU multiplies the dequantized values in FP32, the CUDA
+ * backend the FP8 codes through cuBLASLt (three FP8 GEMMs: forward E4M3 x E4M3, the gradients
+ * E5M2 x E4M3). The results differ by the FP32 rounding of the dequantized values only. */
+static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_scaling scaling)
+{
+    const float bound = 1.0f / sqrtf((float)k);
+    float *x = uniform((size_t)n * k, 0.0f, 1.0f), *w = uniform((size_t)m * k, -bound, bound);
+    float *bias = uniform(m, -bound, bound), *dy = uniform((size_t)n * m, -1e-3f, 1e-3f);
+    struct pt X = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHTS, w);
+    struct pt DY = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATION_GRADS, dy);
+    struct pt Bi = pt_new(m, AMP_F32, MEM_WEIGHTS, bias);
+    struct pt Q[3] = { pt_new((size_t)n * k, AMP_F32, MEM_ACTIVATIONS, NULL),
+                       pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_COPIES, NULL),
+                       pt_new((size_t)n * m, AMP_F32, MEM_ACTIVATION_GRADS, NULL) };
+    struct pt Y = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATIONS, NULL);
+    struct pt DX = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt *src[3] = { &X, &W, &DY }, st[3], hist[3];
+    const enum fp8_format formats[3] = { FP8_E4M3, FP8_E4M3, FP8_E5M2 };
+    char tag[128], what[192];
+    snprintf(tag, sizeof tag, "fp8 linear n=%u k=%u m=%u %s", n, k, m,
+             scaling == FP8_SCALING_DELAYED ? "delayed" : "current");
+    const long long gemms0 = fp8_gemms_issued();
+    for (int q = 0; q < 3; q++) {
+        const struct fp8_tensor_state init = fp8_state_make(formats[q], 2, MX_SCALE_RCEIL, 0);
+        st[q] = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
+        pt_set_raw(&st[q], &init, sizeof init);
+        hist[q] = pt_new(2, AMP_F32, MEM_OPTIMIZER, NULL);
+    }
+    /* Two training quantizations (delayed scaling's second uses the first's amax) per operand. */
+    for (int round = 0; round < 2; round++)
+        for (int q = 0; q < 3; q++)
+            for (int b = 0; b < 2; b++)
+                B[b].ops->fp8_quantize(B[b].ctx, &Q[q].t[b], &src[q]->t[b], scaling, &st[q].t[b],
+                                       &hist[q].t[b], 1);
+    for (int q = 0; q < 3; q++) {
+        snprintf(what, sizeof what, "%s quantized %s", tag, q == 0 ? "x" : q == 1 ? "w" : "dy");
+        compare(what, &Q[q], 0.0);
+    }
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_forward(B[b].ctx, &Y.t[b], &Q[0].t[b], &Q[1].t[b], &Bi.t[b], n, k, m,
+                                 AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, limit_for(AMP_BF16, AMP_MATH_F32));
+    counts_compare(what, 0);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &Q[2].t[b], &Q[0].t[b],
+                                  &Q[1].t[b], n, k, m, AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s backward data", tag);
+    compare(what, &DX, limit_for(AMP_BF16, AMP_MATH_F32));
+    snprintf(what, sizeof what, "%s backward weight", tag);
+    compare(what, &DW, 1e-9);
+    snprintf(what, sizeof what, "%s backward bias", tag);
+    compare(what, &DB, 1e-9);
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+    const long long gemms = fp8_gemms_issued() - gemms0;
+    result(gemms == 3, "%s: cuda ran %lld cuBLASLt FP8 GEMMs (want 3: forward, input and weight "
+           "gradients)", tag, gemms);
+    struct pt *all[] = { &X, &W, &DY, &Bi, &Q[0], &Q[1], &Q[2], &Y, &DX, &DW, &DB,
+                         &st[0], &st[1], &st[2], &hist[0], &hist[1], &hist[2] };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(w);
+    free(bias);
+    free(dy);
+}
+
 static void test_linear(void)
 {
     static const struct fc_plan plans[] = {
@@ -1209,6 +1293,14 @@ static void test_linear(void)
             CASE(test_linear_case(shapes[si][0], shapes[si][1], shapes[si][2], &plans[pi], 1.0f));
     CASE(test_linear_case(32, 12544, 10, &plans[2], 1e-6f));
     CASE(test_linear_case(32, 12544, 10, &plans[4], 1e-6f));
+    /* FP8 layers: lenet5's FC shapes (the first from 400 inputs), one padded to 16 everywhere. */
+    const uint32_t fp8_shapes[][3] = { { 32, 400, 120 }, { 32, 84, 10 }, { 5, 17, 3 } };
+    for (volatile size_t si = 0; si < sizeof fp8_shapes / sizeof fp8_shapes[0]; si++) {
+        CASE(test_fp8_linear_case(fp8_shapes[si][0], fp8_shapes[si][1], fp8_shapes[si][2],
+                                  FP8_SCALING_DELAYED));
+        CASE(test_fp8_linear_case(fp8_shapes[si][0], fp8_shapes[si][1], fp8_shapes[si][2],
+                                  FP8_SCALING_CURRENT));
+    }
 }
 
 /* ---- pooling, batch norm, add ---- */

@@ -1,7 +1,8 @@
 /* cuemu: the CUDA backend on the CPU, for CI machines without a GPU. The backend's .cu files
  * (kernels/) are compiled as host C++ with this prelude force-included (-include cuemu.h), linked
- * against cuemu_runtime.cpp (memory, streams, events, graphs, launches), cuemu_cublas.cpp and
- * cuemu_cudnn.cpp instead of libcudart, libcublas and libcudnn.
+ * against cuemu_runtime.cpp (memory, streams, events, graphs, launches), cuemu_cublas.cpp,
+ * cuemu_cublaslt.cpp and cuemu_cudnn.cpp instead of libcudart, libcublas, libcublasLt and
+ * libcudnn.
  *
  * A launch runs every block of the grid in turn and every thread of a block as a fiber; a
  * fiber yields at __syncthreads / __syncthreads_or (block barrier) and at warp shuffles (warp

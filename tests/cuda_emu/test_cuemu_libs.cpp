@@ -1,4 +1,5 @@
-/* Standalone test of the CPU emulation's library fakes (cuemu_cublas.cpp, cuemu_cudnn.cpp)
+/* Standalone test of the CPU emulation's library fakes (cuemu_cublas.cpp, cuemu_cublaslt.cpp,
+ * cuemu_cudnn.cpp)
  * against direct reference loops: cublasGemmEx for every transa / transb with padded leading
  * dimensions, FP32 / FP16 / BF16 data and outputs, TF32 / FP16 / BF16 input rounding by compute
  * type and math mode, output rounding (subnormals, overflow), BLAS's beta == 0 convention; the
@@ -6,7 +7,9 @@
  * 5x5 with padding 2, 3x3 at stride 2, 1x1 at stride 2, padding larger than the filter (and a
  * strided, dilated, flipped case), FP32 with FMA and TF32 math, FP16, BF16 and TRUE_HALF; the
  * heuristics' shape (order, determinism, math type, workspace agreement); which algorithms apply
- * to which geometry (the documented support tables); graph capture replaying
+ * to which geometry (the documented support tables); cublasLtMatmul on FP8 operands (E4M3 and
+ * E5M2 codes, the device scale pointers, the TN and alignment requirements, E5M2 x E5M2 refused,
+ * capture); graph capture replaying
  * the captured arguments; and the statuses of bad parameters.
  *
  * Only the public CUDA runtime, cuBLAS and cuDNN APIs are used; the reference conversions are
@@ -15,8 +18,10 @@
  * Inputs are small dyadic values, so FP32 sums are exact in any order and results can be
  * compared bit for bit; TF32 cases compare with a tolerance. Exit status 0 when every check
  * passes. Build: g++ -std=c++17 with the fakes and the runtime emulation (cuemu_runtime.cpp). */
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -1340,12 +1345,146 @@ static void test_cudnn(void)
     CHECK(cudnnSetStream(h, g_stream) == CUDNN_STATUS_BAD_PARAM, "destroyed handle");
 }
 
+/* ---- cuBLASLt FP8 ---- */
+
+struct LtCall {
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    cudaDataType at = CUDA_R_8F_E4M3, bt = CUDA_R_8F_E4M3;
+    uint64_t m = 16, n = 32, k = 48;
+    const float *a_scale = nullptr, *b_scale = nullptr;
+};
+
+/* D (col-major m x n, FP32) = a_scale b_scale op(A) op(B) with A stored k x m, B k x n. */
+static cublasStatus_t lt_call(cublasLtHandle_t h, const LtCall &c, const void *A, const void *B,
+                              void *D, cudaStream_t stream)
+{
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatmulPreference_t pref;
+    CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS,
+          "MatmulDescCreate");
+    cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &c.ta, sizeof c.ta);
+    cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &c.tb, sizeof c.tb);
+    cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &c.a_scale,
+                                   sizeof c.a_scale);
+    cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &c.b_scale,
+                                   sizeof c.b_scale);
+    cublasLtMatrixLayoutCreate(&la, c.at, c.k, c.m, (int64_t)c.k);
+    cublasLtMatrixLayoutCreate(&lb, c.bt, c.k, c.n, (int64_t)c.k);
+    cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, c.m, c.n, (int64_t)c.m);
+    cublasLtMatmulPreferenceCreate(&pref);
+    cublasLtMatmulHeuristicResult_t r;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h, op, la, lb, ld, ld, pref, 1, &r, &found);
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        const float one = 1.0f, zero = 0.0f;
+        st = cublasLtMatmul(h, op, &one, A, la, B, lb, &zero, D, ld, D, ld, &r.algo, nullptr, 0,
+                            stream);
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(ld);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatmulDescDestroy(op);
+    return st;
+}
+
+static uint8_t fp8_code(float v, cudaDataType t)
+{
+    return (uint8_t)__nv_cvt_float_to_fp8(v, __NV_SATFINITE,
+                                          t == CUDA_R_8F_E4M3 ? __NV_E4M3 : __NV_E5M2);
+}
+
+static void test_cublaslt(void)
+{
+    cublasLtHandle_t h;
+    CHECK(cublasLtCreate(&h) == CUBLAS_STATUS_SUCCESS, "cublasLtCreate");
+    const uint64_t m = 16, n = 32, k = 48;
+    /* Codes of small dyadic values (exact in FP8 and their sums exact in FP32). */
+    std::vector<uint8_t> a(k * m), b(k * n);
+    std::vector<float> av(k * m), bv(k * n);
+    for (size_t i = 0; i < a.size(); i++) {
+        av[i] = (float)((int)(i * 7 % 13) - 6) * 0.25f;
+        a[i] = fp8_code(av[i], CUDA_R_8F_E4M3);
+    }
+    for (size_t i = 0; i < b.size(); i++) {
+        bv[i] = (float)((int)(i * 5 % 11) - 5) * 0.5f;
+        b[i] = fp8_code(bv[i], CUDA_R_8F_E5M2);
+    }
+    Dev dA(a.size()), dB(b.size()), dD(m * n * 4), dS(8);
+    upload(dA.p, a.data(), a.size());
+    upload(dB.p, b.data(), b.size());
+    const float scales[2] = { 0.5f, 3.0f };
+    upload(dS.p, scales, sizeof scales);
+    LtCall c;
+    c.bt = CUDA_R_8F_E5M2;
+    c.a_scale = (const float *)dS.p;
+    c.b_scale = (const float *)dS.p + 1;
+    CHECK(lt_call(h, c, dA.p, dB.p, dD.p, g_stream) == CUBLAS_STATUS_SUCCESS,
+          "cublasLtMatmul E4M3 x E5M2 with scale pointers");
+    std::vector<float> d(m * n);
+    download(d.data(), dD.p, d.size() * 4);
+    int bad = 0;
+    for (uint64_t j = 0; j < n; j++)
+        for (uint64_t i = 0; i < m; i++) {
+            float acc = 0.0f;
+            for (uint64_t r = 0; r < k; r++)
+                acc += av[i * k + r] * bv[j * k + r];
+            bad += d[j * m + i] != acc * 1.5f;
+        }
+    CHECK(bad == 0, "cublasLtMatmul FP8: %d of %zu elements differ from scale_a scale_b A^T B",
+          bad, d.size());
+    /* The FP8 requirements. */
+    LtCall nn = c;
+    nn.ta = CUBLAS_OP_N;
+    CHECK(lt_call(h, nn, dA.p, dB.p, dD.p, g_stream) == CUBLAS_STATUS_NOT_SUPPORTED,
+          "FP8 with A not transposed (not TN) is NOT_SUPPORTED");
+    LtCall e5 = c;
+    e5.at = CUDA_R_8F_E5M2;
+    CHECK(lt_call(h, e5, dA.p, dB.p, dD.p, g_stream) == CUBLAS_STATUS_NOT_SUPPORTED,
+          "FP8 E5M2 x E5M2 is NOT_SUPPORTED");
+    LtCall odd = c;
+    odd.k = 40;
+    CHECK(lt_call(h, odd, dA.p, dB.p, dD.p, g_stream) == CUBLAS_STATUS_NOT_SUPPORTED,
+          "FP8 with k = 40 (not a multiple of 16) is NOT_SUPPORTED");
+    CHECK(lt_call(h, c, (const char *)dA.p + 1, dB.p, dD.p, g_stream) == CUBLAS_STATUS_NOT_SUPPORTED,
+          "FP8 with A not 16-byte aligned is NOT_SUPPORTED");
+    LtCall host_scale = c;
+    host_scale.a_scale = scales;
+    CHECK(lt_call(h, host_scale, dA.p, dB.p, dD.p, g_stream) == CUBLAS_STATUS_INVALID_VALUE,
+          "a host scale pointer is INVALID_VALUE");
+    /* Captured into a graph: the replay reads the scale at replay time (a device pointer). */
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CHECK(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess,
+          "begin capture");
+    const cublasStatus_t cst = lt_call(h, c, dA.p, dB.p, dD.p, g_stream);
+    CHECK(cudaStreamEndCapture(g_stream, &g) == cudaSuccess && cst == CUBLAS_STATUS_SUCCESS,
+          "cublasLtMatmul captured");
+    CHECK(cudaGraphInstantiate(&ge, g, 0) == cudaSuccess, "instantiate");
+    const float doubled[2] = { 1.0f, 3.0f };
+    upload(dS.p, doubled, sizeof doubled);
+    CHECK(cudaGraphLaunch(ge, g_stream) == cudaSuccess &&
+              cudaStreamSynchronize(g_stream) == cudaSuccess, "replay");
+    std::vector<float> d2(m * n);
+    download(d2.data(), dD.p, d2.size() * 4);
+    int bad2 = 0;
+    for (size_t i = 0; i < d.size(); i++)
+        bad2 += d2[i] != 2.0f * d[i];
+    CHECK(bad2 == 0, "replay with the scale changed on the device: %d elements differ", bad2);
+    cudaGraphExecDestroy(ge);
+    cudaGraphDestroy(g);
+    CHECK(cublasLtDestroy(h) == CUBLAS_STATUS_SUCCESS, "cublasLtDestroy");
+    CHECK(cublasLtDestroy(h) == CUBLAS_STATUS_NOT_INITIALIZED, "a destroyed handle is refused");
+}
+
 int main(void)
 {
     CHECK(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking) == cudaSuccess,
           "stream");
     test_lowp();
     test_cublas();
+    test_cublaslt();
     test_cudnn();
     cudaStreamDestroy(g_stream);
     return check_summary();

@@ -41,27 +41,6 @@ enum { CONV_THREADS = 256 };
 
 /* ---- kernels ---- */
 
-/* A convolution's geometry as the kernels index it (by value in every launch). */
-struct conv_geom {
-    unsigned N, CI, H, W, CO, K, S, P, OH, OW;
-};
-
-static conv_geom geom_of(const struct conv_shape *s)
-{
-    conv_geom g;
-    g.N = s->n;
-    g.CI = s->c_in;
-    g.H = s->h;
-    g.W = s->w;
-    g.CO = s->c_out;
-    g.K = s->kernel;
-    g.S = s->stride;
-    g.P = s->pad;
-    g.OH = conv_out_h(s);
-    g.OW = conv_out_w(s);
-    return g;
-}
-
 /* The exact FP32 value of the forward output (n, co, oh, ow): bias + the K x K x c_in products
  * over the taps inside the input (zero padding contributes nothing). */
 static __device__ float conv_exact(const void *x, const void *w, int dt, float b, unsigned n,
@@ -819,6 +798,25 @@ static unsigned bias_chunks(const struct conv_shape *s)
     return s->n ? (s->n + BIAS_CHUNK - 1) / BIAS_CHUNK : 1;
 }
 
+/* dbias [c_out] = dout summed over samples and pixels, in two fixed-order passes: per (chunk of
+ * samples, channel), then per channel over the chunks (enough blocks to fill the GPU,
+ * deterministic). Nonzero on failure. */
+static int bias_grad(struct cuda_ctx *c, struct amp_tensor *dbias, const struct amp_tensor *dout,
+                     const struct conv_shape *s)
+{
+    const conv_geom g = geom_of(s);
+    const unsigned chunks = bias_chunks(s);
+    float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
+    if (!part)
+        return -1;
+    return CUDA_LAUNCH(c, conv_bias_partial, dim3(s->c_out, chunks), CONV_THREADS, part,
+                       dout->data, dout->dtype, s->n, s->c_out, g.OH * g.OW,
+                       (unsigned)BIAS_CHUNK) ||
+           CUDA_LAUNCH(c, conv_bias_final, cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS,
+                       dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out,
+                       c->d_counts);
+}
+
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
@@ -826,7 +824,7 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
-    if (s->n == 0)
+    if (s->n == 0 || cuda_fp8_conv_forward(c, out, inp, weight, bias, s))
         return;
     if (fp32_into_lowp(inp, weight, out)) {
         struct amp_tensor y = fp32_result(c, out, 0);
@@ -873,6 +871,11 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
+    if (s->n > 0 && cuda_fp8_conv_backward(c, dweight, dinp, dout, inp, weight, s)) {
+        if (dbias)
+            bias_grad(c, dbias, dout, s);
+        return;
+    }
     if (fp32_into_lowp(weight, dout, dinp) && s->n > 0) {
         struct amp_tensor dx = fp32_result(
             c, dinp, dbias ? (size_t)bias_chunks(s) * s->c_out * sizeof(float) : 0);
@@ -883,23 +886,10 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
         return;
     }
     if (!conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype, dout->dtype) ||
-        (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)))
+        (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)) ||
+        (dbias && bias_grad(c, dbias, dout, s)))
         return;
     const conv_geom g = geom_of(s);
-    if (dbias) {
-        /* The bias gradient in two fixed-order passes: per (chunk of samples, channel), then per
-         * channel over the chunks (enough blocks to fill the GPU, deterministic). */
-        const unsigned per_chunk = BIAS_CHUNK, chunks = bias_chunks(s);
-        float *part = (float *)cuda_scratch(c, (size_t)chunks * s->c_out * sizeof(float));
-        if (!part)
-            return;
-        if (CUDA_LAUNCH(c, conv_bias_partial, dim3(s->c_out, chunks), CONV_THREADS, part,
-                        dout->data, dout->dtype, s->n, s->c_out, g.OH * g.OW, per_chunk) ||
-            CUDA_LAUNCH(c, conv_bias_final, cuda_blocks(c, s->c_out, CONV_THREADS), CONV_THREADS,
-                        dbias->data, dbias->dtype, dbias->category, part, chunks, s->c_out,
-                        c->d_counts))
-            return;
-    }
     if (s->n == 0) { /* no samples: a zero filter gradient (cuDNN takes no empty batch) */
         CUDA_CHECK(c, cudaMemsetAsync(dweight->data, 0, dweight->numel * dtype_size(dweight->dtype),
                                       c->stream));

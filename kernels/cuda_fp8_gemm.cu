@@ -1,4 +1,4 @@
-/* CUDA backend: the FP8 GEMMs of the FP8 recipes' linear layers, on cuBLASLt (Hopper's FP8
+/* CUDA backend: the FP8 GEMMs of the FP8 recipes' linear and conv layers, on cuBLASLt (Hopper's FP8
  * tensor cores), under per-tensor (delayed or current) scaling.
  *
  * fp8_quantize leaves each operand as FP32 dequantized values q / scale (the op's contract, the
@@ -16,7 +16,9 @@
  *
  * The forward is E4M3 x E4M3, the input and weight gradients E5M2 x E4M3 (the output gradient is
  * E5M2 under the HYBRID formats). MX block scaling has no Hopper path (its operands are not
- * registered and multiply as FP32), nor do the conv layers use this yet (docs/CUDA.md). */
+ * registered and multiply as FP32; docs/CUDA.md). Convolutions are im2col GEMMs: the patches are
+ * gathered straight into codes, the output scattered back to NCHW, the input gradient summed back
+ * by col2im in a fixed order. */
 #include <cublasLt.h>
 #include <cuda_fp8.h>
 
@@ -71,24 +73,105 @@ void cuda_fp8_forget(struct cuda_ctx *c, const void *data)
 
 /* ---- codes ---- */
 
-/* codes [P_pad, R_pad] row-major = fp8(src(p, r) * scale), 0 in the padding, where src(p, r) is
- * src[p * R + r], or src[r * P + p] when transposed; slot[0] is the scale the quantization used. */
+/* Element (p, r) of an operand's matrix (fp8_layout). */
+static __device__ __forceinline__ float operand_at(const float *t, int layout, size_t p,
+                                                   size_t r, size_t rows, size_t R,
+                                                   const conv_geom &g)
+{
+    const size_t ohw = (size_t)g.OH * g.OW;
+    switch (layout) {
+    case FP8_ROWS: return t[p * R + r];
+    case FP8_COLS: return t[r * rows + p];
+    case FP8_IM2COL_T: { const size_t q = p; p = r; r = q; } /* fall through */
+    case FP8_IM2COL: {
+        const size_t n = p / ohw, pix = p % ohw, kk = (size_t)g.K * g.K;
+        const size_t ci = r / kk, ky = r % kk / g.K, kx = r % g.K;
+        const long ih = (long)(pix / g.OW * g.S + ky) - (long)g.P;
+        const long iw = (long)(pix % g.OW * g.S + kx) - (long)g.P;
+        if (ih < 0 || ih >= (long)g.H || iw < 0 || iw >= (long)g.W)
+            return 0.0f;
+        return t[((n * g.CI + ci) * g.H + (size_t)ih) * g.W + (size_t)iw];
+    }
+    case FP8_CHANNELS: { const size_t q = p; p = r; r = q; } /* fall through */
+    default: /* FP8_PIXELS: p = (n, pixel), r = the channel */
+        return t[(p / ohw * g.CO + r) * ohw + p % ohw];
+    }
+}
+
+/* codes [rows_pad, R_pad] row-major = fp8(M[p, r] * scale), 0 in the padding (M the operand's
+ * matrix, fp8_layout); slot[0] is the scale the quantization used. */
 __global__ void __launch_bounds__(CODES_THREADS)
-    fp8_codes_kernel(uint8_t *codes, const float *src, int transposed, unsigned P, unsigned R,
-                     unsigned P_pad, unsigned R_pad, const float *slot, int format)
+    fp8_codes_kernel(uint8_t *codes, const float *src, int layout, unsigned rows, unsigned R,
+                     unsigned rows_pad, unsigned R_pad, conv_geom g, const float *slot,
+                     int format)
 {
     const float scale = slot[0];
     const __nv_fp8_interpretation_t kind = format == FP8_E4M3 ? __NV_E4M3 : __NV_E5M2;
-    const size_t total = (size_t)P_pad * R_pad;
+    const size_t total = (size_t)rows_pad * R_pad;
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
          e += (size_t)gridDim.x * blockDim.x) {
         const size_t p = e / R_pad, r = e % R_pad;
         uint8_t q = 0;
-        if (p < P && r < R) {
-            const float x = transposed ? src[r * P + p] : src[p * R + r];
-            q = (uint8_t)__nv_cvt_float_to_fp8(x * scale, __NV_SATFINITE, kind);
-        }
+        if (p < rows && r < R)
+            q = (uint8_t)__nv_cvt_float_to_fp8(operand_at(src, layout, p, r, rows, R, g) * scale,
+                                               __NV_SATFINITE, kind);
         codes[e] = q;
+    }
+}
+
+/* out [N, CO, OH, OW] = C [N OH OW, CO] (row stride `stride`) + bias, rounded once to out's dtype,
+ * counted. */
+__global__ void __launch_bounds__(CODES_THREADS)
+    fp8_conv_out_kernel(void *out, int dt, int cat, const float *C, size_t stride, const void *bias,
+                        int b_dt, conv_geom g, struct numerics_counts *cnt)
+{
+    const size_t ohw = (size_t)g.OH * g.OW, total = (size_t)g.N * g.CO * ohw;
+    lp_count cc = { 0, 0 };
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const size_t pix = e % ohw, q = e / ohw % g.CO, n = e / ohw / g.CO;
+        float v = C[(n * ohw + pix) * stride + q];
+        if (bias)
+            v += ld(bias, q, b_dt);
+        st(out, e, dt, v, cc);
+    }
+    if (dt_lowp(dt)) {
+        if (blockIdx.x == 0 && threadIdx.x == 0)
+            add_rounded(cnt, cat, total);
+        flush_counts(cnt, cat, cc);
+    }
+}
+
+/* dinp [N, C, H, W] = col2im(dcol): each input element sums the patch entries that read it, in
+ * (ky, kx) order, from dcol [N OH OW, C K K] (row stride `stride`); rounded once, counted. */
+__global__ void __launch_bounds__(CODES_THREADS)
+    fp8_col2im_kernel(void *dinp, int dt, int cat, const float *dcol, size_t stride, conv_geom g,
+                      struct numerics_counts *cnt)
+{
+    const size_t hw = (size_t)g.H * g.W, total = (size_t)g.N * g.CI * hw;
+    lp_count cc = { 0, 0 };
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const size_t iw = e % g.W, ih = e / g.W % g.H, ci = e / hw % g.CI, n = e / hw / g.CI;
+        float v = 0.0f;
+        for (unsigned ky = 0; ky < g.K; ky++) {
+            const long oy = (long)ih + (long)g.P - (long)ky;
+            if (oy < 0 || oy % (long)g.S || oy / (long)g.S >= (long)g.OH)
+                continue;
+            for (unsigned kx = 0; kx < g.K; kx++) {
+                const long ox = (long)iw + (long)g.P - (long)kx;
+                if (ox < 0 || ox % (long)g.S || ox / (long)g.S >= (long)g.OW)
+                    continue;
+                const size_t p = (n * g.OH + (size_t)(oy / (long)g.S)) * g.OW + (size_t)(ox / (long)g.S);
+                v += dcol[p * stride + (ci * g.K + ky) * g.K + kx];
+            }
+        }
+        st(dinp, e, dt, v, cc);
+    }
+    if (dt_lowp(dt)) {
+        if (blockIdx.x == 0 && threadIdx.x == 0)
+            add_rounded(cnt, cat, total);
+        flush_counts(cnt, cat, cc);
     }
 }
 
@@ -171,16 +254,18 @@ static int lt_matmul(struct cuda_ctx *c, float *D, const uint8_t *A, int a_forma
 }
 
 static int codes_of(struct cuda_ctx *c, uint8_t *codes, const struct fp8_gemm_operand *a,
-                    const struct cuda_fp8_operand *o, uint32_t R, size_t rows_pad, size_t R_pad)
+                    const struct cuda_fp8_operand *o, uint32_t R, size_t rows_pad, size_t R_pad,
+                    const conv_geom &g)
 {
     return CUDA_LAUNCH(c, fp8_codes_kernel, cuda_blocks(c, rows_pad * R_pad, CODES_THREADS),
-                       CODES_THREADS, codes, (const float *)a->t->data, a->transposed, a->rows, R,
-                       (unsigned)rows_pad, (unsigned)R_pad,
+                       CODES_THREADS, codes, (const float *)a->t->data, (int)a->layout, a->rows,
+                       R, (unsigned)rows_pad, (unsigned)R_pad, g,
                        (const float *)(c->d_fp8_scales + 2 * o->slot), o->format);
 }
 
 float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
-                     const struct fp8_gemm_operand *b, uint32_t R, size_t *ldc)
+                     const struct fp8_gemm_operand *b, uint32_t R, const conv_geom &g,
+                     size_t *ldc)
 {
     const struct cuda_fp8_operand *oa = operand_of(c, a), *ob = operand_of(c, b);
     const size_t P = pad16(a->rows), Q = pad16(b->rows), Rp = pad16(R);
@@ -192,11 +277,62 @@ float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
     float *C = (float *)s;
     uint8_t *ca = (uint8_t *)(s + c_bytes), *cb = (uint8_t *)(s + c_bytes + a_bytes);
     /* Row-major C [P, Q] is col-major Q x P: D = B-codes^T A-codes, M = Q, N = P. */
-    if (codes_of(c, ca, a, oa, R, P, Rp) || codes_of(c, cb, b, ob, R, Q, Rp) ||
+    if (codes_of(c, ca, a, oa, R, P, Rp, g) || codes_of(c, cb, b, ob, R, Q, Rp, g) ||
         lt_matmul(c, C, cb, ob->format, c->d_fp8_scales + 2 * ob->slot + 1, ca, oa->format,
                   c->d_fp8_scales + 2 * oa->slot + 1, Q, P, Rp))
         return NULL;
     c->fp8_gemms++;
     *ldc = Q;
     return C;
+}
+
+/* ---- convolutions as im2col GEMMs ---- */
+
+bool cuda_fp8_conv_forward(struct cuda_ctx *c, struct amp_tensor *out,
+                           const struct amp_tensor *inp, const struct amp_tensor *weight,
+                           const struct amp_tensor *bias, const struct conv_shape *s)
+{
+    const conv_geom g = geom_of(s);
+    const uint32_t pixels = s->n * g.OH * g.OW, R = s->c_in * s->kernel * s->kernel;
+    /* out [N OH OW, CO] = patches [N OH OW, C K K] weight [CO, C K K]^T */
+    const struct fp8_gemm_operand x = { inp, pixels, FP8_IM2COL }, w = { weight, s->c_out, FP8_ROWS };
+    if (!cuda_fp8_gemm_ok(c, &x, &w))
+        return false;
+    size_t ldc = 0;
+    const float *C = cuda_fp8_gemm(c, &x, &w, R, g, &ldc);
+    if (C)
+        CUDA_LAUNCH(c, fp8_conv_out_kernel, cuda_blocks(c, out->numel, CODES_THREADS),
+                    CODES_THREADS, out->data, (int)out->dtype, (int)out->category, C, ldc,
+                    bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, g, c->d_counts);
+    return true;
+}
+
+bool cuda_fp8_conv_backward(struct cuda_ctx *c, struct amp_tensor *dweight,
+                            struct amp_tensor *dinp, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct amp_tensor *weight,
+                            const struct conv_shape *s)
+{
+    const conv_geom g = geom_of(s);
+    const uint32_t pixels = s->n * g.OH * g.OW, R = s->c_in * s->kernel * s->kernel;
+    /* dweight [CO, C K K] = dy^T [CO, N OH OW] patches^T [C K K, N OH OW]^T */
+    const struct fp8_gemm_operand dyc = { dout, s->c_out, FP8_CHANNELS },
+                                  xt = { inp, R, FP8_IM2COL_T };
+    /* dpatches [N OH OW, C K K] = dy [N OH OW, CO] weight^T [C K K, CO]^T, then col2im */
+    const struct fp8_gemm_operand dyp = { dout, pixels, FP8_PIXELS },
+                                  wt = { weight, R, FP8_COLS };
+    if (!cuda_fp8_gemm_ok(c, &dyc, &xt) || (dinp && !cuda_fp8_gemm_ok(c, &dyp, &wt)))
+        return false;
+    size_t ldc = 0;
+    const float *C = cuda_fp8_gemm(c, &dyc, &xt, pixels, g, &ldc);
+    if (!C)
+        return true;
+    cuda_gemm_epilogue(c, dweight, C, 1, NULL, s->c_out, R, ldc);
+    if (!dinp || c->err)
+        return true;
+    const float *D = cuda_fp8_gemm(c, &dyp, &wt, s->c_out, g, &ldc);
+    if (D)
+        CUDA_LAUNCH(c, fp8_col2im_kernel, cuda_blocks(c, dinp->numel, CODES_THREADS),
+                    CODES_THREADS, dinp->data, (int)dinp->dtype, (int)dinp->category, D, ldc, g,
+                    c->d_counts);
+    return true;
 }

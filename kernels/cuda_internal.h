@@ -115,6 +115,27 @@ struct prefetch {
     struct loss_scaler scaler;
 };
 
+/* A convolution's geometry as the kernels index it (by value in every launch). */
+struct conv_geom {
+    unsigned N, CI, H, W, CO, K, S, P, OH, OW;
+};
+
+static inline conv_geom geom_of(const struct conv_shape *s)
+{
+    conv_geom g;
+    g.N = s->n;
+    g.CI = s->c_in;
+    g.H = s->h;
+    g.W = s->w;
+    g.CO = s->c_out;
+    g.K = s->kernel;
+    g.S = s->stride;
+    g.P = s->pad;
+    g.OH = conv_out_h(s);
+    g.OW = conv_out_w(s);
+    return g;
+}
+
 /* A tensor fp8_quantize wrote under per-tensor scaling: its FP8 format and the device slot
  * (d_fp8_scales[2 * slot]: the scale it used, then its inverse) the FP8 GEMMs read. */
 enum { CUDA_FP8_OPERANDS = 256 };
@@ -199,6 +220,13 @@ struct cuda_ctx {
     size_t internal_bytes; /* counters, cuBLAS workspace, scratch: not in the harness accounting */
 };
 
+/* ---- cuda_linear.cu ---- */
+/* out [rows, cols] = sum of `splits` FP32 partial results part[s][r * stride + j] (+ bias[j]),
+ * rounded once to out's dtype and counted (the GEMMs' epilogue). */
+void cuda_gemm_epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
+                        unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols,
+                        size_t stride);
+
 /* ---- cuda_fp8_gemm.cu ---- */
 struct fp8_tensor_state;
 /* The device slot (scale used, its inverse) of `data` as an FP8 operand quantized with `state`
@@ -208,19 +236,39 @@ float *cuda_fp8_operand_slot(struct cuda_ctx *c, const void *data,
                              const struct fp8_tensor_state *state);
 /* Forgets `data` as an FP8 operand (freed, or quantized under MX scaling). */
 void cuda_fp8_forget(struct cuda_ctx *c, const void *data);
-/* A GEMM operand: the matrix [rows, R] (R the reduction), stored so or, transposed, as [R, rows]. */
+/* How an FP8 GEMM operand, the matrix M [rows, R] (R the reduction), lies in its tensor. */
+enum fp8_layout {
+    FP8_ROWS,     /* t [rows, R] */
+    FP8_COLS,     /* t [R, rows]: M is its transpose */
+    FP8_IM2COL,   /* a conv input x [N, C, H, W]: M [N OH OW, C K K], the patches (0 in padding) */
+    FP8_IM2COL_T, /* the transpose of FP8_IM2COL's matrix: [C K K, N OH OW] */
+    FP8_PIXELS,   /* a conv output gradient dy [N, CO, OH, OW]: M [N OH OW, CO] */
+    FP8_CHANNELS, /* the transpose of FP8_PIXELS's matrix: [CO, N OH OW] */
+};
 struct fp8_gemm_operand {
     const struct amp_tensor *t;
     uint32_t rows;
-    int transposed;
+    enum fp8_layout layout;
 };
 /* Whether a and b are FP8 operands a cuBLASLt FP8 GEMM takes (registered, not both E5M2). */
 bool cuda_fp8_gemm_ok(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
                       const struct fp8_gemm_operand *b);
-/* C [a.rows, b.rows] = a b^T (reduction R) through cuBLASLt's FP8 GEMM, both cuda_fp8_gemm_ok:
- * C in scratch, FP32, row stride *ldc. NULL on failure (c->err set). */
+/* C [a.rows, b.rows] = a b^T (reduction R) through cuBLASLt's FP8 GEMM, both cuda_fp8_gemm_ok;
+ * g: the conv geometry of the conv layouts (else unused). C in scratch, FP32, row stride *ldc.
+ * NULL on failure (c->err set). */
 float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
-                     const struct fp8_gemm_operand *b, uint32_t R, size_t *ldc);
+                     const struct fp8_gemm_operand *b, uint32_t R, const conv_geom &g,
+                     size_t *ldc);
+/* The conv forward (out = conv(inp, weight) + bias, rounded once) and the filter and data
+ * gradients (dbias is the caller's) as im2col FP8 GEMMs, when the operands are FP8 operands:
+ * true when done so (or failed: c->err), false with nothing done. */
+bool cuda_fp8_conv_forward(struct cuda_ctx *c, struct amp_tensor *out,
+                           const struct amp_tensor *inp, const struct amp_tensor *weight,
+                           const struct amp_tensor *bias, const struct conv_shape *s);
+bool cuda_fp8_conv_backward(struct cuda_ctx *c, struct amp_tensor *dweight,
+                            struct amp_tensor *dinp, const struct amp_tensor *dout,
+                            const struct amp_tensor *inp, const struct amp_tensor *weight,
+                            const struct conv_shape *s);
 
 /* ---- cuda_backend.cu ---- */
 /* Scratch of at least `bytes` (grows outside capture only; growing drops captured graphs). */

@@ -255,7 +255,7 @@ static unsigned splits_for(const struct cuda_ctx *c, size_t blocks, size_t len, 
 
 enum { SCRATCH_CAP = 32u << 20 };
 
-static void epilogue_ld(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
+void cuda_gemm_epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
                         unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols,
                         size_t stride)
 {
@@ -268,7 +268,7 @@ static void epilogue_ld(struct cuda_ctx *c, struct amp_tensor *out, const float 
 static void epilogue(struct cuda_ctx *c, struct amp_tensor *out, const float *part,
                      unsigned splits, const struct amp_tensor *bias, size_t rows, size_t cols)
 {
-    epilogue_ld(c, out, part, splits, bias, rows, cols, cols);
+    cuda_gemm_epilogue(c, out, part, splits, bias, rows, cols, cols);
 }
 
 /* out [a.rows, b.rows] = a b^T (+ bias) through the FP8 GEMM, rounded once: true when a and b
@@ -280,9 +280,9 @@ static bool fp8_linear(struct cuda_ctx *c, struct amp_tensor *out, const struct 
     if (!cuda_fp8_gemm_ok(c, &a, &b))
         return false;
     size_t stride = 0;
-    const float *C = cuda_fp8_gemm(c, &a, &b, R, &stride);
+    const float *C = cuda_fp8_gemm(c, &a, &b, R, conv_geom(), &stride);
     if (C)
-        epilogue_ld(c, out, C, 1, bias, a.rows, b.rows, stride);
+        cuda_gemm_epilogue(c, out, C, 1, bias, a.rows, b.rows, stride);
     return true;
 }
 
@@ -301,7 +301,7 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
     }
     const size_t nm = (size_t)n * m;
     /* out [n, m] = inp [n, k] weight [m, k]^T */
-    if (k > 0 && fp8_linear(c, out, { inp, n, 0 }, { weight, m, 0 }, k, bias))
+    if (k > 0 && fp8_linear(c, out, { inp, n, FP8_ROWS }, { weight, m, FP8_ROWS }, k, bias))
         return;
     if (inp->dtype == weight->dtype && k > 0) {
         /* Column-major: out^T [m x n] = W^T... W is [m, k] row-major = [k x m] col-major. */
@@ -359,7 +359,7 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
     /* dweight [m, k] = dout^T [m, n] @ inp [n, k] */
     const size_t mk = (size_t)m * k;
     /* dweight [m, k] = dout^T [m, n] (dout stored [n, m]) inp^T [k, n]^T (inp stored [n, k]) */
-    if (k > 0 && n > 0 && fp8_linear(c, dweight, { dout, m, 1 }, { inp, k, 1 }, n, NULL)) {
+    if (k > 0 && n > 0 && fp8_linear(c, dweight, { dout, m, FP8_COLS }, { inp, k, FP8_COLS }, n, NULL)) {
     } else if (k > 0 && dout->dtype == inp->dtype && n > 0) {
         /* Column-major: dW^T [k x m] = inp^T [k x n] (inp row-major [n, k]) @ dout [n x m]
          * (dout row-major [n, m] is [m x n] col-major, transposed). */
@@ -392,7 +392,7 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
         return;
 
     /* dinp [n, k] = dout [n, m] @ weight [m, k] = dout [n, m] (weight^T [k, m])^T */
-    if (fp8_linear(c, dinp, { dout, n, 0 }, { weight, k, 1 }, m, NULL))
+    if (fp8_linear(c, dinp, { dout, n, FP8_ROWS }, { weight, k, FP8_COLS }, m, NULL))
         return;
     if (dout->dtype == AMP_F32 && weight->dtype == AMP_F32 && dinp->dtype == AMP_F32) {
         /* Column-major: dinp^T [k x n] = W^T [k x m] (W row-major [m, k]) @ dout^T [m x n]. */

@@ -1089,6 +1089,184 @@ static void test_conv_supports(void)
     backend_close(&G);
 }
 
+/* The CUDA backend's count of cuBLASLt FP8 GEMMs (its describe JSON's "fp8_gemms"). */
+static long long fp8_gemms_issued(void)
+{
+    char buf[16384];
+    if (!B[GPU].ops->describe || B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf) <= 0)
+        return -1;
+    const char *at = strstr(buf, "\"fp8_gemms\": ");
+    return at ? strtoll(at + strlen("\"fp8_gemms\": "), NULL, 10) : -1;
+}
+
+/* An FP8 layer's three quantized operands: x (E4M3), w (E4M3) and dy (E5M2), each with its
+ * state and history on both backends. */
+struct fp8_operands {
+    struct pt q[3], st[3], hist[3];
+};
+
+/* Quantizes src (x, w, dy) twice as training steps (delayed scaling's second uses the first's
+ * amax) on each backend; the quantized tensors must agree bit for bit. */
+static void fp8_operands_quantize(struct fp8_operands *o, struct pt *const src[3],
+                                  enum fp8_scaling scaling, const char *tag)
+{
+    static const enum fp8_format formats[3] = { FP8_E4M3, FP8_E4M3, FP8_E5M2 };
+    static const enum mem_category cats[3] = { MEM_ACTIVATIONS, MEM_WEIGHT_COPIES,
+                                               MEM_ACTIVATION_GRADS };
+    for (int q = 0; q < 3; q++) {
+        const struct fp8_tensor_state init = fp8_state_make(formats[q], 2, MX_SCALE_RCEIL, 0);
+        o->st[q] = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
+        pt_set_raw(&o->st[q], &init, sizeof init);
+        o->hist[q] = pt_new(2, AMP_F32, MEM_OPTIMIZER, NULL);
+        o->q[q] = pt_new(src[q]->t[REF].numel, AMP_F32, cats[q], NULL);
+    }
+    for (int round = 0; round < 2; round++)
+        for (int q = 0; q < 3; q++)
+            for (int b = 0; b < 2; b++)
+                B[b].ops->fp8_quantize(B[b].ctx, &o->q[q].t[b], &src[q]->t[b], scaling,
+                                       &o->st[q].t[b], &o->hist[q].t[b], 1);
+    for (int q = 0; q < 3; q++) {
+        char what[192];
+        snprintf(what, sizeof what, "%s quantized %s", tag, q == 0 ? "x" : q == 1 ? "w" : "dy");
+        compare(what, &o->q[q], 0.0);
+    }
+}
+
+static void fp8_operands_free(struct fp8_operands *o)
+{
+    for (int q = 0; q < 3; q++) {
+        pt_free(&o->q[q]);
+        pt_free(&o->st[q]);
+        pt_free(&o->hist[q]);
+    }
+}
+
+static const char *scaling_name(enum fp8_scaling s)
+{
+    return s == FP8_SCALING_DELAYED ? "delayed" : "current";
+}
+
+/* The FP8 GEMMs the CUDA backend ran since `before` must be `want`. */
+static void fp8_gemms_expect(long long before, long long want, const char *tag)
+{
+    const long long gemms = fp8_gemms_issued() - before;
+    result(gemms == want, "%s: cuda ran %lld cuBLASLt FP8 GEMMs (want %lld)", tag, gemms, want);
+}
+
+/* An FP8 recipe's linear layer: x (BF16), w (FP32) and dy (BF16) quantized, then the layer's
+ * forward and backward on the quantized tensors: the CPU multiplies the dequantized values in
+ * FP32, the CUDA backend the FP8 codes through cuBLASLt (three FP8 GEMMs: forward E4M3 x E4M3,
+ * the gradients E5M2 x E4M3). The results differ by the FP32 rounding of the dequantized values. */
+static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_scaling scaling)
+{
+    const float bound = 1.0f / sqrtf((float)k);
+    float *x = uniform((size_t)n * k, 0.0f, 1.0f), *w = uniform((size_t)m * k, -bound, bound);
+    float *bias = uniform(m, -bound, bound), *dy = uniform((size_t)n * m, -1e-3f, 1e-3f);
+    struct pt X = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHTS, w);
+    struct pt DY = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATION_GRADS, dy);
+    struct pt Bi = pt_new(m, AMP_F32, MEM_WEIGHTS, bias);
+    struct pt Y = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATIONS, NULL);
+    struct pt DX = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    char tag[128], what[192];
+    snprintf(tag, sizeof tag, "fp8 linear n=%u k=%u m=%u %s", n, k, m, scaling_name(scaling));
+    const long long gemms0 = fp8_gemms_issued();
+    struct pt *const src[3] = { &X, &W, &DY };
+    struct fp8_operands o;
+    fp8_operands_quantize(&o, src, scaling, tag);
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_forward(B[b].ctx, &Y.t[b], &o.q[0].t[b], &o.q[1].t[b], &Bi.t[b], n, k,
+                                 m, AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, limit_for(AMP_BF16, AMP_MATH_F32));
+    counts_compare(what, 0);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &o.q[2].t[b],
+                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s backward data", tag);
+    compare(what, &DX, limit_for(AMP_BF16, AMP_MATH_F32));
+    snprintf(what, sizeof what, "%s backward weight", tag);
+    compare(what, &DW, 1e-9);
+    snprintf(what, sizeof what, "%s backward bias", tag);
+    compare(what, &DB, 1e-9);
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+    fp8_gemms_expect(gemms0, 3, tag);
+    fp8_operands_free(&o);
+    struct pt *all[] = { &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(w);
+    free(bias);
+    free(dy);
+}
+
+/* The same for an FP8 conv layer: on CUDA an im2col FP8 GEMM for the forward and each gradient
+ * (the output scattered back to NCHW, the input gradient gathered by col2im), with_dinp: the
+ * layer computes its input gradient (not the network's first). */
+static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scaling,
+                               int with_dinp)
+{
+    const uint32_t kk = s->kernel * s->kernel;
+    const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * kk;
+    const size_t ny = (size_t)s->n * s->c_out * conv_out_h(s) * conv_out_w(s);
+    const float bound = 1.0f / sqrtf((float)(s->c_in * kk));
+    float *x = uniform(nx, -1.0f, 1.0f), *w = uniform(nw, -bound, bound);
+    float *bias = uniform(s->c_out, -bound, bound), *dy = uniform(ny, -1e-3f, 1e-3f);
+    struct pt X = pt_new(nx, AMP_BF16, MEM_ACTIVATIONS, x);
+    struct pt W = pt_new(nw, AMP_F32, MEM_WEIGHTS, w);
+    struct pt DY = pt_new(ny, AMP_BF16, MEM_ACTIVATION_GRADS, dy);
+    struct pt Bi = pt_new(s->c_out, AMP_F32, MEM_WEIGHTS, bias);
+    struct pt Y = pt_new(ny, AMP_BF16, MEM_ACTIVATIONS, NULL);
+    struct pt DX = pt_new(nx, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW = pt_new(nw, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB = pt_new(s->c_out, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    char tag[160], what[224];
+    snprintf(tag, sizeof tag, "fp8 conv n=%u c_in=%u %ux%u c_out=%u k%u s%u p%u %s%s", s->n,
+             s->c_in, s->h, s->w, s->c_out, s->kernel, s->stride, s->pad, scaling_name(scaling),
+             with_dinp ? "" : " first");
+    struct ws ws = ws_new(s, AMP_F32, AMP_MATH_F32);
+    const long long gemms0 = fp8_gemms_issued();
+    struct pt *const src[3] = { &X, &W, &DY };
+    struct fp8_operands o;
+    fp8_operands_quantize(&o, src, scaling, tag);
+    counts_reset();
+    for (int b = 0; b < 2; b++)
+        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &o.q[0].t[b], &o.q[1].t[b], &Bi.t[b],
+                                 &ws.t[b], s, AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s forward", tag);
+    compare(what, &Y, limit_for(AMP_BF16, AMP_MATH_F32));
+    counts_compare(what, 0);
+    for (int b = 0; b < 2; b++)
+        B[b].ops->conv2d_backward(B[b].ctx, &DW.t[b], &DB.t[b], with_dinp ? &DX.t[b] : NULL,
+                                  &o.q[2].t[b], &o.q[0].t[b], &o.q[1].t[b], &ws.t[b], s,
+                                  AMP_MATH_F32);
+    snprintf(what, sizeof what, "%s backward weight", tag);
+    compare(what, &DW, 1e-9);
+    snprintf(what, sizeof what, "%s backward bias", tag);
+    compare(what, &DB, 1e-9);
+    if (with_dinp) {
+        snprintf(what, sizeof what, "%s backward data", tag);
+        compare(what, &DX, limit_for(AMP_BF16, AMP_MATH_F32));
+    }
+    snprintf(what, sizeof what, "%s backward", tag);
+    counts_compare(what, 0);
+    fp8_gemms_expect(gemms0, with_dinp ? 3 : 2, tag);
+    fp8_operands_free(&o);
+    ws_free(&ws);
+    struct pt *all[] = { &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(x);
+    free(w);
+    free(bias);
+    free(dy);
+}
+
 static void test_conv(void)
 {
     const struct conv_shape shapes[] = { /* the first: the seed network */
@@ -1130,6 +1308,18 @@ static void test_conv(void)
         CASE(test_conv_mixed_case(&shapes[si], AMP_F32, AMP_BF16, AMP_MATH_F32, 1, 1.0f, 1));
         CASE(test_conv_mixed_case(&general[si + 1], AMP_F32, AMP_F16, AMP_MATH_F32, 1, 1.0f,
                                   (int)si % 2));
+    }
+    /* FP8 layers as im2col FP8 GEMMs: the seed conv (first layer), lenet5's conv2 (5x5 from 6
+     * channels), a strided 3x3 and a 1x1 projection as in resnet8. */
+    const struct conv_shape fp8_shapes[] = {
+        { .n = 4, .c_in = 1, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 3, .c_in = 6, .h = 14, .w = 14, .c_out = 16, .kernel = 5, .stride = 1, .pad = 0 },
+        { .n = 2, .c_in = 16, .h = 8, .w = 9, .c_out = 32, .kernel = 3, .stride = 2, .pad = 1 },
+        { .n = 3, .c_in = 16, .h = 7, .w = 7, .c_out = 32, .kernel = 1, .stride = 2, .pad = 0 },
+    };
+    for (volatile size_t si = 0; si < sizeof fp8_shapes / sizeof fp8_shapes[0]; si++) {
+        CASE(test_fp8_conv_case(&fp8_shapes[si], FP8_SCALING_DELAYED, si > 0));
+        CASE(test_fp8_conv_case(&fp8_shapes[si], FP8_SCALING_CURRENT, si > 0));
     }
     /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
     CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
@@ -1184,90 +1374,6 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
     struct pt *all[] = { &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(x);
-    free(w);
-    free(bias);
-    free(dy);
-}
-
-/* The CUDA backend's count of cuBLASLt FP8 GEMMs (its describe JSON's "fp8_gemms"). */
-static long long fp8_gemms_issued(void)
-{
-    char buf[16384];
-    if (!B[GPU].ops->describe || B[GPU].ops->describe(B[GPU].ctx, buf, sizeof buf) <= 0)
-        return -1;
-    const char *at = strstr(buf, "\"fp8_gemms\": ");
-    return at ? strtoll(at + strlen("\"fp8_gemms\": "), NULL, 10) : -1;
-}
-
-/* An FP8 recipe's linear layer: x (BF16), w (FP32) and dy (BF16) quantized by fp8_quantize
- * (E4M3, E4M3, E5M2; delayed or current scaling) on each backend, then the layer's forward and
- * backward on the quantized tensors: the CPU multiplies the dequantized values in FP32, the CUDA
- * backend the FP8 codes through cuBLASLt (three FP8 GEMMs: forward E4M3 x E4M3, the gradients
- * E5M2 x E4M3). The results differ by the FP32 rounding of the dequantized values only. */
-static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_scaling scaling)
-{
-    const float bound = 1.0f / sqrtf((float)k);
-    float *x = uniform((size_t)n * k, 0.0f, 1.0f), *w = uniform((size_t)m * k, -bound, bound);
-    float *bias = uniform(m, -bound, bound), *dy = uniform((size_t)n * m, -1e-3f, 1e-3f);
-    struct pt X = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATIONS, x);
-    struct pt W = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHTS, w);
-    struct pt DY = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATION_GRADS, dy);
-    struct pt Bi = pt_new(m, AMP_F32, MEM_WEIGHTS, bias);
-    struct pt Q[3] = { pt_new((size_t)n * k, AMP_F32, MEM_ACTIVATIONS, NULL),
-                       pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_COPIES, NULL),
-                       pt_new((size_t)n * m, AMP_F32, MEM_ACTIVATION_GRADS, NULL) };
-    struct pt Y = pt_new((size_t)n * m, AMP_BF16, MEM_ACTIVATIONS, NULL);
-    struct pt DX = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
-    struct pt DW = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL);
-    struct pt DB = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
-    struct pt *src[3] = { &X, &W, &DY }, st[3], hist[3];
-    const enum fp8_format formats[3] = { FP8_E4M3, FP8_E4M3, FP8_E5M2 };
-    char tag[128], what[192];
-    snprintf(tag, sizeof tag, "fp8 linear n=%u k=%u m=%u %s", n, k, m,
-             scaling == FP8_SCALING_DELAYED ? "delayed" : "current");
-    const long long gemms0 = fp8_gemms_issued();
-    for (int q = 0; q < 3; q++) {
-        const struct fp8_tensor_state init = fp8_state_make(formats[q], 2, MX_SCALE_RCEIL, 0);
-        st[q] = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
-        pt_set_raw(&st[q], &init, sizeof init);
-        hist[q] = pt_new(2, AMP_F32, MEM_OPTIMIZER, NULL);
-    }
-    /* Two training quantizations (delayed scaling's second uses the first's amax) per operand. */
-    for (int round = 0; round < 2; round++)
-        for (int q = 0; q < 3; q++)
-            for (int b = 0; b < 2; b++)
-                B[b].ops->fp8_quantize(B[b].ctx, &Q[q].t[b], &src[q]->t[b], scaling, &st[q].t[b],
-                                       &hist[q].t[b], 1);
-    for (int q = 0; q < 3; q++) {
-        snprintf(what, sizeof what, "%s quantized %s", tag, q == 0 ? "x" : q == 1 ? "w" : "dy");
-        compare(what, &Q[q], 0.0);
-    }
-    counts_reset();
-    for (int b = 0; b < 2; b++)
-        B[b].ops->linear_forward(B[b].ctx, &Y.t[b], &Q[0].t[b], &Q[1].t[b], &Bi.t[b], n, k, m,
-                                 AMP_MATH_F32);
-    snprintf(what, sizeof what, "%s forward", tag);
-    compare(what, &Y, limit_for(AMP_BF16, AMP_MATH_F32));
-    counts_compare(what, 0);
-    for (int b = 0; b < 2; b++)
-        B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &Q[2].t[b], &Q[0].t[b],
-                                  &Q[1].t[b], n, k, m, AMP_MATH_F32);
-    snprintf(what, sizeof what, "%s backward data", tag);
-    compare(what, &DX, limit_for(AMP_BF16, AMP_MATH_F32));
-    snprintf(what, sizeof what, "%s backward weight", tag);
-    compare(what, &DW, 1e-9);
-    snprintf(what, sizeof what, "%s backward bias", tag);
-    compare(what, &DB, 1e-9);
-    snprintf(what, sizeof what, "%s backward", tag);
-    counts_compare(what, 0);
-    const long long gemms = fp8_gemms_issued() - gemms0;
-    result(gemms == 3, "%s: cuda ran %lld cuBLASLt FP8 GEMMs (want 3: forward, input and weight "
-           "gradients)", tag, gemms);
-    struct pt *all[] = { &X, &W, &DY, &Bi, &Q[0], &Q[1], &Q[2], &Y, &DX, &DW, &DB,
-                         &st[0], &st[1], &st[2], &hist[0], &hist[1], &hist[2] };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         pt_free(all[i]);
     free(x);

@@ -1,5 +1,5 @@
-/* CUDA backend: the FP8 GEMMs of the FP8 recipes' linear and conv layers, on cuBLASLt (Hopper's FP8
- * tensor cores), under per-tensor (delayed or current) scaling.
+/* CUDA backend: the GEMMs of the FP8 recipes' linear and conv layers on cuBLASLt (Hopper's
+ * FP8 tensor cores), under per-tensor (delayed or current) scaling.
  *
  * fp8_quantize leaves each operand as FP32 dequantized values q / scale (the op's contract, the
  * same on every backend) and, here, registers the tensor as an FP8 operand with a device slot in

@@ -57,6 +57,11 @@ first_q() { awk -F, '$2 == 1 && $3 == 1 && ($4 ~ /\.input$/ || $4 ~ /\.weight$/)
 ok "$([ -n "$(first_q cpu)" ] && [ "$(first_q cpu)" == "$(first_q cuda)" ] && echo 1)" \
    "fp8: the first step's quantized inputs and weights differ between the CPU and CUDA"
 [ "$(first_q cpu)" == "$(first_q cuda)" ] || diff <(first_q cpu) <(first_q cuda) >&2
+# Per-tensor scaling runs its GEMMs as FP8 on cuBLASLt; MX has no such path (emulated in FP32).
+gemms() { jq -r ".modes[\"$1\"].backend.fp8_gemms" "$tmp/cuda/run.json"; }
+ok "$([ "$(gemms fp8-delayed)" -gt 0 ] && [ "$(gemms fp8-current)" -gt 0 ] && [ "$(gemms mxfp8)" = 0 ] && \
+      [ "$(gemms amp)" = 0 ] && echo 1)" \
+   "fp8_gemms: fp8-delayed $(gemms fp8-delayed), fp8-current $(gemms fp8-current), mxfp8 $(gemms mxfp8), amp $(gemms amp)"
 
 # Bitwise repeatability under --deterministic, with and without CUDA Graphs.
 det=(run --modes fp32,amp,bf16,fp16-pure --epochs 1 --train-limit "$det_n" --test-limit "$test_n"

@@ -4,6 +4,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "error.h"
+#include "group.h"
 #include "text.h"
 
 #ifndef AMPBENCH_VERSION
@@ -60,7 +62,29 @@ static int plant_fault(void)
 }
 #endif
 
+/* Under an MPI launcher: joins the group; the ranks but 0 print nothing on stdout (rank 0 speaks
+ * for the run; errors still go to stderr). */
+static int join_group(int *argc, char ***argv)
+{
+    if (dist_init(argc, argv) != AMP_OK) {
+        text_print_error("", amp_last_error());
+        return -1;
+    }
+    if (dist_world()->rank != 0 && !freopen("/dev/null", "w", stdout))
+        return -1;
+    return 0;
+}
+
+static int run_command(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    if (join_group(&argc, &argv) != 0)
+        return 2;
+    return dist_finish(run_command(argc, argv));
+}
+
+static int run_command(int argc, char **argv)
 {
 #ifdef AMPBENCH_FAULTS
     if (plant_fault() != 0)

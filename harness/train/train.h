@@ -38,6 +38,7 @@ struct epoch_metrics {
     int32_t growth_tracker; /* the scaler's growth tracker at the end of the epoch */
     struct numerics_summary numerics;
     struct mem_stats mem;   /* the backend's memory accounting at the end of the epoch */
+    uint64_t allreduce_overflow; /* --data-parallel, BF16/FP16 all-reduce: elements overflowed */
 };
 
 /* One training step, for steps.csv. */

@@ -1,0 +1,50 @@
+/* The process group of a distributed run: MPI when ampbench was started by an MPI launcher
+ * (mpirun, srun: OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in the environment), else a group of
+ * one and nothing changes. Every collective is nonblocking underneath and waits at most the
+ * group's timeout (--dist-timeout), so that a rank that died or hangs makes the others fail with
+ * one clear line (AMP_EDIST) instead of waiting forever. */
+#ifndef AMPBENCH_DIST_GROUP_H
+#define AMPBENCH_DIST_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dist_group {
+    int rank, size;     /* 0 and 1 without a launcher */
+    int mpi;            /* MPI is initialised (and must be finalised) */
+    double timeout_s;   /* the longest any collective waits for the other ranks */
+    char host[64];      /* this rank's host name */
+};
+
+/* The process-wide group: {0, 1} until dist_init. */
+struct dist_group *dist_world(void);
+/* Joins the launcher's group when there is one (built without MPI and started by a launcher of
+ * more than one process: AMP_EINPUT). Called once, first thing in main. */
+int dist_init(int *argc, char ***argv);
+/* Leaves the group (MPI_Finalize). After a failed collective, ends every rank (MPI_Abort) with
+ * status rc instead: the others may still be waiting. Returns rc. */
+int dist_finish(int rc);
+/* "mpi" when built with MPI, "" without. */
+const char *dist_library(void);
+
+/* Collectives over the whole group (identity on a group of one). Each fails with AMP_EDIST
+ * naming `what` when the others do not take part within the timeout, and with AMP_EINTR on a
+ * signal. */
+int dist_sum_f64(double *values, size_t n, const char *what);
+int dist_sum_f32(float *values, size_t n, const char *what);
+int dist_max_i32(int32_t *values, size_t n, const char *what);
+int dist_max_f64(double *values, size_t n, const char *what);
+/* out[size * n]: every rank's n 16-bit words, in rank order. */
+int dist_allgather_u16(uint16_t *out, const uint16_t *mine, size_t n, const char *what);
+/* Point to point (tags apart from the collectives'): a message of bytes to rank `to`; a message
+ * from any rank, its sender and tag into *from / *tag, into a buffer of *len bytes that the
+ * caller frees. dist_poll: whether a message waits (nonblocking). */
+int dist_send(int to, int tag, const void *bytes, size_t len, const char *what);
+int dist_poll(int *from, int *tag);
+int dist_recv(int from, int tag, void **bytes, size_t *len, const char *what);
+
+/* Test only (faults.h, ampbench-faulty): the last rank stops or is killed at its third step or
+ * heartbeat under the faults rank-hangs and rank-dies; nothing otherwise. */
+void dist_fault_stop(uint64_t step);
+
+#endif

@@ -209,6 +209,7 @@ static int train_job(struct runner *r, size_t job)
     if (r->nresults == job)
         r->nresults = job + 1; /* the incomplete run.json shows the recipe in training */
     int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
+    out->rank = (uint32_t)dist_world()->rank;
     if (rc == AMP_OK || rc == AMP_EINTR)
         rc = r->write_rc != AMP_OK ? r->write_rc : rc; /* a failed write outranks a signal */
     if (rc != AMP_OK)
@@ -248,7 +249,9 @@ struct run_record runner_record(const struct runner *r, int complete)
     return (struct run_record){ .config = r->c, .host = &r->host, .recipes = r->results,
                                 .nrecipes = r->nresults, .command_line = r->command_line,
                                 .data_dir = r->data_dir, .train_samples = r->train.n,
-                                .test_samples = r->test.n, .complete = complete };
+                                .test_samples = r->test.n, .complete = complete,
+                                .world_size = dist_world()->size,
+                                .rank_hosts = dist_world()->hosts };
 }
 
 int runner_finish(struct runner *r, int rc, const struct verification *v)

@@ -61,7 +61,8 @@ static int reduce_compressed(struct data_parallel *dp, size_t n)
     else
         bf16_from_f32_array(dp->wire, dp->host, n, &counts);
     memcpy(dp->wire + n, &counts.overflow, sizeof counts.overflow); /* 4 words: the count */
-    int rc = dist_allgather_u16(dp->gathered, dp->wire, n + 4, "the gradient all-reduce");
+    int rc = dist_allgather(dp->gathered, dp->wire, (n + 4) * sizeof *dp->wire,
+                            "the gradient all-reduce");
     if (rc != AMP_OK)
         return rc;
     uint64_t overflow = 0;

@@ -51,9 +51,14 @@ const char *dist_library(void)
 #endif
 }
 
+#ifdef AMPBENCH_HAVE_MPI
+static int gather_hosts(void);
+#endif
+
 int dist_init(int *argc, char ***argv)
 {
     gethostname(world.host, sizeof world.host - 1);
+    snprintf(world.hosts, sizeof world.hosts, "%s", world.host);
     const int size = launcher_size();
 #ifdef AMPBENCH_HAVE_MPI
     if (size <= 0)
@@ -64,7 +69,7 @@ int dist_init(int *argc, char ***argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
     world.mpi = 1;
-    return AMP_OK;
+    return gather_hosts();
 #else
     (void)argc;
     (void)argv;
@@ -175,23 +180,40 @@ int dist_max_i32(int32_t *values, size_t n, const char *what)
     return AMP_OK;
 }
 
-int dist_allgather_u16(uint16_t *out, const uint16_t *mine, size_t n, const char *what)
+int dist_allgather(void *out, const void *mine, size_t bytes, const char *what)
 {
 #ifdef AMPBENCH_HAVE_MPI
     if (world.size > 1) {
-        if (n > (size_t)INT32_MAX)
-            return amp_fail(AMP_EFAIL, "%s: %zu elements are too many for one all-gather", what, n);
+        if (bytes > (size_t)INT32_MAX)
+            return amp_fail(AMP_EFAIL, "%s: %zu bytes are too many for one all-gather", what, bytes);
         MPI_Request req;
-        if (MPI_Iallgather(mine, (int)n, MPI_UINT16_T, out, (int)n, MPI_UINT16_T, MPI_COMM_WORLD,
+        if (MPI_Iallgather(mine, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, MPI_COMM_WORLD,
                            &req) != MPI_SUCCESS)
             return amp_fail(AMP_EDIST, "%s: MPI_Iallgather failed", what);
         return wait_for(&req, what);
     }
 #endif
     (void)what;
-    memcpy(out, mine, n * sizeof *out);
+    memcpy(out, mine, bytes);
     return AMP_OK;
 }
+
+#ifdef AMPBENCH_HAVE_MPI
+/* Every rank's host name, in rank order, into world.hosts. */
+static int gather_hosts(void)
+{
+    char *all = calloc((size_t)world.size, sizeof world.host);
+    if (!all)
+        return amp_fail(AMP_ENOMEM, "out of host memory");
+    int rc = dist_allgather(all, world.host, sizeof world.host, "gathering the ranks' host names");
+    size_t used = 0;
+    for (int r = 0; r < world.size && rc == AMP_OK && used < sizeof world.hosts; r++)
+        used += (size_t)snprintf(world.hosts + used, sizeof world.hosts - used, "%s%s",
+                                 r ? "," : "", all + (size_t)r * sizeof world.host);
+    free(all);
+    return rc;
+}
+#endif
 
 int dist_send(int to, int tag, const void *bytes, size_t len, const char *what)
 {

@@ -14,6 +14,7 @@ struct dist_group {
     int mpi;            /* MPI is initialised (and must be finalised) */
     double timeout_s;   /* the longest any collective waits for the other ranks */
     char host[64];      /* this rank's host name */
+    char hosts[4096];   /* "host0,host1,...": every rank's (cut short past 4 KB) */
 };
 
 /* The process-wide group: {0, 1} until dist_init. */
@@ -34,8 +35,8 @@ int dist_sum_f64(double *values, size_t n, const char *what);
 int dist_sum_f32(float *values, size_t n, const char *what);
 int dist_max_i32(int32_t *values, size_t n, const char *what);
 int dist_max_f64(double *values, size_t n, const char *what);
-/* out[size * n]: every rank's n 16-bit words, in rank order. */
-int dist_allgather_u16(uint16_t *out, const uint16_t *mine, size_t n, const char *what);
+/* out[size * bytes]: every rank's `bytes` bytes, in rank order. */
+int dist_allgather(void *out, const void *mine, size_t bytes, const char *what);
 /* Point to point (tags apart from the collectives'): a message of bytes to rank `to`; a message
  * from any rank, its sender and tag into *from / *tag, into a buffer of *len bytes that the
  * caller frees. dist_poll: whether a message waits (nonblocking). */

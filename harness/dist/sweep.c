@@ -97,6 +97,7 @@ int sweep_service(struct sweep *s)
         return AMP_OK;
     if (dist_world()->rank == 0)
         return take_in(s);
+    dist_fault_stop(++s->batches);
     if (now_s() - s->last_beat < 1.0)
         return AMP_OK;
     s->last_beat = now_s();

@@ -8,6 +8,7 @@
 #define AMPBENCH_DIST_SWEEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "train.h"
@@ -20,6 +21,7 @@ struct sweep {
     int spread;                  /* jobs spread over more than one rank */
     double *last_heard;          /* rank 0: when each rank was last heard from */
     double last_beat;            /* ranks other than 0: when the last heartbeat went */
+    uint64_t batches;            /* ranks other than 0: batches trained (the faults' step count) */
 };
 
 /* Over slots[c->seeds * c->nrecipes]. */

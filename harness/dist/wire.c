@@ -126,7 +126,7 @@ int wire_encode(const struct recipe_result *res, const struct amp_config *c, voi
     put_array(&w, res->epochs, c->epochs, sizeof *res->epochs);
     put_array(&w, res->steps, res->nsteps, sizeof *res->steps);
     const int64_t flags[] = { res->threads, res->diverged, res->diverged_epoch,
-                              res->diverged_step, res->scale_below_one };
+                              res->diverged_step, res->scale_below_one, res->rank };
     put(&w, flags, sizeof flags);
     put_str(&w, res->backend_json);
     /* The trace: each line's layer named by its preset name (a pointer into c->net). */
@@ -188,13 +188,14 @@ int wire_decode(const void *bytes, size_t len, const struct amp_config *c,
     size_t n;
     out->epochs = get_array(&r, sizeof *out->epochs, &n, c->epochs);
     out->steps = get_array(&r, sizeof *out->steps, &out->nsteps, 0);
-    int64_t flags[5];
+    int64_t flags[6];
     get(&r, flags, sizeof flags);
     out->threads = (int)flags[0];
     out->diverged = (int)flags[1];
     out->diverged_epoch = (uint32_t)flags[2];
     out->diverged_step = (uint32_t)flags[3];
     out->scale_below_one = (int)flags[4];
+    out->rank = (uint32_t)flags[5];
     out->backend_json = get_str(&r);
     out->trace = get_array(&r, sizeof *out->trace, &out->ntrace, 0);
     for (size_t i = 0; i < out->ntrace && !r.failed; i++) {

@@ -59,6 +59,7 @@ struct recipe_result {
     struct step_record *steps;         /* nsteps records (NULL unless config steps_csv) */
     size_t nsteps;
     int threads;
+    uint32_t rank;                     /* the MPI rank that trained it (0 in a single process) */
     int diverged;                      /* the loss became NaN/inf: training stopped */
     uint32_t diverged_epoch, diverged_step;
     int scale_below_one;               /* the dynamic scale fell below 1 at some step */

@@ -251,7 +251,8 @@ struct run_record runner_record(const struct runner *r, int complete)
                                 .data_dir = r->data_dir, .train_samples = r->train.n,
                                 .test_samples = r->test.n, .complete = complete,
                                 .world_size = dist_world()->size,
-                                .rank_hosts = dist_world()->hosts };
+                                .rank_hosts = dist_world()->hosts,
+                                .allreduce_library = r->c->data_parallel ? r->dp.library : NULL };
 }
 
 int runner_finish(struct runner *r, int rc, const struct verification *v)

@@ -103,6 +103,28 @@ static int agree(struct data_parallel *dp, const double *values, size_t n, const
     return rc;
 }
 
+/* The device all-reduce to use: an FP32 all-reduce of FP32 gradients on the backend it serves. */
+static const struct dist_device_allreduce *on_device(struct data_parallel *dp,
+                                                    const struct backend_ops *ops,
+                                                    struct amp_tensor *const *grads, size_t n)
+{
+    const struct dist_device_allreduce *dev = dist_device_allreduce();
+    if (!dev || dp->dtype != ALLREDUCE_F32 || strcmp(ops->name, dev->backend) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (grads[i]->dtype != AMP_F32)
+            return NULL;
+    dp->library = dev->library;
+    return dev;
+}
+
+/* rank-inf on the device path: the first element of g set to inf. */
+static int upload_inf(const struct backend_ops *ops, void *ctx, struct amp_tensor *g)
+{
+    const float inf = INFINITY;
+    return ops->upload(ctx, g->data, &inf, sizeof inf);
+}
+
 static int gradients(void *user, const struct backend_ops *ops, void *ctx,
                      struct amp_tensor *const *grads, size_t n, uint32_t samples)
 {
@@ -117,9 +139,18 @@ static int gradients(void *user, const struct backend_ops *ops, void *ctx,
     int rc = dist_sum_f64(&total, 1, "the batch's sample count");
     if (rc == AMP_OK)
         rc = grow(dp, numel);
+    const float share = (float)(samples / total);
+    const struct dist_device_allreduce *dev = on_device(dp, ops, grads, n);
+    if (dev) { /* NCCL: in the backend's memory, the share applied by the reduction */
+        rc = rc == AMP_OK ? dev->sum_f32(grads, n, share, "the gradient all-reduce") : rc;
+        if (rc == AMP_OK && inf_planted(dp->steps))
+            rc = upload_inf(ops, ctx, grads[0]);
+        if (rc != AMP_OK)
+            dp->failed = rc;
+        return rc;
+    }
     for (size_t i = 0, at = 0; i < n && rc == AMP_OK; at += grads[i]->numel, i++)
         rc = tensor_download_f32(ops, ctx, grads[i], dp->host + at);
-    const float share = (float)(samples / total);
     for (size_t i = 0; i < numel && rc == AMP_OK; i++)
         dp->host[i] *= share;
     if (rc == AMP_OK)
@@ -202,6 +233,7 @@ void data_parallel_open(struct data_parallel *dp, const struct amp_config *c)
 {
     memset(dp, 0, sizeof *dp);
     dp->dtype = c->allreduce_dtype;
+    dp->library = "mpi";
     dp->sync = (struct model_sync){
         .rank = (uint32_t)dist_world()->rank, .replicas = (uint32_t)dist_world()->size,
         .sync_bn = c->sync_bn, .gradients = gradients, .found_inf = found_inf, .sum = sum,

@@ -17,6 +17,7 @@
 struct data_parallel {
     struct model_sync sync;   /* what the model calls (user = this) */
     enum allreduce_dtype dtype;
+    const char *library;      /* what carried the gradients: "mpi", or "nccl" (group.h) */
     uint64_t overflow;        /* elements whose compressed all-reduce overflowed */
     uint64_t steps;           /* gradient all-reduces so far (the faults' step count) */
     int failed;               /* a collective failed: its status (every later call returns it) */

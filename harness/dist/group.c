@@ -23,6 +23,17 @@
 
 static struct dist_group world = { .rank = 0, .size = 1, .timeout_s = DIST_TIMEOUT_DEFAULT_S };
 static int collective_failed; /* a collective was left pending: only MPI_Abort ends it */
+static const struct dist_device_allreduce *device_allreduce;
+
+void dist_register_device_allreduce(const struct dist_device_allreduce *d)
+{
+    device_allreduce = d;
+}
+
+const struct dist_device_allreduce *dist_device_allreduce(void)
+{
+    return device_allreduce;
+}
 
 struct dist_group *dist_world(void)
 {
@@ -83,6 +94,8 @@ int dist_init(int *argc, char ***argv)
 
 int dist_finish(int rc)
 {
+    if (device_allreduce && device_allreduce->close)
+        device_allreduce->close();
 #ifdef AMPBENCH_HAVE_MPI
     if (!world.mpi)
         return rc;

@@ -44,6 +44,22 @@ int dist_send(int to, int tag, const void *bytes, size_t len, const char *what);
 int dist_poll(int *from, int *tag);
 int dist_recv(int from, int tag, void **bytes, size_t *len, const char *what);
 
+/* An all-reduce of device memory for one backend's tensors (NCCL for cuda: nccl.c, linked into
+ * the ampbench binary where the CUDA backend and NCCL are built), registered by it at load
+ * time; the data-parallel step uses it for an FP32 all-reduce on that backend. */
+struct amp_tensor;
+struct dist_device_allreduce {
+    const char *library; /* "nccl" */
+    const char *backend; /* the backend whose memory it reads: "cuda" */
+    /* grads[n] (FP32, the backend's memory) replaced by the sum over the ranks of share * grad;
+     * AMP_EDIST naming `what` when the others do not take part within the timeout. */
+    int (*sum_f32)(struct amp_tensor *const *grads, size_t n, float share, const char *what);
+    void (*close)(void); /* at dist_finish */
+};
+void dist_register_device_allreduce(const struct dist_device_allreduce *d);
+/* The one registered, or NULL. */
+const struct dist_device_allreduce *dist_device_allreduce(void);
+
 /* Test only (faults.h, ampbench-faulty): the last rank stops or is killed at its third step or
  * heartbeat under the faults rank-hangs and rank-dies; nothing otherwise. */
 void dist_fault_stop(uint64_t step);

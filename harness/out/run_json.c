@@ -47,6 +47,8 @@ static cJSON *distributed_json(const struct run_record *rec)
     cJSON_AddBoolToObject(d, "data_parallel", c->data_parallel);
     if (c->data_parallel) {
         cJSON_AddStringToObject(d, "allreduce_dtype", allreduce_dtype_name(c->allreduce_dtype));
+        if (rec->allreduce_library)
+            cJSON_AddStringToObject(d, "allreduce_library", rec->allreduce_library);
         cJSON_AddBoolToObject(d, "sync_bn", c->sync_bn);
     }
     cJSON_AddNumberToObject(d, "timeout_s", c->dist_timeout);

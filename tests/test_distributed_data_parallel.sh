@@ -4,8 +4,10 @@
 # tolerance (the measured differences per epoch are printed); BF16 and FP16 all-reduce pass
 # verify against a single-process baseline; FP16 overflow is counted; --sync-bn normalises over
 # both shards (closer to the single process than per-rank statistics); bad flags are refused.
+# With a 4th argument (the CUDA backend on its CPU emulation, tests/cuda_emu), the same FP32
+# comparison on the CUDA backend, its gradients all-reduced through the host.
 set -u
-bin=$1 mpirun=$2
+bin=$1 mpirun=$2 cuemu=${4:-}
 . "$(dirname "$0")/lib.sh"
 mpi=("$mpirun" --allow-run-as-root --oversubscribe -np 2)
 # 651 samples: 20 full batches and one of 11, split 5 + 6 (uneven shards weighted by their size).
@@ -31,6 +33,17 @@ ok "$(diff <(grep '^amp,' "$tmp/one/epochs.csv" | cut -d, -f9,10) <(grep '^amp,'
 ok "$(jq -r '.config.distributed | "\(.mode) \(.allreduce_dtype) \(.sync_bn)"' "$tmp/dp/run.json" | grep -qx 'data-parallel fp32 false' && echo 1)" \
    "run.json: data-parallel, fp32 all-reduce, per-rank batch norm"
 ok "$(grep -q 'data-parallel (fp32 all-reduce, per-rank batch norm)' "$tmp/dp/report.md" && echo 1)" "report.md says it"
+
+if [ -n "$cuemu" ]; then
+  cargs=(run --device cuda --modes fp32 --epochs 1 --train-limit 320 --test-limit 100 --threads 1 --no-progress)
+  "$cuemu" "${cargs[@]}" --out "$tmp/c1" > "$tmp/c1.log" 2>&1
+  "${mpi[@]}" "$cuemu" "${cargs[@]}" --data-parallel --out "$tmp/c2" > "$tmp/c2.log" 2>&1
+  rc=$?
+  ok "$([ $rc -eq 0 ] && paste -d, <(grep '^fp32,' "$tmp/c1/epochs.csv") <(grep '^fp32,' "$tmp/c2/epochs.csv") |
+        awk -F, '{ n = NF / 2; a = ($3 - $(n + 3)) / $3; b = ($5 - $(n + 5)) / $5;
+                   if (a > 1e-5 || a < -1e-5 || b > 1e-5 || b < -1e-5) bad = 1 } END { if (!bad && NR == 1) print 1 }')" \
+     "CUDA backend (emulated): data-parallel within tolerance of one process (exit $rc)"
+fi
 
 # BF16 and FP16 all-reduce, judged by verify against the single-process fp32 reference.
 vargs=(verify --modes amp --epochs 1 --train-limit 640 --test-limit 200 --threads 1 --no-progress)

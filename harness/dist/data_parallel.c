@@ -92,7 +92,7 @@ static int agree(struct data_parallel *dp, const double *values, size_t n, const
         span[2 * i] = values[i];
         span[2 * i + 1] = -values[i];
     }
-    int rc = dist_max_f64(span, 2 * n, what);
+    int rc = dist_allreduce(span, 2 * n, DIST_MAX_F64, what);
     for (size_t i = 0; i < n && rc == AMP_OK; i++)
         if (span[2 * i] != -span[2 * i + 1])
             rc = amp_fail(AMP_EFAIL, "the replicas disagree on %s: %.17g on one rank, %.17g on "
@@ -136,7 +136,7 @@ static int gradients(void *user, const struct backend_ops *ops, void *ctx,
     size_t numel = 0;
     for (size_t i = 0; i < n; i++)
         numel += grads[i]->numel;
-    int rc = dist_sum_f64(&total, 1, "the batch's sample count");
+    int rc = dist_allreduce(&total, 1, DIST_SUM_F64, "the batch's sample count");
     if (rc == AMP_OK)
         rc = grow(dp, numel);
     const float share = (float)(samples / total);
@@ -154,7 +154,8 @@ static int gradients(void *user, const struct backend_ops *ops, void *ctx,
     for (size_t i = 0; i < numel && rc == AMP_OK; i++)
         dp->host[i] *= share;
     if (rc == AMP_OK)
-        rc = dp->dtype == ALLREDUCE_F32 ? dist_sum_f32(dp->host, numel, "the gradient all-reduce")
+        rc = dp->dtype == ALLREDUCE_F32 ? dist_allreduce(dp->host, numel, DIST_SUM_F32,
+                                                         "the gradient all-reduce")
                                         : reduce_compressed(dp, numel);
     if (rc == AMP_OK && inf_planted(dp->steps))
         dp->host[0] = INFINITY; /* after the all-reduce: on this rank only */
@@ -176,7 +177,7 @@ static int found_inf(void *user, const struct backend_ops *ops, void *ctx,
     struct loss_scaler s;
     int rc = ops->download(ctx, &s, scaler->data, sizeof s);
     if (rc == AMP_OK)
-        rc = dist_max_i32(&s.found_inf, 1, "the found-inf reduction");
+        rc = dist_allreduce(&s.found_inf, 1, DIST_MAX_I32, "the found-inf reduction");
     if (rc == AMP_OK)
         rc = ops->upload(ctx, scaler->data, &s, sizeof s);
     const double state[] = { s.scale, s.growth_tracker };
@@ -192,7 +193,7 @@ static int sum(void *user, double *values, size_t n)
     struct data_parallel *dp = user;
     if (dp->failed)
         return dp->failed;
-    const int rc = dist_sum_f64(values, n, "a sum over the replicas");
+    const int rc = dist_allreduce(values, n, DIST_SUM_F64, "a sum over the replicas");
     if (rc != AMP_OK)
         dp->failed = rc;
     return rc;

@@ -153,43 +153,18 @@ static int allreduce(void *values, size_t n, MPI_Datatype type, MPI_Op op, const
 }
 #endif
 
-int dist_sum_f64(double *values, size_t n, const char *what)
+int dist_allreduce(void *values, size_t n, enum dist_reduce how, const char *what)
 {
 #ifdef AMPBENCH_HAVE_MPI
-    if (world.size > 1)
-        return allreduce(values, n, MPI_DOUBLE, MPI_SUM, what);
+    if (world.size > 1) {
+        static const struct { MPI_Datatype type; MPI_Op op; } mpi[] = {
+            [DIST_SUM_F64] = { MPI_DOUBLE, MPI_SUM }, [DIST_SUM_F32] = { MPI_FLOAT, MPI_SUM },
+            [DIST_MAX_F64] = { MPI_DOUBLE, MPI_MAX }, [DIST_MAX_I32] = { MPI_INT32_T, MPI_MAX },
+        };
+        return allreduce(values, n, mpi[how].type, mpi[how].op, what);
+    }
 #endif
-    (void)values, (void)n, (void)what;
-    return AMP_OK;
-}
-
-int dist_sum_f32(float *values, size_t n, const char *what)
-{
-#ifdef AMPBENCH_HAVE_MPI
-    if (world.size > 1)
-        return allreduce(values, n, MPI_FLOAT, MPI_SUM, what);
-#endif
-    (void)values, (void)n, (void)what;
-    return AMP_OK;
-}
-
-int dist_max_f64(double *values, size_t n, const char *what)
-{
-#ifdef AMPBENCH_HAVE_MPI
-    if (world.size > 1)
-        return allreduce(values, n, MPI_DOUBLE, MPI_MAX, what);
-#endif
-    (void)values, (void)n, (void)what;
-    return AMP_OK;
-}
-
-int dist_max_i32(int32_t *values, size_t n, const char *what)
-{
-#ifdef AMPBENCH_HAVE_MPI
-    if (world.size > 1)
-        return allreduce(values, n, MPI_INT32_T, MPI_MAX, what);
-#endif
-    (void)values, (void)n, (void)what;
+    (void)values, (void)n, (void)how, (void)what;
     return AMP_OK;
 }
 

@@ -31,10 +31,10 @@ const char *dist_library(void);
 /* Collectives over the whole group (identity on a group of one). Each fails with AMP_EDIST
  * naming `what` when the others do not take part within the timeout, and with AMP_EINTR on a
  * signal. */
-int dist_sum_f64(double *values, size_t n, const char *what);
-int dist_sum_f32(float *values, size_t n, const char *what);
-int dist_max_i32(int32_t *values, size_t n, const char *what);
-int dist_max_f64(double *values, size_t n, const char *what);
+enum dist_reduce { DIST_SUM_F64, DIST_SUM_F32, DIST_MAX_F64, DIST_MAX_I32 };
+/* values[n] (double, float or int32_t, as `how` says) replaced by their sum or maximum over the
+ * ranks. */
+int dist_allreduce(void *values, size_t n, enum dist_reduce how, const char *what);
 /* out[size * bytes]: every rank's `bytes` bytes, in rank order. */
 int dist_allgather(void *out, const void *mine, size_t bytes, const char *what);
 /* Point to point (tags apart from the collectives'): a message of bytes to rank `to`; a message

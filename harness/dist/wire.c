@@ -111,13 +111,23 @@ static char *get_str(struct reader *r)
     return s;
 }
 
+/* The sizes of the plain records that travel as bytes, in the header: a rank of another build
+ * is refused, not misread. */
+enum { NRECORDS = 6 };
+static void record_sizes(uint64_t out[NRECORDS])
+{
+    const uint64_t sizes[NRECORDS] = { sizeof(struct epoch_metrics), sizeof(struct step_record),
+                                       sizeof(struct layer_trace), sizeof(struct model_fp8),
+                                       sizeof(struct fp8_epoch), sizeof(struct fp8_step) };
+    memcpy(out, sizes, sizeof sizes);
+}
+
 int wire_encode(const struct recipe_result *res, const struct amp_config *c, void **bytes,
                 size_t *len)
 {
     struct writer w = { 0 };
-    const uint64_t sizes[] = { sizeof(struct epoch_metrics), sizeof(struct step_record),
-                               sizeof(struct layer_trace), sizeof(struct model_fp8),
-                               sizeof(struct fp8_epoch), sizeof(struct fp8_step) };
+    uint64_t sizes[NRECORDS];
+    record_sizes(sizes);
     put_u64(&w, WIRE_MAGIC);
     put(&w, sizes, sizeof sizes);
     put_str(&w, res->recipe->name);
@@ -167,10 +177,8 @@ int wire_decode(const void *bytes, size_t len, const struct amp_config *c,
 {
     struct reader r = { .buf = bytes, .len = len };
     memset(out, 0, sizeof *out);
-    const uint64_t sizes[] = { sizeof(struct epoch_metrics), sizeof(struct step_record),
-                               sizeof(struct layer_trace), sizeof(struct model_fp8),
-                               sizeof(struct fp8_epoch), sizeof(struct fp8_step) };
-    uint64_t got[sizeof sizes / sizeof sizes[0]];
+    uint64_t sizes[NRECORDS], got[NRECORDS];
+    record_sizes(sizes);
     const uint64_t magic = get_u64(&r);
     get(&r, got, sizeof got);
     if (r.failed || magic != WIRE_MAGIC || memcmp(got, sizes, sizeof sizes) != 0)

@@ -3,6 +3,7 @@
  * every epoch, and the end (results, where they are, the report). */
 #include "runner.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,6 +117,7 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
     memset(r, 0, sizeof *r);
     r->c = c;
     r->command_line = command_line;
+    r->training = SIZE_MAX;
     int rc = load_data(r);
     if (rc != AMP_OK)
         return rc;
@@ -190,13 +192,22 @@ int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
     return rc;
 }
 
+/* The results run.json shows: the leading ones that are in, and the one in training when it
+ * comes next (so that a crash keeps its finished epochs). */
+static void count_results(struct runner *r)
+{
+    r->nresults = sweep_prefix(&r->sweep);
+    if (r->training == r->nresults)
+        r->nresults++;
+}
+
 /* During training: the sweep's heartbeats and gathering (a failure kept for the end of the recipe). */
 static void service_sweep(void *ctx)
 {
     struct runner *r = ctx;
     if (r->write_rc == AMP_OK)
         r->write_rc = sweep_service(&r->sweep);
-    r->nresults = sweep_prefix(&r->sweep);
+    count_results(r);
 }
 
 /* Trains job `job` (recipe job % nrecipes, seed --seed + job / nrecipes) into its slot. */
@@ -206,8 +217,8 @@ static int train_job(struct runner *r, size_t job)
     const struct recipe *m = c.recipes[job % c.nrecipes];
     c.seed += job / c.nrecipes;
     struct recipe_result *out = &r->results[job];
-    if (r->nresults == job)
-        r->nresults = job + 1; /* the incomplete run.json shows the recipe in training */
+    r->training = job;
+    count_results(r);
     int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
     out->rank = (uint32_t)dist_world()->rank;
     if (rc == AMP_OK || rc == AMP_EINTR)
@@ -222,6 +233,7 @@ static int train_job(struct runner *r, size_t job)
         fprintf(stderr, "ampbench: warning: %s: the dynamic loss scale fell below 1 (gradients "
                         "overflow even unscaled)\n",
                 m->name);
+    r->training = SIZE_MAX; /* (a recipe that failed stays shown: its finished epochs) */
     return sweep_done(&r->sweep, job);
 }
 
@@ -240,7 +252,7 @@ int runner_train_all(struct runner *r)
             rc = train_job(r, job);
     if (rc == AMP_OK)
         rc = sweep_collect(&r->sweep);
-    r->nresults = sweep_prefix(&r->sweep);
+    count_results(r);
     return rc;
 }
 

@@ -24,7 +24,8 @@ struct runner {
     struct progress_state prog;
     struct train_progress callbacks;
     struct recipe_result *results;  /* room for every recipe x seed */
-    size_t nresults;                /* how many leading results are in */
+    size_t nresults;                /* how many leading results run.json shows */
+    size_t training;                /* the job in training (SIZE_MAX: none) */
     int write_rc;                   /* the first failed write of results after an epoch */
     struct sweep sweep;             /* which rank trains which (recipe, seed) */
     struct data_parallel dp;        /* --data-parallel: this rank's replica's collectives */

@@ -18,6 +18,10 @@ ok "$([ $? -eq 0 ] && echo 1)" "single-process run"
 "${mpi[@]}" "$bin" run --modes fp32,amp "${common[@]}" --data-parallel --out "$tmp/dp" > "$tmp/dp.log" 2>&1
 rc=$?
 ok "$([ $rc -eq 0 ] && echo 1)" "data-parallel run: exit $rc: $(tail -2 "$tmp/dp.log")"
+# In one process (no launcher) --data-parallel is one replica of one: the same bits.
+"$bin" run --modes fp32,amp "${common[@]}" --data-parallel --out "$tmp/alone" > "$tmp/alone.log" 2>&1
+ok "$([ $? -eq 0 ] && cmp -s "$tmp/one/steps.csv" "$tmp/alone/steps.csv" && echo 1)" \
+   "--data-parallel without a launcher: steps.csv bit for bit the single process's"
 # Per epoch: the relative difference of train and test loss, and the test accuracy's, vs the
 # single process (fp32 recipe: 1e-5 relative on the losses, the same accuracy to one sample).
 diffs=$(paste -d, <(grep '^fp32,' "$tmp/one/epochs.csv") <(grep '^fp32,' "$tmp/dp/epochs.csv") |

@@ -201,7 +201,8 @@ static void count_results(struct runner *r)
         r->nresults++;
 }
 
-/* During training: the sweep's heartbeats and gathering (a failure kept for the end of the recipe). */
+/* During training: the sweep's heartbeats and gathering (a failure is kept for the end of the
+ * recipe). */
 static void service_sweep(void *ctx)
 {
     struct runner *r = ctx;
@@ -239,7 +240,8 @@ static int train_job(struct runner *r, size_t job)
 
 int runner_train_all(struct runner *r)
 {
-    r->prog.after_epoch = write_progress; /* an (incomplete) run.json from the start, then every epoch */
+    /* an (incomplete) run.json from the start, then after every epoch */
+    r->prog.after_epoch = write_progress;
     r->prog.after_batch = service_sweep;
     r->prog.ctx = r;
     int rc = AMP_OK;

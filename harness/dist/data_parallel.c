@@ -1,5 +1,6 @@
-/* The data-parallel step's collectives (data_parallel.h). The gradients travel through the host:
- * downloaded, packed into one buffer, reduced, uploaded (on the CPU backend a copy). */
+/* The data-parallel step's collectives (data_parallel.h). The gradients travel through the host
+ * (downloaded, packed into one buffer, reduced, uploaded: on the CPU backend a copy), or, for an
+ * FP32 all-reduce on the backend a device all-reduce serves (NCCL on cuda), in its memory. */
 #include "data_parallel.h"
 
 #include <math.h>
@@ -17,8 +18,8 @@ static int inf_planted(uint64_t step)
 {
     const struct dist_group *g = dist_world();
     const enum model_fault f = model_planted_fault();
-    return g->size > 1 && g->rank == g->size - 1 && (f == FAULT_RANK_INF || f == FAULT_RANK_INF_UNREDUCED) &&
-           (step == 3 || step == 8);
+    return g->size > 1 && g->rank == g->size - 1 &&
+           (f == FAULT_RANK_INF || f == FAULT_RANK_INF_UNREDUCED) && (step == 3 || step == 8);
 }
 
 static int grow(struct data_parallel *dp, size_t n)

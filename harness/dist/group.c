@@ -173,7 +173,8 @@ int dist_allgather(void *out, const void *mine, size_t bytes, const char *what)
 #ifdef AMPBENCH_HAVE_MPI
     if (world.size > 1) {
         if (bytes > (size_t)INT32_MAX)
-            return amp_fail(AMP_EFAIL, "%s: %zu bytes are too many for one all-gather", what, bytes);
+            return amp_fail(AMP_EFAIL, "%s: %zu bytes are too many for one all-gather", what,
+                            bytes);
         MPI_Request req;
         if (MPI_Iallgather(mine, (int)bytes, MPI_BYTE, out, (int)bytes, MPI_BYTE, MPI_COMM_WORLD,
                            &req) != MPI_SUCCESS)

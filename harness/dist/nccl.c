@@ -59,7 +59,8 @@ static int wait_stream(const char *what)
             ncclCommAbort(comm);
             opened = 0;
             if (interrupt_signal())
-                return amp_fail(AMP_EINTR, "interrupted (signal %d) in %s", interrupt_signal(), what);
+                return amp_fail(AMP_EINTR, "interrupted (signal %d) in %s", interrupt_signal(),
+                                what);
             return amp_fail(AMP_EDIST, "rank %d of %d: %s (NCCL): %s", dist_world()->rank,
                             dist_world()->size, what,
                             async != ncclSuccess ? ncclGetErrorString(async)
@@ -79,7 +80,8 @@ static int sum_f32(struct amp_tensor *const *grads, size_t n, float share, const
     if (cudaDeviceSynchronize() != cudaSuccess) /* the backend's backward pass, on its streams */
         return amp_fail(AMP_EDIST, "%s: cudaDeviceSynchronize failed", what);
     ncclRedOp_t op;
-    ncclResult_t r = ncclRedOpCreatePreMulSum(&op, &share, ncclFloat32, ncclScalarHostImmediate, comm);
+    ncclResult_t r =
+        ncclRedOpCreatePreMulSum(&op, &share, ncclFloat32, ncclScalarHostImmediate, comm);
     if (r != ncclSuccess)
         return amp_fail(AMP_EDIST, "%s: ncclRedOpCreatePreMulSum: %s", what, ncclGetErrorString(r));
     ncclGroupStart();

@@ -104,7 +104,8 @@ void sync_bn_backward(const struct layer *l, const struct layer_call *c)
     float *par = malloc(4 * (size_t)ch * sizeof *par); /* dbeta, dgamma, mean, invstd */
     float *gamma = malloc((size_t)ch * sizeof *gamma);
     double *sums = calloc(2 * (size_t)ch + 1, sizeof *sums);
-    int rc = xh && dyh && par && gamma && sums ? AMP_OK : amp_fail(AMP_ENOMEM, "out of host memory");
+    int rc = xh && dyh && par && gamma && sums ? AMP_OK
+                                               : amp_fail(AMP_ENOMEM, "out of host memory");
     const struct amp_tensor *from[] = { &l->w[1].grad, &l->w[0].grad, bn->save_mean,
                                         bn->save_invstd };
     for (int k = 0; k < 4 && rc == AMP_OK; k++)

@@ -11,7 +11,8 @@ packages=(
   libgsl-dev          # Student t distribution for verify's Welch test
   libbenchmark-dev    # micro-benchmarks (bench/)
   gnuplot-nox         # plots
-  jq                  # tests/test_device_check.sh: the device probe's summary.json
+  jq                  # tests: run.json and the device probe's summary.json
+  openmpi-bin libopenmpi-dev  # distributed runs under mpirun (harness/dist, docs/DISTRIBUTED.md)
   dataset-fashion-mnist  # the default data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (Debian 12's clang is clang-14)
 )

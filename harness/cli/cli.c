@@ -14,7 +14,7 @@
 
 enum opt_type {
     OPT_U32, OPT_U64, OPT_SIZE, OPT_INT, OPT_FLOAT, OPT_STRING, OPT_RECIPES, OPT_POLICY, OPT_NET,
-    OPT_MX_SCALE,
+    OPT_MX_SCALE, OPT_ALLREDUCE,
     OPT_SET, /* a flag without a value: sets the int field to `min` */
     OPT_RANGE, /* A:B, 1 <= A <= B, into profile_first/profile_last */
 };
@@ -57,6 +57,10 @@ static const struct opt run_opts[] = {
     { "--deterministic", "", OPT_SET, FIELD(deterministic), 1, 0, "deterministic algorithms only (the CPU backend always is)", 0 },
     { "--no-graph", "", OPT_SET, FIELD(graphs), 0, 0, "do not capture the training step in a CUDA Graph", 0 },
     { "--profile-steps", "A:B", OPT_RANGE, 0, 0, 0, "profile steps A..B of each mode (cudaProfilerStart/Stop; see docs/PROFILING.md)", 0 },
+    { "--data-parallel", "", OPT_SET, FIELD(data_parallel), 1, 0, "under mpirun/srun: the ranks train one model, each on its shard of every batch (docs/DISTRIBUTED.md)", 0 },
+    { "--allreduce-dtype", "NAME", OPT_ALLREDUCE, 0, 0, 0, "--data-parallel: the gradient all-reduce in fp32, bf16 or fp16 (scaled gradients; overflow counted) (default fp32)", 0 },
+    { "--sync-bn", "", OPT_SET, FIELD(sync_bn), 1, 0, "--data-parallel: batch norm statistics over every rank's shard (default: per rank, as DDP)", 0 },
+    { "--dist-timeout", "SECONDS", OPT_FLOAT, FIELD(dist_timeout), 0.1, 1e6, "under mpirun/srun: the longest a rank waits for the others before all exit with an error (default 600)", 0 },
     { "--no-progress", "", OPT_SET, FIELD(progress), 0, 0, "no live progress line (off anyway when stdout is not a terminal)", 0 },
     { "--tol-acc", "PP", OPT_FLOAT, FIELD(tol_acc), 0, 100, "verify: allowed drop of final test accuracy vs fp32, in percentage points (default 1.0)", 1 },
     { "--tol-loss", "REL", OPT_FLOAT, FIELD(tol_loss), 0, 1e6, "verify: allowed relative rise of any epoch's test loss vs fp32 (default 0.05)", 1 },
@@ -91,9 +95,15 @@ void config_defaults(struct amp_config *c)
     c->graphs = 1;
     c->amax_history = FP8_AMAX_HISTORY_DEFAULT;
     c->mx_scale = MX_SCALE_RCEIL;
+    c->dist_timeout = 600.0f;
     c->tol_acc = 1.0f;
     c->tol_loss = 0.05f;
     c->seeds = 1;
+}
+
+const char *allreduce_dtype_name(enum allreduce_dtype d)
+{
+    return d == ALLREDUCE_F16 ? "fp16" : d == ALLREDUCE_BF16 ? "bf16" : "fp32";
 }
 
 /* The extra option named by arg[0..flen), or NULL. */
@@ -228,6 +238,15 @@ static int set_option(const struct opt *o, const char *value, struct amp_config 
                             value);
         c->mx_scale = strcmp(value, "floor") == 0 ? MX_SCALE_FLOOR : MX_SCALE_RCEIL;
         return AMP_OK;
+    case OPT_ALLREDUCE:
+        for (int d = 0; d < 3; d++)
+            if (strcmp(value, allreduce_dtype_name((enum allreduce_dtype)d)) == 0) {
+                c->allreduce_dtype = (enum allreduce_dtype)d;
+                c->allreduce_given = 1;
+                return AMP_OK;
+            }
+        return amp_fail(AMP_EINPUT, "--allreduce-dtype: unknown type '%s' (known: fp32, bf16, fp16)",
+                        value);
     case OPT_STRING:
         if (value[0] == '\0')
             return amp_fail(AMP_EINPUT, "%s: empty value", o->flag);
@@ -277,6 +296,9 @@ static int validate(const struct amp_config *c)
         return amp_fail(AMP_EINPUT, "--momentum: %g must be below 1", c->momentum);
     if (c->lr <= 0.0f)
         return amp_fail(AMP_EINPUT, "--lr: must be positive");
+    if (!c->data_parallel && (c->sync_bn || c->allreduce_given))
+        return amp_fail(AMP_EINPUT, "%s: only with --data-parallel",
+                        c->sync_bn ? "--sync-bn" : "--allreduce-dtype");
     if (c->scale_min > 0.0f && c->scale_max > 0.0f && c->scale_min > c->scale_max)
         return amp_fail(AMP_EINPUT, "--scale-min %g is above --scale-max %g", c->scale_min,
                         c->scale_max);

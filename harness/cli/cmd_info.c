@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
+#include "group.h"
 #include "idx.h"
 #include "lowp.h"
 #include "registry.h"
@@ -283,6 +284,11 @@ int cmd_info(int argc, char **argv, const char *command_line)
     printf("ampbench %s (git %s, %s build)\n", AMPBENCH_VERSION, h.git_revision, h.build_type);
     printf("compiler:     %s\n", h.compiler);
     printf("CUDA backend: %s\n", h.cuda_compiled ? "compiled in" : "not compiled in");
+    const struct dist_device_allreduce *dev = dist_device_allreduce();
+    printf("distributed:  %s", dist_library()[0] ? "MPI (runs under mpirun/srun)" : "not built with MPI");
+    if (dev)
+        printf("; %s all-reduce on the %s backend", dev->library, dev->backend);
+    printf("\n");
     printf("backends:     ");
     const struct backend_ops *b, *preferred = NULL;
     for (size_t i = 0; (b = backend_at(i)); i++) {

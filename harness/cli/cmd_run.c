@@ -16,8 +16,8 @@ int cmd_run(int argc, char **argv, const char *command_line)
         runner_close(&r);
         return 0;
     }
-    for (size_t i = 0; i < c.nrecipes && rc == AMP_OK; i++)
-        rc = runner_train(&r, c.recipes[i], c.seed);
+    if (rc == AMP_OK)
+        rc = runner_train_all(&r);
     rc = runner_finish(&r, rc, NULL);
     runner_close(&r);
     return rc == AMP_OK ? 0 : runner_report_error(rc);

@@ -80,9 +80,13 @@ int cmd_verify(int argc, char **argv, const char *command_line)
         rc = file_check_writable(c.write_baseline, "--write-baseline");
     if (rc == AMP_OK)
         rc = runner_start(&r, "verify", "results/runs");
-    for (uint32_t s = 0; s < c.seeds && rc == AMP_OK; s++)
-        for (size_t i = 0; i < c.nrecipes && rc == AMP_OK; i++)
-            rc = runner_train(&r, c.recipes[i], c.seed + s);
+    if (rc == AMP_OK)
+        rc = runner_train_all(&r);
+    if (!runner_writes(&r)) { /* another rank: rank 0 judges and writes */
+        baseline_close(&base);
+        runner_close(&r);
+        return rc == AMP_OK ? 0 : runner_report_error(rc);
+    }
 
     struct verification v = { 0 };
     if (rc == AMP_OK)

@@ -4,6 +4,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "error.h"
+#include "group.h"
 #include "text.h"
 
 #ifndef AMPBENCH_VERSION
@@ -14,17 +16,18 @@ struct command {
     const char *name;
     int (*run)(int argc, char **argv, const char *command_line);
     const char *summary;
+    int distributed; /* runs under an MPI launcher of several ranks (docs/DISTRIBUTED.md) */
 };
 
 static const struct command commands[] = {
-    { "run", cmd_run, "train the network (--net) with each recipe; write results/runs/<id>/" },
-    { "verify", cmd_verify, "train fp32 and the recipes, judge each against fp32; exit 1 on drift" },
-    { "parity", cmd_parity, "one step per recipe vs fp32 from the same weights: per-tensor errors" },
-    { "bench", cmd_bench, "throughput and memory sweep over recipes x batches x channels" },
-    { "export-init", cmd_export_init, "write the initial weights and first batches as JSON (for PyTorch)" },
-    { "nets", cmd_nets, "the network presets: layers, parameters, FLOPs, activation bytes" },
-    { "info", cmd_info, "version, build options, CPU features and threads" },
-    { "report", cmd_report, "(re)build report.md and the plots of a run folder" },
+    { "run", cmd_run, "train the network (--net) with each recipe; write results/runs/<id>/", 1 },
+    { "verify", cmd_verify, "train fp32 and the recipes, judge each against fp32; exit 1 on drift", 1 },
+    { "parity", cmd_parity, "one step per recipe vs fp32 from the same weights: per-tensor errors", 0 },
+    { "bench", cmd_bench, "throughput and memory sweep over recipes x batches x channels", 0 },
+    { "export-init", cmd_export_init, "write the initial weights and first batches as JSON (for PyTorch)", 0 },
+    { "nets", cmd_nets, "the network presets: layers, parameters, FLOPs, activation bytes", 1 },
+    { "info", cmd_info, "version, build options, CPU features and threads", 1 },
+    { "report", cmd_report, "(re)build report.md and the plots of a run folder", 0 },
 };
 
 static void usage(FILE *f)
@@ -36,7 +39,8 @@ static void usage(FILE *f)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\noptions of run (`ampbench <command> --help` for the others):\n");
     cli_print_options(f, CLI_RUN, NULL);
-    fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory.\n");
+    fprintf(f, "\nExit codes: 0 success, 1 failure, 2 bad input, 3 I/O error, 4 out of memory, "
+               "6 a distributed run's ranks did not answer.\n");
 }
 
 #ifdef AMPBENCH_FAULTS
@@ -60,7 +64,29 @@ static int plant_fault(void)
 }
 #endif
 
+/* Under an MPI launcher: joins the group; the ranks but 0 print nothing on stdout (rank 0 speaks
+ * for the run; errors still go to stderr). */
+static int join_group(int *argc, char ***argv)
+{
+    if (dist_init(argc, argv) != AMP_OK) {
+        text_print_error("", amp_last_error());
+        return -1;
+    }
+    if (dist_world()->rank != 0 && !freopen("/dev/null", "w", stdout))
+        return -1;
+    return 0;
+}
+
+static int run_command(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    if (join_group(&argc, &argv) != 0)
+        return 2;
+    return dist_finish(run_command(argc, argv));
+}
+
+static int run_command(int argc, char **argv)
 {
 #ifdef AMPBENCH_FAULTS
     if (plant_fault() != 0)
@@ -84,9 +110,18 @@ int main(int argc, char **argv)
     line[0] = '\0';
     for (int i = 0; i < argc && used < sizeof line; i++)
         used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "", argv[i]);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2, line);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) != 0)
+            continue;
+        if (!commands[i].distributed && dist_world()->size > 1) {
+            char why[200];
+            snprintf(why, sizeof why, "%s: runs as one process, not under an MPI launcher of %d "
+                     "ranks (only run and verify are distributed; info and nets print on rank 0)", cmd, dist_world()->size);
+            text_print_error("", why);
+            return 2;
+        }
+        return commands[i].run(argc - 2, argv + 2, line);
+    }
     char why[600];
     snprintf(why, sizeof why, "unknown command '%.500s' (see --help)", cmd);
     text_print_error("", why);

@@ -12,6 +12,7 @@ void progress_init(struct progress_state *p, FILE *out, int live)
     p->live = live;
     p->last_draw_s = 0.0;
     p->after_epoch = NULL;
+    p->after_batch = NULL;
     p->ctx = NULL;
 }
 
@@ -41,6 +42,8 @@ static void batch_done(void *user, const struct recipe *r, uint32_t epoch, uint3
                        size_t batch, size_t batches, double elapsed_s)
 {
     struct progress_state *p = user;
+    if (p->after_batch)
+        p->after_batch(p->ctx);
     if (!p->live)
         return;
     const double t = now_s();

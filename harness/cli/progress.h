@@ -12,6 +12,7 @@ struct progress_state {
     int live;            /* redraw a live line (stdout is a terminal and not disabled) */
     double last_draw_s;
     void (*after_epoch)(void *ctx); /* called after each epoch's row is printed, or NULL */
+    void (*after_batch)(void *ctx); /* called after every training batch, or NULL */
     void *ctx;
 };
 

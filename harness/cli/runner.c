@@ -3,11 +3,13 @@
  * every epoch, and the end (results, where they are, the report). */
 #include "runner.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "group.h"
 #include "interrupt.h"
 #include "report.h"
 #include "text.h"
@@ -84,11 +86,38 @@ static int load_data(struct runner *r)
     return rc;
 }
 
+/* --data-parallel: every rank must hold at least one sample of every batch, the last partial
+ * one included; then the replicas' collectives (c->sync). */
+static int check_data_parallel(struct runner *r)
+{
+    struct amp_config *c = r->c;
+    const struct dist_group *g = dist_world();
+    dist_world()->timeout_s = c->dist_timeout;
+    if (!c->data_parallel)
+        return AMP_OK;
+    const size_t last = r->train.n % c->batch;
+    if (c->batch < (uint32_t)g->size || (last && last < (size_t)g->size))
+        return amp_fail(AMP_EINPUT, "--data-parallel: every one of the %d ranks needs a sample of "
+                        "every batch, but the batches hold %u%s%zu samples; change --batch or "
+                        "--train-limit", g->size, c->batch, last ? " and the last one " : "",
+                        last ? last : (size_t)c->batch);
+    data_parallel_open(&r->dp, c);
+    c->sync = &r->dp.sync;
+    return AMP_OK;
+}
+
+int runner_writes(const struct runner *r)
+{
+    (void)r;
+    return dist_world()->rank == 0;
+}
+
 int runner_open(struct runner *r, struct amp_config *c, const char *command_line)
 {
     memset(r, 0, sizeof *r);
     r->c = c;
     r->command_line = command_line;
+    r->training = SIZE_MAX;
     int rc = load_data(r);
     if (rc != AMP_OK)
         return rc;
@@ -107,7 +136,8 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
     r->results = calloc(c->nrecipes * c->seeds, sizeof *r->results);
     if (!r->results)
         return amp_fail(AMP_ENOMEM, "out of host memory");
-    return AMP_OK;
+    rc = check_data_parallel(r);
+    return rc == AMP_OK ? sweep_open(&r->sweep, c, r->results) : rc;
 }
 
 /* After every epoch: the results so far, marked incomplete, so that a crash or a SIGKILL keeps
@@ -115,7 +145,7 @@ int runner_open(struct runner *r, struct amp_config *c, const char *command_line
 static void write_progress(void *ctx)
 {
     struct runner *r = ctx;
-    if (r->write_rc != AMP_OK)
+    if (r->write_rc != AMP_OK || !r->dir[0])
         return;
     const struct run_record rec = runner_record(r, 0);
     r->write_rc = results_write(r->dir, &rec);
@@ -125,6 +155,12 @@ int runner_start(struct runner *r, const char *what, const char *parent)
 {
     const struct amp_config *c = r->c;
     interrupt_install();
+    progress_init(&r->prog, stdout, c->progress < 0 ? isatty(STDOUT_FILENO) : c->progress);
+    r->callbacks = progress_callbacks(&r->prog);
+    if (!runner_writes(r)) { /* rank 0 writes the run */
+        r->dir[0] = '\0';
+        return AMP_OK;
+    }
     int rc = results_create_dir(&r->dir_fd, c->out_dir, parent, r->dir, sizeof r->dir);
     if (rc != AMP_OK) {
         r->dir[0] = '\0'; /* no folder: nothing may be written */
@@ -136,8 +172,11 @@ int runner_start(struct runner *r, const char *what, const char *parent)
            what, c->nrecipes, c->seeds, c->seeds == 1 ? "" : "s", c->epochs, c->batch,
            policy_name(c->policy), r->train.n, r->test.n, r->data_dir);
     printf("results: %s\n", r->dir);
-    progress_init(&r->prog, stdout, c->progress < 0 ? isatty(STDOUT_FILENO) : c->progress);
-    r->callbacks = progress_callbacks(&r->prog);
+    const struct dist_group *g = dist_world();
+    if (g->size > 1)
+        printf("distributed: %d ranks, %s\n", g->size,
+               c->data_parallel ? "data-parallel (every recipe trained by all of them)"
+                                : "the (recipe, seed) trainings spread over them");
     return AMP_OK;
 }
 
@@ -153,20 +192,36 @@ int runner_begin(struct runner *r, struct amp_config *c, int argc, char **argv,
     return rc;
 }
 
-int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
+/* The results run.json shows: the leading ones that are in, and the one in training when it
+ * comes next (so that a crash keeps its finished epochs). */
+static void count_results(struct runner *r)
+{
+    r->nresults = sweep_prefix(&r->sweep);
+    if (r->training == r->nresults)
+        r->nresults++;
+}
+
+/* During training: the sweep's heartbeats and gathering (a failure is kept for the end of the
+ * recipe). */
+static void service_sweep(void *ctx)
+{
+    struct runner *r = ctx;
+    if (r->write_rc == AMP_OK)
+        r->write_rc = sweep_service(&r->sweep);
+    count_results(r);
+}
+
+/* Trains job `job` (recipe job % nrecipes, seed --seed + job / nrecipes) into its slot. */
+static int train_job(struct runner *r, size_t job)
 {
     struct amp_config c = *r->c;
-    c.seed = seed;
-    if (r->nresults == 0) { /* an (incomplete) run.json from the start, then every epoch */
-        r->prog.after_epoch = write_progress;
-        r->prog.ctx = r;
-        const struct run_record rec = runner_record(r, 0);
-        const int rc = results_write(r->dir, &rec);
-        if (rc != AMP_OK)
-            return rc;
-    }
-    struct recipe_result *out = &r->results[r->nresults++];
+    const struct recipe *m = c.recipes[job % c.nrecipes];
+    c.seed += job / c.nrecipes;
+    struct recipe_result *out = &r->results[job];
+    r->training = job;
+    count_results(r);
     int rc = train_recipe(&c, m, &r->train, &r->test, &r->callbacks, out);
+    out->rank = (uint32_t)dist_world()->rank;
     if (rc == AMP_OK || rc == AMP_EINTR)
         rc = r->write_rc != AMP_OK ? r->write_rc : rc; /* a failed write outranks a signal */
     if (rc != AMP_OK)
@@ -179,7 +234,28 @@ int runner_train(struct runner *r, const struct recipe *m, uint64_t seed)
         fprintf(stderr, "ampbench: warning: %s: the dynamic loss scale fell below 1 (gradients "
                         "overflow even unscaled)\n",
                 m->name);
-    return AMP_OK;
+    r->training = SIZE_MAX; /* (a recipe that failed stays shown: its finished epochs) */
+    return sweep_done(&r->sweep, job);
+}
+
+int runner_train_all(struct runner *r)
+{
+    /* an (incomplete) run.json from the start, then after every epoch */
+    r->prog.after_epoch = write_progress;
+    r->prog.after_batch = service_sweep;
+    r->prog.ctx = r;
+    int rc = AMP_OK;
+    if (r->dir[0]) {
+        const struct run_record rec = runner_record(r, 0);
+        rc = results_write(r->dir, &rec);
+    }
+    for (size_t job = 0; job < r->sweep.njobs && rc == AMP_OK; job++)
+        if (sweep_mine(&r->sweep, job))
+            rc = train_job(r, job);
+    if (rc == AMP_OK)
+        rc = sweep_collect(&r->sweep);
+    count_results(r);
+    return rc;
 }
 
 struct run_record runner_record(const struct runner *r, int complete)
@@ -187,7 +263,10 @@ struct run_record runner_record(const struct runner *r, int complete)
     return (struct run_record){ .config = r->c, .host = &r->host, .recipes = r->results,
                                 .nrecipes = r->nresults, .command_line = r->command_line,
                                 .data_dir = r->data_dir, .train_samples = r->train.n,
-                                .test_samples = r->test.n, .complete = complete };
+                                .test_samples = r->test.n, .complete = complete,
+                                .world_size = dist_world()->size,
+                                .rank_hosts = dist_world()->hosts,
+                                .allreduce_library = r->c->data_parallel ? r->dp.library : NULL };
 }
 
 int runner_finish(struct runner *r, int rc, const struct verification *v)
@@ -219,9 +298,11 @@ void runner_close(struct runner *r)
 {
     if (r->dir[0])
         close(r->dir_fd); /* releases the claim */
-    for (size_t i = 0; i < r->nresults; i++)
+    for (size_t i = 0; r->results && i < r->sweep.njobs; i++)
         recipe_result_free(&r->results[i]);
     free(r->results);
+    sweep_close(&r->sweep);
+    data_parallel_close(&r->dp);
     dataset_free(&r->train);
     dataset_free(&r->test);
     memset(r, 0, sizeof *r);

@@ -14,6 +14,7 @@ enum amp_status {
     AMP_EIO = 3,     /* I/O error writing results */
     AMP_ENOMEM = 4,  /* allocation failed */
     AMP_EINTR = 5,   /* stopped by SIGINT/SIGTERM (the process exits 128 + signal) */
+    AMP_EDIST = 6,   /* a distributed run's other ranks did not answer within --dist-timeout */
 };
 
 /* Records the message for the current failure (printf-style); returns `status` so that

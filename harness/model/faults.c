@@ -15,6 +15,10 @@ static const struct fault_name faults[NFAULTS] = {
     [FAULT_MASTER_NOT_UPDATED] = { "stale-master" },
     [FAULT_SCALED_TWICE] = { "scaled-twice" },
     [FAULT_STALE_COPY] = { "stale-copy" },
+    [FAULT_RANK_INF] = { "rank-inf" },
+    [FAULT_RANK_INF_UNREDUCED] = { "rank-inf-unreduced" },
+    [FAULT_RANK_HANGS] = { "rank-hangs" },
+    [FAULT_RANK_DIES] = { "rank-dies" },
 };
 
 static enum model_fault planted = FAULT_NONE;

@@ -16,6 +16,11 @@ enum model_fault {
     FAULT_MASTER_NOT_UPDATED,  /* "stale-master": the step updates the copies, not the masters */
     FAULT_SCALED_TWICE,        /* "scaled-twice": the loss gradient multiplied by the scale twice */
     FAULT_STALE_COPY,          /* "stale-copy": the low-precision copy not refreshed after the step */
+    /* Distributed runs (harness/dist), on the last rank only: */
+    FAULT_RANK_INF,            /* "rank-inf": an inf in its gradients after the all-reduce at steps 3 and 8 */
+    FAULT_RANK_INF_UNREDUCED,  /* "rank-inf-unreduced": as rank-inf, and the found-inf flag not reduced */
+    FAULT_RANK_HANGS,          /* "rank-hangs": it stops (SIGSTOP) at its third step or heartbeat */
+    FAULT_RANK_DIES,           /* "rank-dies": it is killed (SIGKILL) at its third step or heartbeat */
     NFAULTS
 };
 

@@ -14,6 +14,10 @@ static size_t bn_params(const struct layer_plan *l, struct param_spec out[LAYER_
 
 static void bn_forward(const struct layer *l, const struct layer_call *c)
 {
+    if (c->train && c->sync && c->sync->sync_bn) {
+        sync_bn_forward(l, c);
+        return;
+    }
     struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
     struct bn_state bn = l->bn;
     c->ops->batchnorm_forward(c->ctx, &y, &x, &bn, c->n, l->p.in.c, l->p.in.h * l->p.in.w,
@@ -22,6 +26,10 @@ static void bn_forward(const struct layer *l, const struct layer_call *c)
 
 static void bn_backward(const struct layer *l, const struct layer_call *c)
 {
+    if (c->sync && c->sync->sync_bn) {
+        sync_bn_backward(l, c);
+        return;
+    }
     struct amp_tensor dy = layer_view(l->dy, c->n, l->p.out), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
     c->ops->batchnorm_backward(c->ctx, &dx, &l->w[0].grad, &l->w[1].grad, &dy, &x, &l->bn, c->n,

@@ -125,6 +125,7 @@ struct layer_call {
     struct amp_tensor *stats;        /* loss sum, correct count */
     const struct amp_tensor *scaler; /* the loss scaler when training with one, else NULL */
     enum fp8_scaling fp8;            /* FP8 recipes: how the FP8 layers' operands are scaled */
+    const struct model_sync *sync;   /* data-parallel training: the other replicas, or NULL */
 };
 
 struct layer_ops {
@@ -215,6 +216,12 @@ static inline struct amp_tensor layer_skip(const struct layer *l, uint32_t n)
  * or the graph is malformed (an unknown or later layer named, a skip of another shape). */
 int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t classes,
                 uint32_t channels, const struct precision_plan *plan, struct layer_plan *out);
+
+/* --sync-bn (sync_bn.c): a training batch norm over every replica's samples, as PyTorch's
+ * SyncBatchNorm; the statistics summed through c->sync (a failure is kept by the sync and
+ * returned by its next gradients call). */
+void sync_bn_forward(const struct layer *l, const struct layer_call *c);
+void sync_bn_backward(const struct layer *l, const struct layer_call *c);
 
 /* Its line of the precision trace (model.h). */
 void layer_trace_of(const struct layer_plan *l, const struct precision_plan *plan,

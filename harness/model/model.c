@@ -35,6 +35,8 @@ struct model {
     size_t nfp8;
     struct amp_tensor fp8_states, fp8_history;
     struct fp8_tensor_state *fp8_host;
+    const struct model_sync *sync; /* data-parallel training: the other replicas, or NULL */
+    struct amp_tensor **grads;    /* with sync: the gradient of every parameter the optimizer reads */
     enum model_fault fault;       /* test-only (faults.h): FAULT_NONE in every normal run */
     struct amp_tensor fault_scaler; /* FAULT_SCALED_TWICE: a scaler holding 1 / scale */
 };
@@ -351,6 +353,7 @@ void model_destroy(struct model *m)
 {
     if (!m)
         return;
+    free(m->grads);
     struct backend *be = m->be;
     for (size_t i = 0; m->w && i < m->nw; i++) {
         struct weights *w = &m->w[i];
@@ -379,38 +382,48 @@ void model_destroy(struct model *m)
     free(m);
 }
 
-/* Uploads n FP32 host values into t, rounded to t's dtype on the host. */
-static int upload_rounded(struct backend *be, struct amp_tensor *t, const float *host, size_t n)
+int tensor_upload_f32(const struct backend_ops *ops, void *ctx, struct amp_tensor *t,
+                      const float *host, size_t n)
 {
     if (t->dtype == AMP_F32)
-        return be->ops->upload(be->ctx, t->data, host, n * sizeof *host);
+        return ops->upload(ctx, t->data, host, n * sizeof *host);
     uint16_t *bits = malloc(n * sizeof *bits);
     if (!bits)
-        return amp_fail(AMP_ENOMEM, "out of host memory rounding the initial weights");
+        return amp_fail(AMP_ENOMEM, "out of host memory rounding a tensor");
     if (t->dtype == AMP_F16)
         f16_from_f32_array(bits, host, n, NULL);
     else
         bf16_from_f32_array(bits, host, n, NULL);
-    int rc = be->ops->upload(be->ctx, t->data, bits, n * sizeof *bits);
+    int rc = ops->upload(ctx, t->data, bits, n * sizeof *bits);
     free(bits);
     return rc;
 }
 
-int model_read(struct model *m, const struct amp_tensor *t, float *host)
+static int upload_rounded(struct backend *be, struct amp_tensor *t, const float *host, size_t n)
 {
-    const struct backend_ops *ops = m->be->ops;
+    return tensor_upload_f32(be->ops, be->ctx, t, host, n);
+}
+
+int tensor_download_f32(const struct backend_ops *ops, void *ctx, const struct amp_tensor *t,
+                        float *host)
+{
     if (t->dtype == AMP_F32)
-        return ops->download(m->be->ctx, host, t->data, t->numel * sizeof *host);
+        return ops->download(ctx, host, t->data, t->numel * sizeof *host);
     uint16_t *bits = malloc(t->numel * sizeof *bits);
     if (!bits)
         return amp_fail(AMP_ENOMEM, "out of host memory reading a tensor");
-    int rc = ops->download(m->be->ctx, bits, t->data, t->numel * sizeof *bits);
+    int rc = ops->download(ctx, bits, t->data, t->numel * sizeof *bits);
     if (rc == AMP_OK && t->dtype == AMP_F16)
         f16_to_f32_array(host, bits, t->numel);
     else if (rc == AMP_OK)
         bf16_to_f32_array(host, bits, t->numel);
     free(bits);
     return rc;
+}
+
+int model_read(struct model *m, const struct amp_tensor *t, float *host)
+{
+    return tensor_download_f32(m->be->ops, m->be->ctx, t, host);
 }
 
 /* The gradient the optimizer reads (and unscales). */
@@ -575,8 +588,8 @@ static void gather_gradients(const struct layer *l, const struct layer_call *c)
 }
 
 /* Backward pass, master gradients, unscale + inf/NaN check, SGD and the scaler update. */
-static void backward_and_update(struct model *m, const struct layer_call *c, float lr,
-                                float momentum)
+static int backward_and_update(struct model *m, const struct layer_call *c, float lr,
+                               float momentum)
 {
     const struct backend_ops *ops = c->ops;
     void *ctx = c->ctx;
@@ -597,14 +610,18 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
     }
     nvtx_pop();
     nvtx_push("scaler");
-    for (size_t i = 0; i < m->nw; i++) {
-        struct weights *w = &m->w[i];
-        if (w->master_grad.data)
-            ops->cast(ctx, &w->master_grad, &w->grad);
+    for (size_t i = 0; i < m->nw; i++)
+        if (m->w[i].master_grad.data)
+            ops->cast(ctx, &m->w[i].master_grad, &m->w[i].grad);
+    int rc = m->sync ? m->sync->gradients(m->sync->user, ops, ctx, m->grads, m->nw, c->n) : AMP_OK;
+    for (size_t i = 0; i < m->nw && rc == AMP_OK; i++)
         if (scaler && m->fault != FAULT_NO_UNSCALE)
-            ops->unscale(ctx, update_grad(w), scaler);
-    }
+            ops->unscale(ctx, update_grad(&m->w[i]), scaler);
+    if (rc == AMP_OK && m->sync && scaler)
+        rc = m->sync->found_inf(m->sync->user, ops, ctx, scaler);
     nvtx_pop();
+    if (rc != AMP_OK)
+        return rc;
     nvtx_push("optimizer");
     const struct amp_tensor *skip_on = m->fault == FAULT_STEP_ON_INF ? NULL : scaler;
     for (size_t i = 0; i < m->nw; i++) {
@@ -623,6 +640,7 @@ static void backward_and_update(struct model *m, const struct layer_call *c, flo
         ops->scaler_update(ctx, scaler);
         nvtx_pop();
     }
+    return AMP_OK;
 }
 
 /* FAULT_SCALED_TWICE: the logits' gradient (already times the scale) times the scale again,
@@ -665,13 +683,15 @@ static int step(struct model *m, uint32_t n, int train, float lr, float momentum
         .ops = ops, .ctx = ctx, .n = n, .math = m->plan.math, .train = train,
         .workspace = &m->workspace, .labels = &m->labels, .stats = &m->stats,
         .scaler = train && m->scaler.data ? &m->scaler : NULL, .fp8 = m->plan.fp8.scaling,
+        .sync = m->sync,
     };
     /* A captured step replays every op below with the arguments it was captured with: the key
      * tells apart training and evaluation, full and partial batches, and (for a schedule) every
      * learning rate and momentum. */
     const uint64_t key = step_key(n, train, lr, momentum);
-    /* A planted fault (tests only) runs eagerly: scale_again reads the scaler mid-step. */
-    const int eager = !ops->step_begin || m->fault != FAULT_NONE;
+    /* A planted fault (tests only) runs eagerly: scale_again reads the scaler mid-step; so does a
+     * replica, whose step waits for the others. */
+    const int eager = !ops->step_begin || m->fault != FAULT_NONE || m->sync;
     if (eager || !ops->step_begin(ctx, key)) {
         forward(m, &c);
         if (train && m->fault == FAULT_SCALED_TWICE && c.scaler) {
@@ -679,8 +699,11 @@ static int step(struct model *m, uint32_t n, int train, float lr, float momentum
             if (rc != AMP_OK)
                 return rc;
         }
-        if (train)
-            backward_and_update(m, &c, lr, momentum);
+        if (train) {
+            int rc = backward_and_update(m, &c, lr, momentum);
+            if (rc != AMP_OK)
+                return rc;
+        }
         if (!eager && ops->step_end)
             ops->step_end(ctx);
     }
@@ -704,6 +727,21 @@ int model_train_step(struct model *m, uint32_t n, float lr, float momentum,
                      struct step_result *out)
 {
     return step(m, n, 1, lr, momentum, out);
+}
+
+int model_set_sync(struct model *m, const struct model_sync *s)
+{
+    free(m->grads);
+    m->grads = NULL;
+    m->sync = s;
+    if (!s)
+        return AMP_OK;
+    m->grads = malloc(m->nw * sizeof *m->grads);
+    if (!m->grads)
+        return amp_fail(AMP_ENOMEM, "out of host memory");
+    for (size_t i = 0; i < m->nw; i++)
+        m->grads[i] = update_grad(&m->w[i]);
+    return AMP_OK;
 }
 
 int model_evaluate(struct model *m, uint32_t n, struct step_result *out)

@@ -43,6 +43,31 @@ struct model_param {
 
 struct model;
 
+/* Data-parallel training (harness/dist): what a training step shares with the other replicas.
+ * A model given one (model_set_sync) runs its steps eagerly (no graph capture). */
+struct model_sync {
+    uint32_t rank, replicas; /* this replica, of how many */
+    int sync_bn;             /* batch norm statistics over every replica's samples */
+    /* After the backward pass, before unscale and the inf check: the n gradients the optimizer
+     * reads (still times the loss scale), computed over `samples` of the step's samples,
+     * replaced in place by their mean over every replica's samples. */
+    int (*gradients)(void *user, const struct backend_ops *ops, void *ctx,
+                     struct amp_tensor *const *grads, size_t n, uint32_t samples);
+    /* After unscale: the scaler (a struct loss_scaler tensor), its found_inf made the same on
+     * every replica, so that every replica skips the same steps; AMP_EFAIL when the replicas'
+     * scales or growth trackers differ. */
+    int (*found_inf)(void *user, const struct backend_ops *ops, void *ctx,
+                     struct amp_tensor *scaler);
+    /* values[n] summed over the replicas, in place (metrics, --sync-bn's statistics). */
+    int (*sum)(void *user, double *values, size_t n);
+    /* After an epoch: AMP_EFAIL unless m's parameters are the same, bit for bit, on every
+     * replica (found_inf checks the scaler's state the same way at every step). */
+    int (*check)(void *user, struct model *m);
+    /* Elements whose all-reduce overflowed (FP16 or BF16 on the wire), so far. */
+    uint64_t (*overflow)(void *user);
+    void *user;
+};
+
 /* Builds preset `net` at `shape` in the plan's dtypes. The scaler (used unless scaling is
  * SCALING_NONE) starts as `scaler`. */
 int model_create(struct model **out, struct backend *be, const struct net_preset *net,
@@ -59,6 +84,8 @@ int model_set_batch(struct model *m, const float *images, const int32_t *labels,
  * step (skipped on inf/NaN) and the scaler update. */
 int model_train_step(struct model *m, uint32_t n, float lr, float momentum,
                      struct step_result *out);
+/* Trains as one replica of several (s, kept by the caller), or alone (NULL). */
+int model_set_sync(struct model *m, const struct model_sync *s);
 /* Forward pass and loss only. */
 int model_evaluate(struct model *m, uint32_t n, struct step_result *out);
 
@@ -116,6 +143,11 @@ struct net_totals {
 int model_totals(const struct net_preset *net, const struct model_shape *shape,
                  const struct precision_plan *plan, struct net_totals *out);
 
+/* t (FP32, FP16 or BF16) to or from n FP32 host values, rounded to t's dtype on the way in. */
+int tensor_upload_f32(const struct backend_ops *ops, void *ctx, struct amp_tensor *t,
+                      const float *host, size_t n);
+int tensor_download_f32(const struct backend_ops *ops, void *ctx, const struct amp_tensor *t,
+                        float *host);
 /* Copies tensor t of the model to host memory as FP32 (widened exactly from FP16/BF16). */
 int model_read(struct model *m, const struct amp_tensor *t, float *host);
 /* True when the model keeps a loss scaler. */

@@ -65,6 +65,24 @@ static const char *const plot_captions[REPORT_NPLOTS] = {
     "overall peak and the saving against fp32.",
 };
 
+/* What run.json's config.distributed says, in words ("" for a single process): "2 MPI ranks,
+ * data-parallel (bf16 all-reduce, per-rank batch norm)" or "2 MPI ranks, the trainings spread
+ * over them". */
+static const char *distributed_text(const cJSON *cfg, char *buf, size_t len)
+{
+    const cJSON *d = jget(cfg, "distributed");
+    const double world = jnum(d, "world_size");
+    buf[0] = '\0';
+    if (isnan(world) || world < 2)
+        return buf;
+    if (jtrue(d, "data_parallel"))
+        snprintf(buf, len, "%.0f MPI ranks, data-parallel (%s all-reduce, %s batch norm)", world,
+                 jstr(d, "allreduce_dtype", "?"), jtrue(d, "sync_bn") ? "synchronised" : "per-rank");
+    else
+        snprintf(buf, len, "%.0f MPI ranks, the (recipe, seed) trainings spread over them", world);
+    return buf;
+}
+
 static void write_header(FILE *f, const struct run *r)
 {
     const cJSON *cfg = jget(r->root, "config");
@@ -84,6 +102,11 @@ static void write_header(FILE *f, const struct run *r)
     md(f, jstr(cfg, "policy", "?"));
     fprintf(f, ", device ");
     md(f, jstr(cfg, "device", "?"));
+    char dist[160];
+    if (distributed_text(cfg, dist, sizeof dist)[0]) {
+        fprintf(f, ", ");
+        md(f, dist);
+    }
     fprintf(f, ". Written ");
     md(f, jstr(r->root, "written_at", "?"));
     fprintf(f, " by ampbench ");
@@ -548,6 +571,8 @@ static void write_environment(FILE *f, const struct run *r)
     kv_str(f, "modes", buf);
     kv_str(f, "policy", jstr(cfg, "policy", NULL));
     kv_str(f, "device", jstr(cfg, "device", NULL));
+    if (distributed_text(cfg, buf, sizeof buf)[0])
+        kv_str(f, "distributed", buf);
     const double threads = jnum(cfg, "threads");
     if (threads == 0) {
         const double used_threads = r->nrecipes ? jnum(r->recipes[0].json, "threads") : NAN;

@@ -28,6 +28,9 @@ struct run_record {
     size_t train_samples, test_samples;
     int complete;          /* 0 while a run is in progress or was interrupted */
     const struct verification *verification; /* verify's verdicts, or NULL */
+    int world_size;        /* the ranks of an MPI run (1 or 0: a single process) */
+    const char *rank_hosts;/* "host0,host1,...": rank i's host name, or NULL */
+    const char *allreduce_library; /* --data-parallel: what carried the gradients ("mpi", "nccl") */
 };
 
 /* Adds the training protocol's keys (net, epochs, batch, lr, momentum, channels, seed) to j. */

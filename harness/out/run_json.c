@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "error.h"
@@ -22,6 +24,35 @@ void results_protocol_json(cJSON *j, const struct amp_config *c)
     cJSON_AddNumberToObject(j, "momentum", c->momentum);
     cJSON_AddNumberToObject(j, "channels", c->channels);
     cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+}
+
+/* The process group: how many ranks, on which hosts, what they shared. */
+static cJSON *distributed_json(const struct run_record *rec)
+{
+    const struct amp_config *c = rec->config;
+    const int world = rec->world_size > 1 ? rec->world_size : 1;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "world_size", world);
+    cJSON_AddStringToObject(d, "mode", world == 1 ? "single" : c->data_parallel ? "data-parallel"
+                                                                                : "sweep");
+    cJSON *hosts = cJSON_AddArrayToObject(d, "rank_hosts");
+    for (const char *h = rec->rank_hosts; h && *h;) {
+        const char *comma = strchr(h, ',');
+        const size_t len = comma ? (size_t)(comma - h) : strlen(h);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)len, h);
+        cJSON_AddItemToArray(hosts, cJSON_CreateString(name));
+        h += len + (comma != NULL);
+    }
+    cJSON_AddBoolToObject(d, "data_parallel", c->data_parallel);
+    if (c->data_parallel) {
+        cJSON_AddStringToObject(d, "allreduce_dtype", allreduce_dtype_name(c->allreduce_dtype));
+        if (rec->allreduce_library)
+            cJSON_AddStringToObject(d, "allreduce_library", rec->allreduce_library);
+        cJSON_AddBoolToObject(d, "sync_bn", c->sync_bn);
+    }
+    cJSON_AddNumberToObject(d, "timeout_s", c->dist_timeout);
+    return d;
 }
 
 static cJSON *config_json(const struct run_record *rec)
@@ -53,6 +84,7 @@ static cJSON *config_json(const struct run_record *rec)
     cJSON *f8 = cJSON_AddObjectToObject(j, "fp8");
     cJSON_AddNumberToObject(f8, "amax_history", c->amax_history);
     cJSON_AddStringToObject(f8, "mx_scale", c->mx_scale == MX_SCALE_FLOOR ? "floor" : "rceil");
+    cJSON_AddItemToObject(j, "distributed", distributed_json(rec));
     return j;
 }
 
@@ -185,7 +217,7 @@ static const char *scaling_name(enum loss_scaling s)
     return s == SCALING_DYNAMIC ? "dynamic" : s == SCALING_STATIC ? "static" : "none";
 }
 
-static cJSON *recipe_json(const struct recipe_result *r)
+static cJSON *recipe_json(const struct recipe_result *r, int data_parallel)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "summary", r->recipe->summary);
@@ -195,6 +227,7 @@ static cJSON *recipe_json(const struct recipe_result *r)
     if (r->fp8.ntensors)
         cJSON_AddItemToObject(j, "fp8", fp8_json(r));
     cJSON_AddNumberToObject(j, "threads", r->threads);
+    cJSON_AddNumberToObject(j, "rank", r->rank);
     cJSON *backend = r->backend_json ? cJSON_Parse(r->backend_json) : NULL;
     if (backend)
         cJSON_AddItemToObject(j, "backend", backend);
@@ -225,6 +258,8 @@ static cJSON *recipe_json(const struct recipe_result *r)
         if (r->fp8.ntensors)
             cJSON_AddItemToObject(o, "fp8", fp8_epoch_json(&r->fp8, e));
         cJSON_AddItemToObject(o, "memory", results_memory_json(&m->mem));
+        if (data_parallel)
+            cJSON_AddNumberToObject(o, "allreduce_overflow", (double)m->allreduce_overflow);
         cJSON_AddItemToArray(epochs, o);
     }
     if (r->nepochs)
@@ -321,7 +356,8 @@ int results_write_run_json(const char *dir, const struct run_record *rec)
     cJSON *recipes = cJSON_AddObjectToObject(root, "modes");
     for (size_t i = 0; i < rec->nrecipes; i++)
         if (results_is_primary(rec, i))
-            cJSON_AddItemToObject(recipes, rec->recipes[i].recipe->name, recipe_json(&rec->recipes[i]));
+            cJSON_AddItemToObject(recipes, rec->recipes[i].recipe->name, recipe_json(&rec->recipes[i],
+                                                                   rec->config->data_parallel));
     if (rec->config->seeds > 1)
         cJSON_AddItemToObject(root, "seed_runs", seed_runs_json(rec));
     if (rec->verification) {

@@ -10,6 +10,11 @@
 
 #define CONFIG_MAX_RECIPES 16
 
+/* --allreduce-dtype: what the data-parallel gradient all-reduce carries. */
+enum allreduce_dtype { ALLREDUCE_F32, ALLREDUCE_BF16, ALLREDUCE_F16 };
+
+struct model_sync;
+
 struct amp_config {
     const struct recipe *recipes[CONFIG_MAX_RECIPES];
     size_t nrecipes;
@@ -39,6 +44,13 @@ struct amp_config {
     int deterministic;     /* --deterministic: deterministic algorithms only */
     int graphs;            /* capture the step in a CUDA Graph (off with --no-graph) */
     uint64_t profile_first, profile_last; /* --profile-steps A:B (global step numbers); 0: none */
+    /* distributed runs (harness/dist, docs/DISTRIBUTED.md) */
+    float dist_timeout;    /* --dist-timeout: the longest a rank waits for the others (600 s) */
+    int data_parallel;     /* --data-parallel: the ranks train one model on shards of each batch */
+    enum allreduce_dtype allreduce_dtype; /* --allreduce-dtype (fp32) */
+    int allreduce_given;   /* --allreduce-dtype was given */
+    int sync_bn;           /* --sync-bn: batch norm statistics over every rank's shard */
+    const struct model_sync *sync; /* set by the runner under --data-parallel: the replicas */
     /* verify only */
     float tol_acc;         /* percentage points of final test accuracy below fp32 (1.0) */
     float tol_loss;        /* relative per-epoch test loss above fp32 (0.05) */
@@ -50,5 +62,7 @@ struct amp_config {
 
 /* The seed's defaults. */
 void config_defaults(struct amp_config *c);
+/* "fp32", "bf16", "fp16" */
+const char *allreduce_dtype_name(enum allreduce_dtype d);
 
 #endif

@@ -136,18 +136,54 @@ static int record_step(struct session *s, const struct step_record *rec)
     return AMP_OK;
 }
 
+/* --data-parallel: this replica's shard of the batch of n samples at `first` (rank r of W takes
+ * [r*n/W, (r+1)*n/W)); the whole batch otherwise. */
+static void shard_of(const struct amp_config *c, size_t *first, uint32_t *n)
+{
+    if (!c->sync)
+        return;
+    const uint64_t r = c->sync->rank, w = c->sync->replicas, begin = r * *n / w,
+                   end = (r + 1) * *n / w;
+    *first += begin;
+    *n = (uint32_t)(end - begin);
+}
+
+/* --data-parallel: the step's loss, accuracy and rounding counts summed over the replicas. */
+static int reduce_step(const struct model_sync *sync, struct step_result *sr,
+                       struct numerics_counts *counts)
+{
+    double v[2 + 3 * MEM_NCATEGORIES + 2] = { sr->loss_sum, sr->correct };
+    uint64_t *const fields[] = { counts->rounded, counts->underflow, counts->overflow };
+    for (int f = 0; f < 3; f++)
+        for (int k = 0; k < MEM_NCATEGORIES; k++)
+            v[2 + f * MEM_NCATEGORIES + k] = (double)fields[f][k];
+    v[2 + 3 * MEM_NCATEGORIES] = (double)counts->updates;
+    v[3 + 3 * MEM_NCATEGORIES] = (double)counts->swallowed;
+    const int rc = sync->sum(sync->user, v, sizeof v / sizeof v[0]);
+    sr->loss_sum = v[0];
+    sr->correct = (uint32_t)v[1];
+    for (int f = 0; f < 3; f++)
+        for (int k = 0; k < MEM_NCATEGORIES; k++)
+            fields[f][k] = (uint64_t)v[2 + f * MEM_NCATEGORIES + k];
+    counts->updates = (uint64_t)v[2 + 3 * MEM_NCATEGORIES];
+    counts->swallowed = (uint64_t)v[3 + 3 * MEM_NCATEGORIES];
+    return rc;
+}
+
 /* One training epoch over `order`. Stops early (no error) when the loss diverges. */
 static int train_epoch(struct session *s, const struct dataset *d, const uint32_t *order,
                        struct epoch_metrics *m)
 {
     const struct amp_config *c = s->c;
     struct backend *be = &s->be;
-    const size_t batch = model_shape_of(s->model)->batch, batches = (d->n + batch - 1) / batch;
+    /* the global batch (a replica's model holds its shard of it) */
+    const size_t batch = c->batch < d->n ? c->batch : d->n, batches = (d->n + batch - 1) / batch;
     const double t0 = now_s();
     double loss_sum = 0.0;
     size_t correct = 0;
     struct numerics_counts counts;
     be->ops->read_counts(be->ctx, &counts); /* start the epoch from zero */
+    const uint64_t overflow_before = c->sync ? c->sync->overflow(c->sync->user) : 0;
     for (size_t b = 0; b < batches; b++) {
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
@@ -155,16 +191,21 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         if (global_step == c->profile_first)
             capture(s, 1);
         nvtx_push("step");
-        dataset_gather(d, order + first, n, s->st.images, s->st.labels);
+        size_t mine = first;
+        uint32_t n_mine = n;
+        shard_of(c, &mine, &n_mine);
+        dataset_gather(d, order + mine, n_mine, s->st.images, s->st.labels);
         struct step_result sr;
-        int rc = model_set_batch(s->model, s->st.images, s->st.labels, n);
+        int rc = model_set_batch(s->model, s->st.images, s->st.labels, n_mine);
         if (rc == AMP_OK)
-            rc = model_train_step(s->model, n, c->lr, c->momentum, &sr);
+            rc = model_train_step(s->model, n_mine, c->lr, c->momentum, &sr);
         nvtx_pop();
         if (global_step == c->profile_last)
             capture(s, 0);
         if (rc == AMP_OK)
             rc = be->ops->read_counts(be->ctx, &counts);
+        if (rc == AMP_OK && c->sync)
+            rc = reduce_step(c->sync, &sr, &counts);
         if (rc != AMP_OK)
             return rc;
         struct numerics_summary step_numerics;
@@ -205,6 +246,12 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
     }
     m->epoch_s = now_s() - t0;
     m->samples_per_s = (double)d->n / m->epoch_s;
+    if (c->sync) { /* the replicas still hold one model */
+        m->allreduce_overflow = c->sync->overflow(c->sync->user) - overflow_before;
+        const int rc = c->sync->check(c->sync->user, s->model);
+        if (rc != AMP_OK)
+            return rc;
+    }
     m->train_loss = loss_sum / (double)d->n;
     m->train_acc = (double)correct / (double)d->n;
     return AMP_OK;
@@ -351,7 +398,9 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
     out->plan = train_plan_of(c, r);
     out->epochs = calloc(c->epochs, sizeof *out->epochs);
     uint32_t *order = malloc(train->n * sizeof *order);
-    const uint32_t batch = (uint32_t)(c->batch < train->n ? c->batch : train->n);
+    uint32_t batch = (uint32_t)(c->batch < train->n ? c->batch : train->n);
+    if (c->sync) /* a replica holds its shard: at most ceil(batch / replicas) samples */
+        batch = (batch + c->sync->replicas - 1) / c->sync->replicas;
     struct session s = {
         .c = c, .r = r, .progress = progress, .out = out,
         .st = { .images = malloc((size_t)batch * train->c * train->h * train->w * sizeof(float)),
@@ -364,6 +413,8 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
     const struct model_shape shape = train_model_shape(c, train, batch);
     if (rc == AMP_OK)
         rc = train_open_model(c, r, &out->plan, &shape, be, &s.model);
+    if (rc == AMP_OK && c->sync)
+        rc = model_set_sync(s.model, c->sync);
     if (rc == AMP_OK) {
         rc = record_trace(c->net, &shape, out);
         if (rc == AMP_OK)

@@ -38,6 +38,7 @@ struct epoch_metrics {
     int32_t growth_tracker; /* the scaler's growth tracker at the end of the epoch */
     struct numerics_summary numerics;
     struct mem_stats mem;   /* the backend's memory accounting at the end of the epoch */
+    uint64_t allreduce_overflow; /* --data-parallel, BF16/FP16 all-reduce: elements overflowed */
 };
 
 /* One training step, for steps.csv. */
@@ -58,6 +59,7 @@ struct recipe_result {
     struct step_record *steps;         /* nsteps records (NULL unless config steps_csv) */
     size_t nsteps;
     int threads;
+    uint32_t rank;                     /* the MPI rank that trained it (0 in a single process) */
     int diverged;                      /* the loss became NaN/inf: training stopped */
     uint32_t diverged_epoch, diverged_step;
     int scale_below_one;               /* the dynamic scale fell below 1 at some step */

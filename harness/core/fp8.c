@@ -216,6 +216,26 @@ static inline void count_one(struct part *p, size_t lane, uint32_t ux, uint32_t 
     p->noise[lane] = fma(d, d, p->noise[lane]);
 }
 
+/* Elements [i, n) one at a time: the codes and the dequantized values where codes and deq are
+   not NULL, counted into p (element i in lane i % 8) where p is not NULL. */
+static inline void quant_scalar(struct part *p, amp_fp8 *codes, float *deq, const float *src,
+                                size_t i, size_t n, float scale, float scale_inv,
+                                const struct fp8_fmt *F)
+{
+    for (; i < n; i++) {
+        const uint32_t ux = f32_bits(src[i]);
+        const uint32_t uy = f32_bits(src[i] * scale);
+        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
+        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
+        if (p)
+            count_one(p, i & 7u, ux, uy, c, d, F);
+        if (codes)
+            codes[i] = (amp_fp8)c;
+        if (deq)
+            deq[i] = d;
+    }
+}
+
 static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t n, float scale,
                            float scale_inv, const struct fp8_fmt *F, struct fp8_stats *stats)
 {
@@ -226,18 +246,7 @@ static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t 
     }
     struct part p;
     part_init(&p);
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t ux = f32_bits(src[i]);
-        const uint32_t uy = f32_bits(src[i] * scale);
-        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
-        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
-        if (stats)
-            count_one(&p, i & 7u, ux, uy, c, d, F);
-        if (codes)
-            codes[i] = (amp_fp8)c;
-        if (deq)
-            deq[i] = d;
-    }
+    quant_scalar(stats ? &p : NULL, codes, deq, src, 0, n, scale, scale_inv, F);
     if (stats) {
         p.n = n;
         part_flush(&p, stats);
@@ -272,6 +281,20 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
     V->quantum = _mm256_set1_ps(F->quantum);
 }
 
+/* fp8_encode's subnormal code (quanta of 2^(1 - bias - mbits)) of |x| bits a, eight lanes. */
+T_AVX2_INL __m256i avx2_sub_quanta(__m256i a, const struct vfmt *V)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i e = _mm256_srli_epi32(a, 23);
+    const __m256i m = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x007FFFFF)),
+                                      _mm256_set1_epi32(0x00800000));
+    __m256i s = _mm256_sub_epi32(V->sub_base, e);
+    s = _mm256_min_epi32(_mm256_max_epi32(s, one), _mm256_set1_epi32(25));
+    const __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(s, one)), one);
+    return _mm256_srlv_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(m, half), _mm256_and_si256(_mm256_srlv_epi32(m, s), one)), s);
+}
+
 /* fp8_encode in eight lanes (signed compares are safe: |x| bits < 2^31). */
 T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
 {
@@ -281,14 +304,7 @@ T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
     const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
     const __m256i r = _mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb);
     const __m256i normal = _mm256_srlv_epi32(_mm256_sub_epi32(r, V->rebias), V->shift);
-    const __m256i e = _mm256_srli_epi32(a, 23);
-    const __m256i m = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x007FFFFF)),
-                                      _mm256_set1_epi32(0x00800000));
-    __m256i s = _mm256_sub_epi32(V->sub_base, e);
-    s = _mm256_min_epi32(_mm256_max_epi32(s, one), _mm256_set1_epi32(25));
-    const __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(s, one)), one);
-    const __m256i sub = _mm256_srlv_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(m, half), _mm256_and_si256(_mm256_srlv_epi32(m, s), one)), s);
+    const __m256i sub = avx2_sub_quanta(a, V);
     __m256i c = _mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(a, V->norm_min_m1));
     c = _mm256_blendv_epi8(c, V->ovf, _mm256_cmpgt_epi32(a, V->ovf_min_m1));
     c = _mm256_or_si256(c, sign);
@@ -308,15 +324,7 @@ T_AVX2_INL __m256i avx2_round(__m256i u, const struct vfmt *V, __m256i *mag)
     const __m256i sign = _mm256_andnot_si256(_mm256_set1_epi32((int)F32_ABS_MASK), u);
     const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
     const __m256i normal = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb), V->keep);
-    const __m256i e = _mm256_srli_epi32(a, 23);
-    const __m256i m = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x007FFFFF)),
-                                      _mm256_set1_epi32(0x00800000));
-    __m256i s = _mm256_sub_epi32(V->sub_base, e);
-    s = _mm256_min_epi32(_mm256_max_epi32(s, one), _mm256_set1_epi32(25));
-    const __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(s, one)), one);
-    const __m256i sub = _mm256_srlv_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(m, half), _mm256_and_si256(_mm256_srlv_epi32(m, s), one)), s);
-    const __m256i subv = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(sub), V->quantum));
+    const __m256i subv = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_sub_quanta(a, V)), V->quantum));
     __m256i r = _mm256_blendv_epi8(subv, normal, _mm256_cmpgt_epi32(a, V->norm_min_m1));
     r = _mm256_blendv_epi8(r, V->max_bits, _mm256_cmpgt_epi32(a, V->ovf_min_m1));
     *mag = r;
@@ -369,22 +377,21 @@ T_AVX2_INL void vstats_init(struct vstats *A)
     A->sig0 = A->sig1 = A->noi0 = A->noi1 = _mm256_setzero_pd();
 }
 
-T_AVX2_INL uint64_t avx2_hsum_u32(__m256i v)
+/* The sum of eight 32-bit counts, widened to 64 bits. */
+T_AVX2_INL uint64_t avx2_count_sum(__m256i v)
 {
-    uint32_t t[8];
-    _mm256_storeu_si256((__m256i *)t, v);
-    uint64_t s = 0;
-    for (int l = 0; l < 8; l++)
-        s += t[l];
-    return s;
+    const __m256i w = _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(v)),
+                                       _mm256_cvtepu32_epi64(_mm256_extracti128_si256(v, 1)));
+    const __m128i q = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    return (uint64_t)_mm_cvtsi128_si64(q) + (uint64_t)_mm_extract_epi64(q, 1);
 }
 
 /* Moves the per-lane counts into p (and zeroes them). */
 T_AVX2_INL void vstats_flush_counts(struct vstats *A, struct part *p)
 {
-    p->sat += avx2_hsum_u32(A->sat);
-    p->uf += avx2_hsum_u32(A->uf);
-    p->nf += avx2_hsum_u32(A->nf);
+    p->sat += avx2_count_sum(A->sat);
+    p->uf += avx2_count_sum(A->uf);
+    p->nf += avx2_count_sum(A->nf);
     A->sat = A->uf = A->nf = _mm256_setzero_si256();
 }
 
@@ -510,19 +517,25 @@ T_AVX2 static void quant_avx2(amp_fp8 *codes, float *deq, const float *src, size
     _mm256_storeu_pd(p.noise, A.noi0);
     _mm256_storeu_pd(p.noise + 4, A.noi1);
     /* The tail continues the same lanes (i is a multiple of 8 here). */
-    for (; i < n; i++) {
-        const uint32_t ux = f32_bits(src[i]);
-        const uint32_t uy = f32_bits(src[i] * scale);
-        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
-        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
-        count_one(&p, i & 7u, ux, uy, c, d, F);
-        if (codes)
-            codes[i] = (amp_fp8)c;
-        if (deq)
-            deq[i] = d;
-    }
+    quant_scalar(&p, codes, deq, src, i, n, scale, scale_inv, F);
     p.n = n;
     part_flush(&p, stats);
+}
+
+/* The end of a vectorised MX call: n elements' counts and amax from p, and the sums of squares,
+   to which each block's were added in turn (as each block's part_flush adds them). */
+static void mx_stats_finish(struct fp8_stats *stats, const struct part *p, size_t n,
+                            double signal, double noise)
+{
+    stats->n += n;
+    stats->saturated += p->sat;
+    stats->underflow += p->uf;
+    stats->nonfinite += p->nf;
+    const float amf = f32_from_bits(p->amax_bits);
+    if (!(stats->amax >= amf))
+        stats->amax = amf;
+    stats->signal = signal;
+    stats->noise = noise;
 }
 
 /* lanes_sum of the four-lane halves lo (lanes 0-3) and hi (4-7), in its order. */
@@ -592,16 +605,7 @@ T_AVX2 static void mx_run_avx2(amp_fp8 *dst, uint8_t *scales, float *deq, const 
         return;
     vstats_flush_counts(&A, &p);
     vstats_amax(&A, &p);
-    stats->n += rows * k;
-    stats->saturated += p.sat;
-    stats->underflow += p.uf;
-    stats->nonfinite += p.nf;
-    const float amf = f32_from_bits(p.amax_bits);
-    if (!(stats->amax >= amf))
-        stats->amax = amf;
-    /* (each block's sums added to the stats' in turn, as each block's part_flush does) */
-    stats->signal = signal;
-    stats->noise = noise;
+    mx_stats_finish(stats, &p, rows * k, signal, noise);
 }
 
 T_AVX2 static void dequant_avx2(float *dst, const amp_fp8 *src, size_t n, float scale_inv,
@@ -766,15 +770,8 @@ T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, floa
     p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
     _mm512_storeu_pd(p.sig, A.sig);
     _mm512_storeu_pd(p.noise, A.noi);
-    /* The tail continues the same lanes (i is a multiple of 8 here). */
-    for (; i < n; i++) {
-        const uint32_t ux = f32_bits(src[i]);
-        const uint32_t uy = f32_bits(src[i] * scale);
-        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
-        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
-        count_one(&p, i & 7u, ux, uy, c, d, F);
-        deq[i] = d;
-    }
+    /* The tail continues the same lanes (i is a multiple of 16 here). */
+    quant_scalar(&p, NULL, deq, src, i, n, scale, scale_inv, F);
     p.n = n;
     part_flush(&p, stats);
 }
@@ -828,15 +825,7 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
         return;
     zstats_flush_counts(&A, &p);
     p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
-    stats->n += rows * k;
-    stats->saturated += p.sat;
-    stats->underflow += p.uf;
-    stats->nonfinite += p.nf;
-    const float amf = f32_from_bits(p.amax_bits);
-    if (!(stats->amax >= amf))
-        stats->amax = amf;
-    stats->signal = signal;
-    stats->noise = noise;
+    mx_stats_finish(stats, &p, rows * k, signal, noise);
 }
 
 #endif /* FP8_X86 */

@@ -1,6 +1,7 @@
 // Micro-benchmarks of every backend op (Google Benchmark): conv forward/backward, linear
-// forward/backward, casts with counting, unscale + inf/NaN check and the SGD update, for each
-// backend and precision, at the seed network's shapes and a larger one. Registered at run time;
+// forward/backward, casts with counting, unscale + inf/NaN check, the SGD update and FP8
+// quantization (delayed, current, MX; training steps, with their statistics), for each backend
+// and precision, at the seed network's shapes and a larger one. Registered at run time;
 // rate counters give FLOP/s and bytes/s. The one C++ corner of the project.
 #include <benchmark/benchmark.h>
 
@@ -16,6 +17,7 @@ extern "C" {
 #include "registry.h"
 #include "error.h"
 #include "scaler.h"
+#include "fp8_scaling.h"
 }
 
 namespace {
@@ -197,6 +199,48 @@ void sgd(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
         (double)n * (4 * 5 + (copy ? dtype_size(p.dtype) : 0)), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// FP8 quantization of the conv output gradient in a training step, as the FP8 recipes quantize
+// it: read in the precision's dtype, E5M2 (MX: E4M3, blocks along each sample), the statistics
+// and, for delayed scaling, the amax history updated (a history of 16 steps).
+void fp8_quantize(benchmark::State &st, backend *be, const Shape &s, const Precision &p,
+                  fp8_scaling scaling)
+{
+    Tensors t{ be, {} };
+    const size_t n = (size_t)s.batch * s.channels * kH * kW;
+    const uint32_t history_len = 16;
+    amp_tensor *src = t.make(n, p.dtype, MEM_ACTIVATION_GRADS);
+    amp_tensor *dst = t.make(n, AMP_F32, MEM_ACTIVATION_GRADS);
+    amp_tensor *state = t.make((sizeof(fp8_tensor_state) + 3) / 4, AMP_I32, MEM_OPTIMIZER);
+    amp_tensor *history = t.make(history_len, AMP_F32, MEM_OPTIMIZER);
+    const fp8_tensor_state init = fp8_state_make(scaling == FP8_SCALING_MX ? FP8_E4M3 : FP8_E5M2, history_len,
+                                                 MX_SCALE_RCEIL, s.channels * kH * kW);
+    be->ops->upload(be->ctx, state->data, &init, sizeof init);
+    const std::vector<float> zeros(history_len, 0.0f);
+    be->ops->upload(be->ctx, history->data, zeros.data(), zeros.size() * sizeof(float));
+    fill(be, src, 0.01f);
+    timed(st, be, [&] {
+        be->ops->fp8_quantize(be->ctx, dst, src, scaling,
+                              state, scaling == FP8_SCALING_DELAYED ? history : nullptr, 1);
+    });
+    st.counters["bytes/s"] = benchmark::Counter((double)n * (dtype_size(p.dtype) + 4),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void fp8_delayed(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
+{
+    fp8_quantize(st, be, s, p, FP8_SCALING_DELAYED);
+}
+
+void fp8_current(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
+{
+    fp8_quantize(st, be, s, p, FP8_SCALING_CURRENT);
+}
+
+void mxfp8(benchmark::State &st, backend *be, const Shape &s, const Precision &p)
+{
+    fp8_quantize(st, be, s, p, FP8_SCALING_MX);
+}
+
 struct Op {
     const char *name;
     Body body;
@@ -205,7 +249,8 @@ struct Op {
 const Op kOps[] = { { "conv_forward", conv_forward, true },   { "conv_backward", conv_backward, true },
                     { "linear_forward", linear_forward, true }, { "linear_backward", linear_backward, true },
                     { "cast", cast, false },                  { "unscale", unscale, false },
-                    { "sgd", sgd, false } };
+                    { "sgd", sgd, false },                    { "fp8_delayed", fp8_delayed, false },
+                    { "fp8_current", fp8_current, false },    { "mxfp8", mxfp8, false } };
 
 } // namespace
 
@@ -227,6 +272,10 @@ int main(int argc, char **argv)
                     continue;
                 if (!op.all_precisions && p.dtype == AMP_F32 && std::strcmp(op.name, "sgd") != 0)
                     continue;
+                if (op.body == fp8_delayed || op.body == fp8_current || op.body == mxfp8) {
+                    if (!be.ops->fp8_quantize || p.dtype == AMP_F16)
+                        continue; // (the FP8 recipes' other activations are BF16)
+                }
                 for (const Shape &s : kShapes) {
                     const std::string name = std::string(be.ops->name) + "/" + op.name + "/" +
                                              p.name + "/" + s.name;

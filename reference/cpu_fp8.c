@@ -33,12 +33,16 @@ static void widen(float *dst, const struct amp_tensor *src, size_t p0, size_t le
         memcpy(dst + p0, (const float *)src->data + p0, len * sizeof *dst);
 }
 
-static float amax_of(struct cpu_ctx *c, const float *x, size_t n)
+/* Widens src into x, piece by piece, and returns the amax of x, each piece's taken while it is
+ * in cache. */
+static float widen_amax(struct cpu_ctx *c, float *x, const struct amp_tensor *src, size_t n)
 {
     float m = 0.0f;
 #pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) reduction(max : m)
     for (size_t p0 = 0; p0 < n; p0 += PIECE) {
-        const float a = fp8_amax(x + p0, n - p0 < PIECE ? n - p0 : PIECE);
+        const size_t len = n - p0 < PIECE ? n - p0 : PIECE;
+        widen(x, src, p0, len);
+        const float a = fp8_amax(x + p0, len);
         m = a > m ? a : m;
     }
     return m;
@@ -54,15 +58,10 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     const int mx = scaling == FP8_SCALING_MX;
     float *x = dst->data;
     const size_t n = src->numel;
-    /* Current scaling needs the amax before quantizing: widen it all first; else each piece is
-     * widened and quantized while it is in cache. */
+    /* Current scaling needs the amax before quantizing: widen it all first (taking the amax on
+     * the way); else each piece is widened and quantized while it is in cache. */
     const int current = scaling == FP8_SCALING_CURRENT;
-    if (current) {
-#pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
-        for (size_t p0 = 0; p0 < n; p0 += PIECE)
-            widen(x, src, p0, n - p0 < PIECE ? n - p0 : PIECE);
-    }
-    const float scale = current ? fp8_current_scale(s, amax_of(c, x, n)) : s->scale;
+    const float scale = current ? fp8_current_scale(s, widen_amax(c, x, src, n)) : s->scale;
     const float scale_inv = 1.0f / scale;
     /* A piece: PIECE elements, or under MX as many whole rows as fit (at least one). */
     const size_t row = mx ? s->mx_row : 1;

@@ -170,6 +170,8 @@ enum {
     KS = 2 * VN,  /* columns k per strip: two machine vectors */
     DW_JT = 5,    /* weight rows per dweight tile */
     DX_NT = 6,    /* samples per dinp tile */
+    GROUP_STRIPS = 8,        /* strips per group (below) at most */
+    GROUP_FLOATS = 1 << 15,  /* a group's widened rows: about this many floats (128 KB) */
 };
 
 /* dst[r][0..KS) = sum over i < cnt (in order) of s[i * si + r * sr] * v[i * ldv + 0..KS), for
@@ -269,7 +271,7 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
     if (dbias)
         bias_grad(c, dbias, dout, (int)n, (int)m);
     /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. dout
-     * (small: [N][M]) widened once; inp and weight strips widened per strip when needed. */
+     * (small: [N][M]) widened once; inp and weight widened per group of strips when needed. */
     const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
     const int plain_x = plain_f32(inp, math), plain_w = plain_f32(weight, math);
     float *gbuf = NULL;
@@ -281,51 +283,63 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
         cpu_load(gbuf, dout, 0, N * M, cpu_tf32(dout, math));
         g = gbuf;
     }
+    /* Strips go in groups of up to GROUP_STRIPS (fewer where N or M is large, so that a
+     * group's widened rows stay near GROUP_FLOATS): a group's widened operands and its rounded
+     * results move through cpu_load and cpu_store one row of the group at a time, not one row
+     * of a strip. Grouping changes no chain. */
     const size_t strips = K / KS, K0 = strips * KS;
-    const size_t vfloats = (N > M ? N : M) * KS;
+    const size_t rows = N > M ? N : M;
+    size_t group = rows ? GROUP_FLOATS / (rows * KS) : GROUP_STRIPS;
+    group = group < 1 ? 1 : group > GROUP_STRIPS ? GROUP_STRIPS : group;
+    const size_t groups = (strips + group - 1) / group, vfloats = rows * group * KS;
 #pragma omp parallel num_threads(c->threads) if (N * K * M >= CPU_PARALLEL_MIN)
     {
         struct lowp_counts wcounts = { 0 }, xcounts = { 0 };
         float *vbuf = malloc(vfloats * sizeof *vbuf);
         if (!vbuf)
             abort();
-        float obuf[(DW_JT > DX_NT ? DW_JT : DX_NT) * KS];
+        float obuf[(DW_JT > DX_NT ? DW_JT : DX_NT) * GROUP_STRIPS * KS];
 #pragma omp for schedule(static)
-        for (size_t st = 0; st < strips; st++) {
-            const size_t k0 = st * KS;
+        for (size_t gi = 0; gi < groups; gi++) {
+            const size_t s0 = gi * group, ns = strips - s0 < group ? strips - s0 : group;
+            const size_t k0 = s0 * KS, w = ns * KS; /* the group's columns k0 .. k0 + w */
             /* dweight[j, k0..]: the chain over n of dout[n, j] * inp[n, k0..]. */
             const float *x = (const float *)inp->data + k0;
             size_t ldx = K;
             if (!plain_x) {
                 for (size_t i = 0; i < N; i++)
-                    cpu_load(vbuf + i * KS, inp, i * K + k0, KS, tf32_x);
-                x = vbuf, ldx = KS;
+                    cpu_load(vbuf + i * w, inp, i * K + k0, w, tf32_x);
+                x = vbuf, ldx = w;
             }
             const int wdirect = dweight->dtype == AMP_F32;
             for (size_t j0 = 0; j0 < M; j0 += DW_JT) {
                 const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
                 float *dst = wdirect ? (float *)dweight->data + j0 * K + k0 : obuf;
-                strip_rows(dst, wdirect ? K : KS, g + j0, M, 1, x, ldx, N, jt);
+                const size_t ldd = wdirect ? K : w;
+                for (size_t s = 0; s < ns; s++)
+                    strip_rows(dst + s * KS, ldd, g + j0, M, 1, x + s * KS, ldx, N, jt);
                 for (int r = 0; !wdirect && r < jt; r++)
-                    cpu_store(dweight, (j0 + (size_t)r) * K + k0, obuf + r * KS, KS, &wcounts);
+                    cpu_store(dweight, (j0 + (size_t)r) * K + k0, obuf + r * w, w, &wcounts);
             }
             if (!dinp)
                 continue;
             /* dinp[n, k0..]: the chain over j of dout[n, j] * weight[j, k0..]. */
-            const float *w = (const float *)weight->data + k0;
+            const float *wt = (const float *)weight->data + k0;
             size_t ldw = K;
             if (!plain_w) {
                 for (size_t j = 0; j < M; j++)
-                    cpu_load(vbuf + j * KS, weight, j * K + k0, KS, tf32_w);
-                w = vbuf, ldw = KS;
+                    cpu_load(vbuf + j * w, weight, j * K + k0, w, tf32_w);
+                wt = vbuf, ldw = w;
             }
             const int xdirect = dinp->dtype == AMP_F32;
             for (size_t n0 = 0; n0 < N; n0 += DX_NT) {
                 const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
                 float *dst = xdirect ? (float *)dinp->data + n0 * K + k0 : obuf;
-                strip_rows(dst, xdirect ? K : KS, g + n0 * M, 1, M, w, ldw, M, nt);
+                const size_t ldd = xdirect ? K : w;
+                for (size_t s = 0; s < ns; s++)
+                    strip_rows(dst + s * KS, ldd, g + n0 * M, 1, M, wt + s * KS, ldw, M, nt);
                 for (int r = 0; !xdirect && r < nt; r++)
-                    cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * KS, KS, &xcounts);
+                    cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * w, w, &xcounts);
             }
         }
 #pragma omp single

@@ -164,7 +164,7 @@ static void test_mxcsr(void)
 #endif
 }
 
-static const char *const PATHS[] = {"avx2", "portable"};
+static const char *const PATHS[] = {"avx512", "avx2", "portable"};
 
 /* The random stream: the scalar conversions against the fixture's hashes,
    and on the same inputs every array path against the scalar definition. */
@@ -252,7 +252,11 @@ static void test_paths_stats(void)
                 struct fp8_stats a = {0}, b = {0}, c = {0}, e = {0};
                 fp8_quantize_array_portable(q0, x, len, s, (enum fp8_format)f, &a);
                 fp8_fake_quantize_array_portable(d0, x, len, s, inv, (enum fp8_format)f, &c);
-                if (fp8_set_fast_path("avx2") == 0) {
+                for (int fp = 0; fp < 2; fp++) {
+                    if (fp8_set_fast_path(PATHS[fp]) != 0) /* avx512, avx2 */
+                        continue;
+                    b = (struct fp8_stats){0};
+                    e = (struct fp8_stats){0};
                     fp8_quantize_array(q1, x, len, s, (enum fp8_format)f, &b);
                     bad += memcmp(q0, q1, len) != 0 || !stats_equal(&a, &b);
                     fp8_fake_quantize_array(d1, x, len, s, inv, (enum fp8_format)f, &e);
@@ -554,6 +558,65 @@ static void test_mx(void)
     }
 }
 
+/* MX fast path = portable path, bit for bit, on any FP32 bits (NaNs, infs, subnormals, blocks
+   of zeros), both formats and roundings, whole and partial blocks, into stats that already
+   hold a previous call's (the sums continue, as each block's in turn). */
+static void test_mx_paths(void)
+{
+    const size_t rows = 3, k = 4 * MX_BLOCK, n = rows * k;
+    float *x = malloc(n * sizeof *x), *y0 = malloc(n * sizeof *y0), *y1 = malloc(n * sizeof *y1);
+    uint8_t *q0 = malloc(n), *q1 = malloc(n), sc0[rows * 4], sc1[rows * 4];
+    if (!x || !y0 || !y1 || !q0 || !q1) {
+        check(0, "out of memory");
+        return;
+    }
+    int bad = 0, cases = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        for (size_t i = 0; i < n; i++) {
+            /* block 0 of row 0 zeros; otherwise random bits, some blocks scaled down to subnormal */
+            const uint32_t u = random_input(UINT64_C(7) << 40 | (uint64_t)trial << 20 | i);
+            x[i] = (i < MX_BLOCK) ? 0.0f : f32_from_bits(u);
+            if ((i / MX_BLOCK) % 5 == 3)
+                x[i] = f32_from_bits(u & 0x807FFFFFu);
+            if (trial % 2 && (i / MX_BLOCK) % 3 == 1 && (i % MX_BLOCK) != 7)
+                x[i] = f32_from_bits(u & 0xBFFFFFFFu); /* finite but for lane 7 */
+        }
+        for (int f = 0; f < 2; f++)
+            for (int r = 0; r < 2; r++)
+                for (size_t kk = MX_BLOCK; kk <= k; kk += (kk == MX_BLOCK ? MX_BLOCK / 2 + 3 : 3 * MX_BLOCK / 2 - 3)) {
+                    const size_t nr = n / kk < rows ? n / kk : rows;
+                    struct fp8_stats s0 = {.n = 5, .amax = 2.0f, .signal = 0.1, .noise = 1e-7}, s1 = s0;
+                    struct fp8_stats f0 = s0, f1 = s0;
+                    if (fp8_set_fast_path("portable") != 0)
+                        continue;
+                    mx_quantize(q0, sc0, x, nr, kk, (enum fp8_format)f, (enum mx_scale_rounding)r, &s0);
+                    memcpy(y0, x, n * sizeof *y0);
+                    mx_fake_quantize(y0, y0, nr, kk, (enum fp8_format)f, (enum mx_scale_rounding)r, &f0);
+                    for (int fp = 0; fp < 2; fp++) {
+                        if (fp8_set_fast_path(PATHS[fp]) != 0) /* avx512, avx2 */
+                            continue;
+                        s1 = f1 = (struct fp8_stats){.n = 5, .amax = 2.0f, .signal = 0.1, .noise = 1e-7};
+                        mx_quantize(q1, sc1, x, nr, kk, (enum fp8_format)f, (enum mx_scale_rounding)r, &s1);
+                        memcpy(y1, x, n * sizeof *y1);
+                        mx_fake_quantize(y1, y1, nr, kk, (enum fp8_format)f, (enum mx_scale_rounding)r, &f1);
+                        const size_t nb = (kk + MX_BLOCK - 1) / MX_BLOCK;
+                        cases++;
+                        bad += memcmp(q0, q1, nr * kk) != 0 || memcmp(sc0, sc1, nr * nb) != 0;
+                        bad += memcmp(y0, y1, nr * kk * sizeof *y0) != 0;
+                        bad += !stats_equal(&s0, &s1) || !stats_equal(&f0, &f1);
+                    }
+                }
+    }
+    fp8_set_fast_path("auto");
+    check(bad == 0, "mx: the avx512, avx2 and portable paths agree on codes, scales, fake quantized values and "
+          "stats (NaN, inf, subnormal and zero blocks; stats continued) in %d cases (%d bad)", cases, bad);
+    free(x);
+    free(y0);
+    free(y1);
+    free(q0);
+    free(q1);
+}
+
 int main(void)
 {
     test_constants();
@@ -565,6 +628,7 @@ int main(void)
     test_paths_stats();
     test_e8m0();
     test_mx();
+    test_mx_paths();
     test_random();
     printf("fp8 fast path: %s\n", fp8_fast_path());
     return check_summary();

@@ -216,6 +216,26 @@ static inline void count_one(struct part *p, size_t lane, uint32_t ux, uint32_t 
     p->noise[lane] = fma(d, d, p->noise[lane]);
 }
 
+/* Elements [i, n) one at a time: the codes and the dequantized values where codes and deq are
+   not NULL, counted into p (element i in lane i % 8) where p is not NULL. */
+static inline void quant_scalar(struct part *p, amp_fp8 *codes, float *deq, const float *src,
+                                size_t i, size_t n, float scale, float scale_inv,
+                                const struct fp8_fmt *F)
+{
+    for (; i < n; i++) {
+        const uint32_t ux = f32_bits(src[i]);
+        const uint32_t uy = f32_bits(src[i] * scale);
+        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
+        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
+        if (p)
+            count_one(p, i & 7u, ux, uy, c, d, F);
+        if (codes)
+            codes[i] = (amp_fp8)c;
+        if (deq)
+            deq[i] = d;
+    }
+}
+
 static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t n, float scale,
                            float scale_inv, const struct fp8_fmt *F, struct fp8_stats *stats)
 {
@@ -226,18 +246,7 @@ static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t 
     }
     struct part p;
     part_init(&p);
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t ux = f32_bits(src[i]);
-        const uint32_t uy = f32_bits(src[i] * scale);
-        const uint32_t c = fp8_encode(uy, F, F->maxnorm);
-        const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
-        if (stats)
-            count_one(&p, i & 7u, ux, uy, c, d, F);
-        if (codes)
-            codes[i] = (amp_fp8)c;
-        if (deq)
-            deq[i] = d;
-    }
+    quant_scalar(stats ? &p : NULL, codes, deq, src, 0, n, scale, scale_inv, F);
     if (stats) {
         p.n = n;
         part_flush(&p, stats);
@@ -250,7 +259,7 @@ static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t 
 #define T_AVX2_INL __attribute__((target("avx2,fma"), always_inline)) static inline
 
 struct vfmt {
-    __m256i shift, halfm1, rebias, norm_min_m1, sub_base, ovf_min_m1, max_bits, ovf, mmask,
+    __m256i shift, halfm1, keep, rebias, norm_min_m1, sub_base, ovf_min_m1, max_bits, ovf, mmask,
         inf_code, nan_min_m1;
     __m256 quantum;
 };
@@ -259,6 +268,7 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
 {
     V->shift = _mm256_set1_epi32((int)F->shift);
     V->halfm1 = _mm256_set1_epi32((int)((1u << (F->shift - 1)) - 1u));
+    V->keep = _mm256_set1_epi32((int)~((1u << F->shift) - 1u));
     V->rebias = _mm256_set1_epi32((int)F->rebias);
     V->norm_min_m1 = _mm256_set1_epi32((int)(F->norm_min - 1u));
     V->sub_base = _mm256_set1_epi32((int)F->sub_base);
@@ -271,6 +281,20 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
     V->quantum = _mm256_set1_ps(F->quantum);
 }
 
+/* fp8_encode's subnormal code (quanta of 2^(1 - bias - mbits)) of |x| bits a, eight lanes. */
+T_AVX2_INL __m256i avx2_sub_quanta(__m256i a, const struct vfmt *V)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i e = _mm256_srli_epi32(a, 23);
+    const __m256i m = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x007FFFFF)),
+                                      _mm256_set1_epi32(0x00800000));
+    __m256i s = _mm256_sub_epi32(V->sub_base, e);
+    s = _mm256_min_epi32(_mm256_max_epi32(s, one), _mm256_set1_epi32(25));
+    const __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(s, one)), one);
+    return _mm256_srlv_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(m, half), _mm256_and_si256(_mm256_srlv_epi32(m, s), one)), s);
+}
+
 /* fp8_encode in eight lanes (signed compares are safe: |x| bits < 2^31). */
 T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
 {
@@ -280,18 +304,31 @@ T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
     const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
     const __m256i r = _mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb);
     const __m256i normal = _mm256_srlv_epi32(_mm256_sub_epi32(r, V->rebias), V->shift);
-    const __m256i e = _mm256_srli_epi32(a, 23);
-    const __m256i m = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x007FFFFF)),
-                                      _mm256_set1_epi32(0x00800000));
-    __m256i s = _mm256_sub_epi32(V->sub_base, e);
-    s = _mm256_min_epi32(_mm256_max_epi32(s, one), _mm256_set1_epi32(25));
-    const __m256i half = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(s, one)), one);
-    const __m256i sub = _mm256_srlv_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(m, half), _mm256_and_si256(_mm256_srlv_epi32(m, s), one)), s);
+    const __m256i sub = avx2_sub_quanta(a, V);
     __m256i c = _mm256_blendv_epi8(sub, normal, _mm256_cmpgt_epi32(a, V->norm_min_m1));
     c = _mm256_blendv_epi8(c, V->ovf, _mm256_cmpgt_epi32(a, V->ovf_min_m1));
     c = _mm256_or_si256(c, sign);
     return _mm256_blendv_epi8(c, _mm256_set1_epi32((int)FP8_NAN),
+                              _mm256_cmpgt_epi32(a, _mm256_set1_epi32((int)F32_INF_BITS)));
+}
+
+/* fp8_decode(avx2_encode(u)) in eight lanes, without the codes: u rounded to the format's
+   values in FP32 bits. mag gets the result's magnitude bits (0 exactly where the code's are).
+   Normal: the code's bits moved back are r & keep (r as in fp8_encode; the rebias is a multiple
+   of 2^23); subnormal: sub * quantum, as fp8_decode (sub = 2^mbits is the smallest normal,
+   correctly); overflow: max; NaN: the canonical NaN's, 0x7FC00000, whatever the sign. */
+T_AVX2_INL __m256i avx2_round(__m256i u, const struct vfmt *V, __m256i *mag)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32((int)F32_ABS_MASK));
+    const __m256i sign = _mm256_andnot_si256(_mm256_set1_epi32((int)F32_ABS_MASK), u);
+    const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
+    const __m256i normal = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb), V->keep);
+    const __m256i subv = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_sub_quanta(a, V)), V->quantum));
+    __m256i r = _mm256_blendv_epi8(subv, normal, _mm256_cmpgt_epi32(a, V->norm_min_m1));
+    r = _mm256_blendv_epi8(r, V->max_bits, _mm256_cmpgt_epi32(a, V->ovf_min_m1));
+    *mag = r;
+    return _mm256_blendv_epi8(_mm256_or_si256(r, sign), _mm256_set1_epi32((int)F32_QNAN_BITS),
                               _mm256_cmpgt_epi32(a, _mm256_set1_epi32((int)F32_INF_BITS)));
 }
 
@@ -327,6 +364,118 @@ T_AVX2_INL __m256i avx2_load8(const amp_fp8 *src)
 /* Per-lane counters are 32-bit: flushed every COUNT_CHUNK elements. */
 #define COUNT_CHUNK ((size_t)1 << 28)
 
+/* The stats of the vector loop: per-lane counts, the amax bits, and the sums of squares of
+   lanes 0-3 and 4-7 (element i in lane i % 8). */
+struct vstats {
+    __m256i sat, uf, nf, amax;
+    __m256d sig0, sig1, noi0, noi1;
+};
+
+T_AVX2_INL void vstats_init(struct vstats *A)
+{
+    A->sat = A->uf = A->nf = A->amax = _mm256_setzero_si256();
+    A->sig0 = A->sig1 = A->noi0 = A->noi1 = _mm256_setzero_pd();
+}
+
+/* The sum of eight 32-bit counts, widened to 64 bits. */
+T_AVX2_INL uint64_t avx2_count_sum(__m256i v)
+{
+    const __m256i w = _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(v)),
+                                       _mm256_cvtepu32_epi64(_mm256_extracti128_si256(v, 1)));
+    const __m128i q = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    return (uint64_t)_mm_cvtsi128_si64(q) + (uint64_t)_mm_extract_epi64(q, 1);
+}
+
+/* Moves the per-lane counts into p (and zeroes them). */
+T_AVX2_INL void vstats_flush_counts(struct vstats *A, struct part *p)
+{
+    p->sat += avx2_count_sum(A->sat);
+    p->uf += avx2_count_sum(A->uf);
+    p->nf += avx2_count_sum(A->nf);
+    A->sat = A->uf = A->nf = _mm256_setzero_si256();
+}
+
+T_AVX2_INL void vstats_amax(const struct vstats *A, struct part *p)
+{
+    uint32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, A->amax);
+    for (int l = 0; l < 8; l++)
+        p->amax_bits = t[l] > p->amax_bits ? t[l] : p->amax_bits;
+}
+
+/* Eight elements x: y = x * scale, c = fp8(y) saturated, returns the dequantized c * scale_inv;
+   the codes (in 32-bit lanes) into *code when code is not NULL; counts them into A when A is not
+   NULL. */
+T_AVX2_INL __m256 avx2_quant8(__m256 x, __m256 vs, __m256 vsi, const struct vfmt *V, __m256i *code,
+                              struct vstats *A)
+{
+    const __m256 y = _mm256_mul_ps(x, vs);
+    __m256i mag; /* the code's magnitude bits, or the value's: zero for the same lanes */
+    __m256 d;
+    if (code) {
+        const __m256i c = avx2_encode(_mm256_castps_si256(y), V);
+        d = _mm256_mul_ps(avx2_decode(c, V), vsi);
+        *code = c;
+        mag = _mm256_and_si256(c, _mm256_set1_epi32(0x7F));
+    } else {
+        d = _mm256_mul_ps(_mm256_castsi256_ps(avx2_round(_mm256_castps_si256(y), V, &mag)), vsi);
+    }
+    if (!A)
+        return d;
+    const __m256i absm = _mm256_set1_epi32((int)F32_ABS_MASK), inf = _mm256_set1_epi32((int)F32_INF_BITS);
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i ax = _mm256_and_si256(_mm256_castps_si256(x), absm);
+    const __m256i ay = _mm256_and_si256(_mm256_castps_si256(y), absm);
+    const __m256i fin = _mm256_cmpgt_epi32(inf, ax);
+    const __m256i nonfin_y = _mm256_cmpgt_epi32(ay, inf);
+    const __m256i sat = _mm256_andnot_si256(nonfin_y, _mm256_cmpgt_epi32(ay, V->ovf_min_m1));
+    const __m256i uf = _mm256_andnot_si256(_mm256_cmpeq_epi32(ax, zero), _mm256_cmpeq_epi32(mag, zero));
+    A->sat = _mm256_sub_epi32(A->sat, sat);
+    A->uf = _mm256_sub_epi32(A->uf, uf);
+    A->nf = _mm256_sub_epi32(A->nf, nonfin_y);
+    A->amax = _mm256_max_epi32(A->amax, _mm256_and_si256(ax, fin));
+    const __m256 xf = _mm256_and_ps(x, _mm256_castsi256_ps(fin));
+    const __m256 df = _mm256_and_ps(d, _mm256_castsi256_ps(fin));
+    const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xf));
+    const __m256d x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(xf, 1));
+    const __m256d e0 = _mm256_sub_pd(x0, _mm256_cvtps_pd(_mm256_castps256_ps128(df)));
+    const __m256d e1 = _mm256_sub_pd(x1, _mm256_cvtps_pd(_mm256_extractf128_ps(df, 1)));
+    A->sig0 = _mm256_fmadd_pd(x0, x0, A->sig0);
+    A->sig1 = _mm256_fmadd_pd(x1, x1, A->sig1);
+    A->noi0 = _mm256_fmadd_pd(e0, e0, A->noi0);
+    A->noi1 = _mm256_fmadd_pd(e1, e1, A->noi1);
+    return d;
+}
+
+/* Elements [i, end) (whole vectors) at one scale: the codes and the dequantized values where
+   codes and deq are not NULL, counted into A where it is not NULL. */
+T_AVX2_INL void avx2_quant_run(amp_fp8 *codes, float *deq, const float *src, size_t i, size_t end,
+                               __m256 vs, __m256 vsi, const struct vfmt *V, struct vstats *A)
+{
+    for (; i < end; i += 8) {
+        __m256i c;
+        const __m256 d = avx2_quant8(_mm256_loadu_ps(src + i), vs, vsi, V, codes ? &c : NULL, A);
+        if (codes)
+            avx2_store8(codes + i, c);
+        if (deq)
+            _mm256_storeu_ps(deq + i, d);
+    }
+}
+
+/* avx2_quant_run compiled for each case of codes and A (without codes, no codes are made). */
+T_AVX2_INL void avx2_quant_span(amp_fp8 *codes, float *deq, const float *src, size_t i, size_t end,
+                                __m256 vs, __m256 vsi, const struct vfmt *V, struct vstats *A)
+{
+    if (codes && A)
+        avx2_quant_run(codes, deq, src, i, end, vs, vsi, V, A);
+    else if (codes)
+        avx2_quant_run(codes, deq, src, i, end, vs, vsi, V, NULL);
+    else if (A)
+        avx2_quant_run(NULL, deq, src, i, end, vs, vsi, V, A);
+    else
+        avx2_quant_run(NULL, deq, src, i, end, vs, vsi, V, NULL);
+}
+
 T_AVX2 static void quant_avx2(amp_fp8 *codes, float *deq, const float *src, size_t n, float scale,
                               float scale_inv, const struct fp8_fmt *F, struct fp8_stats *stats)
 {
@@ -344,85 +493,119 @@ T_AVX2 static void quant_avx2(amp_fp8 *codes, float *deq, const float *src, size
             quant_portable(codes + i, NULL, src + i, n - i, scale, scale_inv, F, NULL);
         return;
     }
+    if (!stats) {
+        avx2_quant_span(codes, deq, src, 0, nv, vs, vsi, &V, NULL);
+        i = nv;
+        if (i < n)
+            quant_portable(codes ? codes + i : NULL, deq + i, src + i, n - i, scale, scale_inv, F,
+                           NULL);
+        return;
+    }
     struct part p;
     part_init(&p);
-    const __m256i absm = _mm256_set1_epi32((int)F32_ABS_MASK), inf = _mm256_set1_epi32((int)F32_INF_BITS);
-    const __m256i zero = _mm256_setzero_si256();
-    __m256d sig0 = _mm256_setzero_pd(), sig1 = sig0, noi0 = sig0, noi1 = sig0;
-    __m256i vam = zero;
+    struct vstats A;
+    vstats_init(&A);
     while (i < nv) {
         const size_t end = (nv - i > COUNT_CHUNK) ? i + COUNT_CHUNK : nv;
-        __m256i vsat = zero, vuf = zero, vnf = zero;
-        for (; i < end; i += 8) {
-            const __m256 x = _mm256_loadu_ps(src + i);
-            const __m256 y = _mm256_mul_ps(x, vs);
-            const __m256i c = avx2_encode(_mm256_castps_si256(y), &V);
-            const __m256 d = _mm256_mul_ps(avx2_decode(c, &V), vsi);
-            if (codes)
-                avx2_store8(codes + i, c);
-            if (deq)
-                _mm256_storeu_ps(deq + i, d);
-            if (!stats)
-                continue;
-            const __m256i ax = _mm256_and_si256(_mm256_castps_si256(x), absm);
-            const __m256i ay = _mm256_and_si256(_mm256_castps_si256(y), absm);
-            const __m256i fin = _mm256_cmpgt_epi32(inf, ax);
-            const __m256i sat = _mm256_andnot_si256(_mm256_cmpgt_epi32(ay, inf),
-                                                    _mm256_cmpgt_epi32(ay, V.ovf_min_m1));
-            const __m256i uf = _mm256_andnot_si256(_mm256_cmpeq_epi32(ax, zero),
-                _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7F)), zero));
-            vsat = _mm256_sub_epi32(vsat, sat);
-            vuf = _mm256_sub_epi32(vuf, uf);
-            vnf = _mm256_sub_epi32(vnf, _mm256_cmpgt_epi32(ay, inf));
-            vam = _mm256_max_epi32(vam, _mm256_and_si256(ax, fin));
-            const __m256 xf = _mm256_and_ps(x, _mm256_castsi256_ps(fin));
-            const __m256 df = _mm256_and_ps(d, _mm256_castsi256_ps(fin));
-            const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(xf));
-            const __m256d x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(xf, 1));
-            const __m256d e0 = _mm256_sub_pd(x0, _mm256_cvtps_pd(_mm256_castps256_ps128(df)));
-            const __m256d e1 = _mm256_sub_pd(x1, _mm256_cvtps_pd(_mm256_extractf128_ps(df, 1)));
-            sig0 = _mm256_fmadd_pd(x0, x0, sig0);
-            sig1 = _mm256_fmadd_pd(x1, x1, sig1);
-            noi0 = _mm256_fmadd_pd(e0, e0, noi0);
-            noi1 = _mm256_fmadd_pd(e1, e1, noi1);
-        }
-        uint32_t t[8];
-        _mm256_storeu_si256((__m256i *)t, vsat);
-        for (int l = 0; l < 8; l++)
-            p.sat += t[l];
-        _mm256_storeu_si256((__m256i *)t, vuf);
-        for (int l = 0; l < 8; l++)
-            p.uf += t[l];
-        _mm256_storeu_si256((__m256i *)t, vnf);
-        for (int l = 0; l < 8; l++)
-            p.nf += t[l];
+        avx2_quant_span(codes, deq, src, i, end, vs, vsi, &V, &A);
+        i = end;
+        vstats_flush_counts(&A, &p);
     }
-    if (stats) {
-        uint32_t t[8];
-        _mm256_storeu_si256((__m256i *)t, vam);
-        for (int l = 0; l < 8; l++)
-            p.amax_bits = t[l] > p.amax_bits ? t[l] : p.amax_bits;
-        _mm256_storeu_pd(p.sig, sig0);
-        _mm256_storeu_pd(p.sig + 4, sig1);
-        _mm256_storeu_pd(p.noise, noi0);
-        _mm256_storeu_pd(p.noise + 4, noi1);
-        /* The tail continues the same lanes (i is a multiple of 8 here). */
-        for (; i < n; i++) {
-            const uint32_t ux = f32_bits(src[i]);
-            const uint32_t uy = f32_bits(src[i] * scale);
-            const uint32_t c = fp8_encode(uy, F, F->maxnorm);
-            const float d = f32_from_bits(fp8_decode(c, F)) * scale_inv;
-            count_one(&p, i & 7u, ux, uy, c, d, F);
-            if (codes)
-                codes[i] = (amp_fp8)c;
-            if (deq)
-                deq[i] = d;
-        }
-        p.n = n;
-        part_flush(&p, stats);
-    } else if (i < n) {
-        quant_portable(codes ? codes + i : NULL, deq + i, src + i, n - i, scale, scale_inv, F, NULL);
+    vstats_amax(&A, &p);
+    _mm256_storeu_pd(p.sig, A.sig0);
+    _mm256_storeu_pd(p.sig + 4, A.sig1);
+    _mm256_storeu_pd(p.noise, A.noi0);
+    _mm256_storeu_pd(p.noise + 4, A.noi1);
+    /* The tail continues the same lanes (i is a multiple of 8 here). */
+    quant_scalar(&p, codes, deq, src, i, n, scale, scale_inv, F);
+    p.n = n;
+    part_flush(&p, stats);
+}
+
+/* The end of a vectorised MX call: n elements' counts and amax from p, and the sums of squares,
+   to which each block's were added in turn (as each block's part_flush adds them). */
+static void mx_stats_finish(struct fp8_stats *stats, const struct part *p, size_t n,
+                            double signal, double noise)
+{
+    stats->n += n;
+    stats->saturated += p->sat;
+    stats->underflow += p->uf;
+    stats->nonfinite += p->nf;
+    const float amf = f32_from_bits(p->amax_bits);
+    if (!(stats->amax >= amf))
+        stats->amax = amf;
+    stats->signal = signal;
+    stats->noise = noise;
+}
+
+/* lanes_sum of the four-lane halves lo (lanes 0-3) and hi (4-7), in its order. */
+T_AVX2_INL double avx2_lanes_sum(__m256d lo, __m256d hi)
+{
+    const __m256d h = _mm256_hadd_pd(lo, hi); /* v0+v1, v4+v5, v2+v3, v6+v7 */
+    const __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(q) + _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+}
+
+/* The largest |x| bit pattern of a whole block (MX_BLOCK floats), NaNs included when nan is
+   set (floor), else left out (rceil: fmaxf ignores them). */
+T_AVX2_INL uint32_t avx2_block_amax_bits(const float *x, int nan)
+{
+    const __m256i absm = _mm256_set1_epi32((int)F32_ABS_MASK);
+    const __m256i lim = _mm256_set1_epi32((int)(F32_INF_BITS + 1u));
+    __m256i m = _mm256_setzero_si256();
+    for (int i = 0; i < MX_BLOCK; i += 8) {
+        const __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(x + i)), absm);
+        m = _mm256_max_epi32(m, nan ? a : _mm256_and_si256(a, _mm256_cmpgt_epi32(lim, a)));
     }
+    m = _mm256_max_epi32(m, _mm256_permute2x128_si256(m, m, 1));
+    m = _mm256_max_epi32(m, _mm256_shuffle_epi32(m, 0x4E));
+    m = _mm256_max_epi32(m, _mm256_shuffle_epi32(m, 0xB1));
+    return (uint32_t)_mm256_cvtsi256_si32(m);
+}
+
+/* mx_run's rows for rows of whole blocks (k a multiple of MX_BLOCK), block by block as mx_run
+   does: the same scales, outputs and stats (each block's sums of squares added in turn). */
+T_AVX2 static void mx_run_avx2(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src,
+                               size_t rows, size_t k, const struct fp8_fmt *F,
+                               enum mx_scale_rounding r, struct fp8_stats *stats)
+{
+    const size_t nb = k / MX_BLOCK;
+    if (rows * nb == 0)
+        return; /* (no block: the stats are not touched, as mx_run leaves them) */
+    struct vfmt V;
+    vfmt_init(&V, F);
+    struct part p;
+    part_init(&p);
+    struct vstats A;
+    vstats_init(&A);
+    double signal = stats ? stats->signal : 0.0, noise = stats ? stats->noise : 0.0;
+    size_t counted = 0; /* elements in A's counts */
+    for (size_t blk = 0; blk < rows * nb; blk++) {
+        const size_t off = blk * MX_BLOCK;
+        const uint32_t am = avx2_block_amax_bits(src + off, r != MX_SCALE_RCEIL);
+        const struct mx_block_scale s = (r == MX_SCALE_RCEIL)
+                                            ? mx_scale_rceil_of(f32_from_bits(am), F->max)
+                                            : mx_scale_floor_of(am, F->emax_elem);
+        if (scales)
+            scales[blk] = (uint8_t)s.e;
+        const __m256 vs = _mm256_set1_ps(s.mul), vsi = _mm256_set1_ps(mx_e8m0_value(s.e));
+        A.sig0 = A.sig1 = A.noi0 = A.noi1 = _mm256_setzero_pd();
+        avx2_quant_span(dst, deq, src, off, off + MX_BLOCK, vs, vsi, &V, stats ? &A : NULL);
+        if (!stats)
+            continue;
+        signal += avx2_lanes_sum(A.sig0, A.sig1);
+        noise += avx2_lanes_sum(A.noi0, A.noi1);
+        counted += MX_BLOCK;
+        if (counted >= COUNT_CHUNK) {
+            vstats_flush_counts(&A, &p);
+            counted = 0;
+        }
+    }
+    if (!stats)
+        return;
+    vstats_flush_counts(&A, &p);
+    vstats_amax(&A, &p);
+    mx_stats_finish(stats, &p, rows * k, signal, noise);
 }
 
 T_AVX2 static void dequant_avx2(float *dst, const amp_fp8 *src, size_t n, float scale_inv,
@@ -457,6 +640,194 @@ T_AVX2 static float amax_avx2(const float *src, size_t n)
     return r;
 }
 
+/* ---- AVX-512F: the fake quantization (no codes) in sixteen lanes, the same integer steps ---- */
+
+#define T_512 __attribute__((target("avx512f,avx2,fma")))
+#define T_512_INL __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
+
+struct zfmt {
+    __m512i shift, halfm1, keep, sub_base, norm_min_m1, ovf_min_m1, max_bits;
+    __m512 quantum;
+};
+
+T_512_INL void zfmt_init(struct zfmt *Z, const struct fp8_fmt *F)
+{
+    Z->shift = _mm512_set1_epi32((int)F->shift);
+    Z->halfm1 = _mm512_set1_epi32((int)((1u << (F->shift - 1)) - 1u));
+    Z->keep = _mm512_set1_epi32((int)~((1u << F->shift) - 1u));
+    Z->sub_base = _mm512_set1_epi32((int)F->sub_base);
+    Z->norm_min_m1 = _mm512_set1_epi32((int)(F->norm_min - 1u));
+    Z->ovf_min_m1 = _mm512_set1_epi32((int)(F->ovf_min - 1u));
+    Z->max_bits = _mm512_set1_epi32((int)F->max_bits);
+    Z->quantum = _mm512_set1_ps(F->quantum);
+}
+
+/* avx2_round in sixteen lanes. */
+T_512_INL __m512i avx512_round(__m512i u, const struct zfmt *Z, __m512i *mag)
+{
+    const __m512i one = _mm512_set1_epi32(1), absm = _mm512_set1_epi32((int)F32_ABS_MASK);
+    const __m512i a = _mm512_and_si512(u, absm);
+    const __m512i sign = _mm512_andnot_si512(absm, u);
+    const __m512i lsb = _mm512_and_si512(_mm512_srlv_epi32(a, Z->shift), one);
+    const __m512i normal = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(a, Z->halfm1), lsb), Z->keep);
+    const __m512i e = _mm512_srli_epi32(a, 23);
+    const __m512i m = _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0x007FFFFF)),
+                                      _mm512_set1_epi32(0x00800000));
+    __m512i s = _mm512_sub_epi32(Z->sub_base, e);
+    s = _mm512_min_epi32(_mm512_max_epi32(s, one), _mm512_set1_epi32(25));
+    const __m512i half = _mm512_sub_epi32(_mm512_sllv_epi32(one, _mm512_sub_epi32(s, one)), one);
+    const __m512i sub = _mm512_srlv_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(m, half), _mm512_and_si512(_mm512_srlv_epi32(m, s), one)), s);
+    const __m512i subv = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(sub), Z->quantum));
+    __m512i r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->norm_min_m1), subv, normal);
+    r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->ovf_min_m1), r, Z->max_bits);
+    *mag = r;
+    return _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32((int)F32_INF_BITS)),
+                                   _mm512_or_si512(r, sign), _mm512_set1_epi32((int)F32_QNAN_BITS));
+}
+
+/* The stats of the sixteen-lane loop: per-lane counts, amax bits, and the sums of squares in
+   eight double lanes (element i in lane i % 8: the lower eight floats, then the upper eight). */
+struct zstats {
+    __m512i sat, uf, nf, amax;
+    __m512d sig, noi;
+};
+
+/* Sixteen elements x: the dequantized fp8(x * scale) * scale_inv, counted into A if not NULL. */
+T_512_INL __m512 avx512_quant16(__m512 x, __m512 vs, __m512 vsi, const struct zfmt *Z,
+                                struct zstats *A)
+{
+    const __m512 y = _mm512_mul_ps(x, vs);
+    __m512i mag;
+    const __m512 d = _mm512_mul_ps(_mm512_castsi512_ps(avx512_round(_mm512_castps_si512(y), Z, &mag)), vsi);
+    if (!A)
+        return d;
+    const __m512i one = _mm512_set1_epi32(1), absm = _mm512_set1_epi32((int)F32_ABS_MASK);
+    const __m512i inf = _mm512_set1_epi32((int)F32_INF_BITS);
+    const __m512i ax = _mm512_and_si512(_mm512_castps_si512(x), absm);
+    const __m512i ay = _mm512_and_si512(_mm512_castps_si512(y), absm);
+    const __mmask16 fin = _mm512_cmplt_epi32_mask(ax, inf);
+    const __mmask16 nonfin_y = _mm512_cmpgt_epi32_mask(ay, inf);
+    const __mmask16 sat = _mm512_mask_cmpgt_epi32_mask((__mmask16)~nonfin_y, ay, Z->ovf_min_m1);
+    const __mmask16 uf = _mm512_mask_cmpeq_epi32_mask(_mm512_test_epi32_mask(ax, ax), mag,
+                                                       _mm512_setzero_si512());
+    A->sat = _mm512_mask_add_epi32(A->sat, sat, A->sat, one);
+    A->uf = _mm512_mask_add_epi32(A->uf, uf, A->uf, one);
+    A->nf = _mm512_mask_add_epi32(A->nf, nonfin_y, A->nf, one);
+    A->amax = _mm512_mask_max_epi32(A->amax, fin, A->amax, ax);
+    const __m512 xf = _mm512_maskz_mov_ps(fin, x), df = _mm512_maskz_mov_ps(fin, d);
+    const __m512d x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xf));
+    const __m512d x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1)));
+    const __m512d e0 = _mm512_sub_pd(x0, _mm512_cvtps_pd(_mm512_castps512_ps256(df)));
+    const __m512d e1 = _mm512_sub_pd(x1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(df), 1))));
+    A->sig = _mm512_fmadd_pd(x1, x1, _mm512_fmadd_pd(x0, x0, A->sig));
+    A->noi = _mm512_fmadd_pd(e1, e1, _mm512_fmadd_pd(e0, e0, A->noi));
+    return d;
+}
+
+T_512_INL void zstats_flush_counts(struct zstats *A, struct part *p)
+{
+    p->sat += (uint32_t)_mm512_reduce_add_epi32(A->sat);
+    p->uf += (uint32_t)_mm512_reduce_add_epi32(A->uf);
+    p->nf += (uint32_t)_mm512_reduce_add_epi32(A->nf);
+    A->sat = A->uf = A->nf = _mm512_setzero_si512();
+}
+
+/* Elements [i, end) (whole vectors) at one scale into deq, counted into A if not NULL. */
+T_512_INL void avx512_quant_run(float *deq, const float *src, size_t i, size_t end, __m512 vs,
+                                __m512 vsi, const struct zfmt *Z, struct zstats *A)
+{
+    for (; i < end; i += 16)
+        _mm512_storeu_ps(deq + i, avx512_quant16(_mm512_loadu_ps(src + i), vs, vsi, Z, A));
+}
+
+/* quant_avx2 without codes (deq not NULL), sixteen lanes at a time. */
+T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, float scale,
+                                    float scale_inv, const struct fp8_fmt *F,
+                                    struct fp8_stats *stats)
+{
+    struct zfmt Z;
+    zfmt_init(&Z, F);
+    const __m512 vs = _mm512_set1_ps(scale), vsi = _mm512_set1_ps(scale_inv);
+    const size_t nv = n & ~(size_t)15;
+    size_t i = 0;
+    if (!stats) {
+        avx512_quant_run(deq, src, 0, nv, vs, vsi, &Z, NULL);
+        if (nv < n)
+            quant_portable(NULL, deq + nv, src + nv, n - nv, scale, scale_inv, F, NULL);
+        return;
+    }
+    struct part p;
+    part_init(&p);
+    struct zstats A = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
+    while (i < nv) {
+        const size_t end = (nv - i > COUNT_CHUNK) ? i + COUNT_CHUNK : nv;
+        avx512_quant_run(deq, src, i, end, vs, vsi, &Z, &A);
+        i = end;
+        zstats_flush_counts(&A, &p);
+    }
+    p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
+    _mm512_storeu_pd(p.sig, A.sig);
+    _mm512_storeu_pd(p.noise, A.noi);
+    /* The tail continues the same lanes (i is a multiple of 16 here). */
+    quant_scalar(&p, NULL, deq, src, i, n, scale, scale_inv, F);
+    p.n = n;
+    part_flush(&p, stats);
+}
+
+/* mx_run_avx2 without codes or scales (deq not NULL), sixteen lanes at a time. */
+T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size_t k,
+                                 const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                 struct fp8_stats *stats)
+{
+    const size_t nb = k / MX_BLOCK;
+    if (rows * nb == 0)
+        return;
+    struct zfmt Z;
+    zfmt_init(&Z, F);
+    struct part p;
+    part_init(&p);
+    struct zstats A = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
+    const __m512i absm = _mm512_set1_epi32((int)F32_ABS_MASK);
+    const __m512i lim = _mm512_set1_epi32((int)(F32_INF_BITS + 1u));
+    double signal = stats ? stats->signal : 0.0, noise = stats ? stats->noise : 0.0;
+    size_t counted = 0;
+    for (size_t blk = 0; blk < rows * nb; blk++) {
+        const size_t off = blk * MX_BLOCK;
+        const __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(src + off), absm);
+        const __m512i a1 = _mm512_and_si512(_mm512_loadu_si512(src + off + 16), absm);
+        const __m512i mx = (r == MX_SCALE_RCEIL)
+                               ? _mm512_max_epi32(_mm512_maskz_mov_epi32(_mm512_cmplt_epi32_mask(a0, lim), a0),
+                                                  _mm512_maskz_mov_epi32(_mm512_cmplt_epi32_mask(a1, lim), a1))
+                               : _mm512_max_epi32(a0, a1);
+        const uint32_t am = (uint32_t)_mm512_reduce_max_epu32(mx);
+        const struct mx_block_scale s = (r == MX_SCALE_RCEIL)
+                                            ? mx_scale_rceil_of(f32_from_bits(am), F->max)
+                                            : mx_scale_floor_of(am, F->emax_elem);
+        const __m512 vs = _mm512_set1_ps(s.mul), vsi = _mm512_set1_ps(mx_e8m0_value(s.e));
+        if (!stats) {
+            avx512_quant_run(deq, src, off, off + MX_BLOCK, vs, vsi, &Z, NULL);
+            continue;
+        }
+        A.sig = A.noi = _mm512_setzero_pd();
+        avx512_quant_run(deq, src, off, off + MX_BLOCK, vs, vsi, &Z, &A);
+        signal += avx2_lanes_sum(_mm512_castpd512_pd256(A.sig), _mm512_extractf64x4_pd(A.sig, 1));
+        noise += avx2_lanes_sum(_mm512_castpd512_pd256(A.noi), _mm512_extractf64x4_pd(A.noi, 1));
+        counted += MX_BLOCK;
+        if (counted >= COUNT_CHUNK) {
+            zstats_flush_counts(&A, &p);
+            counted = 0;
+        }
+    }
+    if (!stats)
+        return;
+    zstats_flush_counts(&A, &p);
+    p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
+    mx_stats_finish(stats, &p, rows * k, signal, noise);
+}
+
 #endif /* FP8_X86 */
 
 static void dequant_portable(float *dst, const amp_fp8 *src, size_t n, float scale_inv,
@@ -470,7 +841,7 @@ static void dequant_portable(float *dst, const amp_fp8 *src, size_t n, float sca
 /* Dispatch                                                                 */
 /* ------------------------------------------------------------------------ */
 
-enum { P_PORTABLE = 0, P_AVX2 = 1, P_UNSET = -1 };
+enum { P_PORTABLE = 0, P_AVX2 = 1, P_AVX512 = 2, P_UNSET = -1 };
 
 static _Atomic int g_path = P_UNSET;
 
@@ -482,21 +853,30 @@ static int cpu_can(int path)
     __builtin_cpu_init();
     if (path == P_AVX2)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (path == P_AVX512)
+        return __builtin_cpu_supports("avx512f") && cpu_can(P_AVX2);
 #endif
     return 0;
+}
+
+/* The widest path this CPU runs. */
+static int best_path(void)
+{
+    return cpu_can(P_AVX512) ? P_AVX512 : cpu_can(P_AVX2) ? P_AVX2 : P_PORTABLE;
 }
 
 static inline int fp8_path(void)
 {
     int p = atomic_load_explicit(&g_path, memory_order_relaxed);
     if (p == P_UNSET) {
-        p = cpu_can(P_AVX2) ? P_AVX2 : P_PORTABLE;
+        p = best_path();
         atomic_store_explicit(&g_path, p, memory_order_relaxed);
     }
     return p;
 }
 
-static const char *const PATH_NAMES[] = {[P_PORTABLE] = "portable", [P_AVX2] = "avx2"};
+static const char *const PATH_NAMES[] = {[P_PORTABLE] = "portable", [P_AVX2] = "avx2",
+                                         [P_AVX512] = "avx512"};
 
 const char *fp8_fast_path(void)
 {
@@ -505,7 +885,7 @@ const char *fp8_fast_path(void)
 
 int fp8_set_fast_path(const char *name)
 {
-    int p = (!name || strcmp(name, "auto") == 0) ? (cpu_can(P_AVX2) ? P_AVX2 : P_PORTABLE) : -1;
+    int p = (!name || strcmp(name, "auto") == 0) ? best_path() : -1;
     for (int i = 0; p < 0 && name && i < (int)(sizeof PATH_NAMES / sizeof PATH_NAMES[0]); i++)
         p = strcmp(name, PATH_NAMES[i]) == 0 ? i : -1;
     if (p < 0 || !cpu_can(p))
@@ -517,7 +897,7 @@ int fp8_set_fast_path(const char *name)
 float fp8_amax(const float *src, size_t n)
 {
 #if FP8_X86
-    if (fp8_path() == P_AVX2)
+    if (fp8_path() >= P_AVX2)
         return amax_avx2(src, n);
 #endif
     return amax_portable(src, n);
@@ -527,7 +907,12 @@ static void quant(amp_fp8 *codes, float *deq, const float *src, size_t n, float 
                   float scale_inv, const struct fp8_fmt *F, struct fp8_stats *stats)
 {
 #if FP8_X86
-    if (fp8_path() == P_AVX2) {
+    const int path = fp8_path();
+    if (path == P_AVX512 && !codes && deq) {
+        fake_quant_avx512(deq, src, n, scale, scale_inv, F, stats);
+        return;
+    }
+    if (path >= P_AVX2) {
         quant_avx2(codes, deq, src, n, scale, scale_inv, F, stats);
         return;
     }
@@ -557,7 +942,7 @@ void fp8_dequantize_array(float *dst, const amp_fp8 *src, size_t n, float scale_
                           enum fp8_format f)
 {
 #if FP8_X86
-    if (fp8_path() == P_AVX2) {
+    if (fp8_path() >= P_AVX2) {
         dequant_avx2(dst, src, n, scale_inv, fmt_of(f));
         return;
     }
@@ -593,18 +978,32 @@ static struct mx_block_scale mx_scale_floor(const float *x, size_t len, const st
     return mx_scale_floor_of(am, F->emax_elem);
 }
 
+/* (fmaxf's rule, NaNs ignored, on the bits: libm's fmaxf returns a NaN for a signaling NaN.) */
 static struct mx_block_scale mx_scale_rceil(const float *x, size_t len, const struct fp8_fmt *F)
 {
-    float am = 0.0f;
-    for (size_t i = 0; i < len; i++)
-        am = fmaxf(am, fabsf(x[i]));
-    return mx_scale_rceil_of(am, F->max);
+    uint32_t am = 0;
+    for (size_t i = 0; i < len; i++) {
+        const uint32_t a = f32_bits(x[i]) & F32_ABS_MASK;
+        am = (a > am && a <= F32_INF_BITS) ? a : am;
+    }
+    return mx_scale_rceil_of(f32_from_bits(am), F->max);
 }
 
 static void mx_run(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src, size_t rows,
                    size_t k, enum fp8_format f, enum mx_scale_rounding r, struct fp8_stats *stats)
 {
     const struct fp8_fmt *F = fmt_of(f);
+#if FP8_X86
+    const int path = fp8_path();
+    if (path == P_AVX512 && k % MX_BLOCK == 0 && !dst && !scales && deq) {
+        mx_fake_avx512(deq, src, rows, k, F, r, stats);
+        return;
+    }
+    if (path >= P_AVX2 && k % MX_BLOCK == 0) {
+        mx_run_avx2(dst, scales, deq, src, rows, k, F, r, stats);
+        return;
+    }
+#endif
     const size_t nb = (k + MX_BLOCK - 1) / MX_BLOCK;
     for (size_t row = 0; row < rows; row++) {
         for (size_t b = 0; b < nb; b++) {

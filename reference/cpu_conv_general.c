@@ -94,11 +94,14 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
         g.L = g.NQ ? up(g.NQ, NR) : NR;
     /* Strided convolutions' filter gradient: T shares of the tiles of dW [CO][CK], by output
      * channel when CK < CO (each thread then packs all of col^T and its channels of dout), else
-     * by filter column; a share's operands for a chunk of XL columns within about 2 MB. */
+     * by filter column; chunks of XL columns, whose sums start afresh, sized so that one
+     * thread's operands (all the tiles: CO6 + CK16 rows) fit in about 2 MB. XL must not depend
+     * on T: the chunks decide the summation order, and the results must not change with the
+     * thread count. */
     g.XSPLIT = g.CK < g.CO;
     g.XCTS = g.XSPLIT ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
     g.XKTS = g.XSPLIT ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
-    g.XL = clampz((524288 / (g.XCTS * MR + g.XKTS * NR)) / NR * NR, 64, 4096);
+    g.XL = clampz((524288 / (g.CO6 + g.CK16)) / NR * NR, 64, 4096);
     if (g.XL > up(g.NQ, NR))
         g.XL = g.NQ ? up(g.NQ, NR) : NR;
     return g;

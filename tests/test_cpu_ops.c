@@ -510,22 +510,25 @@ static void test_conv_fd(const struct conv_shape *s, int bias, struct rng *r)
         drop(all[i]);
 }
 
-/* The same random FP32 (and BF16) problem at 1 and 2 threads: identical bits. */
-static void test_conv_threads(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math)
+/* The same random FP32 (and BF16) problem at 1 and 2 threads: identical bits. The output and
+ * the input gradient in out_dt: dt, or FP16/BF16 from FP32 operands (an FP8 layer's). */
+static void test_conv_threads_into(const struct conv_shape *s, enum amp_dtype dt,
+                                   enum amp_dtype out_dt, enum amp_math math)
 {
     struct rng r;
     rng_seed(&r, 4242);
     struct backend *bs[2] = { &be1, &be };
-    struct amp_tensor t[2][8];
+    struct amp_tensor t[2][9];
     for (int k = 0; k < 2; k++) {
         struct backend *b = bs[k];
         t[k][0] = make_on(b, conv_xn(s), dt, MEM_ACTIVATIONS);
         t[k][1] = make_on(b, conv_wn(s), dt, MEM_WEIGHTS);
         t[k][2] = make_on(b, s->c_out, dt, MEM_WEIGHTS);
-        t[k][3] = make_on(b, conv_yn(s), dt, MEM_ACTIVATIONS);
+        t[k][3] = make_on(b, conv_yn(s), out_dt, MEM_ACTIVATIONS);
         t[k][4] = make_on(b, conv_wn(s), dt, MEM_WEIGHT_GRADS);
         t[k][5] = make_on(b, s->c_out, dt, MEM_WEIGHT_GRADS);
-        t[k][6] = make_on(b, conv_xn(s), dt, MEM_ACTIVATION_GRADS);
+        t[k][6] = make_on(b, conv_xn(s), out_dt, MEM_ACTIVATION_GRADS);
+        t[k][8] = make_on(b, conv_yn(s), dt, MEM_ACTIVATION_GRADS);
         t[k][7] = make_ws(b, s);
     }
     for (int i = 0; i < 3; i++) {
@@ -535,18 +538,25 @@ static void test_conv_threads(const struct conv_shape *s, enum amp_dtype dt, enu
     for (int k = 0; k < 2; k++) {
         struct backend *b = bs[k];
         b->ops->conv2d_forward(b->ctx, &t[k][3], &t[k][0], &t[k][1], &t[k][2], &t[k][7], s, math);
-        /* the forward output serves as the incoming gradient */
-        b->ops->conv2d_backward(b->ctx, &t[k][4], &t[k][5], &t[k][6], &t[k][3], &t[k][0],
+        /* the forward output (widened to dt) serves as the incoming gradient */
+        b->ops->cast(b->ctx, &t[k][8], &t[k][3]);
+        b->ops->conv2d_backward(b->ctx, &t[k][4], &t[k][5], &t[k][6], &t[k][8], &t[k][0],
                                 &t[k][1], &t[k][7], s, math);
     }
     check(tensors_identical(&t[0][3], &t[1][3]) && tensors_identical(&t[0][4], &t[1][4]) &&
               tensors_identical(&t[0][5], &t[1][5]) && tensors_identical(&t[0][6], &t[1][6]),
-          "conv %ux%u/%u pad %u, %ux%ux%ux%u -> %u in %s%s: identical at 1 and 2 threads",
+          "conv %ux%u/%u pad %u, %ux%ux%ux%u -> %u in %s%s%s%s: identical at 1 and 2 threads",
           s->kernel, s->kernel, s->stride, s->pad, s->n, s->c_in, s->h, s->w, s->c_out,
-          dtype_name(dt), math == AMP_MATH_TF32 ? " tf32" : "");
+          dtype_name(dt), out_dt != dt ? " into " : "", out_dt != dt ? dtype_name(out_dt) : "",
+          math == AMP_MATH_TF32 ? " tf32" : "");
     for (int k = 0; k < 2; k++)
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 9; i++)
             tensor_free(bs[k], &t[k][i]);
+}
+
+static void test_conv_threads(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math)
+{
+    test_conv_threads_into(s, dt, dt, math);
 }
 
 /* The harness sizes one workspace for the largest batch and runs smaller ones in it: the size
@@ -602,6 +612,21 @@ static void test_conv(struct rng *r)
         test_conv_threads(&big[i], AMP_F32, AMP_MATH_F32);
         test_conv_threads(&big[i], AMP_F32, AMP_MATH_TF32);
         test_conv_threads(&big[i], AMP_BF16, AMP_MATH_F32);
+        test_conv_threads_into(&big[i], AMP_F32, AMP_BF16, AMP_MATH_F32);
+    }
+    /* resnet8's convs at batch 32 (the strided ones' filter gradient once chunked its batch by
+     * the thread count), also with FP8 layers' dtypes (FP32 operands, BF16 results). */
+    const struct conv_shape resnet8[] = {
+        { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 3, .stride = 2, .pad = 1 },
+        { .n = 32, .c_in = 32, .h = 14, .w = 14, .c_out = 32, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 32, .c_in = 16, .h = 28, .w = 28, .c_out = 32, .kernel = 1, .stride = 2, .pad = 0 },
+        { .n = 32, .c_in = 32, .h = 14, .w = 14, .c_out = 64, .kernel = 3, .stride = 2, .pad = 1 },
+    };
+    for (size_t i = 0; i < sizeof resnet8 / sizeof resnet8[0]; i++) {
+        test_conv_threads_into(&resnet8[i], AMP_F32, AMP_BF16, AMP_MATH_F32);
+        test_conv_threads(&resnet8[i], AMP_F32, AMP_MATH_F32);
+        test_conv_threads(&resnet8[i], AMP_BF16, AMP_MATH_F32);
     }
 }
 

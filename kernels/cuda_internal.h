@@ -92,6 +92,14 @@ struct conv_plan {
     cudnnConvolutionDescriptor_t conv[CONV_DIRS];
     struct conv_choice choice[CONV_DIRS];
     struct conv_reject reject[CONV_DIRS];
+    /* The FP16/BF16 forward with a bias through cudnnConvolutionBiasActivationForward (sum +
+     * bias in FP32, one rounding; cuda_conv.cu's fused_choose): the bias descriptor (1 x c_out x
+     * 1 x 1 in the data's type), the identity activation and the choice (algo -1: the forward
+     * adds the bias in the epilogue, a second rounding; fused_reject says why). */
+    cudnnTensorDescriptor_t bias;
+    cudnnActivationDescriptor_t identity;
+    struct conv_choice fused;
+    struct conv_reject fused_reject;
 };
 
 /* ---- graphs (cuda_backend.cu) ---- */

@@ -823,6 +823,7 @@ const struct backend_ops cuda_backend_ops = {
     .avgpool_backward = cuda_avgpool_backward,
     .batchnorm_forward = cuda_batchnorm_forward,
     .batchnorm_backward = cuda_batchnorm_backward,
+    .gather_batch = cuda_gather_batch,
     .add = cuda_add,
     .unscale = cuda_unscale,
     .scaler_update = cuda_scaler_update,

@@ -223,6 +223,11 @@ void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor 
 void cuda_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
               const struct amp_tensor *b);
 
+/* ---- cuda_data.cu ---- */
+void cuda_gather_batch(void *ctx, struct amp_tensor *images, struct amp_tensor *labels,
+                       const struct amp_tensor *data, const struct amp_tensor *data_labels,
+                       const struct amp_tensor *idx, uint32_t n, uint32_t pixels);
+
 /* ---- cuda_pool.cu ---- */
 void cuda_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                           uint32_t n, uint32_t c, uint32_t h, uint32_t w);

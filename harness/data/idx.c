@@ -424,6 +424,13 @@ int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t l
     }
     for (size_t i = 0; i < pixels; i++)
         out->images[i] = (float)img.data[i] / 255.0f;
+    out->pixels = img.data; /* take ownership, shrinking to the kept samples */
+    img.data = NULL;
+    if (pixels > 0 && pixels < img.count) {
+        uint8_t *shrunk = realloc(out->pixels, pixels);
+        if (shrunk != NULL)
+            out->pixels = shrunk;
+    }
 
     out->labels = lab.data; /* take ownership, shrinking to the kept samples */
     lab.data = NULL;
@@ -453,6 +460,7 @@ void dataset_free(struct dataset *d)
     if (d == NULL)
         return;
     free(d->images);
+    free(d->pixels);
     free(d->labels);
     memset(d, 0, sizeof *d);
 }

@@ -17,6 +17,7 @@
 #include <cuda_profiler_api.h>
 
 #include "cuda_internal.h"
+#include "cuda_libs.h"
 #include "error.h"
 
 /* ---- errors ---- */
@@ -166,6 +167,7 @@ struct versions {
     int cudnn_cudart; /* the CUDA runtime version the loaded cuDNN was built with */
 };
 
+/* The driver's and runtime's versions, and the libraries' when they are loaded. */
 static void versions_get(struct versions *v)
 {
     memset(v, 0, sizeof *v);
@@ -174,6 +176,9 @@ static void versions_get(struct versions *v)
     if (cudaRuntimeGetVersion(&v->runtime) != cudaSuccess)
         v->runtime = 0;
     cudaGetLastError();
+    char why[8];
+    if (!cuda_libs_load(why, sizeof why))
+        return;
     cublasGetProperty(MAJOR_VERSION, &v->cublas[0]);
     cublasGetProperty(MINOR_VERSION, &v->cublas[1]);
     cublasGetProperty(PATCH_LEVEL, &v->cublas[2]);
@@ -229,9 +234,11 @@ void cuda_append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 
 /* ---- device queries (the table's entries that need no context) ---- */
 
-/* 1 when cudaGetDeviceCount finds at least one device. */
+/* 1 when cuBLAS and cuDNN load (cuda_libs.c) and cudaGetDeviceCount finds a device. */
 static int cuda_usable(char *why, size_t len)
 {
+    if (!cuda_libs_load(why, len))
+        return 0;
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
     cudaGetLastError();
@@ -277,7 +284,14 @@ static int cuda_describe_device(char *buf, size_t len)
     } else {
         cuda_append(buf, len, &pos, "CUDA device:  none (%s)\n", why);
     }
-    cuda_append(buf, len, &pos, "CUDA driver:  %s (runtime %s)\n", drv, rt);
+    cuda_append(buf, len, &pos, "CUDA driver:  %s (runtime %s, linked statically)\n", drv, rt);
+    char libs[1600];
+    if (!cuda_libs_load(libs, sizeof libs)) {
+        cuda_append(buf, len, &pos, "CUDA libs:    %s\n", libs);
+        return (int)pos;
+    }
+    cuda_libs_describe(libs, sizeof libs);
+    cuda_append(buf, len, &pos, "CUDA libs:    %s\n", libs);
     cuda_append(buf, len, &pos, "cuBLAS:       %d.%d.%d (built against %d.%d.%d)\n", v.cublas[0],
                 v.cublas[1], v.cublas[2], CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
     cuda_append(buf, len, &pos, "cuDNN:        %s (built against %d.%d.%d; its CUDA runtime %s)\n",
@@ -762,10 +776,13 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
     cudnn_version_str(dnn, sizeof dnn, v.cudnn);
     cuda_version_str(dnn_rt, sizeof dnn_rt, v.cudnn_cudart);
     version_warning(warn, sizeof warn, &v);
+    char libs[1600];
     snprintf(name, sizeof name, "%s", c->device_name);
-    for (char *p = name; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-            *p = '_';
+    cuda_libs_describe(libs, sizeof libs);
+    for (char *s : { name, libs })
+        for (char *p = s; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+                *p = '_';
     cuda_mem_sample(c);
     size_t pos = 0;
     if (len)
@@ -774,13 +791,13 @@ static int cuda_describe(void *ctx, char *buf, size_t len)
            "{\"device\": \"%s\", \"compute_capability\": \"%d.%d\", \"sm_count\": %d, "
            "\"driver\": \"%s\", \"runtime\": \"%s\", \"cublas\": \"%d.%d.%d\", \"cudnn\": \"%s\", "
            "\"cublas_built\": \"%d.%d.%d\", \"cudnn_built\": \"%d.%d.%d\", \"cudnn_cudart\": \"%s\", "
-           "\"version_warning\": \"%s\", "
+           "\"version_warning\": \"%s\", \"libraries\": \"%s\", "
            "\"deterministic\": %s, \"graphs\": %s, \"graph_captures\": %llu, "
            "\"graph_replays\": %llu, \"eager_steps\": %llu, \"steps_timed\": %llu, "
            "\"gpu_step_ms_mean\": %.6f, \"fp8_gemms\": %llu, ",
            name, c->cc_major, c->cc_minor, c->sm_count, drv, rt, v.cublas[0], v.cublas[1],
            v.cublas[2], dnn, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH, CUDNN_MAJOR,
-           CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn_rt, warn, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
+           CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn_rt, warn, libs, c->deterministic ? "true" : "false", c->graphs ? "true" : "false",
            c->captures, c->replays, c->eager_steps, c->steps_timed,
            c->steps_timed ? c->step_ms_total / (double)c->steps_timed : 0.0, c->fp8_gemms);
     cuda_append(buf, len, &pos,
@@ -830,6 +847,7 @@ const struct backend_ops cuda_backend_ops = {
     .avgpool_backward = cuda_avgpool_backward,
     .batchnorm_forward = cuda_batchnorm_forward,
     .batchnorm_backward = cuda_batchnorm_backward,
+    .gather_batch = cuda_gather_batch,
     .add = cuda_add,
     .unscale = cuda_unscale,
     .scaler_update = cuda_scaler_update,

@@ -16,9 +16,11 @@
  * CUDNN_DETERMINISTIC, and runs once on scratch tensors without an error (PyTorch's try_all).
  *
  * Bias and rounding: the FP16/BF16 3x3 forward with c_in < 8 is our own kernel (the reference's
- * sum, + bias, one rounding). Elsewhere cuDNN writes the convolution in the output dtype and an
- * epilogue adds the bias and rounds again (the bias gradient is a deterministic reduction kernel
- * here, FP32, rounded once).
+ * sum, + bias, one rounding). Other FP16/BF16 forwards with a bias run
+ * cudnnConvolutionBiasActivationForward (sum + bias in FP32, one rounding; fused_choose); where
+ * cuDNN refuses it (or for FP32) cuDNN writes the convolution in the output dtype and an epilogue
+ * adds the bias, for FP16/BF16 a second rounding (the bias gradient is a deterministic reduction
+ * kernel here, FP32, rounded once).
  * The bias is optional: without one (bias NULL) FP32 outputs are cuDNN's as they are, and
  * without dbias the bias-gradient kernels do not run.
  * The numerics counters need the value before rounding, which cuDNN does not expose: a rounded
@@ -63,22 +65,24 @@ static __device__ float conv_exact(const void *x, const void *w, int dt, float b
     return acc + b;
 }
 
-/* out = round(out + bias) in place (cuDNN's result already in out's dtype): one block per output
- * plane (n, co). FP16/BF16 results that are +-0, +-inf or +-the largest finite value (where the
- * second rounding can hide an overflow: 65472 + 40 rounds to 65504, the exact 65484 + 40 to inf)
- * are recomputed from x and w, rounded once and counted against the exact value. Without a bias
- * (bias NULL) cuDNN's result is already the single rounding of the sum: only FP16/BF16 outputs
- * need the kernel, for the count and the +-0 / +-inf elements' exact value. */
+/* out = round(out + bias) in place (cuDNN's result already in out's dtype, add_bias): one block
+ * per output plane (n, co). FP16/BF16 results that are +-0, +-inf or +-the largest finite value
+ * (where the second rounding can hide an overflow: 65472 + 40 rounds to 65504, the exact
+ * 65484 + 40 to inf) are recomputed from x and w, rounded once and counted against the exact
+ * value. Without add_bias (no bias, or the fused forward's bias already inside cuDNN's single
+ * rounding) cuDNN's result is the op's: only FP16/BF16 outputs need the kernel, for the count
+ * and the +-0 / +-inf elements' exact value (with the bias, when there is one). */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_forward_epilogue(void *out, int dt, int out_cat, const void *bias, int b_dt,
-                          const void *x, const void *w, conv_geom g, unsigned long long total,
-                          struct numerics_counts *cnt)
+                          int add_bias, const void *x, const void *w, conv_geom g,
+                          unsigned long long total, struct numerics_counts *cnt)
 {
     const unsigned plane = blockIdx.x, co = plane % g.CO, n = plane / g.CO, HW = g.OH * g.OW;
     const size_t base = (size_t)plane * HW;
     const float b = bias ? ld(bias, co, b_dt) : 0.0f;
+    const bool twice = bias && add_bias; /* a second rounding, after cuDNN's */
     if (!dt_lowp(dt)) {
-        if (bias)
+        if (twice)
             for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
                 ((float *)out)[base + p] += b;
         return;
@@ -87,9 +91,9 @@ __global__ void __launch_bounds__(CONV_THREADS)
     uint16_t *o = (uint16_t *)out + base;
     for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
         uint16_t r = o[p];
-        if (bias)
+        if (twice)
             r = bits16_rn(dt, ld(o, p, dt) + b);
-        if (bias ? bits16_extreme(dt, r) : bits16_zero_or_inf(dt, r)) {
+        if (twice ? bits16_extreme(dt, r) : bits16_zero_or_inf(dt, r)) {
             /* rare: the exact value decides and is stored */
             const float exact = conv_exact(x, w, dt, b, n, co, p / g.OW, p % g.OW, g);
             r = bits16_rn(dt, exact);
@@ -345,6 +349,10 @@ static void plan_destroy(struct conv_plan *p)
         cudnnDestroyTensorDescriptor(p->x);
     if (p->y)
         cudnnDestroyTensorDescriptor(p->y);
+    if (p->bias)
+        cudnnDestroyTensorDescriptor(p->bias);
+    if (p->identity)
+        cudnnDestroyActivationDescriptor(p->identity);
     memset(p, 0, sizeof *p);
 }
 
@@ -354,12 +362,12 @@ void cuda_conv_plans_destroy(struct cuda_ctx *c)
         plan_destroy(&c->plans[i]);
 }
 
-/* Scratch tensors of a plan's shape (x, w, y in its dtype, zeroed) on which every candidate
+/* Scratch tensors of a plan's shape (x, w, y and a bias in its dtype, zeroed) on which every candidate
  * algorithm runs once before it is chosen, as PyTorch's try_all does (aten/src/ATen/native/
  * cudnn/Conv_v7.cpp): a heuristic result or a workspace query says nothing of whether the
  * kernel launches. Allocated outside any capture, freed once the plan's algorithms are chosen. */
 struct trial {
-    void *x, *w, *y, *ws;
+    void *x, *w, *y, *bias, *ws;
     size_t ws_bytes;
 };
 
@@ -371,6 +379,8 @@ static size_t plan_bytes(const struct conv_plan *p, int which)
         return (size_t)s->n * s->c_in * s->h * s->w * e;
     if (which == 1)
         return (size_t)s->c_out * s->c_in * s->kernel * s->kernel * e;
+    if (which == 3)
+        return (size_t)s->c_out * e;
     return (size_t)s->n * s->c_out * conv_out_h(s) * conv_out_w(s) * e;
 }
 
@@ -383,8 +393,8 @@ static bool trial_open(struct cuda_ctx *c, const struct conv_plan *p, struct tri
                   "Graph (the warm-up step should have made it); rerun with --no-graph");
         return false;
     }
-    void **bufs[3] = { &t->x, &t->w, &t->y };
-    for (int i = 0; i < 3; i++)
+    void **bufs[4] = { &t->x, &t->w, &t->y, &t->bias };
+    for (int i = 0; i < 4; i++)
         if (CUDA_CHECK(c, cudaMalloc(bufs[i], plan_bytes(p, i))) ||
             CUDA_CHECK(c, cudaMemsetAsync(*bufs[i], 0, plan_bytes(p, i), c->stream)))
             return false;
@@ -395,16 +405,32 @@ static void trial_close(struct cuda_ctx *c, struct trial *t)
 {
     if (t->x) /* the trial's work is done before its memory goes (nothing to wait for before) */
         cudaStreamSynchronize(c->stream);
-    void *bufs[4] = { t->x, t->w, t->y, t->ws };
-    for (int i = 0; i < 4; i++)
+    void *bufs[5] = { t->x, t->w, t->y, t->bias, t->ws };
+    for (int i = 0; i < 5; i++)
         if (bufs[i])
             cudaFree(bufs[i]);
     memset(t, 0, sizeof *t);
 }
 
-/* Runs algorithm `algo` of direction `dir` once on the trial tensors with a workspace of `ws`
- * bytes and waits for it: the status of the call, or EXECUTION_FAILED when the stream reports an
- * error afterwards (the error is cleared: a failed trial only rejects the candidate). */
+/* The trial's pseudo-direction for the fused forward (cudnnConvolutionBiasActivationForward). */
+enum { CONV_FUSED = CONV_DIRS };
+
+/* y = identity(1 * conv(x) + 0 * z + bias) through cudnnConvolutionBiasActivationForward with
+ * the plan's descriptors, algorithm `algo`; z is y (alpha2 0: not read). */
+static cudnnStatus_t fused_forward(struct cuda_ctx *c, const struct conv_plan *p, int algo,
+                                   const void *x, const void *w, const void *bias, void *y,
+                                   void *ws, size_t ws_bytes)
+{
+    const float one = 1.0f, zero = 0.0f;
+    return cudnnConvolutionBiasActivationForward(
+        c->cudnn, &one, p->x, x, p->w, w, p->conv[CONV_FWD], (cudnnConvolutionFwdAlgo_t)algo,
+        ws_bytes ? ws : NULL, ws_bytes, &zero, p->y, y, p->bias, bias, p->identity, p->y, y);
+}
+
+/* Runs algorithm `algo` of direction `dir` (or CONV_FUSED) once on the trial tensors with a
+ * workspace of `ws` bytes and waits for it: the status of the call, or EXECUTION_FAILED when the
+ * stream reports an error afterwards (the error is cleared: a failed trial only rejects the
+ * candidate). */
 static cudnnStatus_t trial_run(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int dir,
                                int algo, size_t ws)
 {
@@ -422,7 +448,9 @@ static cudnnStatus_t trial_run(struct cuda_ctx *c, struct conv_plan *p, struct t
     const float one = 1.0f, zero = 0.0f;
     void *wsp = ws ? t->ws : NULL;
     cudnnStatus_t st;
-    if (dir == CONV_FWD)
+    if (dir == CONV_FUSED)
+        st = fused_forward(c, p, algo, t->x, t->w, t->bias, t->y, wsp, ws);
+    else if (dir == CONV_FWD)
         st = cudnnConvolutionForward(c->cudnn, &one, p->x, t->x, p->w, t->w, p->conv[dir],
                                      (cudnnConvolutionFwdAlgo_t)algo, wsp, ws, &zero, p->y, t->y);
     else if (dir == CONV_BWD_DATA)
@@ -552,6 +580,56 @@ static bool choose(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int
                 return true;
     ch->algo = -1;
     return false;
+}
+
+/* The FP16/BF16 forward with a bias in one rounding, cudnnConvolutionBiasActivationForward:
+ * y = act(alpha1 * conv(x) + alpha2 * z + bias) in the convolution's compute type (FLOAT: the
+ * PSEUDO_HALF / PSEUDO_BFLOAT16 configurations), rounded once into y's type, which is the
+ * reference's single rounding of sum + bias. Its documented restrictions (cuDNN API reference,
+ * cudnn_cnn library; cudnnActivationMode_t): the activation is RELU or IDENTITY, and IDENTITY
+ * runs only with IMPLICIT_PRECOMP_GEMM; the bias is 1 x K x 1 x 1 in y's data type; z has y's
+ * descriptor: here z is y with alpha2 0 (PyTorch's cudnn_convolution_relu passes its output the
+ * same way). The model's ReLU stays a layer of its own, so the activation is IDENTITY and the
+ * algorithm IMPLICIT_PRECOMP_GEMM whatever the heuristics chose for the plain forward, with the
+ * forward's math. Run once on the trial tensors like every candidate; when cuDNN refuses it
+ * (one warning line) or its workspace exceeds the bound, fused.algo stays -1 and the bias is
+ * added by the epilogue, a second rounding. */
+static void fused_choose(struct cuda_ctx *c, struct conv_plan *p, struct trial *t)
+{
+    const int algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    const struct conv_shape *s = &p->s;
+    p->fused.algo = -1;
+    size_t ws = 0;
+    cudnnStatus_t st = cudnnCreateTensorDescriptor(&p->bias);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, cudnn_type(p->dtype), 1,
+                                        (int)s->c_out, 1, 1);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnCreateActivationDescriptor(&p->identity);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnSetActivationDescriptor(p->identity, CUDNN_ACTIVATION_IDENTITY,
+                                          CUDNN_PROPAGATE_NAN, 0.0);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv[CONV_FWD],
+                                                     p->y, (cudnnConvolutionFwdAlgo_t)algo, &ws);
+    if (st == CUDNN_STATUS_SUCCESS && ws > p->ws_limit)
+        return; /* beyond the workspace bound: not cuDNN's refusal */
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = trial_run(c, p, t, CONV_FUSED, algo, ws);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        p->fused_reject.status = st;
+        p->fused_reject.algo = algo;
+        fprintf(stderr, "ampbench: warning: cuDNN refused the fused %s convolution + bias "
+                "(cudnnConvolutionBiasActivationForward, IMPLICIT_PRECOMP_GEMM: %s) for n=%u "
+                "c_in=%u %ux%u c_out=%u; the bias is added after cuDNN's rounding (a second "
+                "rounding)\n", dtype_name((enum amp_dtype)p->dtype), cudnnGetErrorString(st),
+                s->n, s->c_in, s->h, s->w, s->c_out);
+        return;
+    }
+    p->fused.algo = algo;
+    p->fused.workspace = ws;
+    p->fused.deterministic = 1;
+    p->fused.math = p->choice[CONV_FWD].math;
 }
 
 static bool same_shape(const struct conv_shape *a, const struct conv_shape *b)
@@ -706,6 +784,9 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
         if (!choose(c, p, &tr, d))
             p->ok = 0;
     }
+    p->fused.algo = -1;
+    if (p->ok && dtype_is_lowp((enum amp_dtype)dt) && !direct_forward(s, dt))
+        fused_choose(c, p, &tr);
     trial_close(c, &tr);
     if (!p->ok) {
         if (report)
@@ -717,7 +798,7 @@ static struct conv_plan *plan_get(struct cuda_ctx *c, const struct conv_shape *s
 
 static size_t plan_workspace(const struct conv_plan *p)
 {
-    size_t ws = 0;
+    size_t ws = p->fused.algo >= 0 ? p->fused.workspace : 0;
     for (int d = 0; d < CONV_DIRS; d++)
         if (p->choice[d].workspace > ws)
             ws = p->choice[d].workspace;
@@ -849,18 +930,23 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
         return;
     }
     const float one = 1.0f, zero = 0.0f;
-    const struct conv_choice *ch = &p->choice[CONV_FWD];
-    if (CUDNN_CHECK(c, cudnnConvolutionForward(c->cudnn, &one, p->x, inp->data, p->w,
-                                               weight->data, p->conv[CONV_FWD],
-                                               (cudnnConvolutionFwdAlgo_t)ch->algo,
-                                               ch->workspace ? workspace->data : NULL,
-                                               ch->workspace, &zero, p->y, out->data)))
+    /* sum + bias in one rounding where cuDNN runs it (fused_choose) for a bias in y's dtype */
+    const bool fused = bias && p->fused.algo >= 0 && bias->dtype == out->dtype;
+    const struct conv_choice *ch = fused ? &p->fused : &p->choice[CONV_FWD];
+    void *wsp = ch->workspace ? workspace->data : NULL;
+    if (fused ? CUDNN_CHECK(c, fused_forward(c, p, ch->algo, inp->data, weight->data, bias->data,
+                                             out->data, wsp, ch->workspace))
+              : CUDNN_CHECK(c, cudnnConvolutionForward(c->cudnn, &one, p->x, inp->data, p->w,
+                                                       weight->data, p->conv[CONV_FWD],
+                                                       (cudnnConvolutionFwdAlgo_t)ch->algo, wsp,
+                                                       ch->workspace, &zero, p->y, out->data)))
         return;
     if (!bias && !dtype_is_lowp(out->dtype))
         return; /* cuDNN's FP32 result is the op's */
     CUDA_LAUNCH(c, conv_forward_epilogue, planes, CONV_THREADS, out->data, out->dtype,
-                out->category, bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, inp->data,
-                weight->data, g, (unsigned long long)planes * g.OH * g.OW, c->d_counts);
+                out->category, bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, !fused,
+                inp->data, weight->data, g, (unsigned long long)planes * g.OH * g.OW,
+                c->d_counts);
 }
 
 void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
@@ -956,6 +1042,13 @@ void cuda_conv_describe(struct cuda_ctx *c, char *buf, size_t len, size_t *pos)
                    dir_names[d], algo_name(d, p->choice[d].algo),
                    p->choice[d].deterministic ? "true" : "false", math_name(p->choice[d].math),
                    p->choice[d].workspace);
+        if (dtype_is_lowp((enum amp_dtype)p->dtype) && p->choice[CONV_FWD].algo != CONV_ALGO_DIRECT)
+            cuda_append(buf, len, pos,
+                   ", \"forward_bias\": {\"fused\": %s, \"algo\": \"%s\", \"workspace\": %zu, "
+                   "\"refused\": \"%s\"}", p->fused.algo >= 0 ? "true" : "false",
+                   p->fused.algo >= 0 ? algo_name(CONV_FWD, p->fused.algo) : "epilogue",
+                   p->fused.workspace,
+                   p->fused_reject.status ? cudnnGetErrorString((cudnnStatus_t)p->fused_reject.status) : "");
         cuda_append(buf, len, pos, "}");
         first = 0;
     }

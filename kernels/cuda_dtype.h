@@ -66,6 +66,7 @@ DEV float ld(const void *p, size_t i, int dt)
     case AMP_F16: return f16_bits_to_f32(((const uint16_t *)p)[i]);
     case AMP_BF16: return bf16_bits_to_f32(((const uint16_t *)p)[i]);
     case AMP_I32: return (float)((const int32_t *)p)[i];
+    case AMP_U8: return (float)((const uint8_t *)p)[i];
     default: return ((const float *)p)[i];
     }
 }

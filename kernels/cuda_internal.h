@@ -93,6 +93,14 @@ struct conv_plan {
     cudnnConvolutionDescriptor_t conv[CONV_DIRS];
     struct conv_choice choice[CONV_DIRS];
     struct conv_reject reject[CONV_DIRS];
+    /* The FP16/BF16 forward with a bias through cudnnConvolutionBiasActivationForward (sum +
+     * bias in FP32, one rounding; cuda_conv.cu's fused_choose): the bias descriptor (1 x c_out x
+     * 1 x 1 in the data's type), the identity activation and the choice (algo -1: the forward
+     * adds the bias in the epilogue, a second rounding; fused_reject says why). */
+    cudnnTensorDescriptor_t bias;
+    cudnnActivationDescriptor_t identity;
+    struct conv_choice fused;
+    struct conv_reject fused_reject;
 };
 
 /* ---- graphs (cuda_backend.cu) ---- */
@@ -302,6 +310,11 @@ void cuda_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor 
                        enum amp_dtype compute);
 void cuda_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
               const struct amp_tensor *b);
+
+/* ---- cuda_data.cu ---- */
+void cuda_gather_batch(void *ctx, struct amp_tensor *images, struct amp_tensor *labels,
+                       const struct amp_tensor *data, const struct amp_tensor *data_labels,
+                       const struct amp_tensor *idx, uint32_t n, uint32_t pixels);
 
 /* ---- cuda_pool.cu ---- */
 void cuda_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,

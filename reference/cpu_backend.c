@@ -121,6 +121,7 @@ const struct backend_ops cpu_backend_ops = {
     .avgpool_backward = cpu_avgpool_backward,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
+    .gather_batch = cpu_gather_batch,
     .add = cpu_add,
     .unscale = cpu_unscale,
     .scaler_update = cpu_scaler_update,

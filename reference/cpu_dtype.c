@@ -13,6 +13,7 @@ float cpu_get(const struct amp_tensor *t, size_t i)
     case AMP_F16: return f16_to_f32(((const amp_f16 *)t->data)[i]);
     case AMP_BF16: return bf16_to_f32(((const amp_bf16 *)t->data)[i]);
     case AMP_I32: return (float)((const int32_t *)t->data)[i];
+    case AMP_U8: return (float)((const uint8_t *)t->data)[i];
     }
     return NAN;
 }
@@ -31,6 +32,9 @@ void cpu_set(struct amp_tensor *t, size_t i, float v, struct lowp_counts *acc)
         return;
     case AMP_I32:
         ((int32_t *)t->data)[i] = (int32_t)v;
+        return;
+    case AMP_U8:
+        ((uint8_t *)t->data)[i] = (uint8_t)v;
         return;
     }
 }
@@ -54,6 +58,10 @@ void cpu_load(float *dst, const struct amp_tensor *t, size_t offset, size_t n, i
         for (size_t i = 0; i < n; i++)
             dst[i] = (float)((const int32_t *)t->data)[offset + i];
         return;
+    case AMP_U8:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)((const uint8_t *)t->data)[offset + i];
+        return;
     }
 }
 
@@ -73,6 +81,10 @@ void cpu_store(struct amp_tensor *t, size_t offset, const float *src, size_t n,
     case AMP_I32:
         for (size_t i = 0; i < n; i++)
             ((int32_t *)t->data)[offset + i] = (int32_t)src[i];
+        return;
+    case AMP_U8:
+        for (size_t i = 0; i < n; i++)
+            ((uint8_t *)t->data)[offset + i] = (uint8_t)src[i];
         return;
     }
 }

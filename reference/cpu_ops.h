@@ -81,6 +81,10 @@ void cpu_softmax_xent(void *ctx, struct amp_tensor *dlogits, struct amp_tensor *
                       enum amp_dtype compute);
 void cpu_add(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,
              const struct amp_tensor *b);
+/* Batches from the data set on the backend (cpu_data.c). */
+void cpu_gather_batch(void *ctx, struct amp_tensor *images, struct amp_tensor *labels,
+                      const struct amp_tensor *data, const struct amp_tensor *data_labels,
+                      const struct amp_tensor *idx, uint32_t n, uint32_t pixels);
 /* Pooling (cpu_pool.c). */
 void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          uint32_t n, uint32_t c, uint32_t h, uint32_t w);

@@ -45,8 +45,11 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 die() { echo "device-check: $*" >&2; exit 1; }
-# The one configuration for --prepare and for a rebuild on the GPU machine.
-CMAKE_FLAGS=(-DAMPBENCH_CUDA=ON -DAMPBENCH_NATIVE=OFF -DAMPBENCH_CUEMU=OFF -DCMAKE_BUILD_TYPE=Release)
+# The one configuration for --prepare and for a rebuild on the GPU machine. No MPI: the GPU
+# machine has one GPU and no Open MPI, and the carried binary must not need libmpi to start
+# (NCCL and the CUDA libraries are loaded at run time, kernels/cuda_libs.c).
+CMAKE_FLAGS=(-DAMPBENCH_CUDA=ON -DAMPBENCH_NATIVE=OFF -DAMPBENCH_CUEMU=OFF -DAMPBENCH_MPI=OFF
+             -DCMAKE_BUILD_TYPE=Release)
 
 # ---- --prepare (build machine) ------------------------------------------------------------------
 if [ "${1:-}" = "--prepare" ]; then
@@ -396,8 +399,15 @@ pick_build() {
 }
 BUILD=$(pick_build || true)
 CARRIED=$BUILD
-needed=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libcudnn_cnn.so.9
-        libcudnn_ops.so.9 libcudnn_graph.so.9 libcudnn_engines_precompiled.so.9
+# The carried binary links the CUDA runtime statically and loads cuBLAS at run time by soname,
+# libcublas.so.13 else libcublas.so.12, with the libcublasLt of the same major
+# (kernels/cuda_libs.c): the first major whose two libraries the candidate folders hold.
+CUBLAS_MAJOR=""
+for m in 13 12; do
+  find_lib "libcublas.so.$m" >/dev/null && find_lib "libcublasLt.so.$m" >/dev/null && { CUBLAS_MAJOR=$m; break; }
+done
+needed=(libcublas.so.${CUBLAS_MAJOR:-13} libcublasLt.so.${CUBLAS_MAJOR:-13} libcudnn.so.9
+        libcudnn_cnn.so.9 libcudnn_ops.so.9 libcudnn_graph.so.9 libcudnn_engines_precompiled.so.9
         libcudnn_engines_runtime_compiled.so.9 libcudnn_heuristic.so.9)
 # The CUDA stack the carried binary itself names (a CUDA 12 build: libcudart.so.12, ...).
 if [ -n "$BUILD" ]; then
@@ -424,7 +434,7 @@ if [ -n "$BUILD" ] && [ -d "$BUILD/runtime-libs" ] && x "$(probe_limit 10)" ldd 
 fi
 cat "$OUT/libs.txt"
 note "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-nvrtc_note="cuDNN built for CUDA ${NVRTC_MAJOR:-? (assumed 13)}"
+nvrtc_note="cuDNN built for CUDA ${NVRTC_MAJOR:-? (assumed 13)}; cuBLAS ${CUBLAS_MAJOR:-none: no libcublas.so.13 or libcublas.so.12 (with its libcublasLt)} (loaded at run time)"
 if [ ${#lib_missing[@]} = 0 ]; then
   probe_stage libraries pass "${#LIB_DIR[@]} found; $nvrtc_note"
 else
@@ -511,6 +521,7 @@ write_probe() {
     printf '\n  },\n  "driver": "%s",\n  "gpu": "%s",\n' "$(json_str "$DRIVER")" "$(json_str "$GPU_NAME")"
     printf '  "carried_build": "%s",\n  "ld_library_path": "%s",\n' "$(json_str "$BUILD")" "$(json_str "$LD_LIBRARY_PATH")"
     printf '  "cuda_roots": %s,\n  "cudnn_cuda_major": "%s",\n' "$(json_list "${cuda_roots[@]}")" "$NVRTC_MAJOR"
+    printf '  "cublas_major": "%s",\n' "$CUBLAS_MAJOR"
     printf '  "libraries": {'
     first=1
     local l

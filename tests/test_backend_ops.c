@@ -132,6 +132,10 @@ static void to_bits(void *dst, const float *src, size_t n, enum amp_dtype dt)
         for (size_t i = 0; i < n; i++)
             ((int32_t *)dst)[i] = (int32_t)src[i];
         break;
+    case AMP_U8:
+        for (size_t i = 0; i < n; i++)
+            ((uint8_t *)dst)[i] = (uint8_t)src[i];
+        break;
     }
 }
 
@@ -150,6 +154,10 @@ static void from_bits(float *dst, const void *src, size_t n, enum amp_dtype dt)
     case AMP_I32:
         for (size_t i = 0; i < n; i++)
             dst[i] = (float)((const int32_t *)src)[i];
+        break;
+    case AMP_U8:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)((const uint8_t *)src)[i];
         break;
     }
 }
@@ -1552,6 +1560,51 @@ static void test_add(void)
     CASE(test_add_case(3001, AMP_F32, AMP_F16, AMP_F16, 1));
 }
 
+/* gather_batch: a batch of n samples of `pixels` bytes drawn (with repeats, the last sample
+ * included) from a data set of `samples` holding every byte value; images must be the FP32
+ * division by 255 bit for bit on both backends, labels the stored bytes. */
+static void test_gather_batch_case(uint32_t samples, uint32_t pixels, uint32_t n)
+{
+    float *data = malloc((size_t)samples * pixels * sizeof *data),
+          *labels = malloc(samples * sizeof *labels), *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!data || !labels || !idx)
+        die("host memory");
+    for (size_t i = 0; i < (size_t)samples * pixels; i++)
+        data[i] = (float)(i < 256 ? i : rng_below(&R, 256));
+    for (uint32_t i = 0; i < samples; i++)
+        labels[i] = (float)rng_below(&R, 10);
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = (float)(i == 0 ? samples - 1 : rng_below(&R, samples));
+    struct pt D = pt_new((size_t)samples * pixels, AMP_U8, MEM_DATA, data);
+    struct pt DL = pt_new(samples, AMP_U8, MEM_DATA, labels);
+    struct pt I = pt_new(n, AMP_I32, MEM_DATA, idx);
+    struct pt X = pt_new((size_t)n * pixels, AMP_F32, MEM_ACTIVATIONS, NULL);
+    struct pt L = pt_new(n, AMP_I32, MEM_ACTIVATIONS, NULL);
+    char what[128];
+    for (int k = 0; k < 2; k++)
+        B[k].ops->gather_batch(B[k].ctx, &X.t[k], &L.t[k], &D.t[k], &DL.t[k], &I.t[k], n, pixels);
+    snprintf(what, sizeof what, "gather_batch %u of %u samples x %u pixels: images", n, samples,
+             pixels);
+    compare(what, &X, 0.0);
+    snprintf(what, sizeof what, "gather_batch %u of %u samples x %u pixels: labels", n, samples,
+             pixels);
+    compare(what, &L, 0.0);
+    struct pt *all[] = { &D, &DL, &I, &X, &L };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        pt_free(all[i]);
+    free(data);
+    free(labels);
+    free(idx);
+}
+
+static void test_gather_batch(void)
+{
+    CASE(test_gather_batch_case(100, 784, 32)); /* Fashion-MNIST's samples */
+    CASE(test_gather_batch_case(7, 3 * 5 * 5, 13));
+    CASE(test_gather_batch_case(1, 1, 1));
+    CASE(test_gather_batch_case(40, 784, 0)); /* an empty batch writes nothing */
+}
+
 /* Batch-norm parity limits (docs/CUDA.md). FP32 outputs and statistics: the statistics' FP32
  * sums are reduced in another order (the GPU's chunked trees, the reference's vector lanes per
  * image plane), which moves the mean by a few ulps of the channel's sum; with means several
@@ -2104,6 +2157,8 @@ int main(void)
     test_avgpool();
     printf("add\n");
     test_add();
+    printf("gather_batch\n");
+    test_gather_batch();
     printf("batchnorm\n");
     test_batchnorm();
     printf("conv2d\n");

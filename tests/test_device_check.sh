@@ -11,10 +11,12 @@
 #   - with a CUDA build (its ampbench, the toolkit's and cuDNN's library folders):
 #     a wheel-only machine, the toolkit's and cuDNN's .so files linked into a site-packages tree
 #     (nvidia/<pkg>/lib, with a nvidia_cudnn_cu13 dist-info) found through PYTHONPATH, the CUDA
-#     installs hidden (DEVICE_CHECK_CUDA_ROOTS empty, no nvcc on PATH): every library and every
-#     ldd path of the CUDA stack comes from that tree, LD_LIBRARY_PATH holds only its folders, the
+#     installs hidden (DEVICE_CHECK_CUDA_ROOTS empty, no nvcc on PATH): every library of the CUDA
+#     stack comes from that tree, the carried binary links none of cudart, cuBLAS, cuDNN (static
+#     runtime, the libraries loaded at run time), LD_LIBRARY_PATH holds only its folders, the
 #     NVRTC of cuDNN's CUDA major is chosen, and the smoke stage is skipped "no device" after the
-#     CPU cases passed;
+#     CPU cases passed; the same with only CUDA 12 cuBLAS wheels (cuBLAS 12 chosen, the stages
+#     pass) and with no cuBLAS at all (the libraries stage fails naming it);
 #   - with the emulated CUDA backend (--cuemu BIN): `info --smoke` passes every CUDA case.
 # Usage: test_device_check.sh SOURCE_DIR AMPBENCH [CUDA_LIB_DIR CUDNN_LIB_DIR] [--cuemu BIN]
 set -u
@@ -121,10 +123,30 @@ if [ -n "$cuda_lib" ]; then
   ldp=$(q .ld_library_path wheels)
   ok "$([ -n "$ldp" ] && ! tr ':' '\n' <<<"$ldp" | grep -qv "^$site/nvidia/" && echo 1)" \
     "wheels: LD_LIBRARY_PATH must hold the wheel folders only: $ldp"
-  for l in libcudart.so.13 libcublas.so.13 libcudnn.so.9; do
-    p=$(jq -r --arg l "$l" '.ldd[] | select(.soname == $l) | .path' "$tmp/wheels/summary.json")
-    ok "$([[ $p == "$site"/nvidia/*/lib/$l ]] && echo 1)" "wheels: ldd loads $l from '$p', expected the wheel tree"
-  done
+  # The carried binary: static cudart, cuBLAS and cuDNN loaded at run time (no NEEDED entry).
+  linked=$(jq -r '.ldd[].soname' "$tmp/wheels/summary.json" | grep -E '^lib(cudart|cublas|cublasLt|cudnn)\.so' | tr '\n' ' ')
+  ok "$([ -z "$linked" ] && echo 1)" "wheels: the carried binary must not link $linked"
+  ok "$([ "$(q .cublas_major wheels)" = 13 ] && [ "$(q '.libraries["libcublas.so.13"]' wheels)" = "$site/nvidia/cublas/lib/libcublas.so.13" ] && echo 1)" \
+    "wheels: cuBLAS 13 from the wheel tree: major '$(q .cublas_major wheels)', $(q '.libraries["libcublas.so.13"]' wheels)"
+  # Only CUDA 12 wheels: cuBLAS 12 is the one the binary will load (stand-in files of that name).
+  site12=$tmp/site12
+  mkdir -p "$site12/nvidia/cublas/lib" "$site12/nvidia_cudnn_cu12-9.0.0.dist-info"
+  cp -r "$site/nvidia/cudnn" "$site/nvidia/cuda_nvrtc" "$site12/nvidia/"
+  for l in libcublas.so.12 libcublasLt.so.12 libnvrtc.so.12; do : >"$site12/nvidia/cublas/lib/$l"; done
+  probe wheels12 AMPBENCH_BUILD="$build" PYTHONPATH="$site12"
+  ok "$([ "$(q .stages.libraries.result wheels12)" = pass ] && [ "$(q .cublas_major wheels12)" = 12 ] &&
+        [ "$(q '.libraries["libcublas.so.12"]' wheels12)" = "$site12/nvidia/cublas/lib/libcublas.so.12" ] &&
+        q .stages.libraries.reason wheels12 | grep -q 'cuBLAS 12 (loaded at run time)' && echo 1)" \
+    "wheels12: cuBLAS 12 wheels must pass the libraries stage: $(q -c .stages.libraries wheels12), major '$(q .cublas_major wheels12)'"
+  ok "$([ "$(q .stages.ldd.result wheels12)" = pass ] && echo 1)" "wheels12: ldd stage: $(q -c .stages.ldd wheels12)"
+  # No cuBLAS at all: the libraries stage names what is missing.
+  site0=$tmp/site0
+  mkdir -p "$site0/nvidia"
+  cp -r "$site/nvidia/cudnn" "$site0/nvidia/"
+  probe nocublas AMPBENCH_BUILD="$build" PYTHONPATH="$site0"
+  ok "$([ "$(q .stages.libraries.result nocublas)" = fail ] && [ "$(q .cublas_major nocublas)" = "" ] &&
+        q .stages.libraries.reason nocublas | grep -q 'libcublas.so.13.*no libcublas.so.13 or libcublas.so.12' && echo 1)" \
+    "nocublas: the libraries stage must fail naming cuBLAS: $(q -c .stages.libraries nocublas)"
   ok "$([ "$(q .cudnn_cuda_major wheels)" = 13 ] && [ "$(q '.libraries["libnvrtc.so.13"]' wheels)" = "$site/nvidia/cuda_nvrtc/lib/libnvrtc.so.13" ] && echo 1)" \
     "wheels: NVRTC for cuDNN's CUDA 13: major '$(q .cudnn_cuda_major wheels)', $(q '.libraries["libnvrtc.so.13"]' wheels)"
   ok "$([ "$(q .stages.ldd.result wheels)" = pass ] && echo 1)" "wheels: ldd stage: $(q -c .stages.ldd wheels)"

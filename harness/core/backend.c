@@ -14,6 +14,8 @@ size_t dtype_size(enum amp_dtype dtype)
     case AMP_F32:
     case AMP_I32:
         return 4;
+    case AMP_U8:
+        return 1;
     }
     return 4;
 }
@@ -30,6 +32,7 @@ const char *dtype_name(enum amp_dtype dtype)
     case AMP_F16: return "fp16";
     case AMP_BF16: return "bf16";
     case AMP_I32: return "int32";
+    case AMP_U8: return "uint8";
     }
     return "?";
 }
@@ -44,6 +47,7 @@ const char *mem_category_name(enum mem_category category)
         [MEM_ACTIVATION_GRADS] = "activation_grads",
         [MEM_OPTIMIZER] = "optimizer",
         [MEM_WORKSPACE] = "workspace",
+        [MEM_DATA] = "data",
     };
     return (unsigned)category < MEM_NCATEGORIES ? names[category] : "?";
 }
@@ -62,9 +66,11 @@ int tensor_alloc(struct backend *be, struct amp_tensor *t, size_t numel, enum am
     t->category = category;
     struct mem_stats *m = &be->mem;
     m->current[category] += bytes;
-    m->current_total += bytes;
     if (m->current[category] > m->peak[category])
         m->peak[category] = m->current[category];
+    if (category == MEM_DATA)
+        return AMP_OK; /* not a recipe's training memory (backend.h) */
+    m->current_total += bytes;
     if (m->current_total > m->peak_total)
         m->peak_total = m->current_total;
     return AMP_OK;
@@ -77,6 +83,7 @@ void tensor_free(struct backend *be, struct amp_tensor *t)
     size_t bytes = t->numel * dtype_size(t->dtype);
     be->ops->free(be->ctx, t->data);
     be->mem.current[t->category] -= bytes;
-    be->mem.current_total -= bytes;
+    if (t->category != MEM_DATA)
+        be->mem.current_total -= bytes;
     memset(t, 0, sizeof *t);
 }

@@ -19,6 +19,7 @@ enum amp_dtype {
     AMP_F16,
     AMP_BF16,
     AMP_I32,
+    AMP_U8, /* the data set's pixels and labels as stored (gather_batch) */
 };
 
 /* How a conv/GEMM treats FP32 inputs: exactly, or rounded to TF32 first (tensor-core TF32 mode).
@@ -37,6 +38,9 @@ enum mem_category {
     MEM_ACTIVATION_GRADS, /* gradients flowing backwards through the layers */
     MEM_OPTIMIZER,        /* momentum buffers */
     MEM_WORKSPACE,        /* scratch space of the ops */
+    MEM_DATA,             /* the data set on the backend (gather_batch's source), uploaded once;
+                           * reported on its own, not in current_total / peak_total (a recipe's
+                           * training memory, what the recipes are compared by) */
     MEM_NCATEGORIES
 };
 
@@ -73,7 +77,7 @@ struct bn_state {
     float momentum, eps;                        /* PyTorch's defaults: 0.1, 1e-5 */
 };
 
-/* Bytes in use by category, and the high-water marks. */
+/* Bytes in use by category, and the high-water marks (the totals without MEM_DATA). */
 struct mem_stats {
     size_t current[MEM_NCATEGORIES];
     size_t peak[MEM_NCATEGORIES];
@@ -234,6 +238,14 @@ struct backend_ops {
                                struct amp_tensor *dbeta, const struct amp_tensor *dout,
                                const struct amp_tensor *inp, const struct bn_state *bn,
                                uint32_t n, uint32_t c, uint32_t hw);
+    /* images [n, pixels] FP32 = data[idx[i] * pixels + p] / 255 (FP32 division, rounded once:
+     * the normalisation of harness/data/idx.c) and labels [n] int32 = data_labels[idx[i]], from
+     * the data set held on the backend: data uint8 [samples * pixels], data_labels uint8
+     * [samples], idx int32 [n], every idx[i] < samples (the caller checks). A batch built on the
+     * backend from its index list: no pixel crosses from the host per step. */
+    void (*gather_batch)(void *ctx, struct amp_tensor *images, struct amp_tensor *labels,
+                         const struct amp_tensor *data, const struct amp_tensor *data_labels,
+                         const struct amp_tensor *idx, uint32_t n, uint32_t pixels);
     /* out = a + b elementwise (same numel), each read in its own dtype, the FP32 sum rounded to
      * out's dtype; out may alias a or b. The residual add, and gradients summed at a fork. */
     void (*add)(void *ctx, struct amp_tensor *out, const struct amp_tensor *a,

@@ -362,6 +362,19 @@ int dataset_probe(const char *dir, const char *split, size_t limit, struct datas
     return AMP_OK;
 }
 
+/* a's bytes, taken over (a->data NULL after), shrunk to the first `keep` (the kept samples). */
+static uint8_t *take_bytes(struct idx_array *a, size_t keep)
+{
+    uint8_t *p = a->data;
+    a->data = NULL;
+    if (keep > 0 && keep < a->count) {
+        uint8_t *shrunk = realloc(p, keep);
+        if (shrunk != NULL)
+            p = shrunk;
+    }
+    return p;
+}
+
 int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t limit,
                  struct dataset *out)
 {
@@ -424,14 +437,8 @@ int dataset_load(const char *dir, const char *split, uint32_t nclasses, size_t l
     }
     for (size_t i = 0; i < pixels; i++)
         out->images[i] = (float)img.data[i] / 255.0f;
-
-    out->labels = lab.data; /* take ownership, shrinking to the kept samples */
-    lab.data = NULL;
-    if (n > 0 && n < lab.count) {
-        uint8_t *shrunk = realloc(out->labels, n);
-        if (shrunk != NULL)
-            out->labels = shrunk;
-    }
+    out->pixels = take_bytes(&img, pixels);
+    out->labels = take_bytes(&lab, n);
     out->n = n;
     out->c = 1;
     out->h = img.dims[1];
@@ -453,6 +460,7 @@ void dataset_free(struct dataset *d)
     if (d == NULL)
         return;
     free(d->images);
+    free(d->pixels);
     free(d->labels);
     memset(d, 0, sizeof *d);
 }

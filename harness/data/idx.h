@@ -30,7 +30,9 @@ void idx_free(struct idx_array *a);
 /* A split of an image classification dataset, normalized: pixel/255.0f, layout N x C x H x W
  * (IDX images are grayscale: C = 1). */
 struct dataset {
-    float *images;      /* n * c * h * w floats */
+    float *images;      /* n * c * h * w floats: the pixels / 255 */
+    uint8_t *pixels;    /* the same n * c * h * w pixels as stored (uploaded by the training loop
+                         * once, for batches gathered on the backend) */
     uint8_t *labels;    /* n labels, each < classes */
     size_t n;
     uint32_t c, h, w;

@@ -1,8 +1,9 @@
 /* NCCL for the CUDA backend's data-parallel replicas (one rank per GPU): the FP32 gradient
  * all-reduce in device memory, each rank's share applied by the reduction (ncclPreMulSum), on a
  * stream of its own after the backend's work is done, waited for with the group's deadline
- * (the communicator aborted when it passes). Linked into the ampbench binary where the CUDA
- * backend and NCCL are built; it registers itself with the group at load time. */
+ * (the communicator aborted when it passes). Built into the ampbench binary where the CUDA
+ * backend and NCCL's header are found; it registers itself with the group at load time, and
+ * loads libnccl.so.2 when a data-parallel run first needs it. */
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "cuda_libs.h"
 #include "error.h"
 #include "group.h"
 #include "interrupt.h"
@@ -20,10 +22,14 @@ static ncclComm_t comm;
 static cudaStream_t stream;
 static int opened;
 
-/* The communicator over the process group, its id made by rank 0 and gathered to every rank. */
+/* The communicator over the process group, its id made by rank 0 and gathered to every rank.
+ * NCCL is loaded here, on first use (kernels/cuda_libs.c): the binary does not need it to run. */
 static int open_comm(const char *what)
 {
     const struct dist_group *g = dist_world();
+    char why[320];
+    if (!cuda_libs_load_nccl(why, sizeof why))
+        return amp_fail(AMP_EDIST, "%s: %s", what, why);
     ncclUniqueId mine, *all = NULL;
     if (g->rank == 0 && ncclGetUniqueId(&mine) != ncclSuccess)
         return amp_fail(AMP_EDIST, "%s: ncclGetUniqueId failed", what);

@@ -520,6 +520,55 @@ int model_set_batch(struct model *m, const float *images, const int32_t *labels,
     return rc;
 }
 
+int model_data_upload(struct model *m, struct model_data *d, const uint8_t *pixels,
+                      const uint8_t *labels, size_t n)
+{
+    const size_t sample = act_numel(sample_of(&m->shape));
+    memset(d, 0, sizeof *d);
+    if (n > INT32_MAX) /* the index list is int32 */
+        return amp_fail(AMP_EINPUT, "a data set of %zu samples is beyond 2^31 - 1", n);
+    int rc = tensor_alloc(m->be, &d->pixels, n * sample, AMP_U8, MEM_DATA);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(m->be, &d->labels, n, AMP_U8, MEM_DATA);
+    if (rc == AMP_OK)
+        rc = tensor_alloc(m->be, &d->idx, m->shape.batch, AMP_I32, MEM_DATA);
+    if (rc == AMP_OK)
+        rc = m->be->ops->upload(m->be->ctx, d->pixels.data, pixels, n * sample);
+    if (rc == AMP_OK)
+        rc = m->be->ops->upload(m->be->ctx, d->labels.data, labels, n);
+    if (rc != AMP_OK) {
+        model_data_free(m, d);
+        return rc;
+    }
+    d->n = n;
+    return AMP_OK;
+}
+
+void model_data_free(struct model *m, struct model_data *d)
+{
+    tensor_free(m->be, &d->pixels);
+    tensor_free(m->be, &d->labels);
+    tensor_free(m->be, &d->idx);
+    memset(d, 0, sizeof *d);
+}
+
+int model_gather_batch(struct model *m, const struct model_data *d, const uint32_t *idx,
+                       uint32_t n)
+{
+    if (n > m->shape.batch)
+        return amp_fail(AMP_EFAIL, "a batch of %u samples for a model sized for %u", n,
+                        m->shape.batch);
+    for (uint32_t i = 0; i < n; i++)
+        if (idx[i] >= d->n)
+            return amp_fail(AMP_EFAIL, "sample %u of a data set of %zu", idx[i], d->n);
+    /* uint32 indices below 2^31 (model_data_upload) are their int32 bits */
+    int rc = m->be->ops->upload(m->be->ctx, d->idx.data, idx, (size_t)n * sizeof *idx);
+    if (rc == AMP_OK)
+        m->be->ops->gather_batch(m->be->ctx, &m->input, &m->labels, &d->pixels, &d->labels,
+                                 &d->idx, n, (uint32_t)act_numel(sample_of(&m->shape)));
+    return rc;
+}
+
 /* One of an FP8 layer's operands (k: FP8_INPUT, FP8_WEIGHT, FP8_GRAD) quantized into dst. */
 static void quantize(const struct layer *l, int k, struct amp_tensor *dst,
                      const struct amp_tensor *src, const struct layer_call *c, int train)

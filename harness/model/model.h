@@ -79,6 +79,22 @@ void model_destroy(struct model *m);
 int model_init(struct model *m, struct rng *rng);
 /* Copies n samples (FP32 images [n, c_in, h, w], int32 labels) into the model's inputs. */
 int model_set_batch(struct model *m, const float *images, const int32_t *labels, uint32_t n);
+
+/* A data set held on the model's backend (MEM_DATA): uint8 pixels [n, c_in, h, w] and labels
+ * [n] as stored, uploaded once, and the index list of one batch. */
+struct model_data {
+    struct amp_tensor pixels, labels, idx;
+    size_t n;
+};
+/* Uploads n samples (pixels as stored, n * c_in * h * w bytes; labels, each < classes). */
+int model_data_upload(struct model *m, struct model_data *d, const uint8_t *pixels,
+                      const uint8_t *labels, size_t n);
+void model_data_free(struct model *m, struct model_data *d);
+/* The model's inputs = samples idx[0..n) of d (pixels / 255, as the data set's FP32 images), built
+ * on the backend by its gather_batch op: only the n indices go to the backend. Each idx < d->n,
+ * n <= the model's batch. */
+int model_gather_batch(struct model *m, const struct model_data *d, const uint32_t *idx,
+                       uint32_t n);
 /* Forward pass and loss over the current batch of n samples, then the backward pass (gradients
  * of the mean loss, times the loss scale), unscaling and the inf/NaN check, one SGD momentum
  * step (skipped on inf/NaN) and the scaler update. */

@@ -112,8 +112,11 @@ cJSON *results_memory_json(const struct mem_stats *m)
     cJSON *j = cJSON_CreateObject();
     cJSON *cats = cJSON_AddObjectToObject(j, "peak_bytes_by_category");
     for (int c = 0; c < MEM_NCATEGORIES; c++)
-        cJSON_AddNumberToObject(cats, mem_category_name(c), (double)m->peak[c]);
+        if (c != MEM_DATA)
+            cJSON_AddNumberToObject(cats, mem_category_name(c), (double)m->peak[c]);
     cJSON_AddNumberToObject(j, "peak_bytes", (double)m->peak_total);
+    /* the data set on the backend: not training memory (backend.h, MEM_DATA) */
+    cJSON_AddNumberToObject(j, "data_bytes", (double)m->peak[MEM_DATA]);
     return j;
 }
 

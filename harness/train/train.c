@@ -81,10 +81,11 @@ double numerics_grad_underflow_frac(const struct numerics_summary *n)
     return frac(a->underflow + w->underflow, a->rounded + w->rounded);
 }
 
-/* Host staging of one batch, gathered from the dataset by index. */
+/* The data sets on the backend (uploaded once; batches gathered there from index lists) and
+ * the evaluation's index list (the test split in order). */
 struct staging {
-    float *images;
-    int32_t *labels;
+    struct model_data train, test;
+    uint32_t *idx;
 };
 
 /* Everything one recipe's training needs. */
@@ -194,9 +195,8 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
         size_t mine = first;
         uint32_t n_mine = n;
         shard_of(c, &mine, &n_mine);
-        dataset_gather(d, order + mine, n_mine, s->st.images, s->st.labels);
         struct step_result sr;
-        int rc = model_set_batch(s->model, s->st.images, s->st.labels, n_mine);
+        int rc = model_gather_batch(s->model, &s->st.train, order + mine, n_mine);
         if (rc == AMP_OK)
             rc = model_train_step(s->model, n_mine, c->lr, c->momentum, &sr);
         nvtx_pop();
@@ -261,16 +261,15 @@ static int train_epoch(struct session *s, const struct dataset *d, const uint32_
 static int evaluate(struct session *s, const struct dataset *d, double *loss, double *acc)
 {
     const size_t batch = model_shape_of(s->model)->batch, batches = (d->n + batch - 1) / batch;
-    const size_t pixels = (size_t)d->c * d->h * d->w;
     double loss_sum = 0.0;
     size_t correct = 0;
     for (size_t b = 0; b < batches; b++) {
         const size_t first = b * batch;
         const uint32_t n = (uint32_t)(first + batch <= d->n ? batch : d->n - first);
         for (uint32_t i = 0; i < n; i++)
-            s->st.labels[i] = d->labels[first + i];
+            s->st.idx[i] = (uint32_t)(first + i);
         struct step_result sr;
-        int rc = model_set_batch(s->model, d->images + first * pixels, s->st.labels, n);
+        int rc = model_gather_batch(s->model, &s->st.test, s->st.idx, n);
         if (rc == AMP_OK)
             rc = model_evaluate(s->model, n, &sr);
         if (rc != AMP_OK)
@@ -403,11 +402,10 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
         batch = (batch + c->sync->replicas - 1) / c->sync->replicas;
     struct session s = {
         .c = c, .r = r, .progress = progress, .out = out,
-        .st = { .images = malloc((size_t)batch * train->c * train->h * train->w * sizeof(float)),
-                .labels = malloc((size_t)batch * sizeof(int32_t)) },
+        .st = { .idx = malloc((size_t)batch * sizeof(uint32_t)) },
     };
     int rc = AMP_OK;
-    if (!out->epochs || !order || !s.st.images || !s.st.labels)
+    if (!out->epochs || !order || !s.st.idx)
         rc = amp_fail(AMP_ENOMEM, "out of host memory setting up recipe %s", r->name);
     struct backend *be = &s.be;
     const struct model_shape shape = train_model_shape(c, train, batch);
@@ -415,6 +413,10 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
         rc = train_open_model(c, r, &out->plan, &shape, be, &s.model);
     if (rc == AMP_OK && c->sync)
         rc = model_set_sync(s.model, c->sync);
+    if (rc == AMP_OK)
+        rc = model_data_upload(s.model, &s.st.train, train->pixels, train->labels, train->n);
+    if (rc == AMP_OK)
+        rc = model_data_upload(s.model, &s.st.test, test->pixels, test->labels, test->n);
     if (rc == AMP_OK) {
         rc = record_trace(c->net, &shape, out);
         if (rc == AMP_OK)
@@ -433,11 +435,13 @@ int train_recipe(const struct amp_config *c, const struct recipe *r, const struc
                 be->ops->describe(be->ctx, out->backend_json, (size_t)need + 1);
         }
     }
-    if (s.model)
+    if (s.model) {
+        model_data_free(s.model, &s.st.train);
+        model_data_free(s.model, &s.st.test);
         train_close_model(be, &s.model);
+    }
     free(order);
-    free(s.st.images);
-    free(s.st.labels);
+    free(s.st.idx);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /* CPU emulation of the CUDA stack: a fake cuDNN, replacing libcudnn for the functions the CUDA
  * backend calls (kernels/cuda_backend.cu, kernels/cuda_conv.cu): handle lifetime, version and
- * error strings, 4-d tensor / filter / 2-d convolution descriptors, the v7 algorithm heuristics,
- * the workspace queries, and the three convolutions (forward, backward data, backward filter).
+ * error strings, 4-d tensor / filter / 2-d convolution / activation descriptors, the v7 algorithm
+ * heuristics, the workspace queries, the three convolutions (forward, backward data, backward
+ * filter) and the fused forward cudnnConvolutionBiasActivationForward.
  * The definitions carry the real headers' signatures and C linkage.
  *
  * Semantics follow the cuDNN 9 documentation (legacy convolution API):
@@ -28,6 +29,15 @@
  *    (x and w forward, dy and w backward data, x and dy backward filter) are rounded to TF32
  *    first (lib_tf32: nearest even, or as CUEMU_TF32_ROUNDING says). The math type is the
  *    descriptor's at the call.
+ *  - cudnnConvolutionBiasActivationForward: y = act(alpha1 * conv(x) + alpha2 * z + bias) in
+ *    FP32 (the compute type FLOAT of the configurations above), rounded once into y's type. Its
+ *    documented rules: the activation is CUDNN_ACTIVATION_RELU or CUDNN_ACTIVATION_IDENTITY
+ *    (else NOT_SUPPORTED), and IDENTITY runs only with IMPLICIT_PRECOMP_GEMM (else
+ *    NOT_SUPPORTED); the bias is a 1 x K x 1 x 1 tensor (else BAD_PARAM) in y's data type for the
+ *    FLOAT, HALF and BFLOAT16 configurations (the integer configurations' FLOAT bias is not
+ *    emulated: another type is NOT_SUPPORTED); z has y's descriptor (BAD_PARAM) and may be y
+ *    itself; with alpha2 == 0, z is not read (PyTorch's cudnn_convolution_relu passes its
+ *    uninitialized output as z with alpha2 0). Everything else is cudnnConvolutionForward's.
  *  - Any geometry the descriptors describe is computed: every kernel size, stride, zero padding
  *    (including padding as large as the filter or larger), dilation and channel count, in
  *    cross-correlation (or convolution: the filter flipped) mode; the taps that fall in the
@@ -93,6 +103,11 @@ struct cudnnFilterStruct {
     int k, c, r, s;
 };
 
+struct cudnnActivationStruct {
+    bool set;
+    cudnnActivationMode_t mode;
+};
+
 struct cudnnConvolutionStruct {
     bool set;
     int pad_h, pad_w, u, v, dil_h, dil_w;
@@ -105,7 +120,7 @@ namespace {
 
 /* ---- object registry ---- */
 
-enum class Kind { HANDLE, TENSOR, FILTER, CONV };
+enum class Kind { HANDLE, TENSOR, FILTER, CONV, ACTIVATION };
 
 std::mutex g_lock;
 std::unordered_map<const void *, Kind> g_live;
@@ -175,7 +190,9 @@ cudnnStatus_t check_4d(cudnnTensorFormat_t format, cudnnDataType_t dt, int a, in
 
 /* ---- problems ---- */
 
-enum Dir { FWD, BWD_DATA, BWD_FILTER };
+/* FWD_BIAS: cudnnConvolutionBiasActivationForward (the forward's algorithms and workspace; its
+ * own fault injection and first-execution record). */
+enum Dir { FWD, BWD_DATA, BWD_FILTER, FWD_BIAS };
 
 /* A convolution with everything the work needs (descriptor contents copied). */
 struct Problem {
@@ -254,8 +271,9 @@ cudnnStatus_t make_problem(cudnnHandle_t handle, const cudnnTensorStruct *x,
 
 /* ---- algorithms: applicability, workspace, determinism ---- */
 
-const int kAlgoCount[3] = { CUDNN_CONVOLUTION_FWD_ALGO_COUNT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT };
+const int kAlgoCount[4] = { CUDNN_CONVOLUTION_FWD_ALGO_COUNT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT };
 
 /* The heuristic order of each direction (every algorithm once). */
 const int kFwdOrder[] = { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
@@ -334,6 +352,7 @@ cudnnStatus_t algo_workspace(const Problem &p, Dir dir, int algo, size_t *bytes)
     *bytes = 0;
     switch (dir) {
     case FWD:
+    case FWD_BIAS:
         switch (algo) {
         case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return CUDNN_STATUS_SUCCESS;
         case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: /* precomputed offsets */
@@ -518,10 +537,36 @@ void blend(void *out, size_t base, const float *acc, size_t count, Elem e, float
     }
 }
 
-/* y[n, k, oh, ow] = sum over (c, r, s) in ascending order of x * w. */
+/* The fused forward's epilogue operands, read when the work runs (a replayed graph sees the
+ * bias of the moment). */
+struct BiasAct {
+    bool on;
+    const void *bias; /* K elements in the data's type */
+    const void *z;    /* read only when alpha2 != 0 */
+    float alpha2;
+    bool relu;
+};
+
+/* y[i] = act(alpha1 * acc[i] + alpha2 * z[i] + b) in FP32, rounded once to the type. */
+void bias_act_blend(void *y, size_t base, const float *acc, size_t count, Elem e, float alpha1,
+                    const BiasAct &f, float b)
+{
+    for (size_t i = 0; i < count; i++) {
+        float v = alpha1 * acc[i];
+        if (f.alpha2 != 0.0f)
+            v += f.alpha2 * load(f.z, base + i, e);
+        v += b;
+        if (f.relu && v < 0.0f)
+            v = 0.0f;
+        store(y, base + i, e, v);
+    }
+}
+
+/* y[n, k, oh, ow] = sum over (c, r, s) in ascending order of x * w (then the fused epilogue
+ * when f.on). */
 template <bool HALF_ACC>
 void forward_kernel(const Problem &p, const float *x, const float *w, void *y, float alpha,
-                    float beta)
+                    float beta, const BiasAct &f)
 {
     std::vector<float> acc((size_t)p.OH * p.OW);
     for (int n = 0; n < p.N; n++)
@@ -546,8 +591,12 @@ void forward_kernel(const Problem &p, const float *x, const float *w, void *y, f
                         }
                     }
             }
-            blend(y, ((size_t)n * p.K + k) * p.OH * p.OW, acc.data(), acc.size(), p.elem, alpha,
-                  beta);
+            const size_t base = ((size_t)n * p.K + k) * p.OH * p.OW;
+            if (f.on)
+                bias_act_blend(y, base, acc.data(), acc.size(), p.elem, alpha, f,
+                               load(f.bias, k, p.elem));
+            else
+                blend(y, base, acc.data(), acc.size(), p.elem, alpha, beta);
         }
 }
 
@@ -629,6 +678,7 @@ struct ConvWork {
     void *ws;
     size_t ws_bytes; /* the algorithm's workspace, scribbled over */
     float alpha, beta;
+    BiasAct fused; /* FWD_BIAS */
 };
 
 void conv_run(const ConvWork &c)
@@ -636,13 +686,13 @@ void conv_run(const ConvWork &c)
     if (c.ws_bytes)
         memset(c.ws, 0xFF, c.ws_bytes); /* scratch use: all-ones bytes are NaN in every type */
     const Problem &p = c.p;
-    if (c.dir == FWD) {
+    if (c.dir == FWD || c.dir == FWD_BIAS) {
         const std::vector<float> x = widen(c.in0, p.x_elems(), p.elem, p.tf32);
         const std::vector<float> w = widen_filter(p, c.in1, p.tf32);
         if (p.half_accum)
-            forward_kernel<true>(p, x.data(), w.data(), c.out, c.alpha, c.beta);
+            forward_kernel<true>(p, x.data(), w.data(), c.out, c.alpha, c.beta, c.fused);
         else
-            forward_kernel<false>(p, x.data(), w.data(), c.out, c.alpha, c.beta);
+            forward_kernel<false>(p, x.data(), w.data(), c.out, c.alpha, c.beta, c.fused);
     } else if (c.dir == BWD_DATA) {
         const std::vector<float> dy = widen(c.in0, p.y_elems(), p.elem, p.tf32);
         const std::vector<float> w = widen_filter(p, c.in1, p.tf32);
@@ -680,7 +730,8 @@ bool host_scalar(const void *s, float *out)
 }
 
 /* Fault injection: CUEMU_FAIL_ALGOS, a comma-separated list of direction:algorithm (fwd,
- * bwd_data, bwd_filter; the algorithm's enum value), e.g. "fwd:1,bwd_filter:0": those
+ * bwd_data, bwd_filter, fwd_bias for cudnnConvolutionBiasActivationForward; the algorithm's enum
+ * value), e.g. "fwd:1,bwd_filter:0": those
  * algorithms pass the heuristics and the workspace query, then fail at execution with
  * CUDNN_STATUS_EXECUTION_FAILED, as a kernel that cannot launch on a given GPU does; DIR:v7
  * makes that direction's cudnnGet*Algorithm_v7 call fail with NOT_SUPPORTED. A malformed list
@@ -699,9 +750,9 @@ bool injected_failure(Dir dir, int algo)
             const size_t comma = std::min(list.find(',', pos), list.size());
             const std::string item = list.substr(pos, comma - pos);
             const size_t colon = item.find(':');
-            static const char *const names[3] = { "fwd", "bwd_data", "bwd_filter" };
+            static const char *const names[4] = { "fwd", "bwd_data", "bwd_filter", "fwd_bias" };
             int d = -1;
-            for (int i = 0; i < 3 && colon != std::string::npos; i++)
+            for (int i = 0; i < 4 && colon != std::string::npos; i++)
                 if (item.compare(0, colon, names[i]) == 0)
                     d = i;
             if (d >= 0 && item.compare(colon + 1, std::string::npos, "v7") == 0) {
@@ -714,7 +765,8 @@ bool injected_failure(Dir dir, int algo)
             if (d < 0 || !end || *end || end == item.c_str() + colon + 1 || a < 0 ||
                 a >= kAlgoCount[d]) {
                 fprintf(stderr, "cuemu cuDNN: CUEMU_FAIL_ALGOS: '%s' is not DIR:ALGO (DIR fwd, "
-                                "bwd_data or bwd_filter; ALGO an algorithm number or v7)\n",
+                                "bwd_data, bwd_filter or fwd_bias; ALGO an algorithm number or "
+                                "v7)\n",
                         item.c_str());
                 exit(2);
             }
@@ -753,7 +805,7 @@ bool first_execution_in_capture(const Problem &p, Dir dir, int algo)
 cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo,
                        const void *alpha, const void *beta, const void *in0, size_t in0_elems,
                        const void *in1, size_t in1_elems, void *out, size_t out_elems,
-                       void *workspace, size_t workspace_bytes)
+                       void *workspace, size_t workspace_bytes, const BiasAct &fused = BiasAct())
 {
     size_t need = 0;
     const cudnnStatus_t st = algo_workspace(p, dir, algo, &need);
@@ -792,6 +844,7 @@ cudnnStatus_t convolve(cudnnHandle_t handle, const Problem &p, Dir dir, int algo
     c.out = out;
     c.ws = workspace;
     c.ws_bytes = need;
+    c.fused = fused;
     if (cuemu_enqueue(handle->stream, [c] { conv_run(c); }) != cudaSuccess)
         return CUDNN_STATUS_EXECUTION_FAILED;
     return CUDNN_STATUS_SUCCESS;
@@ -1019,6 +1072,33 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
     return CUDNN_STATUS_SUCCESS;
 }
 
+/* ---- activation descriptors ---- */
+
+cudnnStatus_t cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t *activationDesc)
+{
+    return create_obj(activationDesc, Kind::ACTIVATION);
+}
+
+cudnnStatus_t cudnnDestroyActivationDescriptor(cudnnActivationDescriptor_t activationDesc)
+{
+    return destroy_obj(activationDesc, Kind::ACTIVATION, "activation descriptor");
+}
+
+cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t activationDesc,
+                                           cudnnActivationMode_t mode,
+                                           cudnnNanPropagation_t reluNanOpt, double coef)
+{
+    (void)coef; /* the clipped ReLU's ceiling or ELU's alpha: modes the fused call refuses */
+    if (!live(activationDesc, Kind::ACTIVATION))
+        return CUDNN_STATUS_BAD_PARAM;
+    if ((int)mode < CUDNN_ACTIVATION_SIGMOID || (int)mode > CUDNN_ACTIVATION_SWISH ||
+        (reluNanOpt != CUDNN_NOT_PROPAGATE_NAN && reluNanOpt != CUDNN_PROPAGATE_NAN))
+        return CUDNN_STATUS_BAD_PARAM;
+    activationDesc->set = true;
+    activationDesc->mode = mode;
+    return CUDNN_STATUS_SUCCESS;
+}
+
 /* ---- heuristics and workspace sizes ---- */
 
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
@@ -1140,4 +1220,50 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *a
         return st;
     return convolve(handle, p, BWD_FILTER, (int)algo, alpha, beta, x, p.x_elems(), dy,
                     p.y_elems(), dw, p.w_elems(), workSpace, workSpaceSizeInBytes);
+}
+
+/* y = act(alpha1 * conv(x) + alpha2 * z + bias), rounded once: the rules in the header comment. */
+cudnnStatus_t cudnnConvolutionBiasActivationForward(
+    cudnnHandle_t handle, const void *alpha1, const cudnnTensorDescriptor_t xDesc, const void *x,
+    const cudnnFilterDescriptor_t wDesc, const void *w,
+    const cudnnConvolutionDescriptor_t convDesc, cudnnConvolutionFwdAlgo_t algo, void *workSpace,
+    size_t workSpaceSizeInBytes, const void *alpha2, const cudnnTensorDescriptor_t zDesc,
+    const void *z, const cudnnTensorDescriptor_t biasDesc, const void *bias,
+    const cudnnActivationDescriptor_t activationDesc, const cudnnTensorDescriptor_t yDesc, void *y)
+{
+    Problem p;
+    cudnnStatus_t st = make_problem(handle, xDesc, wDesc, convDesc, yDesc, &p);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (!live(zDesc, Kind::TENSOR) || !live(biasDesc, Kind::TENSOR) ||
+        !live(activationDesc, Kind::ACTIVATION) || !zDesc->set || !biasDesc->set ||
+        !activationDesc->set)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (zDesc->dt != yDesc->dt || zDesc->n != yDesc->n || zDesc->c != yDesc->c ||
+        zDesc->h != yDesc->h || zDesc->w != yDesc->w)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (biasDesc->n != 1 || biasDesc->c != p.K || biasDesc->h != 1 || biasDesc->w != 1)
+        return CUDNN_STATUS_BAD_PARAM;
+    if (biasDesc->dt != yDesc->dt)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    const cudnnActivationMode_t mode = activationDesc->mode;
+    if (mode != CUDNN_ACTIVATION_RELU && mode != CUDNN_ACTIVATION_IDENTITY)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    if (mode == CUDNN_ACTIVATION_IDENTITY && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    BiasAct f;
+    f.on = true;
+    f.bias = bias;
+    f.z = z;
+    f.relu = mode == CUDNN_ACTIVATION_RELU;
+    if (!host_scalar(alpha2, &f.alpha2))
+        return CUDNN_STATUS_BAD_PARAM;
+    const size_t E = elem_size(p.elem), y_b = p.y_elems() * E, b_b = (size_t)p.K * E;
+    if (!bias || !cuemu_is_device(bias, b_b) || overlap(y, y_b, bias, b_b))
+        return CUDNN_STATUS_BAD_PARAM;
+    if (f.alpha2 != 0.0f &&
+        (!z || !cuemu_is_device(z, y_b) || (z != y && overlap(y, y_b, z, y_b))))
+        return CUDNN_STATUS_BAD_PARAM; /* z is read: y itself (in place) or apart from it */
+    return convolve(handle, p, FWD_BIAS, (int)algo, alpha1, alpha2, x, p.x_elems(), w,
+                    p.w_elems(), y, p.y_elems(), workSpace, workSpaceSizeInBytes, f);
 }

@@ -632,6 +632,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
@@ -651,6 +652,8 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInsufficientDriver:
+        return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
@@ -664,12 +667,25 @@ const char *cudaGetErrorString(cudaError_t e)
     }
 }
 
+/* CUEMU_DRIVER_VERSION / CUEMU_RUNTIME_VERSION (e.g. 12080, 13000): the versions a driver and
+ * a runtime report (the headers' CUDART_VERSION by default), so that a machine whose driver is
+ * older than the runtime carried in the binary can be played. */
+static int version_knob(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : CUDART_VERSION;
+}
+
 cudaError_t cudaGetDeviceCount(int *count)
 {
     const char *n = getenv("CUEMU_DEVICES");
     if (n && strcmp(n, "0") == 0) {
         *count = 0;
         return fail(cudaErrorNoDevice);
+    }
+    if (version_knob("CUEMU_DRIVER_VERSION") < version_knob("CUEMU_RUNTIME_VERSION")) {
+        *count = 0; /* as a CUDA runtime newer than the driver answers */
+        return fail(cudaErrorInsufficientDriver);
     }
     *count = 1;
     return cudaSuccess;
@@ -740,13 +756,13 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
 
 cudaError_t cudaDriverGetVersion(int *v)
 {
-    *v = CUDART_VERSION;
+    *v = version_knob("CUEMU_DRIVER_VERSION");
     return cudaSuccess;
 }
 
 cudaError_t cudaRuntimeGetVersion(int *v)
 {
-    *v = CUDART_VERSION;
+    *v = version_knob("CUEMU_RUNTIME_VERSION");
     return cudaSuccess;
 }
 

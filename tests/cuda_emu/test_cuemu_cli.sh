@@ -2,7 +2,8 @@
 # The harness on the CUDA path, through the CLI, with the emulated device (ampbench-cuemu): info,
 # --device auto picking it, run.json's backend record (graphs captured and replayed, only replays
 # timed; no graphs with --no-graph), --profile-steps, verify and bench on it, and the errors without a device
-# (CUEMU_DEVICES=0 makes the emulation report none).
+# (CUEMU_DEVICES=0 makes the emulation report none), without cuBLAS (CUEMU_LIBS=none) or with a
+# driver older than the runtime (CUEMU_DRIVER_VERSION).
 set -u
 bin=$1
 . "$(dirname "$0")/../lib.sh"
@@ -102,5 +103,27 @@ rc=$?
 ok "$([ $rc -eq 0 ] && grep -q 'running on the CPU' "$tmp/fallback.log" &&
       grep -q '"device":[[:space:]]*"cpu"' "$tmp/fallback/run.json" && echo 1)" \
    "--device auto without a device does not fall back to the CPU with a note (exit $rc)"
+
+# cuBLAS and cuDNN found at run time (kernels/cuda_libs.c; CUEMU_LIBS plays which sonames exist):
+# CUDA 13's first, CUDA 12's where only those exist, and a clear refusal naming cuBLAS without any;
+# a driver older than the runtime carried in the binary (CUEMU_DRIVER_VERSION) is refused as such.
+ok "$(grep -q '^CUDA libs:    libcublas.so.13 .*libcublasLt.so.13 .*libcudnn.so.9' "$tmp/info" &&
+      grep -q '"libraries":[[:space:]]*"libcublas.so.13' "$tmp/auto/run.json" && echo 1)" \
+   "info / run.json do not name the CUDA 13 libraries loaded: $(grep '^CUDA libs' "$tmp/info")"
+CUEMU_LIBS=12 "$bin" info >"$tmp/info12" 2>&1
+ok "$(grep -q '^CUDA libs:    libcublas.so.12 .*libcublasLt.so.12 .*libcudnn.so.9' "$tmp/info12" &&
+      grep -q '^CUDA device:  cuemu' "$tmp/info12" && echo 1)" \
+   "only CUDA 12 libraries: $(grep -E '^CUDA (libs|device)' "$tmp/info12")"
+CUEMU_LIBS=none "$bin" run --modes fp32 "${small[@]}" --device cuda --out "$tmp/nolibs" \
+    >"$tmp/nolibs.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 2 ] && grep -q -- '--device cuda: no usable CUDA device (cuBLAS not found: no libcublas.so.13 or libcublas.so.12' "$tmp/nolibs.log" &&
+      [ ! -e "$tmp/nolibs" ] && echo 1)" \
+   "--device cuda without cuBLAS: exit $rc (want 2), naming it: $(head -2 "$tmp/nolibs.log")"
+CUEMU_DRIVER_VERSION=12080 "$bin" run --modes fp32 "${small[@]}" --device cuda --out "$tmp/olddrv" \
+    >"$tmp/olddrv.log" 2>&1
+rc=$?
+ok "$([ $rc -eq 2 ] && grep -q 'driver version is insufficient for CUDA runtime version' "$tmp/olddrv.log" && echo 1)" \
+   "a driver older than the runtime: exit $rc (want 2): $(head -2 "$tmp/olddrv.log")"
 
 summary

@@ -1146,6 +1146,83 @@ static void test_true_half(cudnnHandle_t h)
     }
 }
 
+/* cudnnConvolutionBiasActivationForward: sum + bias rounded once (FP16: 6 * (1 + 2^-10) =
+ * 6.005859375 plus a bias of -2^-9 is exactly 6.00390625; rounding the sum first gives the tie's
+ * even 6.0078125, and 6.0078125 - 2^-9 rounds back to 6.0078125), z read only when alpha2 != 0,
+ * ReLU, and the
+ * documented refusals: IDENTITY only with IMPLICIT_PRECOMP_GEMM, RELU or IDENTITY only, a
+ * 1 x K x 1 x 1 bias in y's type, z with y's descriptor. */
+static void test_bias_activation(cudnnHandle_t h)
+{
+    const Geom g = { 1, 6, 1, 1, 2, 1, 1, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION };
+    const float v = 1.0f + 0x1p-10f, one = 1.0f, zero = 0.0f, two = 2.0f;
+    Descs d(g, F16, CUDNN_DATA_FLOAT, CUDNN_TENSOR_OP_MATH);
+    Dev x(6 * 2), w(12 * 2), b(2 * 2), y(2 * 2), z(2 * 2), ws(4096);
+    put(x, std::vector<float>(6, v), F16);
+    put(w, { 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1 }, F16);
+    put(b, { -0x1p-9f, 0x1p-9f }, F16);
+    put(y, { NAN, NAN }, F16); /* z = y with alpha2 0: not read */
+    put(z, { 1.0f, 1.0f }, F16);
+    cudnnTensorDescriptor_t bd = nullptr, bad = nullptr;
+    cudnnActivationDescriptor_t id = nullptr, relu = nullptr, sig = nullptr;
+    CHECK(cudnnCreateTensorDescriptor(&bd) == CUDNN_STATUS_SUCCESS &&
+              cudnnCreateTensorDescriptor(&bad) == CUDNN_STATUS_SUCCESS &&
+              cudnnCreateActivationDescriptor(&id) == CUDNN_STATUS_SUCCESS &&
+              cudnnCreateActivationDescriptor(&relu) == CUDNN_STATUS_SUCCESS &&
+              cudnnCreateActivationDescriptor(&sig) == CUDNN_STATUS_SUCCESS,
+          "create bias/activation descriptors");
+    CHECK(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_HALF, 1, 2, 1, 1) ==
+                  CUDNN_STATUS_SUCCESS &&
+              cudnnSetActivationDescriptor(id, CUDNN_ACTIVATION_IDENTITY, CUDNN_PROPAGATE_NAN,
+                                           0.0) == CUDNN_STATUS_SUCCESS &&
+              cudnnSetActivationDescriptor(relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN,
+                                           0.0) == CUDNN_STATUS_SUCCESS &&
+              cudnnSetActivationDescriptor(sig, CUDNN_ACTIVATION_SIGMOID, CUDNN_PROPAGATE_NAN,
+                                           0.0) == CUDNN_STATUS_SUCCESS,
+          "set bias/activation descriptors");
+    const cudnnConvolutionFwdAlgo_t PRE = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                    IG = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    size_t need = 0;
+    CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, PRE, &need) ==
+              CUDNN_STATUS_SUCCESS && need <= ws.bytes,
+          "IMPLICIT_PRECOMP_GEMM workspace");
+    const auto fused = [&](cudnnConvolutionFwdAlgo_t algo, const float *a2,
+                           cudnnTensorDescriptor_t zd, const void *zp,
+                           cudnnTensorDescriptor_t bdesc, cudnnActivationDescriptor_t act) {
+        return cudnnConvolutionBiasActivationForward(h, &one, d.x, x.p, d.w, w.p, d.conv, algo,
+                                                     ws.p, ws.bytes, a2, zd, zp, bdesc, b.p, act,
+                                                     d.y, y.p);
+    };
+    CHECK(fused(PRE, &zero, d.y, y.p, bd, id) == CUDNN_STATUS_SUCCESS, "identity, z = y");
+    const std::vector<float> got = get(y, 2, F16);
+    CHECK(got[0] == 6.00390625f && got[1] == -6.00390625f,
+          "sum + bias rounded once: %.9g %.9g (twice: 6.0078125 - 2^-9 -> 6.0078125)",
+          (double)got[0], (double)got[1]);
+    CHECK(fused(PRE, &two, d.y, z.p, bd, id) == CUDNN_STATUS_SUCCESS, "alpha2 2, z apart");
+    CHECK(get(y, 2, F16) == std::vector<float>({ 8.0f, -4.00390625f }), "+ alpha2 * z");
+    CHECK(fused(IG, &zero, d.y, y.p, bd, relu) == CUDNN_STATUS_SUCCESS, "ReLU, IMPLICIT_GEMM");
+    CHECK(get(y, 2, F16) == std::vector<float>({ 6.00390625f, 0.0f }), "ReLU");
+    CHECK(fused(IG, &zero, d.y, y.p, bd, id) == CUDNN_STATUS_NOT_SUPPORTED,
+          "IDENTITY needs IMPLICIT_PRECOMP_GEMM");
+    CHECK(fused(PRE, &zero, d.y, y.p, bd, sig) == CUDNN_STATUS_NOT_SUPPORTED,
+          "only RELU and IDENTITY");
+    CHECK(cudnnSetTensor4dDescriptor(bad, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, 2, 1, 1) ==
+              CUDNN_STATUS_SUCCESS,
+          "FP32 bias descriptor");
+    CHECK(fused(PRE, &zero, d.y, y.p, bad, id) == CUDNN_STATUS_NOT_SUPPORTED,
+          "an FP32 bias with FP16 y");
+    CHECK(cudnnSetTensor4dDescriptor(bad, CUDNN_TENSOR_NCHW, CUDNN_DATA_HALF, 1, 1, 1, 2) ==
+              CUDNN_STATUS_SUCCESS,
+          "1x1x1x2 bias descriptor");
+    CHECK(fused(PRE, &zero, d.y, y.p, bad, id) == CUDNN_STATUS_BAD_PARAM, "a bias not 1xKx1x1");
+    CHECK(fused(PRE, &zero, d.x, y.p, bd, id) == CUDNN_STATUS_BAD_PARAM, "z not shaped as y");
+    cudnnDestroyActivationDescriptor(sig);
+    cudnnDestroyActivationDescriptor(relu);
+    cudnnDestroyActivationDescriptor(id);
+    cudnnDestroyTensorDescriptor(bad);
+    cudnnDestroyTensorDescriptor(bd);
+}
+
 static void test_cudnn_bad_params(cudnnHandle_t h)
 {
     CHECK(cudnnGetVersion() == CUDNN_VERSION, "cudnnGetVersion %zu", cudnnGetVersion());
@@ -1339,6 +1416,7 @@ static void test_cudnn(void)
     test_applicability(h);
     test_conv_tf32(h);
     test_true_half(h);
+    test_bias_activation(h);
     test_cudnn_bad_params(h);
 
     CHECK(cudnnDestroy(h) == CUDNN_STATUS_SUCCESS, "cudnnDestroy");

@@ -197,6 +197,15 @@ static void pt_free(struct pt *p)
     memset(p, 0, sizeof *p);
 }
 
+/* A case's teardown: its tensors (NULL-terminated) and its host inputs (NULL-terminated). */
+static void case_free(struct pt *const *pts, float *const *host)
+{
+    for (; *pts; pts++)
+        pt_free(*pts);
+    for (; *host; host++)
+        free(*host);
+}
+
 static void pt_set(struct pt *p, const float *vals)
 {
     void *bits = malloc(p->bytes ? p->bytes : 1);
@@ -966,13 +975,8 @@ static void test_conv_mixed_case(const struct conv_shape *s, enum amp_dtype dt,
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
     ws_free(&ws);
-    struct pt *all[] = { &X, &W, &Bi, &Y, &DY, &DW, &DB, &DX };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(x);
-    free(w);
-    free(bias);
-    free(dy);
+    case_free((struct pt *const[]){ &X, &W, &Bi, &Y, &DY, &DW, &DB, &DX, NULL },
+              (float *const[]){ x, w, bias, dy, NULL });
 }
 
 static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
@@ -1204,13 +1208,8 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     counts_compare(what, 0);
     fp8_gemms_expect(gemms0, 3, tag);
     fp8_operands_free(&o);
-    struct pt *all[] = { &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(x);
-    free(w);
-    free(bias);
-    free(dy);
+    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
+              (float *const[]){ x, w, bias, dy, NULL });
 }
 
 /* The same for an FP8 conv layer: on CUDA an im2col FP8 GEMM for the forward and each gradient
@@ -1266,13 +1265,8 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     fp8_gemms_expect(gemms0, with_dinp ? 3 : 2, tag);
     fp8_operands_free(&o);
     ws_free(&ws);
-    struct pt *all[] = { &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(x);
-    free(w);
-    free(bias);
-    free(dy);
+    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
+              (float *const[]){ x, w, bias, dy, NULL });
 }
 
 static void test_conv(void)
@@ -1381,13 +1375,8 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     compare(what, &DB, fmax(tiny, limit_for(p->w, AMP_MATH_F32)));
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
-    struct pt *all[] = { &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(x);
-    free(w);
-    free(bias);
-    free(dy);
+    case_free((struct pt *const[]){ &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB, NULL },
+              (float *const[]){ x, w, bias, dy, NULL });
 }
 
 static void test_linear(void)

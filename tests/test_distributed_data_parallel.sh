@@ -95,6 +95,7 @@ bad "--allreduce-dtype: only with --data-parallel" "$bin" run --allreduce-dtype 
 bad "--allreduce-dtype: unknown type 'fp8'" "$bin" run --data-parallel --allreduce-dtype fp8 --out "$tmp/b3"
 bad "--dist-timeout: 0 is out of range" "$bin" run --dist-timeout 0 --out "$tmp/b4"
 bad "needs a sample of every batch" "${mpi[@]}" "$bin" run --data-parallel --train-limit 65 --out "$tmp/b5"
-bad "bench: runs as one process, not under an MPI launcher of 2 ranks" "${mpi[@]}" "$bin" bench --out "$tmp/b6"
+bad "--data-parallel: not for bench" "$bin" bench --data-parallel --out "$tmp/b7"
+bad "parity: runs as one process, not under an MPI launcher of 2 ranks" "${mpi[@]}" "$bin" parity --out "$tmp/b6"
 ok "$(! ls -d "$tmp"/b? 2>/dev/null | grep -q . && echo 1)" "no folder for bad input"
 summary

@@ -51,4 +51,22 @@ ok "$([ $rc1 -eq $rc2 ] && [ $rc2 -le 1 ] && echo 1)" "verify exits alike (singl
 ok "$(cmp -s "$tmp/v1/seeds.csv" "$tmp/v2/seeds.csv" && echo 1)" "seeds.csv bit for bit"
 ok "$(diff <(grep -A3 '^verdicts' "$tmp/v1.log") <(grep -A3 '^verdicts' "$tmp/v2.log") >/dev/null && echo 1)" \
    "the same verdicts"
+
+# bench: the cells spread over the ranks, gathered on rank 0 into the one bench folder, in the
+# single process's order, with the same deterministic figures (FLOPs, peak memory by category).
+bargs=(bench --nets seed --batches 16,32 --channels 8 --modes fp32,amp,bf16 --threads 1
+       --train-limit 640 --test-limit 100 --no-progress)
+"$bin" "${bargs[@]}" --out "$tmp/b1" > "$tmp/b1.log" 2>&1
+rc1=$?
+"${mpi[@]}" "$bin" "${bargs[@]}" --out "$tmp/b2" > "$tmp/b2.log" 2>&1
+rc2=$?
+ok "$([ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && echo 1)" "bench exits 0 (single $rc1, mpirun $rc2): $(tail -2 "$tmp/b2.log")"
+cells() { jq -c '[.cells[] | [.net, .mode, .batch, .channels, .flops_per_sample, .memory]]' "$1/bench.json"; }
+ok "$([ -n "$(cells "$tmp/b1")" ] && [ "$(cells "$tmp/b1")" == "$(cells "$tmp/b2")" ] && echo 1)" \
+   "bench.json: the same cells in the same order, FLOPs and memory equal"
+ok "$([ "$(jq '.cells | length' "$tmp/b2/bench.json")" = 6 ] && \
+      [ "$(jq '[.cells[] | select(.samples_per_s_median > 0)] | length' "$tmp/b2/bench.json")" = 6 ] && echo 1)" \
+   "every one of the 6 gathered cells has its measured throughput"
+ok "$(grep -q '^distributed: 2 ranks, the cells spread over them' "$tmp/b2.log" && \
+      [ "$(grep -c '^bench written to' "$tmp/b2.log")" -eq 1 ] && echo 1)" "only rank 0 speaks for the bench"
 summary

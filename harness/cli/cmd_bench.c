@@ -18,6 +18,7 @@
 #include "error.h"
 #include "paths.h"
 #include "files.h"
+#include "group.h"
 #include "interrupt.h"
 #include "jsonfile.h"
 #include "train.h"
@@ -265,6 +266,68 @@ static int run_micro(const char *dir, const char *micro, char **section)
     return AMP_OK;
 }
 
+/* A bench cell as it travels between ranks: its net and recipe by index, the rest as it is. */
+struct cell_wire {
+    uint32_t have, net, recipe;
+    struct bench_cell cell; /* net and recipe pointers meaningless on the way */
+};
+
+/* Under several ranks (an MPI launcher) the cells, in enumeration order, are spread over them
+ * (cell j on rank j % size); this gathers them to every rank and leaves the finished ones in
+ * cells[0 .. *n), in order. `have` marks this rank's finished cells (cells and have hold ncells,
+ * the most there can be: every rank sends as many bytes). One all-gather, after every rank's
+ * cells: --dist-timeout bounds how long the first rank to finish waits for the last. */
+static int gather_cells(struct bench_cell *cells, const unsigned char *have, size_t ncells,
+                        size_t *n, const struct bench_options *o, const struct amp_config *c)
+{
+    const struct dist_group *g = dist_world();
+    struct cell_wire *mine = calloc(ncells ? ncells : 1, sizeof *mine);
+    struct cell_wire *all = calloc((ncells ? ncells : 1) * (size_t)g->size, sizeof *all);
+    int rc = mine && all ? AMP_OK : amp_fail(AMP_ENOMEM, "out of host memory");
+    for (size_t j = 0; j < ncells && rc == AMP_OK; j++) {
+        if (!have[j])
+            continue;
+        mine[j].have = 1;
+        mine[j].cell = cells[j];
+        for (size_t t = 0; t < o->nnets; t++)
+            if (o->nets[t] == cells[j].net)
+                mine[j].net = (uint32_t)t;
+        for (size_t m = 0; m < c->nrecipes; m++)
+            if (c->recipes[m] == cells[j].recipe)
+                mine[j].recipe = (uint32_t)m;
+    }
+    if (rc == AMP_OK)
+        rc = dist_allgather(all, mine, ncells * sizeof *mine, "gathering the bench cells");
+    *n = 0;
+    for (size_t j = 0; j < ncells && rc == AMP_OK; j++) {
+        const struct cell_wire *w = &all[(j % (size_t)g->size) * ncells + j];
+        if (!w->have)
+            continue;
+        cells[*n] = w->cell;
+        cells[*n].net = o->nets[w->net];
+        cells[*n].recipe = c->recipes[w->recipe];
+        ++*n;
+    }
+    free(mine);
+    free(all);
+    return rc;
+}
+
+/* Each cell's speedup and memory saving over fp32's cell of the same net, batch and channels. */
+static void against_fp32(struct bench_cell *cells, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        struct bench_cell *x = &cells[k];
+        const struct bench_cell *ref = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (cells[i].recipe == recipe_reference() && cells[i].net == x->net &&
+                cells[i].batch == x->batch && cells[i].channels == x->channels)
+                ref = &cells[i];
+        x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
+        x->memory_saving = ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
+    }
+}
+
 int cmd_bench(int argc, char **argv, const char *command_line)
 {
     struct bench_options o = { .batches = { 32, 128, 512 }, .nbatches = 3,
@@ -275,6 +338,9 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     int rc = cli_parse(argc, argv, &c, stdout, CLI_BENCH, &extras);
     if (rc < 0)
         return 0;
+    if (rc == AMP_OK && c.data_parallel)
+        rc = amp_fail(AMP_EINPUT, "--data-parallel: not for bench, which spreads its cells over "
+                      "the ranks (data-parallel training is run's and verify's)");
     if (rc != AMP_OK)
         return runner_report_error(rc);
     if (o.nnets == 0)
@@ -287,9 +353,15 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     const double peak = bench_peak_flops(&c, r.host.max_threads, peak_how, sizeof peak_how);
     const size_t ncells = o.nnets * c.nrecipes * o.nbatches * o.nchannels;
     struct bench_cell *cells = calloc(ncells, sizeof *cells);
-    size_t n = 0;
-    if (rc == AMP_OK && !cells)
+    unsigned char *have = calloc(ncells ? ncells : 1, 1);
+    const struct dist_group *g = dist_world();
+    const int spread = g->size > 1;
+    size_t n = 0, j = 0; /* cells finished here; cells enumerated */
+    if (rc == AMP_OK && (!cells || !have))
         rc = amp_fail(AMP_ENOMEM, "out of host memory");
+    if (rc == AMP_OK && spread)
+        printf("distributed: %d ranks, the cells spread over them (rank 0 prints them at the end; "
+               "ranks sharing a machine share its cores)\n", g->size);
     if (rc == AMP_OK)
         printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %8s\n", "net",
                "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
@@ -299,31 +371,39 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         const int takes = bench_net_takes_channels(o.nets[t]);
         for (size_t k = 0; k < (takes ? o.nchannels : 1) && rc == AMP_OK; k++)
             for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
-                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK && !interrupt_signal(); m++) {
-                    struct bench_cell *x = &cells[n];
+                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK && !interrupt_signal();
+                     m++, j++) {
+                    if (spread && j % (size_t)g->size != (size_t)g->rank)
+                        continue;
+                    struct bench_cell *x = &cells[spread ? j : n];
                     rc = bench_cell_run(&c, &o, o.nets[t], c.recipes[m], o.batches[b],
                                         takes ? o.channels[k] : 0, &r.train, peak, x);
                     if (rc != AMP_OK)
                         break;
+                    have[spread ? j : n] = 1;
                     n++;
-                    const struct bench_cell *ref = NULL;
-                    for (size_t i = 0; i < n; i++)
-                        if (cells[i].recipe == recipe_reference() && cells[i].net == x->net &&
-                            cells[i].batch == x->batch && cells[i].channels == x->channels)
-                            ref = &cells[i];
-                    x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
-                    x->memory_saving =
-                        ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
-                    bench_print_row(stdout, x, 0.0, 0);
-                    fflush(stdout);
+                    if (!spread) {
+                        against_fp32(cells, n);
+                        bench_print_row(stdout, x, 0.0, 0);
+                        fflush(stdout);
+                    }
                 }
+    }
+    if (rc == AMP_OK && spread) {
+        rc = gather_cells(cells, have, ncells, &n, &o, &c);
+        against_fp32(cells, n);
+        for (size_t i = 0; i < n && rc == AMP_OK; i++)
+            bench_print_row(stdout, &cells[i], 0.0, 0);
     }
     /* SIGINT/SIGTERM: stop after the current cell, write the finished cells, say where. */
     const int stopped = rc == AMP_OK && interrupt_signal();
     char torch_why[256] = "";
     if (stopped)
         snprintf(torch_why, sizeof torch_why, "interrupted: column skipped");
-    cJSON *torch = rc == AMP_OK && !stopped ? torch_side(&c, &r, cells, n, torch_why, sizeof torch_why) : NULL;
+    const int writes = runner_writes(&r);
+    cJSON *torch = rc == AMP_OK && !stopped && writes
+                       ? torch_side(&c, &r, cells, n, torch_why, sizeof torch_why)
+                       : NULL;
     if (rc == AMP_OK && torch) {
         const cJSON *tt = cJSON_GetObjectItemCaseSensitive(torch, "threads");
         printf("\n  threads: ampbench %d, PyTorch %d\n", n ? cells[0].threads : 0,
@@ -343,12 +423,12 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         printf("%s\n", torch_why);
     }
     char *micro_md = NULL;
-    if (rc == AMP_OK && o.micro && !stopped)
+    if (rc == AMP_OK && o.micro && !stopped && writes)
         rc = run_micro(r.dir, o.micro, &micro_md);
-    if (rc == AMP_OK)
+    if (rc == AMP_OK && writes)
         rc = bench_write_outputs(r.dir, &c, &r.host, cells, n, torch, torch_why, peak_how, micro_md);
     free(micro_md);
-    if (rc == AMP_OK) {
+    if (rc == AMP_OK && writes) {
         /* Plots are optional: gnuplot missing or failing is a note, not an error. */
         static const char *const names[] = { "bench_throughput", "bench_speedup" };
         struct plot_status st[2] = { 0 };
@@ -374,6 +454,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
                       "cells are in %s", interrupt_signal(), n, r.dir);
     cJSON_Delete(torch);
     free(cells);
+    free(have);
     runner_close(&r);
     return rc == AMP_OK ? 0 : runner_report_error(rc);
 }

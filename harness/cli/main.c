@@ -23,7 +23,7 @@ static const struct command commands[] = {
     { "run", cmd_run, "train the network (--net) with each recipe; write results/runs/<id>/", 1 },
     { "verify", cmd_verify, "train fp32 and the recipes, judge each against fp32; exit 1 on drift", 1 },
     { "parity", cmd_parity, "one step per recipe vs fp32 from the same weights: per-tensor errors", 0 },
-    { "bench", cmd_bench, "throughput and memory sweep over recipes x batches x channels", 0 },
+    { "bench", cmd_bench, "throughput and memory sweep over recipes x batches x channels", 1 },
     { "export-init", cmd_export_init, "write the initial weights and first batches as JSON (for PyTorch)", 0 },
     { "nets", cmd_nets, "the network presets: layers, parameters, FLOPs, activation bytes", 1 },
     { "info", cmd_info, "version, build options, CPU features and threads", 1 },
@@ -116,7 +116,7 @@ static int run_command(int argc, char **argv)
         if (!commands[i].distributed && dist_world()->size > 1) {
             char why[200];
             snprintf(why, sizeof why, "%s: runs as one process, not under an MPI launcher of %d "
-                     "ranks (only run and verify are distributed; info and nets print on rank 0)", cmd, dist_world()->size);
+                     "ranks (only run, verify and bench are distributed; info and nets print on rank 0)", cmd, dist_world()->size);
             text_print_error("", why);
             return 2;
         }

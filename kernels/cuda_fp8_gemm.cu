@@ -43,6 +43,12 @@ static struct cuda_fp8_operand *find(struct cuda_ctx *c, const void *data)
     return NULL;
 }
 
+/* An operand's device slot: the scale its quantization used, then its inverse. */
+static float *scales_of(const struct cuda_ctx *c, const struct cuda_fp8_operand *o)
+{
+    return c->d_fp8_scales + 2 * (o - c->fp8_operands);
+}
+
 float *cuda_fp8_operand_slot(struct cuda_ctx *c, const void *data,
                              const struct fp8_tensor_state *state)
 {
@@ -51,24 +57,25 @@ float *cuda_fp8_operand_slot(struct cuda_ctx *c, const void *data,
         /* The format lives in the state on the device: read once, at the operand's first
          * quantization (the eager warm-up step, never inside a capture). */
         int32_t format = 0;
-        if (c->capturing || c->n_fp8_operands == CUDA_FP8_OPERANDS || !c->cublaslt ||
+        o = find(c, NULL); /* a forgotten operand's entry, else a new one */
+        if (!o && c->n_fp8_operands < CUDA_FP8_OPERANDS)
+            o = &c->fp8_operands[c->n_fp8_operands++];
+        if (!o || c->capturing || !c->cublaslt ||
             CUDA_CHECK(c, cudaMemcpyAsync(&format, &state->format, sizeof format,
                                           cudaMemcpyDeviceToHost, c->stream)) ||
             CUDA_CHECK(c, cudaStreamSynchronize(c->stream)))
             return NULL;
-        o = &c->fp8_operands[c->n_fp8_operands];
         o->data = data;
         o->format = format;
-        o->slot = c->n_fp8_operands++;
     }
-    return c->d_fp8_scales + 2 * o->slot;
+    return scales_of(c, o);
 }
 
 void cuda_fp8_forget(struct cuda_ctx *c, const void *data)
 {
     struct cuda_fp8_operand *o = find(c, data);
     if (o)
-        o->data = NULL; /* its slot stays allocated to it, unused */
+        o->data = NULL; /* its entry and slot serve the next operand registered */
 }
 
 /* ---- codes ---- */
@@ -260,7 +267,7 @@ static int codes_of(struct cuda_ctx *c, uint8_t *codes, const struct fp8_gemm_op
     return CUDA_LAUNCH(c, fp8_codes_kernel, cuda_blocks(c, rows_pad * R_pad, CODES_THREADS),
                        CODES_THREADS, codes, (const float *)a->t->data, (int)a->layout, a->rows,
                        R, (unsigned)rows_pad, (unsigned)R_pad, g,
-                       (const float *)(c->d_fp8_scales + 2 * o->slot), o->format);
+                       (const float *)scales_of(c, o), o->format);
 }
 
 float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
@@ -278,8 +285,8 @@ float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
     uint8_t *ca = (uint8_t *)(s + c_bytes), *cb = (uint8_t *)(s + c_bytes + a_bytes);
     /* Row-major C [P, Q] is col-major Q x P: D = B-codes^T A-codes, M = Q, N = P. */
     if (codes_of(c, ca, a, oa, R, P, Rp, g) || codes_of(c, cb, b, ob, R, Q, Rp, g) ||
-        lt_matmul(c, C, cb, ob->format, c->d_fp8_scales + 2 * ob->slot + 1, ca, oa->format,
-                  c->d_fp8_scales + 2 * oa->slot + 1, Q, P, Rp))
+        lt_matmul(c, C, cb, ob->format, scales_of(c, ob) + 1, ca, oa->format,
+                  scales_of(c, oa) + 1, Q, P, Rp))
         return NULL;
     c->fp8_gemms++;
     *ldc = Q;

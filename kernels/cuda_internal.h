@@ -144,13 +144,12 @@ static inline conv_geom geom_of(const struct conv_shape *s)
     return g;
 }
 
-/* A tensor fp8_quantize wrote under per-tensor scaling: its FP8 format and the device slot
- * (d_fp8_scales[2 * slot]: the scale it used, then its inverse) the FP8 GEMMs read. */
+/* A tensor fp8_quantize wrote under per-tensor scaling and its FP8 format; entry i's device
+ * slot, d_fp8_scales[2 i] (the scale it used, then its inverse), is what the FP8 GEMMs read. */
 enum { CUDA_FP8_OPERANDS = 256 };
 struct cuda_fp8_operand {
-    const void *data; /* NULL: forgotten */
+    const void *data; /* NULL: forgotten (the entry is free) */
     int format;       /* enum fp8_format */
-    unsigned slot;
 };
 
 struct cuda_ctx {

@@ -198,7 +198,7 @@ static void pt_free(struct pt *p)
 }
 
 /* A case's teardown: its tensors (NULL-terminated) and its host inputs (NULL-terminated). */
-static void case_free(struct pt *const *pts, float *const *host)
+static void case_free(struct pt *const *pts, void *const *host)
 {
     for (; *pts; pts++)
         pt_free(*pts);
@@ -976,7 +976,7 @@ static void test_conv_mixed_case(const struct conv_shape *s, enum amp_dtype dt,
     counts_compare(what, 0);
     ws_free(&ws);
     case_free((struct pt *const[]){ &X, &W, &Bi, &Y, &DY, &DW, &DB, &DX, NULL },
-              (float *const[]){ x, w, bias, dy, NULL });
+              (void *const[]){ x, w, bias, dy, NULL });
 }
 
 static void test_conv_case(const struct conv_shape *s, enum amp_dtype dt, enum amp_math math,
@@ -1209,7 +1209,7 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     fp8_gemms_expect(gemms0, 3, tag);
     fp8_operands_free(&o);
     case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
-              (float *const[]){ x, w, bias, dy, NULL });
+              (void *const[]){ x, w, bias, dy, NULL });
 }
 
 /* The same for an FP8 conv layer: on CUDA an im2col FP8 GEMM for the forward and each gradient
@@ -1266,7 +1266,7 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     fp8_operands_free(&o);
     ws_free(&ws);
     case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
-              (float *const[]){ x, w, bias, dy, NULL });
+              (void *const[]){ x, w, bias, dy, NULL });
 }
 
 static void test_conv(void)
@@ -1376,7 +1376,50 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
     case_free((struct pt *const[]){ &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB, NULL },
-              (float *const[]){ x, w, bias, dy, NULL });
+              (void *const[]){ x, w, bias, dy, NULL });
+}
+
+/* The CUDA backend's table of FP8 operands reuses the entries of freed tensors: more tensors
+ * quantized and freed than it has entries, and two more quantized still run an FP8 GEMM. The
+ * tensors are allocated bare on the CUDA backend (no guard bytes), so that the free names the
+ * address the quantization wrote. */
+static void test_fp8_operand_reuse(void)
+{
+    const struct backend *g = &B[GPU];
+    float *v = uniform(5 * 17, -1.0f, 1.0f);
+    const struct fp8_tensor_state init = fp8_state_make(FP8_E4M3, 1, MX_SCALE_RCEIL, 0);
+    struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
+    pt_set_raw(&st, &init, sizeof init);
+    struct pt src = pt_new(5 * 17, AMP_F32, MEM_ACTIVATIONS, v);
+    struct pt y = pt_new(5 * 3, AMP_BF16, MEM_ACTIVATIONS, NULL);
+    struct pt bias = pt_new(3, AMP_F32, MEM_WEIGHTS, v);
+    struct amp_tensor q[2] = { { NULL, 5 * 17, AMP_F32, MEM_ACTIVATIONS },
+                               { NULL, 3 * 17, AMP_F32, MEM_WEIGHT_COPIES } };
+    int ok = 1;
+    for (int i = 0; i < 300 && ok; i++) {
+        ok = g->ops->alloc(g->ctx, &q[0].data, q[0].numel * sizeof(float)) == AMP_OK;
+        if (ok)
+            g->ops->fp8_quantize(g->ctx, &q[0], &src.t[GPU], FP8_SCALING_CURRENT, &st.t[GPU],
+                                 NULL, 0);
+        g->ops->free(g->ctx, q[0].data);
+    }
+    const long long gemms0 = fp8_gemms_issued();
+    for (int k = 0; k < 2 && ok; k++) {
+        struct amp_tensor from = src.t[GPU]; /* x [5, 17], then w [3, 17] of the same values */
+        from.numel = q[k].numel;
+        ok = g->ops->alloc(g->ctx, &q[k].data, q[k].numel * sizeof(float)) == AMP_OK;
+        if (ok)
+            g->ops->fp8_quantize(g->ctx, &q[k], &from, FP8_SCALING_CURRENT, &st.t[GPU], NULL,
+                                 0);
+    }
+    if (ok)
+        g->ops->linear_forward(g->ctx, &y.t[GPU], &q[0], &q[1], &bias.t[GPU], 5, 17, 3,
+                               AMP_MATH_F32);
+    result(ok, "fp8 operand table: 302 tensors quantized on cuda");
+    fp8_gemms_expect(gemms0, 1, "fp8 operand table after 300 freed operands");
+    for (int k = 0; k < 2; k++)
+        g->ops->free(g->ctx, q[k].data);
+    case_free((struct pt *const[]){ &st, &src, &y, &bias, NULL }, (void *const[]){ v, NULL });
 }
 
 static void test_linear(void)
@@ -1404,6 +1447,7 @@ static void test_linear(void)
         CASE(test_fp8_linear_case(fp8_shapes[si][0], fp8_shapes[si][1], fp8_shapes[si][2],
                                   FP8_SCALING_CURRENT));
     }
+    CASE(test_fp8_operand_reuse());
 }
 
 /* ---- pooling, batch norm, add ---- */
@@ -1578,12 +1622,8 @@ static void test_gather_batch_case(uint32_t samples, uint32_t pixels, uint32_t n
     snprintf(what, sizeof what, "gather_batch %u of %u samples x %u pixels: labels", n, samples,
              pixels);
     compare(what, &L, 0.0);
-    struct pt *all[] = { &D, &DL, &I, &X, &L };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        pt_free(all[i]);
-    free(data);
-    free(labels);
-    free(idx);
+    case_free((struct pt *const[]){ &D, &DL, &I, &X, &L, NULL },
+              (void *const[]){ data, labels, idx, NULL });
 }
 
 static void test_gather_batch(void)

@@ -16,11 +16,20 @@ csv=$tmp/run/fp8.csv
 ok "$([ -s "$csv" ] && echo 1)" "fp8.csv was not written"
 ok "$([ "$(head -1 "$csv")" = "mode,epoch,step,tensor,format,scale,amax,saturated_frac,underflow_frac,sqnr_db" ] && echo 1)" \
    "fp8.csv header: $(head -1 "$csv")"
-# 2 epochs x 63 steps x 3 tensors (the seed's conv: input, weight, grad) per FP8 recipe.
+# 2 epochs x 63 steps x 3 tensors (the seed's conv: input, weight, grad) per per-tensor FP8
+# recipe; mxfp8 has 6: each also blocked along the reduction of its other GEMM (input.pixels and
+# grad.pixels for the filter gradient, weight.cols for the data gradient).
 for m in fp8-delayed fp8-current mxfp8; do
+  want=378; [ "$m" = mxfp8 ] && want=756
   rows=$(grep -c "^$m," "$csv")
-  ok "$([ "$rows" -eq 378 ] && echo 1)" "$m: $rows rows in fp8.csv, want 378"
+  ok "$([ "$rows" -eq "$want" ] && echo 1)" "$m: $rows rows in fp8.csv, want $want"
 done
+mx_tensors=$(awk -F, '$1 == "mxfp8" && !s[$4]++ { printf "%s ", $4 }' "$csv")
+ok "$([ "$mx_tensors" = "conv.input conv.weight conv.grad conv.input.pixels conv.weight.cols conv.grad.pixels " ] && echo 1)" \
+   "mxfp8's tensors: $mx_tensors"
+ok "$([ "$(grep -c '^fp8-current,[0-9]*,[0-9]*,conv\.[a-z]*\.' "$csv")" -eq 0 ] && echo 1)" \
+   "per-tensor scaling has no second copies"
+
 ok "$([ "$(grep -c '^fp32,' "$csv")" -eq 0 ] && echo 1)" "fp32 has no FP8 rows"
 grad_fmt=$(awk -F, '$1 == "fp8-delayed" && $4 == "conv.grad" { print $5; exit }' "$csv")
 ok "$([ "$grad_fmt" = e5m2 ] && echo 1)" "fp8-delayed's gradient format is $grad_fmt, want e5m2"

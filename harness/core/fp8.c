@@ -1043,3 +1043,67 @@ void mx_fake_quantize(float *dst, const float *src, size_t rows, size_t k, enum 
 {
     mx_run(NULL, NULL, dst, src, rows, k, f, r, stats);
 }
+
+/* Columns of a block row transposed at a time (the stack buffers' width). */
+enum { MX_COLS = 64 };
+
+/* mx_run over any layout: each block row (o, b), MX_COLS columns at a time, transposed into
+   rows (one block each, in the layout's block order), run as rows, and transposed back. */
+static void mx_run_layout(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src,
+                          struct mx_layout L, enum fp8_format f, enum mx_scale_rounding r,
+                          struct fp8_stats *stats)
+{
+    if (L.inner == 1) {
+        mx_run(dst, scales, deq, src, L.outer, L.len, f, r, stats);
+        return;
+    }
+    float t[MX_COLS * MX_BLOCK], td[MX_COLS * MX_BLOCK];
+    amp_fp8 tq[MX_COLS * MX_BLOCK];
+    const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK;
+    for (size_t o = 0; o < L.outer; o++)
+        for (size_t b = 0; b < nb; b++) {
+            const size_t blen = L.len - b * MX_BLOCK < MX_BLOCK ? L.len - b * MX_BLOCK : MX_BLOCK;
+            const size_t base = (o * L.len + b * MX_BLOCK) * L.inner;
+            for (size_t i0 = 0; i0 < L.inner; i0 += MX_COLS) {
+                const size_t w = L.inner - i0 < MX_COLS ? L.inner - i0 : MX_COLS;
+                for (size_t j = 0; j < blen; j++)
+                    for (size_t c = 0; c < w; c++)
+                        t[c * blen + j] = src[base + j * L.inner + i0 + c];
+                mx_run(dst ? tq : NULL, scales ? scales + (o * nb + b) * L.inner + i0 : NULL,
+                       deq ? td : NULL, t, w, blen, f, r, stats);
+                for (size_t j = 0; j < blen; j++)
+                    for (size_t c = 0; c < w; c++) {
+                        const size_t at = base + j * L.inner + i0 + c;
+                        if (deq)
+                            deq[at] = td[c * blen + j];
+                        if (dst)
+                            dst[at] = tq[c * blen + j];
+                    }
+            }
+        }
+}
+
+void mx_quantize_layout(amp_fp8 *dst, uint8_t *scales, const float *src, struct mx_layout L,
+                        enum fp8_format f, enum mx_scale_rounding r, struct fp8_stats *stats)
+{
+    mx_run_layout(dst, scales, NULL, src, L, f, r, stats);
+}
+
+void mx_fake_quantize_layout(float *dst, const float *src, struct mx_layout L, enum fp8_format f,
+                             enum mx_scale_rounding r, struct fp8_stats *stats)
+{
+    mx_run_layout(NULL, NULL, dst, src, L, f, r, stats);
+}
+
+void mx_dequantize_layout(float *dst, const amp_fp8 *src, const uint8_t *scales,
+                          struct mx_layout L, enum fp8_format f)
+{
+    const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK;
+    for (size_t o = 0; o < L.outer; o++)
+        for (size_t l = 0; l < L.len; l++)
+            for (size_t i = 0; i < L.inner; i++) {
+                const size_t at = (o * L.len + l) * L.inner + i;
+                const float x = e8m0_to_f32(scales[(o * nb + l / MX_BLOCK) * L.inner + i]);
+                fp8_dequantize_array(dst + at, src + at, 1, x, f);
+            }
+}

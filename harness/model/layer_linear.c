@@ -44,9 +44,21 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
-    c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy, &x,
-                            weights_used(&l->w[0]), c->n, (uint32_t)act_numel(l->p.in), l->p.width,
-                            c->math);
+    const uint32_t k = (uint32_t)act_numel(l->p.in);
+    if (!layer_fp8_split(l)) {
+        c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy,
+                                &x, weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
+        return;
+    }
+    /* MX: the weight and bias gradients (reduced over the batch) from dy and x blocked along
+     * the batch, the input gradient (reduced over the outputs) from dy blocked along its rows
+     * and w along its columns. */
+    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n), xt = layer_input_for_wgrad(l, c->n);
+    c->ops->linear_backward(c->ctx, NULL, &l->w[0].grad, &l->w[1].grad, &dyt, &xt,
+                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
+    if (dx.data)
+        c->ops->linear_backward(c->ctx, &dx, NULL, NULL, &dy, &x, weights_for_dgrad(&l->w[0]),
+                                c->n, k, l->p.width, c->math);
 }
 
 const struct layer_ops layer_linear = {

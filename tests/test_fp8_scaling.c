@@ -203,11 +203,13 @@ static void test_threads(struct backend *one, struct backend *two)
 }
 
 /* What a GEMM reduces over, for one quantized tensor of the MX test network: the tensor as
- * [d0, d1, d2, d3] and which of those dimensions the GEMM that reads it sums over. */
+ * [d0, d1, d2, d3] and which of those dimensions the GEMM that reads it sums over; `wrong`: a
+ * layout that must fail the test ("rows": memory rows of d1 d2 d3; else another tensor's). */
 struct reduction {
     const char *name;
     uint32_t d[4];
     int reduced[4];
+    const char *wrong;
 };
 
 /* A tensor whose magnitude (2^-20, 1 or 2^20) depends only on its coordinates outside the
@@ -244,21 +246,23 @@ static double worst_rel_error(struct backend *be, const struct reduction *r,
     return worst;
 }
 
-/* mxfp8 blocks each GEMM's operands along that GEMM's reduction: a conv and a linear layer under
- * autocast, one training step, and each of the six quantized tensors per layer (model_fp8_read,
- * the states the model gave them) quantizes accurately a tensor that is smooth only along the
- * dimensions its GEMM reduces over. The other copy's blocks, or memory rows (what every MX
- * tensor had before), fail the same test for the second copies. */
+/* mxfp8 blocks each GEMM's operands along that GEMM's reduction: two convs and a linear layer
+ * under autocast, one training step, and each quantized tensor (model_fp8_read, the states the
+ * model gave them: six per layer, four for the first, which computes no input gradient)
+ * quantizes accurately a tensor that is smooth only along the dimensions its GEMM reduces over.
+ * The other copy's blocks, or memory rows (what every MX tensor had before), fail the same test
+ * for the second copies. */
 static void test_model_mx_blocks(struct backend *be)
 {
-    enum { N = 5, C = 3, H = 6, W = 5, CO = 4, M = 7, K = CO * H * W };
+    enum { N = 5, C = 3, H = 6, W = 5, CO = 4, M = 7, K = CO * H * W, NT = 16 };
     static const struct layer_spec layers[] = {
+        { .kind = LAYER_CONV, .name = "conv0", .width = CO, .kernel = 3, .stride = 1, .pad = 1 },
         { .kind = LAYER_CONV, .name = "conv", .width = CO, .kernel = 3, .stride = 1, .pad = 1 },
         { .kind = LAYER_LINEAR, .name = "fc", .width = WIDTH_CLASSES },
         { .kind = LAYER_SOFTMAX_XENT, .name = "loss" },
     };
     const struct net_preset net = { .name = "mx", .summary = "test", .layers = layers,
-                                    .nlayers = 3 };
+                                    .nlayers = 4 };
     const struct model_shape shape = { .batch = N, .c_in = C, .h = H, .w = W, .classes = M,
                                        .channels = CO };
     const struct precision_plan plan = precision_plan_of(recipe_find("mxfp8"), POLICY_AUTOCAST);
@@ -276,32 +280,36 @@ static void test_model_mx_blocks(struct backend *be)
     for (int i = 0; i < N; i++)
         labels[i] = i % M;
     struct step_result res;
-    struct model_fp8 t[12];
+    struct model_fp8 t[NT];
     const int ok = model_init(m, &g) == AMP_OK && model_set_batch(m, images, labels, N) == AMP_OK &&
                    model_train_step(m, N, 0.01f, 0.9f, &res) == AMP_OK &&
-                   model_fp8_count(m) == 12 && model_fp8_read(m, t) == AMP_OK;
-    CHECK(ok, "mxfp8 quantizes 12 tensors (2 layers x 3, each twice)");
+                   model_fp8_count(m) == NT && model_fp8_read(m, t) == AMP_OK;
+    CHECK(ok, "mxfp8 quantizes %d tensors (4 + 6 + 6)", NT);
     model_destroy(m);
     if (!ok)
         return;
     /* The GEMMs: conv forward sums over c_in (and the taps), its data gradient over c_out (and
      * the taps), its filter gradient over n, h, w; linear y = x w^T over k, dx = dy w over m,
      * dw = dy^T x over n. */
-    static const struct reduction want[12] = {
-        { "conv.input", { N, C, H, W }, { 0, 1, 0, 0 } },
-        { "conv.weight", { CO, C, 3, 3 }, { 0, 1, 1, 1 } },
-        { "conv.grad", { N, CO, H, W }, { 0, 1, 0, 0 } },
-        { "conv.input.pixels", { N, C, H, W }, { 1, 0, 1, 1 } },
-        { "conv.weight.cols", { CO, C, 3, 3 }, { 1, 0, 0, 0 } },
-        { "conv.grad.pixels", { N, CO, H, W }, { 1, 0, 1, 1 } },
-        { "fc.input", { N, K, 1, 1 }, { 0, 1, 0, 0 } },
-        { "fc.weight", { M, K, 1, 1 }, { 0, 1, 0, 0 } },
-        { "fc.grad", { N, M, 1, 1 }, { 0, 1, 0, 0 } },
-        { "fc.input.cols", { N, K, 1, 1 }, { 1, 0, 0, 0 } },
-        { "fc.weight.cols", { M, K, 1, 1 }, { 1, 0, 0, 0 } },
-        { "fc.grad.cols", { N, M, 1, 1 }, { 1, 0, 0, 0 } },
+    static const struct reduction want[NT] = {
+        { "conv0.input", { N, C, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv0.weight", { CO, C, 3, 3 }, { 0, 1, 1, 1 }, NULL },
+        { "conv0.input.pixels", { N, C, H, W }, { 1, 0, 1, 1 }, "conv0.input" },
+        { "conv0.grad.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.input" },
+        { "conv.input", { N, CO, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv.weight", { CO, CO, 3, 3 }, { 0, 1, 1, 1 }, NULL },
+        { "conv.grad", { N, CO, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv.input.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.input" },
+        { "conv.weight.cols", { CO, CO, 3, 3 }, { 1, 0, 0, 0 }, "rows" },
+        { "conv.grad.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.grad" },
+        { "fc.input", { N, K, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.weight", { M, K, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.grad", { N, M, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.input.cols", { N, K, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
+        { "fc.weight.cols", { M, K, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
+        { "fc.grad.cols", { N, M, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
     };
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < NT; i++) {
         const struct reduction *r = &want[i];
         const size_t n = (size_t)r->d[0] * r->d[1] * r->d[2] * r->d[3];
         CHECK(strcmp(t[i].name, r->name) == 0 && t[i].state.n == n, "tensor %d is %s (%zu), "
@@ -309,18 +317,16 @@ static void test_model_mx_blocks(struct backend *be)
         const double e = worst_rel_error(be, r, &t[i].state);
         CHECK(e <= 0x1p-4, "%s: blocked along its GEMM's reduction: worst relative error %g",
               r->name, e);
-        if (i == 3 || i == 5) { /* the filter gradient's operands: not the channel blocks */
-            const double ec = worst_rel_error(be, r, &t[i - 3].state);
-            CHECK(ec >= 0.5, "%s: blocked as %s instead: worst relative error %g", r->name,
-                  t[i - 3].name, ec);
-        }
-        if (i == 4 || i >= 9) { /* the columns: not the rows */
-            struct fp8_tensor_state rows = t[i].state;
-            rows.mx_len = (uint32_t)(n / r->d[0]), rows.mx_inner = 1;
-            const double er = worst_rel_error(be, r, &rows);
-            CHECK(er >= 0.5, "%s: blocked along memory rows instead: worst relative error %g",
-                  r->name, er);
-        }
+        if (!r->wrong)
+            continue;
+        struct fp8_tensor_state other = t[i].state;
+        other.mx_len = (uint32_t)(n / r->d[0]), other.mx_inner = 1;
+        for (int k = 0; k < NT; k++)
+            if (strcmp(t[k].name, r->wrong) == 0)
+                other = t[k].state;
+        const double ew = worst_rel_error(be, r, &other);
+        CHECK(ew >= 0.5, "%s: blocked as %s instead: worst relative error %g", r->name, r->wrong,
+              ew);
     }
 }
 

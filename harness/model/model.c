@@ -30,7 +30,7 @@ struct model {
     struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
     struct amp_tensor workspace; /* the conv ops' */
     struct amp_tensor grad_parts; /* the gradient parts summed at forks (layer dx_part/dskip_part) */
-    /* FP8 recipes: fp8_operands() quantized tensors per FP8 layer, their struct
+    /* FP8 recipes: the quantized tensors of the FP8 layers (fp8_quantizes), their struct
      * fp8_tensor_state array and (delayed scaling) their amax histories, and a host copy. */
     size_t nfp8;
     struct amp_tensor fp8_states, fp8_history;
@@ -115,6 +115,17 @@ static int lay_out(struct model *m)
     return AMP_OK;
 }
 
+/* Whether an FP8 layer quantizes tensor k (FP8_INPUT .. FP8_GRAD_T): its input, weight and
+ * output gradient, and under MX scaling a second copy of each, but for the network's first
+ * layer, which computes no input gradient, neither the copies of dy and w that only the input
+ * gradient reads (FP8_GRAD, FP8_WEIGHT_T). */
+static int fp8_quantizes(const struct model *m, const struct layer *l, int k)
+{
+    if (m->plan.fp8.scaling != FP8_SCALING_MX)
+        return k < FP8_NOPERANDS;
+    return !l->p.first || (k != FP8_GRAD && k != FP8_WEIGHT_T);
+}
+
 /* Each layer's output (own, or in place its input's) and its gradient. */
 static int alloc_outputs(struct model *m)
 {
@@ -127,7 +138,7 @@ static int alloc_outputs(struct model *m)
             rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
         if (l->p.fp8 && rc == AMP_OK)
             rc = alloc_act(m, &l->x_q, l->p.in, AMP_F32, MEM_ACTIVATIONS);
-        if (l->p.fp8 && rc == AMP_OK)
+        if (l->p.fp8 && fp8_quantizes(m, l, FP8_GRAD) && rc == AMP_OK)
             rc = alloc_act(m, &l->dy_q, l->p.out, AMP_F32, MEM_ACTIVATION_GRADS);
         if (l->p.fp8 && m->plan.fp8.scaling == FP8_SCALING_MX && rc == AMP_OK)
             rc = alloc_act(m, &l->x_qt, l->p.in, AMP_F32, MEM_ACTIVATIONS);
@@ -213,20 +224,13 @@ static int alloc_bn_state(struct model *m, struct layer *l)
     return rc;
 }
 
-/* The quantized tensors of each FP8 layer: its input, weight and output gradient, and under MX
- * scaling a second copy of each. */
-static int fp8_operands(const struct model *m)
-{
-    return m->plan.fp8.scaling == FP8_SCALING_MX ? FP8_MX_OPERANDS : FP8_NOPERANDS;
-}
-
 /* FP8 recipes: each FP8 layer's quantized weight (MX: and its second copy), and the state (and
  * delayed scaling's amax history) of each quantized tensor, as views of two shared tensors. */
 static int alloc_fp8(struct model *m)
 {
-    const int per = fp8_operands(m);
     for (size_t i = 0; i < m->nlayers; i++)
-        m->nfp8 += m->layers[i].p.fp8 ? (size_t)per : 0;
+        for (int k = 0; m->layers[i].p.fp8 && k < FP8_MX_OPERANDS; k++)
+            m->nfp8 += (size_t)fp8_quantizes(m, &m->layers[i], k);
     if (!m->nfp8)
         return AMP_OK;
     if (!m->be->ops->fp8_quantize)
@@ -247,10 +251,12 @@ static int alloc_fp8(struct model *m)
         if (!l->p.fp8)
             continue;
         rc = tensor_alloc(m->be, &l->w[0].quant, l->w[0].spec.numel, AMP_F32, MEM_WEIGHT_COPIES);
-        if (rc == AMP_OK && per > FP8_NOPERANDS)
+        if (rc == AMP_OK && fp8_quantizes(m, l, FP8_WEIGHT_T))
             rc = tensor_alloc(m->be, &l->w[0].quant_t, l->w[0].spec.numel, AMP_F32,
                               MEM_WEIGHT_COPIES);
-        for (int k = 0; k < per; k++, next++) {
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, l, k))
+                continue;
             l->fp8_state[k] = (struct amp_tensor){
                 .data = (char *)m->fp8_states.data + next * sizeof(struct fp8_tensor_state),
                 .numel = words, .dtype = AMP_I32, .category = MEM_OPTIMIZER };
@@ -258,6 +264,7 @@ static int alloc_fp8(struct model *m)
                 l->fp8_history[k] = (struct amp_tensor){
                     .data = (char *)m->fp8_history.data + next * hist * sizeof(float),
                     .numel = hist, .dtype = AMP_F32, .category = MEM_OPTIMIZER };
+            next++;
         }
     }
     return rc;
@@ -509,7 +516,6 @@ static int init_fp8(struct model *m)
     if (!m->nfp8)
         return AMP_OK;
     const struct fp8_plan *f = &m->plan.fp8;
-    const int per = fp8_operands(m);
     size_t next = 0;
     for (size_t i = 0; i < m->nlayers; i++) {
         const struct layer *l = &m->layers[i];
@@ -517,7 +523,9 @@ static int init_fp8(struct model *m)
             continue;
         uint32_t len[FP8_MX_OPERANDS], inner[FP8_MX_OPERANDS];
         fp8_layouts(l, len, inner);
-        for (int k = 0; k < per; k++) {
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, l, k))
+                continue;
             const int grad = k == FP8_GRAD || k == FP8_GRAD_T;
             struct fp8_tensor_state s = fp8_state_make(grad ? f->backward : f->forward,
                                                        f->amax_history, f->mx_rounding, len[k]);
@@ -636,15 +644,18 @@ static void quantize_operands(const struct layer *l, const struct layer_call *c)
         return;
     struct amp_tensor xqt = layer_view(&l->x_qt, c->n, l->p.in);
     quantize(l, FP8_INPUT_T, &xqt, &x, c, 1);
-    quantize(l, FP8_WEIGHT_T, &l->w[0].quant_t, &l->w[0].param, c, 1);
+    if (l->w[0].quant_t.data)
+        quantize(l, FP8_WEIGHT_T, &l->w[0].quant_t, &l->w[0].param, c, 1);
 }
 
-/* An FP8 layer's output gradient quantized for its backward (MX: both copies). */
+/* An FP8 layer's output gradient quantized for its backward (MX: both copies, the first only
+ * where the layer computes its input gradient). */
 static void quantize_grad(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor dyq = layer_view(&l->dy_q, c->n, l->p.out),
                       dy = layer_view(l->dy, c->n, l->p.out);
-    quantize(l, FP8_GRAD, &dyq, &dy, c, 1);
+    if (l->dy_q.data)
+        quantize(l, FP8_GRAD, &dyq, &dy, c, 1);
     if (!layer_fp8_split(l))
         return;
     struct amp_tensor dyqt = layer_view(&l->dy_qt, c->n, l->p.out);
@@ -977,16 +988,17 @@ int model_fp8_read(struct model *m, struct model_fp8 *out)
     static const char *const conv_what[FP8_MX_OPERANDS] = { "input", "weight", "grad",
                                                             "input.pixels", "weight.cols",
                                                             "grad.pixels" };
-    const int per = fp8_operands(m);
     size_t next = 0;
     for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
         if (!m->layers[i].p.fp8)
             continue;
         const char *const *names = m->layers[i].p.kind == &layer_conv ? conv_what : what;
-        for (int k = 0; k < per; k++, next++) {
-            struct model_fp8 *o = &out[next];
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, &m->layers[i], k))
+                continue;
+            struct model_fp8 *o = &out[next++];
             snprintf(o->name, sizeof o->name, "%s.%s", m->layers[i].p.spec->name, names[k]);
-            o->state = m->fp8_host[next];
+            o->state = m->fp8_host[next - 1];
         }
     }
     return rc;

@@ -845,6 +845,33 @@ T_512_INL void avx512_mx_scales(__m512i am, enum mx_scale_rounding r, const stru
     *inv = _mm512_castsi512_ps(vb);
 }
 
+/* lanes_sum of eight blocks' eight-lane sums v[0..7] at once, in its order, into out[0..7]. */
+T_512_INL void avx512_lanes_sum8(const __m512d v[8], double out[8])
+{
+    __m512d s1[4], s2[2];
+    for (int q = 0; q < 4; q++) /* v0 + v1, v2 + v3, ... of blocks 2q and 2q + 1 */
+        s1[q] = _mm512_add_pd(_mm512_unpacklo_pd(v[2 * q], v[2 * q + 1]),
+                              _mm512_unpackhi_pd(v[2 * q], v[2 * q + 1]));
+    for (int h = 0; h < 2; h++) /* (v0 + v1) + (v2 + v3), (v4 + v5) + (v6 + v7) */
+        s2[h] = _mm512_add_pd(_mm512_shuffle_f64x2(s1[2 * h], s1[2 * h + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f64x2(s1[2 * h], s1[2 * h + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_pd(out, _mm512_add_pd(_mm512_shuffle_f64x2(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_f64x2(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1))));
+}
+
+/* The first n of eight buffered blocks' sums added to *signal and *noise in block order. */
+T_512_INL void avx512_add_block_sums(const __m512d sg[8], const __m512d ns[8], int n,
+                                     double *signal, double *noise)
+{
+    double ts[8], tn[8];
+    avx512_lanes_sum8(sg, ts);
+    avx512_lanes_sum8(ns, tn);
+    for (int b = 0; b < n; b++) {
+        *signal += ts[b];
+        *noise += tn[b];
+    }
+}
+
 /* mx_run_avx2 without codes or scales (deq not NULL), sixteen lanes at a time; a row's last
    partial block in masked lanes (zeros at zero scales: they add nothing to any count or sum). */
 T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size_t k,
@@ -862,21 +889,38 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
                         _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
     double signal = stats ? stats->signal : 0.0, noise = stats ? stats->noise : 0.0;
     size_t counted = 0;
+    const int nan = r != MX_SCALE_RCEIL;
+    /* Sixteen blocks' scales at a time (one vector of amax bits), then their elements. */
+    uint32_t amb[16];
+    float muls[16], invs[16];
+    __m512d bsg[8], bns[8]; /* eight blocks' sums, added to signal and noise eight at a time */
+    int nbuf = 0;
+    for (int t = 0; t < 8; t++)
+        bsg[t] = bns[t] = _mm512_setzero_pd();
     for (size_t row = 0; row < rows; row++)
         for (size_t b = 0; b < nb; b++) {
             const size_t off = row * k + b * MX_BLOCK;
             const size_t len = k - b * MX_BLOCK < MX_BLOCK ? k - b * MX_BLOCK : MX_BLOCK;
             const __mmask16 m0 = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
             const __mmask16 m1 = len >= 32 ? 0xFFFF : len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+            if (b % 16 == 0) {
+                for (size_t t = 0; t < 16 && b + t < nb; t++) {
+                    const size_t o = off + t * MX_BLOCK, l = k - (b + t) * MX_BLOCK;
+                    const __mmask16 n0 = l >= 16 ? 0xFFFF : (__mmask16)((1u << l) - 1u);
+                    const __mmask16 n1 = l >= 32 ? 0xFFFF : l > 16 ? (__mmask16)((1u << (l - 16)) - 1u) : 0;
+                    const __m512i mx = avx512_amax_bits(
+                        avx512_amax_bits(_mm512_setzero_si512(), _mm512_maskz_loadu_ps(n0, src + o), nan),
+                        _mm512_maskz_loadu_ps(n1, src + o + 16), nan);
+                    amb[t] = (uint32_t)_mm512_reduce_max_epu32(mx);
+                }
+                __m512 vm, vi;
+                avx512_mx_scales(_mm512_loadu_si512(amb), r, F, &vm, &vi);
+                _mm512_storeu_ps(muls, vm);
+                _mm512_storeu_ps(invs, vi);
+            }
             const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + off);
             const __m512 x1 = _mm512_maskz_loadu_ps(m1, src + off + 16);
-            const int nan = r != MX_SCALE_RCEIL;
-            const __m512i mx = avx512_amax_bits(avx512_amax_bits(_mm512_setzero_si512(), x0, nan), x1, nan);
-            const uint32_t am = (uint32_t)_mm512_reduce_max_epu32(mx);
-            const struct mx_block_scale s = (r == MX_SCALE_RCEIL)
-                                                ? mx_scale_rceil_of(f32_from_bits(am), F->max)
-                                                : mx_scale_floor_of(am, F->emax_elem);
-            const __m512 vs = _mm512_set1_ps(s.mul), vsi = _mm512_set1_ps(mx_e8m0_value(s.e));
+            const __m512 vs = _mm512_set1_ps(muls[b % 16]), vsi = _mm512_set1_ps(invs[b % 16]);
             struct zstats *Ap = stats ? &A : NULL;
             A.sig = A.noi = _mm512_setzero_pd();
             /* (lanes past the block: zero scales, so that a NaN scale makes no NaN there) */
@@ -888,8 +932,12 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
             _mm512_mask_storeu_ps(deq + off + 16, m1, d1);
             if (!stats)
                 continue;
-            signal += avx2_lanes_sum(_mm512_castpd512_pd256(A.sig), _mm512_extractf64x4_pd(A.sig, 1));
-            noise += avx2_lanes_sum(_mm512_castpd512_pd256(A.noi), _mm512_extractf64x4_pd(A.noi, 1));
+            bsg[nbuf] = A.sig;
+            bns[nbuf] = A.noi;
+            if (++nbuf == 8) {
+                avx512_add_block_sums(bsg, bns, 8, &signal, &noise);
+                nbuf = 0;
+            }
             counted += MX_BLOCK;
             if (counted >= COUNT_CHUNK) {
                 zstats_flush_counts(&A, &p);
@@ -898,6 +946,7 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
         }
     if (!stats)
         return;
+    avx512_add_block_sums(bsg, bns, nbuf, &signal, &noise);
     zstats_flush_counts(&A, &p);
     p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
     mx_stats_finish(stats, &p, rows * k, signal, noise);

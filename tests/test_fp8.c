@@ -627,6 +627,7 @@ static void test_mx_layouts(void)
 {
     const struct mx_layout layouts[] = {
         { 3, 77, 1 },  /* rows, a partial last block */
+        { 2, 1000, 1 },/* rows of 32 blocks: groups of sixteen scales, eight blocks' sums */
         { 1, 70, 45 }, /* columns of [70, 45] */
         { 1, 40, 130 },/* columns wider than a transposed chunk */
         { 2, 37, 49 }, /* channel blocks: n 2, c 37, h w 7 x 7 */

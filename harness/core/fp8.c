@@ -845,6 +845,13 @@ T_512_INL void avx512_mx_scales(__m512i am, enum mx_scale_rounding r, const stru
     *inv = _mm512_castsi512_ps(vb);
 }
 
+/* The lanes of a block of len <= 32 floats: its first sixteen (*m0) and the next (*m1). */
+T_512_INL void mx_block_masks(size_t len, __mmask16 *m0, __mmask16 *m1)
+{
+    *m0 = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
+    *m1 = len >= 32 ? 0xFFFF : len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+}
+
 /* lanes_sum of eight blocks' eight-lane sums v[0..7] at once, in its order, into out[0..7]. */
 T_512_INL void avx512_lanes_sum8(const __m512d v[8], double out[8])
 {
@@ -901,16 +908,16 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
         for (size_t b = 0; b < nb; b++) {
             const size_t off = row * k + b * MX_BLOCK;
             const size_t len = k - b * MX_BLOCK < MX_BLOCK ? k - b * MX_BLOCK : MX_BLOCK;
-            const __mmask16 m0 = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
-            const __mmask16 m1 = len >= 32 ? 0xFFFF : len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+            __mmask16 m0, m1;
+            mx_block_masks(len, &m0, &m1);
             if (b % 16 == 0) {
                 for (size_t t = 0; t < 16 && b + t < nb; t++) {
                     const size_t o = off + t * MX_BLOCK, l = k - (b + t) * MX_BLOCK;
-                    const __mmask16 n0 = l >= 16 ? 0xFFFF : (__mmask16)((1u << l) - 1u);
-                    const __mmask16 n1 = l >= 32 ? 0xFFFF : l > 16 ? (__mmask16)((1u << (l - 16)) - 1u) : 0;
-                    const __m512i mx = avx512_amax_bits(
-                        avx512_amax_bits(_mm512_setzero_si512(), _mm512_maskz_loadu_ps(n0, src + o), nan),
-                        _mm512_maskz_loadu_ps(n1, src + o + 16), nan);
+                    __mmask16 n0, n1;
+                    mx_block_masks(l, &n0, &n1);
+                    __m512i mx = _mm512_setzero_si512();
+                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n0, src + o), nan);
+                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n1, src + o + 16), nan);
                     amb[t] = (uint32_t)_mm512_reduce_max_epu32(mx);
                 }
                 __m512 vm, vi;
@@ -950,6 +957,13 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
     zstats_flush_counts(&A, &p);
     p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
     mx_stats_finish(stats, &p, rows * k, signal, noise);
+}
+
+/* lanes_sum's order over the eight partial sums v[q][h] of eight lanes' blocks. */
+T_512_INL __m512d avx512_tree8(__m512d v[8][2], int h)
+{
+    return _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(v[0][h], v[1][h]), _mm512_add_pd(v[2][h], v[3][h])),
+                         _mm512_add_pd(_mm512_add_pd(v[4][h], v[5][h]), _mm512_add_pd(v[6][h], v[7][h])));
 }
 
 /* mx_run_layout's fake quantization where inner > 1, sixteen blocks (neighbouring columns) at
@@ -1013,16 +1027,8 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
                 }
                 double ts[16], tn[16];
                 for (int h = 0; h < 2; h++) {
-                    _mm512_storeu_pd(ts + 8 * h,
-                                     _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(sg[0][h], sg[1][h]),
-                                                                 _mm512_add_pd(sg[2][h], sg[3][h])),
-                                                   _mm512_add_pd(_mm512_add_pd(sg[4][h], sg[5][h]),
-                                                                 _mm512_add_pd(sg[6][h], sg[7][h]))));
-                    _mm512_storeu_pd(tn + 8 * h,
-                                     _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(ns[0][h], ns[1][h]),
-                                                                 _mm512_add_pd(ns[2][h], ns[3][h])),
-                                                   _mm512_add_pd(_mm512_add_pd(ns[4][h], ns[5][h]),
-                                                                 _mm512_add_pd(ns[6][h], ns[7][h]))));
+                    _mm512_storeu_pd(ts + 8 * h, avx512_tree8(sg, h));
+                    _mm512_storeu_pd(tn + 8 * h, avx512_tree8(ns, h));
                 }
                 for (size_t c = 0; c < w; c++) {
                     signal += ts[c];

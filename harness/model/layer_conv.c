@@ -81,7 +81,8 @@ static void conv_backward(const struct layer *l, const struct layer_call *c)
     /* MX: the filter and bias gradients (reduced over samples and pixels) from dy and x blocked
      * along each plane's pixels, the data gradient (reduced over output channels and taps) from
      * dy in channel blocks and w blocked along c_out. */
-    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n), xt = layer_input_for_wgrad(l, c->n);
+    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
+    struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
     c->ops->conv2d_backward(c->ctx, &l->w[0].grad, db, NULL, &dyt, &xt, weights_used(&l->w[0]),
                             c->workspace, &s, c->math);
     if (dx.data)

@@ -53,7 +53,8 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
     /* MX: the weight and bias gradients (reduced over the batch) from dy and x blocked along
      * the batch, the input gradient (reduced over the outputs) from dy blocked along its rows
      * and w along its columns. */
-    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n), xt = layer_input_for_wgrad(l, c->n);
+    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
+    struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
     c->ops->linear_backward(c->ctx, NULL, &l->w[0].grad, &l->w[1].grad, &dyt, &xt,
                             weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
     if (dx.data)

@@ -261,7 +261,7 @@ static void quant_portable(amp_fp8 *codes, float *deq, const float *src, size_t 
 struct vfmt {
     __m256i shift, halfm1, keep, rebias, norm_min_m1, sub_base, ovf_min_m1, max_bits, ovf, mmask,
         inf_code, nan_min_m1;
-    __m256 quantum;
+    __m256 quantum, inv_quantum;
 };
 
 T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
@@ -279,6 +279,7 @@ T_AVX2_INL void vfmt_init(struct vfmt *V, const struct fp8_fmt *F)
     V->inf_code = _mm256_set1_epi32((int)F->inf_code);
     V->nan_min_m1 = _mm256_set1_epi32((int)(F->nan_min - 1u));
     V->quantum = _mm256_set1_ps(F->quantum);
+    V->inv_quantum = _mm256_set1_ps(1.0f / F->quantum);
 }
 
 /* fp8_encode's subnormal code (quanta of 2^(1 - bias - mbits)) of |x| bits a, eight lanes. */
@@ -312,6 +313,19 @@ T_AVX2_INL __m256i avx2_encode(__m256i u, const struct vfmt *V)
                               _mm256_cmpgt_epi32(a, _mm256_set1_epi32((int)F32_INF_BITS)));
 }
 
+/* avx2_sub_quanta(a) * quantum in FP32, in three exact steps: |x| / quantum (a product by a
+   power of two, exact: |x| < 2^(1 - bias) gives a value below 2^(mbits + 1), and an FP32
+   subnormal |x|, DAZ or not, gives a value below 1/2), rounded to the nearest integer, ties to
+   even, by the instruction's own rounding mode (not MXCSR's), times quantum (exact). The same
+   bits as the integer steps on every |x| below the smallest normal (checked on all 2^32 FP32
+   inputs of both formats; tests/test_fp8.c checks the paths against the portable code); the
+   lanes at or above it are not used. */
+T_AVX2_INL __m256 avx2_sub_round(__m256i a, const struct vfmt *V)
+{
+    const __m256 q = _mm256_mul_ps(_mm256_castsi256_ps(a), V->inv_quantum);
+    return _mm256_mul_ps(_mm256_round_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), V->quantum);
+}
+
 /* fp8_decode(avx2_encode(u)) in eight lanes, without the codes: u rounded to the format's
    values in FP32 bits. mag gets the result's magnitude bits (0 exactly where the code's are).
    Normal: the code's bits moved back are r & keep (r as in fp8_encode; the rebias is a multiple
@@ -324,7 +338,7 @@ T_AVX2_INL __m256i avx2_round(__m256i u, const struct vfmt *V, __m256i *mag)
     const __m256i sign = _mm256_andnot_si256(_mm256_set1_epi32((int)F32_ABS_MASK), u);
     const __m256i lsb = _mm256_and_si256(_mm256_srlv_epi32(a, V->shift), one);
     const __m256i normal = _mm256_and_si256(_mm256_add_epi32(_mm256_add_epi32(a, V->halfm1), lsb), V->keep);
-    const __m256i subv = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(avx2_sub_quanta(a, V)), V->quantum));
+    const __m256i subv = _mm256_castps_si256(avx2_sub_round(a, V));
     __m256i r = _mm256_blendv_epi8(subv, normal, _mm256_cmpgt_epi32(a, V->norm_min_m1));
     r = _mm256_blendv_epi8(r, V->max_bits, _mm256_cmpgt_epi32(a, V->ovf_min_m1));
     *mag = r;
@@ -646,8 +660,8 @@ T_AVX2 static float amax_avx2(const float *src, size_t n)
 #define T_512_INL __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
 
 struct zfmt {
-    __m512i shift, halfm1, keep, sub_base, norm_min_m1, ovf_min_m1, max_bits;
-    __m512 quantum;
+    __m512i shift, halfm1, keep, norm_min_m1, ovf_min_m1, max_bits;
+    __m512 quantum, inv_quantum;
 };
 
 T_512_INL void zfmt_init(struct zfmt *Z, const struct fp8_fmt *F)
@@ -655,11 +669,11 @@ T_512_INL void zfmt_init(struct zfmt *Z, const struct fp8_fmt *F)
     Z->shift = _mm512_set1_epi32((int)F->shift);
     Z->halfm1 = _mm512_set1_epi32((int)((1u << (F->shift - 1)) - 1u));
     Z->keep = _mm512_set1_epi32((int)~((1u << F->shift) - 1u));
-    Z->sub_base = _mm512_set1_epi32((int)F->sub_base);
     Z->norm_min_m1 = _mm512_set1_epi32((int)(F->norm_min - 1u));
     Z->ovf_min_m1 = _mm512_set1_epi32((int)(F->ovf_min - 1u));
     Z->max_bits = _mm512_set1_epi32((int)F->max_bits);
     Z->quantum = _mm512_set1_ps(F->quantum);
+    Z->inv_quantum = _mm512_set1_ps(1.0f / F->quantum);
 }
 
 /* avx2_round in sixteen lanes. */
@@ -670,15 +684,11 @@ T_512_INL __m512i avx512_round(__m512i u, const struct zfmt *Z, __m512i *mag)
     const __m512i sign = _mm512_andnot_si512(absm, u);
     const __m512i lsb = _mm512_and_si512(_mm512_srlv_epi32(a, Z->shift), one);
     const __m512i normal = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(a, Z->halfm1), lsb), Z->keep);
-    const __m512i e = _mm512_srli_epi32(a, 23);
-    const __m512i m = _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0x007FFFFF)),
-                                      _mm512_set1_epi32(0x00800000));
-    __m512i s = _mm512_sub_epi32(Z->sub_base, e);
-    s = _mm512_min_epi32(_mm512_max_epi32(s, one), _mm512_set1_epi32(25));
-    const __m512i half = _mm512_sub_epi32(_mm512_sllv_epi32(one, _mm512_sub_epi32(s, one)), one);
-    const __m512i sub = _mm512_srlv_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(m, half), _mm512_and_si512(_mm512_srlv_epi32(m, s), one)), s);
-    const __m512i subv = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(sub), Z->quantum));
+    /* the subnormal lanes as avx2_sub_round: (|x| / quantum) rounded to even by the
+       instruction's rounding mode, times quantum */
+    const __m512 q = _mm512_mul_ps(_mm512_castsi512_ps(a), Z->inv_quantum);
+    const __m512i subv = _mm512_castps_si512(
+        _mm512_mul_ps(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), Z->quantum));
     __m512i r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->norm_min_m1), subv, normal);
     r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->ovf_min_m1), r, Z->max_bits);
     *mag = r;

@@ -74,9 +74,14 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     for (size_t p = 0; p < npieces; p++) {
         float *at = x + p * piece;
         const size_t len = n - p * piece < piece ? n - p * piece : piece;
+        struct fp8_stats *st = parts ? &parts[p] : NULL;
+        if (!current && !mx && src->dtype == AMP_BF16) { /* widened while quantized */
+            fp8_fake_quantize_bf16_array(at, (const amp_bf16 *)src->data + p * piece, len, scale,
+                                         scale_inv, f, st);
+            continue;
+        }
         if (!current)
             widen(x, src, p * piece, len);
-        struct fp8_stats *st = parts ? &parts[p] : NULL;
         if (mx)
             mx_fake_quantize_layout(at, at, (struct mx_layout){ len / slice, L.len, L.inner }, f,
                                     (enum mx_scale_rounding)s->mx_rounding, st);

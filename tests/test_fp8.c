@@ -345,6 +345,52 @@ static void test_stats_hand(void)
     CHECK(fp8_set_fast_path("bogus") == -1, "fp8_set_fast_path refuses an unknown name");
 }
 
+/* fp8_fake_quantize_bf16_array = widening the BF16 values, then fp8_fake_quantize_array_portable
+   in place: the same values and stats, bit for bit, on every path, for every length's tail, BF16
+   bits of every kind (NaNs, infs, subnormals, zeros) and several scales, with and without
+   stats. */
+static void test_bf16_source(void)
+{
+    const size_t n = 1003;
+    uint16_t *h = malloc(n * sizeof *h);
+    float *x = malloc(n * sizeof *x), *d0 = malloc(n * sizeof *d0), *d1 = malloc(n * sizeof *d1);
+    if (!h || !x || !d0 || !d1) {
+        check(0, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        h[i] = (uint16_t)(random_input(UINT64_C(3) << 40 | i) >> 16);
+        x[i] = f32_from_bits((uint32_t)h[i] << 16);
+    }
+    const float scales[] = {1.0f, 0.25f, 1000.0f, 3.7e-5f};
+    int bad = 0, runs = 0;
+    for (int f = 0; f < 2; f++)
+        for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+            for (size_t len = 0; len <= n; len += (len < 40 ? 1 : 241)) {
+                const float s = scales[si], inv = 1.0f / s;
+                struct fp8_stats a = {0};
+                fp8_fake_quantize_array_portable(d0, x, len, s, inv, (enum fp8_format)f, &a);
+                for (int p = 0; p < 3; p++) {
+                    if (fp8_set_fast_path(PATHS[p]) != 0)
+                        continue;
+                    struct fp8_stats b = {0};
+                    fp8_fake_quantize_bf16_array(d1, h, len, s, inv, (enum fp8_format)f, &b);
+                    bad += memcmp(d0, d1, len * sizeof *d0) != 0 || !stats_equal(&a, &b);
+                    memset(d1, 0xA5, n * sizeof *d1);
+                    fp8_fake_quantize_bf16_array(d1, h, len, s, inv, (enum fp8_format)f, NULL);
+                    bad += memcmp(d0, d1, len * sizeof *d0) != 0;
+                    runs++;
+                }
+                fp8_set_fast_path("auto");
+            }
+    check(bad == 0 && runs > 0, "BF16-source fake quantization = widen + portable, bit for bit (%d runs; %d bad)",
+          runs, bad);
+    free(h);
+    free(x);
+    free(d0);
+    free(d1);
+}
+
 static void test_e8m0(void)
 {
     CHECK(e8m0_to_f32(127) == 1.0f && e8m0_to_f32(128) == 2.0f && e8m0_to_f32(0) == 0x1p-127f &&
@@ -734,6 +780,7 @@ int main(void)
     test_mxcsr();
     test_stats_hand();
     test_paths_stats();
+    test_bf16_source();
     test_e8m0();
     test_mx();
     test_mx_paths();

@@ -25,6 +25,7 @@
 #include "fp8_scaling.h"
 
 #include "f32bits.h"
+#include "lowp.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -755,26 +756,42 @@ T_512_INL void zstats_flush_counts(struct zstats *A, struct part *p)
     A->sat = A->uf = A->nf = _mm512_setzero_si512();
 }
 
-/* Elements [i, end) (whole vectors) at one scale into deq, counted into A if not NULL. */
-T_512_INL void avx512_quant_run(float *deq, const float *src, size_t i, size_t end, __m512 vs,
-                                __m512 vsi, const struct zfmt *Z, struct zstats *A)
+/* Sixteen elements at src + i: FP32, or BF16 widened (exactly) where src16 is not NULL. */
+T_512_INL __m512 avx512_load16(const float *src, const uint16_t *src16, size_t i)
 {
-    for (; i < end; i += 16)
-        _mm512_storeu_ps(deq + i, avx512_quant16(_mm512_loadu_ps(src + i), vs, vsi, Z, A));
+    if (!src16)
+        return _mm512_loadu_ps(src + i);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(src16 + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* quant_avx2 without codes (deq not NULL), sixteen lanes at a time. */
-T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, float scale,
-                                    float scale_inv, const struct fp8_fmt *F,
-                                    struct fp8_stats *stats)
+/* Elements [i, end) (whole vectors) at one scale into deq, counted into A if not NULL. */
+T_512_INL void avx512_quant_run(float *deq, const float *src, const uint16_t *src16, size_t i,
+                                size_t end, __m512 vs, __m512 vsi, const struct zfmt *Z,
+                                struct zstats *A)
+{
+    for (; i < end; i += 16)
+        _mm512_storeu_ps(deq + i, avx512_quant16(avx512_load16(src, src16, i), vs, vsi, Z, A));
+}
+
+/* quant_avx2 without codes (deq not NULL), sixteen lanes at a time, from the FP32 src or (src16
+   not NULL) the BF16 src16, whose tail is widened into deq and quantized there. */
+T_512_INL void fake_quant_avx512_from(float *deq, const float *src, const uint16_t *src16,
+                                      size_t n, float scale, float scale_inv,
+                                      const struct fp8_fmt *F, struct fp8_stats *stats)
 {
     struct zfmt Z;
     zfmt_init(&Z, F);
     const __m512 vs = _mm512_set1_ps(scale), vsi = _mm512_set1_ps(scale_inv);
     const size_t nv = n & ~(size_t)15;
     size_t i = 0;
+    if (src16) {
+        for (size_t t = nv; t < n; t++)
+            deq[t] = f32_from_bits((uint32_t)src16[t] << 16);
+        src = deq;
+    }
     if (!stats) {
-        avx512_quant_run(deq, src, 0, nv, vs, vsi, &Z, NULL);
+        avx512_quant_run(deq, src, src16, 0, nv, vs, vsi, &Z, NULL);
         if (nv < n)
             quant_portable(NULL, deq + nv, src + nv, n - nv, scale, scale_inv, F, NULL);
         return;
@@ -785,7 +802,7 @@ T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, floa
                         _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
     while (i < nv) {
         const size_t end = (nv - i > COUNT_CHUNK) ? i + COUNT_CHUNK : nv;
-        avx512_quant_run(deq, src, i, end, vs, vsi, &Z, &A);
+        avx512_quant_run(deq, src, src16, i, end, vs, vsi, &Z, &A);
         i = end;
         zstats_flush_counts(&A, &p);
     }
@@ -796,6 +813,20 @@ T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, floa
     quant_scalar(&p, NULL, deq, src, i, n, scale, scale_inv, F);
     p.n = n;
     part_flush(&p, stats);
+}
+
+T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, float scale,
+                                    float scale_inv, const struct fp8_fmt *F,
+                                    struct fp8_stats *stats)
+{
+    fake_quant_avx512_from(deq, src, NULL, n, scale, scale_inv, F, stats);
+}
+
+T_512 static void fake_quant_bf16_avx512(float *deq, const uint16_t *src, size_t n, float scale,
+                                         float scale_inv, const struct fp8_fmt *F,
+                                         struct fp8_stats *stats)
+{
+    fake_quant_avx512_from(deq, NULL, src, n, scale, scale_inv, F, stats);
 }
 
 /* The largest |x| bit pattern of each lane, NaNs included when nan is set (floor), else left
@@ -1199,6 +1230,19 @@ void fp8_fake_quantize_array(float *dst, const float *src, size_t n, float scale
                              float scale_inv, enum fp8_format f, struct fp8_stats *stats)
 {
     quant(NULL, dst, src, n, scale, scale_inv, fmt_of(f), stats);
+}
+
+void fp8_fake_quantize_bf16_array(float *dst, const uint16_t *src, size_t n, float scale,
+                                  float scale_inv, enum fp8_format f, struct fp8_stats *stats)
+{
+#if FP8_X86
+    if (fp8_path() == P_AVX512) {
+        fake_quant_bf16_avx512(dst, src, n, scale, scale_inv, fmt_of(f), stats);
+        return;
+    }
+#endif
+    bf16_to_f32_array(dst, src, n);
+    quant(NULL, dst, dst, n, scale, scale_inv, fmt_of(f), stats);
 }
 
 void fp8_fake_quantize_array_portable(float *dst, const float *src, size_t n, float scale,

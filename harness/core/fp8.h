@@ -81,6 +81,12 @@ void fp8_dequantize_array(float *dst, const amp_fp8 *src, size_t n, float scale_
 void fp8_fake_quantize_array(float *dst, const float *src, size_t n, float scale,
                              float scale_inv, enum fp8_format f, struct fp8_stats *stats);
 
+/* fp8_fake_quantize_array of n BF16 values (bits in src, widened exactly to FP32) into dst
+   (not overlapping src): the same dst and stats as widening src into dst and fake quantizing
+   dst in place, without the pass over memory on the AVX-512 path (tests/test_fp8.c). */
+void fp8_fake_quantize_bf16_array(float *dst, const uint16_t *src, size_t n, float scale,
+                                  float scale_inv, enum fp8_format f, struct fp8_stats *stats);
+
 /* Portable (scalar) versions of the array functions, always available, for
    tests. */
 void fp8_quantize_array_portable(amp_fp8 *dst, const float *src, size_t n, float scale,

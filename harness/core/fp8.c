@@ -13,7 +13,9 @@
  * The array functions multiply by the scale in FP32 first (as the GPU
  * kernels do), so that one product depends on the FP environment as any
  * FP32 product does; the conversion itself does not. They dispatch at run
- * time to "avx2" (AVX2 + FMA: eight lanes, the same integer steps) or
+ * time to "avx2" (AVX2 + FMA: eight lanes, the same integer steps, except that the fake
+ * quantization rounds the subnormal range with an explicit-rounding vroundps: see
+ * avx2_sub_round), "avx512" (the fake quantization in sixteen lanes) or
  * "portable" (the scalar definition in a loop); both give the same bytes and
  * the same stats bit for bit (tests/test_fp8.c): the sums of squares are
  * kept in eight partial sums, element i in lane i % 8, each updated with a
@@ -655,7 +657,7 @@ T_AVX2 static float amax_avx2(const float *src, size_t n)
     return r;
 }
 
-/* ---- AVX-512F: the fake quantization (no codes) in sixteen lanes, the same integer steps ---- */
+/* ---- AVX-512F: the fake quantization (no codes) in sixteen lanes, avx2_round's steps ---- */
 
 #define T_512 __attribute__((target("avx512f,avx2,fma")))
 #define T_512_INL __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline

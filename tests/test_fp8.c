@@ -345,6 +345,59 @@ static void test_stats_hand(void)
     CHECK(fp8_set_fast_path("bogus") == -1, "fp8_set_fast_path refuses an unknown name");
 }
 
+/* The fast paths round the subnormal range with the rounding in the instruction, not MXCSR's:
+   under MXCSR round-up + FTZ + DAZ every path's fake quantization (values and stats) equals the
+   portable code's under the same MXCSR, on the subnormal range of each format: every 1021st FP32
+   pattern below the smallest normal, and each midpoint between neighbouring subnormals (and
+   the smallest normal) with its FP32 neighbours, both signs. (All 2^32 inputs were compared
+   once, under this MXCSR and the default.) */
+static void test_mxcsr_paths(void)
+{
+#if TEST_X86
+    enum { N = 1 << 21 };
+    float *x = malloc(N * sizeof *x), *d0 = malloc(N * sizeof *d0), *d1 = malloc(N * sizeof *d1);
+    if (!x || !d0 || !d1) {
+        check(0, "out of memory");
+        return;
+    }
+    const unsigned saved = _mm_getcsr();
+    int bad = 0, runs = 0;
+    for (int f = 0; f < 2; f++) {
+        const uint32_t norm_min = f ? 113u << 23 : 121u << 23; /* 2^-14, 2^-6 */
+        const float quantum = f ? 0x1p-16f : 0x1p-9f;
+        size_t n = 0;
+        for (uint32_t u = 0; u < norm_min && n + 2 < N; u += 1021u) {
+            x[n++] = f32_from_bits(u);
+            x[n++] = f32_from_bits(u | 0x80000000u);
+        }
+        for (int k = 0; k <= (f ? 4 : 8) && n + 6 <= N; k++)
+            for (int d = -1; d <= 1; d++) {
+                const uint32_t mid = f32_bits(((float)k + 0.5f) * quantum);
+                x[n++] = f32_from_bits(mid + (uint32_t)d);
+                x[n++] = f32_from_bits((mid + (uint32_t)d) | 0x80000000u);
+            }
+        _mm_setcsr((saved & ~0x6000u) | 0x4000u | 0x8040u); /* RC up, FTZ, DAZ */
+        struct fp8_stats a = {0};
+        fp8_fake_quantize_array_portable(d0, x, n, 1.0f, 1.0f, (enum fp8_format)f, &a);
+        for (int p = 0; p < 2; p++) {
+            if (fp8_set_fast_path(PATHS[p]) != 0) /* avx512, avx2 */
+                continue;
+            struct fp8_stats b = {0};
+            fp8_fake_quantize_array(d1, x, n, 1.0f, 1.0f, (enum fp8_format)f, &b);
+            bad += memcmp(d0, d1, n * sizeof *d0) != 0 || !stats_equal(&a, &b);
+            runs++;
+        }
+        _mm_setcsr(saved);
+        fp8_set_fast_path("auto");
+    }
+    check(bad == 0 && runs > 0, "fast paths' subnormal rounding = portable under MXCSR round-up + FTZ + DAZ (%d runs; %d bad)",
+          runs, bad);
+    free(x);
+    free(d0);
+    free(d1);
+#endif
+}
+
 /* fp8_fake_quantize_bf16_array = widening the BF16 values, then fp8_fake_quantize_array_portable
    in place: the same values and stats, bit for bit, on every path, for every length's tail, BF16
    bits of every kind (NaNs, infs, subnormals, zeros) and several scales, with and without
@@ -781,6 +834,7 @@ int main(void)
     test_stats_hand();
     test_paths_stats();
     test_bf16_source();
+    test_mxcsr_paths();
     test_e8m0();
     test_mx();
     test_mx_paths();

@@ -16,7 +16,7 @@
  * time to "avx2" (AVX2 + FMA: eight lanes, the same integer steps, except that the fake
  * quantization rounds the subnormal range with an explicit-rounding vroundps: see
  * avx2_sub_round), "avx512" (the fake quantization in sixteen lanes) or
- * "portable" (the scalar definition in a loop); both give the same bytes and
+ * "portable" (the scalar definition in a loop); all give the same bytes and
  * the same stats bit for bit (tests/test_fp8.c): the sums of squares are
  * kept in eight partial sums, element i in lane i % 8, each updated with a
  * fused multiply-add and combined in one fixed order.

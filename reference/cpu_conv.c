@@ -66,10 +66,18 @@ struct scratch {
     float *flat;
 };
 
-static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+/* Floats of a thread's padded planes: one per channel, or the three shifted planes of a single
+ * input plane (shift_planes), whichever is more. */
+static size_t planes_floats(const struct conv_shape *s, const struct grid *g)
 {
     const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
-    return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
+    const size_t padded = channels * g->plane, shifted = 3 * (size_t)(g->h + 2) * g->w;
+    return padded > shifted ? padded : shifted;
+}
+
+static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+{
+    return planes_floats(s, g) + (size_t)g->q + (size_t)g->h * g->w;
 }
 
 /* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
@@ -125,10 +133,10 @@ size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtyp
 static struct scratch thread_scratch(const struct amp_tensor *ws, const struct conv_shape *s,
                                      const struct grid *g)
 {
-    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
+    const size_t planes = planes_floats(s, g);
     float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
-    return (struct scratch){ .planes = base, .grid = base + channels * g->plane,
-                             .flat = base + channels * g->plane + g->q };
+    return (struct scratch){ .planes = base, .grid = base + planes,
+                             .flat = base + planes + g->q };
 }
 
 static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
@@ -178,36 +186,68 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     }
 }
 
-/* dst[h][x] = plane_taps' sum at grid point (h, x) (+ bias when add_bias; nothing at all
- * otherwise), for the valid columns only: plane_taps then store_grid of one input plane, with
- * the same arithmetic (the nine-term sum, then one addition), without the flat grid. */
-static void taps_rows(float *restrict dst, const float *restrict xp, const float *w9, float bias,
+/* The three column shifts of an h x w plane, each (h + 2) x w with a zero row above and below:
+ * sh[kx][r * w + x] = src[r - 1][x + kx - 1], zero outside the plane. Tap (ky, kx) of output
+ * (y, x) is then sh[kx][(y + ky) * w + x]: over the flat h x w output plane the nine taps are
+ * nine unit-stride streams, and the plane runs in full vectors (28 x 28 = 49 of 16). The
+ * values are the padded grid's (its zeros are +0 too), so the sums are plane_taps' own. */
+static void shift_planes(float *restrict sh, const float *restrict src, const struct grid *g)
+{
+    const int H = g->h, W = g->w;
+    const size_t len = (size_t)(H + 2) * W;
+    float *L = sh, *C = sh + len, *R = sh + 2 * len;
+    for (int k = 0; k < 3; k++) {
+        memset(sh + k * len, 0, (size_t)W * sizeof *sh);
+        memset(sh + k * len + (size_t)(H + 1) * W, 0, (size_t)W * sizeof *sh);
+    }
+    for (int y = 0; y < H; y++) {
+        const float *s = src + (size_t)y * W;
+        float *l = L + (size_t)(y + 1) * W, *c = C + (size_t)(y + 1) * W,
+              *r = R + (size_t)(y + 1) * W;
+        copy_row_exact(c, s, W);
+        l[0] = 0.0f;
+        if (W > 1) {
+            copy_row_exact(l + 1, s, W - 1);
+            copy_row_exact(r, s + 1, W - 1);
+        }
+        r[W - 1] = 0.0f;
+    }
+}
+
+/* dst[p] = the nine taps' sum at output p of the flat h x w plane, in plane_taps' order (+ bias
+ * when add_bias; nothing at all otherwise), from shift_planes' sh. */
+static void taps_flat(float *restrict dst, const float *restrict sh, const float *w9, float bias,
                       int add_bias, const struct grid *g)
 {
-    const int S = g->stride, W = g->w;
+    const size_t W = (size_t)g->w, HW = (size_t)g->h * W, len = HW + 2 * W;
+    const float *L = sh, *C = sh + len, *R = sh + 2 * len;
     const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
                 w6 = w9[6], w7 = w9[7], w8 = w9[8];
-    for (int h = 0; h < g->h; h++) {
-        const float *r0 = xp + (size_t)h * S, *r1 = r0 + S, *r2 = r0 + 2 * S;
-        float *d = dst + (size_t)h * W;
-        if (add_bias) {
-#pragma omp simd
-            for (int q = 0; q < W; q++) {
-                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
-                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
-                          w8 * r2[q + 2];
-                d[q] = v + bias;
-            }
-        } else {
-#pragma omp simd
-            for (int q = 0; q < W; q++) {
-                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
-                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
-                          w8 * r2[q + 2];
-                d[q] = v;
-            }
+#define TAPS_AT(T, p)                                                                             \
+    (w0 * T(L + (p)) + w1 * T(C + (p)) + w2 * T(R + (p)) + w3 * T(L + (p) + W) +                  \
+     w4 * T(C + (p) + W) + w5 * T(R + (p) + W) + w6 * T(L + (p) + 2 * W) +                       \
+     w7 * T(C + (p) + 2 * W) + w8 * T(R + (p) + 2 * W))
+#define VLOAD(q) (*(const vn *)(q))
+#define SLOAD(q) (*(q))
+    size_t p = 0;
+    if (add_bias) {
+        for (; p + VN <= HW; p += VN) {
+            const vn v = TAPS_AT(VLOAD, p);
+            *(vn *)(dst + p) = v + bias;
         }
+        for (; p < HW; p++) {
+            const float v = TAPS_AT(SLOAD, p);
+            dst[p] = v + bias;
+        }
+    } else {
+        for (; p + VN <= HW; p += VN)
+            *(vn *)(dst + p) = TAPS_AT(VLOAD, p);
+        for (; p < HW; p++)
+            dst[p] = TAPS_AT(SLOAD, p);
     }
+#undef TAPS_AT
+#undef VLOAD
+#undef SLOAD
 }
 
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
@@ -266,13 +306,13 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
         for (int n = 0; n < N; n++) {
             if (nin == 1) { /* one input plane: the taps' sums straight into the output rows */
                 const size_t off = (size_t)n * HW;
-                pad_plane(sc.planes, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
+                shift_planes(sc.planes, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
                 for (int o = 0; o < nout; o++) {
                     float w9[9];
                     load_taps(w9, weight, (size_t)o * 9, tf32_w, transposed);
                     const size_t at = ((size_t)n * nout + o) * HW;
                     float *dst = out->dtype == AMP_F32 ? (float *)out->data + at : sc.flat;
-                    taps_rows(dst, sc.planes, w9,
+                    taps_flat(dst, sc.planes, w9,
                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
                               mode != BIAS_NONE, &g);
                     if (dst == sc.flat)
@@ -300,6 +340,44 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
         }
         cpu_count(c, out, rounded, &counts);
     }
+}
+
+/* Asks for the cache lines of t's elements [at, at + len) (planes of one channel of dout are
+ * CO planes apart, too far apart for the hardware prefetchers). */
+static inline void prefetch_plane(const struct amp_tensor *t, size_t at, size_t len)
+{
+    const size_t bytes = dtype_size(t->dtype);
+    const char *p = (const char *)t->data + at * bytes;
+    for (size_t i = 0; i < len * bytes; i += 64)
+        __builtin_prefetch(p + i);
+}
+
+/* The bias gradient: a plain FP32 reduction of dout's planes of one channel, in vectors of 16
+ * lanes (lane l: the chain over the planes, in order, of their elements i = l mod 16 before
+ * the last HW % 16), the scalar chain over the last HW % 16, then simd.h's vf_sum of the lanes
+ * plus that chain. The 16 lanes are halves in registers of the machine's width (the same
+ * chains). */
+struct bias_sum {
+    vn acc[VF_LANES / VN];
+    float tail;
+};
+
+static inline void bias_sum_add(struct bias_sum *b, const float *gn, size_t HW)
+{
+    size_t i = 0;
+    for (; i + VF_LANES <= HW; i += VF_LANES)
+        for (int j = 0; j < VF_LANES / VN; j++)
+            b->acc[j] += *(const vn *)(gn + i + j * VN);
+    for (; i < HW; i++)
+        b->tail += gn[i];
+}
+
+static inline float bias_sum_total(const struct bias_sum *b)
+{
+    float lanes[VF_LANES];
+    for (int j = 0; j < VF_LANES / VN; j++)
+        *(vn *)(lanes + j * VN) = b->acc[j];
+    return vf_sum(vf_load(lanes)) + b->tail;
 }
 
 /* dweight[co, ci, ky, kx] = sum_{n, h, w} dout[n, co, h, w] * inp[n, ci, h+ky-1, w+kx-1];
@@ -331,9 +409,17 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         for (int co = 0; co < CO; co++) {
             for (int ci = 0; ci < CI; ci++) {
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+                /* The bias gradient rides along with ci 0's pass over dout (bias_sum). */
+                const int with_bias = dbias && ci == 0;
+                struct bias_sum bs = { { { 0 } }, 0.0f };
                 for (int n = 0; n < N; n++) {
-                    const float *gn =
-                        plane_f32(dout, ((size_t)n * CO + co) * HW, &g, tf32_g, sc.flat);
+                    const size_t at = ((size_t)n * CO + co) * HW;
+                    if (n + 1 < N) /* the next plane of this channel, CO planes on */
+                        prefetch_plane(dout, at + CO * HW, HW);
+                    const float *gn = plane_f32(dout, at, &g, tf32_g, sc.flat);
+                    if (with_bias) /* (never TF32-rounded: FP32 dout as it is) */
+                        bias_sum_add(&bs, dout->dtype == AMP_F32 ? (const float *)dout->data + at
+                                                                 : gn, HW);
                     for (int h = 0; h < g.h; h++)
                         copy_row(sc.grid + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
                     const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
@@ -355,28 +441,11 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 const float taps[9] = { a0, a1, a2, a3, a4, a5, a6, a7, a8 };
                 cpu_store(dweight, ((size_t)co * CI + ci) * 9, taps, 9, &wcounts);
                 wrounded += 9;
+                if (with_bias) {
+                    cpu_set(dbias, (size_t)co, bias_sum_total(&bs), &bcounts);
+                    brounded++;
+                }
             }
-        }
-        /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded), in vectors. */
-#pragma omp for schedule(static)
-        for (int co = 0; co < (dbias ? CO : 0); co++) {
-            /* (16 lane sums, as halves in registers of the machine's width: the same chains) */
-            vn acc[VF_LANES / VN] = { { 0 } };
-            float tail = 0.0f;
-            for (int n = 0; n < N; n++) {
-                const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
-                size_t i = 0;
-                for (; i + VF_LANES <= HW; i += VF_LANES)
-                    for (int j = 0; j < VF_LANES / VN; j++)
-                        acc[j] += *(const vn *)(gn + i + j * VN);
-                for (; i < HW; i++)
-                    tail += gn[i];
-            }
-            float lanes[VF_LANES];
-            for (int j = 0; j < VF_LANES / VN; j++)
-                *(vn *)(lanes + j * VN) = acc[j];
-            cpu_set(dbias, (size_t)co, vf_sum(vf_load(lanes)) + tail, &bcounts);
-            brounded++;
         }
         cpu_count(c, dweight, wrounded, &wcounts);
         if (dbias)

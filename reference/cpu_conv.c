@@ -58,8 +58,8 @@ static inline void copy_row_exact(float *restrict dst, const float *restrict src
     memcpy(dst, src, (size_t)w * sizeof *dst);
 }
 
-/* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
- * widen inputs and round outputs. */
+/* Per-thread scratch: `planes` padded planes, then two flat grids (the filter gradient's two
+ * output channels), then one h x w plane used to widen inputs and round outputs. */
 struct scratch {
     float *planes;
     float *grid;
@@ -77,7 +77,7 @@ static size_t planes_floats(const struct conv_shape *s, const struct grid *g)
 
 static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
 {
-    return planes_floats(s, g) + (size_t)g->q + (size_t)g->h * g->w;
+    return planes_floats(s, g) + 2 * (size_t)g->q + (size_t)g->h * g->w;
 }
 
 /* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
@@ -136,7 +136,7 @@ static struct scratch thread_scratch(const struct amp_tensor *ws, const struct c
     const size_t planes = planes_floats(s, g);
     float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
     return (struct scratch){ .planes = base, .grid = base + planes,
-                             .flat = base + planes + g->q };
+                             .flat = base + planes + 2 * (size_t)g->q };
 }
 
 static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
@@ -403,47 +403,88 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         for (int i = 0; i < N * CI; i++)
             pad_plane(xpad + (size_t)i * g.plane,
                       plane_f32(inp, (size_t)i * HW, &g, tf32_x, sc.flat), &g);
-        /* dout on the flat grid; its two padding columns per row stay zero. */
-        memset(sc.grid, 0, (size_t)g.q * sizeof *sc.grid);
+        /* dout on the flat grids; their two padding columns per row stay zero. */
+        memset(sc.grid, 0, 2 * (size_t)g.q * sizeof *sc.grid);
+        /* Output channels in pairs (the last one alone when CO is odd): a pair's two passes
+         * share the input's loads; each tap's sum keeps its own chain. */
+        const int pairs = (CO + 1) / 2;
 #pragma omp for collapse(2) schedule(static)
-        for (int co = 0; co < CO; co++) {
+        for (int cp = 0; cp < pairs; cp++) {
             for (int ci = 0; ci < CI; ci++) {
+                const int co = 2 * cp, two = co + 1 < CO;
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+                float b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0, b8 = 0;
                 /* The bias gradient rides along with ci 0's pass over dout (bias_sum). */
                 const int with_bias = dbias && ci == 0;
-                struct bias_sum bs = { { { 0 } }, 0.0f };
+                struct bias_sum bs[2] = { { { { 0 } }, 0.0f }, { { { 0 } }, 0.0f } };
                 for (int n = 0; n < N; n++) {
-                    const size_t at = ((size_t)n * CO + co) * HW;
-                    if (n + 1 < N) /* the next plane of this channel, CO planes on */
-                        prefetch_plane(dout, at + CO * HW, HW);
-                    const float *gn = plane_f32(dout, at, &g, tf32_g, sc.flat);
-                    if (with_bias) /* (never TF32-rounded: FP32 dout as it is) */
-                        bias_sum_add(&bs, dout->dtype == AMP_F32 ? (const float *)dout->data + at
-                                                                 : gn, HW);
-                    for (int h = 0; h < g.h; h++)
-                        copy_row(sc.grid + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
                     const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
-                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S, *gq = sc.grid;
+                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
+                    for (int k = 0; k <= two; k++) {
+                        const size_t at = ((size_t)n * CO + co + k) * HW;
+                        if (n + 1 < N) /* the next plane of this channel, CO planes on */
+                            prefetch_plane(dout, at + CO * HW, HW);
+                        const float *gn = plane_f32(dout, at, &g, tf32_g, sc.flat);
+                        if (with_bias) /* (never TF32-rounded: FP32 dout as it is) */
+                            bias_sum_add(&bs[k], dout->dtype == AMP_F32
+                                                     ? (const float *)dout->data + at
+                                                     : gn, HW);
+                        float *gk = sc.grid + (size_t)k * g.q;
+                        for (int h = 0; h < g.h; h++)
+                            copy_row(gk + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
+                    }
+                    const float *gq = sc.grid, *gq2 = sc.grid + g.q;
+                    if (!two) {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
+                        for (int q = 0; q < g.q; q++) {
+                            const float d = gq[q];
+                            a0 += d * r0[q];
+                            a1 += d * r0[q + 1];
+                            a2 += d * r0[q + 2];
+                            a3 += d * r1[q];
+                            a4 += d * r1[q + 1];
+                            a5 += d * r1[q + 2];
+                            a6 += d * r2[q];
+                            a7 += d * r2[q + 1];
+                            a8 += d * r2[q + 2];
+                        }
+                        continue;
+                    }
+#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8, b0, b1, b2, b3, b4, b5, b6, b7, b8)
                     for (int q = 0; q < g.q; q++) {
-                        const float d = gq[q];
-                        a0 += d * r0[q];
-                        a1 += d * r0[q + 1];
-                        a2 += d * r0[q + 2];
-                        a3 += d * r1[q];
-                        a4 += d * r1[q + 1];
-                        a5 += d * r1[q + 2];
-                        a6 += d * r2[q];
-                        a7 += d * r2[q + 1];
-                        a8 += d * r2[q + 2];
+                        const float d = gq[q], e = gq2[q];
+                        const float x0 = r0[q], x1 = r0[q + 1], x2 = r0[q + 2], x3 = r1[q],
+                                    x4 = r1[q + 1], x5 = r1[q + 2], x6 = r2[q], x7 = r2[q + 1],
+                                    x8 = r2[q + 2];
+                        a0 += d * x0;
+                        a1 += d * x1;
+                        a2 += d * x2;
+                        a3 += d * x3;
+                        a4 += d * x4;
+                        a5 += d * x5;
+                        a6 += d * x6;
+                        a7 += d * x7;
+                        a8 += d * x8;
+                        b0 += e * x0;
+                        b1 += e * x1;
+                        b2 += e * x2;
+                        b3 += e * x3;
+                        b4 += e * x4;
+                        b5 += e * x5;
+                        b6 += e * x6;
+                        b7 += e * x7;
+                        b8 += e * x8;
                     }
                 }
-                const float taps[9] = { a0, a1, a2, a3, a4, a5, a6, a7, a8 };
-                cpu_store(dweight, ((size_t)co * CI + ci) * 9, taps, 9, &wcounts);
-                wrounded += 9;
-                if (with_bias) {
-                    cpu_set(dbias, (size_t)co, bias_sum_total(&bs), &bcounts);
-                    brounded++;
+                const float taps[2][9] = { { a0, a1, a2, a3, a4, a5, a6, a7, a8 },
+                                           { b0, b1, b2, b3, b4, b5, b6, b7, b8 } };
+                for (int k = 0; k <= two; k++) {
+                    cpu_store(dweight, ((size_t)(co + k) * CI + ci) * 9, taps[k], 9, &wcounts);
+                    wrounded += 9;
+                    if (with_bias) {
+                        cpu_set(dbias, (size_t)(co + k), bias_sum_total(&bs[k]), &bcounts);
+                        brounded++;
+                    }
                 }
             }
         }

@@ -58,8 +58,8 @@ static inline void copy_row_exact(float *restrict dst, const float *restrict src
     memcpy(dst, src, (size_t)w * sizeof *dst);
 }
 
-/* Per-thread scratch: `planes` padded planes, then two flat grids (the filter gradient's two
- * output channels), then one h x w plane used to widen inputs and round outputs. */
+/* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
+ * widen inputs and round outputs. */
 struct scratch {
     float *planes;
     float *grid;
@@ -77,7 +77,7 @@ static size_t planes_floats(const struct conv_shape *s, const struct grid *g)
 
 static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
 {
-    return planes_floats(s, g) + 2 * (size_t)g->q + (size_t)g->h * g->w;
+    return planes_floats(s, g) + (size_t)g->q + (size_t)g->h * g->w;
 }
 
 /* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
@@ -136,7 +136,7 @@ static struct scratch thread_scratch(const struct amp_tensor *ws, const struct c
     const size_t planes = planes_floats(s, g);
     float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
     return (struct scratch){ .planes = base, .grid = base + planes,
-                             .flat = base + planes + 2 * (size_t)g->q };
+                             .flat = base + planes + g->q };
 }
 
 static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
@@ -403,8 +403,12 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         for (int i = 0; i < N * CI; i++)
             pad_plane(xpad + (size_t)i * g.plane,
                       plane_f32(inp, (size_t)i * HW, &g, tf32_x, sc.flat), &g);
-        /* dout on the flat grids; their two padding columns per row stay zero. */
-        memset(sc.grid, 0, 2 * (size_t)g.q * sizeof *sc.grid);
+        /* dout on two flat grids (a pair's channels: the second in the planes' room, unused
+         * here, at least one padded plane of more than q floats); their two padding columns
+         * per row stay zero. */
+        float *const grids[2] = { sc.grid, sc.planes };
+        memset(grids[0], 0, (size_t)g.q * sizeof *sc.grid);
+        memset(grids[1], 0, (size_t)g.q * sizeof *sc.grid);
         /* Output channels in pairs (the last one alone when CO is odd): a pair's two passes
          * share the input's loads; each tap's sum keeps its own chain. */
         const int pairs = (CO + 1) / 2;
@@ -429,11 +433,11 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                             bias_sum_add(&bs[k], dout->dtype == AMP_F32
                                                      ? (const float *)dout->data + at
                                                      : gn, HW);
-                        float *gk = sc.grid + (size_t)k * g.q;
+                        float *gk = grids[k];
                         for (int h = 0; h < g.h; h++)
                             copy_row(gk + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
                     }
-                    const float *gq = sc.grid, *gq2 = sc.grid + g.q;
+                    const float *gq = grids[0], *gq2 = grids[1];
                     if (!two) {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
                         for (int q = 0; q < g.q; q++) {

@@ -131,7 +131,7 @@ static size_t thread_floats(const struct geo *g)
     row = row > g->L ? row : g->L;
     const size_t fwd = g->CK * g->NC + g->CO6 * (g->NC + NR);
     const size_t dgrad = g->CO * g->LG + g->CBT * MR * g->LG + g->G * g->CB * g->H * g->W;
-    size_t wgrad = up(2 * MR * g->CO16, 16) + NR * g->OHW + up(g->L, NR);
+    size_t wgrad = up(MR * g->CO16, 16) + NR * g->OHW + up(g->L, NR);
     const size_t xrow = g->XL > row ? g->XL : row; /* (strided) */
     const size_t xgrad = (g->XCTS * MR + g->XKTS * NR) * g->XL + up(xrow, NR) +
                          g->XL * (sizeof(size_t) / sizeof(float));
@@ -797,13 +797,15 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     const double work = (double)g->NQ * g->CO * (g->CK + 1);
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
-        float *part = my_scratch(lay);                  /* [2 * MR][CO16]: a chunk's sums */
-        float *tmp = part + up(2 * MR * g->CO16, 16);   /* [NR][OHW]: widened dout rows */
+        float *part = my_scratch(lay);                  /* [MR][CO16]: a chunk's sums */
+        float *tmp = part + up(MR * g->CO16, 16);       /* [NR][OHW]: widened dout rows */
         float *row = tmp + NR * g->OHW;                 /* a scratch row */
         struct lowp_counts wcounts = { 0 };
         size_t wrounded = 0;
         struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+        const int two_tiles = NPMAX >= 2 && PW == VN &&
+                              2 * MR * g->CO16 <= up(MR * g->CO16, 16) + NR * g->OHW;
         /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
          * every share: per image and panel, NR rows interleaved. */
 #pragma omp for schedule(static)
@@ -836,8 +838,9 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
                 for (size_t kt = kt0; kt < kt1;) {
-                    /* Two tiles per pass where B panels are one vector (AVX-512): 12 chains. */
-                    const int nt = NPMAX >= 2 && PW == VN && kt + 1 < kt1 ? 2 : 1;
+                    /* Two tiles per pass where B panels are one vector (AVX-512): 12 chains;
+                     * a later chunk's sums of two tiles reach into tmp (free by now). */
+                    const int nt = two_tiles && kt + 1 < kt1 ? 2 : 1;
                     size_t ao[2 * MR]; /* the rows' taps in xp (rows past CK: row ck0's,
                                           dropped) */
                     for (int i = 0; i < nt * MR; i++) {

@@ -58,13 +58,20 @@ static inline void copy_row_exact(float *restrict dst, const float *restrict src
     memcpy(dst, src, (size_t)w * sizeof *dst);
 }
 
-/* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
- * widen inputs and round outputs. */
+/* Per-thread scratch: `planes` padded planes, then one flat grid (two where has_grid2), then one
+ * h x w plane used to widen inputs and round outputs. */
 struct scratch {
     float *planes;
-    float *grid;
+    float *grid, *grid2; /* (grid2: only where has_grid2) */
     float *flat;
 };
+
+/* Whether the threads' scratch has a second flat grid: convolutions of more than one input
+ * channel, whose forward (and data gradient) run two output channels per pass. */
+static int has_grid2(const struct conv_shape *s)
+{
+    return s->c_in > 1;
+}
 
 /* Floats of a thread's padded planes: one per channel, or the three shifted planes of a single
  * input plane (shift_planes), whichever is more. */
@@ -77,7 +84,7 @@ static size_t planes_floats(const struct conv_shape *s, const struct grid *g)
 
 static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
 {
-    return planes_floats(s, g) + (size_t)g->q + (size_t)g->h * g->w;
+    return planes_floats(s, g) + (size_t)(has_grid2(s) ? 2 : 1) * g->q + (size_t)g->h * g->w;
 }
 
 /* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
@@ -135,8 +142,10 @@ static struct scratch thread_scratch(const struct amp_tensor *ws, const struct c
 {
     const size_t planes = planes_floats(s, g);
     float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
+    const size_t grids = (size_t)(has_grid2(s) ? 2 : 1) * g->q;
     return (struct scratch){ .planes = base, .grid = base + planes,
-                             .flat = base + planes + g->q };
+                             .grid2 = has_grid2(s) ? base + planes + g->q : NULL,
+                             .flat = base + planes + grids };
 }
 
 static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
@@ -183,6 +192,30 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
         float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] + w4 * r1[q + 1] +
                   w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] + w8 * r2[q + 2];
         acc[q] = accumulate ? acc[q] + v : v;
+    }
+}
+
+/* plane_taps for two filters at once, into acc and acc2 (the input's loads shared; each sum is
+ * plane_taps' own). */
+static void plane_taps2(float *restrict acc, float *restrict acc2, const float *restrict xp,
+                        const float *w9, const float *v9, const struct grid *g, int accumulate)
+{
+    const int S = g->stride;
+    const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
+                w6 = w9[6], w7 = w9[7], w8 = w9[8];
+    const float v0 = v9[0], v1 = v9[1], v2 = v9[2], v3 = v9[3], v4 = v9[4], v5 = v9[5],
+                v6 = v9[6], v7 = v9[7], v8 = v9[8];
+    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
+#pragma omp simd
+    for (int q = 0; q < g->q; q++) {
+        const float x0 = r0[q], x1 = r0[q + 1], x2 = r0[q + 2], x3 = r1[q], x4 = r1[q + 1],
+                    x5 = r1[q + 2], x6 = r2[q], x7 = r2[q + 1], x8 = r2[q + 2];
+        float a = w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4 + w5 * x5 + w6 * x6 + w7 * x7 +
+                  w8 * x8;
+        float b = v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6 + v7 * x7 +
+                  v8 * x8;
+        acc[q] = accumulate ? acc[q] + a : a;
+        acc2[q] = accumulate ? acc2[q] + b : b;
     }
 }
 
@@ -297,6 +330,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     const size_t HW = (size_t)g.h * g.w;
     const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
     const size_t work = (size_t)N * nin * nout * HW * 9;
+    const int pairs = has_grid2(s); /* (the scratch's second grid) */
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
@@ -326,6 +360,27 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 pad_plane(sc.planes + i * g.plane, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
             }
             for (int o = 0; o < nout; o++) {
+                if (pairs && o + 1 < nout) { /* two output channels per pass over the planes */
+                    for (int i = 0; i < nin; i++) {
+                        float w9[9], v9[9];
+                        const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;
+                        load_taps(w9, weight, tap * 9, tf32_w, transposed);
+                        load_taps(v9, weight, (tap + (transposed ? 1 : (size_t)nin)) * 9, tf32_w,
+                                  transposed);
+                        plane_taps2(sc.grid, sc.grid2, sc.planes + i * g.plane, w9, v9, &g,
+                                    i > 0);
+                    }
+                    store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
+                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                               mode != BIAS_NONE, &g, sc.flat, &counts);
+                    rounded += HW;
+                    o++;
+                    store_grid(out, ((size_t)n * nout + o) * HW, sc.grid2,
+                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                               mode != BIAS_NONE, &g, sc.flat, &counts);
+                    rounded += HW;
+                    continue;
+                }
                 for (int i = 0; i < nin; i++) {
                     float w9[9];
                     const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;

@@ -100,7 +100,7 @@ void conv_fwd(benchmark::State &st, backend *be, const Conv &c, uint32_t n, amp_
     if (b)
         fill(be, b, 0.1f);
     for (auto _ : st)
-        be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, AMP_MATH_F32);
+        be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, AMP_MATH_F32, 0);
     const double flops = 2.0 * n * c.c_out * oh * ow * c.c_in * c.k * c.k;
     st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }

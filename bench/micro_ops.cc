@@ -94,7 +94,7 @@ void conv_forward(benchmark::State &st, backend *be, const Shape &s, const Preci
     amp_tensor *ws = t.make(be->ops->conv2d_workspace(be->ctx, &cs, p.dtype, p.math) / 4 + 1, AMP_F32, MEM_WORKSPACE);
     fill(be, x, 0.5f);
     fill(be, w, 0.1f);
-    timed(st, be, [&] { be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, p.math); });
+    timed(st, be, [&] { be->ops->conv2d_forward(be->ctx, y, x, w, b, ws, &cs, p.math, 0); });
     const double flops = 2.0 * s.batch * s.channels * kH * kW * 9;
     st.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter(

@@ -20,7 +20,10 @@
  * cudnnConvolutionBiasActivationForward (sum + bias in FP32, one rounding; fused_choose); where
  * cuDNN refuses it (or for FP32) cuDNN writes the convolution in the output dtype and an epilogue
  * adds the bias, for FP16/BF16 a second rounding (the bias gradient is a deterministic reduction
- * kernel here, FP32, rounded once).
+ * kernel here, FP32, rounded once). A ReLU the model fuses into the conv (conv2d_forward's relu)
+ * runs in the same kernels after the rounding and its count: the relu op's bits, one kernel and
+ * one pass over the output fewer. cuDNN's own RELU activation is not used: the counters need
+ * the sums that round to +-0 before the ReLU hides them among its zeros.
  * The bias is optional: without one (bias NULL) FP32 outputs are cuDNN's as they are, and
  * without dbias the bias-gradient kernels do not run.
  * The numerics counters need the value before rounding, which cuDNN does not expose: a rounded
@@ -71,10 +74,11 @@ static __device__ float conv_exact(const void *x, const void *w, int dt, float b
  * 65484 + 40 to inf) are recomputed from x and w, rounded once and counted against the exact
  * value. Without add_bias (no bias, or the fused forward's bias already inside cuDNN's single
  * rounding) cuDNN's result is the op's: only FP16/BF16 outputs need the kernel, for the count
- * and the +-0 / +-inf elements' exact value (with the bias, when there is one). */
+ * and the +-0 / +-inf elements' exact value (with the bias, when there is one). relu: the
+ * fused ReLU on each stored value, after its rounding was counted. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_forward_epilogue(void *out, int dt, int out_cat, const void *bias, int b_dt,
-                          int add_bias, const void *x, const void *w, conv_geom g,
+                          int add_bias, int relu, const void *x, const void *w, conv_geom g,
                           unsigned long long total, struct numerics_counts *cnt)
 {
     const unsigned plane = blockIdx.x, co = plane % g.CO, n = plane / g.CO, HW = g.OH * g.OW;
@@ -82,11 +86,14 @@ __global__ void __launch_bounds__(CONV_THREADS)
     const float b = bias ? ld(bias, co, b_dt) : 0.0f;
     const bool twice = bias && add_bias; /* a second rounding, after cuDNN's */
     if (!dt_lowp(dt)) {
-        if (twice)
-            for (unsigned p = threadIdx.x; p < HW; p += blockDim.x)
-                ((float *)out)[base + p] += b;
+        float *o = (float *)out + base;
+        for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
+            const float v = twice ? o[p] + b : o[p];
+            o[p] = relu ? relu32(v) : v;
+        }
         return;
     }
+    const uint32_t inf = dt == AMP_F16 ? 0x7C00u : 0x7F80u;
     lp_count cc = { 0, 0 };
     uint16_t *o = (uint16_t *)out + base;
     for (unsigned p = threadIdx.x; p < HW; p += blockDim.x) {
@@ -97,9 +104,9 @@ __global__ void __launch_bounds__(CONV_THREADS)
             /* rare: the exact value decides and is stored */
             const float exact = conv_exact(x, w, dt, b, n, co, p / g.OW, p % g.OW, g);
             r = bits16_rn(dt, exact);
-            count_round(cc, __float_as_uint(exact), r, dt == AMP_F16 ? 0x7C00u : 0x7F80u);
+            count_round(cc, __float_as_uint(exact), r, inf);
         }
-        o[p] = r;
+        o[p] = relu ? (uint16_t)relu16(r, inf) : r;
     }
     if (plane == 0 && threadIdx.x == 0)
         add_rounded(cnt, out_cat, total);
@@ -112,11 +119,12 @@ __global__ void __launch_bounds__(CONV_THREADS)
  * reference's 3x3 path term for term (reference/cpu_conv.c, plane_taps and store_grid): per input
  * channel the nine products in row-major tap order, padding taps reading 0, summed left to right;
  * the channels added in order; then + bias in FP32 and one rounding into out's dtype, counted.
- * No bias: the sum is stored as it is (not even + 0, which would turn -0 into +0). */
+ * No bias: the sum is stored as it is (not even + 0, which would turn -0 into +0). relu: the
+ * fused ReLU on the stored value. */
 __global__ void __launch_bounds__(CONV_THREADS)
     conv_forward_direct3x3(void *out, int dt, int out_cat, const void *inp, const void *w,
-                           const void *bias, int b_dt, conv_geom g, unsigned long long total,
-                           struct numerics_counts *cnt)
+                           const void *bias, int b_dt, int relu, conv_geom g,
+                           unsigned long long total, struct numerics_counts *cnt)
 {
     const unsigned plane = blockIdx.x, co = plane % g.CO, n = plane / g.CO;
     const unsigned H = g.H, W = g.W, HW = H * W;
@@ -145,6 +153,8 @@ __global__ void __launch_bounds__(CONV_THREADS)
         if (bias)
             acc = acc + ld(bias, co, b_dt);
         st(out, (size_t)plane * HW + p, dt, acc, cc);
+        if (relu)
+            relu_at(out, (size_t)plane * HW + p, dt);
     }
     if (plane == 0 && threadIdx.x == 0)
         add_rounded(cnt, out_cat, total);
@@ -589,9 +599,9 @@ static bool choose(struct cuda_ctx *c, struct conv_plan *p, struct trial *t, int
  * cudnn_cnn library; cudnnActivationMode_t): the activation is RELU or IDENTITY, and IDENTITY
  * runs only with IMPLICIT_PRECOMP_GEMM; the bias is 1 x K x 1 x 1 in y's data type; z has y's
  * descriptor: here z is y with alpha2 0 (PyTorch's cudnn_convolution_relu passes its output the
- * same way). The model's ReLU stays a layer of its own, so the activation is IDENTITY and the
- * algorithm IMPLICIT_PRECOMP_GEMM whatever the heuristics chose for the plain forward, with the
- * forward's math. Run once on the trial tensors like every candidate; when cuDNN refuses it
+ * same way). A fused ReLU runs in our epilogue after the count (the file's comment), so the
+ * activation is IDENTITY and the algorithm IMPLICIT_PRECOMP_GEMM whatever the heuristics chose
+ * for the plain forward, with the forward's math. Run once on the trial tensors like every candidate; when cuDNN refuses it
  * (one warning line) or its workspace exceeds the bound, fused.algo stays -1 and the bias is
  * added by the epilogue, a second rounding. */
 static void fused_choose(struct cuda_ctx *c, struct conv_plan *p, struct trial *t)
@@ -901,18 +911,20 @@ static int bias_grad(struct cuda_ctx *c, struct amp_tensor *dbias, const struct 
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
-                         enum amp_math math)
+                         enum amp_math math, int relu)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
-    if (s->n == 0 || cuda_fp8_conv_forward(c, out, inp, weight, bias, s))
+    if (s->n == 0 || cuda_fp8_conv_forward(c, out, inp, weight, bias, s, relu))
         return;
     if (fp32_into_lowp(inp, weight, out)) {
         struct amp_tensor y = fp32_result(c, out, 0);
         if (!y.data)
             return;
-        cuda_conv2d_forward(ctx, &y, inp, weight, bias, workspace, s, math);
+        cuda_conv2d_forward(ctx, &y, inp, weight, bias, workspace, s, math, 0);
         round_result(c, out, &y);
+        if (relu) /* after the rounding, which counted the sums */
+            cuda_relu_forward(c, out, out);
         return;
     }
     if (!conv_dtypes_ok(c, "conv2d_forward", inp->dtype, weight->dtype, out->dtype))
@@ -925,8 +937,8 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
     if (direct_forward(s, inp->dtype)) {
         CUDA_LAUNCH(c, conv_forward_direct3x3, planes, CONV_THREADS, out->data, out->dtype,
                     out->category, inp->data, weight->data, bias ? bias->data : NULL,
-                    bias ? (int)bias->dtype : 0, g, (unsigned long long)planes * g.OH * g.OW,
-                    c->d_counts);
+                    bias ? (int)bias->dtype : 0, relu, g,
+                    (unsigned long long)planes * g.OH * g.OW, c->d_counts);
         return;
     }
     const float one = 1.0f, zero = 0.0f;
@@ -941,11 +953,11 @@ void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
                                                        (cudnnConvolutionFwdAlgo_t)ch->algo, wsp,
                                                        ch->workspace, &zero, p->y, out->data)))
         return;
-    if (!bias && !dtype_is_lowp(out->dtype))
+    if (!bias && !dtype_is_lowp(out->dtype) && !relu)
         return; /* cuDNN's FP32 result is the op's */
     CUDA_LAUNCH(c, conv_forward_epilogue, planes, CONV_THREADS, out->data, out->dtype,
                 out->category, bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, !fused,
-                inp->data, weight->data, g, (unsigned long long)planes * g.OH * g.OW,
+                relu, inp->data, weight->data, g, (unsigned long long)planes * g.OH * g.OW,
                 c->d_counts);
 }
 

@@ -59,6 +59,28 @@ DEV float tf32_rn(float x)
     return __uint_as_float((u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u);
 }
 
+/* ReLU on raw 16-bit patterns: a negative non-NaN value becomes +0; NaN and positives pass. */
+DEV uint32_t relu16(uint32_t h, uint32_t inf_bits)
+{
+    return (h & 0x8000u) && (h & 0x7FFFu) <= inf_bits ? 0u : h;
+}
+
+DEV float relu32(float x)
+{
+    return x < 0.0f ? 0.0f : x;
+}
+
+/* p[i] = relu(p[i]) in dtype dt (FP32, FP16 or BF16): the relu op's bits, for the conv
+ * epilogues that fuse the ReLU after their rounding. */
+DEV void relu_at(void *p, size_t i, int dt)
+{
+    if (dt == AMP_F32)
+        ((float *)p)[i] = relu32(((const float *)p)[i]);
+    else
+        ((uint16_t *)p)[i] = (uint16_t)relu16(((const uint16_t *)p)[i],
+                                              dt == AMP_F16 ? 0x7C00u : 0x7F80u);
+}
+
 /* Element i of p (dtype dt) as FP32, exactly. */
 DEV float ld(const void *p, size_t i, int dt)
 {

@@ -9,12 +9,6 @@
 
 enum { EL_THREADS = 256 };
 
-/* ReLU on raw 16-bit patterns: a negative non-NaN value becomes +0; NaN and positives pass. */
-static __device__ __forceinline__ uint32_t relu16(uint32_t h, uint32_t inf_bits)
-{
-    return (h & 0x8000u) && (h & 0x7FFFu) <= inf_bits ? 0u : h;
-}
-
 /* Two 16-bit values packed in a word. */
 static __device__ __forceinline__ uint32_t relu16x2(uint32_t w, uint32_t inf_bits)
 {
@@ -32,11 +26,6 @@ static __device__ __forceinline__ uint32_t mask16x2(uint32_t g, uint32_t y, uint
     const uint32_t lo = positive16(y & 0xFFFFu, inf_bits) ? (g & 0xFFFFu) : 0u;
     const uint32_t hi = positive16(y >> 16, inf_bits) ? (g >> 16) : 0u;
     return lo | (hi << 16);
-}
-
-static __device__ __forceinline__ float relu32(float x)
-{
-    return x < 0.0f ? 0.0f : x;
 }
 
 static __device__ __forceinline__ float mask32(float g, float y)

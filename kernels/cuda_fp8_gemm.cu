@@ -127,10 +127,10 @@ __global__ void __launch_bounds__(CODES_THREADS)
 }
 
 /* out [N, CO, OH, OW] = C [N OH OW, CO] (row stride `stride`) + bias, rounded once to out's dtype,
- * counted. */
+ * counted; relu: then the fused ReLU. */
 __global__ void __launch_bounds__(CODES_THREADS)
     fp8_conv_out_kernel(void *out, int dt, int cat, const float *C, size_t stride, const void *bias,
-                        int b_dt, conv_geom g, struct numerics_counts *cnt)
+                        int b_dt, int relu, conv_geom g, struct numerics_counts *cnt)
 {
     const size_t ohw = (size_t)g.OH * g.OW, total = (size_t)g.N * g.CO * ohw;
     lp_count cc = { 0, 0 };
@@ -141,6 +141,8 @@ __global__ void __launch_bounds__(CODES_THREADS)
         if (bias)
             v += ld(bias, q, b_dt);
         st(out, e, dt, v, cc);
+        if (relu)
+            relu_at(out, e, dt);
     }
     if (dt_lowp(dt)) {
         if (blockIdx.x == 0 && threadIdx.x == 0)
@@ -297,7 +299,7 @@ float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
 
 bool cuda_fp8_conv_forward(struct cuda_ctx *c, struct amp_tensor *out,
                            const struct amp_tensor *inp, const struct amp_tensor *weight,
-                           const struct amp_tensor *bias, const struct conv_shape *s)
+                           const struct amp_tensor *bias, const struct conv_shape *s, int relu)
 {
     const conv_geom g = geom_of(s);
     const uint32_t pixels = s->n * g.OH * g.OW, R = s->c_in * s->kernel * s->kernel;
@@ -310,7 +312,7 @@ bool cuda_fp8_conv_forward(struct cuda_ctx *c, struct amp_tensor *out,
     if (C)
         CUDA_LAUNCH(c, fp8_conv_out_kernel, cuda_blocks(c, out->numel, CODES_THREADS),
                     CODES_THREADS, out->data, (int)out->dtype, (int)out->category, C, ldc,
-                    bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, g, c->d_counts);
+                    bias ? bias->data : NULL, bias ? (int)bias->dtype : 0, relu, g, c->d_counts);
     return true;
 }
 

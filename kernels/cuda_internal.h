@@ -266,12 +266,12 @@ bool cuda_fp8_gemm_ok(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
 float *cuda_fp8_gemm(struct cuda_ctx *c, const struct fp8_gemm_operand *a,
                      const struct fp8_gemm_operand *b, uint32_t R, const conv_geom &g,
                      size_t *ldc);
-/* The conv forward (out = conv(inp, weight) + bias, rounded once) and the filter and data
- * gradients (dbias is the caller's) as im2col FP8 GEMMs, when the operands are FP8 operands:
- * true when done so (or failed: c->err), false with nothing done. */
+/* The conv forward (out = conv(inp, weight) + bias, rounded once, then the fused ReLU when
+ * relu) and the filter and data gradients (dbias is the caller's) as im2col FP8 GEMMs, when the
+ * operands are FP8 operands: true when done so (or failed: c->err), false with nothing done. */
 bool cuda_fp8_conv_forward(struct cuda_ctx *c, struct amp_tensor *out,
                            const struct amp_tensor *inp, const struct amp_tensor *weight,
-                           const struct amp_tensor *bias, const struct conv_shape *s);
+                           const struct amp_tensor *bias, const struct conv_shape *s, int relu);
 bool cuda_fp8_conv_backward(struct cuda_ctx *c, struct amp_tensor *dweight,
                             struct amp_tensor *dinp, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
@@ -341,7 +341,7 @@ size_t cuda_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dty
 void cuda_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
-                         enum amp_math math);
+                         enum amp_math math, int relu);
 void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
                           struct amp_tensor *dinp, const struct amp_tensor *dout,
                           const struct amp_tensor *inp, const struct amp_tensor *weight,

@@ -556,14 +556,15 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
 void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         struct amp_tensor *workspace, const struct conv_shape *s,
-                        enum amp_math math)
+                        enum amp_math math, int relu)
 {
-    if (!is_3x3_same(s)) {
+    if (!is_3x3_same(s))
         cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math);
-        return;
-    }
-    correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
-              (int)s->c_out, 0, workspace, s, math);
+    else
+        correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
+                  (int)s->c_out, 0, workspace, s, math);
+    if (relu) /* after the rounding and its counts, the relu op's bits */
+        cpu_relu_forward(ctx, out, out);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,

@@ -47,7 +47,7 @@ size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtyp
 void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         struct amp_tensor *workspace, const struct conv_shape *s,
-                        enum amp_math math);
+                        enum amp_math math, int relu);
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
                          struct amp_tensor *dinp, const struct amp_tensor *dout,
                          const struct amp_tensor *inp, const struct amp_tensor *weight,

@@ -349,6 +349,12 @@ if [ -n "${DEVICE_CHECK_CUDA_ROOTS+set}" ]; then
 else
   cuda_roots=("${CUDA_HOME:-}" "${CUDA_PATH:-}" "$nvcc_home" /usr/local/cuda /usr/local/cuda-*)
 fi
+# Each root once, in order, without the unset ones (summary.json lists them).
+roots=()
+for d in "${cuda_roots[@]}"; do
+  [ -n "$d" ] && [[ " ${roots[*]} " != *" $d "* ]] && roots+=("$d")
+done
+cuda_roots=("${roots[@]}")
 candidates=()
 for d in "${cuda_roots[@]}"; do
   [ -n "$d" ] && candidates+=("$d/lib64" "$d/lib" "$d/targets/x86_64-linux/lib")

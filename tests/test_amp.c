@@ -336,7 +336,7 @@ static void test_conv_dtype(enum amp_dtype dt, enum amp_math math)
     fill(&tx, x);
     fill(&tw, w);
     fill(&tb, b);
-    be.ops->conv2d_forward(be.ctx, &ty, &tx, &tw, &tb, &ws, &s, math);
+    be.ops->conv2d_forward(be.ctx, &ty, &tx, &tw, &tb, &ws, &s, math, 0);
     int ok = 1;
     for (int n = 0; n < 2; n++)
         for (int co = 0; co < 3; co++)

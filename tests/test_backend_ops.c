@@ -907,6 +907,77 @@ static int conv_both_support(const struct conv_shape *s, const char *tag)
     return 1;
 }
 
+/* The forward with the ReLU fused (conv2d_forward's relu): on each backend the relu op's bits on
+ * the unfused output and the unfused op's counts; across backends compared as any output.
+ * Returns the activations' underflow count of the CPU's unfused forward. */
+static uint64_t check_conv_relu(const char *tag, const struct conv_shape *s, struct pt *X,
+                            struct pt *W, struct pt *Bi, struct ws *ws, enum amp_dtype out_dt,
+                            enum amp_math math)
+{
+    const size_t ny = X->t[0].numel / ((size_t)s->c_in * s->h * s->w) * s->c_out *
+                      conv_out_h(s) * conv_out_w(s);
+    struct pt Y = pt_new(ny, out_dt, MEM_ACTIVATIONS, NULL), YR = pt_new(ny, out_dt,
+                                                                         MEM_ACTIVATIONS, NULL);
+    struct numerics_counts plain[2], fused[2];
+    char what[224];
+    snprintf(what, sizeof what, "%s forward relu", tag);
+    counts_reset();
+    for (int b = 0; b < 2; b++) {
+        const struct amp_tensor *bias = Bi ? &Bi->t[b] : NULL;
+        B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X->t[b], &W->t[b], bias, &ws->t[b], s, math,
+                                 0);
+        if (B[b].ops->read_counts(B[b].ctx, &plain[b]) != AMP_OK)
+            die("read_counts");
+        B[b].ops->conv2d_forward(B[b].ctx, &YR.t[b], &X->t[b], &W->t[b], bias, &ws->t[b], s,
+                                 math, 1);
+        if (B[b].ops->read_counts(B[b].ctx, &fused[b]) != AMP_OK)
+            die("read_counts");
+        B[b].ops->relu_forward(B[b].ctx, &Y.t[b], &Y.t[b]);
+        unsigned char *want = pt_bits(&Y, b, what), *got = pt_bits(&YR, b, what);
+        size_t diff = 0;
+        for (size_t i = 0; i < Y.bytes; i++)
+            diff += want[i] != got[i];
+        result(diff == 0 && memcmp(&plain[b], &fused[b], sizeof plain[b]) == 0,
+               "%s: %s: the relu op's bits on the unfused output (%zu bytes differ), the same "
+               "counts (underflow %llu/%llu)", what, B[b].ops->name, diff,
+               (unsigned long long)plain[b].underflow[MEM_ACTIVATIONS],
+               (unsigned long long)fused[b].underflow[MEM_ACTIVATIONS]);
+        free(want);
+        free(got);
+    }
+    compare(what, &YR, limit_for(out_dt, math));
+    pt_free(&Y);
+    pt_free(&YR);
+    return plain[REF].underflow[MEM_ACTIVATIONS];
+}
+
+/* FP16 sums of both signs below FP16's smallest subnormal: the unfused forward counts the
+ * negative ones' underflow too, so a ReLU applied before the rounding would count fewer. The
+ * seed's shape (the CUDA direct kernel) and c_in 8 (cuDNN and the epilogue). */
+static void test_conv_relu_underflow(void)
+{
+    const struct conv_shape shapes[] = {
+        { .n = 2, .c_in = 1, .h = 9, .w = 7, .c_out = 4, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 2, .c_in = 8, .h = 5, .w = 6, .c_out = 8, .kernel = 3, .stride = 1, .pad = 1 },
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const struct conv_shape *s = &shapes[k];
+        const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * 9;
+        float *x = uniform(nx, -1e-4f, 1e-4f), *w = uniform(nw, -1e-3f, 1e-3f);
+        struct pt X = pt_new(nx, AMP_F16, MEM_ACTIVATIONS, x);
+        struct pt W = pt_new(nw, AMP_F16, MEM_WEIGHT_COPIES, w);
+        struct ws ws = ws_new(s, AMP_F16, AMP_MATH_F32);
+        char tag[96];
+        snprintf(tag, sizeof tag, "conv n=%u c_in=%u %ux%u fp16 underflowing sums", s->n,
+                 s->c_in, s->h, s->w);
+        const uint64_t uf = check_conv_relu(tag, s, &X, &W, NULL, &ws, AMP_F16, AMP_MATH_F32);
+        result(uf > 0, "%s: the unfused forward counts %llu underflows", tag,
+               (unsigned long long)uf);
+        ws_free(&ws);
+        case_free((struct pt *const[]){ &X, &W, NULL }, (void *const[]){ x, w, NULL });
+    }
+}
+
 /* A conv case whose operands x, w, dy, dw and db are in dt and whose results y and dx are in
  * out_dt: out_dt == dt, or FP32 operands with FP16/BF16 results (an FP8 layer's: its quantized
  * operands hold dequantized FP8 values in FP32, its output and input gradient are low precision). */
@@ -949,10 +1020,11 @@ static void test_conv_mixed_case(const struct conv_shape *s, enum amp_dtype dt,
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], with_bias ? &Bi.t[b] : NULL,
-                                 &ws.t[b], s, math);
+                                 &ws.t[b], s, math, 0);
     snprintf(what, sizeof what, "%s forward", tag);
     compare(what, &Y, limit_for(out_dt, math));
     counts_compare(what, 0);
+    check_conv_relu(tag, s, &X, &W, with_bias ? &Bi : NULL, &ws, out_dt, math);
 
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_backward(B[b].ctx, &DW.t[b], with_bias ? &DB.t[b] : NULL,
@@ -1006,7 +1078,7 @@ static void test_conv_hidden_overflow_case(unsigned c_in, float tap)
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &X.t[b], &W.t[b], &Bi.t[b], &ws.t[b], &s,
-                                 AMP_MATH_F32);
+                                 AMP_MATH_F32, 0);
     char what[96];
     snprintf(what, sizeof what, "conv fp16 forward (c_in %u), an overflow behind the bias", c_in);
     compare(what, &Y, limit_for(AMP_F16, AMP_MATH_F32));
@@ -1090,7 +1162,7 @@ static void test_conv_supports(void)
             die("cuda alloc");
     }
     struct amp_tensor none = { .dtype = AMP_F32, .category = MEM_WORKSPACE };
-    G.ops->conv2d_forward(G.ctx, &t[3], &t[0], &t[1], &t[2], &none, &bad[0], AMP_MATH_F32);
+    G.ops->conv2d_forward(G.ctx, &t[3], &t[0], &t[1], &t[2], &none, &bad[0], AMP_MATH_F32, 0);
     struct numerics_counts c;
     const int refused = G.ops->read_counts(G.ctx, &c) != AMP_OK &&
                         strstr(amp_last_error(), "a filter larger than the padded input") != NULL;
@@ -1244,7 +1316,7 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &o.q[0].t[b], &o.q[1].t[b], &Bi.t[b],
-                                 &ws.t[b], s, AMP_MATH_F32);
+                                 &ws.t[b], s, AMP_MATH_F32, 0);
     snprintf(what, sizeof what, "%s forward", tag);
     compare(what, &Y, limit_for(AMP_BF16, AMP_MATH_F32));
     counts_compare(what, 0);
@@ -1263,6 +1335,7 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
     fp8_gemms_expect(gemms0, with_dinp ? 3 : 2, tag);
+    check_conv_relu(tag, s, &o.q[0], &o.q[1], &Bi, &ws, AMP_BF16, AMP_MATH_F32);
     fp8_operands_free(&o);
     ws_free(&ws);
     case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
@@ -1329,6 +1402,7 @@ static void test_conv(void)
     CASE(test_conv_case(&general[3], AMP_F16, AMP_MATH_F32, 1, 3e-8f, 0));
     CASE(test_conv_case(&general[1], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
     CASE(test_conv_hidden_overflow());
+    CASE(test_conv_relu_underflow());
     CASE(test_conv_supports());
 }
 
@@ -2112,7 +2186,7 @@ static void test_deterministic(void)
         for (int rep = 0; rep < 2; rep++) {
             const struct backend_ops *ops = B[GPU].ops;
             void *ctx = B[GPU].ctx;
-            ops->conv2d_forward(ctx, &A.t[GPU], &X.t[GPU], &W.t[GPU], &Bi.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32);
+            ops->conv2d_forward(ctx, &A.t[GPU], &X.t[GPU], &W.t[GPU], &Bi.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32, 0);
             ops->relu_forward(ctx, &A.t[GPU], &A.t[GPU]);
             ops->linear_forward(ctx, &L.t[GPU], &A.t[GPU], &FW.t[GPU], &FB.t[GPU], s.n, k, m, AMP_MATH_F32);
             ops->linear_backward(ctx, &DA.t[GPU], &DFW.t[GPU], &DFB.t[GPU], &DL.t[GPU], &A.t[GPU], &FW.t[GPU], s.n, k, m, AMP_MATH_F32);

@@ -23,6 +23,11 @@ ok "$(grep -q '"samples_per_s_median"' "$tmp/b/bench.json" && grep -q '"net":	"s
       && grep -q '^| seed | amp | 16 | 2 |' "$tmp/b/report.md" \
       && grep -q 'PyTorch not found' "$tmp/b/report.md" && echo 1)" "bench.json and report.md (PyTorch column skipped)"
 ok "$(grep -qE '^  seed +amp +16 +2 ' "$tmp/log" && echo 1)" "the printed table names the net"
+# Each cell gathers its batches on the backend from the training set uploaded once, as a run
+# does: every cell's memory holds the 512 images (512 * 784 pixels) and labels as data.
+ok "$(grep -o '"data_bytes":[^,}]*' "$tmp/b/bench.json" |
+      awk -F: '$2 + 0 >= 512 * 785 { n++ } END { print n == 4 ? 1 : 0 }')" \
+  "every cell's batches gathered from the data set on the backend (data_bytes)"
 if command -v gnuplot >/dev/null; then
   ok "$([ -s "$tmp/b/plots/bench_throughput.png" ] && [ -s "$tmp/b/plots/bench_speedup.svg" ] && echo 1)" "bench plots"
 fi

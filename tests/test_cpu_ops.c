@@ -239,12 +239,12 @@ static void test_conv_hand(void)
         const struct conv_shape s = { .n = 1, .c_in = 1, .h = 3, .w = 3, .c_out = 1, .kernel = 2,
                                       .stride = 1, .pad = 0 };
         struct amp_tensor y = make(4, AMP_F32), ws = make_ws(&be, &s);
-        be.ops->conv2d_forward(be.ctx, &y, &x, &w, &b, &ws, &s, AMP_MATH_F32);
+        be.ops->conv2d_forward(be.ctx, &y, &x, &w, &b, &ws, &s, AMP_MATH_F32, 0);
         check(get(&y, 0) == -3.5f && get(&y, 1) == -3.5f && get(&y, 2) == -3.5f &&
                   get(&y, 3) == -3.5f,
               "conv 2x2/1 pad 0 with bias: x[i] - x[i+4] + 0.5 = -3.5 everywhere (%g %g %g %g)",
               get(&y, 0), get(&y, 1), get(&y, 2), get(&y, 3));
-        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_F32);
+        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_F32, 0);
         check(get(&y, 0) == -4.0f && get(&y, 3) == -4.0f, "conv 2x2/1 pad 0 without bias: -4");
         drop(&y);
         drop(&ws);
@@ -254,7 +254,7 @@ static void test_conv_hand(void)
                                       .stride = 2, .pad = 1 };
         struct amp_tensor y = make(4, AMP_F32), ws = make_ws(&be, &s), dy = make(4, AMP_F32),
                           dw = make(4, AMP_F32), db = make(1, AMP_F32), dx = make(9, AMP_F32);
-        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_F32);
+        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_F32, 0);
         check(get(&y, 0) == -1 && get(&y, 1) == -3 && get(&y, 2) == -7 && get(&y, 3) == -4,
               "conv 2x2/2 pad 1: [-1, -3, -7, -4] (%g %g %g %g)", get(&y, 0), get(&y, 1),
               get(&y, 2), get(&y, 3));
@@ -297,7 +297,7 @@ static void test_conv_negative_zero(void)
             set(&x, i, 0.0f);
         for (size_t i = 0; i < w.numel; i++)
             set(&w, i, -1.0f);
-        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32);
+        be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32, 0);
         int ok = 1;
         for (size_t i = 0; i < y.numel; i++)
             ok &= get(&y, i) == 0.0f && signbit(get(&y, i));
@@ -361,7 +361,7 @@ static void test_conv_exact(const struct conv_shape *s, enum amp_dtype dt, int w
     double *yr = malloc(y.numel * sizeof *yr), *dwr = malloc(w.numel * sizeof *dwr),
            *dbr = malloc(s->c_out * sizeof *dbr), *dxr = malloc(x.numel * sizeof *dxr);
     conv_naive(s, &x, &w, with_bias ? &b : NULL, yr, &dy, dwr, dbr, dxr);
-    be.ops->conv2d_forward(be.ctx, &y, &x, &w, with_bias ? &b : NULL, &ws, s, math);
+    be.ops->conv2d_forward(be.ctx, &y, &x, &w, with_bias ? &b : NULL, &ws, s, math, 0);
     be.ops->conv2d_backward(be.ctx, &dw, with_bias ? &db : NULL, &dx, &dy, &x, &w, &ws, s, math);
     const int ok_y = equals_rounded(&y, yr), ok_w = equals_rounded(&dw, dwr),
               ok_x = equals_rounded(&dx, dxr), ok_b = !with_bias || equals_rounded(&db, dbr);
@@ -399,8 +399,8 @@ static void test_conv_tf32(void)
         set(&wt, i, tf32_round(get(&w, i)));
     double *yr = malloc(y.numel * sizeof *yr);
     conv_naive(&s, &xt, &wt, NULL, yr, NULL, NULL, NULL, NULL);
-    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_TF32);
-    be.ops->conv2d_forward(be.ctx, &y32, &x, &w, NULL, &ws, &s, AMP_MATH_F32);
+    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, &s, AMP_MATH_TF32, 0);
+    be.ops->conv2d_forward(be.ctx, &y32, &x, &w, NULL, &ws, &s, AMP_MATH_F32, 0);
     double worst = 0;
     int differs = 0;
     for (size_t i = 0; i < y.numel; i++) {
@@ -446,7 +446,7 @@ static void test_conv_fp32_accuracy(const struct conv_shape *s)
     double *yr = malloc(y.numel * sizeof *yr), *dwr = malloc(w.numel * sizeof *dwr),
            *dxr = malloc(x.numel * sizeof *dxr);
     conv_naive(s, &x, &w, NULL, yr, &dy, dwr, NULL, dxr);
-    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32);
+    be.ops->conv2d_forward(be.ctx, &y, &x, &w, NULL, &ws, s, AMP_MATH_F32, 0);
     be.ops->conv2d_backward(be.ctx, &dw, NULL, &dx, &dy, &x, &w, &ws, s, AMP_MATH_F32);
     const double ey = tensor_rel_error(&y, yr), ew = tensor_rel_error(&dw, dwr),
                  ex = tensor_rel_error(&dx, dxr);
@@ -472,7 +472,7 @@ static double conv_loss(void *arg)
 {
     struct conv_case *c = arg;
     be.ops->conv2d_forward(be.ctx, &c->y, &c->x, &c->w, c->bias ? &c->b : NULL, &c->ws, &c->s,
-                           AMP_MATH_F32);
+                           AMP_MATH_F32, 0);
     return project(&c->y, &c->proj);
 }
 
@@ -537,7 +537,7 @@ static void test_conv_threads_into(const struct conv_shape *s, enum amp_dtype dt
     }
     for (int k = 0; k < 2; k++) {
         struct backend *b = bs[k];
-        b->ops->conv2d_forward(b->ctx, &t[k][3], &t[k][0], &t[k][1], &t[k][2], &t[k][7], s, math);
+        b->ops->conv2d_forward(b->ctx, &t[k][3], &t[k][0], &t[k][1], &t[k][2], &t[k][7], s, math, 0);
         /* the forward output (widened to dt) serves as the incoming gradient */
         b->ops->cast(b->ctx, &t[k][8], &t[k][3]);
         b->ops->conv2d_backward(b->ctx, &t[k][4], &t[k][5], &t[k][6], &t[k][8], &t[k][0],

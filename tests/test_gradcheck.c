@@ -97,7 +97,7 @@ struct conv_case {
 static double conv_loss(void *arg)
 {
     struct conv_case *c = arg;
-    be.ops->conv2d_forward(be.ctx, &c->y, &c->x, &c->w, &c->b, &c->ws, &c->s, AMP_MATH_F32);
+    be.ops->conv2d_forward(be.ctx, &c->y, &c->x, &c->w, &c->b, &c->ws, &c->s, AMP_MATH_F32, 0);
     return project(&c->y, &c->proj);
 }
 

@@ -1,11 +1,13 @@
 /* Layer tables laid out without a backend: every preset's parameter count against PyTorch's
  * (the same modules built in torch and counted), output shapes, FLOPs, the precision trace per
- * policy, and malformed graphs refused with one message naming the layer. */
+ * policy, which ReLUs run in their conv's epilogue, and malformed graphs refused with one message
+ * naming the layer. */
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
 #include "error.h"
+#include "layers.h"
 #include "model.h"
 
 static const struct model_shape mnist = { .batch = 32, .c_in = 1, .h = 28, .w = 28,
@@ -135,10 +137,44 @@ static void test_malformed(void)
     refused("max pooling a 1x1 input", pool1x1, 5, "layer p: 2x2 max pooling cannot take a 1x1");
 }
 
+/* A ReLU in place over a conv's output is fused into it (layers.c): every ReLU of seed, lenet5
+ * and deep that reads a conv, none of resnet8's (they read batch norms and adds), under every
+ * policy; the fused pair's conv alone is marked relu_epilogue. */
+static void test_fused_relu(void)
+{
+    static const struct { const char *net; size_t fused; } want[] = {
+        { "seed", 1 }, { "lenet5", 2 }, { "deep", 8 }, { "resnet8", 0 }, { "wide", 0 },
+    };
+    const struct precision_plan plans[] = { precision_plan_of(recipe_find("fp32"), POLICY_SEED),
+                                            precision_plan_of(recipe_find("amp"), POLICY_AUTOCAST),
+                                            precision_plan_of(recipe_find("bf16"), POLICY_NAIVE) };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+            const struct net_preset *net = net_find(want[i].net);
+            struct layer_plan l[64];
+            CHECK(net && net->nlayers <= 64 &&
+                      layers_plan(net, (struct act_shape){ 1, 28, 28 }, 10, 16, &plans[k], l) ==
+                          AMP_OK,
+                  "%s lays out", want[i].net);
+            size_t fused = 0, marked = 0, wrong = 0;
+            for (size_t j = 0; j < net->nlayers; j++) {
+                fused += l[j].fused;
+                marked += l[j].relu_epilogue;
+                if (l[j].fused)
+                    wrong += l[j].kind != &layer_relu || !l[j].in_place ||
+                             !l[l[j].input].relu_epilogue || l[l[j].input].kind != &layer_conv;
+            }
+            CHECK(fused == want[i].fused && marked == fused && wrong == 0,
+                  "%s (plan %zu): %zu ReLUs fused into their conv (want %zu), %zu convs marked, "
+                  "%zu wrong", want[i].net, k, fused, want[i].fused, marked, wrong);
+        }
+}
+
 int main(void)
 {
     test_param_counts();
     test_shapes_and_trace();
+    test_fused_relu();
     test_malformed();
     return check_summary();
 }

@@ -2,8 +2,9 @@
 # The NVTX ranges a profiler sees, checked without Nsight: short trainings run with the recorder
 # (tests/nvtx_recorder.c) injected through NVTX_INJECTION64_PATH, and their traces must show
 #   - the range tree of the seed network in the domain ampbench, exactly: epoch > step > forward
-#     > each layer's <layer>_forward, step > backward > each <layer>_backward, step > scaler,
-#     optimizer, scaler_update; evaluate > forward > each layer;
+#     > each layer's <layer>_forward (but the ReLU's: it runs in the conv's epilogue, fused),
+#     step > backward > each <layer>_backward, step > scaler, optimizer, scaler_update;
+#     evaluate > forward > each layer but the ReLU;
 #   - pushes and pops that balance, every pop closing the innermost open range, nothing open at
 #     exit;
 #   - one "profile_steps" start/end range (the capture range of --profile-steps A:B) holding
@@ -80,7 +81,6 @@ epoch/step/forward
 epoch/step/forward/conv_forward
 epoch/step/forward/fc_forward
 epoch/step/forward/loss_forward
-epoch/step/forward/relu_forward
 epoch/step/optimizer
 epoch/step/scaler
 epoch/step/scaler_update
@@ -89,7 +89,6 @@ evaluate/forward
 evaluate/forward/conv_forward
 evaluate/forward/fc_forward
 evaluate/forward/loss_forward
-evaluate/forward/relu_forward
 EOF
 expect_tree() { # NAME
   tree "$tmp/$1.tsv" >"$tmp/$1.tree"

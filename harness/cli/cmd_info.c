@@ -161,7 +161,7 @@ static int smoke_conv(struct backend *be, const struct smoke_case *k)
                           (be->ops->conv2d_workspace(be->ctx, &s, k->dtype, k->math) + 3) / 4 + 1,
                           AMP_F32, MEM_WORKSPACE);
     if (rc == AMP_OK) {
-        be->ops->conv2d_forward(be->ctx, &ty, &tx, &tw, &tb, &ws, &s, k->math);
+        be->ops->conv2d_forward(be->ctx, &ty, &tx, &tw, &tb, &ws, &s, k->math, 0);
         rc = smoke_read(be, got, &ty);
     }
     const int passed = smoke_report(be->ops->name, "conv2d_forward", k, rc, got, want, NY);

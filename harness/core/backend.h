@@ -169,11 +169,14 @@ struct backend_ops {
                                enum amp_math math);
     /* out[n, c_out, conv_out_h, conv_out_w] = bias[c_out] + the cross-correlation of weight
      * [c_out, c_in, kernel, kernel] with inp [n, c_in, h, w] (zero-padded by pad, at stride);
-     * bias NULL: none (the sum alone is rounded). */
+     * bias NULL: none (the sum alone is rounded). relu != 0: the ReLU that reads the output is
+     * fused into the op's epilogue: out = relu_forward(out) after the rounding, the relu op's
+     * bits exactly (ReLU commutes with round to nearest even); the numerics counters count the
+     * rounding of the sum, before the ReLU, as the two ops would. */
     void (*conv2d_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                            const struct amp_tensor *weight, const struct amp_tensor *bias,
                            struct amp_tensor *workspace, const struct conv_shape *s,
-                           enum amp_math math);
+                           enum amp_math math, int relu);
     /* dweight, dbias = gradients (overwritten); dbias NULL: the layer has no bias; dinp may be
      * NULL (not needed for the first layer). */
     void (*conv2d_backward)(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,

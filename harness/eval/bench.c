@@ -72,13 +72,16 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
         return rc;
     out->threads = be.threads;
     out->flops_per_sample = totals.flops;
-    const size_t pixels = (size_t)train->c * train->h * train->w;
-    float *images = malloc((size_t)batch * pixels * sizeof *images);
-    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    /* The training set on the backend once, each batch gathered there from its indices: the
+     * training loop's data path (train.c), so a step costs what it costs in a run. */
+    struct model_data data = { 0 };
+    uint32_t *idx = malloc((size_t)batch * sizeof *idx);
     size_t cap = 4096, nlat = 0;
     double *lat = malloc(cap * sizeof *lat), *sps = calloc(o->windows, sizeof *sps);
-    if (rc == AMP_OK && (!images || !labels || !lat || !sps))
+    if (rc == AMP_OK && (!idx || !lat || !sps))
         rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+    if (rc == AMP_OK)
+        rc = model_data_upload(model, &data, train->pixels, train->labels, train->n);
     size_t next = 0; /* the next training sample, cycling through the set */
     uint32_t steps_per_window = 0;
     for (uint32_t w = 0; rc == AMP_OK && w <= o->windows; w++) {
@@ -86,15 +89,12 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
         const uint32_t steps = w == 0 ? o->warmup_steps : steps_per_window;
         const double t0 = now_s();
         for (uint32_t s = 0; s < steps && rc == AMP_OK; s++) {
-            for (uint32_t i = 0; i < batch; i++, next = (next + 1) % train->n) {
-                memcpy(images + (size_t)i * pixels, train->images + next * pixels,
-                       pixels * sizeof *images);
-                labels[i] = train->labels[next];
-            }
+            for (uint32_t i = 0; i < batch; i++, next = (next + 1) % train->n)
+                idx[i] = (uint32_t)next;
             const double s0 = now_s();
             nvtx_push("step");
             struct step_result sr;
-            rc = model_set_batch(model, images, labels, batch);
+            rc = model_gather_batch(model, &data, idx, batch);
             if (rc == AMP_OK)
                 rc = model_train_step(model, batch, c->lr, c->momentum, &sr);
             nvtx_pop();
@@ -133,8 +133,8 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
         out->peak_fraction = peak_flops > 0 ? out->gflops * 1e9 / peak_flops : 0.0;
         out->mem = be.mem;
     }
-    free(images);
-    free(labels);
+    model_data_free(model, &data);
+    free(idx);
     free(lat);
     free(sps);
     train_close_model(&be, &model);

@@ -62,7 +62,8 @@ static void conv_forward(const struct layer *l, const struct layer_call *c)
     s.n = c->n;
     struct amp_tensor y = layer_view(l->y, c->n, l->p.out), x = layer_input(l, c->n);
     c->ops->conv2d_forward(c->ctx, &y, &x, weights_used(&l->w[0]),
-                           l->nw > 1 ? weights_used(&l->w[1]) : NULL, c->workspace, &s, c->math);
+                           l->nw > 1 ? weights_used(&l->w[1]) : NULL, c->workspace, &s, c->math,
+                           l->p.relu_epilogue);
 }
 
 static void conv_backward(const struct layer *l, const struct layer_call *c)

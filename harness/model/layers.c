@@ -128,6 +128,10 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
         const struct layer_plan *from = l->first ? NULL : &out[l->input];
         l->in_place = l->kind->in_place && from && from->consumers == 1 &&
                       !from->kind->reads_output && !l->casts_input;
+        /* A ReLU in place over a conv's output runs in the conv's epilogue: the same bits and
+         * counts, one pass over the output fewer. */
+        if (l->in_place && l->kind == &layer_relu && from->kind == &layer_conv)
+            l->fused = out[l->input].relu_epilogue = 1;
     }
     return AMP_OK;
 }

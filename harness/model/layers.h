@@ -49,6 +49,9 @@ struct layer_plan {
     int first;                /* reads the model's input: no input gradient to compute */
     int in_place;             /* writes its output over its input (the kind allows it, and its
                                * input layer has no other reader and no need of its output) */
+    int relu_epilogue;        /* a conv whose one reader, a ReLU in place over its output, runs
+                               * in the conv's epilogue (the conv2d_forward op's relu) */
+    int fused;                /* that ReLU: its forward is its input conv's (it runs no op) */
 };
 
 /* One parameter of a layer: name suffix, size and init, U(-bound, bound) or, when bound is 0,

@@ -599,6 +599,8 @@ static void forward(struct model *m, const struct layer_call *c)
     nvtx_push("forward");
     for (size_t i = 0; i < m->nlayers; i++) {
         const struct layer *l = &m->layers[i];
+        if (l->p.fused) /* its conv's epilogue ran it */
+            continue;
         nvtx_push(l->nvtx_forward);
         if (l->x_cast.data) {
             struct amp_tensor to = layer_view(&l->x_cast, c->n, l->p.in),

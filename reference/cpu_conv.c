@@ -248,9 +248,10 @@ static void shift_planes(float *restrict sh, const float *restrict src, const st
 }
 
 /* dst[p] = the nine taps' sum at output p of the flat h x w plane, in plane_taps' order (+ bias
- * when add_bias; nothing at all otherwise), from shift_planes' sh. */
+ * when add_bias; nothing at all otherwise), from shift_planes' sh; relu (FP32 dst): then
+ * max(dst, 0), as the relu op. */
 static void taps_flat(float *restrict dst, const float *restrict sh, const float *w9, float bias,
-                      int add_bias, const struct grid *g)
+                      int add_bias, int relu, const struct grid *g)
 {
     const size_t W = (size_t)g->w, HW = (size_t)g->h * W, len = HW + 2 * W;
     const float *L = sh, *C = sh + len, *R = sh + 2 * len;
@@ -281,12 +282,14 @@ static void taps_flat(float *restrict dst, const float *restrict sh, const float
 #undef TAPS_AT
 #undef VLOAD
 #undef SLOAD
+    if (relu) /* (the plane is in L1) */
+        cpu_relu_f32_rows(dst, HW);
 }
 
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
- * the plane of `out` at `offset`, rounded to out's dtype. */
+ * the plane of `out` at `offset`, rounded to out's dtype; relu (FP32 out only): then max(, 0). */
 static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
-                       int add_bias, const struct grid *g, float *flat,
+                       int add_bias, int relu, const struct grid *g, float *flat,
                        struct lowp_counts *counts)
 {
     float *dst = out->dtype == AMP_F32 ? (float *)out->data + offset : flat;
@@ -295,6 +298,8 @@ static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, 
             copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
         else
             copy_row_exact(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w);
+    if (relu) /* (FP32 out only; the plane is in L1) */
+        cpu_relu_f32_rows(dst, (size_t)g->h * g->w);
     if (dst == flat)
         cpu_store(out, offset, flat, (size_t)g->h * g->w, counts);
 }
@@ -318,10 +323,11 @@ enum bias_mode { BIAS_TENSOR, BIAS_NONE, BIAS_PLUS_ZERO };
 
 /* out[n, o] = bias[o] + sum_i conv3x3(in[n, i], taps(o, i)), o < nout, i < nin. The forward
  * pass (in = inp, taps = weight[o, i]) and the data gradient (in = dout, taps = weight[i, o]
- * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode. */
+ * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode;
+ * relu (FP32 out only): the forward's fused ReLU, on each plane as it is stored. */
 static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *in,
                       const struct amp_tensor *weight, const struct amp_tensor *bias,
-                      enum bias_mode mode, int nin, int nout, int transposed,
+                      enum bias_mode mode, int nin, int nout, int transposed, int relu,
                       const struct amp_tensor *ws, const struct conv_shape *s,
                       enum amp_math math)
 {
@@ -348,7 +354,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                     float *dst = out->dtype == AMP_F32 ? (float *)out->data + at : sc.flat;
                     taps_flat(dst, sc.planes, w9,
                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                              mode != BIAS_NONE, &g);
+                              mode != BIAS_NONE, relu, &g);
                     if (dst == sc.flat)
                         cpu_store(out, at, sc.flat, HW, &counts);
                     rounded += HW;
@@ -372,12 +378,12 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                     }
                     store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
                                mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                               mode != BIAS_NONE, &g, sc.flat, &counts);
+                               mode != BIAS_NONE, relu, &g, sc.flat, &counts);
                     rounded += HW;
                     o++;
                     store_grid(out, ((size_t)n * nout + o) * HW, sc.grid2,
                                mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                               mode != BIAS_NONE, &g, sc.flat, &counts);
+                               mode != BIAS_NONE, relu, &g, sc.flat, &counts);
                     rounded += HW;
                     continue;
                 }
@@ -389,7 +395,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 }
                 store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
                            mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                           mode != BIAS_NONE, &g, sc.flat, &counts);
+                           mode != BIAS_NONE, relu, &g, sc.flat, &counts);
                 rounded += HW;
             }
         }
@@ -558,12 +564,15 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         struct amp_tensor *workspace, const struct conv_shape *s,
                         enum amp_math math, int relu)
 {
+    /* The ReLU after the rounding and its counts, the relu op's bits: in the epilogues, on each
+     * plane or piece while it is in cache, where the output is FP32; else a pass after. */
+    const int fused = relu && out->dtype == AMP_F32;
     if (!is_3x3_same(s))
-        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math);
+        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math, fused);
     else
         correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
-                  (int)s->c_out, 0, workspace, s, math);
-    if (relu) /* after the rounding and its counts, the relu op's bits */
+                  (int)s->c_out, 0, fused, workspace, s, math);
+    if (relu && !fused)
         cpu_relu_forward(ctx, out, out);
 }
 
@@ -581,5 +590,5 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
     conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
     if (dinp) /* the full correlation of dout with the rotated, transposed filters */
         correlate(ctx, dinp, dout, weight, NULL, BIAS_PLUS_ZERO, (int)s->c_out, (int)s->c_in, 1,
-                  workspace, s, math);
+                  0, workspace, s, math);
 }

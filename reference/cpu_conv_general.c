@@ -632,11 +632,12 @@ static void pack_weights(float *restrict dst, const struct amp_tensor *weight, i
 }
 
 /* out = the convolution of s (bias optional), or with `flip` the flipped filters (see
- * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]. */
+ * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]; relu (FP32 out only): then
+ * max(out, 0), as the relu op. */
 static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
-                         enum amp_math math, int flip)
+                         enum amp_math math, int flip, int relu)
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
@@ -698,6 +699,8 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                             v[l] += b;
                     }
                     const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
+                    if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                        cpu_relu_f32_rows(v, len);
                     if (out->dtype == AMP_F32)
                         copy_stride((float *)out->data + off, v, len, 1);
                     else
@@ -729,6 +732,8 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     for (size_t l = 0; l < nq; l++)
                         v[l] += b;
                 }
+                if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                    cpu_relu_f32_rows(v, nq);
                 for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
                     const size_t n = q / g.OHW, p = q % g.OHW;
                     const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;
@@ -749,9 +754,9 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
 void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *inp, const struct amp_tensor *weight,
                               const struct amp_tensor *bias, struct amp_tensor *workspace,
-                              const struct conv_shape *s, enum amp_math math)
+                              const struct conv_shape *s, enum amp_math math, int relu)
 {
-    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0);
+    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0, relu);
 }
 
 /* ---- filter gradient ---- */
@@ -1137,7 +1142,7 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
         backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
     struct conv_shape t;
     if (dinp && flipped_shape(s, &t))
-        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1);
+        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1, 0);
     else if (dinp)
         backward_data(c, dinp, dout, weight, &lay, &g, math);
 }

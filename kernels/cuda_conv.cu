@@ -983,11 +983,14 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
         round_result(c, dinp, &dx);
         return;
     }
-    if (!conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype, dout->dtype) ||
+    if ((dweight && !conv_dtypes_ok(c, "conv2d_backward", inp->dtype, dweight->dtype,
+                                    dout->dtype)) ||
         (dinp && !conv_dtypes_ok(c, "conv2d_backward", weight->dtype, dinp->dtype, dout->dtype)) ||
         (dbias && bias_grad(c, dbias, dout, s)))
         return;
     const conv_geom g = geom_of(s);
+    if (s->n == 0 && !dweight)
+        return;
     if (s->n == 0) { /* no samples: a zero filter gradient (cuDNN takes no empty batch) */
         CUDA_CHECK(c, cudaMemsetAsync(dweight->data, 0, dweight->numel * dtype_size(dweight->dtype),
                                       c->stream));
@@ -998,13 +1001,13 @@ void cuda_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tens
         return;
     const float one = 1.0f, zero = 0.0f;
     const struct conv_choice *f = &p->choice[CONV_BWD_FILTER];
-    if (CUDNN_CHECK(c, cudnnConvolutionBackwardFilter(
+    if (dweight && CUDNN_CHECK(c, cudnnConvolutionBackwardFilter(
                            c->cudnn, &one, p->x, inp->data, p->y, dout->data,
                            p->conv[CONV_BWD_FILTER], (cudnnConvolutionBwdFilterAlgo_t)f->algo,
                            f->workspace ? workspace->data : NULL, f->workspace, &zero, p->w,
                            dweight->data)))
         return;
-    if (dtype_is_lowp(dweight->dtype)) {
+    if (dweight && dtype_is_lowp(dweight->dtype)) {
         const unsigned taps = s->c_out * s->c_in * s->kernel * s->kernel;
         if (CUDA_LAUNCH(c, conv_backward_filter_check, taps, CONV_THREADS, dweight->data,
                         dweight->dtype, dweight->category, dout->data, inp->data, g,

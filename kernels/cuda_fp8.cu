@@ -168,27 +168,31 @@ __global__ void __launch_bounds__(FP8_THREADS)
         acc.store(w);
 }
 
-/* MX: one thread per block of MX_BLOCK along rows of `row` elements: the block's amax, its E8M0
- * scale, its elements converted (as fp8.c's mx_fake_quantize), and the block partials. */
+/* MX: one thread per block of MX_BLOCK of the state's layout ([outer, len, inner], blocks along
+ * len at stride inner, in fp8.h's block order, so that neighbouring threads read neighbouring
+ * columns): the block's amax, its E8M0 scale, its elements converted (as fp8.c's
+ * mx_fake_quantize_layout), and the block partials. */
 __global__ void __launch_bounds__(FP8_THREADS)
     fp8_mx_kernel(float *dst, const void *src, int dt, unsigned long long n,
                   const struct fp8_tensor_state *s, struct fp8_scratch *w, int stats)
 {
     const int format = s->format, rceil = s->mx_rounding == MX_SCALE_RCEIL;
-    const unsigned long long row = s->mx_row, nb = (row + MX_BLOCK - 1) / MX_BLOCK;
-    const unsigned long long blocks = n / row * nb;
+    const struct mx_layout L = fp8_mx_layout(s, (size_t)n);
+    const unsigned long long len = L.len, inner = L.inner, nb = (len + MX_BLOCK - 1) / MX_BLOCK;
+    const unsigned long long blocks = L.outer * nb * inner;
     const float max = fp8_format_max(format);
     const int emax = format == FP8_E4M3 ? 8 : 15;
     struct fp8_acc acc = { 0.0, 0.0, 0, 0, 0, 0.0f };
     for (unsigned long long bi = (unsigned long long)blockIdx.x * FP8_THREADS + threadIdx.x;
          bi < blocks; bi += (unsigned long long)gridDim.x * FP8_THREADS) {
-        const unsigned long long r = bi / nb, b = bi % nb, off = r * row + b * MX_BLOCK;
-        const unsigned len = (unsigned)(row - b * MX_BLOCK < MX_BLOCK ? row - b * MX_BLOCK
-                                                                       : MX_BLOCK);
+        const unsigned long long i = bi % inner, ob = bi / inner, b = ob % nb, o = ob / nb;
+        const unsigned long long off = (o * len + b * MX_BLOCK) * inner + i;
+        const unsigned blen = (unsigned)(len - b * MX_BLOCK < MX_BLOCK ? len - b * MX_BLOCK
+                                                                        : MX_BLOCK);
         uint32_t am_bits = 0;
         float am = 0.0f;
-        for (unsigned i = 0; i < len; i++) {
-            const float x = ld(src, off + i, dt);
+        for (unsigned j = 0; j < blen; j++) {
+            const float x = ld(src, off + j * inner, dt);
             const uint32_t a = __float_as_uint(x) & 0x7FFFFFFFu;
             am_bits = a > am_bits ? a : am_bits;
             am = fmaxf(am, fabsf(x));
@@ -196,10 +200,10 @@ __global__ void __launch_bounds__(FP8_THREADS)
         const struct mx_block_scale sc = rceil ? mx_scale_rceil_of(am, max)
                                                : mx_scale_floor_of(am_bits, emax);
         const float inv = mx_e8m0_value(sc.e);
-        for (unsigned i = 0; i < len; i++) {
-            const float x = ld(src, off + i, dt), y = x * sc.mul;
+        for (unsigned j = 0; j < blen; j++) {
+            const float x = ld(src, off + j * inner, dt), y = x * sc.mul;
             const float q = fp8_dequantized(fp8_round_trip(y, format), inv);
-            dst[off + i] = q;
+            dst[off + j * inner] = q;
             if (stats)
                 acc.add(x, y, q, format);
         }

@@ -329,13 +329,16 @@ bool cuda_fp8_conv_backward(struct cuda_ctx *c, struct amp_tensor *dweight,
     /* dpatches [N OH OW, C K K] = dy [N OH OW, CO] weight^T [C K K, CO]^T, then col2im */
     const struct fp8_gemm_operand dyp = { dout, pixels, FP8_PIXELS },
                                   wt = { weight, R, FP8_COLS };
-    if (!cuda_fp8_gemm_ok(c, &dyc, &xt) || (dinp && !cuda_fp8_gemm_ok(c, &dyp, &wt)))
+    if ((dweight && !cuda_fp8_gemm_ok(c, &dyc, &xt)) || (dinp && !cuda_fp8_gemm_ok(c, &dyp, &wt)) ||
+        (!dweight && !dinp))
         return false;
     size_t ldc = 0;
-    const float *C = cuda_fp8_gemm(c, &dyc, &xt, pixels, g, &ldc);
-    if (!C)
-        return true;
-    cuda_gemm_epilogue(c, dweight, C, 1, NULL, s->c_out, R, ldc);
+    if (dweight) { /* (NULL: the input gradient alone) */
+        const float *C = cuda_fp8_gemm(c, &dyc, &xt, pixels, g, &ldc);
+        if (!C)
+            return true;
+        cuda_gemm_epilogue(c, dweight, C, 1, NULL, s->c_out, R, ldc);
+    }
     if (!dinp || c->err)
         return true;
     const float *D = cuda_fp8_gemm(c, &dyp, &wt, s->c_out, g, &ldc);

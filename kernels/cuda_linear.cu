@@ -345,21 +345,23 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
     if (m == 0)
         return;
     if (!float_like(dout->dtype) || !float_like(inp->dtype) || !float_like(weight->dtype) ||
-        !float_like(dweight->dtype) || !float_like(dbias->dtype) ||
+        (dweight && (!float_like(dweight->dtype) || !dbias || !float_like(dbias->dtype))) ||
         (dinp && !float_like(dinp->dtype)) || !fits_int(k) || !fits_int(n) ||
         !fits_int((size_t)m * k)) {
         CUDA_FAIL(c, "linear_backward: unsupported dtypes or shape");
         return;
     }
-    /* dbias[j] = sum_i dout[i, j] */
-    if (CUDA_LAUNCH(c, linear_backward_bias, m, GEMM_THREADS, dbias->data, dbias->dtype,
+    /* dbias[j] = sum_i dout[i, j] (dweight NULL: neither, the input gradient alone) */
+    if (dweight && CUDA_LAUNCH(c, linear_backward_bias, m, GEMM_THREADS, dbias->data, dbias->dtype,
                     dbias->category, dout->data, dout->dtype, n, m, c->d_counts))
         return;
 
     /* dweight [m, k] = dout^T [m, n] @ inp [n, k] */
     const size_t mk = (size_t)m * k;
     /* dweight [m, k] = dout^T [m, n] (dout stored [n, m]) inp^T [k, n]^T (inp stored [n, k]) */
-    if (k > 0 && n > 0 && fp8_linear(c, dweight, { dout, m, FP8_COLS }, { inp, k, FP8_COLS }, n, NULL)) {
+    if (!dweight) {
+    } else if (k > 0 && n > 0 &&
+               fp8_linear(c, dweight, { dout, m, FP8_COLS }, { inp, k, FP8_COLS }, n, NULL)) {
     } else if (k > 0 && dout->dtype == inp->dtype && n > 0) {
         /* Column-major: dW^T [k x m] = inp^T [k x n] (inp row-major [n, k]) @ dout [n x m]
          * (dout row-major [n, m] is [m x n] col-major, transposed). */

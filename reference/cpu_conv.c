@@ -587,7 +587,8 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                                   math);
         return;
     }
-    conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
+    if (dweight)
+        conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
     if (dinp) /* the full correlation of dout with the rotated, transposed filters */
         correlate(ctx, dinp, dout, weight, NULL, BIAS_PLUS_ZERO, (int)s->c_out, (int)s->c_in, 1,
                   0, workspace, s, math);

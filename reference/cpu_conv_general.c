@@ -1136,9 +1136,9 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
-    if (g.S > 1)
+    if (dweight && g.S > 1)
         backward_filter_cols(c, dweight, dbias, dout, inp, &lay, &g, math);
-    else
+    else if (dweight)
         backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
     struct conv_shape t;
     if (dinp && flipped_shape(s, &t))

@@ -63,10 +63,12 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     const int current = scaling == FP8_SCALING_CURRENT;
     const float scale = current ? fp8_current_scale(s, widen_amax(c, x, src, n)) : s->scale;
     const float scale_inv = 1.0f / scale;
-    /* A piece: PIECE elements, or under MX as many whole rows as fit (at least one). */
-    const size_t row = mx ? s->mx_row : 1;
-    const size_t rows_per = PIECE / row ? PIECE / row : 1, piece = rows_per * row;
-    const size_t npieces = (n + piece - 1) / piece;
+    /* A piece: PIECE elements, or under MX as many whole outer slices of its layout as fit (at
+     * least one; rows where the layout is rows). */
+    const struct mx_layout L = fp8_mx_layout(s, n);
+    const size_t slice = mx ? L.len * L.inner : 1;
+    const size_t per = slice && PIECE / slice ? PIECE / slice : 1, piece = per * slice;
+    const size_t npieces = piece ? (n + piece - 1) / piece : 0;
     struct fp8_stats *parts = train ? calloc(npieces ? npieces : 1, sizeof *parts) : NULL;
 #pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) schedule(static)
     for (size_t p = 0; p < npieces; p++) {
@@ -76,8 +78,8 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
             widen(x, src, p * piece, len);
         struct fp8_stats *st = parts ? &parts[p] : NULL;
         if (mx)
-            mx_fake_quantize(at, at, len / row, row, f, (enum mx_scale_rounding)s->mx_rounding,
-                             st);
+            mx_fake_quantize_layout(at, at, (struct mx_layout){ len / slice, L.len, L.inner }, f,
+                                    (enum mx_scale_rounding)s->mx_rounding, st);
         else
             fp8_fake_quantize_array(at, at, len, scale, scale_inv, f, st);
     }

@@ -234,9 +234,9 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
     if (kt == 0)
         return;
     memset(vbuf, 0, (N > M ? N : M) * KS * sizeof *vbuf);
-    for (size_t i = 0; i < N; i++)
+    for (size_t i = 0; dweight && i < N; i++)
         cpu_load(vbuf + i * KS, inp, i * K + K0, kt, tf32_x);
-    for (size_t j0 = 0; j0 < M; j0 += DW_JT) {
+    for (size_t j0 = 0; dweight && j0 < M; j0 += DW_JT) {
         const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
         strip_rows(obuf, KS, g + j0, M, 1, vbuf, KS, N, jt);
         for (int r = 0; r < jt; r++)
@@ -313,13 +313,13 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
             /* dweight[j, k0..]: the chain over n of dout[n, j] * inp[n, k0..]. */
             const float *x = (const float *)inp->data + k0;
             size_t ldx = K;
-            if (!plain_x) {
+            if (dweight && !plain_x) {
                 for (size_t i = 0; i < N; i++)
                     cpu_load(vbuf + i * w, inp, i * K + k0, w, tf32_x);
                 x = vbuf, ldx = w;
             }
-            const int wdirect = dweight->dtype == AMP_F32;
-            for (size_t j0 = 0; j0 < M; j0 += DW_JT) {
+            const int wdirect = dweight && dweight->dtype == AMP_F32;
+            for (size_t j0 = 0; dweight && j0 < M; j0 += DW_JT) {
                 const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
                 float *dst = wdirect ? (float *)dweight->data + j0 * K + k0 : obuf;
                 const size_t ldd = wdirect ? K : w;
@@ -352,12 +352,14 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
 #pragma omp single
         tail_cols(dinp, dweight, g, inp, weight, K0, N, K, M, tf32_x, tf32_w, vbuf, &wcounts,
                   &xcounts);
-        cpu_count(c, dweight, 0, &wcounts);
+        if (dweight)
+            cpu_count(c, dweight, 0, &wcounts);
         if (dinp)
             cpu_count(c, dinp, 0, &xcounts);
         free(vbuf);
     }
-    cpu_count(c, dweight, M * K, &(struct lowp_counts){ 0 });
+    if (dweight)
+        cpu_count(c, dweight, M * K, &(struct lowp_counts){ 0 });
     if (dinp)
         cpu_count(c, dinp, N * K, &(struct lowp_counts){ 0 });
     free(gbuf);

@@ -646,8 +646,8 @@ static int fp8_states_equal(struct pt *st, struct pt *hist, const char *what)
 
 /* Delayed and current scaling, E4M3 and E5M2, FP32 and BF16 sources with values that
  * saturate and underflow: three training quantizations (the delayed scale moving with the
- * history) and an evaluation, each bit for bit; then MX blocks (floor and rceil, rows with a
- * partial last block). */
+ * history) and an evaluation, each bit for bit; then MX blocks (floor and rceil, FP32 and BF16
+ * sources, every kind of layout). */
 static void test_fp8_quantize(void)
 {
     const size_t n = 50021;
@@ -689,31 +689,39 @@ static void test_fp8_quantize(void)
                 pt_free(&hist);
                 pt_free(&dst);
             }
+    /* MX layouts (fp8_mx_layout): rows with a partial last block, channel blocks, a batch's
+     * columns (mx_len 0) and a weight's columns; the third number: outer slices (for the batch's
+     * columns, its length). */
     const enum mx_scale_rounding rs[] = { MX_SCALE_FLOOR, MX_SCALE_RCEIL };
-    const uint32_t rows[] = { 784, 150, 40 };
+    const uint32_t lay[][3] = { { 784, 1, 37 }, { 150, 1, 37 }, { 40, 1, 37 },
+                                { 37, 49, 3 },  { 0, 45, 70 }, { 70, 130, 1 } };
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < 2; f++)
-            for (int r = 0; r < 3; r++) {
-                const size_t m = (size_t)rows[r] * 37;
-                float *v = wide(m);
-                struct pt src = pt_new(m, AMP_F32, MEM_ACTIVATIONS, v);
-                struct pt dst = pt_new(m, AMP_F32, MEM_ACTIVATIONS, NULL);
-                struct fp8_tensor_state init = fp8_state_make(formats[f], 1, rs[k], rows[r]);
-                struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
-                pt_set_raw(&st, &init, sizeof init);
-                for (int b = 0; b < 2; b++)
-                    B[b].ops->fp8_quantize(B[b].ctx, &dst.t[b], &src.t[b], FP8_SCALING_MX,
-                                           &st.t[b], NULL, 1);
-                char what[80];
-                snprintf(what, sizeof what, "fp8_quantize mx %s %s, rows of %u",
-                         k ? "rceil" : "floor", fp8_format_name(formats[f]), rows[r]);
-                compare(what, &dst, 0.0);
-                fp8_states_equal(&st, NULL, what);
-                pt_free(&src);
-                pt_free(&dst);
-                pt_free(&st);
-                free(v);
-            }
+            for (int r = 0; r < (int)(sizeof lay / sizeof lay[0]); r++)
+                for (int d = 0; d < 2; d++) {
+                    const size_t m = (size_t)lay[r][2] * (lay[r][0] ? lay[r][0] : 1) * lay[r][1];
+                    float *v = wide(m);
+                    struct pt src = pt_new(m, srcs[d], MEM_ACTIVATIONS, v);
+                    struct pt dst = pt_new(m, AMP_F32, MEM_ACTIVATIONS, NULL);
+                    struct fp8_tensor_state init = fp8_state_make(formats[f], 1, rs[k], lay[r][0]);
+                    init.mx_inner = lay[r][1];
+                    struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER,
+                                          NULL);
+                    pt_set_raw(&st, &init, sizeof init);
+                    for (int b = 0; b < 2; b++)
+                        B[b].ops->fp8_quantize(B[b].ctx, &dst.t[b], &src.t[b], FP8_SCALING_MX,
+                                               &st.t[b], NULL, 1);
+                    char what[96];
+                    snprintf(what, sizeof what, "fp8_quantize mx %s %s from %s, layout len %u "
+                             "inner %u x %u", k ? "rceil" : "floor", fp8_format_name(formats[f]),
+                             dtype_name(srcs[d]), lay[r][0], lay[r][1], lay[r][2]);
+                    compare(what, &dst, 0.0);
+                    fp8_states_equal(&st, NULL, what);
+                    pt_free(&src);
+                    pt_free(&dst);
+                    pt_free(&st);
+                    free(v);
+                }
 }
 
 struct sgd_case {
@@ -1190,15 +1198,19 @@ struct fp8_operands {
 };
 
 /* Quantizes src (x, w, dy) twice as training steps (delayed scaling's second uses the first's
- * amax) on each backend; the quantized tensors must agree bit for bit. */
+ * amax) on each backend; the quantized tensors must agree bit for bit. MX: each operand's
+ * layout { mx_len, mx_inner } from mx (NULL: per-tensor scaling). */
 static void fp8_operands_quantize(struct fp8_operands *o, struct pt *const src[3],
-                                  enum fp8_scaling scaling, const char *tag)
+                                  enum fp8_scaling scaling, const uint32_t (*mx)[2],
+                                  const char *tag)
 {
     static const enum fp8_format formats[3] = { FP8_E4M3, FP8_E4M3, FP8_E5M2 };
     static const enum mem_category cats[3] = { MEM_ACTIVATIONS, MEM_WEIGHT_COPIES,
                                                MEM_ACTIVATION_GRADS };
     for (int q = 0; q < 3; q++) {
-        const struct fp8_tensor_state init = fp8_state_make(formats[q], 2, MX_SCALE_RCEIL, 0);
+        struct fp8_tensor_state init = fp8_state_make(formats[q], 2, MX_SCALE_RCEIL,
+                                                      mx ? mx[q][0] : 0);
+        init.mx_inner = mx ? mx[q][1] : 1;
         o->st[q] = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
         pt_set_raw(&o->st[q], &init, sizeof init);
         o->hist[q] = pt_new(2, AMP_F32, MEM_OPTIMIZER, NULL);
@@ -1227,7 +1239,24 @@ static void fp8_operands_free(struct fp8_operands *o)
 
 static const char *scaling_name(enum fp8_scaling s)
 {
-    return s == FP8_SCALING_DELAYED ? "delayed" : "current";
+    return s == FP8_SCALING_DELAYED ? "delayed" : s == FP8_SCALING_MX ? "mx" : "current";
+}
+
+/* A backward op's outputs from two calls (dweight NULL, then dinp NULL) against one call's, bit
+ * for bit on each backend (NULL pairs skipped). */
+static void split_same(const char *tag, struct pt *const one[3], struct pt *const two[3])
+{
+    int ok = 1;
+    for (int k = 0; k < 3; k++)
+        for (int b = 0; one[k] && b < 2; b++) {
+            unsigned char *x = pt_bits(one[k], b, tag), *y = pt_bits(two[k], b, tag);
+            ok &= memcmp(x, y, one[k]->bytes) == 0;
+            free(x);
+            free(y);
+        }
+    exact_record("backward in two calls", (size_t)ok, 1);
+    result(ok, "%s: the input gradient and the weight gradient in two calls are one call's, bit "
+           "for bit, on both backends", tag);
 }
 
 /* The FP8 GEMMs the CUDA backend ran since `before` must be `want`. */
@@ -1243,6 +1272,7 @@ static void fp8_gemms_expect(long long before, long long want, const char *tag)
  * the gradients E5M2 x E4M3). The results differ by the FP32 rounding of the dequantized values. */
 static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_scaling scaling)
 {
+    const uint32_t mx[3][2] = { { k, 1 }, { k, 1 }, { m, 1 } }; /* MX: rows */
     const float bound = 1.0f / sqrtf((float)k);
     float *x = uniform((size_t)n * k, 0.0f, 1.0f), *w = uniform((size_t)m * k, -bound, bound);
     float *bias = uniform(m, -bound, bound), *dy = uniform((size_t)n * m, -1e-3f, 1e-3f);
@@ -1259,7 +1289,7 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     const long long gemms0 = fp8_gemms_issued();
     struct pt *const src[3] = { &X, &W, &DY };
     struct fp8_operands o;
-    fp8_operands_quantize(&o, src, scaling, tag);
+    fp8_operands_quantize(&o, src, scaling, scaling == FP8_SCALING_MX ? mx : NULL, tag);
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->linear_forward(B[b].ctx, &Y.t[b], &o.q[0].t[b], &o.q[1].t[b], &Bi.t[b], n, k,
@@ -1278,9 +1308,22 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     compare(what, &DB, 1e-9);
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
-    fp8_gemms_expect(gemms0, 3, tag);
+    /* MX: no FP8 GEMM (Hopper has no MX path) */
+    const int mxs = scaling == FP8_SCALING_MX;
+    fp8_gemms_expect(gemms0, mxs ? 0 : 3, tag);
+    struct pt DX2 = pt_new((size_t)n * k, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW2 = pt_new((size_t)m * k, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB2 = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    for (int b = 0; b < 2; b++) {
+        B[b].ops->linear_backward(B[b].ctx, NULL, &DW2.t[b], &DB2.t[b], &o.q[2].t[b],
+                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32);
+        B[b].ops->linear_backward(B[b].ctx, &DX2.t[b], NULL, NULL, &o.q[2].t[b], &o.q[0].t[b],
+                                  &o.q[1].t[b], n, k, m, AMP_MATH_F32);
+    }
+    split_same(tag, (struct pt *const[]){ &DX, &DW, &DB }, (struct pt *const[]){ &DX2, &DW2, &DB2 });
+    fp8_gemms_expect(gemms0, mxs ? 0 : 5, tag);
     fp8_operands_free(&o);
-    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
+    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, &DX2, &DW2, &DB2, NULL },
               (void *const[]){ x, w, bias, dy, NULL });
 }
 
@@ -1290,9 +1333,11 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
 static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scaling,
                                int with_dinp)
 {
-    const uint32_t kk = s->kernel * s->kernel;
+    const uint32_t kk = s->kernel * s->kernel, ohw = conv_out_h(s) * conv_out_w(s);
     const size_t nx = (size_t)s->n * s->c_in * s->h * s->w, nw = (size_t)s->c_out * s->c_in * kk;
-    const size_t ny = (size_t)s->n * s->c_out * conv_out_h(s) * conv_out_w(s);
+    const size_t ny = (size_t)s->n * s->c_out * ohw;
+    /* MX: x and dy in channel blocks, w along its rows */
+    const uint32_t mx[3][2] = { { s->c_in, s->h * s->w }, { s->c_in * kk, 1 }, { s->c_out, ohw } };
     const float bound = 1.0f / sqrtf((float)(s->c_in * kk));
     float *x = uniform(nx, -1.0f, 1.0f), *w = uniform(nw, -bound, bound);
     float *bias = uniform(s->c_out, -bound, bound), *dy = uniform(ny, -1e-3f, 1e-3f);
@@ -1312,7 +1357,7 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     const long long gemms0 = fp8_gemms_issued();
     struct pt *const src[3] = { &X, &W, &DY };
     struct fp8_operands o;
-    fp8_operands_quantize(&o, src, scaling, tag);
+    fp8_operands_quantize(&o, src, scaling, scaling == FP8_SCALING_MX ? mx : NULL, tag);
     counts_reset();
     for (int b = 0; b < 2; b++)
         B[b].ops->conv2d_forward(B[b].ctx, &Y.t[b], &o.q[0].t[b], &o.q[1].t[b], &Bi.t[b],
@@ -1334,11 +1379,25 @@ static void test_fp8_conv_case(const struct conv_shape *s, enum fp8_scaling scal
     }
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
-    fp8_gemms_expect(gemms0, with_dinp ? 3 : 2, tag);
+    const int mxs = scaling == FP8_SCALING_MX;
+    fp8_gemms_expect(gemms0, mxs ? 0 : with_dinp ? 3 : 2, tag);
+    struct pt DX2 = pt_new(nx, AMP_BF16, MEM_ACTIVATION_GRADS, NULL);
+    struct pt DW2 = pt_new(nw, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    struct pt DB2 = pt_new(s->c_out, AMP_F32, MEM_WEIGHT_GRADS, NULL);
+    for (int b = 0; b < 2; b++) {
+        B[b].ops->conv2d_backward(B[b].ctx, &DW2.t[b], &DB2.t[b], NULL, &o.q[2].t[b],
+                                  &o.q[0].t[b], &o.q[1].t[b], &ws.t[b], s, AMP_MATH_F32);
+        if (with_dinp)
+            B[b].ops->conv2d_backward(B[b].ctx, NULL, NULL, &DX2.t[b], &o.q[2].t[b],
+                                      &o.q[0].t[b], &o.q[1].t[b], &ws.t[b], s, AMP_MATH_F32);
+    }
+    split_same(tag, (struct pt *const[]){ with_dinp ? &DX : NULL, &DW, &DB },
+               (struct pt *const[]){ with_dinp ? &DX2 : NULL, &DW2, &DB2 });
+    fp8_gemms_expect(gemms0, mxs ? 0 : with_dinp ? 5 : 3, tag);
     check_conv_relu(tag, s, &o.q[0], &o.q[1], &Bi, &ws, AMP_BF16, AMP_MATH_F32);
     fp8_operands_free(&o);
     ws_free(&ws);
-    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, NULL },
+    case_free((struct pt *const[]){ &X, &W, &DY, &Bi, &Y, &DX, &DW, &DB, &DX2, &DW2, &DB2, NULL },
               (void *const[]){ x, w, bias, dy, NULL });
 }
 
@@ -1395,6 +1454,7 @@ static void test_conv(void)
     for (volatile size_t si = 0; si < sizeof fp8_shapes / sizeof fp8_shapes[0]; si++) {
         CASE(test_fp8_conv_case(&fp8_shapes[si], FP8_SCALING_DELAYED, si > 0));
         CASE(test_fp8_conv_case(&fp8_shapes[si], FP8_SCALING_CURRENT, si > 0));
+        CASE(test_fp8_conv_case(&fp8_shapes[si], FP8_SCALING_MX, si > 0));
     }
     /* Gradients near FP16's underflow: the recomputed +-0 elements and their counts. */
     CASE(test_conv_case(&shapes[0], AMP_F16, AMP_MATH_F32, 1, 1e-7f, 1));
@@ -1520,6 +1580,8 @@ static void test_linear(void)
                                   FP8_SCALING_DELAYED));
         CASE(test_fp8_linear_case(fp8_shapes[si][0], fp8_shapes[si][1], fp8_shapes[si][2],
                                   FP8_SCALING_CURRENT));
+        CASE(test_fp8_linear_case(fp8_shapes[si][0], fp8_shapes[si][1], fp8_shapes[si][2],
+                                  FP8_SCALING_MX));
     }
     CASE(test_fp8_operand_reuse());
 }

@@ -617,6 +617,114 @@ static void test_mx_paths(void)
     free(q1);
 }
 
+/* MX layouts ([outer, len, inner], blocks along len at stride inner) against a straightforward
+   loop: each block gathered, quantized as a row of its own (portable path), scattered back, its
+   stats added in the layout's block order. Rows, columns (wider than a transposed chunk too) and
+   channel blocks, partial blocks, NaN, inf, subnormal and zero blocks, both formats and
+   roundings, every fast path; codes, scales, fake quantized values (in place), dequantized values
+   and stats bit for bit. */
+static void test_mx_layouts(void)
+{
+    const struct mx_layout layouts[] = {
+        { 3, 77, 1 },  /* rows, a partial last block */
+        { 2, 1000, 1 },/* rows of 32 blocks: groups of sixteen scales, eight blocks' sums */
+        { 1, 70, 45 }, /* columns of [70, 45] */
+        { 1, 40, 130 },/* columns wider than a transposed chunk */
+        { 2, 37, 49 }, /* channel blocks: n 2, c 37, h w 7 x 7 */
+        { 4, 5, 9 },   /* blocks of 5 */
+        { 2, 32, 3 },  /* whole blocks only */
+    };
+    int bad = 0, cases = 0;
+    for (size_t li = 0; li < sizeof layouts / sizeof layouts[0]; li++) {
+        const struct mx_layout L = layouts[li];
+        const size_t n = L.outer * L.len * L.inner, nb = (L.len + MX_BLOCK - 1) / MX_BLOCK;
+        const size_t nblocks = L.outer * nb * L.inner;
+        float *x = malloc(n * sizeof *x), *yr = malloc(n * sizeof *yr), *y = malloc(n * sizeof *y);
+        float *d = malloc(n * sizeof *d);
+        amp_fp8 *qr = malloc(n), *q = malloc(n);
+        uint8_t *sr = malloc(nblocks), *sc = malloc(nblocks);
+        if (!x || !yr || !y || !d || !qr || !q || !sr || !sc) {
+            check(0, "out of memory");
+            return;
+        }
+        for (int trial = 0; trial < 6; trial++) {
+            for (size_t e = 0; e < n; e++) {
+                const uint32_t u = random_input(UINT64_C(9) << 40 | (uint64_t)li << 32 |
+                                                (uint64_t)trial << 24 | e);
+                const size_t i = e % L.inner, l = e / L.inner % L.len;
+                const size_t blk = (e / (L.inner * L.len) * nb + l / MX_BLOCK) * L.inner + i;
+                /* per block: zeros, subnormals, random bits (NaN, inf), or normal values whose
+                   magnitude depends on the block (so a wrong blocking changes the result) */
+                const int kind = (int)((blk + (size_t)trial) % 6);
+                x[e] = kind == 0   ? 0.0f
+                       : kind == 1 ? f32_from_bits(u & 0x807FFFFFu)
+                       : kind == 2 ? f32_from_bits(u)
+                                   : ldexpf(1.0f + (float)(u & 0xFFFF) / 65536.0f,
+                                            (int)(blk % 40) - 20) * ((u >> 31) ? -1.0f : 1.0f);
+            }
+            for (int f = 0; f < 2; f++)
+                for (int r = 0; r < 2; r++) {
+                    const enum fp8_format F = (enum fp8_format)f;
+                    const enum mx_scale_rounding R = (enum mx_scale_rounding)r;
+                    const struct fp8_stats init = {.n = 3, .amax = 0.5f, .signal = 0.25,
+                                                   .noise = 1e-6};
+                    struct fp8_stats ref = init, fref = init;
+                    if (fp8_set_fast_path("portable") != 0)
+                        continue;
+                    for (size_t o = 0; o < L.outer; o++)
+                        for (size_t b = 0; b < nb; b++)
+                            for (size_t i = 0; i < L.inner; i++) {
+                                float blk[MX_BLOCK], fb[MX_BLOCK];
+                                amp_fp8 qb[MX_BLOCK];
+                                uint8_t s1;
+                                const size_t blen = L.len - b * MX_BLOCK < MX_BLOCK
+                                                        ? L.len - b * MX_BLOCK : MX_BLOCK;
+                                const size_t at = (o * L.len + b * MX_BLOCK) * L.inner + i;
+                                for (size_t j = 0; j < blen; j++)
+                                    blk[j] = x[at + j * L.inner];
+                                mx_quantize(qb, &s1, blk, 1, blen, F, R, &ref);
+                                mx_fake_quantize(fb, blk, 1, blen, F, R, &fref);
+                                sr[(o * nb + b) * L.inner + i] = s1;
+                                for (size_t j = 0; j < blen; j++) {
+                                    qr[at + j * L.inner] = qb[j];
+                                    yr[at + j * L.inner] = fb[j];
+                                }
+                            }
+                    for (size_t p = 0; p < sizeof PATHS / sizeof PATHS[0]; p++) {
+                        if (fp8_set_fast_path(PATHS[p]) != 0)
+                            continue;
+                        struct fp8_stats s = init, fs = init;
+                        mx_quantize_layout(q, sc, x, L, F, R, &s);
+                        memcpy(y, x, n * sizeof *y);
+                        mx_fake_quantize_layout(y, y, L, F, R, &fs);
+                        mx_dequantize_layout(d, q, sc, L, F);
+                        cases++;
+                        const int ok = memcmp(q, qr, n) == 0 && memcmp(sc, sr, nblocks) == 0 &&
+                                       memcmp(y, yr, n * sizeof *y) == 0 &&
+                                       memcmp(d, yr, n * sizeof *d) == 0 &&
+                                       stats_equal(&s, &ref) && stats_equal(&fs, &fref);
+                        if (!ok && bad++ < 5)
+                            check(0, "mx layout {%zu, %zu, %zu} %s %s path %s: differs from the "
+                                  "block-by-block loop", L.outer, L.len, L.inner,
+                                  fp8_format_name(F), r ? "rceil" : "floor", PATHS[p]);
+                    }
+                }
+        }
+        fp8_set_fast_path("auto");
+        free(x);
+        free(yr);
+        free(y);
+        free(d);
+        free(qr);
+        free(q);
+        free(sr);
+        free(sc);
+    }
+    check(bad == 0 && cases > 0, "mx layouts (rows, columns, channel blocks; partial, NaN, inf, "
+          "zero blocks; both roundings, every path) = the block-by-block loop in %d cases "
+          "(%d bad)", cases, bad);
+}
+
 int main(void)
 {
     test_constants();
@@ -629,6 +737,7 @@ int main(void)
     test_e8m0();
     test_mx();
     test_mx_paths();
+    test_mx_layouts();
     test_random();
     printf("fp8 fast path: %s\n", fp8_fast_path());
     return check_summary();

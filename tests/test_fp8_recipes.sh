@@ -16,15 +16,25 @@ csv=$tmp/run/fp8.csv
 ok "$([ -s "$csv" ] && echo 1)" "fp8.csv was not written"
 ok "$([ "$(head -1 "$csv")" = "mode,epoch,step,tensor,format,scale,amax,saturated_frac,underflow_frac,sqnr_db" ] && echo 1)" \
    "fp8.csv header: $(head -1 "$csv")"
-# 2 epochs x 63 steps x 3 tensors (the seed's conv: input, weight, grad) per FP8 recipe.
+# 2 epochs x 63 steps x 3 tensors (the seed's conv: input, weight, grad) per per-tensor FP8
+# recipe; mxfp8 has 4: the input and the weight blocked for the forward, the input and the
+# gradient along the plane pixels for the filter gradient (the network's first layer computes no
+# input gradient: no copies of dy and w for it).
 for m in fp8-delayed fp8-current mxfp8; do
+  want=378; [ "$m" = mxfp8 ] && want=504
   rows=$(grep -c "^$m," "$csv")
-  ok "$([ "$rows" -eq 378 ] && echo 1)" "$m: $rows rows in fp8.csv, want 378"
+  ok "$([ "$rows" -eq "$want" ] && echo 1)" "$m: $rows rows in fp8.csv, want $want"
 done
+mx_tensors=$(awk -F, '$1 == "mxfp8" && !s[$4]++ { printf "%s ", $4 }' "$csv")
+ok "$([ "$mx_tensors" = "conv.input conv.weight conv.input.pixels conv.grad.pixels " ] && echo 1)" \
+   "mxfp8's tensors: $mx_tensors"
+ok "$([ "$(grep -c '^fp8-current,[0-9]*,[0-9]*,conv\.[a-z]*\.' "$csv")" -eq 0 ] && echo 1)" \
+   "per-tensor scaling has no second copies"
+
 ok "$([ "$(grep -c '^fp32,' "$csv")" -eq 0 ] && echo 1)" "fp32 has no FP8 rows"
 grad_fmt=$(awk -F, '$1 == "fp8-delayed" && $4 == "conv.grad" { print $5; exit }' "$csv")
 ok "$([ "$grad_fmt" = e5m2 ] && echo 1)" "fp8-delayed's gradient format is $grad_fmt, want e5m2"
-mx_fmt=$(awk -F, '$1 == "mxfp8" && $4 == "conv.grad" { print $5; exit }' "$csv")
+mx_fmt=$(awk -F, '$1 == "mxfp8" && $4 == "conv.grad.pixels" { print $5; exit }' "$csv")
 ok "$([ "$mx_fmt" = e4m3 ] && echo 1)" "mxfp8's gradient format is $mx_fmt, want e4m3"
 
 # Delayed: step 1 at scale 1; each later scale is max / the largest amax so far (the history of

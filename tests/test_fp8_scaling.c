@@ -2,7 +2,8 @@
  * (Transformer Engine's _default_sf_compute), delayed scaling's amax history on a scripted
  * sequence (max over the window, a NaN keeps the scale until it rolls out), current scaling, the
  * op's saturation and underflow counts and SQNR sums, evaluation leaving the state alone, MX
- * blocks, a BF16 source, and results independent of the thread count. */
+ * blocks, a BF16 source, results independent of the thread count, and mxfp8's quantized copies
+ * in a network blocked along the reduction of the GEMM that reads each. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 #include "error.h"
 #include "fp8_scaling.h"
 #include "lowp.h"
+#include "model.h"
 #include "registry.h"
+#include "rng.h"
 
 static struct amp_tensor make(struct backend *be, size_t n, enum amp_dtype dt)
 {
@@ -167,28 +170,163 @@ static void test_op_bf16_and_mx(struct backend *be)
     tensor_free(be, &dst);
 }
 
-/* The same quantization on 1 and 2 threads: the same values and the same statistics. */
+/* The same quantization on 1 and 2 threads: the same values and the same statistics (current
+ * scaling, and MX channel blocks of 37 channels of 7 x 7 over 113 samples). */
 static void test_threads(struct backend *one, struct backend *two)
 {
-    enum { N = 200003 };
+    enum { N = 200003, MXN = 113 * 37 * 49 };
     struct backend *bes[2] = { one, two };
-    struct amp_tensor dst[2], st[2];
-    for (int b = 0; b < 2; b++) {
-        struct amp_tensor src = make(bes[b], N, AMP_F32);
-        dst[b] = make(bes[b], N, AMP_F32);
-        for (size_t i = 0; i < N; i++)
-            ((float *)src.data)[i] = cosf(0.001f * (float)i) * (float)(i % 97) * 1e-3f;
-        st[b] = state_of(bes[b], fp8_state_make(FP8_E5M2, 1,
-                                                MX_SCALE_RCEIL, 0));
-        quantize(bes[b], &dst[b], &src, FP8_SCALING_CURRENT, &st[b], NULL, 1);
-        tensor_free(bes[b], &src);
+    for (int mx = 0; mx < 2; mx++) {
+        const size_t n = mx ? MXN : N;
+        struct amp_tensor dst[2], st[2];
+        for (int b = 0; b < 2; b++) {
+            struct amp_tensor src = make(bes[b], n, AMP_F32);
+            dst[b] = make(bes[b], n, AMP_F32);
+            for (size_t i = 0; i < n; i++)
+                ((float *)src.data)[i] = cosf(0.001f * (float)i) * (float)(i % 97) * 1e-3f;
+            struct fp8_tensor_state s = fp8_state_make(FP8_E5M2, 1, MX_SCALE_RCEIL, mx ? 37 : 0);
+            s.mx_inner = mx ? 49 : 1;
+            st[b] = state_of(bes[b], s);
+            quantize(bes[b], &dst[b], &src, mx ? FP8_SCALING_MX : FP8_SCALING_CURRENT, &st[b],
+                     NULL, 1);
+            tensor_free(bes[b], &src);
+        }
+        CHECK(memcmp(dst[0].data, dst[1].data, n * sizeof(float)) == 0,
+              "%s: values on 1 and 2 threads", mx ? "mx" : "current");
+        CHECK(memcmp(st[0].data, st[1].data, sizeof(struct fp8_tensor_state)) == 0,
+              "%s: statistics on 1 and 2 threads", mx ? "mx" : "current");
+        for (int b = 0; b < 2; b++) {
+            tensor_free(bes[b], &dst[b]);
+            tensor_free(bes[b], &st[b]);
+        }
     }
-    CHECK(memcmp(dst[0].data, dst[1].data, N * sizeof(float)) == 0, "values on 1 and 2 threads");
-    CHECK(memcmp(st[0].data, st[1].data, sizeof(struct fp8_tensor_state)) == 0,
-          "statistics on 1 and 2 threads");
-    for (int b = 0; b < 2; b++) {
-        tensor_free(bes[b], &dst[b]);
-        tensor_free(bes[b], &st[b]);
+}
+
+/* What a GEMM reduces over, for one quantized tensor of the MX test network: the tensor as
+ * [d0, d1, d2, d3] and which of those dimensions the GEMM that reads it sums over; `wrong`: a
+ * layout that must fail the test ("rows": memory rows of d1 d2 d3; else another tensor's). */
+struct reduction {
+    const char *name;
+    uint32_t d[4];
+    int reduced[4];
+    const char *wrong;
+};
+
+/* A tensor whose magnitude (2^-20, 1 or 2^20) depends only on its coordinates outside the
+ * reduction, different from one such coordinate to the next: quantized in blocks
+ * along the reduction, every element is within E4M3's half ulp (2^-4 relative); in blocks that
+ * cross the other dimensions, the small elements of a block underflow. Returns the worst
+ * relative error of quantizing it with state st (its MX layout) on be. */
+static double worst_rel_error(struct backend *be, const struct reduction *r,
+                              const struct fp8_tensor_state *st)
+{
+    const size_t n = (size_t)r->d[0] * r->d[1] * r->d[2] * r->d[3];
+    struct amp_tensor src = make(be, n, AMP_F32), dst = make(be, n, AMP_F32);
+    struct amp_tensor state = state_of(be, *st);
+    float *x = src.data;
+    for (size_t e = 0; e < n; e++) {
+        size_t rest = e, key = 0;
+        for (int k = 3; k >= 0; k--) {
+            const size_t c = rest % r->d[k];
+            rest /= r->d[k];
+            key += r->reduced[k] ? 0 : c;
+        }
+        const int ex = 20 * (int)(key % 3) - 20; /* neighbours differ by 2^20 */
+        x[e] = ldexpf(1.0f + (float)((e * 40503u) % 1000) / 1000.0f, ex) * (e % 3 ? 1.0f : -1.0f);
+    }
+    quantize(be, &dst, &src, FP8_SCALING_MX, &state, NULL, 0);
+    double worst = 0.0;
+    for (size_t e = 0; e < n; e++) {
+        const double q = ((const float *)dst.data)[e], v = x[e];
+        worst = fmax(worst, fabs(q - v) / fabs(v));
+    }
+    tensor_free(be, &src);
+    tensor_free(be, &dst);
+    tensor_free(be, &state);
+    return worst;
+}
+
+/* mxfp8 blocks each GEMM's operands along that GEMM's reduction: two convs and a linear layer
+ * under autocast, one training step, and each quantized tensor (model_fp8_read, the states the
+ * model gave them: six per layer, four for the first, which computes no input gradient)
+ * quantizes accurately a tensor that is smooth only along the dimensions its GEMM reduces over.
+ * The other copy's blocks, or memory rows (what every MX tensor had before), fail the same test
+ * for the second copies. */
+static void test_model_mx_blocks(struct backend *be)
+{
+    enum { N = 5, C = 3, H = 6, W = 5, CO = 4, M = 7, K = CO * H * W, NT = 16 };
+    static const struct layer_spec layers[] = {
+        { .kind = LAYER_CONV, .name = "conv0", .width = CO, .kernel = 3, .stride = 1, .pad = 1 },
+        { .kind = LAYER_CONV, .name = "conv", .width = CO, .kernel = 3, .stride = 1, .pad = 1 },
+        { .kind = LAYER_LINEAR, .name = "fc", .width = WIDTH_CLASSES },
+        { .kind = LAYER_SOFTMAX_XENT, .name = "loss" },
+    };
+    const struct net_preset net = { .name = "mx", .summary = "test", .layers = layers,
+                                    .nlayers = 4 };
+    const struct model_shape shape = { .batch = N, .c_in = C, .h = H, .w = W, .classes = M,
+                                       .channels = CO };
+    const struct precision_plan plan = precision_plan_of(recipe_find("mxfp8"), POLICY_AUTOCAST);
+    struct model *m;
+    if (model_create(&m, be, &net, &shape, &plan, SCALING_NONE, NULL) != AMP_OK) {
+        CHECK(0, "the MX test network: %s", amp_last_error());
+        return;
+    }
+    struct rng g;
+    rng_seed(&g, 7);
+    float images[N * C * H * W];
+    int32_t labels[N];
+    for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
+        images[i] = rng_float(&g);
+    for (int i = 0; i < N; i++)
+        labels[i] = i % M;
+    struct step_result res;
+    struct model_fp8 t[NT];
+    const int ok = model_init(m, &g) == AMP_OK && model_set_batch(m, images, labels, N) == AMP_OK &&
+                   model_train_step(m, N, 0.01f, 0.9f, &res) == AMP_OK &&
+                   model_fp8_count(m) == NT && model_fp8_read(m, t) == AMP_OK;
+    CHECK(ok, "mxfp8 quantizes %d tensors (4 + 6 + 6)", NT);
+    model_destroy(m);
+    if (!ok)
+        return;
+    /* The GEMMs: conv forward sums over c_in (and the taps), its data gradient over c_out (and
+     * the taps), its filter gradient over n, h, w; linear y = x w^T over k, dx = dy w over m,
+     * dw = dy^T x over n. */
+    static const struct reduction want[NT] = {
+        { "conv0.input", { N, C, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv0.weight", { CO, C, 3, 3 }, { 0, 1, 1, 1 }, NULL },
+        { "conv0.input.pixels", { N, C, H, W }, { 1, 0, 1, 1 }, "conv0.input" },
+        { "conv0.grad.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.input" },
+        { "conv.input", { N, CO, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv.weight", { CO, CO, 3, 3 }, { 0, 1, 1, 1 }, NULL },
+        { "conv.grad", { N, CO, H, W }, { 0, 1, 0, 0 }, NULL },
+        { "conv.input.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.input" },
+        { "conv.weight.cols", { CO, CO, 3, 3 }, { 1, 0, 0, 0 }, "rows" },
+        { "conv.grad.pixels", { N, CO, H, W }, { 1, 0, 1, 1 }, "conv.grad" },
+        { "fc.input", { N, K, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.weight", { M, K, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.grad", { N, M, 1, 1 }, { 0, 1, 0, 0 }, NULL },
+        { "fc.input.cols", { N, K, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
+        { "fc.weight.cols", { M, K, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
+        { "fc.grad.cols", { N, M, 1, 1 }, { 1, 0, 0, 0 }, "rows" },
+    };
+    for (int i = 0; i < NT; i++) {
+        const struct reduction *r = &want[i];
+        const size_t n = (size_t)r->d[0] * r->d[1] * r->d[2] * r->d[3];
+        CHECK(strcmp(t[i].name, r->name) == 0 && t[i].state.n == n, "tensor %d is %s (%zu), "
+              "got %s (%llu)", i, r->name, n, t[i].name, (unsigned long long)t[i].state.n);
+        const double e = worst_rel_error(be, r, &t[i].state);
+        CHECK(e <= 0x1p-4, "%s: blocked along its GEMM's reduction: worst relative error %g",
+              r->name, e);
+        if (!r->wrong)
+            continue;
+        struct fp8_tensor_state other = t[i].state;
+        other.mx_len = (uint32_t)(n / r->d[0]), other.mx_inner = 1;
+        for (int k = 0; k < NT; k++)
+            if (strcmp(t[k].name, r->wrong) == 0)
+                other = t[k].state;
+        const double ew = worst_rel_error(be, r, &other);
+        CHECK(ew >= 0.5, "%s: blocked as %s instead: worst relative error %g", r->name, r->wrong,
+              ew);
     }
 }
 
@@ -205,6 +343,7 @@ int main(void)
     test_op_counts(&two);
     test_op_bf16_and_mx(&two);
     test_threads(&one, &two);
+    test_model_mx_blocks(&two);
     backend_close(&one);
     backend_close(&two);
     return check_summary();

@@ -52,8 +52,9 @@ done
 grep -h '^ampbench:' "$tmp/cuda.log" >&2 || true
 
 # FP8: step 1 quantizes the same batch and the same initial weights on both backends, so its
-# scale, amax and saturated/underflowed fractions of those tensors are the CPU's, bit for bit.
-first_q() { awk -F, '$2 == 1 && $3 == 1 && ($4 ~ /\.input$/ || $4 ~ /\.weight$/)' "$tmp/$1/fp8.csv"; }
+# scale, amax and saturated/underflowed fractions of those tensors are the CPU's, bit for bit
+# (mxfp8's second copies of them too: .input.pixels, .input.cols, .weight.cols).
+first_q() { awk -F, '$2 == 1 && $3 == 1 && $4 ~ /\.(input|weight)(\.cols|\.pixels)?$/' "$tmp/$1/fp8.csv"; }
 ok "$([ -n "$(first_q cpu)" ] && [ "$(first_q cpu)" == "$(first_q cuda)" ] && echo 1)" \
    "fp8: the first step's quantized inputs and weights differ between the CPU and CUDA"
 [ "$(first_q cpu)" == "$(first_q cuda)" ] || diff <(first_q cpu) <(first_q cuda) >&2

@@ -135,6 +135,11 @@ static void test_malformed(void)
         CONV("a"), { .kind = LAYER_AVGPOOL, .name = "gap" }, { .kind = LAYER_MAXPOOL, .name = "p" },
         FC, LOSS };
     refused("max pooling a 1x1 input", pool1x1, 5, "layer p: 2x2 max pooling cannot take a 1x1");
+    const struct layer_spec fcnobias[] = {
+        CONV("a"), { .kind = LAYER_LINEAR, .name = "fc", .width = WIDTH_CLASSES, .no_bias = 1 },
+        LOSS };
+    refused("a linear layer without a bias", fcnobias, 3,
+            "layer fc: a linear layer without a bias is not supported");
 }
 
 /* A ReLU in place over a conv's output is fused into it (layers.c): every ReLU of seed, lenet5

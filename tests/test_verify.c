@@ -229,6 +229,10 @@ static void test_protocol(void)
     char *a4[] = { "--net", "seed" };
     cli_parse(2, a4, &c, stdout, CLI_VERIFY, NULL);
     check(c.seeds == 1, "verify --net seed: no protocol, one seed");
+    char *a5[] = { "--net", "deep" };
+    cli_parse(2, a5, &c, stdout, CLI_VERIFY, NULL);
+    check(c.seeds == 1 && c.epochs == 5, "verify --net deep: one seed (fp32's spread 0.25 pp), 5 "
+          "epochs (%u, %u)", c.seeds, c.epochs);
 }
 
 int main(void)

@@ -178,7 +178,10 @@ struct backend_ops {
                            struct amp_tensor *workspace, const struct conv_shape *s,
                            enum amp_math math, int relu);
     /* dweight, dbias = gradients (overwritten); dbias NULL: the layer has no bias; dinp may be
-     * NULL (not needed for the first layer). */
+     * NULL (not needed for the first layer). dweight may be NULL (then dbias must be too): the
+     * input gradient alone, so that a layer computes its two gradients from different operands
+     * in two calls (MX scaling's copies blocked along each GEMM's reduction; docs/NUMERICS.md,
+     * "FP8 recipes"), with the same results as one call. */
     void (*conv2d_backward)(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,
                             struct amp_tensor *dinp, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
@@ -193,7 +196,8 @@ struct backend_ops {
     void (*linear_forward)(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                            const struct amp_tensor *weight, const struct amp_tensor *bias,
                            uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
-    /* dinp [n, k] (may be NULL), dweight [m, k], dbias [m] (overwritten). */
+    /* dinp [n, k] (may be NULL), dweight [m, k], dbias [m] (overwritten). dweight may be NULL
+     * (then dbias must be too): the input gradient alone, as conv2d_backward. */
     void (*linear_backward)(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
@@ -271,7 +275,8 @@ struct backend_ops {
      * operand (fp8_scaling.h; docs/NUMERICS.md, "FP8 recipes"). dst (FP32, src's numel) = src
      * (read in its dtype) quantized and dequantized: per tensor (delayed or current scaling),
      * fp8(src * scale) * (1 / scale), saturating, round to nearest even; under MX scaling, each
-     * block of MX_BLOCK along rows of state->mx_row elements by its own power-of-two scale.
+     * block of MX_BLOCK of the state's layout (fp8_mx_layout: [outer, mx_len, mx_inner], blocks
+     * along mx_len at stride mx_inner) by its own power-of-two scale.
      * scaling: the recipe's (the same for every call with this state). state: a tensor holding a struct
      * fp8_tensor_state; history: delayed scaling's amax history (FP32 [history_len]), else NULL.
      * train != 0 (a training step): the state records what the quantization did and delayed

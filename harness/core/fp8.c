@@ -693,15 +693,13 @@ struct zstats {
     __m512d sig, noi;
 };
 
-/* Sixteen elements x: the dequantized fp8(x * scale) * scale_inv, counted into A if not NULL. */
-T_512_INL __m512 avx512_quant16(__m512 x, __m512 vs, __m512 vsi, const struct zfmt *Z,
-                                struct zstats *A)
+/* The counts of sixteen elements x (y = x * scale, d dequantized, mag the rounded |y| bits) into
+   A, and the finite x and x - d in double, the lower eight lanes (x0, e0) and the upper (x1,
+   e1). */
+T_512_INL void avx512_count16(__m512 x, __m512 y, __m512 d, __m512i mag, const struct zfmt *Z,
+                              struct zstats *A, __m512d *x0, __m512d *x1, __m512d *e0,
+                              __m512d *e1)
 {
-    const __m512 y = _mm512_mul_ps(x, vs);
-    __m512i mag;
-    const __m512 d = _mm512_mul_ps(_mm512_castsi512_ps(avx512_round(_mm512_castps_si512(y), Z, &mag)), vsi);
-    if (!A)
-        return d;
     const __m512i one = _mm512_set1_epi32(1), absm = _mm512_set1_epi32((int)F32_ABS_MASK);
     const __m512i inf = _mm512_set1_epi32((int)F32_INF_BITS);
     const __m512i ax = _mm512_and_si512(_mm512_castps_si512(x), absm);
@@ -716,10 +714,24 @@ T_512_INL __m512 avx512_quant16(__m512 x, __m512 vs, __m512 vsi, const struct zf
     A->nf = _mm512_mask_add_epi32(A->nf, nonfin_y, A->nf, one);
     A->amax = _mm512_mask_max_epi32(A->amax, fin, A->amax, ax);
     const __m512 xf = _mm512_maskz_mov_ps(fin, x), df = _mm512_maskz_mov_ps(fin, d);
-    const __m512d x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xf));
-    const __m512d x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1)));
-    const __m512d e0 = _mm512_sub_pd(x0, _mm512_cvtps_pd(_mm512_castps512_ps256(df)));
-    const __m512d e1 = _mm512_sub_pd(x1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(df), 1))));
+    *x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xf));
+    *x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1)));
+    *e0 = _mm512_sub_pd(*x0, _mm512_cvtps_pd(_mm512_castps512_ps256(df)));
+    *e1 = _mm512_sub_pd(*x1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(df), 1))));
+}
+
+/* Sixteen elements x: the dequantized fp8(x * scale) * scale_inv (scale, scale_inv: vs, vsi, per
+   lane), counted into A if not NULL (the sums of squares in A's eight double lanes). */
+T_512_INL __m512 avx512_quant16(__m512 x, __m512 vs, __m512 vsi, const struct zfmt *Z,
+                                struct zstats *A)
+{
+    const __m512 y = _mm512_mul_ps(x, vs);
+    __m512i mag;
+    const __m512 d = _mm512_mul_ps(_mm512_castsi512_ps(avx512_round(_mm512_castps_si512(y), Z, &mag)), vsi);
+    if (!A)
+        return d;
+    __m512d x0, x1, e0, e1;
+    avx512_count16(x, y, d, mag, Z, A, &x0, &x1, &e0, &e1);
     A->sig = _mm512_fmadd_pd(x1, x1, _mm512_fmadd_pd(x0, x0, A->sig));
     A->noi = _mm512_fmadd_pd(e1, e1, _mm512_fmadd_pd(e0, e0, A->noi));
     return d;
@@ -776,56 +788,279 @@ T_512 static void fake_quant_avx512(float *deq, const float *src, size_t n, floa
     part_flush(&p, stats);
 }
 
-/* mx_run_avx2 without codes or scales (deq not NULL), sixteen lanes at a time. */
+/* The largest |x| bit pattern of each lane, NaNs included when nan is set (floor), else left
+   out (rceil), with m. */
+T_512_INL __m512i avx512_amax_bits(__m512i m, __m512 x, int nan)
+{
+    const __m512i a = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)F32_ABS_MASK));
+    const __m512i lim = _mm512_set1_epi32((int)(F32_INF_BITS + 1u));
+    return _mm512_max_epi32(m, nan ? a : _mm512_maskz_mov_epi32(_mm512_cmplt_epi32_mask(a, lim), a));
+}
+
+/* mx_scale_rceil_of (r MX_SCALE_RCEIL) or mx_scale_floor_of in sixteen lanes, from each lane's
+   amax bits: the element multiplier (*mul) and the scale's value (*inv, mx_e8m0_value). */
+T_512_INL void avx512_mx_scales(__m512i am, enum mx_scale_rounding r, const struct fp8_fmt *F,
+                                __m512 *mul, __m512 *inv)
+{
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    const __m512i inf = _mm512_set1_epi32((int)F32_INF_BITS);
+    __m512i e;
+    if (r == MX_SCALE_RCEIL) {
+        const float rcp = (float)(1.0 / (double)F->max);
+        const __m512i v = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(am), _mm512_set1_ps(rcp)));
+        e = _mm512_srli_epi32(v, 23);
+        const __m512i m = _mm512_and_si512(v, _mm512_set1_epi32(0x007FFFFF));
+        const __mmask16 up = _mm512_cmpgt_epi32_mask(m, zero) &
+                             _mm512_cmpneq_epi32_mask(e, _mm512_set1_epi32(0xFE)) &
+                             ~(_mm512_cmpeq_epi32_mask(e, zero) &
+                               _mm512_cmple_epi32_mask(m, _mm512_set1_epi32(0x00400000)));
+        e = _mm512_mask_add_epi32(e, up, e, one);
+        e = _mm512_mask_mov_epi32(e, _mm512_cmpeq_epi32_mask(v, zero), zero);
+        e = _mm512_mask_mov_epi32(e, _mm512_cmpge_epu32_mask(v, inf), _mm512_set1_epi32(0xFE));
+        const __m512i mb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(254), e), 23);
+        *mul = _mm512_castsi512_ps(_mm512_mask_mov_epi32(mb, _mm512_cmpeq_epi32_mask(e, zero),
+                                                         _mm512_castps_si512(_mm512_set1_ps(1.0f))));
+    } else {
+        const int emax = F->emax_elem;
+        /* floor(log2 amax): the exponent field, or a subnormal's top bit (exact as an FP32) */
+        const __m512i top = _mm512_sub_epi32(
+            _mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(am)), 23), _mm512_set1_epi32(127));
+        __m512i lg = _mm512_mask_blend_epi32(_mm512_cmpge_epu32_mask(am, _mm512_set1_epi32(0x00800000)),
+                                             _mm512_sub_epi32(top, _mm512_set1_epi32(149)),
+                                             _mm512_sub_epi32(_mm512_srli_epi32(am, 23), _mm512_set1_epi32(127)));
+        lg = _mm512_mask_mov_epi32(lg, _mm512_cmpeq_epi32_mask(am, zero), _mm512_set1_epi32(-127 - emax));
+        const __m512i E = _mm512_max_epi32(_mm512_sub_epi32(lg, _mm512_set1_epi32(emax)),
+                                           _mm512_set1_epi32(-127));
+        e = _mm512_add_epi32(E, _mm512_set1_epi32(127));
+        __m512i mb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(127), E), 23);
+        const __mmask16 nan = _mm512_cmpge_epu32_mask(am, _mm512_set1_epi32((int)F32_INF_BITS));
+        e = _mm512_mask_mov_epi32(e, nan, _mm512_set1_epi32(0xFF));
+        mb = _mm512_mask_mov_epi32(mb, nan, _mm512_set1_epi32((int)F32_QNAN_BITS));
+        *mul = _mm512_castsi512_ps(mb);
+    }
+    __m512i vb = _mm512_slli_epi32(e, 23);
+    vb = _mm512_mask_mov_epi32(vb, _mm512_cmpeq_epi32_mask(e, zero), _mm512_set1_epi32(0x00400000));
+    vb = _mm512_mask_mov_epi32(vb, _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(0xFF)),
+                               _mm512_set1_epi32((int)F32_QNAN_BITS));
+    *inv = _mm512_castsi512_ps(vb);
+}
+
+/* The lanes of a block of len <= 32 floats: its first sixteen (*m0) and the next (*m1). */
+T_512_INL void mx_block_masks(size_t len, __mmask16 *m0, __mmask16 *m1)
+{
+    *m0 = len >= 16 ? 0xFFFF : (__mmask16)((1u << len) - 1u);
+    *m1 = len >= 32 ? 0xFFFF : len > 16 ? (__mmask16)((1u << (len - 16)) - 1u) : 0;
+}
+
+/* lanes_sum of eight blocks' eight-lane sums v[0..7] at once, in its order, into out[0..7]. */
+T_512_INL void avx512_lanes_sum8(const __m512d v[8], double out[8])
+{
+    __m512d s1[4], s2[2];
+    for (int q = 0; q < 4; q++) /* v0 + v1, v2 + v3, ... of blocks 2q and 2q + 1 */
+        s1[q] = _mm512_add_pd(_mm512_unpacklo_pd(v[2 * q], v[2 * q + 1]),
+                              _mm512_unpackhi_pd(v[2 * q], v[2 * q + 1]));
+    for (int h = 0; h < 2; h++) /* (v0 + v1) + (v2 + v3), (v4 + v5) + (v6 + v7) */
+        s2[h] = _mm512_add_pd(_mm512_shuffle_f64x2(s1[2 * h], s1[2 * h + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f64x2(s1[2 * h], s1[2 * h + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_pd(out, _mm512_add_pd(_mm512_shuffle_f64x2(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_f64x2(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1))));
+}
+
+/* The first n of eight buffered blocks' sums added to *signal and *noise in block order. */
+T_512_INL void avx512_add_block_sums(const __m512d sg[8], const __m512d ns[8], int n,
+                                     double *signal, double *noise)
+{
+    double ts[8], tn[8];
+    avx512_lanes_sum8(sg, ts);
+    avx512_lanes_sum8(ns, tn);
+    for (int b = 0; b < n; b++) {
+        *signal += ts[b];
+        *noise += tn[b];
+    }
+}
+
+/* What an AVX-512 MX call keeps of its stats: the counts in A (flushed into p before they can
+   overflow), the sums of squares continued from the stats' (each block's added in turn). */
+struct mx_acc {
+    struct zfmt Z;
+    struct part p;
+    struct zstats A;
+    double signal, noise;
+    size_t counted; /* elements in A's counts */
+};
+
+T_512_INL void mx_acc_init(struct mx_acc *m, const struct fp8_fmt *F, const struct fp8_stats *stats)
+{
+    zfmt_init(&m->Z, F);
+    part_init(&m->p);
+    m->A = (struct zstats){ _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                            _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
+    m->signal = stats ? stats->signal : 0.0;
+    m->noise = stats ? stats->noise : 0.0;
+    m->counted = 0;
+}
+
+/* n more elements (at most) in A's per-lane counts. */
+T_512_INL void mx_acc_counted(struct mx_acc *m, size_t n)
+{
+    m->counted += n;
+    if (m->counted >= COUNT_CHUNK) {
+        zstats_flush_counts(&m->A, &m->p);
+        m->counted = 0;
+    }
+}
+
+/* The call's n elements into the stats. */
+T_512_INL void mx_acc_finish(struct mx_acc *m, struct fp8_stats *stats, size_t n)
+{
+    zstats_flush_counts(&m->A, &m->p);
+    m->p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(m->A.amax);
+    mx_stats_finish(stats, &m->p, n, m->signal, m->noise);
+}
+
+/* mx_run_avx2 without codes or scales (deq not NULL), sixteen lanes at a time; a row's last
+   partial block in masked lanes (zeros at zero scales: they add nothing to any count or sum). */
 T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size_t k,
                                  const struct fp8_fmt *F, enum mx_scale_rounding r,
                                  struct fp8_stats *stats)
 {
-    const size_t nb = k / MX_BLOCK;
+    const size_t nb = (k + MX_BLOCK - 1) / MX_BLOCK;
     if (rows * nb == 0)
         return;
-    struct zfmt Z;
-    zfmt_init(&Z, F);
-    struct part p;
-    part_init(&p);
-    struct zstats A = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                        _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
-    const __m512i absm = _mm512_set1_epi32((int)F32_ABS_MASK);
-    const __m512i lim = _mm512_set1_epi32((int)(F32_INF_BITS + 1u));
-    double signal = stats ? stats->signal : 0.0, noise = stats ? stats->noise : 0.0;
-    size_t counted = 0;
-    for (size_t blk = 0; blk < rows * nb; blk++) {
-        const size_t off = blk * MX_BLOCK;
-        const __m512i a0 = _mm512_and_si512(_mm512_loadu_si512(src + off), absm);
-        const __m512i a1 = _mm512_and_si512(_mm512_loadu_si512(src + off + 16), absm);
-        const __m512i mx = (r == MX_SCALE_RCEIL)
-                               ? _mm512_max_epi32(_mm512_maskz_mov_epi32(_mm512_cmplt_epi32_mask(a0, lim), a0),
-                                                  _mm512_maskz_mov_epi32(_mm512_cmplt_epi32_mask(a1, lim), a1))
-                               : _mm512_max_epi32(a0, a1);
-        const uint32_t am = (uint32_t)_mm512_reduce_max_epu32(mx);
-        const struct mx_block_scale s = (r == MX_SCALE_RCEIL)
-                                            ? mx_scale_rceil_of(f32_from_bits(am), F->max)
-                                            : mx_scale_floor_of(am, F->emax_elem);
-        const __m512 vs = _mm512_set1_ps(s.mul), vsi = _mm512_set1_ps(mx_e8m0_value(s.e));
-        if (!stats) {
-            avx512_quant_run(deq, src, off, off + MX_BLOCK, vs, vsi, &Z, NULL);
-            continue;
+    struct mx_acc M;
+    mx_acc_init(&M, F, stats);
+    const int nan = r != MX_SCALE_RCEIL;
+    /* Sixteen blocks' scales at a time (one vector of amax bits), then their elements. */
+    uint32_t amb[16];
+    float muls[16], invs[16];
+    __m512d bsg[8], bns[8]; /* eight blocks' sums, added to signal and noise eight at a time */
+    int nbuf = 0;
+    for (int t = 0; t < 8; t++)
+        bsg[t] = bns[t] = _mm512_setzero_pd();
+    for (size_t row = 0; row < rows; row++)
+        for (size_t b = 0; b < nb; b++) {
+            const size_t off = row * k + b * MX_BLOCK;
+            const size_t len = k - b * MX_BLOCK < MX_BLOCK ? k - b * MX_BLOCK : MX_BLOCK;
+            __mmask16 m0, m1;
+            mx_block_masks(len, &m0, &m1);
+            if (b % 16 == 0) {
+                for (size_t t = 0; t < 16 && b + t < nb; t++) {
+                    const size_t o = off + t * MX_BLOCK, l = k - (b + t) * MX_BLOCK;
+                    __mmask16 n0, n1;
+                    mx_block_masks(l, &n0, &n1);
+                    __m512i mx = _mm512_setzero_si512();
+                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n0, src + o), nan);
+                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n1, src + o + 16), nan);
+                    amb[t] = (uint32_t)_mm512_reduce_max_epu32(mx);
+                }
+                __m512 vm, vi;
+                avx512_mx_scales(_mm512_loadu_si512(amb), r, F, &vm, &vi);
+                _mm512_storeu_ps(muls, vm);
+                _mm512_storeu_ps(invs, vi);
+            }
+            const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + off);
+            const __m512 x1 = _mm512_maskz_loadu_ps(m1, src + off + 16);
+            const __m512 vs = _mm512_set1_ps(muls[b % 16]), vsi = _mm512_set1_ps(invs[b % 16]);
+            struct zstats *Ap = stats ? &M.A : NULL;
+            M.A.sig = M.A.noi = _mm512_setzero_pd();
+            /* (lanes past the block: zero scales, so that a NaN scale makes no NaN there) */
+            const __m512 d0 = avx512_quant16(x0, _mm512_maskz_mov_ps(m0, vs),
+                                             _mm512_maskz_mov_ps(m0, vsi), &M.Z, Ap);
+            const __m512 d1 = avx512_quant16(x1, _mm512_maskz_mov_ps(m1, vs),
+                                             _mm512_maskz_mov_ps(m1, vsi), &M.Z, Ap);
+            _mm512_mask_storeu_ps(deq + off, m0, d0);
+            _mm512_mask_storeu_ps(deq + off + 16, m1, d1);
+            if (!stats)
+                continue;
+            bsg[nbuf] = M.A.sig;
+            bns[nbuf] = M.A.noi;
+            if (++nbuf == 8) {
+                avx512_add_block_sums(bsg, bns, 8, &M.signal, &M.noise);
+                nbuf = 0;
+            }
+            mx_acc_counted(&M, MX_BLOCK);
         }
-        A.sig = A.noi = _mm512_setzero_pd();
-        avx512_quant_run(deq, src, off, off + MX_BLOCK, vs, vsi, &Z, &A);
-        signal += avx2_lanes_sum(_mm512_castpd512_pd256(A.sig), _mm512_extractf64x4_pd(A.sig, 1));
-        noise += avx2_lanes_sum(_mm512_castpd512_pd256(A.noi), _mm512_extractf64x4_pd(A.noi, 1));
-        counted += MX_BLOCK;
-        if (counted >= COUNT_CHUNK) {
-            zstats_flush_counts(&A, &p);
-            counted = 0;
-        }
-    }
     if (!stats)
         return;
-    zstats_flush_counts(&A, &p);
-    p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A.amax);
-    mx_stats_finish(stats, &p, rows * k, signal, noise);
+    avx512_add_block_sums(bsg, bns, nbuf, &M.signal, &M.noise);
+    mx_acc_finish(&M, stats, rows * k);
+}
+
+/* lanes_sum's order over the eight partial sums v[q][h] of eight lanes' blocks. */
+T_512_INL __m512d avx512_tree8(__m512d v[8][2], int h)
+{
+    return _mm512_add_pd(_mm512_add_pd(_mm512_add_pd(v[0][h], v[1][h]), _mm512_add_pd(v[2][h], v[3][h])),
+                         _mm512_add_pd(_mm512_add_pd(v[4][h], v[5][h]), _mm512_add_pd(v[6][h], v[7][h])));
+}
+
+/* mx_run_layout's fake quantization where inner > 1, sixteen blocks (neighbouring columns) at
+   a time, one per lane: each lane's amax and scale, each element row by row, each block's sums
+   of squares in eight partial sums per lane (element j in sum j % 8, as the row code's lanes),
+   combined in lanes_sum's order and added to the stats block by block in the layout's order:
+   the bits of the portable path. */
+T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_layout L,
+                                      const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                      struct fp8_stats *stats)
+{
+    const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK, I = L.inner;
+    if (L.outer * nb * I == 0)
+        return;
+    struct mx_acc M;
+    mx_acc_init(&M, F, stats);
+    const int nan = r != MX_SCALE_RCEIL;
+    for (size_t o = 0; o < L.outer; o++)
+        for (size_t b = 0; b < nb; b++) {
+            const size_t blen = L.len - b * MX_BLOCK < MX_BLOCK ? L.len - b * MX_BLOCK : MX_BLOCK;
+            const float *in = src + (o * L.len + b * MX_BLOCK) * I;
+            float *out = deq + (o * L.len + b * MX_BLOCK) * I;
+            for (size_t i0 = 0; i0 < I; i0 += 16) {
+                const size_t w = I - i0 < 16 ? I - i0 : 16;
+                const __mmask16 lanes = w == 16 ? 0xFFFF : (__mmask16)((1u << w) - 1u);
+                __m512i am = _mm512_setzero_si512();
+                for (size_t j = 0; j < blen; j++)
+                    am = avx512_amax_bits(am, _mm512_maskz_loadu_ps(lanes, in + j * I + i0), nan);
+                __m512 vs, vsi;
+                avx512_mx_scales(am, r, F, &vs, &vsi);
+                if (!stats) {
+                    for (size_t j = 0; j < blen; j++)
+                        _mm512_mask_storeu_ps(out + j * I + i0, lanes,
+                                              avx512_quant16(_mm512_maskz_loadu_ps(lanes, in + j * I + i0),
+                                                             vs, vsi, &M.Z, NULL));
+                    continue;
+                }
+                __m512d sg[8][2], ns[8][2];
+                for (int q = 0; q < 8; q++)
+                    sg[q][0] = sg[q][1] = ns[q][0] = ns[q][1] = _mm512_setzero_pd();
+                for (size_t j = 0; j < blen; j++) {
+                    const __m512 x = _mm512_maskz_loadu_ps(lanes, in + j * I + i0);
+                    const __m512 y = _mm512_mul_ps(x, vs);
+                    __m512i mag;
+                    const __m512 d = _mm512_mul_ps(
+                        _mm512_castsi512_ps(avx512_round(_mm512_castps_si512(y), &M.Z, &mag)), vsi);
+                    _mm512_mask_storeu_ps(out + j * I + i0, lanes, d);
+                    __m512d x0, x1, e0, e1;
+                    avx512_count16(x, y, d, mag, &M.Z, &M.A, &x0, &x1, &e0, &e1);
+                    const size_t q = j & 7u;
+                    sg[q][0] = _mm512_fmadd_pd(x0, x0, sg[q][0]);
+                    sg[q][1] = _mm512_fmadd_pd(x1, x1, sg[q][1]);
+                    ns[q][0] = _mm512_fmadd_pd(e0, e0, ns[q][0]);
+                    ns[q][1] = _mm512_fmadd_pd(e1, e1, ns[q][1]);
+                }
+                double ts[16], tn[16];
+                for (int h = 0; h < 2; h++) {
+                    _mm512_storeu_pd(ts + 8 * h, avx512_tree8(sg, h));
+                    _mm512_storeu_pd(tn + 8 * h, avx512_tree8(ns, h));
+                }
+                for (size_t c = 0; c < w; c++) {
+                    M.signal += ts[c];
+                    M.noise += tn[c];
+                }
+                mx_acc_counted(&M, blen * 16);
+            }
+        }
+    if (!stats)
+        return;
+    mx_acc_finish(&M, stats, L.outer * L.len * I);
 }
 
 #endif /* FP8_X86 */
@@ -995,7 +1230,7 @@ static void mx_run(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src, 
     const struct fp8_fmt *F = fmt_of(f);
 #if FP8_X86
     const int path = fp8_path();
-    if (path == P_AVX512 && k % MX_BLOCK == 0 && !dst && !scales && deq) {
+    if (path == P_AVX512 && !dst && !scales && deq) {
         mx_fake_avx512(deq, src, rows, k, F, r, stats);
         return;
     }
@@ -1042,4 +1277,74 @@ void mx_fake_quantize(float *dst, const float *src, size_t rows, size_t k, enum 
                       enum mx_scale_rounding r, struct fp8_stats *stats)
 {
     mx_run(NULL, NULL, dst, src, rows, k, f, r, stats);
+}
+
+/* Columns of a block row transposed at a time (the stack buffers' width). */
+enum { MX_COLS = 64 };
+
+/* mx_run over any layout: each block row (o, b), MX_COLS columns at a time, transposed into
+   rows (one block each, in the layout's block order), run as rows, and transposed back. */
+static void mx_run_layout(amp_fp8 *dst, uint8_t *scales, float *deq, const float *src,
+                          struct mx_layout L, enum fp8_format f, enum mx_scale_rounding r,
+                          struct fp8_stats *stats)
+{
+    if (L.inner == 1) {
+        mx_run(dst, scales, deq, src, L.outer, L.len, f, r, stats);
+        return;
+    }
+#if FP8_X86
+    if (fp8_path() == P_AVX512 && !dst && !scales && deq) {
+        mx_fake_cols_avx512(deq, src, L, fmt_of(f), r, stats);
+        return;
+    }
+#endif
+    float t[MX_COLS * MX_BLOCK], td[MX_COLS * MX_BLOCK];
+    amp_fp8 tq[MX_COLS * MX_BLOCK];
+    const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK;
+    for (size_t o = 0; o < L.outer; o++)
+        for (size_t b = 0; b < nb; b++) {
+            const size_t blen = L.len - b * MX_BLOCK < MX_BLOCK ? L.len - b * MX_BLOCK : MX_BLOCK;
+            const size_t base = (o * L.len + b * MX_BLOCK) * L.inner;
+            for (size_t i0 = 0; i0 < L.inner; i0 += MX_COLS) {
+                const size_t w = L.inner - i0 < MX_COLS ? L.inner - i0 : MX_COLS;
+                for (size_t j = 0; j < blen; j++)
+                    for (size_t c = 0; c < w; c++)
+                        t[c * blen + j] = src[base + j * L.inner + i0 + c];
+                mx_run(dst ? tq : NULL, scales ? scales + (o * nb + b) * L.inner + i0 : NULL,
+                       deq ? td : NULL, t, w, blen, f, r, stats);
+                for (size_t j = 0; j < blen; j++)
+                    for (size_t c = 0; c < w; c++) {
+                        const size_t at = base + j * L.inner + i0 + c;
+                        if (deq)
+                            deq[at] = td[c * blen + j];
+                        if (dst)
+                            dst[at] = tq[c * blen + j];
+                    }
+            }
+        }
+}
+
+void mx_quantize_layout(amp_fp8 *dst, uint8_t *scales, const float *src, struct mx_layout L,
+                        enum fp8_format f, enum mx_scale_rounding r, struct fp8_stats *stats)
+{
+    mx_run_layout(dst, scales, NULL, src, L, f, r, stats);
+}
+
+void mx_fake_quantize_layout(float *dst, const float *src, struct mx_layout L, enum fp8_format f,
+                             enum mx_scale_rounding r, struct fp8_stats *stats)
+{
+    mx_run_layout(NULL, NULL, dst, src, L, f, r, stats);
+}
+
+void mx_dequantize_layout(float *dst, const amp_fp8 *src, const uint8_t *scales,
+                          struct mx_layout L, enum fp8_format f)
+{
+    const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK;
+    for (size_t o = 0; o < L.outer; o++)
+        for (size_t l = 0; l < L.len; l++)
+            for (size_t i = 0; i < L.inner; i++) {
+                const size_t at = (o * L.len + l) * L.inner + i;
+                const float x = e8m0_to_f32(scales[(o * nb + l / MX_BLOCK) * L.inner + i]);
+                fp8_dequantize_array(dst + at, src + at, 1, x, f);
+            }
 }

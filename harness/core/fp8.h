@@ -116,6 +116,25 @@ void mx_dequantize(float *dst, const amp_fp8 *src, const uint8_t *scales, size_t
 void mx_fake_quantize(float *dst, const float *src, size_t rows, size_t k, enum fp8_format f,
                       enum mx_scale_rounding r, struct fp8_stats *stats); /* dst may equal src */
 
+/* MX blocks along any dimension of a tensor viewed as [outer, len, inner] (row-major): blocks of
+   MX_BLOCK along len at stride inner (the last one partial when len % 32 != 0), never crossing
+   an outer slice. inner = 1 are rows of len (mx_quantize's [rows, k] is { rows, k, 1 }); the
+   columns of a [r, c] matrix are { 1, r, c }; NCHW channel blocks are { n, c, h * w }. Block
+   (o, b, i), o < outer, b < ceil(len / 32), i < inner, holds the elements
+   (o * len + b * 32 + j) * inner + i, j < its length; the blocks go in that order (i fastest),
+   block (o, b, i)'s scale at scales[(o * nb + b) * inner + i], and the stats add each block's
+   in turn, so the result equals the blocks gathered one by one, each quantized as a row
+   (tests/test_fp8.c). The same rules as mx_quantize otherwise. */
+struct mx_layout {
+    size_t outer, len, inner;
+};
+void mx_quantize_layout(amp_fp8 *dst, uint8_t *scales, const float *src, struct mx_layout L,
+                        enum fp8_format f, enum mx_scale_rounding r, struct fp8_stats *stats);
+void mx_dequantize_layout(float *dst, const amp_fp8 *src, const uint8_t *scales,
+                          struct mx_layout L, enum fp8_format f);
+void mx_fake_quantize_layout(float *dst, const float *src, struct mx_layout L, enum fp8_format f,
+                             enum mx_scale_rounding r, struct fp8_stats *stats); /* dst may = src */
+
 #ifdef __cplusplus
 }
 #endif

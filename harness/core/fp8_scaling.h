@@ -22,7 +22,8 @@ enum fp8_scaling {
     FP8_SCALING_NONE,    /* not an FP8 recipe */
     FP8_SCALING_DELAYED, /* TE DelayedScaling: scale = max / max(amax history) / 2^margin */
     FP8_SCALING_CURRENT, /* per-tensor scale from this quantization's own amax */
-    FP8_SCALING_MX,      /* blocks of MX_BLOCK along a row, E8M0 power-of-two scales */
+    FP8_SCALING_MX,      /* blocks of MX_BLOCK along a dimension (the state's MX layout), E8M0
+                          * power-of-two scales */
 };
 
 /* Transformer Engine's default amax history length. */
@@ -36,7 +37,11 @@ struct fp8_tensor_state {
     /* Configuration. */
     int32_t format;      /* enum fp8_format */
     int32_t mx_rounding; /* MX: enum mx_scale_rounding */
-    uint32_t mx_row;     /* MX: the length of a row (blocks run along it) */
+    uint32_t mx_len;     /* MX layout: the tensor viewed as [outer, mx_len, mx_inner], blocks of
+                          * MX_BLOCK along mx_len at stride mx_inner (fp8.h's struct mx_layout);
+                          * 0: the whole tensor (mx_len = numel / mx_inner, outer 1), for a
+                          * dimension that is the batch */
+    uint32_t mx_inner;   /* MX layout: 1 for rows, more for columns and channel blocks */
     uint32_t history_len;/* delayed: the amax history's length (>= 1) */
     int32_t margin;      /* delayed: the scale leaves 2^margin of headroom (TE's default 0) */
     /* Delayed scaling's state. */
@@ -52,16 +57,29 @@ struct fp8_tensor_state {
 static inline struct fp8_tensor_state fp8_state_make(enum fp8_format format,
                                                      uint32_t history_len,
                                                      enum mx_scale_rounding mx_rounding,
-                                                     uint32_t mx_row)
+                                                     uint32_t mx_len)
 {
     struct fp8_tensor_state s;
     memset(&s, 0, sizeof s);
     s.format = format;
     s.mx_rounding = mx_rounding;
-    s.mx_row = mx_row;
+    s.mx_len = mx_len;
+    s.mx_inner = 1;
     s.history_len = history_len ? history_len : 1;
     s.scale = 1.0f;
     return s;
+}
+
+/* The MX layout a state gives a tensor of n elements: [n / (len * inner), len, inner], with len
+ * numel / inner where the state's mx_len is 0. */
+AMP_HOST_DEVICE static inline struct mx_layout fp8_mx_layout(const struct fp8_tensor_state *s,
+                                                             size_t n)
+{
+    struct mx_layout L;
+    L.inner = s->mx_inner ? s->mx_inner : 1;
+    L.len = s->mx_len ? s->mx_len : n / L.inner;
+    L.outer = L.len ? n / (L.len * L.inner) : 0;
+    return L;
 }
 
 AMP_HOST_DEVICE static inline float fp8_format_max(int32_t format)

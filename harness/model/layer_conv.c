@@ -72,9 +72,22 @@ static void conv_backward(const struct layer *l, const struct layer_call *c)
     s.n = c->n;
     struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
-    c->ops->conv2d_backward(c->ctx, &l->w[0].grad, l->nw > 1 ? &l->w[1].grad : NULL,
-                            dx.data ? &dx : NULL, &dy, &x, weights_used(&l->w[0]), c->workspace,
-                            &s, c->math);
+    struct amp_tensor *db = l->nw > 1 ? &l->w[1].grad : NULL;
+    if (!layer_fp8_split(l)) {
+        c->ops->conv2d_backward(c->ctx, &l->w[0].grad, db, dx.data ? &dx : NULL, &dy, &x,
+                                weights_used(&l->w[0]), c->workspace, &s, c->math);
+        return;
+    }
+    /* MX: the filter and bias gradients (reduced over samples and pixels) from dy and x blocked
+     * along each plane's pixels, the data gradient (reduced over output channels and taps) from
+     * dy in channel blocks and w blocked along c_out. */
+    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
+    struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
+    c->ops->conv2d_backward(c->ctx, &l->w[0].grad, db, NULL, &dyt, &xt, weights_used(&l->w[0]),
+                            c->workspace, &s, c->math);
+    if (dx.data)
+        c->ops->conv2d_backward(c->ctx, NULL, NULL, &dx, &dy, &x, weights_for_dgrad(&l->w[0]),
+                                c->workspace, &s, c->math);
 }
 
 const struct layer_ops layer_conv = {

@@ -1,5 +1,5 @@
-/* The fully connected layer: Linear(c*h*w of its flattened input -> width), with or without a
- * bias. */
+/* The fully connected layer: Linear(c*h*w of its flattened input -> width) with a bias (a spec
+ * asking for none is refused). */
 #include <math.h>
 
 #include "error.h"
@@ -10,6 +10,9 @@ static int linear_out(const struct layer_spec *s, uint32_t width, struct act_sha
 {
     if (width == 0)
         return amp_fail(AMP_EINPUT, "layer %s: a linear layer needs at least one output", s->name);
+    if (s->no_bias) /* the linear ops take a bias (backend.h); the forward and backward read it */
+        return amp_fail(AMP_EINPUT, "layer %s: a linear layer without a bias is not supported",
+                        s->name);
     (void)in;
     *out = (struct act_shape){ .c = width, .h = 1, .w = 1 };
     return AMP_OK;
@@ -21,8 +24,6 @@ static size_t linear_params(const struct layer_plan *l, struct param_spec out[LA
     const size_t fan_in = act_numel(l->in);
     const float bound = 1.0f / sqrtf((float)fan_in);
     out[0] = (struct param_spec){ "weight", l->width * fan_in, bound, 0.0f };
-    if (l->spec->no_bias)
-        return 1;
     out[1] = (struct param_spec){ "bias", l->width, bound, 0.0f };
     return 2;
 }
@@ -44,9 +45,22 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
-    c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy, &x,
-                            weights_used(&l->w[0]), c->n, (uint32_t)act_numel(l->p.in), l->p.width,
-                            c->math);
+    const uint32_t k = (uint32_t)act_numel(l->p.in);
+    if (!layer_fp8_split(l)) {
+        c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy,
+                                &x, weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
+        return;
+    }
+    /* MX: the weight and bias gradients (reduced over the batch) from dy and x blocked along
+     * the batch, the input gradient (reduced over the outputs) from dy blocked along its rows
+     * and w along its columns. */
+    struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
+    struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
+    c->ops->linear_backward(c->ctx, NULL, &l->w[0].grad, &l->w[1].grad, &dyt, &xt,
+                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
+    if (dx.data)
+        c->ops->linear_backward(c->ctx, &dx, NULL, NULL, &dy, &x, weights_for_dgrad(&l->w[0]),
+                                c->n, k, l->p.width, c->math);
 }
 
 const struct layer_ops layer_linear = {

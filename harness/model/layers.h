@@ -64,8 +64,11 @@ struct param_spec {
 };
 #define LAYER_MAX_PARAMS 2
 
-/* What an FP8 layer quantizes: its input, its weight and its output gradient. */
-enum { FP8_INPUT, FP8_WEIGHT, FP8_GRAD, FP8_NOPERANDS };
+/* What an FP8 layer quantizes: its input, its weight and its output gradient; under MX scaling
+ * also a second copy of each, blocked along the reduction of the other GEMM that reads it (the
+ * input and the output gradient for the weight gradient, the weight for the input gradient). */
+enum { FP8_INPUT, FP8_WEIGHT, FP8_GRAD, FP8_NOPERANDS,
+       FP8_INPUT_T = FP8_NOPERANDS, FP8_WEIGHT_T, FP8_GRAD_T, FP8_MX_OPERANDS };
 
 /* A parameter tensor of a built model, in every dtype it is kept in. */
 struct weights {
@@ -75,6 +78,8 @@ struct weights {
     struct amp_tensor copy;        /* the layer's low-precision copy (data NULL when unused) */
     struct amp_tensor quant;       /* FP8 recipes: the weight quantized (FP32 holding the
                                     * dequantized FP8 values) for this step (data NULL else) */
+    struct amp_tensor quant_t;     /* MX: its second copy, for the input gradient (data NULL
+                                    * else) */
     struct amp_tensor grad;        /* in the layer's dtype */
     struct amp_tensor master_grad; /* FP32, for the master (data NULL when grad is it) */
     struct amp_tensor velocity;    /* momentum, in the stored dtype */
@@ -98,9 +103,11 @@ struct layer {
     struct amp_tensor dx_cast;/* the input gradient in dtype, cast to *dx after (when x_cast) */
     /* FP8 layers (p.fp8): the quantized input and output gradient (FP32 holding dequantized FP8
      * values), and the scaling state of the input, the weight and the output gradient (views of
-     * the model's state tensors; fp8_history data NULL unless delayed scaling). */
-    struct amp_tensor x_q, dy_q;
-    struct amp_tensor fp8_state[FP8_NOPERANDS], fp8_history[FP8_NOPERANDS];
+     * the model's state tensors; fp8_history data NULL unless delayed scaling). MX scaling:
+     * x_qt and dy_qt, their copies for the weight gradient, and the states of the second
+     * copies (FP8_INPUT_T ..); data NULL otherwise. */
+    struct amp_tensor x_q, dy_q, x_qt, dy_qt;
+    struct amp_tensor fp8_state[FP8_MX_OPERANDS], fp8_history[FP8_MX_OPERANDS];
     struct amp_tensor *skip;  /* add: the skip layer's output */
     struct amp_tensor *dskip; /* add: where the skip gradient goes (its dy, or dskip_part) */
     /* A layer read by several sums their gradients: the reader that runs its backward first
@@ -199,6 +206,29 @@ static inline struct amp_tensor layer_input(const struct layer *l, uint32_t n)
 static inline struct amp_tensor layer_output_grad(const struct layer *l, uint32_t n)
 {
     return layer_view(l->dy_q.data ? &l->dy_q : l->dy, n, l->p.out);
+}
+
+/* MX scaling's second copies (docs/NUMERICS.md, "FP8 recipes"): whether the layer has them (its
+ * backward then runs the input and the weight gradient as two calls), the weight the input
+ * gradient reads and the input and output gradient the weight gradient reads. */
+static inline int layer_fp8_split(const struct layer *l)
+{
+    return l->dy_qt.data != NULL;
+}
+
+static inline const struct amp_tensor *weights_for_dgrad(const struct weights *w)
+{
+    return w->quant_t.data ? &w->quant_t : weights_used(w);
+}
+
+static inline struct amp_tensor layer_input_for_wgrad(const struct layer *l, uint32_t n)
+{
+    return l->x_qt.data ? layer_view(&l->x_qt, n, l->p.in) : layer_input(l, n);
+}
+
+static inline struct amp_tensor layer_output_grad_for_wgrad(const struct layer *l, uint32_t n)
+{
+    return l->dy_qt.data ? layer_view(&l->dy_qt, n, l->p.out) : layer_output_grad(l, n);
 }
 
 /* Where the backward pass writes the input gradient for n samples (NULL data when first). */

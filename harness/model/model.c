@@ -30,7 +30,7 @@ struct model {
     struct amp_tensor stats;   /* loss sum, correct count of the last loss evaluation */
     struct amp_tensor workspace; /* the conv ops' */
     struct amp_tensor grad_parts; /* the gradient parts summed at forks (layer dx_part/dskip_part) */
-    /* FP8 recipes: FP8_NOPERANDS quantized tensors per FP8 layer, their struct
+    /* FP8 recipes: the quantized tensors of the FP8 layers (fp8_quantizes), their struct
      * fp8_tensor_state array and (delayed scaling) their amax histories, and a host copy. */
     size_t nfp8;
     struct amp_tensor fp8_states, fp8_history;
@@ -115,6 +115,17 @@ static int lay_out(struct model *m)
     return AMP_OK;
 }
 
+/* Whether an FP8 layer quantizes tensor k (FP8_INPUT .. FP8_GRAD_T): its input, weight and
+ * output gradient, and under MX scaling a second copy of each, but for the network's first
+ * layer, which computes no input gradient, neither the copies of dy and w that only the input
+ * gradient reads (FP8_GRAD, FP8_WEIGHT_T). */
+static int fp8_quantizes(const struct model *m, const struct layer *l, int k)
+{
+    if (m->plan.fp8.scaling != FP8_SCALING_MX)
+        return k < FP8_NOPERANDS;
+    return !l->p.first || (k != FP8_GRAD && k != FP8_WEIGHT_T);
+}
+
 /* Each layer's output (own, or in place its input's) and its gradient. */
 static int alloc_outputs(struct model *m)
 {
@@ -127,8 +138,12 @@ static int alloc_outputs(struct model *m)
             rc = alloc_act(m, &l->x_cast, l->p.in, l->p.dtype, MEM_ACTIVATIONS);
         if (l->p.fp8 && rc == AMP_OK)
             rc = alloc_act(m, &l->x_q, l->p.in, AMP_F32, MEM_ACTIVATIONS);
-        if (l->p.fp8 && rc == AMP_OK)
+        if (l->p.fp8 && fp8_quantizes(m, l, FP8_GRAD) && rc == AMP_OK)
             rc = alloc_act(m, &l->dy_q, l->p.out, AMP_F32, MEM_ACTIVATION_GRADS);
+        if (l->p.fp8 && m->plan.fp8.scaling == FP8_SCALING_MX && rc == AMP_OK)
+            rc = alloc_act(m, &l->x_qt, l->p.in, AMP_F32, MEM_ACTIVATIONS);
+        if (l->p.fp8 && m->plan.fp8.scaling == FP8_SCALING_MX && rc == AMP_OK)
+            rc = alloc_act(m, &l->dy_qt, l->p.out, AMP_F32, MEM_ACTIVATION_GRADS);
         if (l->p.in_place || i + 1 == m->nlayers) {
             l->y = l->x;
             l->dy = l->p.first ? NULL : m->layers[l->p.input].dy;
@@ -209,12 +224,13 @@ static int alloc_bn_state(struct model *m, struct layer *l)
     return rc;
 }
 
-/* FP8 recipes: each FP8 layer's quantized weight, and the state (and delayed scaling's amax
- * history) of its input, weight and output gradient, as views of two shared tensors. */
+/* FP8 recipes: each FP8 layer's quantized weight (MX: and its second copy), and the state (and
+ * delayed scaling's amax history) of each quantized tensor, as views of two shared tensors. */
 static int alloc_fp8(struct model *m)
 {
     for (size_t i = 0; i < m->nlayers; i++)
-        m->nfp8 += m->layers[i].p.fp8 ? FP8_NOPERANDS : 0;
+        for (int k = 0; m->layers[i].p.fp8 && k < FP8_MX_OPERANDS; k++)
+            m->nfp8 += (size_t)fp8_quantizes(m, &m->layers[i], k);
     if (!m->nfp8)
         return AMP_OK;
     if (!m->be->ops->fp8_quantize)
@@ -235,7 +251,12 @@ static int alloc_fp8(struct model *m)
         if (!l->p.fp8)
             continue;
         rc = tensor_alloc(m->be, &l->w[0].quant, l->w[0].spec.numel, AMP_F32, MEM_WEIGHT_COPIES);
-        for (int k = 0; k < FP8_NOPERANDS; k++, next++) {
+        if (rc == AMP_OK && fp8_quantizes(m, l, FP8_WEIGHT_T))
+            rc = tensor_alloc(m->be, &l->w[0].quant_t, l->w[0].spec.numel, AMP_F32,
+                              MEM_WEIGHT_COPIES);
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, l, k))
+                continue;
             l->fp8_state[k] = (struct amp_tensor){
                 .data = (char *)m->fp8_states.data + next * sizeof(struct fp8_tensor_state),
                 .numel = words, .dtype = AMP_I32, .category = MEM_OPTIMIZER };
@@ -243,6 +264,7 @@ static int alloc_fp8(struct model *m)
                 l->fp8_history[k] = (struct amp_tensor){
                     .data = (char *)m->fp8_history.data + next * hist * sizeof(float),
                     .numel = hist, .dtype = AMP_F32, .category = MEM_OPTIMIZER };
+            next++;
         }
     }
     return rc;
@@ -457,9 +479,38 @@ static int init_bn_state(struct model *m)
     return AMP_OK;
 }
 
-/* Each quantized tensor's scaling state at its start (scale 1, an empty amax history). MX
- * blocks run along a weight's rows (its fan-in: the reduction of the forward GEMM) and along an
- * activation's or gradient's sample, in memory order. */
+/* The MX layout of each of a layer's quantized tensors: blocks along the reduction of the GEMM
+ * that reads it (docs/NUMERICS.md, "FP8 recipes"). Linear y[n, m] = x[n, k] w[m, k]^T: the
+ * forward's x and w along k (rows), the input gradient's dy along m (rows) and w along m
+ * (columns), the weight gradient's dy and x along n (columns: the batch, mx_len 0). Conv (NCHW):
+ * the forward's x in channel blocks (c_in at stride h * w) and w along its rows (c_in k k), the
+ * data gradient's dy in channel blocks and w along c_out (columns of [c_out, c_in k k]), the
+ * filter gradient's dy and x along each plane's pixels (rows of h * w). */
+static void fp8_layouts(const struct layer *l, uint32_t len[FP8_MX_OPERANDS],
+                        uint32_t inner[FP8_MX_OPERANDS])
+{
+    const uint32_t fan_in = (uint32_t)(l->w[0].spec.numel / l->p.width);
+    if (l->p.kind == &layer_conv) {
+        const uint32_t in_hw = l->p.in.h * l->p.in.w, out_hw = l->p.out.h * l->p.out.w;
+        len[FP8_INPUT] = l->p.in.c, inner[FP8_INPUT] = in_hw;
+        len[FP8_WEIGHT] = fan_in, inner[FP8_WEIGHT] = 1;
+        len[FP8_GRAD] = l->p.out.c, inner[FP8_GRAD] = out_hw;
+        len[FP8_INPUT_T] = in_hw, inner[FP8_INPUT_T] = 1;
+        len[FP8_WEIGHT_T] = l->p.width, inner[FP8_WEIGHT_T] = fan_in;
+        len[FP8_GRAD_T] = out_hw, inner[FP8_GRAD_T] = 1;
+        return;
+    }
+    const uint32_t k = (uint32_t)act_numel(l->p.in), m = (uint32_t)act_numel(l->p.out);
+    len[FP8_INPUT] = k, inner[FP8_INPUT] = 1;
+    len[FP8_WEIGHT] = k, inner[FP8_WEIGHT] = 1;
+    len[FP8_GRAD] = m, inner[FP8_GRAD] = 1;
+    len[FP8_INPUT_T] = 0, inner[FP8_INPUT_T] = k;
+    len[FP8_WEIGHT_T] = m, inner[FP8_WEIGHT_T] = k;
+    len[FP8_GRAD_T] = 0, inner[FP8_GRAD_T] = m;
+}
+
+/* Each quantized tensor's scaling state at its start (scale 1, an empty amax history), with its
+ * MX layout (fp8_layouts; unused by per-tensor scaling). */
 static int init_fp8(struct model *m)
 {
     if (!m->nfp8)
@@ -470,14 +521,17 @@ static int init_fp8(struct model *m)
         const struct layer *l = &m->layers[i];
         if (!l->p.fp8)
             continue;
-        const uint32_t rows[FP8_NOPERANDS] = {
-            [FP8_INPUT] = (uint32_t)act_numel(l->p.in),
-            [FP8_WEIGHT] = (uint32_t)(l->w[0].spec.numel / l->p.width),
-            [FP8_GRAD] = (uint32_t)act_numel(l->p.out),
-        };
-        for (int k = 0; k < FP8_NOPERANDS; k++)
-            m->fp8_host[next++] = fp8_state_make(k == FP8_GRAD ? f->backward : f->forward,
-                                                 f->amax_history, f->mx_rounding, rows[k]);
+        uint32_t len[FP8_MX_OPERANDS], inner[FP8_MX_OPERANDS];
+        fp8_layouts(l, len, inner);
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, l, k))
+                continue;
+            const int grad = k == FP8_GRAD || k == FP8_GRAD_T;
+            struct fp8_tensor_state s = fp8_state_make(grad ? f->backward : f->forward,
+                                                       f->amax_history, f->mx_rounding, len[k]);
+            s.mx_inner = inner[k];
+            m->fp8_host[next++] = s;
+        }
     }
     const struct backend_ops *ops = m->be->ops;
     if (m->fp8_history.data)
@@ -578,20 +632,34 @@ static void quantize(const struct layer *l, int k, struct amp_tensor *dst,
                          train);
 }
 
-/* An FP8 layer's input and weight quantized for its forward (and kept for its backward). */
+/* An FP8 layer's input and weight quantized for its forward (and kept for its backward); under
+ * MX scaling, in a training step, also their second copies for the backward (while the input is
+ * surely intact). */
 static void quantize_operands(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor xq = layer_view(&l->x_q, c->n, l->p.in), x = layer_view(l->x, c->n, l->p.in);
     quantize(l, FP8_INPUT, &xq, &x, c, c->train);
     quantize(l, FP8_WEIGHT, &l->w[0].quant, &l->w[0].param, c, c->train);
+    if (!layer_fp8_split(l) || !c->train)
+        return;
+    struct amp_tensor xqt = layer_view(&l->x_qt, c->n, l->p.in);
+    quantize(l, FP8_INPUT_T, &xqt, &x, c, 1);
+    if (l->w[0].quant_t.data)
+        quantize(l, FP8_WEIGHT_T, &l->w[0].quant_t, &l->w[0].param, c, 1);
 }
 
-/* An FP8 layer's output gradient quantized for its backward. */
+/* An FP8 layer's output gradient quantized for its backward (MX: both copies, the first only
+ * where the layer computes its input gradient). */
 static void quantize_grad(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor dyq = layer_view(&l->dy_q, c->n, l->p.out),
                       dy = layer_view(l->dy, c->n, l->p.out);
-    quantize(l, FP8_GRAD, &dyq, &dy, c, 1);
+    if (l->dy_q.data)
+        quantize(l, FP8_GRAD, &dyq, &dy, c, 1);
+    if (!layer_fp8_split(l))
+        return;
+    struct amp_tensor dyqt = layer_view(&l->dy_qt, c->n, l->p.out);
+    quantize(l, FP8_GRAD_T, &dyqt, &dy, c, 1);
 }
 
 static void forward(struct model *m, const struct layer_call *c)
@@ -913,15 +981,24 @@ int model_fp8_read(struct model *m, struct model_fp8 *out)
         return AMP_OK;
     int rc = m->be->ops->download(m->be->ctx, m->fp8_host, m->fp8_states.data,
                                   m->nfp8 * sizeof *m->fp8_host);
-    static const char *const what[FP8_NOPERANDS] = { "input", "weight", "grad" };
+    /* MX's second copies by their blocks: a linear layer's columns, a conv's weight columns and
+     * its activations' plane pixels. */
+    static const char *const what[FP8_MX_OPERANDS] = { "input", "weight", "grad", "input.cols",
+                                                       "weight.cols", "grad.cols" };
+    static const char *const conv_what[FP8_MX_OPERANDS] = { "input", "weight", "grad",
+                                                            "input.pixels", "weight.cols",
+                                                            "grad.pixels" };
     size_t next = 0;
     for (size_t i = 0; i < m->nlayers && rc == AMP_OK; i++) {
         if (!m->layers[i].p.fp8)
             continue;
-        for (int k = 0; k < FP8_NOPERANDS; k++, next++) {
-            struct model_fp8 *o = &out[next];
-            snprintf(o->name, sizeof o->name, "%s.%s", m->layers[i].p.spec->name, what[k]);
-            o->state = m->fp8_host[next];
+        const char *const *names = m->layers[i].p.kind == &layer_conv ? conv_what : what;
+        for (int k = 0; k < FP8_MX_OPERANDS; k++) {
+            if (!fp8_quantizes(m, &m->layers[i], k))
+                continue;
+            struct model_fp8 *o = &out[next++];
+            snprintf(o->name, sizeof o->name, "%s.%s", m->layers[i].p.spec->name, names[k]);
+            o->state = m->fp8_host[next - 1];
         }
     }
     return rc;

@@ -116,8 +116,10 @@ void model_buffer(const struct model *m, size_t i, struct model_param *out);
 const struct amp_tensor *model_logits(const struct model *m);
 const struct model_shape *model_shape_of(const struct model *m);
 /* FP8 recipes: a quantized tensor ("conv.input", "conv.weight", "conv.grad": an FP8 layer's
- * input, weight and output gradient) and its scaling state after the last training step (what
- * its quantization did: scale, amax, saturated and underflowed elements, SQNR sums). */
+ * input, weight and output gradient; under MX scaling also their second copies, "fc.input.cols",
+ * "fc.weight.cols", "fc.grad.cols" or a conv's "conv.input.pixels", "conv.weight.cols",
+ * "conv.grad.pixels") and its scaling state after the last training step (what its quantization
+ * did: scale, amax, saturated and underflowed elements, SQNR sums; its MX layout). */
 struct model_fp8 {
     char name[56];
     struct fp8_tensor_state state;

@@ -85,6 +85,8 @@ static const struct layer_spec deep_layers[] = {
  * 0.57 pp): one seed's difference from fp32 would carry about 0.8 pp of noise against the 1 pp
  * tolerance, so verify trains 3 seeds and pairs them (docs/VERIFICATION.md). */
 #define LENET5_PROTOCOL .verify_seeds = 3
+/* deep needs none: after 5 epochs fp32 reads 90.32%, 90.82% and 90.56% on seeds 1-3 (std 0.25
+ * pp), one seed's difference carrying about 0.35 pp of noise (docs/VERIFICATION.md). */
 
 static const struct net_preset presets[] = {
     PRESET("seed", "conv3x3 (--channels) + ReLU + one linear layer: the default",

@@ -37,7 +37,7 @@ struct layer_spec {
     const char *name;   /* unique in the preset; its parameters are "<name>.weight", "<name>.bias" */
     uint32_t width;     /* output channels (conv) or features (linear), or WIDTH_* */
     uint8_t kernel, stride, pad; /* conv geometry (square kernel) */
-    uint8_t no_bias;    /* conv and linear: no bias parameter */
+    uint8_t no_bias;    /* conv: no bias parameter (a linear layer refuses it) */
     uint8_t init;       /* enum layer_init */
     const char *input;  /* the layer whose output it reads; NULL: the one before it */
     const char *skip;   /* add: the layer whose output it adds */

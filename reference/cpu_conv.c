@@ -58,18 +58,33 @@ static inline void copy_row_exact(float *restrict dst, const float *restrict src
     memcpy(dst, src, (size_t)w * sizeof *dst);
 }
 
-/* Per-thread scratch: `planes` padded planes, then one flat grid, then one h x w plane used to
- * widen inputs and round outputs. */
+/* Per-thread scratch: `planes` padded planes, then one flat grid (two where has_grid2), then one
+ * h x w plane used to widen inputs and round outputs. */
 struct scratch {
     float *planes;
-    float *grid;
+    float *grid, *grid2; /* (grid2: only where has_grid2) */
     float *flat;
 };
 
-static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+/* Whether the threads' scratch has a second flat grid: convolutions of more than one input
+ * channel, whose forward (and data gradient) run two output channels per pass. */
+static int has_grid2(const struct conv_shape *s)
+{
+    return s->c_in > 1;
+}
+
+/* Floats of a thread's padded planes: one per channel, or the three shifted planes of a single
+ * input plane (shift_planes), whichever is more. */
+static size_t planes_floats(const struct conv_shape *s, const struct grid *g)
 {
     const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
-    return channels * g->plane + (size_t)g->q + (size_t)g->h * g->w;
+    const size_t padded = channels * g->plane, shifted = 3 * (size_t)(g->h + 2) * g->w;
+    return padded > shifted ? padded : shifted;
+}
+
+static size_t per_thread_floats(const struct conv_shape *s, const struct grid *g)
+{
+    return planes_floats(s, g) + (size_t)(has_grid2(s) ? 2 : 1) * g->q + (size_t)g->h * g->w;
 }
 
 /* The shapes this file's path runs: 3x3 / stride 1 / padding 1 (the padded grid pads by one on
@@ -125,10 +140,12 @@ size_t cpu_conv2d_workspace(void *ctx, const struct conv_shape *s, enum amp_dtyp
 static struct scratch thread_scratch(const struct amp_tensor *ws, const struct conv_shape *s,
                                      const struct grid *g)
 {
-    const size_t channels = s->c_in > s->c_out ? s->c_in : s->c_out;
+    const size_t planes = planes_floats(s, g);
     float *base = (float *)ws->data + (size_t)omp_get_thread_num() * per_thread_floats(s, g);
-    return (struct scratch){ .planes = base, .grid = base + channels * g->plane,
-                             .flat = base + channels * g->plane + g->q };
+    const size_t grids = (size_t)(has_grid2(s) ? 2 : 1) * g->q;
+    return (struct scratch){ .planes = base, .grid = base + planes,
+                             .grid2 = has_grid2(s) ? base + planes + g->q : NULL,
+                             .flat = base + planes + grids };
 }
 
 static float *batch_planes(const struct amp_tensor *ws, const struct conv_shape *s,
@@ -178,42 +195,101 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     }
 }
 
-/* dst[h][x] = plane_taps' sum at grid point (h, x) (+ bias when add_bias; nothing at all
- * otherwise), for the valid columns only: plane_taps then store_grid of one input plane, with
- * the same arithmetic (the nine-term sum, then one addition), without the flat grid. */
-static void taps_rows(float *restrict dst, const float *restrict xp, const float *w9, float bias,
-                      int add_bias, const struct grid *g)
+/* plane_taps for two filters at once, into acc and acc2 (the input's loads shared; each sum is
+ * plane_taps' own). */
+static void plane_taps2(float *restrict acc, float *restrict acc2, const float *restrict xp,
+                        const float *w9, const float *v9, const struct grid *g, int accumulate)
 {
-    const int S = g->stride, W = g->w;
+    const int S = g->stride;
     const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
                 w6 = w9[6], w7 = w9[7], w8 = w9[8];
-    for (int h = 0; h < g->h; h++) {
-        const float *r0 = xp + (size_t)h * S, *r1 = r0 + S, *r2 = r0 + 2 * S;
-        float *d = dst + (size_t)h * W;
-        if (add_bias) {
+    const float v0 = v9[0], v1 = v9[1], v2 = v9[2], v3 = v9[3], v4 = v9[4], v5 = v9[5],
+                v6 = v9[6], v7 = v9[7], v8 = v9[8];
+    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
 #pragma omp simd
-            for (int q = 0; q < W; q++) {
-                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
-                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
-                          w8 * r2[q + 2];
-                d[q] = v + bias;
-            }
-        } else {
-#pragma omp simd
-            for (int q = 0; q < W; q++) {
-                float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] +
-                          w4 * r1[q + 1] + w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] +
-                          w8 * r2[q + 2];
-                d[q] = v;
-            }
-        }
+    for (int q = 0; q < g->q; q++) {
+        const float x0 = r0[q], x1 = r0[q + 1], x2 = r0[q + 2], x3 = r1[q], x4 = r1[q + 1],
+                    x5 = r1[q + 2], x6 = r2[q], x7 = r2[q + 1], x8 = r2[q + 2];
+        float a = w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4 + w5 * x5 + w6 * x6 + w7 * x7 +
+                  w8 * x8;
+        float b = v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6 + v7 * x7 +
+                  v8 * x8;
+        acc[q] = accumulate ? acc[q] + a : a;
+        acc2[q] = accumulate ? acc2[q] + b : b;
     }
 }
 
+/* The three column shifts of an h x w plane, each (h + 2) x w with a zero row above and below:
+ * sh[kx][r * w + x] = src[r - 1][x + kx - 1], zero outside the plane. Tap (ky, kx) of output
+ * (y, x) is then sh[kx][(y + ky) * w + x]: over the flat h x w output plane the nine taps are
+ * nine unit-stride streams, and the plane runs in full vectors (28 x 28 = 49 of 16). The
+ * values are the padded grid's (its zeros are +0 too), so the sums are plane_taps' own. */
+static void shift_planes(float *restrict sh, const float *restrict src, const struct grid *g)
+{
+    const int H = g->h, W = g->w;
+    const size_t len = (size_t)(H + 2) * W;
+    float *L = sh, *C = sh + len, *R = sh + 2 * len;
+    for (int k = 0; k < 3; k++) {
+        memset(sh + k * len, 0, (size_t)W * sizeof *sh);
+        memset(sh + k * len + (size_t)(H + 1) * W, 0, (size_t)W * sizeof *sh);
+    }
+    for (int y = 0; y < H; y++) {
+        const float *s = src + (size_t)y * W;
+        float *l = L + (size_t)(y + 1) * W, *c = C + (size_t)(y + 1) * W,
+              *r = R + (size_t)(y + 1) * W;
+        copy_row_exact(c, s, W);
+        l[0] = 0.0f;
+        if (W > 1) {
+            copy_row_exact(l + 1, s, W - 1);
+            copy_row_exact(r, s + 1, W - 1);
+        }
+        r[W - 1] = 0.0f;
+    }
+}
+
+/* dst[p] = the nine taps' sum at output p of the flat h x w plane, in plane_taps' order (+ bias
+ * when add_bias; nothing at all otherwise), from shift_planes' sh; relu (FP32 dst): then
+ * max(dst, 0), as the relu op. */
+static void taps_flat(float *restrict dst, const float *restrict sh, const float *w9, float bias,
+                      int add_bias, int relu, const struct grid *g)
+{
+    const size_t W = (size_t)g->w, HW = (size_t)g->h * W, len = HW + 2 * W;
+    const float *L = sh, *C = sh + len, *R = sh + 2 * len;
+    const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
+                w6 = w9[6], w7 = w9[7], w8 = w9[8];
+#define TAPS_AT(T, p)                                                                             \
+    (w0 * T(L + (p)) + w1 * T(C + (p)) + w2 * T(R + (p)) + w3 * T(L + (p) + W) +                  \
+     w4 * T(C + (p) + W) + w5 * T(R + (p) + W) + w6 * T(L + (p) + 2 * W) +                       \
+     w7 * T(C + (p) + 2 * W) + w8 * T(R + (p) + 2 * W))
+#define VLOAD(q) (*(const vn *)(q))
+#define SLOAD(q) (*(q))
+    size_t p = 0;
+    if (add_bias) {
+        for (; p + VN <= HW; p += VN) {
+            const vn v = TAPS_AT(VLOAD, p);
+            *(vn *)(dst + p) = v + bias;
+        }
+        for (; p < HW; p++) {
+            const float v = TAPS_AT(SLOAD, p);
+            dst[p] = v + bias;
+        }
+    } else {
+        for (; p + VN <= HW; p += VN)
+            *(vn *)(dst + p) = TAPS_AT(VLOAD, p);
+        for (; p < HW; p++)
+            dst[p] = TAPS_AT(SLOAD, p);
+    }
+#undef TAPS_AT
+#undef VLOAD
+#undef SLOAD
+    if (relu) /* (the plane is in L1) */
+        cpu_relu_f32_rows(dst, HW);
+}
+
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
- * the plane of `out` at `offset`, rounded to out's dtype. */
+ * the plane of `out` at `offset`, rounded to out's dtype; relu (FP32 out only): then max(, 0). */
 static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
-                       int add_bias, const struct grid *g, float *flat,
+                       int add_bias, int relu, const struct grid *g, float *flat,
                        struct lowp_counts *counts)
 {
     float *dst = out->dtype == AMP_F32 ? (float *)out->data + offset : flat;
@@ -222,6 +298,8 @@ static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, 
             copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
         else
             copy_row_exact(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w);
+    if (relu) /* (FP32 out only; the plane is in L1) */
+        cpu_relu_f32_rows(dst, (size_t)g->h * g->w);
     if (dst == flat)
         cpu_store(out, offset, flat, (size_t)g->h * g->w, counts);
 }
@@ -245,10 +323,11 @@ enum bias_mode { BIAS_TENSOR, BIAS_NONE, BIAS_PLUS_ZERO };
 
 /* out[n, o] = bias[o] + sum_i conv3x3(in[n, i], taps(o, i)), o < nout, i < nin. The forward
  * pass (in = inp, taps = weight[o, i]) and the data gradient (in = dout, taps = weight[i, o]
- * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode. */
+ * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode;
+ * relu (FP32 out only): the forward's fused ReLU, on each plane as it is stored. */
 static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *in,
                       const struct amp_tensor *weight, const struct amp_tensor *bias,
-                      enum bias_mode mode, int nin, int nout, int transposed,
+                      enum bias_mode mode, int nin, int nout, int transposed, int relu,
                       const struct amp_tensor *ws, const struct conv_shape *s,
                       enum amp_math math)
 {
@@ -257,6 +336,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     const size_t HW = (size_t)g.h * g.w;
     const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
     const size_t work = (size_t)N * nin * nout * HW * 9;
+    const int pairs = has_grid2(s); /* (the scratch's second grid) */
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
@@ -266,15 +346,15 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
         for (int n = 0; n < N; n++) {
             if (nin == 1) { /* one input plane: the taps' sums straight into the output rows */
                 const size_t off = (size_t)n * HW;
-                pad_plane(sc.planes, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
+                shift_planes(sc.planes, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
                 for (int o = 0; o < nout; o++) {
                     float w9[9];
                     load_taps(w9, weight, (size_t)o * 9, tf32_w, transposed);
                     const size_t at = ((size_t)n * nout + o) * HW;
                     float *dst = out->dtype == AMP_F32 ? (float *)out->data + at : sc.flat;
-                    taps_rows(dst, sc.planes, w9,
+                    taps_flat(dst, sc.planes, w9,
                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                              mode != BIAS_NONE, &g);
+                              mode != BIAS_NONE, relu, &g);
                     if (dst == sc.flat)
                         cpu_store(out, at, sc.flat, HW, &counts);
                     rounded += HW;
@@ -286,6 +366,27 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 pad_plane(sc.planes + i * g.plane, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
             }
             for (int o = 0; o < nout; o++) {
+                if (pairs && o + 1 < nout) { /* two output channels per pass over the planes */
+                    for (int i = 0; i < nin; i++) {
+                        float w9[9], v9[9];
+                        const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;
+                        load_taps(w9, weight, tap * 9, tf32_w, transposed);
+                        load_taps(v9, weight, (tap + (transposed ? 1 : (size_t)nin)) * 9, tf32_w,
+                                  transposed);
+                        plane_taps2(sc.grid, sc.grid2, sc.planes + i * g.plane, w9, v9, &g,
+                                    i > 0);
+                    }
+                    store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
+                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                               mode != BIAS_NONE, relu, &g, sc.flat, &counts);
+                    rounded += HW;
+                    o++;
+                    store_grid(out, ((size_t)n * nout + o) * HW, sc.grid2,
+                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
+                               mode != BIAS_NONE, relu, &g, sc.flat, &counts);
+                    rounded += HW;
+                    continue;
+                }
                 for (int i = 0; i < nin; i++) {
                     float w9[9];
                     const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;
@@ -294,12 +395,50 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 }
                 store_grid(out, ((size_t)n * nout + o) * HW, sc.grid,
                            mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                           mode != BIAS_NONE, &g, sc.flat, &counts);
+                           mode != BIAS_NONE, relu, &g, sc.flat, &counts);
                 rounded += HW;
             }
         }
         cpu_count(c, out, rounded, &counts);
     }
+}
+
+/* Asks for the cache lines of t's elements [at, at + len) (planes of one channel of dout are
+ * CO planes apart, too far apart for the hardware prefetchers). */
+static inline void prefetch_plane(const struct amp_tensor *t, size_t at, size_t len)
+{
+    const size_t bytes = dtype_size(t->dtype);
+    const char *p = (const char *)t->data + at * bytes;
+    for (size_t i = 0; i < len * bytes; i += 64)
+        __builtin_prefetch(p + i);
+}
+
+/* The bias gradient: a plain FP32 reduction of dout's planes of one channel, in vectors of 16
+ * lanes (lane l: the chain over the planes, in order, of their elements i = l mod 16 before
+ * the last HW % 16), the scalar chain over the last HW % 16, then simd.h's vf_sum of the lanes
+ * plus that chain. The 16 lanes are halves in registers of the machine's width (the same
+ * chains). */
+struct bias_sum {
+    vn acc[VF_LANES / VN];
+    float tail;
+};
+
+static inline void bias_sum_add(struct bias_sum *b, const float *gn, size_t HW)
+{
+    size_t i = 0;
+    for (; i + VF_LANES <= HW; i += VF_LANES)
+        for (int j = 0; j < VF_LANES / VN; j++)
+            b->acc[j] += *(const vn *)(gn + i + j * VN);
+    for (; i < HW; i++)
+        b->tail += gn[i];
+}
+
+static inline float bias_sum_total(const struct bias_sum *b)
+{
+    float lanes[VF_LANES];
+    for (int j = 0; j < VF_LANES / VN; j++)
+        *(vn *)(lanes + j * VN) = b->acc[j];
+    return vf_sum(vf_load(lanes)) + b->tail;
 }
 
 /* dweight[co, ci, ky, kx] = sum_{n, h, w} dout[n, co, h, w] * inp[n, ci, h+ky-1, w+kx-1];
@@ -325,58 +464,94 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         for (int i = 0; i < N * CI; i++)
             pad_plane(xpad + (size_t)i * g.plane,
                       plane_f32(inp, (size_t)i * HW, &g, tf32_x, sc.flat), &g);
-        /* dout on the flat grid; its two padding columns per row stay zero. */
-        memset(sc.grid, 0, (size_t)g.q * sizeof *sc.grid);
+        /* dout on two flat grids (a pair's channels: the second in the planes' room, unused
+         * here, at least one padded plane of more than q floats); their two padding columns
+         * per row stay zero. */
+        float *const grids[2] = { sc.grid, sc.planes };
+        memset(grids[0], 0, (size_t)g.q * sizeof *sc.grid);
+        memset(grids[1], 0, (size_t)g.q * sizeof *sc.grid);
+        /* Output channels in pairs (the last one alone when CO is odd): a pair's two passes
+         * share the input's loads; each tap's sum keeps its own chain. */
+        const int pairs = (CO + 1) / 2;
 #pragma omp for collapse(2) schedule(static)
-        for (int co = 0; co < CO; co++) {
+        for (int cp = 0; cp < pairs; cp++) {
             for (int ci = 0; ci < CI; ci++) {
+                const int co = 2 * cp, two = co + 1 < CO;
                 float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+                float b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0, b8 = 0;
+                /* The bias gradient rides along with ci 0's pass over dout (bias_sum). */
+                const int with_bias = dbias && ci == 0;
+                struct bias_sum bs[2] = { { { { 0 } }, 0.0f }, { { { 0 } }, 0.0f } };
                 for (int n = 0; n < N; n++) {
-                    const float *gn =
-                        plane_f32(dout, ((size_t)n * CO + co) * HW, &g, tf32_g, sc.flat);
-                    for (int h = 0; h < g.h; h++)
-                        copy_row(sc.grid + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
                     const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
-                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S, *gq = sc.grid;
+                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
+                    for (int k = 0; k <= two; k++) {
+                        const size_t at = ((size_t)n * CO + co + k) * HW;
+                        if (n + 1 < N) /* the next plane of this channel, CO planes on */
+                            prefetch_plane(dout, at + CO * HW, HW);
+                        const float *gn = plane_f32(dout, at, &g, tf32_g, sc.flat);
+                        if (with_bias) /* (never TF32-rounded: FP32 dout as it is) */
+                            bias_sum_add(&bs[k], dout->dtype == AMP_F32
+                                                     ? (const float *)dout->data + at
+                                                     : gn, HW);
+                        float *gk = grids[k];
+                        for (int h = 0; h < g.h; h++)
+                            copy_row(gk + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
+                    }
+                    const float *gq = grids[0], *gq2 = grids[1];
+                    if (!two) {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
+                        for (int q = 0; q < g.q; q++) {
+                            const float d = gq[q];
+                            a0 += d * r0[q];
+                            a1 += d * r0[q + 1];
+                            a2 += d * r0[q + 2];
+                            a3 += d * r1[q];
+                            a4 += d * r1[q + 1];
+                            a5 += d * r1[q + 2];
+                            a6 += d * r2[q];
+                            a7 += d * r2[q + 1];
+                            a8 += d * r2[q + 2];
+                        }
+                        continue;
+                    }
+#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8, b0, b1, b2, b3, b4, b5, b6, b7, b8)
                     for (int q = 0; q < g.q; q++) {
-                        const float d = gq[q];
-                        a0 += d * r0[q];
-                        a1 += d * r0[q + 1];
-                        a2 += d * r0[q + 2];
-                        a3 += d * r1[q];
-                        a4 += d * r1[q + 1];
-                        a5 += d * r1[q + 2];
-                        a6 += d * r2[q];
-                        a7 += d * r2[q + 1];
-                        a8 += d * r2[q + 2];
+                        const float d = gq[q], e = gq2[q];
+                        const float x0 = r0[q], x1 = r0[q + 1], x2 = r0[q + 2], x3 = r1[q],
+                                    x4 = r1[q + 1], x5 = r1[q + 2], x6 = r2[q], x7 = r2[q + 1],
+                                    x8 = r2[q + 2];
+                        a0 += d * x0;
+                        a1 += d * x1;
+                        a2 += d * x2;
+                        a3 += d * x3;
+                        a4 += d * x4;
+                        a5 += d * x5;
+                        a6 += d * x6;
+                        a7 += d * x7;
+                        a8 += d * x8;
+                        b0 += e * x0;
+                        b1 += e * x1;
+                        b2 += e * x2;
+                        b3 += e * x3;
+                        b4 += e * x4;
+                        b5 += e * x5;
+                        b6 += e * x6;
+                        b7 += e * x7;
+                        b8 += e * x8;
                     }
                 }
-                const float taps[9] = { a0, a1, a2, a3, a4, a5, a6, a7, a8 };
-                cpu_store(dweight, ((size_t)co * CI + ci) * 9, taps, 9, &wcounts);
-                wrounded += 9;
+                const float taps[2][9] = { { a0, a1, a2, a3, a4, a5, a6, a7, a8 },
+                                           { b0, b1, b2, b3, b4, b5, b6, b7, b8 } };
+                for (int k = 0; k <= two; k++) {
+                    cpu_store(dweight, ((size_t)(co + k) * CI + ci) * 9, taps[k], 9, &wcounts);
+                    wrounded += 9;
+                    if (with_bias) {
+                        cpu_set(dbias, (size_t)(co + k), bias_sum_total(&bs[k]), &bcounts);
+                        brounded++;
+                    }
+                }
             }
-        }
-        /* The bias gradient is a plain FP32 reduction of dout (never TF32-rounded), in vectors. */
-#pragma omp for schedule(static)
-        for (int co = 0; co < (dbias ? CO : 0); co++) {
-            /* (16 lane sums, as halves in registers of the machine's width: the same chains) */
-            vn acc[VF_LANES / VN] = { { 0 } };
-            float tail = 0.0f;
-            for (int n = 0; n < N; n++) {
-                const float *gn = plane_f32(dout, ((size_t)n * CO + co) * HW, &g, 0, sc.flat);
-                size_t i = 0;
-                for (; i + VF_LANES <= HW; i += VF_LANES)
-                    for (int j = 0; j < VF_LANES / VN; j++)
-                        acc[j] += *(const vn *)(gn + i + j * VN);
-                for (; i < HW; i++)
-                    tail += gn[i];
-            }
-            float lanes[VF_LANES];
-            for (int j = 0; j < VF_LANES / VN; j++)
-                *(vn *)(lanes + j * VN) = acc[j];
-            cpu_set(dbias, (size_t)co, vf_sum(vf_load(lanes)) + tail, &bcounts);
-            brounded++;
         }
         cpu_count(c, dweight, wrounded, &wcounts);
         if (dbias)
@@ -389,12 +564,15 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         struct amp_tensor *workspace, const struct conv_shape *s,
                         enum amp_math math, int relu)
 {
+    /* The ReLU after the rounding and its counts, the relu op's bits: in the epilogues, on each
+     * plane or piece while it is in cache, where the output is FP32; else a pass after. */
+    const int fused = relu && out->dtype == AMP_F32;
     if (!is_3x3_same(s))
-        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math);
+        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math, fused);
     else
         correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
-                  (int)s->c_out, 0, workspace, s, math);
-    if (relu) /* after the rounding and its counts, the relu op's bits */
+                  (int)s->c_out, 0, fused, workspace, s, math);
+    if (relu && !fused)
         cpu_relu_forward(ctx, out, out);
 }
 
@@ -413,5 +591,5 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
         conv_backward_filter(ctx, dweight, dbias, dout, inp, workspace, s, math);
     if (dinp) /* the full correlation of dout with the rotated, transposed filters */
         correlate(ctx, dinp, dout, weight, NULL, BIAS_PLUS_ZERO, (int)s->c_out, (int)s->c_in, 1,
-                  workspace, s, math);
+                  0, workspace, s, math);
 }

@@ -231,7 +231,7 @@ kernel_mr(size_t K, const float *restrict a, const float *restrict b, size_t ldb
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
-/* kernel_mr with MR rows, or MR4 (output channels a multiple of 4 but not of MR: no zero rows). */
+/* kernel_mr with MR rows (the strided data gradient). */
 static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
                                                    const float *restrict b, size_t ldb,
                                                    float *restrict acc, size_t ldc, int load)
@@ -239,60 +239,100 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
     kernel_mr(K, a, b, ldb, acc, ldc, load, MR);
 }
 
-static __attribute__((noinline)) void micro_kernel4(size_t K, const float *restrict a,
-                                                    const float *restrict b, size_t ldb,
-                                                    float *restrict acc, size_t ldc, int load)
-{
-    kernel_mr(K, a, b, ldb, acc, ldc, load, MR4);
-}
 
-/* micro_kernel with row k of B at b + off[k] (a stride-1 convolution's shifted input rows, read
- * in place: off[k] the tap's offset in the padded input). */
+/* Panels side by side per micro-kernel call where 32 vector registers hold their accumulators
+ * (AVX-512: up to 4 x MR): more independent chains than a single MR x NR tile's 6 (or 4), which
+ * would leave the FMA units waiting on each chain's latency. Each output keeps its own chain
+ * (the same terms in the same order): the grouping of panels changes no bit. */
+#if VN == 16
+#define NPMAX 4
+#else
+#define NPMAX 1
+#endif
+
+/* kernel_mr over np panels: panel p's B columns at b + p * NR, its sums at acc + p * NR; row k
+ * of B at b + k * ldb, or (off not NULL: a stride-1 convolution's shifted input rows, read in
+ * place) at b + off[k], off[k] the tap's offset in the padded input. Output channels in tiles
+ * of mr rows: MR, or MR4 (a multiple of 4 but not of MR: no zero rows). */
 static inline __attribute__((always_inline)) void
-kernel_off_mr(size_t K, const float *restrict a, const float *restrict b,
-              const size_t *restrict off, float *restrict acc, size_t ldc, const int mr)
+kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
+          const size_t *restrict off, float *restrict acc, size_t ldc, int load, const int mr,
+          const int np)
 {
-    vn c[MR][NV];
+    vn c[MR][NPMAX][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            c[i][v] = mzero;
-#pragma GCC unroll 2
-    for (size_t k = 0; k < K; k++) {
-        vn bv[NV];
-        const float *bk = b + off[k];
+        for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            bv[v] = *(const vn *)(bk + v * VN);
+            for (int v = 0; v < NV; v++)
+                c[i][p][v] = load ? *(const vn *)(acc + i * ldc + p * NR + v * VN) : mzero;
+    for (size_t k = 0; k < K; k++) {
+        vn bv[NPMAX][NV];
+        const float *bk = off ? b + off[k] : b + k * ldb;
+#pragma GCC unroll 4
+        for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                bv[p][v] = *(const vn *)(bk + p * NR + v * VN);
         const float *ak = a + k * mr;
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             const float ai = ak[i];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                c[i][v] += ai * bv[v];
+            for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    c[i][p][v] += ai * bv[p][v];
         }
     }
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
+        for (int p = 0; p < np; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                *(vn *)(acc + i * ldc + p * NR + v * VN) = c[i][p][v];
 }
 
-/* kernel_off_mr with mr rows: MR, or MR4. */
-static __attribute__((noinline)) void micro_kernel_off(size_t K, const float *restrict a,
-                                                       const float *restrict b,
-                                                       const size_t *restrict off,
-                                                       float *restrict acc, size_t ldc, int mr)
+/* kernel_np for mr (MR or MR4) and np (1 to NPMAX) at run time, with the rows of B at a stride
+ * (micro_kernel_np) or at offsets (micro_kernel_off_np). */
+#if NPMAX >= 4
+#define KNP_CASES(m, O)                                                                          \
+    case 4: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 4); return;                           \
+    case 3: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 3); return;                           \
+    case 2: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 2); return;                           \
+    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1); return;
+#else
+#define KNP_CASES(m, O)                                                                          \
+    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1); return;
+#endif
+#define KNP_DISPATCH(O)                                                                          \
+    if (mr == MR4)                                                                               \
+        switch (np) { KNP_CASES(MR4, O) }                                                        \
+    switch (np) { KNP_CASES(MR, O) }
+
+static __attribute__((noinline)) void micro_kernel_np(size_t K, const float *restrict a,
+                                                      const float *restrict b, size_t ldb,
+                                                      float *restrict acc, size_t ldc, int load,
+                                                      int mr, int np)
 {
-    if (mr == MR4)
-        kernel_off_mr(K, a, b, off, acc, ldc, MR4);
-    else
-        kernel_off_mr(K, a, b, off, acc, ldc, MR);
+    KNP_DISPATCH(NULL)
 }
+
+static __attribute__((noinline)) void micro_kernel_off_np(size_t K, const float *restrict a,
+                                                          const float *restrict b,
+                                                          const size_t *restrict off,
+                                                          float *restrict acc, size_t ldc,
+                                                          int mr, int np)
+{
+    const size_t ldb = 0;
+    const int load = 0;
+    KNP_DISPATCH(off)
+}
+#undef KNP_DISPATCH
+#undef KNP_CASES
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
  * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
@@ -374,6 +414,54 @@ runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const fl
             *(vn *)(acc + i * ldc + v * VN) = c[i][v];
 }
 
+/* runs_kernel over nt tiles of MR rows at once (row i of tile t: ao[t * MR + i]; its sums at
+ * acc + (t * MR + i) * ldc), B panels of one vector: more independent chains per pass over
+ * B, each row's chain as runs_kernel's. */
+static inline __attribute__((always_inline)) void
+runs_kernel_nt(const struct runs *r, const float *xp, const size_t *ao, const float *restrict b,
+               float *restrict acc, size_t ldc, const size_t S, const int nt)
+{
+    vn c[NPMAX * MR];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 32
+    for (int i = 0; i < nt * MR; i++)
+        c[i] = mzero;
+    for (size_t k = 0; k < r->n; k++) {
+        const float *restrict ar[NPMAX * MR];
+#pragma GCC unroll 32
+        for (int i = 0; i < nt * MR; i++)
+            ar[i] = xp + ao[i] + r->off[k];
+        const float *bk = b + r->col[k] * (size_t)VN;
+        const size_t len = r->len[k];
+        for (size_t l = 0; l < len; l++) {
+            const vn bv = *(const vn *)(bk + l * (size_t)VN);
+#pragma GCC unroll 32
+            for (int i = 0; i < nt * MR; i++)
+                c[i] += ar[i][l * S] * bv;
+        }
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < nt * MR; i++)
+        *(vn *)(acc + i * ldc) = c[i];
+}
+
+/* runs_kernel_nt for nt (2 to NPMAX) tiles, at unit stride or at S, from -0. */
+static __attribute__((noinline)) void micro_kernel_runs_nt(const struct runs *r, const float *xp,
+                                                           const size_t *ao,
+                                                           const float *restrict b,
+                                                           float *restrict acc, size_t ldc,
+                                                           size_t S, int nt)
+{
+#if NPMAX >= 2
+    if (nt == 2 && S == 1)
+        runs_kernel_nt(r, xp, ao, b, acc, ldc, 1, 2);
+    else if (nt == 2)
+        runs_kernel_nt(r, xp, ao, b, acc, ldc, S, 2);
+    else
+#endif
+        (void)r, (void)xp, (void)ao, (void)b, (void)acc, (void)ldc, (void)S, (void)nt;
+}
+
 /* runs_kernel at unit stride (constant) or at the convolution's stride S, over B panels of
  * NV vectors (NR columns) or of one. */
 static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, const float *xp,
@@ -415,6 +503,13 @@ static inline void lane_sums(float lanes[NR], float *tail, const float *v, size_
 static inline void copy_stride(float *restrict dst, const float *restrict src, size_t n, size_t S)
 {
     if (S == 1) {
+#if defined(__AVX512F__)
+        if (n < VN) { /* a short run (im2col of a small image's rows): one masked move */
+            const __mmask16 m = (__mmask16)((1u << n) - 1);
+            _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
+            return;
+        }
+#endif
         size_t i = 0;
         for (; i + VN <= n; i += VN)
             *(vn *)(dst + i) = *(const vn *)(src + i);
@@ -537,11 +632,12 @@ static void pack_weights(float *restrict dst, const struct amp_tensor *weight, i
 }
 
 /* out = the convolution of s (bias optional), or with `flip` the flipped filters (see
- * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]. */
+ * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]; relu (FP32 out only): then
+ * max(out, 0), as the relu op. */
 static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
-                         enum amp_math math, int flip)
+                         enum amp_math math, int flip, int relu)
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
@@ -586,11 +682,14 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                 const size_t rows = g.OH - oy0 < R ? g.OH - oy0 : R, len = rows * g.OW;
                 for (size_t r = 0; r < rows; r++) {
                     const float *xrow = xp + n * g.C * g.plane + (oy0 + r) * g.WP;
-                    for (size_t j = 0; j < npr; j++)
+                    for (size_t j = 0; j < npr; j += NPMAX) {
+                        const int np = (int)(npr - j < NPMAX ? npr - j : NPMAX);
                         for (size_t ct = 0; ct < ntile; ct++)
-                            micro_kernel_off(g.CK, lay.shared + ct * g.CK * mr, xrow + j * NR,
-                                             koff, sums + ct * mr * ldr + r * g.OW + j * NR, ldr,
-                                             (int)mr);
+                            micro_kernel_off_np(g.CK, lay.shared + ct * g.CK * mr,
+                                                xrow + j * NR, koff,
+                                                sums + ct * mr * ldr + r * g.OW + j * NR, ldr,
+                                                (int)mr, np);
+                    }
                 }
                 for (size_t co = 0; co < g.CO; co++) {
                     float *v = sums + co * ldr;
@@ -600,6 +699,8 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                             v[l] += b;
                     }
                     const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
+                    if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                        cpu_relu_f32_rows(v, len);
                     if (out->dtype == AMP_F32)
                         copy_stride((float *)out->data + off, v, len, 1);
                     else
@@ -618,15 +719,12 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
             im2col_rows(cols, ld, xp, &runs, nq, 0, g.CK, &g);
             /* A column panel stays in L1 while the weights' panels stream from L2; the sums
              * go to rows of ld columns, written out row by row. */
-            for (size_t j = 0; j < npanel; j++)
-                for (size_t ct = 0; ct < ntile; ct++) {
-                    const float *a = lay.shared + ct * g.CK * mr;
-                    float *acc = sums + ct * mr * ld + j * NR;
-                    if (mr == MR4)
-                        micro_kernel4(g.CK, a, cols + j * NR, ld, acc, ld, 0);
-                    else
-                        micro_kernel(g.CK, a, cols + j * NR, ld, acc, ld, 0);
-                }
+            for (size_t j = 0; j < npanel; j += NPMAX) {
+                const int np = (int)(npanel - j < NPMAX ? npanel - j : NPMAX);
+                for (size_t ct = 0; ct < ntile; ct++)
+                    micro_kernel_np(g.CK, lay.shared + ct * g.CK * mr, cols + j * NR, ld,
+                                    sums + ct * mr * ld + j * NR, ld, 0, (int)mr, np);
+            }
             for (size_t co = 0; co < g.CO; co++) {
                 float *v = sums + co * ld;
                 if (bias) { /* the sum, then the bias: one rounding to out's dtype */
@@ -634,6 +732,8 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     for (size_t l = 0; l < nq; l++)
                         v[l] += b;
                 }
+                if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                    cpu_relu_f32_rows(v, nq);
                 for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
                     const size_t n = q / g.OHW, p = q % g.OHW;
                     const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;
@@ -654,9 +754,9 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
 void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *inp, const struct amp_tensor *weight,
                               const struct amp_tensor *bias, struct amp_tensor *workspace,
-                              const struct conv_shape *s, enum amp_math math)
+                              const struct conv_shape *s, enum amp_math math, int relu)
 {
-    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0);
+    forward_gemm(c, out, inp, weight, bias, workspace, s, math, 0, relu);
 }
 
 /* ---- filter gradient ---- */
@@ -709,6 +809,8 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
         size_t wrounded = 0;
         struct runs runs;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+        const int two_tiles = NPMAX >= 2 && PW == VN &&
+                              2 * MR * g->CO16 <= up(MR * g->CO16, 16) + NR * g->OHW;
         /* dout^T in panels of PW channels (zero past CO), widened (TF32-rounded), shared by
          * every share: per image and panel, NR rows interleaved. */
 #pragma omp for schedule(static)
@@ -740,21 +842,32 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
             for (size_t ch = 0; ch < chunks; ch++) {
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
-                for (size_t kt = kt0; kt < kt1; kt++) {
-                    size_t ao[MR]; /* the rows' taps in xp (rows past CK: row ck0's, dropped) */
-                    for (int i = 0; i < MR; i++) {
+                for (size_t kt = kt0; kt < kt1;) {
+                    /* Two tiles per pass where B panels are one vector (AVX-512): 12 chains;
+                     * a later chunk's sums of two tiles reach into tmp (free by now). */
+                    const int nt = two_tiles && kt + 1 < kt1 ? 2 : 1;
+                    size_t ao[2 * MR]; /* the rows' taps in xp (rows past CK: row ck0's,
+                                          dropped) */
+                    for (int i = 0; i < nt * MR; i++) {
                         const size_t ck = kt * MR + (size_t)i < g->CK ? kt * MR + (size_t)i : ck0;
                         ao[i] = ck / g->KK * g->plane + ck % g->KK / g->K * g->WP + ck % g->K;
                     }
                     /* Each chunk's sums start afresh and are then added to the totals: chains
                      * of at most L terms, not of the whole batch's columns. */
                     float *acc = acc_buf + kt * MR * g->CO16, *dst = ch ? part : acc;
-                    for (size_t j = 0; j < npanel; j++)
-                        micro_kernel_runs(&runs, xp, ao, doutT + (j * g->NQ + q0) * PW,
-                                          dst + j * PW, g->CO16, 0, g->S, (int)(PW / VN));
+                    for (size_t j = 0; j < npanel; j++) {
+                        const float *bj = doutT + (j * g->NQ + q0) * PW;
+                        if (nt == 2)
+                            micro_kernel_runs_nt(&runs, xp, ao, bj, dst + j * PW, g->CO16, g->S,
+                                                 2);
+                        else
+                            micro_kernel_runs(&runs, xp, ao, bj, dst + j * PW, g->CO16, 0,
+                                              g->S, (int)(PW / VN));
+                    }
                     if (ch)
-                        for (size_t i = 0; i < MR * g->CO16; i++)
+                        for (size_t i = 0; i < (size_t)nt * MR * g->CO16; i++)
                             acc[i] += part[i];
+                    kt += (size_t)nt;
                 }
             }
             /* This share's columns of dweight (rows of dW^T), rounded; zeros for an empty
@@ -1029,7 +1142,7 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
         backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);
     struct conv_shape t;
     if (dinp && flipped_shape(s, &t))
-        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1);
+        forward_gemm(c, dinp, dout, weight, NULL, workspace, &t, math, 1, 0);
     else if (dinp)
         backward_data(c, dinp, dout, weight, &lay, &g, math);
 }

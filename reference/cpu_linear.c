@@ -142,10 +142,11 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
         float xb[FWD_NT * FWD_KC], wb[FWD_JT * FWD_KC];
-        /* (j outer: a block of weight rows stays in cache while the samples stream) */
+        /* (samples outer: a tile's sample rows, read from memory once, stay in cache for the
+         * next block of outputs; the weights, all of them, stay in L2 while the samples stream) */
 #pragma omp for collapse(2) schedule(static)
-        for (int jb = 0; jb < jblocks; jb++) {
-            for (int nb = 0; nb < nblocks; nb++) {
+        for (int nb = 0; nb < nblocks; nb++) {
+            for (int jb = 0; jb < jblocks; jb++) {
                 const int n0 = nb * FWD_NT, j0 = jb * FWD_JT;
                 const int nt = f.N - n0 < FWD_NT ? f.N - n0 : FWD_NT;
                 const int jt = f.M - j0 < FWD_JT ? f.M - j0 : FWD_JT;
@@ -168,7 +169,7 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
 /* ---- backward ---- */
 enum {
     KS = 2 * VN,  /* columns k per strip: two machine vectors */
-    DW_JT = 5,    /* weight rows per dweight tile */
+    DW_JT = VN == 16 ? 10 : 5, /* weight rows per dweight tile (as FWD_JT) */
     DX_NT = 6,    /* samples per dinp tile */
     GROUP_STRIPS = 8,        /* strips per group (below) at most */
     GROUP_FLOATS = 1 << 15,  /* a group's widened rows: about this many floats (128 KB) */
@@ -179,21 +180,21 @@ enum {
 ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
                               const float *v, size_t ldv, size_t cnt, const int rt)
 {
-    vn c[DX_NT][2];
-#pragma GCC unroll 8
+    vn c[DW_JT > DX_NT ? DW_JT : DX_NT][2];
+#pragma GCC unroll 16
     for (int r = 0; r < rt; r++)
         c[r][0] = c[r][1] = (vn){ 0 };
     for (size_t i = 0; i < cnt; i++) {
         __builtin_prefetch(v + i * ldv + KS); /* the next strip's line of this row */
         const vn v0 = *(const vn *)(v + i * ldv), v1 = *(const vn *)(v + i * ldv + VN);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int r = 0; r < rt; r++) {
             const float g = s[i * si + r * sr];
             c[r][0] += g * v0;
             c[r][1] += g * v1;
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < rt; r++) {
         __builtin_prefetch(dst + r * ldd + KS, 1);
         *(vn *)(dst + r * ldd) = c[r][0];
@@ -201,11 +202,17 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si,
     }
 }
 
-/* strip_tile for rt <= DX_NT rows at run time. */
+/* strip_tile for rt <= max(DW_JT, DX_NT) rows at run time. */
 static void strip_rows(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
                        const float *v, size_t ldv, size_t cnt, int rt)
 {
     switch (rt) {
+#if VN == 16
+    case 10: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 10); break;
+    case 9: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 9); break;
+    case 8: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 8); break;
+    case 7: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 7); break;
+#endif
     case 6: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 6); break;
     case 5: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 5); break;
     case 4: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 4); break;

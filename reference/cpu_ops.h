@@ -38,6 +38,15 @@ static inline int cpu_tf32(const struct amp_tensor *t, enum amp_math math)
     return math == AMP_MATH_TF32 && t->dtype == AMP_F32;
 }
 
+/* v[0..n) = max(v, 0) as the FP32 relu op computes it (x < 0 ? +0 : x: NaN and -0 pass): the
+ * convolutions' fused ReLU on FP32 outputs, applied to a piece still in cache. */
+static inline void cpu_relu_f32_rows(float *v, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        v[i] = v[i] < 0.0f ? 0.0f : v[i];
+}
+
 /* ---- ops ---- */
 int cpu_read_counts(void *ctx, struct numerics_counts *out);
 void cpu_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
@@ -54,12 +63,13 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          struct amp_tensor *workspace, const struct conv_shape *s,
                          enum amp_math math);
 /* The general convolution (cpu_conv_general.c): any kernel, stride and padding, by im2col and a
- * register-tiled FP32 GEMM; cpu_conv.c sends it every geometry but 3x3/stride 1/padding 1. */
+ * register-tiled FP32 GEMM; cpu_conv.c sends it every geometry but 3x3/stride 1/padding 1.
+ * relu (FP32 outputs only): the ReLU fused into the forward's epilogue. */
 size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads);
 void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *inp, const struct amp_tensor *weight,
                               const struct amp_tensor *bias, struct amp_tensor *workspace,
-                              const struct conv_shape *s, enum amp_math math);
+                              const struct conv_shape *s, enum amp_math math, int relu);
 void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
                                struct amp_tensor *dbias, struct amp_tensor *dinp,
                                const struct amp_tensor *dout, const struct amp_tensor *inp,

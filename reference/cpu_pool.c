@@ -7,7 +7,7 @@
 
 #include "cpu_ops.h"
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -99,6 +99,90 @@ static inline void windows8(const float *r0, const float *r1, v8f v[4])
     v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
+/* Masked moves where the machine has them (AVX-512 with VL and DQ), else zero-padded copies:
+ * short rows (fewer than 8 windows) are never read or written past their ends. */
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#define POOL_MASKED 1
+#else
+#define POOL_MASKED 0
+#endif
+
+/* The first `ow` (< 8) windows of rows r0 and r1 (the lanes past them: zero). */
+static inline void windows8_short(const float *r0, const float *r1, uint32_t ow, v8f v[4])
+{
+#if POOL_MASKED
+    const __mmask16 m = (__mmask16)((1u << (2 * ow)) - 1);
+    const __m512 a = _mm512_maskz_loadu_ps(m, r0), b = _mm512_maskz_loadu_ps(m, r1);
+    const v8f a0 = (v8f)_mm512_castps512_ps256(a), a1 = (v8f)_mm512_extractf32x8_ps(a, 1);
+    const v8f b0 = (v8f)_mm512_castps512_ps256(b), b1 = (v8f)_mm512_extractf32x8_ps(b, 1);
+    v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
+    v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+    v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+    float a[16] = { 0 }, b[16] = { 0 };
+    memcpy(a, r0, 2 * ow * sizeof *a);
+    memcpy(b, r1, 2 * ow * sizeof *b);
+    windows8(a, b, v);
+#endif
+}
+
+/* The first len (<= 8) lanes of x stored to dst; load_short: src[0..len) as lanes, zero past. */
+static inline void store_short(float *dst, v8f x, uint32_t len)
+{
+#if POOL_MASKED
+    _mm256_mask_storeu_ps(dst, (__mmask8)((1u << len) - 1), (__m256)x);
+#else
+    float t[8];
+    *(v8f *)t = x;
+    memcpy(dst, t, len * sizeof *dst);
+#endif
+}
+
+static inline v8f load_short(const float *src, uint32_t len)
+{
+#if POOL_MASKED
+    return (v8f)_mm256_maskz_loadu_ps((__mmask8)((1u << len) - 1), src);
+#else
+    float t[8] = { 0 };
+    memcpy(t, src, len * sizeof *t);
+    return *(const v8f *)t;
+#endif
+}
+
+/* The window columns of an output row in groups of 8: ox = 0, 8, ..., and a last group moved
+ * back to end at ow (overlapping the one before it: its windows are computed and written twice,
+ * with the same bits). ow >= 8. */
+static inline uint32_t next_group(uint32_t ox, uint32_t ow)
+{
+    return ox + 16 > ow ? ow - 8 : ox + 8;
+}
+
+/* Forward of one FP32 plane (dst: its ow x oh outputs): the selected values' bits (a blend, no
+ * arithmetic), 8 windows at a time. */
+static void maxpool_plane_f32(float *dst, const float *src, uint32_t h, uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        const float *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
+        float *o = dst + (size_t)oy * ow;
+        v8f v[4], best;
+        if (ow < 8) {
+            windows8_short(r0, r1, ow, v);
+            window_argmax8(v, &best);
+            store_short(o, best, ow);
+            continue;
+        }
+        for (uint32_t ox = 0;; ox = next_group(ox, ow)) {
+            windows8(r0 + 2 * ox, r1 + 2 * ox, v);
+            window_argmax8(v, &best);
+            *(v8f *)(o + ox) = best;
+            if (ox + 8 == ow)
+                break;
+        }
+    }
+}
+
 /* Forward of plane pl: out's element = the chosen input element's bits (FP32: 8 windows at a
  * time, the row's last ones one by one). */
 static inline __attribute__((always_inline)) void
@@ -106,17 +190,12 @@ maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t esize, size
                uint32_t h, uint32_t w)
 {
     const uint32_t oh = h / 2, ow = w / 2;
+    if (dt == AMP_F32) {
+        maxpool_plane_f32((float *)dst + pl * oh * ow, (const float *)src + pl * h * w, h, w);
+        return;
+    }
     for (uint32_t oy = 0; oy < oh; oy++) {
-        uint32_t ox = 0;
-        if (dt == AMP_F32) /* (the selected value's bits: a blend, no arithmetic) */
-            for (; ox + 8 <= ow; ox += 8) {
-                const float *r0 = (const float *)src + pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
-                v8f v[4], best;
-                windows8(r0, r0 + w, v);
-                window_argmax8(v, &best);
-                *(v8f *)((float *)dst + (pl * oh + oy) * ow + ox) = best;
-            }
-        for (; ox < ow; ox++) {
+        for (uint32_t ox = 0; ox < ow; ox++) {
             const size_t o = (pl * oh + oy) * ow + ox;
             const size_t at = window_max(src, dt, pl * h * w, w, oy, ox);
             if (esize == 4)
@@ -147,6 +226,57 @@ void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
     }
 }
 
+/* 8 windows' gradients g routed to their chosen elements (idx), +0 elsewhere: the two rows'
+ * 16 elements each, interleaved: o[0], o[1] the first row's halves, o[2], o[3] the second's. */
+static inline void route8(v8f o[4], v8i idx, v8f g)
+{
+    const v8f z = { 0 };
+    const v8f d0 = blend8(idx == 0, g, z), d1 = blend8(idx == 1, g, z);
+    const v8f d2 = blend8(idx == 2, g, z), d3 = blend8(idx == 3, g, z);
+    o[0] = __builtin_shufflevector(d0, d1, 0, 8, 1, 9, 2, 10, 3, 11);
+    o[1] = __builtin_shufflevector(d0, d1, 4, 12, 5, 13, 6, 14, 7, 15);
+    o[2] = __builtin_shufflevector(d2, d3, 0, 8, 1, 9, 2, 10, 3, 11);
+    o[3] = __builtin_shufflevector(d2, d3, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/* Backward of one FP32 plane (dst: h x w, zeroed where h or w is odd; g: its oh x ow
+ * gradients; x: its inputs): every element of every window written (its gradient or +0), 8
+ * windows at a time, as maxpool_plane_f32 (short rows: windows8_short). */
+static void route_plane_f32(float *dst, const float *g, const float *x, uint32_t h, uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        const size_t top = (size_t)(2 * oy) * w;
+        const float *go = g + (size_t)oy * ow;
+        v8f v[4], best;
+        if (ow < 8) {
+            windows8_short(x + top, x + top + w, ow, v);
+            v8f o[4];
+            route8(o, window_argmax8(v, &best), load_short(go, ow));
+            const uint32_t lo = 2 * ow < 8 ? 2 * ow : 8, hi = 2 * ow - lo;
+            store_short(dst + top, o[0], lo);
+            store_short(dst + top + w, o[2], lo);
+            if (hi) {
+                store_short(dst + top + 8, o[1], hi);
+                store_short(dst + top + w + 8, o[3], hi);
+            }
+            continue;
+        }
+        for (uint32_t ox = 0;; ox = next_group(ox, ow)) {
+            windows8(x + top + 2 * ox, x + top + w + 2 * ox, v);
+            v8f o[4];
+            route8(o, window_argmax8(v, &best), *(const v8f *)(go + ox));
+            float *o0 = dst + top + 2 * ox, *o1 = o0 + w;
+            *(v8f *)o0 = o[0];
+            *(v8f *)(o0 + 8) = o[1];
+            *(v8f *)o1 = o[2];
+            *(v8f *)(o1 + 8) = o[3];
+            if (ox + 8 == ow)
+                break;
+        }
+    }
+}
+
 /* Backward of plane pl, dinp and dout of one dtype: each gradient's bits routed to the chosen
  * element, every other element zero. */
 static inline __attribute__((always_inline)) void
@@ -154,26 +284,16 @@ route_plane(char *dst, const char *src, const void *x, enum amp_dtype dt, size_t
             uint32_t h, uint32_t w)
 {
     const uint32_t oh = h / 2, ow = w / 2;
+    if (dt == AMP_F32) { /* (every element of a window is written: only odd edges zeroed) */
+        if (h % 2 || w % 2)
+            memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
+        route_plane_f32((float *)dst + pl * h * w, (const float *)src + pl * oh * ow,
+                        (const float *)x + pl * h * w, h, w);
+        return;
+    }
     memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
     for (uint32_t oy = 0; oy < oh; oy++) {
-        uint32_t ox = 0;
-        if (dt == AMP_F32) /* 8 windows at a time: each gradient's bits, or +0, interleaved */
-            for (; ox + 8 <= ow; ox += 8) {
-                const size_t top = pl * h * w + (size_t)(2 * oy) * w + 2 * ox;
-                v8f v[4], best;
-                windows8((const float *)x + top, (const float *)x + top + w, v);
-                const v8i idx = window_argmax8(v, &best);
-                const v8f g = *(const v8f *)((const float *)src + (pl * oh + oy) * ow + ox);
-                const v8f z = { 0 };
-                const v8f d0 = blend8(idx == 0, g, z), d1 = blend8(idx == 1, g, z);
-                const v8f d2 = blend8(idx == 2, g, z), d3 = blend8(idx == 3, g, z);
-                float *o0 = (float *)dst + top, *o1 = o0 + w;
-                *(v8f *)o0 = __builtin_shufflevector(d0, d1, 0, 8, 1, 9, 2, 10, 3, 11);
-                *(v8f *)(o0 + 8) = __builtin_shufflevector(d0, d1, 4, 12, 5, 13, 6, 14, 7, 15);
-                *(v8f *)o1 = __builtin_shufflevector(d2, d3, 0, 8, 1, 9, 2, 10, 3, 11);
-                *(v8f *)(o1 + 8) = __builtin_shufflevector(d2, d3, 4, 12, 5, 13, 6, 14, 7, 15);
-            }
-        for (; ox < ow; ox++) {
+        for (uint32_t ox = 0; ox < ow; ox++) {
             const size_t o = (pl * oh + oy) * ow + ox;
             const size_t to = window_max(x, dt, pl * h * w, w, oy, ox);
             if (esize == 4)

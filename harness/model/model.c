@@ -379,15 +379,15 @@ void model_destroy(struct model *m)
     struct backend *be = m->be;
     for (size_t i = 0; m->w && i < m->nw; i++) {
         struct weights *w = &m->w[i];
-        struct amp_tensor *ts[] = { &w->param, &w->copy, &w->quant, &w->grad, &w->master_grad,
-                                    &w->velocity };
+        struct amp_tensor *ts[] = { &w->param, &w->copy, &w->quant, &w->quant_t, &w->grad,
+                                    &w->master_grad, &w->velocity };
         for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
             tensor_free(be, ts[k]);
     }
     for (size_t i = 0; i < m->nlayers; i++) {
         struct layer *l = &m->layers[i];
-        struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->x_q, &l->dy_q, &l->y_own,
-                                    &l->dy_own };
+        struct amp_tensor *ts[] = { &l->x_cast, &l->dx_cast, &l->x_q, &l->dy_q, &l->x_qt,
+                                    &l->dy_qt, &l->y_own, &l->dy_own };
         for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
             tensor_free(be, ts[k]);
         for (int k = 0; k < BN_NSTATE; k++)

@@ -36,7 +36,7 @@ void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor
         float *y = out->data;
 #pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
         for (size_t i = 0; i < n; i++)
-            y[i] = x[i] < 0.0f ? 0.0f : x[i];
+            y[i] = cpu_relu32(x[i]);
         return;
     }
     const uint16_t *x = inp->data, inf = inf_bits_of(inp->dtype);

@@ -38,13 +38,19 @@ static inline int cpu_tf32(const struct amp_tensor *t, enum amp_math math)
     return math == AMP_MATH_TF32 && t->dtype == AMP_F32;
 }
 
-/* v[0..n) = max(v, 0) as the FP32 relu op computes it (x < 0 ? +0 : x: NaN and -0 pass): the
- * convolutions' fused ReLU on FP32 outputs, applied to a piece still in cache. */
+/* The FP32 relu op's rule: x < 0 ? +0 : x (NaN and -0 pass). */
+static inline float cpu_relu32(float x)
+{
+    return x < 0.0f ? 0.0f : x;
+}
+
+/* v[0..n) = cpu_relu32(v): the convolutions' fused ReLU on FP32 outputs, applied to a piece
+ * still in cache. */
 static inline void cpu_relu_f32_rows(float *v, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
-        v[i] = v[i] < 0.0f ? 0.0f : v[i];
+        v[i] = cpu_relu32(v[i]);
 }
 
 /* ---- ops ---- */

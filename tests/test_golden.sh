@@ -2,7 +2,10 @@
 # Bit for bit: two configurations on the CPU reference give exactly the epochs.csv (every column
 # but the timings epoch_s and samples_per_s) and steps.csv that the code produced before the
 # network became a layer table (tests/fixtures/golden/, made by the code at commit 707416e with
-# `tests/test_golden.sh BIN --regenerate`) in the Release build (-O3 -march=native). --threads 2
+# `tests/test_golden.sh BIN --regenerate`) in the Release build (-O3 -march=native
+# -mprefer-vector-width=256: without the last flag GCC's tuning for the build machine picks the
+# width of the vectorized `omp simd reduction` sums, and with it their order; on a VM that GCC 12
+# takes for cooperlake rather than sapphirerapids, FP32 runs then end a few ulps away). --threads 2
 # pins peak_bytes (the conv workspace is per thread). Other optimisation levels (the sanitizer
 # build of make test-sanitize, which skips this test) may round the last bits differently.
 # The fixtures predate the batches gathered on the backend from the data set uploaded once

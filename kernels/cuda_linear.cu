@@ -338,12 +338,17 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
 void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                           struct amp_tensor *dbias, const struct amp_tensor *dout,
                           const struct amp_tensor *inp, const struct amp_tensor *weight,
-                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
+                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
     if (m == 0)
         return;
+    if (relu && dinp && dinp->dtype != inp->dtype) {
+        CUDA_FAIL(c, "linear_backward: the fused ReLU needs dinp and inp of one dtype (%s, %s)",
+                  dtype_name(dinp->dtype), dtype_name(inp->dtype));
+        return;
+    }
     if (!float_like(dout->dtype) || !float_like(inp->dtype) || !float_like(weight->dtype) ||
         (dweight && (!float_like(dweight->dtype) || !dbias || !float_like(dbias->dtype))) ||
         (dinp && !float_like(dinp->dtype)) || !fits_int(k) || !fits_int(n) ||
@@ -394,20 +399,23 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
         return;
 
     /* dinp [n, k] = dout [n, m] @ weight [m, k] = dout [n, m] (weight^T [k, m])^T */
-    if (fp8_linear(c, dinp, { dout, n, FP8_ROWS }, { weight, k, FP8_COLS }, m, NULL))
-        return;
-    if (dout->dtype == AMP_F32 && weight->dtype == AMP_F32 && dinp->dtype == AMP_F32) {
+    if (fp8_linear(c, dinp, { dout, n, FP8_ROWS }, { weight, k, FP8_COLS }, m, NULL)) {
+    } else if (dout->dtype == AMP_F32 && weight->dtype == AMP_F32 && dinp->dtype == AMP_F32) {
         /* Column-major: dinp^T [k x n] = W^T [k x m] (W row-major [m, k]) @ dout^T [m x n]. */
         gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, (int)k, (int)n, (int)m, weight->data, (int)k,
              dout->data, (int)m, AMP_F32, (float *)dinp->data, (int)k, math);
-        return;
+    } else {
+        const size_t col_blocks = (k + GEMM_THREADS - 1) / GEMM_THREADS;
+        size_t row_blocks = (n + DX_ROWS - 1) / DX_ROWS;
+        if (row_blocks > 65535)
+            row_blocks = 65535;
+        const dim3 grid((unsigned)col_blocks, (unsigned)row_blocks);
+        CUDA_LAUNCH(c, linear_backward_data, grid, GEMM_THREADS, dinp->data, dinp->dtype,
+                    dinp->category, dout->data, dout->dtype, tf32_of(dout, math), weight->data,
+                    weight->dtype, tf32_of(weight, math), n, k, m, c->d_counts);
     }
-    const size_t col_blocks = (k + GEMM_THREADS - 1) / GEMM_THREADS;
-    size_t row_blocks = (n + DX_ROWS - 1) / DX_ROWS;
-    if (row_blocks > 65535)
-        row_blocks = 65535;
-    const dim3 grid((unsigned)col_blocks, (unsigned)row_blocks);
-    CUDA_LAUNCH(c, linear_backward_data, grid, GEMM_THREADS, dinp->data, dinp->dtype,
-                dinp->category, dout->data, dout->dtype, tf32_of(dout, math), weight->data,
-                weight->dtype, tf32_of(weight, math), n, k, m, c->d_counts);
+    /* The fused ReLU: the relu op's kernel over the rounded input gradient (cuBLASLt's DRELU
+     * epilogue would need a bitmask saved by the forward). */
+    if (relu && !c->err)
+        cuda_relu_backward(ctx, dinp, dinp, inp);
 }

@@ -52,30 +52,39 @@ void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor
         y[i] = relu16(x[i], inf);
 }
 
+void cpu_relu_mask(enum amp_dtype dtype, void *dx, const void *g, const void *y, size_t n)
+{
+    if (dtype == AMP_F32) {
+        const float *gf = g, *yf = y;
+        float *d = dx;
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            d[i] = yf[i] > 0.0f ? gf[i] : 0.0f;
+        return;
+    }
+    const uint16_t *gh = g, *yh = y, inf = inf_bits_of(dtype);
+    uint16_t *d = dx;
+    const size_t blocks = n / V16;
+    for (size_t b = 0; b < blocks; b++) { /* positive16 in vectors */
+        const vu16x h = *(const vu16x *)(yh + b * V16);
+        const vs16x pos = ((vs16x)h > 0) & (h <= inf);
+        *(vu16x *)(d + b * V16) = *(const vu16x *)(gh + b * V16) & (vu16x)pos;
+    }
+    for (size_t i = blocks * V16; i < n; i++)
+        d[i] = positive16(yh[i], inf) ? gh[i] : 0;
+}
+
 void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                        const struct amp_tensor *out)
 {
-    const size_t n = dout->numel;
+    enum { CHUNK = 1 << 14 }; /* elements per piece (a multiple of V16) */
+    const size_t n = dout->numel, es = dtype_size(dout->dtype);
     const int threads = ((struct cpu_ctx *)ctx)->threads;
-    if (dout->dtype == AMP_F32) {
-        const float *g = dout->data, *y = out->data;
-        float *dx = dinp->data;
-#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
-        for (size_t i = 0; i < n; i++)
-            dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
-        return;
-    }
-    const uint16_t *g = dout->data, *y = out->data, inf = inf_bits_of(out->dtype);
-    uint16_t *dx = dinp->data;
-    const size_t blocks = n / V16;
 #pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
-    for (size_t b = 0; b < blocks; b++) { /* positive16 in vectors */
-        const vu16x h = *(const vu16x *)(y + b * V16);
-        const vs16x pos = ((vs16x)h > 0) & (h <= inf);
-        *(vu16x *)(dx + b * V16) = *(const vu16x *)(g + b * V16) & (vu16x)pos;
-    }
-    for (size_t i = blocks * V16; i < n; i++)
-        dx[i] = positive16(y[i], inf) ? g[i] : 0;
+    for (size_t c0 = 0; c0 < n; c0 += CHUNK)
+        cpu_relu_mask(dout->dtype, (char *)dinp->data + c0 * es,
+                      (const char *)dout->data + c0 * es, (const char *)out->data + c0 * es,
+                      n - c0 < CHUNK ? n - c0 : CHUNK);
 }
 
 /* out = a + b: each read in its own dtype, the FP32 sum rounded once to out's dtype. Chunks are

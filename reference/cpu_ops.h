@@ -53,6 +53,11 @@ static inline void cpu_relu_f32_rows(float *v, size_t n)
         v[i] = cpu_relu32(v[i]);
 }
 
+/* dx[0..n) = y > 0 ? g : 0 on n elements of dtype (FP16/BF16 on raw bits; NaN is not > 0): the
+ * relu backward's rule on one piece, serially (for the relu op, and for the linear backward's
+ * fused mask on a piece still in cache). dx may alias g. */
+void cpu_relu_mask(enum amp_dtype dtype, void *dx, const void *g, const void *y, size_t n);
+
 /* ---- ops ---- */
 int cpu_read_counts(void *ctx, struct numerics_counts *out);
 void cpu_cast(void *ctx, struct amp_tensor *dst, const struct amp_tensor *src);
@@ -87,7 +92,7 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
 void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                          struct amp_tensor *dbias, const struct amp_tensor *dout,
                          const struct amp_tensor *inp, const struct amp_tensor *weight,
-                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
+                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu);
 void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
 void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                        const struct amp_tensor *out);

@@ -175,11 +175,54 @@ static void test_fused_relu(void)
         }
 }
 
+/* A linear over a ReLU in place that only it reads, of its dtype and unrounded, masks its input
+ * gradient itself (layers.c): both of lenet5's FC ReLUs and seed's ReLU under FP32 (seed's conv
+ * ReLU has both fusions); none where the linears are FP8 (autocast mxfp8: they read a quantized
+ * x); under every plan each marked linear reads a marked ReLU of its dtype. */
+static void test_fused_relu_backward(void)
+{
+    static const struct { const char *net; size_t fp32; } want[] = {
+        { "seed", 1 }, { "lenet5", 2 }, { "deep", 0 }, { "resnet8", 0 }, { "wide", 0 },
+    };
+    const struct precision_plan plans[] = { precision_plan_of(recipe_find("fp32"), POLICY_SEED),
+                                            precision_plan_of(recipe_find("amp"), POLICY_AUTOCAST),
+                                            precision_plan_of(recipe_find("amp"), POLICY_SEED),
+                                            precision_plan_of(recipe_find("bf16"), POLICY_NAIVE),
+                                            precision_plan_of(recipe_find("mxfp8"), POLICY_AUTOCAST) };
+    const size_t nplans = sizeof plans / sizeof plans[0];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        for (size_t k = 0; k < nplans; k++) {
+            const struct net_preset *net = net_find(want[i].net);
+            struct layer_plan l[64];
+            CHECK(net && net->nlayers <= 64 &&
+                      layers_plan(net, (struct act_shape){ 1, 28, 28 }, 10, 16, &plans[k], l) ==
+                          AMP_OK,
+                  "%s lays out", want[i].net);
+            size_t masks = 0, marked = 0, wrong = 0;
+            for (size_t j = 0; j < net->nlayers; j++) {
+                masks += l[j].relu_mask;
+                marked += l[j].fused_backward;
+                if (l[j].relu_mask) {
+                    const struct layer_plan *r = &l[l[j].input];
+                    wrong += l[j].kind != &layer_linear || l[j].fp8 || l[j].casts_input ||
+                             r->kind != &layer_relu || !r->fused_backward || !r->in_place ||
+                             r->consumers != 1 || r->dtype != l[j].dtype;
+                }
+            }
+            const int fp8 = k + 1 == nplans;
+            CHECK(masks == marked && wrong == 0 && (k != 0 || masks == want[i].fp32) &&
+                      (!fp8 || masks == 0),
+                  "%s (plan %zu): %zu linears mask their input gradient, %zu ReLUs marked, "
+                  "%zu wrong", want[i].net, k, masks, marked, wrong);
+        }
+}
+
 int main(void)
 {
     test_param_counts();
     test_shapes_and_trace();
     test_fused_relu();
+    test_fused_relu_backward();
     test_malformed();
     return check_summary();
 }

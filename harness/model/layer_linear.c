@@ -48,7 +48,8 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
     const uint32_t k = (uint32_t)act_numel(l->p.in);
     if (!layer_fp8_split(l)) {
         c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy,
-                                &x, weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
+                                &x, weights_used(&l->w[0]), c->n, k, l->p.width, c->math,
+                                l->p.relu_mask);
         return;
     }
     /* MX: the weight and bias gradients (reduced over the batch) from dy and x blocked along
@@ -57,10 +58,10 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
     struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
     struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
     c->ops->linear_backward(c->ctx, NULL, &l->w[0].grad, &l->w[1].grad, &dyt, &xt,
-                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math);
-    if (dx.data)
+                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math, 0);
+    if (dx.data) /* (an FP8 layer reads a quantized x: never relu_mask) */
         c->ops->linear_backward(c->ctx, &dx, NULL, NULL, &dy, &x, weights_for_dgrad(&l->w[0]),
-                                c->n, k, l->p.width, c->math);
+                                c->n, k, l->p.width, c->math, 0);
 }
 
 const struct layer_ops layer_linear = {

@@ -133,6 +133,17 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
         if (l->in_place && l->kind == &layer_relu && from->kind == &layer_conv)
             l->fused = out[l->input].relu_epilogue = 1;
     }
+    /* A linear over a ReLU in place that nothing else reads masks its input gradient with the
+     * ReLU's output itself, while the gradient is in cache: the same bits and counts, one pass
+     * fewer. Not over a rounded or quantized copy (the mask reads the ReLU's own output), so
+     * the ReLU's dtype is the linear's. */
+    for (size_t i = 0; i < net->nlayers; i++) {
+        struct layer_plan *l = &out[i];
+        struct layer_plan *from = l->first ? NULL : &out[l->input];
+        if (l->kind == &layer_linear && from && from->kind == &layer_relu && from->in_place &&
+            from->consumers == 1 && !l->fp8 && !l->casts_input && from->dtype == l->dtype)
+            l->relu_mask = from->fused_backward = 1;
+    }
     return AMP_OK;
 }
 

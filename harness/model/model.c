@@ -720,6 +720,8 @@ static int backward_and_update(struct model *m, const struct layer_call *c, floa
             gather_gradients(l, c);
             continue;
         }
+        if (l->p.fused_backward) /* its reader linear's backward ran it (in place: no parts) */
+            continue;
         nvtx_push(l->nvtx_backward);
         if (l->p.fp8)
             quantize_grad(l, c);

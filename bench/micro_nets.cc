@@ -154,7 +154,7 @@ void linear_bwd(benchmark::State &st, backend *be, const Linear &l, uint32_t n, 
     fill(be, w, 0.01f);
     fill(be, dy, 0.01f);
     for (auto _ : st)
-        be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, n, l.k, l.m, AMP_MATH_F32, 0);
+        be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, n, l.k, l.m, AMP_MATH_F32, NULL);
     st.counters["FLOP/s"] = benchmark::Counter(4.0 * n * l.k * l.m,
                                                benchmark::Counter::kIsIterationInvariantRate);
 }

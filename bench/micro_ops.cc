@@ -150,7 +150,7 @@ void linear_backward(benchmark::State &st, backend *be, const Shape &s, const Pr
     fill(be, x, 0.5f);
     fill(be, w, 0.01f);
     fill(be, dy, 0.01f);
-    timed(st, be, [&] { be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, s.batch, k, kClasses, p.math, 0); });
+    timed(st, be, [&] { be->ops->linear_backward(be->ctx, dx, dw, db, dy, x, w, s.batch, k, kClasses, p.math, NULL); });
     st.counters["FLOP/s"] = benchmark::Counter(4.0 * s.batch * k * kClasses,
                                                benchmark::Counter::kIsIterationInvariantRate);
     st.counters["bytes/s"] = benchmark::Counter(

@@ -358,7 +358,8 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
 void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                           struct amp_tensor *dbias, const struct amp_tensor *dout,
                           const struct amp_tensor *inp, const struct amp_tensor *weight,
-                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu);
+                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math,
+                          const struct amp_tensor *relu);
 
 /* Every op starts with this: issue pending elementwise jobs, and do nothing after a failure. */
 #define CUDA_OP_ENTER(c)                                                                          \

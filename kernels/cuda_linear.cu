@@ -338,15 +338,16 @@ void cuda_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
 void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                           struct amp_tensor *dbias, const struct amp_tensor *dout,
                           const struct amp_tensor *inp, const struct amp_tensor *weight,
-                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu)
+                          uint32_t n, uint32_t k, uint32_t m, enum amp_math math,
+                          const struct amp_tensor *relu)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
     CUDA_OP_ENTER(c);
     if (m == 0)
         return;
-    if (relu && dinp && dinp->dtype != inp->dtype) {
-        CUDA_FAIL(c, "linear_backward: the fused ReLU needs dinp and inp of one dtype (%s, %s)",
-                  dtype_name(dinp->dtype), dtype_name(inp->dtype));
+    if (relu && dinp && (dinp->dtype != relu->dtype || relu->numel != (size_t)n * k)) {
+        CUDA_FAIL(c, "linear_backward: the fused ReLU's output must be dinp's dtype and shape "
+                  "(%s, %s)", dtype_name(dinp->dtype), dtype_name(relu->dtype));
         return;
     }
     if (!float_like(dout->dtype) || !float_like(inp->dtype) || !float_like(weight->dtype) ||
@@ -417,5 +418,5 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
     /* The fused ReLU: the relu op's kernel over the rounded input gradient (cuBLASLt's DRELU
      * epilogue would need a bitmask saved by the forward). */
     if (relu && !c->err)
-        cuda_relu_backward(ctx, dinp, dinp, inp);
+        cuda_relu_backward(ctx, dinp, dinp, relu);
 }

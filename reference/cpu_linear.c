@@ -222,21 +222,22 @@ static void strip_rows(float *dst, size_t ldd, const float *s, size_t si, size_t
     }
 }
 
-/* dinp[off .. off + len) = relu_backward(itself, inp): the fused ReLU's mask on a piece of rows
- * just written (dinp and inp of one dtype). */
-static void relu_mask(struct amp_tensor *dinp, const struct amp_tensor *inp, size_t off,
+/* dinp[off .. off + len) = relu_backward(itself, relu): the fused ReLU's mask on a piece of
+ * rows just written (dinp and relu of one dtype). */
+static void relu_mask(struct amp_tensor *dinp, const struct amp_tensor *relu, size_t off,
                       size_t len)
 {
     const size_t es = dtype_size(dinp->dtype);
     char *d = (char *)dinp->data + off * es;
-    cpu_relu_mask(dinp->dtype, d, d, (const char *)inp->data + off * es, len);
+    cpu_relu_mask(dinp->dtype, d, d, (const char *)relu->data + off * es, len);
 }
 
 /* The columns k >= K0 (fewer than a strip): one strip of widened operands, zero past K (those
  * columns' sums are computed and dropped; the others' chains are the same). */
 static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const float *g,
                       const struct amp_tensor *inp, const struct amp_tensor *weight, size_t K0,
-                      size_t N, size_t K, size_t M, int tf32_x, int tf32_w, int relu,
+                      size_t N, size_t K, size_t M, int tf32_x, int tf32_w,
+                      const struct amp_tensor *relu,
                       float *vbuf, struct lowp_counts *wcounts, struct lowp_counts *xcounts)
 {
     const size_t kt = K - K0;
@@ -262,7 +263,7 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
         for (int r = 0; r < nt; r++) {
             cpu_store(dinp, (n0 + (size_t)r) * K + K0, obuf + r * KS, kt, xcounts);
             if (relu)
-                relu_mask(dinp, inp, (n0 + (size_t)r) * K + K0, kt);
+                relu_mask(dinp, relu, (n0 + (size_t)r) * K + K0, kt);
         }
     }
 }
@@ -284,11 +285,12 @@ static void bias_grad(struct cpu_ctx *c, struct amp_tensor *dbias, const struct 
 void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                          struct amp_tensor *dbias, const struct amp_tensor *dout,
                          const struct amp_tensor *inp, const struct amp_tensor *weight,
-                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu)
+                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math,
+                         const struct amp_tensor *relu)
 {
     struct cpu_ctx *c = ctx;
     const size_t N = n, K = k, M = m;
-    relu = relu && dinp;
+    relu = dinp ? relu : NULL;
     if (dbias)
         bias_grad(c, dbias, dout, (int)n, (int)m);
     /* The output gradient is an operand of both GEMMs: TF32-rounded like the others. dout
@@ -363,7 +365,7 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                     if (!xdirect)
                         cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * w, w, &xcounts);
                     if (relu)
-                        relu_mask(dinp, inp, (n0 + (size_t)r) * K + k0, w);
+                        relu_mask(dinp, relu, (n0 + (size_t)r) * K + k0, w);
                 }
             }
         }

@@ -92,7 +92,8 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
 void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                          struct amp_tensor *dbias, const struct amp_tensor *dout,
                          const struct amp_tensor *inp, const struct amp_tensor *weight,
-                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu);
+                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math,
+                         const struct amp_tensor *relu);
 void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp);
 void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                        const struct amp_tensor *out);

@@ -1299,7 +1299,7 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     counts_compare(what, 0);
     for (int b = 0; b < 2; b++)
         B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &o.q[2].t[b],
-                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32, 0);
+                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32, NULL);
     snprintf(what, sizeof what, "%s backward data", tag);
     compare(what, &DX, limit_for(AMP_BF16, AMP_MATH_F32));
     snprintf(what, sizeof what, "%s backward weight", tag);
@@ -1316,9 +1316,9 @@ static void test_fp8_linear_case(uint32_t n, uint32_t k, uint32_t m, enum fp8_sc
     struct pt DB2 = pt_new(m, AMP_F32, MEM_WEIGHT_GRADS, NULL);
     for (int b = 0; b < 2; b++) {
         B[b].ops->linear_backward(B[b].ctx, NULL, &DW2.t[b], &DB2.t[b], &o.q[2].t[b],
-                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32, 0);
+                                  &o.q[0].t[b], &o.q[1].t[b], n, k, m, AMP_MATH_F32, NULL);
         B[b].ops->linear_backward(B[b].ctx, &DX2.t[b], NULL, NULL, &o.q[2].t[b], &o.q[0].t[b],
-                                  &o.q[1].t[b], n, k, m, AMP_MATH_F32, 0);
+                                  &o.q[1].t[b], n, k, m, AMP_MATH_F32, NULL);
     }
     split_same(tag, (struct pt *const[]){ &DX, &DW, &DB }, (struct pt *const[]){ &DX2, &DW2, &DB2 });
     fp8_gemms_expect(gemms0, mxs ? 0 : 5, tag);
@@ -1472,60 +1472,66 @@ struct fc_plan {
     enum amp_math math;
 };
 
-/* The backward with the ReLU fused (linear_backward's relu) over an x with zeros, -0, a NaN and
- * negatives (the op masks them as the relu op would): on each backend the relu op's bits on the
- * unfused input gradient, the unfused weight gradients and the unfused ops' counts; across
- * backends the input gradient compared as any. */
+/* The backward with the ReLU fused (linear_backward's relu), its mask R with zeros, -0, a NaN
+ * and negatives (the op masks them as the relu op would), R a tensor of its own (as under an
+ * FP8 recipe, where the op's input is R quantized) and then the op's input itself: on each
+ * backend the relu op's bits on the unfused input gradient, the unfused weight gradients and the
+ * unfused ops' counts; across backends the input gradient compared as any. */
 static void check_linear_relu(const char *tag, const struct fc_plan *p, uint32_t n, uint32_t k,
-                              uint32_t m, struct pt *W, struct pt *DY, double limit)
+                              uint32_t m, struct pt *X, struct pt *W, struct pt *DY,
+                              double limit)
 {
     const size_t nk = (size_t)n * k;
-    float *x = uniform(nk, -1.0f, 1.0f);
+    float *r = uniform(nk, -1.0f, 1.0f);
     for (size_t i = 0; i < nk; i += 7)
-        x[i] = 0.0f;
+        r[i] = 0.0f;
     if (nk > 2) {
-        x[1] = -0.0f;
-        x[2] = NAN;
+        r[1] = -0.0f;
+        r[2] = NAN;
     }
-    struct pt X = pt_new(nk, p->x, MEM_ACTIVATIONS, x);
+    struct pt R = pt_new(nk, p->x, MEM_ACTIVATIONS, r);
     struct pt P[3] = { pt_new(nk, p->x, MEM_ACTIVATION_GRADS, NULL),
                        pt_new((size_t)m * k, p->w, MEM_WEIGHT_GRADS, NULL),
                        pt_new(m, p->w, MEM_WEIGHT_GRADS, NULL) };
     struct pt F[3] = { pt_new(nk, p->x, MEM_ACTIVATION_GRADS, NULL),
                        pt_new((size_t)m * k, p->w, MEM_WEIGHT_GRADS, NULL),
                        pt_new(m, p->w, MEM_WEIGHT_GRADS, NULL) };
-    struct numerics_counts plain[2], fused[2];
-    char what[224];
-    snprintf(what, sizeof what, "%s backward relu", tag);
-    counts_reset();
-    for (int b = 0; b < 2; b++) {
-        B[b].ops->linear_backward(B[b].ctx, &P[0].t[b], &P[1].t[b], &P[2].t[b], &DY->t[b],
-                                  &X.t[b], &W->t[b], n, k, m, p->math, 0);
-        B[b].ops->relu_backward(B[b].ctx, &P[0].t[b], &P[0].t[b], &X.t[b]);
-        if (B[b].ops->read_counts(B[b].ctx, &plain[b]) != AMP_OK)
-            die("read_counts");
-        B[b].ops->linear_backward(B[b].ctx, &F[0].t[b], &F[1].t[b], &F[2].t[b], &DY->t[b],
-                                  &X.t[b], &W->t[b], n, k, m, p->math, 1);
-        if (B[b].ops->read_counts(B[b].ctx, &fused[b]) != AMP_OK)
-            die("read_counts");
-        size_t diff = 0;
-        for (int t = 0; t < 3; t++) {
-            unsigned char *want = pt_bits(&P[t], b, what), *got = pt_bits(&F[t], b, what);
-            for (size_t i = 0; i < P[t].bytes; i++)
-                diff += want[i] != got[i];
-            free(want);
-            free(got);
+    for (int own = 1; own >= 0; own--) {
+        struct pt *in = own ? X : &R;
+        struct numerics_counts plain[2], fused[2];
+        char what[224];
+        snprintf(what, sizeof what, "%s backward relu (%s)", tag,
+                 own ? "its own tensor" : "the input");
+        counts_reset();
+        for (int b = 0; b < 2; b++) {
+            B[b].ops->linear_backward(B[b].ctx, &P[0].t[b], &P[1].t[b], &P[2].t[b], &DY->t[b],
+                                      &in->t[b], &W->t[b], n, k, m, p->math, NULL);
+            B[b].ops->relu_backward(B[b].ctx, &P[0].t[b], &P[0].t[b], &R.t[b]);
+            if (B[b].ops->read_counts(B[b].ctx, &plain[b]) != AMP_OK)
+                die("read_counts");
+            B[b].ops->linear_backward(B[b].ctx, &F[0].t[b], &F[1].t[b], &F[2].t[b], &DY->t[b],
+                                      &in->t[b], &W->t[b], n, k, m, p->math, &R.t[b]);
+            if (B[b].ops->read_counts(B[b].ctx, &fused[b]) != AMP_OK)
+                die("read_counts");
+            size_t diff = 0;
+            for (int t = 0; t < 3; t++) {
+                unsigned char *want = pt_bits(&P[t], b, what), *got = pt_bits(&F[t], b, what);
+                for (size_t i = 0; i < P[t].bytes; i++)
+                    diff += want[i] != got[i];
+                free(want);
+                free(got);
+            }
+            result(diff == 0 && memcmp(&plain[b], &fused[b], sizeof plain[b]) == 0,
+                   "%s: %s: the relu op's bits on the unfused input gradient and the unfused "
+                   "weight gradients (%zu bytes differ), the same counts (underflow %llu/%llu)",
+                   what, B[b].ops->name, diff,
+                   (unsigned long long)plain[b].underflow[MEM_ACTIVATION_GRADS],
+                   (unsigned long long)fused[b].underflow[MEM_ACTIVATION_GRADS]);
         }
-        result(diff == 0 && memcmp(&plain[b], &fused[b], sizeof plain[b]) == 0,
-               "%s: %s: the relu op's bits on the unfused input gradient and the unfused weight "
-               "gradients (%zu bytes differ), the same counts (underflow %llu/%llu)", what,
-               B[b].ops->name, diff,
-               (unsigned long long)plain[b].underflow[MEM_ACTIVATION_GRADS],
-               (unsigned long long)fused[b].underflow[MEM_ACTIVATION_GRADS]);
+        compare(what, &F[0], limit);
     }
-    compare(what, &F[0], limit);
-    case_free((struct pt *const[]){ &X, &P[0], &P[1], &P[2], &F[0], &F[1], &F[2], NULL },
-              (void *const[]){ x, NULL });
+    case_free((struct pt *const[]){ &R, &P[0], &P[1], &P[2], &F[0], &F[1], &F[2], NULL },
+              (void *const[]){ r, NULL });
 }
 
 static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc_plan *p,
@@ -1555,7 +1561,7 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     counts_compare(what, 0);
     for (int b = 0; b < 2; b++)
         B[b].ops->linear_backward(B[b].ctx, &DX.t[b], &DW.t[b], &DB.t[b], &DY.t[b], &X.t[b],
-                                  &W.t[b], n, k, m, p->math, 0);
+                                  &W.t[b], n, k, m, p->math, NULL);
     const double tiny = grad_scale != 1.0f ? 1e-2 : 0.0;
     snprintf(what, sizeof what, "%s backward data", tag);
     compare(what, &DX, fmax(tiny, limit_for(p->x, p->math)));
@@ -1565,7 +1571,7 @@ static void test_linear_case(uint32_t n, uint32_t k, uint32_t m, const struct fc
     compare(what, &DB, fmax(tiny, limit_for(p->w, AMP_MATH_F32)));
     snprintf(what, sizeof what, "%s backward", tag);
     counts_compare(what, 0);
-    check_linear_relu(tag, p, n, k, m, &W, &DY, fmax(tiny, limit_for(p->x, p->math)));
+    check_linear_relu(tag, p, n, k, m, &X, &W, &DY, fmax(tiny, limit_for(p->x, p->math)));
     case_free((struct pt *const[]){ &X, &W, &Bi, &Y, &DY, &DX, &DW, &DB, NULL },
               (void *const[]){ x, w, bias, dy, NULL });
 }
@@ -2308,7 +2314,7 @@ static void test_deterministic(void)
             ops->conv2d_forward(ctx, &A.t[GPU], &X.t[GPU], &W.t[GPU], &Bi.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32, 0);
             ops->relu_forward(ctx, &A.t[GPU], &A.t[GPU]);
             ops->linear_forward(ctx, &L.t[GPU], &A.t[GPU], &FW.t[GPU], &FB.t[GPU], s.n, k, m, AMP_MATH_F32);
-            ops->linear_backward(ctx, &DA.t[GPU], &DFW.t[GPU], &DFB.t[GPU], &DL.t[GPU], &A.t[GPU], &FW.t[GPU], s.n, k, m, AMP_MATH_F32, 0);
+            ops->linear_backward(ctx, &DA.t[GPU], &DFW.t[GPU], &DFB.t[GPU], &DL.t[GPU], &A.t[GPU], &FW.t[GPU], s.n, k, m, AMP_MATH_F32, NULL);
             ops->relu_backward(ctx, &DA.t[GPU], &DA.t[GPU], &A.t[GPU]);
             ops->conv2d_backward(ctx, &DW.t[GPU], &DB.t[GPU], NULL, &DA.t[GPU], &X.t[GPU], &W.t[GPU], &ws.t[GPU], &s, AMP_MATH_F32);
             for (int o = 0; o < 6; o++) {

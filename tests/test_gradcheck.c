@@ -152,7 +152,7 @@ static void test_linear(struct rng *r)
     struct amp_tensor dw = make(4 * 300, AMP_F32, NULL, 0, 0), db = make(4, AMP_F32, NULL, 0, 0),
                       dx = make(5 * 300, AMP_F32, NULL, 0, 0);
     be.ops->linear_backward(be.ctx, &dx, &dw, &db, &c.proj, &c.x, &c.w, c.n, c.k, c.m,
-                            AMP_MATH_F32, 0);
+                            AMP_MATH_F32, NULL);
     compare("linear dweight", &c.w, dw.data, 1e-2f, linear_loss, &c);
     compare("linear dbias", &c.b, db.data, 1e-2f, linear_loss, &c);
     compare("linear dinput", &c.x, dx.data, 1e-2f, linear_loss, &c);

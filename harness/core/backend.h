@@ -197,15 +197,16 @@ struct backend_ops {
                            const struct amp_tensor *weight, const struct amp_tensor *bias,
                            uint32_t n, uint32_t k, uint32_t m, enum amp_math math);
     /* dinp [n, k] (may be NULL), dweight [m, k], dbias [m] (overwritten). dweight may be NULL
-     * (then dbias must be too): the input gradient alone, as conv2d_backward. relu != 0 (dinp
-     * and inp of one dtype): inp is the output of a ReLU in place that only this layer reads,
-     * and that ReLU's backward is fused into the op: dinp = relu_backward(dinp, inp) after the
-     * rounding, the relu op's bits exactly; the numerics counters count the rounding of the
-     * sum, before the mask, as the two ops would. */
+     * (then dbias must be too): the input gradient alone, as conv2d_backward. relu not NULL
+     * (numel n * k, dinp's dtype): the output of the ReLU that the layer's input comes from
+     * (inp itself, or what an FP8 layer quantized into inp), whose backward is fused into the
+     * op: dinp = relu_backward(dinp, relu) after the rounding, the relu op's bits exactly; the
+     * numerics counters count the rounding of the sum, before the mask, as the two ops would. */
     void (*linear_backward)(void *ctx, struct amp_tensor *dinp, struct amp_tensor *dweight,
                             struct amp_tensor *dbias, const struct amp_tensor *dout,
                             const struct amp_tensor *inp, const struct amp_tensor *weight,
-                            uint32_t n, uint32_t k, uint32_t m, enum amp_math math, int relu);
+                            uint32_t n, uint32_t k, uint32_t m, enum amp_math math,
+                            const struct amp_tensor *relu);
     /* Softmax cross-entropy over logits [n, m] with int32 labels [n]. Writes the summed loss and
      * the count of correct argmax predictions to stats[0] and stats[1] (FP32 tensor of 2). When
      * dlogits is not NULL, writes dlogits = (softmax - onehot) * scale / n, where scale is the

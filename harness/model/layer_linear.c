@@ -45,11 +45,14 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
 {
     struct amp_tensor dy = layer_output_grad(l, c->n), x = layer_input(l, c->n);
     struct amp_tensor dx = layer_input_grad(l, c->n);
+    /* the ReLU's own output (x unquantized) masks dx where its backward is fused */
+    struct amp_tensor relu_y = layer_view(l->x, c->n, l->p.in);
+    const struct amp_tensor *relu = l->p.relu_mask ? &relu_y : NULL;
     const uint32_t k = (uint32_t)act_numel(l->p.in);
     if (!layer_fp8_split(l)) {
         c->ops->linear_backward(c->ctx, dx.data ? &dx : NULL, &l->w[0].grad, &l->w[1].grad, &dy,
                                 &x, weights_used(&l->w[0]), c->n, k, l->p.width, c->math,
-                                l->p.relu_mask);
+                                relu);
         return;
     }
     /* MX: the weight and bias gradients (reduced over the batch) from dy and x blocked along
@@ -58,10 +61,10 @@ static void linear_backward(const struct layer *l, const struct layer_call *c)
     struct amp_tensor dyt = layer_output_grad_for_wgrad(l, c->n);
     struct amp_tensor xt = layer_input_for_wgrad(l, c->n);
     c->ops->linear_backward(c->ctx, NULL, &l->w[0].grad, &l->w[1].grad, &dyt, &xt,
-                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math, 0);
-    if (dx.data) /* (an FP8 layer reads a quantized x: never relu_mask) */
+                            weights_used(&l->w[0]), c->n, k, l->p.width, c->math, NULL);
+    if (dx.data)
         c->ops->linear_backward(c->ctx, &dx, NULL, NULL, &dy, &x, weights_for_dgrad(&l->w[0]),
-                                c->n, k, l->p.width, c->math, 0);
+                                c->n, k, l->p.width, c->math, relu);
 }
 
 const struct layer_ops layer_linear = {

@@ -134,14 +134,14 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
             l->fused = out[l->input].relu_epilogue = 1;
     }
     /* A linear over a ReLU in place that nothing else reads masks its input gradient with the
-     * ReLU's output itself, while the gradient is in cache: the same bits and counts, one pass
-     * fewer. Not over a rounded or quantized copy (the mask reads the ReLU's own output), so
-     * the ReLU's dtype is the linear's. */
+     * ReLU's output itself (not the FP8 layer's quantized copy), while the gradient is in
+     * cache: the same bits and counts, one pass fewer. Not where the linear reads a rounded copy
+     * (its input gradient is then cast after the op), so the ReLU's dtype is the linear's. */
     for (size_t i = 0; i < net->nlayers; i++) {
         struct layer_plan *l = &out[i];
         struct layer_plan *from = l->first ? NULL : &out[l->input];
         if (l->kind == &layer_linear && from && from->kind == &layer_relu && from->in_place &&
-            from->consumers == 1 && !l->fp8 && !l->casts_input && from->dtype == l->dtype)
+            from->consumers == 1 && !l->casts_input && from->dtype == l->dtype)
             l->relu_mask = from->fused_backward = 1;
     }
     return AMP_OK;

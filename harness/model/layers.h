@@ -53,7 +53,7 @@ struct layer_plan {
                                * in the conv's epilogue (the conv2d_forward op's relu) */
     int fused;                /* that ReLU: its forward is its input conv's (it runs no op) */
     int relu_mask;            /* a linear whose input is a ReLU in place that only it reads, of
-                               * its own dtype, read unrounded and unquantized: that ReLU's
+                               * its own dtype, not read through a rounded copy: that ReLU's
                                * backward runs in the linear's (the linear_backward op's relu) */
     int fused_backward;       /* that ReLU: its backward is its reader linear's (it runs no op) */
 };

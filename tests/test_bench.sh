@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ampbench bench end to end on tiny sweeps: bench.json, bench.csv and report.md written with one
-# row per (net, mode, batch, channels) cell (seed, and lenet5, which takes no --channels), fp32's speedup exactly 1, the net in every cell, bad
+# row per (net, mode, batch, channels) cell (seed, and lenet5, which takes no --channels), fp32's speedup exactly 1 (in
+# wall-clock and in CPU time), the net in every cell, bad
 # --batches and --nets lists refused with exit 2 before any work, --flag=value spellings, and the
 # sweep's plots drawn when gnuplot is present. With PyTorch (python3-torch): the side-by-side
 # column, PyTorch on the thread count ampbench's backend used, and the PyTorch networks built from
@@ -19,6 +20,12 @@ ok "$([ "$rows" -eq 4 ] && echo 1)" "bench.csv has $rows rows (want 4)"
 ok "$(awk -F, 'NR > 1 && $1 == "fp32" && $12 != "1.0000" { bad = 1 } NR > 1 && $4 <= 0 { bad = 1 }
               NR > 1 && ($15 != "seed" || $16 < 1 || $17 <= 0) { bad = 1 }
               END { print bad ? 0 : 1 }' "$tmp/b/bench.csv")" "fp32 speedup 1, positive samples/s, net, threads and FLOPs"
+# In CPU time: fp32's speedup exactly 1, and no more CPU-seconds than threads x seconds (samples
+# per CPU-second at least samples/s over the threads; 1% for the clocks' granularity).
+ok "$(awk -F, 'NR == 1 && ($18 != "samples_per_cpu_s" || $19 != "speedup_vs_fp32_cpu_time") { bad = 1 }
+              NR > 1 && $1 == "fp32" && $19 != "1.0000" { bad = 1 }
+              NR > 1 && ($18 <= 0 || $18 * $16 * 1.01 < $4) { bad = 1 }
+              END { print bad ? 0 : 1 }' "$tmp/b/bench.csv")" "samples per CPU-second and the speedup in CPU time"
 ok "$(grep -q '"samples_per_s_median"' "$tmp/b/bench.json" && grep -q '"net":	"seed"' "$tmp/b/bench.json" \
       && grep -q '^| seed | amp | 16 | 2 |' "$tmp/b/report.md" \
       && grep -q 'PyTorch not found' "$tmp/b/report.md" && echo 1)" "bench.json and report.md (PyTorch column skipped)"

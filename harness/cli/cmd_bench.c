@@ -313,7 +313,8 @@ static int gather_cells(struct bench_cell *cells, const unsigned char *have, siz
     return rc;
 }
 
-/* Each cell's speedup and memory saving over fp32's cell of the same net, batch and channels. */
+/* Each cell's speedups (wall clock and CPU time) and memory saving over fp32's cell of the same
+ * net, batch and channels. */
 static void against_fp32(struct bench_cell *cells, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
@@ -324,6 +325,7 @@ static void against_fp32(struct bench_cell *cells, size_t n)
                 cells[i].batch == x->batch && cells[i].channels == x->channels)
                 ref = &cells[i];
         x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
+        x->cpu_speedup = ref ? x->cpu_sps_median / ref->cpu_sps_median : 0.0;
         x->memory_saving = ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
     }
 }
@@ -363,9 +365,9 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         printf("distributed: %d ranks, the cells spread over them (rank 0 prints them at the end; "
                "ranks sharing a machine share its cores)\n", g->size);
     if (rc == AMP_OK)
-        printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %8s\n", "net",
-               "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
-               "GFLOP/s", "peak", "peak_MB", "speedup", "mem", "vs_torch");
+        printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %7s %8s\n",
+               "net", "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
+               "GFLOP/s", "peak", "peak_MB", "speedup", "cpu_x", "mem", "vs_torch");
     for (size_t t = 0; t < o.nnets && rc == AMP_OK; t++) {
         /* A net that leaves no width open runs once per recipe and batch (channels 0). */
         const int takes = bench_net_takes_channels(o.nets[t]);

@@ -78,7 +78,8 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     uint32_t *idx = malloc((size_t)batch * sizeof *idx);
     size_t cap = 4096, nlat = 0;
     double *lat = malloc(cap * sizeof *lat), *sps = calloc(o->windows, sizeof *sps);
-    if (rc == AMP_OK && (!idx || !lat || !sps))
+    double *cpu_sps = calloc(o->windows, sizeof *cpu_sps);
+    if (rc == AMP_OK && (!idx || !lat || !sps || !cpu_sps))
         rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
     if (rc == AMP_OK)
         rc = model_data_upload(model, &data, train->pixels, train->labels, train->n);
@@ -87,7 +88,7 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     for (uint32_t w = 0; rc == AMP_OK && w <= o->windows; w++) {
         /* Window 0 is the warm-up; it also sizes the timed windows to about window_s. */
         const uint32_t steps = w == 0 ? o->warmup_steps : steps_per_window;
-        const double t0 = now_s();
+        const double t0 = now_s(), c0 = cpu_s();
         for (uint32_t s = 0; s < steps && rc == AMP_OK; s++) {
             for (uint32_t i = 0; i < batch; i++, next = (next + 1) % train->n)
                 idx[i] = (uint32_t)next;
@@ -112,12 +113,13 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
             }
             lat[nlat++] = dt;
         }
-        const double elapsed = now_s() - t0;
+        const double elapsed = now_s() - t0, cpu_elapsed = cpu_s() - c0;
         if (w == 0) {
             const double per_step = elapsed / (o->warmup_steps ? o->warmup_steps : 1);
             steps_per_window = (uint32_t)fmax(3.0, ceil(o->window_s / fmax(per_step, 1e-6)));
         } else {
             sps[w - 1] = (double)steps * batch / elapsed;
+            cpu_sps[w - 1] = (double)steps * batch / fmax(cpu_elapsed, 1e-9);
             out->steps += steps;
         }
     }
@@ -126,6 +128,8 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
         out->sps_min = sps[0];
         out->sps_max = sps[o->windows - 1];
         out->sps_median = percentile(sps, o->windows, 0.5);
+        qsort(cpu_sps, o->windows, sizeof *cpu_sps, cmp_double);
+        out->cpu_sps_median = percentile(cpu_sps, o->windows, 0.5);
         qsort(lat, nlat, sizeof *lat, cmp_double);
         out->step_p50_ms = 1e3 * percentile(lat, nlat, 0.5);
         out->step_p95_ms = 1e3 * percentile(lat, nlat, 0.95);
@@ -137,6 +141,7 @@ int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
     free(idx);
     free(lat);
     free(sps);
+    free(cpu_sps);
     train_close_model(&be, &model);
     return rc;
 }

@@ -34,12 +34,16 @@ struct bench_cell {
     double flops_per_sample;               /* multiply-add FLOPs per training sample
                                             * (model_totals, from the layer table) */
     double sps_median, sps_min, sps_max;   /* samples/s over the windows */
+    double cpu_sps_median;                 /* samples per CPU-second of the process (all its
+                                            * threads; cpu_s), median over the windows: what a
+                                            * shared machine's steal does not move */
     double step_p50_ms, step_p95_ms;       /* per-step latency */
     uint64_t steps;                        /* timed steps */
     double gflops;                         /* achieved, at the median */
     double peak_fraction;                  /* of the machine's peak FP32 FLOP/s */
     struct mem_stats mem;
     double speedup;                        /* samples/s over fp32's at the same batch and channels */
+    double cpu_speedup;                    /* the same of cpu_sps_median */
     double memory_saving;                  /* 1 - peak bytes / fp32's */
 };
 

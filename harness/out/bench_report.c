@@ -101,17 +101,18 @@ void bench_print_row(FILE *f, const struct bench_cell *x, double torch, int mark
         snprintf(ratio, sizeof ratio, "%.1fx", x->sps_median / torch);
     if (markdown)
         fprintf(f, "| %s | %s | %u | %s | %.0f (%.0f-%.0f) | %.2f / %.2f | %.1f (%.1f%%) | "
-                   "%.2f MB | %.2fx | %+.0f%% | %s |\n",
+                   "%.2f MB | %.2fx | %.2fx | %+.0f%% | %s |\n",
                 x->net->name, x->recipe->name, x->batch, chan, x->sps_median, x->sps_min,
                 x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops, 100 * x->peak_fraction,
-                x->mem.peak_total / 1e6, x->speedup,
+                x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup,
                 x->memory_saving == 0.0 ? 0.0 : -100 * x->memory_saving, ratio);
     else
         fprintf(f, "  %-8s %-12s %6u %5s %10.0f %8.0f %8.0f %8.2f %8.2f %8.1f %6.1f%% %9.2f "
-                   "%7.2fx %6.0f%% %8s\n",
+                   "%7.2fx %6.2fx %6.0f%% %8s\n",
                 x->net->name, x->recipe->name, x->batch, chan, x->sps_median, x->sps_min,
                 x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops, 100 * x->peak_fraction,
-                x->mem.peak_total / 1e6, x->speedup, 100 * x->memory_saving, ratio);
+                x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup, 100 * x->memory_saving,
+                ratio);
 }
 
 static cJSON *cell_json(const struct bench_cell *x, double torch)
@@ -129,12 +130,14 @@ static cJSON *cell_json(const struct bench_cell *x, double torch)
     cJSON_AddNumberToObject(o, "samples_per_s_median", x->sps_median);
     cJSON_AddNumberToObject(o, "samples_per_s_min", x->sps_min);
     cJSON_AddNumberToObject(o, "samples_per_s_max", x->sps_max);
+    cJSON_AddNumberToObject(o, "samples_per_cpu_s_median", x->cpu_sps_median);
     cJSON_AddNumberToObject(o, "step_ms_p50", x->step_p50_ms);
     cJSON_AddNumberToObject(o, "step_ms_p95", x->step_p95_ms);
     cJSON_AddNumberToObject(o, "timed_steps", (double)x->steps);
     cJSON_AddNumberToObject(o, "gflops", x->gflops);
     cJSON_AddNumberToObject(o, "peak_fraction", x->peak_fraction);
     cJSON_AddNumberToObject(o, "speedup_vs_fp32", x->speedup);
+    cJSON_AddNumberToObject(o, "speedup_vs_fp32_cpu_time", x->cpu_speedup);
     cJSON_AddNumberToObject(o, "memory_saving_vs_fp32", x->memory_saving);
     cJSON_AddItemToObject(o, "memory", results_memory_json(&x->mem));
     if (torch > 0) {
@@ -193,7 +196,8 @@ int bench_write_outputs(const char *dir, const struct amp_config *c, const struc
     /* (The plots read the mode and the channels by position: new columns go at the end.) */
     fprintf(fc, "mode,batch,channels,samples_per_s,samples_per_s_min,samples_per_s_max,step_ms_p50,"
                 "step_ms_p95,gflops,peak_fraction,peak_bytes,speedup_vs_fp32,memory_saving_vs_fp32,"
-                "torch_samples_per_s,net,threads,flops_per_sample\n");
+                "torch_samples_per_s,net,threads,flops_per_sample,samples_per_cpu_s,"
+                "speedup_vs_fp32_cpu_time\n");
     fprintf(fm, "# ampbench bench\n\nCPU: %s; git %s; device %s; peak: %s.\n\n", h->cpu_model,
             h->git_revision, c->device, peak_how);
     if (torch && t_threads >= 0)
@@ -202,18 +206,21 @@ int bench_write_outputs(const char *dir, const struct amp_config *c, const struc
     else
         fprintf(fm, "Threads: ampbench %d (the backend's).\n\n", amp_threads);
     fprintf(fm, "| net | mode | batch | channels | samples/s median (min-max) | step ms p50 / p95 | "
-                "GFLOP/s (of peak) | peak memory | speedup vs fp32 | memory vs fp32 | vs PyTorch |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "GFLOP/s (of peak) | peak memory | speedup vs fp32 | in CPU time | memory vs fp32 | "
+                "vs PyTorch |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
         const double t = torch ? bench_torch_sps(torch, &cells[i]) : 0.0;
         cJSON_AddItemToArray(arr, cell_json(&cells[i], t));
         const struct bench_cell *x = &cells[i];
         char chan[16];
-        fprintf(fc, "%s,%u,%s,%.2f,%.2f,%.2f,%.4f,%.4f,%.3f,%.5f,%zu,%.4f,%.4f,%.2f,%s,%d,%.0f\n",
+        fprintf(fc, "%s,%u,%s,%.2f,%.2f,%.2f,%.4f,%.4f,%.3f,%.5f,%zu,%.4f,%.4f,%.2f,%s,%d,%.0f,"
+                    "%.2f,%.4f\n",
                 x->recipe->name, x->batch, channels_text(x, chan, sizeof chan), x->sps_median,
                 x->sps_min, x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops,
                 x->peak_fraction, x->mem.peak_total, x->speedup, x->memory_saving, t,
-                x->net->name, x->threads, x->flops_per_sample);
+                x->net->name, x->threads, x->flops_per_sample, x->cpu_sps_median,
+                x->cpu_speedup);
         bench_print_row(fm, x, t, 1);
     }
     fprintf(fm, "\nPyTorch: %s\n", torch ? "eager mode, the same network (built from ampbench's "

@@ -286,8 +286,21 @@ static void taps_flat(float *restrict dst, const float *restrict sh, const float
         cpu_relu_f32_rows(dst, HW);
 }
 
+/* out[offset .. offset + n) = v rounded to out's 16-bit dtype (counted), then, relu: the relu op
+ * on the stored bits while they are in cache. */
+static void store_plane(struct amp_tensor *out, size_t offset, const float *v, size_t n, int relu,
+                        struct lowp_counts *counts)
+{
+    cpu_store(out, offset, v, n, counts);
+    if (relu) {
+        void *y = (char *)out->data + offset * dtype_size(out->dtype);
+        cpu_relu_piece(out->dtype, y, y, n);
+    }
+}
+
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
- * the plane of `out` at `offset`, rounded to out's dtype; relu (FP32 out only): then max(, 0). */
+ * the plane of `out` at `offset`, rounded to out's dtype; relu: then the relu op on the plane
+ * (FP32 before the store, 16-bit on the stored bits: after the rounding and its counts). */
 static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, float bias,
                        int add_bias, int relu, const struct grid *g, float *flat,
                        struct lowp_counts *counts)
@@ -298,10 +311,10 @@ static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, 
             copy_row(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w, bias);
         else
             copy_row_exact(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w);
-    if (relu) /* (FP32 out only; the plane is in L1) */
+    if (relu && dst != flat) /* (the plane is in L1) */
         cpu_relu_f32_rows(dst, (size_t)g->h * g->w);
     if (dst == flat)
-        cpu_store(out, offset, flat, (size_t)g->h * g->w, counts);
+        store_plane(out, offset, flat, (size_t)g->h * g->w, relu, counts);
 }
 
 /* The 3x3 filter of (co, ci) as FP32, optionally rotated by 180 degrees. */
@@ -324,7 +337,7 @@ enum bias_mode { BIAS_TENSOR, BIAS_NONE, BIAS_PLUS_ZERO };
 /* out[n, o] = bias[o] + sum_i conv3x3(in[n, i], taps(o, i)), o < nout, i < nin. The forward
  * pass (in = inp, taps = weight[o, i]) and the data gradient (in = dout, taps = weight[i, o]
  * rotated by 180 degrees: `transposed`) share this loop; bias is used in BIAS_TENSOR mode;
- * relu (FP32 out only): the forward's fused ReLU, on each plane as it is stored. */
+ * relu: the forward's fused ReLU, on each plane as it is stored (16-bit: after its rounding). */
 static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *in,
                       const struct amp_tensor *weight, const struct amp_tensor *bias,
                       enum bias_mode mode, int nin, int nout, int transposed, int relu,
@@ -354,9 +367,9 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                     float *dst = out->dtype == AMP_F32 ? (float *)out->data + at : sc.flat;
                     taps_flat(dst, sc.planes, w9,
                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
-                              mode != BIAS_NONE, relu, &g);
+                              mode != BIAS_NONE, relu && dst != sc.flat, &g);
                     if (dst == sc.flat)
-                        cpu_store(out, at, sc.flat, HW, &counts);
+                        store_plane(out, at, sc.flat, HW, relu, &counts);
                     rounded += HW;
                 }
                 continue;
@@ -565,15 +578,17 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         enum amp_math math, int relu)
 {
     /* The ReLU after the rounding and its counts, the relu op's bits: in the epilogues, on each
-     * plane or piece while it is in cache, where the output is FP32; else a pass after. */
-    const int fused = relu && out->dtype == AMP_F32;
-    if (!is_3x3_same(s))
+     * plane or piece while it is in cache (the general path: where the output is FP32; else a
+     * pass after). */
+    if (!is_3x3_same(s)) {
+        const int fused = relu && out->dtype == AMP_F32;
         cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math, fused);
-    else
-        correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
-                  (int)s->c_out, 0, fused, workspace, s, math);
-    if (relu && !fused)
-        cpu_relu_forward(ctx, out, out);
+        if (relu && !fused)
+            cpu_relu_forward(ctx, out, out);
+        return;
+    }
+    correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
+              (int)s->c_out, 0, relu, workspace, s, math);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,

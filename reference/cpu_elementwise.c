@@ -27,29 +27,39 @@ static uint16_t inf_bits_of(enum amp_dtype dtype)
     return dtype == AMP_F16 ? 0x7C00u : 0x7F80u;
 }
 
-void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp)
+void cpu_relu_piece(enum amp_dtype dtype, void *y, const void *x, size_t n)
 {
-    const size_t n = inp->numel;
-    const int threads = ((struct cpu_ctx *)ctx)->threads;
-    if (inp->dtype == AMP_F32) {
-        const float *x = inp->data;
-        float *y = out->data;
-#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+    if (dtype == AMP_F32) {
+        const float *xf = x;
+        float *yf = y;
+#pragma omp simd
         for (size_t i = 0; i < n; i++)
-            y[i] = cpu_relu32(x[i]);
+            yf[i] = cpu_relu32(xf[i]);
         return;
     }
-    const uint16_t *x = inp->data, inf = inf_bits_of(inp->dtype);
-    uint16_t *y = out->data;
+    const uint16_t *xh = x, inf = inf_bits_of(dtype);
+    uint16_t *yh = y;
     const size_t blocks = n / V16;
-#pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
     for (size_t b = 0; b < blocks; b++) { /* relu16 in vectors */
-        const vu16x h = *(const vu16x *)(x + b * V16);
+        const vu16x h = *(const vu16x *)(xh + b * V16);
         const vs16x neg_finite = ((vs16x)h < 0) & ((h & 0x7FFFu) <= inf);
-        *(vu16x *)(y + b * V16) = h & ~(vu16x)neg_finite;
+        *(vu16x *)(yh + b * V16) = h & ~(vu16x)neg_finite;
     }
     for (size_t i = blocks * V16; i < n; i++)
-        y[i] = relu16(x[i], inf);
+        yh[i] = relu16(xh[i], inf);
+}
+
+/* Elements per piece of the elementwise ReLU ops' parallel loops (a multiple of V16). */
+enum { RELU_CHUNK = 1 << 14 };
+
+void cpu_relu_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp)
+{
+    const size_t n = inp->numel, es = dtype_size(inp->dtype);
+    const int threads = ((struct cpu_ctx *)ctx)->threads;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
+    for (size_t c0 = 0; c0 < n; c0 += RELU_CHUNK)
+        cpu_relu_piece(inp->dtype, (char *)out->data + c0 * es, (const char *)inp->data + c0 * es,
+                       n - c0 < RELU_CHUNK ? n - c0 : RELU_CHUNK);
 }
 
 void cpu_relu_mask(enum amp_dtype dtype, void *dx, const void *g, const void *y, size_t n)
@@ -77,14 +87,13 @@ void cpu_relu_mask(enum amp_dtype dtype, void *dx, const void *g, const void *y,
 void cpu_relu_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,
                        const struct amp_tensor *out)
 {
-    enum { CHUNK = 1 << 14 }; /* elements per piece (a multiple of V16) */
     const size_t n = dout->numel, es = dtype_size(dout->dtype);
     const int threads = ((struct cpu_ctx *)ctx)->threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (n >= CPU_PARALLEL_MIN)
-    for (size_t c0 = 0; c0 < n; c0 += CHUNK)
+    for (size_t c0 = 0; c0 < n; c0 += RELU_CHUNK)
         cpu_relu_mask(dout->dtype, (char *)dinp->data + c0 * es,
                       (const char *)dout->data + c0 * es, (const char *)out->data + c0 * es,
-                      n - c0 < CHUNK ? n - c0 : CHUNK);
+                      n - c0 < RELU_CHUNK ? n - c0 : RELU_CHUNK);
 }
 
 /* out = a + b: each read in its own dtype, the FP32 sum rounded once to out's dtype. Chunks are

@@ -53,6 +53,10 @@ static inline void cpu_relu_f32_rows(float *v, size_t n)
         v[i] = cpu_relu32(v[i]);
 }
 
+/* y[0..n) = relu(x) on n elements of dtype, the relu op's rule (FP32: cpu_relu32; FP16/BF16 on
+ * raw bits: a negative non-NaN value becomes +0), serially (for the relu op, and for the 3x3
+ * conv's fused ReLU on a 16-bit plane just stored). y may alias x. */
+void cpu_relu_piece(enum amp_dtype dtype, void *y, const void *x, size_t n);
 /* dx[0..n) = y > 0 ? g : 0 on n elements of dtype (FP16/BF16 on raw bits; NaN is not > 0): the
  * relu backward's rule on one piece, serially (for the relu op, and for the linear backward's
  * fused mask on a piece still in cache). dx may alias g. */

@@ -136,12 +136,13 @@ int layers_plan(const struct net_preset *net, struct act_shape sample, uint32_t 
     /* A linear over a ReLU in place that nothing else reads masks its input gradient with the
      * ReLU's output itself (not the FP8 layer's quantized copy), while the gradient is in
      * cache: the same bits and counts, one pass fewer. Not where the linear reads a rounded copy
-     * (its input gradient is then cast after the op), so the ReLU's dtype is the linear's. */
+     * (its input gradient is then cast after the op); else it writes that gradient in the
+     * ReLU's dtype, the mask's (an FP32 linear over a BF16 ReLU too). */
     for (size_t i = 0; i < net->nlayers; i++) {
         struct layer_plan *l = &out[i];
         struct layer_plan *from = l->first ? NULL : &out[l->input];
         if (l->kind == &layer_linear && from && from->kind == &layer_relu && from->in_place &&
-            from->consumers == 1 && !l->casts_input && from->dtype == l->dtype)
+            from->consumers == 1 && !l->casts_input)
             l->relu_mask = from->fused_backward = 1;
     }
     return AMP_OK;

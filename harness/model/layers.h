@@ -52,9 +52,9 @@ struct layer_plan {
     int relu_epilogue;        /* a conv whose one reader, a ReLU in place over its output, runs
                                * in the conv's epilogue (the conv2d_forward op's relu) */
     int fused;                /* that ReLU: its forward is its input conv's (it runs no op) */
-    int relu_mask;            /* a linear whose input is a ReLU in place that only it reads, of
-                               * its own dtype, not read through a rounded copy: that ReLU's
-                               * backward runs in the linear's (the linear_backward op's relu) */
+    int relu_mask;            /* a linear whose input is a ReLU in place that only it reads, not
+                               * read through a rounded copy: that ReLU's backward runs in the
+                               * linear's (the linear_backward op's relu) */
     int fused_backward;       /* that ReLU: its backward is its reader linear's (it runs no op) */
 };
 

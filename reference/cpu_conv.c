@@ -179,44 +179,74 @@ static void pad_plane(float *dst, const float *src, const struct grid *g)
     memset(dst + (size_t)(g->h + 1) * S, 0, (g->plane - (size_t)(g->h + 1) * S) * sizeof *dst);
 }
 
-/* acc[q] (+)= sum_{ky, kx} w9[ky * 3 + kx] * xp[q + ky * stride + kx] over the flat grid. */
-static void plane_taps(float *restrict acc, const float *restrict xp, const float *w9,
-                       const struct grid *g, int accumulate)
-{
-    const int S = g->stride;
-    const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
-                w6 = w9[6], w7 = w9[7], w8 = w9[8];
-    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
-#pragma omp simd
-    for (int q = 0; q < g->q; q++) {
-        float v = w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2] + w3 * r1[q] + w4 * r1[q + 1] +
-                  w5 * r1[q + 2] + w6 * r2[q] + w7 * r2[q + 1] + w8 * r2[q + 2];
-        acc[q] = accumulate ? acc[q] + v : v;
-    }
-}
+/* The nine taps' sum of filter f (f0 .. f8) over the nine inputs x0 .. x8, in one order. */
+#define TAP_SUM(f)                                                                                \
+    (f##0 * x0 + f##1 * x1 + f##2 * x2 + f##3 * x3 + f##4 * x4 + f##5 * x5 + f##6 * x6 +          \
+     f##7 * x7 + f##8 * x8)
 
-/* plane_taps for two filters at once, into acc and acc2 (the input's loads shared; each sum is
- * plane_taps' own). */
+/* plane_taps for one filter w9 into acc, and, where acc2 is not NULL, a second v9 into acc2 (the
+ * input's loads shared; each sum is plane_taps' own). In machine vectors (VN), not `omp simd`,
+ * whose width the build's tuning would pick, and the last partial vector over zero-padded copies
+ * rather than a scalar loop (which GCC contracts into FMAs otherwise than the vectors): every
+ * output is the vector expression, so the width changes no bit. */
 static void plane_taps2(float *restrict acc, float *restrict acc2, const float *restrict xp,
                         const float *w9, const float *v9, const struct grid *g, int accumulate)
 {
     const int S = g->stride;
     const float w0 = w9[0], w1 = w9[1], w2 = w9[2], w3 = w9[3], w4 = w9[4], w5 = w9[5],
                 w6 = w9[6], w7 = w9[7], w8 = w9[8];
-    const float v0 = v9[0], v1 = v9[1], v2 = v9[2], v3 = v9[3], v4 = v9[4], v5 = v9[5],
-                v6 = v9[6], v7 = v9[7], v8 = v9[8];
+    const float *v = v9 ? v9 : w9;
+    const float v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3], v4 = v[4], v5 = v[5], v6 = v[6],
+                v7 = v[7], v8 = v[8];
+    /* One vector of outputs at q from rows R0..R2 into A (and A2). */
+#define TAPS_VEC(R0, R1, R2, A, A2, q)                                                            \
+    do {                                                                                          \
+        const vn x0 = *(const vn *)((R0) + (q)), x1 = *(const vn *)((R0) + (q) + 1),              \
+                 x2 = *(const vn *)((R0) + (q) + 2), x3 = *(const vn *)((R1) + (q)),              \
+                 x4 = *(const vn *)((R1) + (q) + 1), x5 = *(const vn *)((R1) + (q) + 2),          \
+                 x6 = *(const vn *)((R2) + (q)), x7 = *(const vn *)((R2) + (q) + 1),              \
+                 x8 = *(const vn *)((R2) + (q) + 2);                                              \
+        const vn a = TAP_SUM(w);                                                                  \
+        *(vn *)((A) + (q)) = accumulate ? *(const vn *)((A) + (q)) + a : a;                       \
+        if (A2) {                                                                                 \
+            const vn b = TAP_SUM(v);                                                              \
+            *(vn *)((A2) + (q)) = accumulate ? *(const vn *)((A2) + (q)) + b : b;                 \
+        }                                                                                         \
+    } while (0)
     const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
-#pragma omp simd
-    for (int q = 0; q < g->q; q++) {
-        const float x0 = r0[q], x1 = r0[q + 1], x2 = r0[q + 2], x3 = r1[q], x4 = r1[q + 1],
-                    x5 = r1[q + 2], x6 = r2[q], x7 = r2[q + 1], x8 = r2[q + 2];
-        float a = w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4 + w5 * x5 + w6 * x6 + w7 * x7 +
-                  w8 * x8;
-        float b = v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3 + v4 * x4 + v5 * x5 + v6 * x6 + v7 * x7 +
-                  v8 * x8;
-        acc[q] = accumulate ? acc[q] + a : a;
-        acc2[q] = accumulate ? acc2[q] + b : b;
+    int q = 0;
+    if (acc2) { /* (two loops: in each the test on acc2 folds away) */
+        for (; q + VN <= g->q; q += VN)
+            TAPS_VEC(r0, r1, r2, acc, acc2, q);
+    } else {
+        for (; q + VN <= g->q; q += VN)
+            TAPS_VEC(r0, r1, r2, acc, acc2, q);
     }
+    if (q == g->q)
+        return;
+    const size_t t = (size_t)(g->q - q);
+    float rb[3][VN + 2] = { { 0 } }, ab[VN] = { 0 }, bb[VN] = { 0 };
+    memcpy(rb[0], r0 + q, (t + 2) * sizeof(float));
+    memcpy(rb[1], r1 + q, (t + 2) * sizeof(float));
+    memcpy(rb[2], r2 + q, (t + 2) * sizeof(float));
+    if (accumulate) {
+        memcpy(ab, acc + q, t * sizeof(float));
+        if (acc2)
+            memcpy(bb, acc2 + q, t * sizeof(float));
+    }
+    float *const bt = acc2 ? bb : NULL;
+    TAPS_VEC(rb[0], rb[1], rb[2], ab, bt, 0);
+    memcpy(acc + q, ab, t * sizeof(float));
+    if (acc2)
+        memcpy(acc2 + q, bb, t * sizeof(float));
+#undef TAPS_VEC
+}
+
+/* acc[q] (+)= sum_{ky, kx} w9[ky * 3 + kx] * xp[q + ky * stride + kx] over the flat grid. */
+static void plane_taps(float *restrict acc, const float *restrict xp, const float *w9,
+                       const struct grid *g, int accumulate)
+{
+    plane_taps2(acc, NULL, xp, w9, NULL, g, accumulate);
 }
 
 /* The three column shifts of an h x w plane, each (h + 2) x w with a zero row above and below:

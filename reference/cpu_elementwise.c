@@ -69,7 +69,7 @@ void cpu_relu_mask(enum amp_dtype dtype, void *dx, const void *g, const void *y,
         float *d = dx;
 #pragma omp simd
         for (size_t i = 0; i < n; i++)
-            d[i] = yf[i] > 0.0f ? gf[i] : 0.0f;
+            d[i] = cpu_relu_grad32(gf[i], yf[i]);
         return;
     }
     const uint16_t *gh = g, *yh = y, inf = inf_bits_of(dtype);

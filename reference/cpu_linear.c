@@ -176,9 +176,12 @@ enum {
 };
 
 /* dst[r][0..KS) = sum over i < cnt (in order) of s[i * si + r * sr] * v[i * ldv + 0..KS), for
- * rt rows r (a constant after inlining), every chain from +0; dst rows at stride ldd. */
-ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
-                              const float *v, size_t ldv, size_t cnt, const int rt)
+ * rt rows r (a constant after inlining), every chain from +0; dst rows at stride ldd. mask not
+ * NULL (FP32, rows at ldd too): each sum stored through the fused ReLU's rule, cpu_relu_grad32
+ * (mask > 0 ? sum : +0), in vectors. */
+ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *mask, const float *s,
+                              size_t si, size_t sr, const float *v, size_t ldv, size_t cnt,
+                              const int rt)
 {
     vn c[DW_JT > DX_NT ? DW_JT : DX_NT][2];
 #pragma GCC unroll 16
@@ -195,6 +198,12 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si,
         }
     }
 #pragma GCC unroll 16
+    for (int r = 0; r < rt && mask; r++) {
+        const vn y0 = *(const vn *)(mask + r * ldd), y1 = *(const vn *)(mask + r * ldd + VN);
+        c[r][0] = (vn)((vni)c[r][0] & (y0 > (vn){ 0 }));
+        c[r][1] = (vn)((vni)c[r][1] & (y1 > (vn){ 0 }));
+    }
+#pragma GCC unroll 16
     for (int r = 0; r < rt; r++) {
         __builtin_prefetch(dst + r * ldd + KS, 1);
         *(vn *)(dst + r * ldd) = c[r][0];
@@ -203,22 +212,23 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *s, size_t si,
 }
 
 /* strip_tile for rt <= max(DW_JT, DX_NT) rows at run time. */
-static void strip_rows(float *dst, size_t ldd, const float *s, size_t si, size_t sr,
+static void strip_rows(float *dst, size_t ldd, const float *mask, const float *s, size_t si,
+                       size_t sr,
                        const float *v, size_t ldv, size_t cnt, int rt)
 {
     switch (rt) {
 #if VN == 16
-    case 10: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 10); break;
-    case 9: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 9); break;
-    case 8: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 8); break;
-    case 7: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 7); break;
+    case 10: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 10); break;
+    case 9: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 9); break;
+    case 8: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 8); break;
+    case 7: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 7); break;
 #endif
-    case 6: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 6); break;
-    case 5: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 5); break;
-    case 4: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 4); break;
-    case 3: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 3); break;
-    case 2: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 2); break;
-    default: strip_tile(dst, ldd, s, si, sr, v, ldv, cnt, 1); break;
+    case 6: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 6); break;
+    case 5: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 5); break;
+    case 4: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 4); break;
+    case 3: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 3); break;
+    case 2: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 2); break;
+    default: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 1); break;
     }
 }
 
@@ -249,7 +259,7 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
         cpu_load(vbuf + i * KS, inp, i * K + K0, kt, tf32_x);
     for (size_t j0 = 0; dweight && j0 < M; j0 += DW_JT) {
         const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
-        strip_rows(obuf, KS, g + j0, M, 1, vbuf, KS, N, jt);
+        strip_rows(obuf, KS, NULL, g + j0, M, 1, vbuf, KS, N, jt);
         for (int r = 0; r < jt; r++)
             cpu_store(dweight, (j0 + (size_t)r) * K + K0, obuf + r * KS, kt, wcounts);
     }
@@ -259,7 +269,7 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
         cpu_load(vbuf + j * KS, weight, j * K + K0, kt, tf32_w);
     for (size_t n0 = 0; n0 < N; n0 += DX_NT) {
         const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
-        strip_rows(obuf, KS, g + n0 * M, 1, M, vbuf, KS, M, nt);
+        strip_rows(obuf, KS, NULL, g + n0 * M, 1, M, vbuf, KS, M, nt);
         for (int r = 0; r < nt; r++) {
             cpu_store(dinp, (n0 + (size_t)r) * K + K0, obuf + r * KS, kt, xcounts);
             if (relu)
@@ -340,7 +350,7 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                 float *dst = wdirect ? (float *)dweight->data + j0 * K + k0 : obuf;
                 const size_t ldd = wdirect ? K : w;
                 for (size_t s = 0; s < ns; s++)
-                    strip_rows(dst + s * KS, ldd, g + j0, M, 1, x + s * KS, ldx, N, jt);
+                    strip_rows(dst + s * KS, ldd, NULL, g + j0, M, 1, x + s * KS, ldx, N, jt);
                 for (int r = 0; !wdirect && r < jt; r++)
                     cpu_store(dweight, (j0 + (size_t)r) * K + k0, obuf + r * w, w, &wcounts);
             }
@@ -359,11 +369,14 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                 const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
                 float *dst = xdirect ? (float *)dinp->data + n0 * K + k0 : obuf;
                 const size_t ldd = xdirect ? K : w;
+                /* FP32: masked as stored; 16-bit: rounded (and counted), then masked in cache */
+                const float *mask = xdirect && relu ? (const float *)relu->data + n0 * K + k0
+                                                    : NULL;
                 for (size_t s = 0; s < ns; s++)
-                    strip_rows(dst + s * KS, ldd, g + n0 * M, 1, M, wt + s * KS, ldw, M, nt);
-                for (int r = 0; r < nt; r++) { /* rounded, then masked while in cache */
-                    if (!xdirect)
-                        cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * w, w, &xcounts);
+                    strip_rows(dst + s * KS, ldd, mask ? mask + s * KS : NULL, g + n0 * M, 1, M,
+                               wt + s * KS, ldw, M, nt);
+                for (int r = 0; !xdirect && r < nt; r++) {
+                    cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * w, w, &xcounts);
                     if (relu)
                         relu_mask(dinp, relu, (n0 + (size_t)r) * K + k0, w);
                 }

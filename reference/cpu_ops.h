@@ -44,6 +44,12 @@ static inline float cpu_relu32(float x)
     return x < 0.0f ? 0.0f : x;
 }
 
+/* The FP32 relu_backward op's rule: y > 0 ? g : +0 (NaN y is not > 0). */
+static inline float cpu_relu_grad32(float g, float y)
+{
+    return y > 0.0f ? g : 0.0f;
+}
+
 /* v[0..n) = cpu_relu32(v): the convolutions' fused ReLU on FP32 outputs, applied to a piece
  * still in cache. */
 static inline void cpu_relu_f32_rows(float *v, size_t n)

@@ -26,6 +26,8 @@ typedef uint16_t vu16 __attribute__((vector_size(VF_LANES * sizeof(uint16_t)), a
 #define VN 8
 #endif
 typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
+/* Its lanes as int32 (a comparison's mask: -1 or 0 per lane). */
+typedef int32_t vni __attribute__((vector_size(VN * sizeof(int32_t)), aligned(4)));
 
 static inline vf vf_load(const float *p)
 {

@@ -142,6 +142,18 @@ static void test_malformed(void)
             "layer fc: a linear layer without a bias is not supported");
 }
 
+/* Preset `name` laid out under plan into l (64 layers at most), for 1x28x28 inputs, 10 classes,
+ * 16 channels. */
+static const struct net_preset *laid_out(const char *name, const struct precision_plan *plan,
+                                         struct layer_plan l[64])
+{
+    const struct net_preset *net = net_find(name);
+    CHECK(net && net->nlayers <= 64 &&
+              layers_plan(net, (struct act_shape){ 1, 28, 28 }, 10, 16, plan, l) == AMP_OK,
+          "%s lays out", name);
+    return net;
+}
+
 /* A ReLU in place over a conv's output is fused into it (layers.c): every ReLU of seed, lenet5
  * and deep that reads a conv, none of resnet8's (they read batch norms and adds), under every
  * policy; the fused pair's conv alone is marked relu_epilogue. */
@@ -155,12 +167,8 @@ static void test_fused_relu(void)
                                             precision_plan_of(recipe_find("bf16"), POLICY_NAIVE) };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
-            const struct net_preset *net = net_find(want[i].net);
             struct layer_plan l[64];
-            CHECK(net && net->nlayers <= 64 &&
-                      layers_plan(net, (struct act_shape){ 1, 28, 28 }, 10, 16, &plans[k], l) ==
-                          AMP_OK,
-                  "%s lays out", want[i].net);
+            const struct net_preset *net = laid_out(want[i].net, &plans[k], l);
             size_t fused = 0, marked = 0, wrong = 0;
             for (size_t j = 0; j < net->nlayers; j++) {
                 fused += l[j].fused;
@@ -195,12 +203,8 @@ static void test_fused_relu_backward(void)
     const size_t nplans = sizeof plans / sizeof plans[0];
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         for (size_t k = 0; k < nplans; k++) {
-            const struct net_preset *net = net_find(want[i].net);
             struct layer_plan l[64];
-            CHECK(net && net->nlayers <= 64 &&
-                      layers_plan(net, (struct act_shape){ 1, 28, 28 }, 10, 16, &plans[k], l) ==
-                          AMP_OK,
-                  "%s lays out", want[i].net);
+            const struct net_preset *net = laid_out(want[i].net, &plans[k], l);
             size_t masks = 0, marked = 0, wrong = 0, fp8_masks = 0;
             for (size_t j = 0; j < net->nlayers; j++) {
                 masks += l[j].relu_mask;

@@ -316,18 +316,6 @@ static void taps_flat(float *restrict dst, const float *restrict sh, const float
         cpu_relu_f32_rows(dst, HW);
 }
 
-/* out[offset .. offset + n) = v rounded to out's 16-bit dtype (counted), then, relu: the relu op
- * on the stored bits while they are in cache. */
-static void store_plane(struct amp_tensor *out, size_t offset, const float *v, size_t n, int relu,
-                        struct lowp_counts *counts)
-{
-    cpu_store(out, offset, v, n, counts);
-    if (relu) {
-        void *y = (char *)out->data + offset * dtype_size(out->dtype);
-        cpu_relu_piece(out->dtype, y, y, n);
-    }
-}
-
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
  * the plane of `out` at `offset`, rounded to out's dtype; relu: then the relu op on the plane
  * (FP32 before the store, 16-bit on the stored bits: after the rounding and its counts). */
@@ -344,7 +332,7 @@ static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, 
     if (relu && dst != flat) /* (the plane is in L1) */
         cpu_relu_f32_rows(dst, (size_t)g->h * g->w);
     if (dst == flat)
-        store_plane(out, offset, flat, (size_t)g->h * g->w, relu, counts);
+        cpu_store_relu(out, offset, flat, (size_t)g->h * g->w, relu, counts);
 }
 
 /* The 3x3 filter of (co, ci) as FP32, optionally rotated by 180 degrees. */
@@ -399,7 +387,7 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o) : 0.0f,
                               mode != BIAS_NONE, relu && dst != sc.flat, &g);
                     if (dst == sc.flat)
-                        store_plane(out, at, sc.flat, HW, relu, &counts);
+                        cpu_store_relu(out, at, sc.flat, HW, relu, &counts);
                     rounded += HW;
                 }
                 continue;
@@ -608,17 +596,12 @@ void cpu_conv2d_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                         enum amp_math math, int relu)
 {
     /* The ReLU after the rounding and its counts, the relu op's bits: in the epilogues, on each
-     * plane or piece while it is in cache (the general path: where the output is FP32; else a
-     * pass after). */
-    if (!is_3x3_same(s)) {
-        const int fused = relu && out->dtype == AMP_F32;
-        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math, fused);
-        if (relu && !fused)
-            cpu_relu_forward(ctx, out, out);
-        return;
-    }
-    correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
-              (int)s->c_out, 0, relu, workspace, s, math);
+     * plane or piece while it is in cache. */
+    if (!is_3x3_same(s))
+        cpu_conv_general_forward(ctx, out, inp, weight, bias, workspace, s, math, relu);
+    else
+        correlate(ctx, out, inp, weight, bias, bias ? BIAS_TENSOR : BIAS_NONE, (int)s->c_in,
+                  (int)s->c_out, 0, relu, workspace, s, math);
 }
 
 void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tensor *dbias,

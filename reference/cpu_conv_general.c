@@ -632,8 +632,8 @@ static void pack_weights(float *restrict dst, const struct amp_tensor *weight, i
 }
 
 /* out = the convolution of s (bias optional), or with `flip` the flipped filters (see
- * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]; relu (FP32 out only): then
- * max(out, 0), as the relu op. */
+ * pack_weights) of a weight tensor [s->c_in][s->c_out][K][K]; relu: then the relu op on out
+ * (FP32: on the sums; 16-bit: on the stored bits, after the rounding and its counts). */
 static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct amp_tensor *inp,
                          const struct amp_tensor *weight, const struct amp_tensor *bias,
                          struct amp_tensor *workspace, const struct conv_shape *s,
@@ -699,12 +699,12 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                             v[l] += b;
                     }
                     const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
-                    if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                    if (relu && out->dtype == AMP_F32) /* (the fused ReLU on the sums in cache) */
                         cpu_relu_f32_rows(v, len);
                     if (out->dtype == AMP_F32)
                         copy_stride((float *)out->data + off, v, len, 1);
                     else
-                        cpu_store(out, off, v, len, &counts);
+                        cpu_store_relu(out, off, v, len, relu, &counts);
                     rounded += len;
                 }
             }
@@ -732,7 +732,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     for (size_t l = 0; l < nq; l++)
                         v[l] += b;
                 }
-                if (relu) /* (FP32 out: the fused ReLU on the sums in cache) */
+                if (relu && out->dtype == AMP_F32) /* (the fused ReLU on the sums in cache) */
                     cpu_relu_f32_rows(v, nq);
                 for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
                     const size_t n = q / g.OHW, p = q % g.OHW;
@@ -741,7 +741,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     if (out->dtype == AMP_F32)
                         copy_stride((float *)out->data + off, v + (q - q0), len, 1);
                     else
-                        cpu_store(out, off, v + (q - q0), len, &counts);
+                        cpu_store_relu(out, off, v + (q - q0), len, relu, &counts);
                     rounded += len;
                     q += len;
                 }

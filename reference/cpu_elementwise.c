@@ -49,6 +49,16 @@ void cpu_relu_piece(enum amp_dtype dtype, void *y, const void *x, size_t n)
         yh[i] = relu16(xh[i], inf);
 }
 
+void cpu_store_relu(struct amp_tensor *t, size_t offset, const float *src, size_t n, int relu,
+                    struct lowp_counts *acc)
+{
+    cpu_store(t, offset, src, n, acc);
+    if (relu) {
+        void *y = (char *)t->data + offset * dtype_size(t->dtype);
+        cpu_relu_piece(t->dtype, y, y, n);
+    }
+}
+
 /* Elements per piece of the elementwise ReLU ops' parallel loops (a multiple of V16). */
 enum { RELU_CHUNK = 1 << 14 };
 

@@ -60,9 +60,13 @@ static inline void cpu_relu_f32_rows(float *v, size_t n)
 }
 
 /* y[0..n) = relu(x) on n elements of dtype, the relu op's rule (FP32: cpu_relu32; FP16/BF16 on
- * raw bits: a negative non-NaN value becomes +0), serially (for the relu op, and for the 3x3
- * conv's fused ReLU on a 16-bit plane just stored). y may alias x. */
+ * raw bits: a negative non-NaN value becomes +0), serially (for the relu op, and for a conv's
+ * fused ReLU on a 16-bit piece just stored). y may alias x. */
 void cpu_relu_piece(enum amp_dtype dtype, void *y, const void *x, size_t n);
+/* cpu_store, then, relu: cpu_relu_piece on the n elements stored (after their rounding and its
+ * counts, while they are in cache): a conv's fused ReLU on a 16-bit output. */
+void cpu_store_relu(struct amp_tensor *t, size_t offset, const float *src, size_t n, int relu,
+                    struct lowp_counts *acc);
 /* dx[0..n) = y > 0 ? g : 0 on n elements of dtype (FP16/BF16 on raw bits; NaN is not > 0): the
  * relu backward's rule on one piece, serially (for the relu op, and for the linear backward's
  * fused mask on a piece still in cache). dx may alias g. */
@@ -85,7 +89,7 @@ void cpu_conv2d_backward(void *ctx, struct amp_tensor *dweight, struct amp_tenso
                          enum amp_math math);
 /* The general convolution (cpu_conv_general.c): any kernel, stride and padding, by im2col and a
  * register-tiled FP32 GEMM; cpu_conv.c sends it every geometry but 3x3/stride 1/padding 1.
- * relu (FP32 outputs only): the ReLU fused into the forward's epilogue. */
+ * relu: the ReLU fused into the forward's epilogue. */
 size_t cpu_conv_general_workspace(const struct conv_shape *s, int threads);
 void cpu_conv_general_forward(struct cpu_ctx *c, struct amp_tensor *out,
                               const struct amp_tensor *inp, const struct amp_tensor *weight,

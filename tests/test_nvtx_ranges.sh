@@ -3,7 +3,8 @@
 # (tests/nvtx_recorder.c) injected through NVTX_INJECTION64_PATH, and their traces must show
 #   - the range tree of the seed network in the domain ampbench, exactly: epoch > step > forward
 #     > each layer's <layer>_forward (but the ReLU's: it runs in the conv's epilogue, fused),
-#     step > backward > each <layer>_backward, step > scaler, optimizer, scaler_update;
+#     step > backward > each <layer>_backward (but the ReLU's: it runs in the linear's backward,
+#     fused), step > scaler, optimizer, scaler_update;
 #     evaluate > forward > each layer but the ReLU;
 #   - pushes and pops that balance, every pop closing the innermost open range, nothing open at
 #     exit;
@@ -76,7 +77,6 @@ epoch/step
 epoch/step/backward
 epoch/step/backward/conv_backward
 epoch/step/backward/fc_backward
-epoch/step/backward/relu_backward
 epoch/step/forward
 epoch/step/forward/conv_forward
 epoch/step/forward/fc_forward

@@ -108,11 +108,13 @@ __global__ void __launch_bounds__(GEMM_THREADS)
     }
 }
 
-/* dinp[i, kk] = sum_j dout[i, j] * w[j, kk]: block = 256 columns x DX_ROWS rows (grid-strided). */
+/* dinp[i, kk] = sum_j dout[i, j] * w[j, kk]: block = 256 columns x DX_ROWS rows (grid-strided);
+ * relu not NULL (dinp's dtype): then the fused ReLU's mask, relu > 0 ? dinp : +0, after the
+ * rounding and its count (the relu_backward kernel's rule: NaN and -0 are not > 0). */
 __global__ void __launch_bounds__(GEMM_THREADS)
     linear_backward_data(void *dinp, int dx_dt, int dx_cat, const void *dout, int g_dt,
-                         int g_tf32, const void *w, int w_dt, int w_tf32, unsigned n, unsigned k,
-                         unsigned m, struct numerics_counts *cnt)
+                         int g_tf32, const void *w, int w_dt, int w_tf32, const void *relu,
+                         unsigned n, unsigned k, unsigned m, struct numerics_counts *cnt)
 {
     const size_t kk = (size_t)blockIdx.x * GEMM_THREADS + threadIdx.x;
     lp_count cc = { 0, 0 };
@@ -125,6 +127,8 @@ __global__ void __launch_bounds__(GEMM_THREADS)
                     acc += ld_op(dout, i * m + j, g_dt, g_tf32) *
                            ld_op(w, (size_t)j * k + kk, w_dt, w_tf32);
                 st(dinp, i * k + kk, dx_dt, acc, cc);
+                if (relu && !(ld(relu, i * k + kk, dx_dt) > 0.0f))
+                    st(dinp, i * k + kk, dx_dt, 0.0f, cc); /* (+0 rounds and counts nothing) */
             }
         }
     }
@@ -411,12 +415,15 @@ void cuda_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor 
         if (row_blocks > 65535)
             row_blocks = 65535;
         const dim3 grid((unsigned)col_blocks, (unsigned)row_blocks);
+        /* (the fused ReLU in the kernel itself) */
         CUDA_LAUNCH(c, linear_backward_data, grid, GEMM_THREADS, dinp->data, dinp->dtype,
                     dinp->category, dout->data, dout->dtype, tf32_of(dout, math), weight->data,
-                    weight->dtype, tf32_of(weight, math), n, k, m, c->d_counts);
+                    weight->dtype, tf32_of(weight, math), relu ? relu->data : NULL, n, k, m,
+                    c->d_counts);
+        return;
     }
-    /* The fused ReLU: the relu op's kernel over the rounded input gradient (cuBLASLt's DRELU
-     * epilogue would need a bitmask saved by the forward). */
+    /* The fused ReLU after a GEMM: the relu op's kernel over the rounded input gradient
+     * (cuBLASLt's DRELU epilogue would need a bitmask saved by the forward). */
     if (relu && !c->err)
         cuda_relu_backward(ctx, dinp, dinp, relu);
 }

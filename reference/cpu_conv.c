@@ -313,7 +313,7 @@ static void taps_flat(float *restrict dst, const float *restrict sh, const float
 #undef VLOAD
 #undef SLOAD
     if (relu) /* (the plane is in L1) */
-        cpu_relu_f32_rows(dst, HW);
+        cpu_relu_piece(AMP_F32, dst, dst, HW);
 }
 
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into
@@ -330,7 +330,7 @@ static void store_grid(struct amp_tensor *out, size_t offset, const float *acc, 
         else
             copy_row_exact(dst + (size_t)h * g->w, acc + (size_t)h * g->stride, g->w);
     if (relu && dst != flat) /* (the plane is in L1) */
-        cpu_relu_f32_rows(dst, (size_t)g->h * g->w);
+        cpu_relu_piece(AMP_F32, dst, dst, (size_t)g->h * g->w);
     if (dst == flat)
         cpu_store_relu(out, offset, flat, (size_t)g->h * g->w, relu, counts);
 }

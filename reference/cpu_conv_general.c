@@ -700,7 +700,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                     }
                     const size_t off = (n * g.CO + co) * g.OHW + oy0 * g.OW;
                     if (relu && out->dtype == AMP_F32) /* (the fused ReLU on the sums in cache) */
-                        cpu_relu_f32_rows(v, len);
+                        cpu_relu_piece(AMP_F32, v, v, len);
                     if (out->dtype == AMP_F32)
                         copy_stride((float *)out->data + off, v, len, 1);
                     else
@@ -733,7 +733,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                         v[l] += b;
                 }
                 if (relu && out->dtype == AMP_F32) /* (the fused ReLU on the sums in cache) */
-                    cpu_relu_f32_rows(v, nq);
+                    cpu_relu_piece(AMP_F32, v, v, nq);
                 for (size_t q = q0; q < q0 + nq;) { /* one piece per image */
                     const size_t n = q / g.OHW, p = q % g.OHW;
                     const size_t len = q0 + nq - q < g.OHW - p ? q0 + nq - q : g.OHW - p;

@@ -50,18 +50,11 @@ static inline float cpu_relu_grad32(float g, float y)
     return y > 0.0f ? g : 0.0f;
 }
 
-/* v[0..n) = cpu_relu32(v): the convolutions' fused ReLU on FP32 outputs, applied to a piece
- * still in cache. */
-static inline void cpu_relu_f32_rows(float *v, size_t n)
-{
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-        v[i] = cpu_relu32(v[i]);
-}
 
 /* y[0..n) = relu(x) on n elements of dtype, the relu op's rule (FP32: cpu_relu32; FP16/BF16 on
  * raw bits: a negative non-NaN value becomes +0), serially (for the relu op, and for a conv's
- * fused ReLU on a 16-bit piece just stored). y may alias x. */
+ * fused ReLU on a piece still in cache: FP32 sums, or 16-bit values just stored). y may alias
+ * x. */
 void cpu_relu_piece(enum amp_dtype dtype, void *y, const void *x, size_t n);
 /* cpu_store, then, relu: cpu_relu_piece on the n elements stored (after their rounding and its
  * counts, while they are in cache): a conv's fused ReLU on a 16-bit output. */

@@ -5,7 +5,6 @@
  * depend on the thread count. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cpu_ops.h"
 #include "fp8_scaling.h"
@@ -24,25 +23,29 @@ static void stats_merge(struct fp8_stats *into, const struct fp8_stats *s)
     into->noise += s->noise;
 }
 
-/* dst[p0 .. p0 + len) = src's elements there, as FP32. */
+/* dst[p0 .. p0 + len) = src's 16-bit elements there, widened to FP32. */
 static void widen(float *dst, const struct amp_tensor *src, size_t p0, size_t len)
 {
-    if (src->dtype != AMP_F32)
-        cpu_load(dst + p0, src, p0, len, 0);
-    else if ((const void *)dst != src->data)
-        memcpy(dst + p0, (const float *)src->data + p0, len * sizeof *dst);
+    cpu_load(dst + p0, src, p0, len, 0);
 }
 
-/* Widens src into x, piece by piece, and returns the amax of x, each piece's taken while it is
- * in cache. */
-static float widen_amax(struct cpu_ctx *c, float *x, const struct amp_tensor *src, size_t n)
+/* The amax of src's FP32 values, piece by piece: read where they lie (FP32, BF16), or (FP16)
+ * widened into x on the way, each piece's amax taken while it is in cache. */
+static float source_amax(struct cpu_ctx *c, float *x, const struct amp_tensor *src, size_t n)
 {
     float m = 0.0f;
 #pragma omp parallel for num_threads(c->threads) if (n >= CPU_PARALLEL_MIN) reduction(max : m)
     for (size_t p0 = 0; p0 < n; p0 += PIECE) {
         const size_t len = n - p0 < PIECE ? n - p0 : PIECE;
-        widen(x, src, p0, len);
-        const float a = fp8_amax(x + p0, len);
+        float a;
+        if (src->dtype == AMP_BF16)
+            a = fp8_amax_bf16((const amp_bf16 *)src->data + p0, len);
+        else if (src->dtype == AMP_F32)
+            a = fp8_amax((const float *)src->data + p0, len);
+        else {
+            widen(x, src, p0, len);
+            a = fp8_amax(x + p0, len);
+        }
         m = a > m ? a : m;
     }
     return m;
@@ -58,10 +61,13 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     const int mx = scaling == FP8_SCALING_MX;
     float *x = dst->data;
     const size_t n = src->numel;
-    /* Current scaling needs the amax before quantizing: widen it all first (taking the amax on
-     * the way); else each piece is widened and quantized while it is in cache. */
+    /* Each piece is quantized from where src lies (FP32; BF16 widened as it is read, per
+     * tensor) or from its FP32 values widened into x while it is in cache. Current scaling
+     * needs the amax first: of src where it lies, else (FP16) widening it all on the way. */
     const int current = scaling == FP8_SCALING_CURRENT;
-    const float scale = current ? fp8_current_scale(s, widen_amax(c, x, src, n)) : s->scale;
+    const int from_bf16 = !mx && src->dtype == AMP_BF16, from_f32 = src->dtype == AMP_F32;
+    const int widened = current && src->dtype == AMP_F16;
+    const float scale = current ? fp8_current_scale(s, source_amax(c, x, src, n)) : s->scale;
     const float scale_inv = 1.0f / scale;
     /* A piece: PIECE elements, or under MX as many whole outer slices of its layout as fit (at
      * least one; rows where the layout is rows). */
@@ -75,18 +81,19 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
         float *at = x + p * piece;
         const size_t len = n - p * piece < piece ? n - p * piece : piece;
         struct fp8_stats *st = parts ? &parts[p] : NULL;
-        if (!current && !mx && src->dtype == AMP_BF16) { /* widened while quantized */
+        if (from_bf16) {
             fp8_fake_quantize_bf16_array(at, (const amp_bf16 *)src->data + p * piece, len, scale,
                                          scale_inv, f, st);
             continue;
         }
-        if (!current)
+        const float *in = from_f32 ? (const float *)src->data + p * piece : at;
+        if (!from_f32 && !widened)
             widen(x, src, p * piece, len);
         if (mx)
-            mx_fake_quantize_layout(at, at, (struct mx_layout){ len / slice, L.len, L.inner }, f,
+            mx_fake_quantize_layout(at, in, (struct mx_layout){ len / slice, L.len, L.inner }, f,
                                     (enum mx_scale_rounding)s->mx_rounding, st);
         else
-            fp8_fake_quantize_array(at, at, len, scale, scale_inv, f, st);
+            fp8_fake_quantize_array(at, in, len, scale, scale_inv, f, st);
     }
     if (!train)
         return;

@@ -444,6 +444,51 @@ static void test_bf16_source(void)
     free(d1);
 }
 
+/* fp8_amax_bf16 = fp8_amax of the widened values, on every path: over all 65,536 BF16 patterns
+   (NaNs and infs included) in a shuffled order, over every prefix length up to 40 and lengths
+   across the vector tail, and on arrays whose largest finite value sits in the tail. */
+static void test_bf16_amax(void)
+{
+    const size_t n = 65536;
+    uint16_t *h = malloc(n * sizeof *h);
+    float *x = malloc(n * sizeof *x);
+    if (!h || !x) {
+        check(0, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        h[i] = (uint16_t)i;
+    for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates on the test's own generator */
+        const size_t j = (size_t)(random_input(UINT64_C(5) << 40 | i) % (i + 1));
+        const uint16_t t = h[i];
+        h[i] = h[j];
+        h[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = f32_from_bits((uint32_t)h[i] << 16);
+    int bad = 0, runs = 0;
+    for (int p = 0; p < 3; p++) {
+        if (fp8_set_fast_path(PATHS[p]) != 0)
+            continue;
+        for (size_t len = 0; len <= n; len += (len < 40 ? 1 : len < 2000 ? 97 : 9973)) {
+            const size_t at = (len * 7919) % (n - len + 1);
+            const float a = fp8_amax(x + at, len), b = fp8_amax_bf16(h + at, len);
+            bad += f32_bits(a) != f32_bits(b);
+            runs++;
+        }
+        bad += fp8_amax_bf16(h, n) != 0x1.FEp127f; /* the largest finite BF16 */
+        const uint16_t tail[19] = {0x3F80, 0x7FC0, 0xFF80, 0x4000, 0xC040, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0x7F80, 0xC080, 0xFFFF};
+        bad += fp8_amax_bf16(tail, 19) != 4.0f || fp8_amax_bf16(tail, 16) != 3.0f;
+        runs += 2;
+    }
+    fp8_set_fast_path("auto");
+    check(bad == 0 && runs > 0, "BF16 amax = amax of the widened values, every path (%d runs; %d bad)",
+          runs, bad);
+    free(h);
+    free(x);
+}
+
 static void test_e8m0(void)
 {
     CHECK(e8m0_to_f32(127) == 1.0f && e8m0_to_f32(128) == 2.0f && e8m0_to_f32(0) == 0x1p-127f &&
@@ -834,6 +879,7 @@ int main(void)
     test_stats_hand();
     test_paths_stats();
     test_bf16_source();
+    test_bf16_amax();
     test_mxcsr_paths();
     test_e8m0();
     test_mx();

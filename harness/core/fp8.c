@@ -167,6 +167,19 @@ static float amax_portable(const float *src, size_t n)
     return f32_from_bits(m);
 }
 
+/* amax_portable of BF16 bits: |h| and finiteness on the 16 bits, whose order is the order of
+   the FP32 values they widen to. */
+static float amax_bf16_portable(const uint16_t *src, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t a = src[i] & 0x7FFFu;
+        const uint32_t fin = a < 0x7F80u ? a : 0u;
+        m = fin > m ? fin : m;
+    }
+    return f32_from_bits(m << 16);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The array kernel: y = x * scale in FP32, q = fp8(y) saturated; optional  */
 /* outputs: the codes, the dequantized q * scale_inv, and the stats.        */
@@ -654,6 +667,24 @@ T_AVX2 static float amax_avx2(const float *src, size_t n)
     float r = amax_portable(src + i, n - i);
     for (int l = 0; l < 8; l++)
         r = f32_from_bits(t[l]) > r ? f32_from_bits(t[l]) : r;
+    return r;
+}
+
+/* amax_bf16_portable sixteen lanes at a time. */
+T_AVX2 static float amax_bf16_avx2(const uint16_t *src, size_t n)
+{
+    const __m256i absm = _mm256_set1_epi16(0x7FFF), inf = _mm256_set1_epi16(0x7F80);
+    __m256i m = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + i)), absm);
+        m = _mm256_max_epu16(m, _mm256_and_si256(a, _mm256_cmpgt_epi16(inf, a)));
+    }
+    uint16_t t[16];
+    _mm256_storeu_si256((__m256i *)t, m);
+    float r = amax_bf16_portable(src + i, n - i);
+    for (int l = 0; l < 16; l++)
+        r = f32_from_bits((uint32_t)t[l] << 16) > r ? f32_from_bits((uint32_t)t[l] << 16) : r;
     return r;
 }
 
@@ -1179,6 +1210,15 @@ float fp8_amax(const float *src, size_t n)
         return amax_avx2(src, n);
 #endif
     return amax_portable(src, n);
+}
+
+float fp8_amax_bf16(const uint16_t *src, size_t n)
+{
+#if FP8_X86
+    if (fp8_path() >= P_AVX2)
+        return amax_bf16_avx2(src, n);
+#endif
+    return amax_bf16_portable(src, n);
 }
 
 static void quant(amp_fp8 *codes, float *deq, const float *src, size_t n, float scale,

@@ -65,6 +65,8 @@ struct fp8_stats {
 double fp8_sqnr_db(const struct fp8_stats *s);
 /* max |x| over the finite elements (0 when there are none). */
 float fp8_amax(const float *src, size_t n);
+/* fp8_amax of n BF16 values (bits in src) as they widen to FP32, without widening them. */
+float fp8_amax_bf16(const uint16_t *src, size_t n);
 
 /* Per-tensor scaling: dst[i] = fp8(src[i] * scale) (the product in FP32,
    then one rounding), saturating (FP8_SATFINITE); stats may be NULL (then no

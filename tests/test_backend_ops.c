@@ -644,7 +644,7 @@ static int fp8_states_equal(struct pt *st, struct pt *hist, const char *what)
     return ok;
 }
 
-/* Delayed and current scaling, E4M3 and E5M2, FP32 and BF16 sources with values that
+/* Delayed and current scaling, E4M3 and E5M2, FP32, BF16 and FP16 sources with values that
  * saturate and underflow: three training quantizations (the delayed scale moving with the
  * history) and an evaluation, each bit for bit; then MX blocks (floor and rceil, FP32 and BF16
  * sources, every kind of layout). */
@@ -653,10 +653,10 @@ static void test_fp8_quantize(void)
     const size_t n = 50021;
     const enum fp8_scaling scalings[] = { FP8_SCALING_DELAYED, FP8_SCALING_CURRENT };
     const enum fp8_format formats[] = { FP8_E4M3, FP8_E5M2 };
-    const enum amp_dtype srcs[] = { AMP_F32, AMP_BF16 };
+    const enum amp_dtype srcs[] = { AMP_F32, AMP_BF16, AMP_F16 };
     for (int k = 0; k < 2; k++)
         for (int f = 0; f < 2; f++)
-            for (int d = 0; d < 2; d++) {
+            for (int d = 0; d < 3; d++) {
                 struct fp8_tensor_state init = fp8_state_make(formats[f], 4, MX_SCALE_RCEIL, 0);
                 struct pt st = pt_new(sizeof init / sizeof(int32_t), AMP_I32, MEM_OPTIMIZER, NULL);
                 pt_set_raw(&st, &init, sizeof init);

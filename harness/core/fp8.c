@@ -953,42 +953,44 @@ T_512_INL void avx512_add_block_sums(const __m512d sg[8], const __m512d ns[8], i
     }
 }
 
-/* What an AVX-512 MX call keeps of its stats: the counts in A (flushed into p before they can
+/* What an AVX-512 MX call keeps of its stats: the per-lane counts in a struct zstats of the
+   caller's own (a local, so that it stays in registers; flushed into p before the counts can
    overflow), the sums of squares continued from the stats' (each block's added in turn). */
 struct mx_acc {
     struct zfmt Z;
     struct part p;
-    struct zstats A;
     double signal, noise;
-    size_t counted; /* elements in A's counts */
+    size_t counted; /* elements in the counts */
 };
 
-T_512_INL void mx_acc_init(struct mx_acc *m, const struct fp8_fmt *F, const struct fp8_stats *stats)
+T_512_INL void mx_acc_init(struct mx_acc *m, struct zstats *A, const struct fp8_fmt *F,
+                           const struct fp8_stats *stats)
 {
     zfmt_init(&m->Z, F);
     part_init(&m->p);
-    m->A = (struct zstats){ _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                            _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
+    *A = (struct zstats){ _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                          _mm512_setzero_si512(), _mm512_setzero_pd(), _mm512_setzero_pd() };
     m->signal = stats ? stats->signal : 0.0;
     m->noise = stats ? stats->noise : 0.0;
     m->counted = 0;
 }
 
 /* n more elements (at most) in A's per-lane counts. */
-T_512_INL void mx_acc_counted(struct mx_acc *m, size_t n)
+T_512_INL void mx_acc_counted(struct mx_acc *m, struct zstats *A, size_t n)
 {
     m->counted += n;
     if (m->counted >= COUNT_CHUNK) {
-        zstats_flush_counts(&m->A, &m->p);
+        zstats_flush_counts(A, &m->p);
         m->counted = 0;
     }
 }
 
 /* The call's n elements into the stats. */
-T_512_INL void mx_acc_finish(struct mx_acc *m, struct fp8_stats *stats, size_t n)
+T_512_INL void mx_acc_finish(struct mx_acc *m, struct zstats *A, struct fp8_stats *stats,
+                             size_t n)
 {
-    zstats_flush_counts(&m->A, &m->p);
-    m->p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(m->A.amax);
+    zstats_flush_counts(A, &m->p);
+    m->p.amax_bits = (uint32_t)_mm512_reduce_max_epu32(A->amax);
     mx_stats_finish(stats, &m->p, n, m->signal, m->noise);
 }
 
@@ -1002,7 +1004,8 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
     if (rows * nb == 0)
         return;
     struct mx_acc M;
-    mx_acc_init(&M, F, stats);
+    struct zstats A;
+    mx_acc_init(&M, &A, F, stats);
     const int nan = r != MX_SCALE_RCEIL;
     /* Sixteen blocks' scales at a time (one vector of amax bits), then their elements. */
     uint32_t amb[16];
@@ -1035,29 +1038,29 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
             const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + off);
             const __m512 x1 = _mm512_maskz_loadu_ps(m1, src + off + 16);
             const __m512 vs = _mm512_set1_ps(muls[b % 16]), vsi = _mm512_set1_ps(invs[b % 16]);
-            struct zstats *Ap = stats ? &M.A : NULL;
-            M.A.sig = M.A.noi = _mm512_setzero_pd();
             /* (lanes past the block: zero scales, so that a NaN scale makes no NaN there) */
-            const __m512 d0 = avx512_quant16(x0, _mm512_maskz_mov_ps(m0, vs),
-                                             _mm512_maskz_mov_ps(m0, vsi), &M.Z, Ap);
-            const __m512 d1 = avx512_quant16(x1, _mm512_maskz_mov_ps(m1, vs),
-                                             _mm512_maskz_mov_ps(m1, vsi), &M.Z, Ap);
-            _mm512_mask_storeu_ps(deq + off, m0, d0);
-            _mm512_mask_storeu_ps(deq + off + 16, m1, d1);
-            if (!stats)
+            const __m512 s0 = _mm512_maskz_mov_ps(m0, vs), si0 = _mm512_maskz_mov_ps(m0, vsi);
+            const __m512 s1 = _mm512_maskz_mov_ps(m1, vs), si1 = _mm512_maskz_mov_ps(m1, vsi);
+            if (!stats) {
+                _mm512_mask_storeu_ps(deq + off, m0, avx512_quant16(x0, s0, si0, &M.Z, NULL));
+                _mm512_mask_storeu_ps(deq + off + 16, m1, avx512_quant16(x1, s1, si1, &M.Z, NULL));
                 continue;
-            bsg[nbuf] = M.A.sig;
-            bns[nbuf] = M.A.noi;
+            }
+            A.sig = A.noi = _mm512_setzero_pd();
+            _mm512_mask_storeu_ps(deq + off, m0, avx512_quant16(x0, s0, si0, &M.Z, &A));
+            _mm512_mask_storeu_ps(deq + off + 16, m1, avx512_quant16(x1, s1, si1, &M.Z, &A));
+            bsg[nbuf] = A.sig;
+            bns[nbuf] = A.noi;
             if (++nbuf == 8) {
                 avx512_add_block_sums(bsg, bns, 8, &M.signal, &M.noise);
                 nbuf = 0;
             }
-            mx_acc_counted(&M, MX_BLOCK);
+            mx_acc_counted(&M, &A, MX_BLOCK);
         }
     if (!stats)
         return;
     avx512_add_block_sums(bsg, bns, nbuf, &M.signal, &M.noise);
-    mx_acc_finish(&M, stats, rows * k);
+    mx_acc_finish(&M, &A, stats, rows * k);
 }
 
 /* lanes_sum's order over the eight partial sums v[q][h] of eight lanes' blocks. */
@@ -1080,7 +1083,8 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
     if (L.outer * nb * I == 0)
         return;
     struct mx_acc M;
-    mx_acc_init(&M, F, stats);
+    struct zstats A;
+    mx_acc_init(&M, &A, F, stats);
     const int nan = r != MX_SCALE_RCEIL;
     for (size_t o = 0; o < L.outer; o++)
         for (size_t b = 0; b < nb; b++) {
@@ -1113,7 +1117,7 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
                         _mm512_castsi512_ps(avx512_round(_mm512_castps_si512(y), &M.Z, &mag)), vsi);
                     _mm512_mask_storeu_ps(out + j * I + i0, lanes, d);
                     __m512d x0, x1, e0, e1;
-                    avx512_count16(x, y, d, mag, &M.Z, &M.A, &x0, &x1, &e0, &e1);
+                    avx512_count16(x, y, d, mag, &M.Z, &A, &x0, &x1, &e0, &e1);
                     const size_t q = j & 7u;
                     sg[q][0] = _mm512_fmadd_pd(x0, x0, sg[q][0]);
                     sg[q][1] = _mm512_fmadd_pd(x1, x1, sg[q][1]);
@@ -1129,12 +1133,12 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
                     M.signal += ts[c];
                     M.noise += tn[c];
                 }
-                mx_acc_counted(&M, blen * 16);
+                mx_acc_counted(&M, &A, blen * 16);
             }
         }
     if (!stats)
         return;
-    mx_acc_finish(&M, stats, L.outer * L.len * I);
+    mx_acc_finish(&M, &A, stats, L.outer * L.len * I);
 }
 
 #endif /* FP8_X86 */

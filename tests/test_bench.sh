@@ -26,6 +26,14 @@ ok "$(awk -F, 'NR == 1 && ($18 != "samples_per_cpu_s" || $19 != "speedup_vs_fp32
               NR > 1 && $1 == "fp32" && $19 != "1.0000" { bad = 1 }
               NR > 1 && ($18 <= 0 || $18 * $16 * 1.01 < $4) { bad = 1 }
               END { print bad ? 0 : 1 }' "$tmp/b/bench.csv")" "samples per CPU-second and the speedup in CPU time"
+# The measured multiply-add rate (the bench's threads on FMA chains): named in bench.json and
+# report.md, and each cell's GFLOP/s as a fraction of it, in (0, 1.5) (above 1 only where the
+# clock turbos between the measurement and the cell: the nets run far below the FMA rate).
+ok "$(awk -F, 'NR == 1 && $20 != "fma_fraction" { bad = 1 } NR > 1 && !($20 > 0 && $20 < 1.5) { bad = 1 }
+              END { print bad ? 0 : 1 }' "$tmp/b/bench.csv")" "each cell's fraction of the measured FMA rate: $(cut -d, -f20 "$tmp/b/bench.csv" | tr '\n' ' ')"
+ok "$(grep -qE '"fma_rate":[[:space:]]*"measured: [0-9]+ threads? x [0-9]+ independent a\*b\+c chains, [0-9]+ GFLOP/s' "$tmp/b/bench.json" \
+      && grep -q '^FMA rate: measured: ' "$tmp/log" && grep -q 'FMA rate: measured: ' "$tmp/b/report.md" && echo 1)" \
+   "the measured FMA rate in bench.json, the log and report.md: $(grep '^FMA rate' "$tmp/log")"
 ok "$(grep -q '"samples_per_s_median"' "$tmp/b/bench.json" && grep -q '"net":	"seed"' "$tmp/b/bench.json" \
       && grep -q '^| seed | amp | 16 | 2 |' "$tmp/b/report.md" \
       && grep -q 'PyTorch not found' "$tmp/b/report.md" && echo 1)" "bench.json and report.md (PyTorch column skipped)"

@@ -351,8 +351,13 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     rc = runner_open(&r, &c, command_line);
     if (rc == AMP_OK)
         rc = runner_start(&r, "bench", "results/bench");
-    char peak_how[256];
+    char peak_how[256], fma_how[256] = "not measured";
     const double peak = bench_peak_flops(&c, r.host.max_threads, peak_how, sizeof peak_how);
+    const double fma = rc == AMP_OK ? bench_fma_rate(&c, r.host.max_threads, 0.4, fma_how,
+                                                     sizeof fma_how)
+                                    : 0.0;
+    if (rc == AMP_OK)
+        printf("peak: %s\nFMA rate: %s\n", peak_how, fma_how);
     const size_t ncells = o.nnets * c.nrecipes * o.nbatches * o.nchannels;
     struct bench_cell *cells = calloc(ncells, sizeof *cells);
     unsigned char *have = calloc(ncells ? ncells : 1, 1);
@@ -365,9 +370,9 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         printf("distributed: %d ranks, the cells spread over them (rank 0 prints them at the end; "
                "ranks sharing a machine share its cores)\n", g->size);
     if (rc == AMP_OK)
-        printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %9s %8s %7s %7s %8s\n",
+        printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %6s %9s %8s %7s %7s %8s\n",
                "net", "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
-               "GFLOP/s", "peak", "peak_MB", "speedup", "cpu_x", "mem", "vs_torch");
+               "GFLOP/s", "peak", "fma", "peak_MB", "speedup", "cpu_x", "mem", "vs_torch");
     for (size_t t = 0; t < o.nnets && rc == AMP_OK; t++) {
         /* A net that leaves no width open runs once per recipe and batch (channels 0). */
         const int takes = bench_net_takes_channels(o.nets[t]);
@@ -382,6 +387,7 @@ int cmd_bench(int argc, char **argv, const char *command_line)
                                         takes ? o.channels[k] : 0, &r.train, peak, x);
                     if (rc != AMP_OK)
                         break;
+                    x->fma_fraction = fma > 0 ? x->gflops * 1e9 / fma : 0.0;
                     have[spread ? j : n] = 1;
                     n++;
                     if (!spread) {
@@ -428,7 +434,8 @@ int cmd_bench(int argc, char **argv, const char *command_line)
     if (rc == AMP_OK && o.micro && !stopped && writes)
         rc = run_micro(r.dir, o.micro, &micro_md);
     if (rc == AMP_OK && writes)
-        rc = bench_write_outputs(r.dir, &c, &r.host, cells, n, torch, torch_why, peak_how, micro_md);
+        rc = bench_write_outputs(r.dir, &c, &r.host, cells, n, torch, torch_why, peak_how,
+                                 fma_how, micro_md);
     free(micro_md);
     if (rc == AMP_OK && writes) {
         /* Plots are optional: gnuplot missing or failing is a note, not an error. */

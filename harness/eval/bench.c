@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "fma_rate.h"
 #include "model.h"
 #include "nvtx.h"
 #include "registry.h"
@@ -23,6 +24,17 @@ double bench_peak_flops(const struct amp_config *c, int default_threads, char *h
         return 0.0;
     }
     return ops->peak_flops(c->threads ? c->threads : default_threads, NULL, how, len);
+}
+
+double bench_fma_rate(const struct amp_config *c, int default_threads, double seconds,
+                      char *how, size_t len)
+{
+    const char *device = backend_resolve(c->device);
+    if (strcmp(device, "cpu") != 0) {
+        snprintf(how, len, "not measured on --device %s", device);
+        return 0.0;
+    }
+    return fma_rate_measure(c->threads ? c->threads : default_threads, seconds, how, len);
 }
 
 static int cmp_double(const void *a, const void *b)

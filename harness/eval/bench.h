@@ -41,6 +41,8 @@ struct bench_cell {
     uint64_t steps;                        /* timed steps */
     double gflops;                         /* achieved, at the median */
     double peak_fraction;                  /* of the machine's peak FP32 FLOP/s */
+    double fma_fraction;                   /* of the measured multiply-add rate (bench_fma_rate;
+                                            * 0: not measured) */
     struct mem_stats mem;
     double speedup;                        /* samples/s over fp32's at the same batch and channels */
     double cpu_speedup;                    /* the same of cpu_sps_median */
@@ -51,6 +53,11 @@ struct bench_cell {
  * (FMA) x FMA units x clock; on a GPU, from the device's properties (FP32, with the FP16 tensor
  * peak in `how`). `how` describes the estimate. */
 double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len);
+/* What the device really reaches: on the CPU, the FP32 multiply-add rate the bench's threads
+ * measure (fma_rate_measure, about `seconds`), which a VM or a part with fewer FMA units than
+ * the nominal peak assumes can put at half of it; 0 on other devices (`how` says so). */
+double bench_fma_rate(const struct amp_config *c, int default_threads, double seconds,
+                      char *how, size_t len);
 /* 1 when a layer of `net` takes its width from --channels (WIDTH_CHANNELS): the bench sweeps
  * --channels only for such nets. */
 int bench_net_takes_channels(const struct net_preset *net);

@@ -95,24 +95,26 @@ static const char *channels_text(const struct bench_cell *x, char *buf, size_t l
 
 void bench_print_row(FILE *f, const struct bench_cell *x, double torch, int markdown)
 {
-    char ratio[32] = "-", chan[16];
+    char ratio[32] = "-", chan[16], fma[16] = "-";
     channels_text(x, chan, sizeof chan);
     if (torch > 0)
         snprintf(ratio, sizeof ratio, "%.1fx", x->sps_median / torch);
+    if (x->fma_fraction > 0)
+        snprintf(fma, sizeof fma, "%.1f%%", 100 * x->fma_fraction);
     if (markdown)
-        fprintf(f, "| %s | %s | %u | %s | %.0f (%.0f-%.0f) | %.2f / %.2f | %.1f (%.1f%%) | "
+        fprintf(f, "| %s | %s | %u | %s | %.0f (%.0f-%.0f) | %.2f / %.2f | %.1f (%.1f%%; %s) | "
                    "%.2f MB | %.2fx | %.2fx | %+.0f%% | %s |\n",
                 x->net->name, x->recipe->name, x->batch, chan, x->sps_median, x->sps_min,
                 x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops, 100 * x->peak_fraction,
-                x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup,
+                fma, x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup,
                 x->memory_saving == 0.0 ? 0.0 : -100 * x->memory_saving, ratio);
     else
-        fprintf(f, "  %-8s %-12s %6u %5s %10.0f %8.0f %8.0f %8.2f %8.2f %8.1f %6.1f%% %9.2f "
+        fprintf(f, "  %-8s %-12s %6u %5s %10.0f %8.0f %8.0f %8.2f %8.2f %8.1f %6.1f%% %6s %9.2f "
                    "%7.2fx %6.2fx %6.0f%% %8s\n",
                 x->net->name, x->recipe->name, x->batch, chan, x->sps_median, x->sps_min,
                 x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops, 100 * x->peak_fraction,
-                x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup, 100 * x->memory_saving,
-                ratio);
+                fma, x->mem.peak_total / 1e6, x->speedup, x->cpu_speedup,
+                100 * x->memory_saving, ratio);
 }
 
 static cJSON *cell_json(const struct bench_cell *x, double torch)
@@ -136,6 +138,10 @@ static cJSON *cell_json(const struct bench_cell *x, double torch)
     cJSON_AddNumberToObject(o, "timed_steps", (double)x->steps);
     cJSON_AddNumberToObject(o, "gflops", x->gflops);
     cJSON_AddNumberToObject(o, "peak_fraction", x->peak_fraction);
+    if (x->fma_fraction > 0)
+        cJSON_AddNumberToObject(o, "fma_fraction", x->fma_fraction);
+    else
+        cJSON_AddNullToObject(o, "fma_fraction");
     cJSON_AddNumberToObject(o, "speedup_vs_fp32", x->speedup);
     cJSON_AddNumberToObject(o, "speedup_vs_fp32_cpu_time", x->cpu_speedup);
     cJSON_AddNumberToObject(o, "memory_saving_vs_fp32", x->memory_saving);
@@ -156,7 +162,8 @@ static int torch_threads(const cJSON *torch)
 
 int bench_write_outputs(const char *dir, const struct amp_config *c, const struct host_info *h,
                         const struct bench_cell *cells, size_t n, const cJSON *torch,
-                        const char *torch_why, const char *peak_how, const char *micro_md)
+                        const char *torch_why, const char *peak_how, const char *fma_how,
+                        const char *micro_md)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "tool", "ampbench-bench");
@@ -164,6 +171,7 @@ int bench_write_outputs(const char *dir, const struct amp_config *c, const struc
     cJSON_AddStringToObject(root, "cpu_model", h->cpu_model);
     cJSON_AddStringToObject(root, "git_revision", h->git_revision);
     cJSON_AddStringToObject(root, "peak", peak_how);
+    cJSON_AddStringToObject(root, "fma_rate", fma_how);
     cJSON *nets = cJSON_AddArrayToObject(root, "nets");
     for (size_t i = 0; i < n; i++) {
         int seen = 0;
@@ -197,16 +205,16 @@ int bench_write_outputs(const char *dir, const struct amp_config *c, const struc
     fprintf(fc, "mode,batch,channels,samples_per_s,samples_per_s_min,samples_per_s_max,step_ms_p50,"
                 "step_ms_p95,gflops,peak_fraction,peak_bytes,speedup_vs_fp32,memory_saving_vs_fp32,"
                 "torch_samples_per_s,net,threads,flops_per_sample,samples_per_cpu_s,"
-                "speedup_vs_fp32_cpu_time\n");
-    fprintf(fm, "# ampbench bench\n\nCPU: %s; git %s; device %s; peak: %s.\n\n", h->cpu_model,
-            h->git_revision, c->device, peak_how);
+                "speedup_vs_fp32_cpu_time,fma_fraction\n");
+    fprintf(fm, "# ampbench bench\n\nCPU: %s; git %s; device %s; peak: %s; FMA rate: %s.\n\n",
+            h->cpu_model, h->git_revision, c->device, peak_how, fma_how);
     if (torch && t_threads >= 0)
         fprintf(fm, "Threads: ampbench %d (the backend's), PyTorch %d (torch.set_num_threads).\n\n",
                 amp_threads, t_threads);
     else
         fprintf(fm, "Threads: ampbench %d (the backend's).\n\n", amp_threads);
     fprintf(fm, "| net | mode | batch | channels | samples/s median (min-max) | step ms p50 / p95 | "
-                "GFLOP/s (of peak) | peak memory | speedup vs fp32 | in CPU time | memory vs fp32 | "
+                "GFLOP/s (of peak; of the FMA rate) | peak memory | speedup vs fp32 | in CPU time | memory vs fp32 | "
                 "vs PyTorch |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
@@ -215,12 +223,12 @@ int bench_write_outputs(const char *dir, const struct amp_config *c, const struc
         const struct bench_cell *x = &cells[i];
         char chan[16];
         fprintf(fc, "%s,%u,%s,%.2f,%.2f,%.2f,%.4f,%.4f,%.3f,%.5f,%zu,%.4f,%.4f,%.2f,%s,%d,%.0f,"
-                    "%.2f,%.4f\n",
+                    "%.2f,%.4f,%.5f\n",
                 x->recipe->name, x->batch, channels_text(x, chan, sizeof chan), x->sps_median,
                 x->sps_min, x->sps_max, x->step_p50_ms, x->step_p95_ms, x->gflops,
                 x->peak_fraction, x->mem.peak_total, x->speedup, x->memory_saving, t,
                 x->net->name, x->threads, x->flops_per_sample, x->cpu_sps_median,
-                x->cpu_speedup);
+                x->cpu_speedup, x->fma_fraction);
         bench_print_row(fm, x, t, 1);
     }
     fprintf(fm, "\nPyTorch: %s\n", torch ? "eager mode, the same network (built from ampbench's "

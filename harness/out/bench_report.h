@@ -35,7 +35,8 @@ void bench_print_row(FILE *f, const struct bench_cell *x, double torch, int mark
  * micro_md: the micro-benchmarks' section or NULL), each atomically. */
 int bench_write_outputs(const char *dir, const struct amp_config *c, const struct host_info *h,
                         const struct bench_cell *cells, size_t n, const cJSON *torch,
-                        const char *torch_why, const char *peak_how, const char *micro_md);
+                        const char *torch_why, const char *peak_how, const char *fma_how,
+                        const char *micro_md);
 /* plots_dir/bench_lines_c<channels>.csv: per channel count ("-" for the nets that take none),
  * one block per recipe, of the first net of the sweep with cells at that count (the plots draw
  * one net per panel). */

@@ -4,9 +4,12 @@
  * widened to FP32 (and rounded to TF32 in TF32 mode) as each plane is zero-padded into a
  * (h+2) x (w+2) grid in the workspace, so that the nine taps become nine shifted streams over one
  * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and
- * results are rounded to the output's dtype. OpenMP splits independent outputs (no cross-thread
+ * results are rounded to the output's dtype. Over several input channels, on machines of 16-float
+ * vectors, the output channels go 16 or 32 at a time in vectors with each input broadcast
+ * (grid_tiles): the same sums in the same order as plane by plane. OpenMP splits independent outputs (no cross-thread
  * reductions), so results do not depend on the thread count. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_ops.h"
@@ -249,6 +252,95 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
     plane_taps2(acc, NULL, xp, w9, NULL, g, accumulate);
 }
 
+#if VN == 16
+/* The output channels in vectors (machines with 16-float vectors: 32 registers hold a tile):
+ * a tile of CV vectors of VN channels by NP positions of the flat grid, each channel's sum
+ * TAP_SUM over plane 0, then + TAP_SUM over plane i for i = 1 .. nin - 1, with the filters'
+ * taps as vectors (wt: [nin][9][ldw] floats, channel-minor) and each input value broadcast:
+ * every product, sum and contraction is plane_taps2's own for that output, in its order, so
+ * the bits are its bits; each broadcast input serves CV vectors of channels, so the loads no
+ * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p. */
+enum { TILE_NP = 3 };
+
+static inline vn splat(float v)
+{
+    return (vn)_mm512_set1_ps(v);
+}
+
+static inline __attribute__((always_inline)) void tile_plane(vn acc[2][TILE_NP],
+                                                             const float *restrict x, int S,
+                                                             const float *restrict wi,
+                                                             const int first, const int CV,
+                                                             const int NP)
+{
+    vn f[2][9];
+#pragma GCC unroll 2
+    for (int c = 0; c < CV; c++)
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++)
+            f[c][k] = *(const vn *)(wi + (size_t)(k * CV + c) * VN);
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++) {
+        const float *r0 = x + p, *r1 = r0 + S, *r2 = r1 + S;
+        const vn x0 = splat(r0[0]), x1 = splat(r0[1]), x2 = splat(r0[2]), x3 = splat(r1[0]),
+                 x4 = splat(r1[1]), x5 = splat(r1[2]), x6 = splat(r2[0]), x7 = splat(r2[1]),
+                 x8 = splat(r2[2]);
+#pragma GCC unroll 2
+        for (int c = 0; c < CV; c++) {
+            const vn f0 = f[c][0], f1 = f[c][1], f2 = f[c][2], f3 = f[c][3], f4 = f[c][4],
+                     f5 = f[c][5], f6 = f[c][6], f7 = f[c][7], f8 = f[c][8];
+            const vn a = TAP_SUM(f);
+            acc[c][p] = first ? a : acc[c][p] + a;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void tile_taps(float *restrict obuf, size_t ldo,
+                                                            const float *restrict planes,
+                                                            size_t pl, int S,
+                                                            const float *restrict wt, int nin,
+                                                            size_t q0, const int CV, const int NP)
+{
+    vn acc[2][TILE_NP];
+    tile_plane(acc, planes + q0, S, wt, 1, CV, NP);
+    for (int i = 1; i < nin; i++)
+        tile_plane(acc, planes + (size_t)i * pl + q0, S, wt + (size_t)i * 9 * CV * VN, 0, CV,
+                   NP);
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++)
+#pragma GCC unroll 2
+        for (int c = 0; c < CV; c++)
+            *(vn *)(obuf + (q0 + (size_t)p) * ldo + (size_t)c * VN) = acc[c][p];
+}
+
+/* tile_taps over the whole flat grid for cv (1 or 2) vectors of channels, whose taps wt holds
+ * as [nin][9][cv][VN] (tile_weights). */
+static void grid_tiles(float *obuf, size_t ldo, const float *planes, const struct grid *g,
+                       const float *wt, int nin, int cv)
+{
+    const size_t Q = (size_t)g->q, pl = g->plane;
+    size_t q = 0;
+    if (cv == 2) {
+        for (; q + TILE_NP <= Q; q += TILE_NP)
+            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 2, TILE_NP);
+        for (; q < Q; q++)
+            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 2, 1);
+    } else {
+        for (; q + TILE_NP <= Q; q += TILE_NP)
+            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 1, TILE_NP);
+        for (; q < Q; q++)
+            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 1, 1);
+    }
+}
+
+/* The vectors of channels of the tile starting at channel o0: two while 2 * VN remain below
+ * `tiled`, else one. */
+static int tile_vectors(int o0, int tiled)
+{
+    return tiled - o0 >= 2 * VN ? 2 : 1;
+}
+#endif
+
 /* The three column shifts of an h x w plane, each (h + 2) x w with a zero row above and below:
  * sh[kx][r * w + x] = src[r - 1][x + kx - 1], zero outside the plane. Tap (ky, kx) of output
  * (y, x) is then sh[kx][(y + ky) * w + x]: over the flat h x w output plane the nine taps are
@@ -368,11 +460,43 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
     const size_t work = (size_t)N * nin * nout * HW * 9;
     const int pairs = has_grid2(s); /* (the scratch's second grid) */
+    /* The output channels below tiled (a multiple of VN) run as channel vectors (grid_tiles),
+     * over every filter's taps laid out channel-minor: wt[(i * 9 + k) * nout + o]; the rest,
+     * and every output channel on machines of 8-float vectors, plane by plane. */
+    int tiled = 0;
+    float *wt = NULL;
+#if VN == 16
+    if (nin > 1)
+        tiled = nout / VN * VN;
+    if (tiled) {
+        /* tile by tile: [nin][9][cv][VN], each tile's block at nin * 9 * o0 floats */
+        wt = aligned_alloc(64, ((size_t)nin * 9 * (size_t)tiled * sizeof *wt + 63) / 64 * 64);
+        if (!wt) /* (no way to report it: the op has no status) */
+            abort();
+        for (int o0 = 0; o0 < tiled;) {
+            const int cv = tile_vectors(o0, tiled);
+            float *t = wt + (size_t)nin * 9 * (size_t)o0;
+            for (int c = 0; c < cv * VN; c++)
+                for (int i = 0; i < nin; i++) {
+                    float w9[9];
+                    const int o = o0 + c;
+                    const size_t tap = transposed ? (size_t)i * nout + o : (size_t)o * nin + i;
+                    load_taps(w9, weight, tap * 9, tf32_w, transposed);
+                    for (int k = 0; k < 9; k++)
+                        t[((size_t)i * 9 + (size_t)k) * (size_t)cv * VN + (size_t)c] = w9[k];
+                }
+            o0 += cv * VN;
+        }
+    }
+#endif
 #pragma omp parallel num_threads(c->threads) if (work >= CPU_PARALLEL_MIN)
     {
         const struct scratch sc = thread_scratch(ws, s, &g);
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
+        float *obuf = NULL; /* a tile's outputs, position-major (grid_tiles) */
+        if (tiled && !(obuf = malloc((size_t)g.q * 2 * VN * sizeof *obuf)))
+            abort();
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
             if (nin == 1) { /* one input plane: the taps' sums straight into the output rows */
@@ -396,7 +520,22 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 const size_t off = ((size_t)n * nin + i) * HW;
                 pad_plane(sc.planes + i * g.plane, plane_f32(in, off, &g, tf32_x, sc.flat), &g);
             }
-            for (int o = 0; o < nout; o++) {
+#if VN == 16
+            for (int o0 = 0; o0 < tiled;) {
+                const int cv = tile_vectors(o0, tiled);
+                const size_t ldo = (size_t)cv * VN;
+                grid_tiles(obuf, ldo, sc.planes, &g, wt + (size_t)nin * 9 * (size_t)o0, nin, cv);
+                for (size_t k = 0; k < ldo; k++, o0++) {
+                    for (int q = 0; q < g.q; q++)
+                        sc.grid[q] = obuf[(size_t)q * ldo + k];
+                    store_grid(out, ((size_t)n * nout + o0) * HW, sc.grid,
+                               mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o0) : 0.0f,
+                               mode != BIAS_NONE, relu, &g, sc.flat, &counts);
+                    rounded += HW;
+                }
+            }
+#endif
+            for (int o = tiled; o < nout; o++) {
                 if (pairs && o + 1 < nout) { /* two output channels per pass over the planes */
                     for (int i = 0; i < nin; i++) {
                         float w9[9], v9[9];
@@ -431,7 +570,9 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
             }
         }
         cpu_count(c, out, rounded, &counts);
+        free(obuf);
     }
+    free(wt);
 }
 
 /* Asks for the cache lines of t's elements [at, at + len) (planes of one channel of dout are

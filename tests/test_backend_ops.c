@@ -1408,6 +1408,10 @@ static void test_conv(void)
         { .n = 3, .c_in = 3, .h = 7, .w = 5, .c_out = 4, .kernel = 3, .stride = 1, .pad = 1 },
         { .n = 1, .c_in = 8, .h = 9, .w = 11, .c_out = 8, .kernel = 3, .stride = 1, .pad = 1 },
         { .n = 2, .c_in = 2, .h = 1, .w = 1, .c_out = 3, .kernel = 3, .stride = 1, .pad = 1 },
+        /* the CPU's output channels in vectors (reference/cpu_conv.c, grid_tiles): a tile of
+         * two vectors and eight channels plane by plane; one vector of one */
+        { .n = 2, .c_in = 16, .h = 9, .w = 7, .c_out = 40, .kernel = 3, .stride = 1, .pad = 1 },
+        { .n = 1, .c_in = 3, .h = 5, .w = 13, .c_out = 16, .kernel = 3, .stride = 1, .pad = 1 },
     };
     for (volatile size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         CASE(test_conv_case(&shapes[si], AMP_F32, AMP_MATH_F32, 1, 1.0f, 1));

@@ -4,10 +4,11 @@
  * widened to FP32 (and rounded to TF32 in TF32 mode) as each plane is zero-padded into a
  * (h+2) x (w+2) grid in the workspace, so that the nine taps become nine shifted streams over one
  * flat, fully vectorized FP32 loop; the two extra columns per row are computed and dropped, and
- * results are rounded to the output's dtype. Over several input channels, on machines of 16-float
- * vectors, the output channels go 16 or 32 at a time in vectors with each input broadcast
- * (grid_tiles): the same sums in the same order as plane by plane. OpenMP splits independent outputs (no cross-thread
- * reductions), so results do not depend on the thread count. */
+ * results are rounded to the output's dtype. Over several input channels, on machines of
+ * 16-float vectors, the output channels go 16 or 32 at a time in vectors with each input
+ * broadcast (grid_tiles): the same sums in the same order as plane by plane. OpenMP splits
+ * independent outputs (no cross-thread reductions), so results do not depend on the thread
+ * count. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +257,7 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
 /* The output channels in vectors (machines with 16-float vectors: 32 registers hold a tile):
  * a tile of CV vectors of VN channels by NP positions of the flat grid, each channel's sum
  * TAP_SUM over plane 0, then + TAP_SUM over plane i for i = 1 .. nin - 1, with the filters'
- * taps as vectors (wt: [nin][9][ldw] floats, channel-minor) and each input value broadcast:
+ * taps as vectors (wt: [nin][9][CV][VN] floats) and each input value broadcast:
  * every product, sum and contraction is plane_taps2's own for that output, in its order, so
  * the bits are its bits; each broadcast input serves CV vectors of channels, so the loads no
  * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p. */
@@ -314,7 +315,7 @@ static inline __attribute__((always_inline)) void tile_taps(float *restrict obuf
 }
 
 /* tile_taps over the whole flat grid for cv (1 or 2) vectors of channels, whose taps wt holds
- * as [nin][9][cv][VN] (tile_weights). */
+ * as [nin][9][cv][VN]. */
 static void grid_tiles(float *obuf, size_t ldo, const float *planes, const struct grid *g,
                        const float *wt, int nin, int cv)
 {
@@ -460,9 +461,9 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     const int tf32_x = cpu_tf32(in, math), tf32_w = cpu_tf32(weight, math);
     const size_t work = (size_t)N * nin * nout * HW * 9;
     const int pairs = has_grid2(s); /* (the scratch's second grid) */
-    /* The output channels below tiled (a multiple of VN) run as channel vectors (grid_tiles),
-     * over every filter's taps laid out channel-minor: wt[(i * 9 + k) * nout + o]; the rest,
-     * and every output channel on machines of 8-float vectors, plane by plane. */
+    /* The output channels below `tiled` (a multiple of VN) run as channel vectors (grid_tiles)
+     * over their taps laid out tile by tile; the rest, and every output channel on machines of
+     * 8-float vectors, plane by plane. */
     int tiled = 0;
     float *wt = NULL;
 #if VN == 16

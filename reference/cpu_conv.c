@@ -261,7 +261,7 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
  * every product, sum and contraction is plane_taps2's own for that output, in its order, so
  * the bits are its bits; each broadcast input serves CV vectors of channels, so the loads no
  * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p. */
-enum { TILE_NP = 3 };
+enum { TILE_NP = 4 };
 
 static inline vn splat(float v)
 {
@@ -280,7 +280,7 @@ static inline __attribute__((always_inline)) void tile_plane(vn acc[2][TILE_NP],
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++)
             f[c][k] = *(const vn *)(wi + (size_t)(k * CV + c) * VN);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int p = 0; p < NP; p++) {
         const float *r0 = x + p, *r1 = r0 + S, *r2 = r1 + S;
         const vn x0 = splat(r0[0]), x1 = splat(r0[1]), x2 = splat(r0[2]), x3 = splat(r1[0]),
@@ -307,7 +307,7 @@ static inline __attribute__((always_inline)) void tile_taps(float *restrict obuf
     for (int i = 1; i < nin; i++)
         tile_plane(acc, planes + (size_t)i * pl + q0, S, wt + (size_t)i * 9 * CV * VN, 0, CV,
                    NP);
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int p = 0; p < NP; p++)
 #pragma GCC unroll 2
         for (int c = 0; c < CV; c++)

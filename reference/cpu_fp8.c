@@ -1,5 +1,6 @@
-/* CPU reference: FP8 quantization of conv and linear operands (fp8_scaling.h): the operand
- * widened to FP32, quantized and dequantized in place by the bit-faithful conversions of
+/* CPU reference: FP8 quantization of conv and linear operands (fp8_scaling.h): the operand's
+ * FP32 values (read where they lie, BF16 widened as they are read, or widened into the output
+ * first) quantized and dequantized into the output by the bit-faithful conversions of
  * harness/core/fp8.c, and, in a training step, the statistics and the delayed scale updated.
  * Work is split in fixed pieces whose statistics are merged in order, so the results do not
  * depend on the thread count. */
@@ -23,12 +24,6 @@ static void stats_merge(struct fp8_stats *into, const struct fp8_stats *s)
     into->noise += s->noise;
 }
 
-/* dst[p0 .. p0 + len) = src's 16-bit elements there, widened to FP32. */
-static void widen(float *dst, const struct amp_tensor *src, size_t p0, size_t len)
-{
-    cpu_load(dst + p0, src, p0, len, 0);
-}
-
 /* The amax of src's FP32 values, piece by piece: read where they lie (FP32, BF16), or (FP16)
  * widened into x on the way, each piece's amax taken while it is in cache. */
 static float source_amax(struct cpu_ctx *c, float *x, const struct amp_tensor *src, size_t n)
@@ -43,7 +38,7 @@ static float source_amax(struct cpu_ctx *c, float *x, const struct amp_tensor *s
         else if (src->dtype == AMP_F32)
             a = fp8_amax((const float *)src->data + p0, len);
         else {
-            widen(x, src, p0, len);
+            cpu_load(x + p0, src, p0, len, 0);
             a = fp8_amax(x + p0, len);
         }
         m = a > m ? a : m;
@@ -87,8 +82,8 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
             continue;
         }
         const float *in = from_f32 ? (const float *)src->data + p * piece : at;
-        if (!from_f32 && !widened)
-            widen(x, src, p * piece, len);
+        if (!from_f32 && !widened) /* (a 16-bit operand) */
+            cpu_load(at, src, p * piece, len, 0);
         if (mx)
             mx_fake_quantize_layout(at, in, (struct mx_layout){ len / slice, L.len, L.inner }, f,
                                     (enum mx_scale_rounding)s->mx_rounding, st);

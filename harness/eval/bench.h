@@ -54,8 +54,9 @@ struct bench_cell {
  * peak in `how`). `how` describes the estimate. */
 double bench_peak_flops(const struct amp_config *c, int default_threads, char *how, size_t len);
 /* What the device really reaches: on the CPU, the FP32 multiply-add rate the bench's threads
- * measure (fma_rate_measure, about `seconds`), which a VM or a part with fewer FMA units than
- * the nominal peak assumes can put at half of it; 0 on other devices (`how` says so). */
+ * measure (fma_rate_measure, about `seconds`), which a turbo clock puts above the nominal peak
+ * and a busy host or a part with fewer FMA units than assumed below it; 0 on other devices
+ * (`how` says so). */
 double bench_fma_rate(const struct amp_config *c, int default_threads, double seconds,
                       char *how, size_t len);
 /* 1 when a layer of `net` takes its width from --channels (WIDTH_CHANNELS): the bench sweeps

@@ -527,6 +527,25 @@ static inline void copy_stride(float *restrict dst, const float *restrict src, s
     }
 }
 
+/* d[p * pw + i] = src[i][p] (0 where src[i] is NULL), i < pw (a multiple of VN), p < len: rows
+ * interleaved, VN x VN blocks transposed in registers, the last len % VN positions one by one. */
+static void transpose_rows(float *restrict d, const float *src[], size_t pw, size_t len)
+{
+    size_t p = 0;
+    for (; p + VN <= len; p += VN)
+        for (size_t i0 = 0; i0 < pw; i0 += VN) {
+            vn r[VN];
+            for (int i = 0; i < VN; i++)
+                r[i] = src[i0 + i] ? *(const vn *)(src[i0 + i] + p) : (vn){ 0 };
+            vn_transpose(r);
+            for (int k = 0; k < VN; k++)
+                *(vn *)(d + (p + k) * pw + i0) = r[k];
+        }
+    for (; p < len; p++)
+        for (size_t i = 0; i < pw; i++)
+            d[p * pw + i] = src[i] ? src[i][p] : 0.0f;
+}
+
 /* ---- the padded input ---- */
 /* The input as padded FP32 planes: inp itself when it is FP32, not rounded and not padded;
  * else xpad[n, c] = inp[n, c] widened (TF32-rounded when tf32) in a zero border of P, built by
@@ -825,10 +844,7 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                     src[i] = tmp + i * g->OHW;
                 }
             }
-            float *d = doutT + (j * g->NQ + n * g->OHW) * PW;
-            for (size_t p = 0; p < g->OHW; p++)
-                for (size_t i = 0; i < PW; i++)
-                    d[p * PW + i] = src[i] ? src[i][p] : 0.0f;
+            transpose_rows(doutT + (j * g->NQ + n * g->OHW) * PW, src, PW, g->OHW);
         }
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
@@ -954,7 +970,22 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                     }
                     float *d = bpack + (kt - kt0) * g->XL * NR;
                     const int partial = (kt + 1) * NR > g->CK;
-                    for (size_t l = 0; l < nl; l++) {
+                    size_t l = 0;
+#if defined(__AVX512F__) && NR == 16
+                    if (g->C * g->plane <= INT32_MAX) { /* one gather per column */
+                        int32_t o32[NR];
+                        for (int i = 0; i < NR; i++)
+                            o32[i] = (int32_t)offck[i];
+                        const __m512i idx = _mm512_loadu_si512(o32);
+                        const __mmask16 live = (__mmask16)(partial ? (1u << (g->CK - kt * NR)) - 1u
+                                                                   : 0xFFFFu);
+                        for (; l < nl; l++)
+                            _mm512_storeu_ps(d + l * NR,
+                                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
+                                                                      idx, xp + cbase[l], 4));
+                    }
+#endif
+                    for (; l < nl; l++) {
                         const float *src = xp + cbase[l];
                         float *dl = d + l * NR;
                         for (int i = 0; i < NR; i++)
@@ -1022,6 +1053,17 @@ static inline void add_stride2(float *restrict d, const float *restrict s, size_
         *(vn *)(d + 2 * i) += lo;
         *(vn *)(d + 2 * i + VN) += hi;
     }
+#if defined(__AVX512F__)
+    /* The rest (a whole row of a small image: 14 or 7 taps) in masked halves: s[i..i+8) spread
+     * to the even lanes, only the even lanes of d read and written. */
+    for (; i < n; i += 8) {
+        const unsigned m = n - i < 8 ? n - i : 8;
+        const __mmask16 even = (__mmask16)(0x5555u & ((1u << (2 * m)) - 1u));
+        const __m512 sv = _mm512_maskz_expand_ps(even, _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1u), s + i));
+        _mm512_mask_storeu_ps(d + 2 * i, even,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(even, d + 2 * i), sv));
+    }
+#endif
     for (; i < n; i++)
         d[2 * i] += s[i];
 }

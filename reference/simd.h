@@ -88,4 +88,36 @@ static inline float vf_sum(vf v)
     return c0 + c1;
 }
 
+/* r[0..VN) transposed in place: r[i][k] becomes r[k][i] (a VN x VN block of floats, moved, no
+ * arithmetic). log2(VN) butterfly stages: at block size b, rows i and i + b (i & b == 0) trade
+ * their off-diagonal b-wide blocks, as one two-source shuffle per row. */
+#define VT_A(b, k) ((k) % (2 * (b)) < (b) ? (k) : VN + (k) - (b))
+#define VT_C(b, k) ((k) % (2 * (b)) < (b) ? (k) + (b) : VN + (k))
+#if VN == 16
+#define VT_IDX(F, b) F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7), \
+                     F(b, 8), F(b, 9), F(b, 10), F(b, 11), F(b, 12), F(b, 13), F(b, 14), F(b, 15)
+#else
+#define VT_IDX(F, b) F(b, 0), F(b, 1), F(b, 2), F(b, 3), F(b, 4), F(b, 5), F(b, 6), F(b, 7)
+#endif
+#define VT_STAGE(b)                                                                        \
+    for (int i = 0; i < VN; i++)                                                           \
+        if (!(i & (b))) {                                                                  \
+            const vn a = r[i], c = r[i + (b)];                                             \
+            r[i] = __builtin_shufflevector(a, c, VT_IDX(VT_A, b));                         \
+            r[i + (b)] = __builtin_shufflevector(a, c, VT_IDX(VT_C, b));                   \
+        }
+static inline __attribute__((always_inline)) void vn_transpose(vn r[VN])
+{
+#if VN == 16
+    VT_STAGE(8)
+#endif
+    VT_STAGE(4)
+    VT_STAGE(2)
+    VT_STAGE(1)
+}
+#undef VT_STAGE
+#undef VT_IDX
+#undef VT_C
+#undef VT_A
+
 #endif

@@ -52,7 +52,9 @@ struct geo {
     size_t PW, CO16;      /* ... column panel width of dW^T (NR, or VN for at most VN
                              channels), CO rounded up to PW */
     size_t L;             /* ... batch columns per chunk */
-    int XSPLIT;           /* strided filter grad. (col^T gathered): split by output channel */
+    int XCOLS;            /* filter grad. as dW = dout x col^T (col^T gathered): strided
+                             convolutions, and those whose channels fill under half a panel */
+    int XSPLIT;           /* ... split by output channel */
     size_t XCTS, XKTS, XL; /* ... output-channel tiles and filter-column tiles per share, chunk */
 };
 
@@ -92,18 +94,24 @@ static struct geo geo_of(const struct conv_shape *s, int threads)
     g.L = clampz((32768 / g.CO16) / NR * NR, 64, 1024);
     if (g.L > up(g.NQ, NR))
         g.L = g.NQ ? up(g.NQ, NR) : NR;
-    /* Strided convolutions' filter gradient: T shares of the tiles of dW [CO][CK], by output
-     * channel when CK < CO (each thread then packs all of col^T and its channels of dout), else
-     * by filter column; chunks of XL columns, whose sums start afresh, sized so that one
-     * thread's operands (all the tiles: CO6 + CK16 rows) fit in about 2 MB. XL must not depend
-     * on T: the chunks decide the summation order, and the results must not change with the
-     * thread count. */
+    /* Strided convolutions' filter gradient, and that of convolutions with fewer output channels
+     * than half a panel of dW^T (LeNet's first: 6 of 16 lanes; dW's rows of CK taps fill more):
+     * T shares of the tiles of dW [CO][CK], by output channel when CK < CO (each thread then
+     * packs all of col^T and its channels of dout), else by filter column; chunks of XL
+     * columns, whose sums start afresh, sized so that one thread's operands (all the tiles: CO6
+     * + CK16 rows) fit in about 2 MB. XL must not depend on T: the chunks decide the summation
+     * order, and the results must not change with the thread count. At stride 1, XL is L: each
+     * sum then is the dW^T path's chain, term for term (the same products, a * b as b * a, in
+     * the same order from the same -0, the chunks added alike), so the two paths' bits agree. */
+    g.XCOLS = g.S > 1 || 2 * g.CO <= g.CO16;
     g.XSPLIT = g.CK < g.CO;
     g.XCTS = g.XSPLIT ? (g.CO6 / MR + g.T - 1) / g.T : g.CO6 / MR;
     g.XKTS = g.XSPLIT ? g.CK16 / NR : (g.CK16 / NR + g.T - 1) / g.T;
     g.XL = clampz((524288 / (g.CO6 + g.CK16)) / NR * NR, 64, 4096);
     if (g.XL > up(g.NQ, NR))
         g.XL = g.NQ ? up(g.NQ, NR) : NR;
+    if (g.S == 1)
+        g.XL = g.L;
     return g;
 }
 
@@ -901,6 +909,48 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
     }
 }
 
+#if defined(__AVX512F__) && VF_LANES == 16
+/* col^T rows of the gathered-col^T filter gradient, d[l][i] = the input under tap offck[i] of
+ * batch column q0 + l (0 for i >= live), l < nl, at stride 1 or 2: the columns in runs of up to
+ * 16 within one output row (inputs S apart), each run's 16 rows i loaded as vectors along l
+ * (S = 2: two masked vectors, the even lanes kept), transposed in registers, stored as the
+ * run's columns. Moves only. */
+static void pack_cols_t(float *restrict d, const float *restrict xp, size_t q0, size_t nl,
+                        const size_t offck[NR], size_t live, const struct geo *g)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const size_t S = g->S;
+    size_t n = q0 / g->OHW, oy = q0 % g->OHW / g->OW, ox = q0 % g->OW;
+    for (size_t l = 0; l < nl;) {
+        size_t w = g->OW - ox < VN ? g->OW - ox : VN;
+        w = nl - l < w ? nl - l : w;
+        const float *base = xp + n * g->C * g->plane + oy * S * g->WP + ox * S;
+        vn r[VN];
+        if (S == 1) {
+            const __mmask16 m = (__mmask16)((1u << w) - 1u);
+            for (size_t i = 0; i < VN; i++)
+                r[i] = i < live ? (vn)_mm512_maskz_loadu_ps(m, base + offck[i]) : (vn){ 0 };
+        } else {
+            const unsigned k = (unsigned)(2 * w - 1); /* the lanes read, 1 to 31 */
+            const __mmask16 m0 = (__mmask16)(k >= 16 ? 0xFFFFu : (1u << k) - 1u);
+            const __mmask16 m1 = (__mmask16)(k > 16 ? (1u << (k - 16)) - 1u : 0u);
+            for (size_t i = 0; i < VN; i++)
+                r[i] = i < live ? (vn)_mm512_permutex2var_ps(
+                                      _mm512_maskz_loadu_ps(m0, base + offck[i]), even,
+                                      _mm512_maskz_loadu_ps(m1, base + offck[i] + 16))
+                                : (vn){ 0 };
+        }
+        vn_transpose(r);
+        for (size_t k = 0; k < w; k++)
+            *(vn *)(d + (l + k) * NR) = r[k];
+        l += w;
+        if ((ox += w) == g->OW && (ox = 0, ++oy == g->OH))
+            oy = 0, n++;
+    }
+}
+#endif
+
 /* dweight = sum over the batch's columns (in order) of dout x col^T; dbias = sum of dout.
  * Each thread owns a share of the output tiles (by output channel when CK < CO, else by filter
  * column) and runs every chunk of columns alone, packing the operands its tiles need: no
@@ -928,6 +978,11 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
         struct lowp_counts wcounts = { 0 };
         size_t wrounded = 0;
         const float *xp = padded_input(lay->xpad, inp, g, tf32_x, 0);
+#if defined(__AVX512F__) && VF_LANES == 16
+        const int vec = g->S <= 2; /* col^T packed in transposed runs (pack_cols_t) */
+#else
+        const int vec = 0;
+#endif
         /* Share sh of T (a thread runs the shares me, me + team size, ...: every share when the
          * region runs on one thread). */
         for (size_t sh = (size_t)omp_get_thread_num(); sh < g->T;
@@ -956,7 +1011,7 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                     }
                 /* col^T of the chunk: for each column, NR consecutive rows ck. */
                 for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
-                     l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
+                     !vec && l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
                     cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
                     if (++ox == g->OW && (ox = 0, ++oy == g->OH))
                         oy = 0, n++;
@@ -970,22 +1025,13 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                     }
                     float *d = bpack + (kt - kt0) * g->XL * NR;
                     const int partial = (kt + 1) * NR > g->CK;
-                    size_t l = 0;
-#if defined(__AVX512F__) && NR == 16
-                    if (g->C * g->plane <= INT32_MAX) { /* one gather per column */
-                        int32_t o32[NR];
-                        for (int i = 0; i < NR; i++)
-                            o32[i] = (int32_t)offck[i];
-                        const __m512i idx = _mm512_loadu_si512(o32);
-                        const __mmask16 live = (__mmask16)(partial ? (1u << (g->CK - kt * NR)) - 1u
-                                                                   : 0xFFFFu);
-                        for (; l < nl; l++)
-                            _mm512_storeu_ps(d + l * NR,
-                                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
-                                                                      idx, xp + cbase[l], 4));
+#if defined(__AVX512F__) && VF_LANES == 16
+                    if (vec) {
+                        pack_cols_t(d, xp, q0, nl, offck, partial ? g->CK - kt * NR : NR, g);
+                        continue;
                     }
 #endif
-                    for (; l < nl; l++) {
+                    for (size_t l = 0; l < nl; l++) {
                         const float *src = xp + cbase[l];
                         float *dl = d + l * NR;
                         for (int i = 0; i < NR; i++)
@@ -1178,7 +1224,7 @@ void cpu_conv_general_backward(struct cpu_ctx *c, struct amp_tensor *dweight,
 {
     const struct geo g = geo_of(s, c->threads);
     const struct layout lay = layout_of(workspace, &g);
-    if (dweight && g.S > 1)
+    if (dweight && g.XCOLS)
         backward_filter_cols(c, dweight, dbias, dout, inp, &lay, &g, math);
     else if (dweight)
         backward_filter(c, dweight, dbias, dout, inp, &lay, &g, math);

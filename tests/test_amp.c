@@ -422,6 +422,21 @@ static void test_vector_conversions(void)
         }
     }
     check(tf32_ok, "vf_round_tf32 equals tf32_round on 3.2M patterns with ties and specials");
+
+    /* vn_transpose moves bits: NaN payloads, -0 and subnormals included. */
+    vn m[VN];
+    uint32_t want[VN][VN];
+    for (int i = 0; i < VN; i++)
+        for (int k = 0; k < VN; k++) {
+            want[k][i] = (uint32_t)rng_next(&r) | (k == i ? 0x7F800001u : 0u);
+            memcpy(&m[i][k], &want[k][i], 4);
+        }
+    vn_transpose(m);
+    int tr_ok = 1;
+    for (int i = 0; i < VN; i++)
+        for (int k = 0; k < VN; k++)
+            tr_ok &= memcmp(&m[i][k], &want[i][k], 4) == 0;
+    check(tr_ok, "vn_transpose transposes a %d x %d block bit for bit", VN, VN);
 }
 
 int main(void)

@@ -56,8 +56,8 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
     const int mx = scaling == FP8_SCALING_MX;
     float *x = dst->data;
     const size_t n = src->numel;
-    /* Each piece is quantized from where src lies (FP32; BF16 widened as it is read, per
-     * tensor) or from its FP32 values widened into x while it is in cache. Current scaling
+    /* Each piece is quantized from where src lies (FP32; BF16 widened as it is read) or from
+     * its FP32 values widened into x while it is in cache. Current scaling
      * needs the amax first: of src where it lies, else (FP16) widening it all on the way. */
     const int current = scaling == FP8_SCALING_CURRENT;
     const int from_bf16 = !mx && src->dtype == AMP_BF16, from_f32 = src->dtype == AMP_F32;
@@ -79,6 +79,12 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
         if (from_bf16) {
             fp8_fake_quantize_bf16_array(at, (const amp_bf16 *)src->data + p * piece, len, scale,
                                          scale_inv, f, st);
+            continue;
+        }
+        if (mx && src->dtype == AMP_BF16) {
+            mx_fake_quantize_layout_bf16(at, (const amp_bf16 *)src->data + p * piece,
+                                         (struct mx_layout){ len / slice, L.len, L.inner }, f,
+                                         (enum mx_scale_rounding)s->mx_rounding, st);
             continue;
         }
         const float *in = from_f32 ? (const float *)src->data + p * piece : at;

@@ -444,6 +444,57 @@ static void test_bf16_source(void)
     free(d1);
 }
 
+/* mx_fake_quantize_layout_bf16 = widening the BF16 values, then mx_fake_quantize_layout in
+   place: the same values and stats, bit for bit, on every path, for rows (inner 1) and columns
+   (inner > 1, a last partial group of lanes), lengths with a partial last block, both formats
+   and both scale roundings, BF16 bits of every kind, with and without stats. */
+static void test_mx_bf16_source(void)
+{
+    const struct mx_layout layouts[] = { { 3, 75, 1 }, { 2, 32, 1 }, { 1, 1, 1 }, { 2, 45, 19 },
+                                         { 1, 33, 16 }, { 3, 7, 40 } };
+    enum { N = 3 * 75 * 1 + 2 * 45 * 19 + 3 * 7 * 40 };
+    uint16_t *h = malloc(N * sizeof *h);
+    float *d0 = malloc(N * sizeof *d0), *d1 = malloc(N * sizeof *d1);
+    if (!h || !d0 || !d1) {
+        check(0, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < N; i++)
+        h[i] = (uint16_t)(random_input(UINT64_C(5) << 40 | i) >> 16);
+    int bad = 0, runs = 0;
+    for (size_t li = 0; li < sizeof layouts / sizeof layouts[0]; li++)
+        for (int f = 0; f < 2; f++)
+            for (int r = 0; r < 2; r++) {
+                const struct mx_layout L = layouts[li];
+                const size_t n = L.outer * L.len * L.inner;
+                const enum mx_scale_rounding R = r ? MX_SCALE_RCEIL : MX_SCALE_FLOOR;
+                for (size_t i = 0; i < n; i++)
+                    d0[i] = f32_from_bits((uint32_t)h[i] << 16);
+                fp8_set_fast_path("portable");
+                struct fp8_stats a = {0};
+                mx_fake_quantize_layout(d0, d0, L, (enum fp8_format)f, R, &a);
+                for (int p = 0; p < 3; p++) {
+                    if (fp8_set_fast_path(PATHS[p]) != 0)
+                        continue;
+                    struct fp8_stats b = {0};
+                    memset(d1, 0xA5, N * sizeof *d1);
+                    mx_fake_quantize_layout_bf16(d1, h, L, (enum fp8_format)f, R, &b);
+                    bad += memcmp(d0, d1, n * sizeof *d0) != 0 || !stats_equal(&a, &b);
+                    memset(d1, 0xA5, N * sizeof *d1);
+                    mx_fake_quantize_layout_bf16(d1, h, L, (enum fp8_format)f, R, NULL);
+                    bad += memcmp(d0, d1, n * sizeof *d0) != 0;
+                    runs++;
+                }
+                fp8_set_fast_path("auto");
+            }
+    check(bad == 0 && runs > 0,
+          "BF16-source MX fake quantization = widen + portable, bit for bit (%d runs; %d bad)", runs,
+          bad);
+    free(h);
+    free(d0);
+    free(d1);
+}
+
 /* fp8_amax_bf16 = fp8_amax of the widened values, on every path: over all 65,536 BF16 patterns
    (NaNs and infs included) in a shuffled order, over every prefix length up to 40 and lengths
    across the vector tail, and on arrays whose largest finite value sits in the tail. */
@@ -879,6 +930,7 @@ int main(void)
     test_stats_hand();
     test_paths_stats();
     test_bf16_source();
+    test_mx_bf16_source();
     test_bf16_amax();
     test_mxcsr_paths();
     test_e8m0();

@@ -996,8 +996,17 @@ T_512_INL void mx_acc_finish(struct mx_acc *m, struct zstats *A, struct fp8_stat
 
 /* mx_run_avx2 without codes or scales (deq not NULL), sixteen lanes at a time; a row's last
    partial block in masked lanes (zeros at zero scales: they add nothing to any count or sum). */
-T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size_t k,
-                                 const struct fp8_fmt *F, enum mx_scale_rounding r,
+/* 16 elements (masked) of an FP32 or a BF16 source, as FP32 (BF16 widened: exact). */
+T_512_INL __m512 avx512_load_src(__mmask16 m, const void *src, size_t off, int bf16)
+{
+    if (bf16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)src + off)), 16));
+    return _mm512_maskz_loadu_ps(m, (const float *)src + off);
+}
+
+T_512_INL void mx_fake_avx512_of(float *deq, const void *src, const int bf16, size_t rows,
+                                 size_t k, const struct fp8_fmt *F, enum mx_scale_rounding r,
                                  struct fp8_stats *stats)
 {
     const size_t nb = (k + MX_BLOCK - 1) / MX_BLOCK;
@@ -1026,8 +1035,8 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
                     __mmask16 n0, n1;
                     mx_block_masks(l, &n0, &n1);
                     __m512i mx = _mm512_setzero_si512();
-                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n0, src + o), nan);
-                    mx = avx512_amax_bits(mx, _mm512_maskz_loadu_ps(n1, src + o + 16), nan);
+                    mx = avx512_amax_bits(mx, avx512_load_src(n0, src, o, bf16), nan);
+                    mx = avx512_amax_bits(mx, avx512_load_src(n1, src, o + 16, bf16), nan);
                     amb[t] = (uint32_t)_mm512_reduce_max_epu32(mx);
                 }
                 __m512 vm, vi;
@@ -1035,8 +1044,8 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
                 _mm512_storeu_ps(muls, vm);
                 _mm512_storeu_ps(invs, vi);
             }
-            const __m512 x0 = _mm512_maskz_loadu_ps(m0, src + off);
-            const __m512 x1 = _mm512_maskz_loadu_ps(m1, src + off + 16);
+            const __m512 x0 = avx512_load_src(m0, src, off, bf16);
+            const __m512 x1 = avx512_load_src(m1, src, off + 16, bf16);
             const __m512 vs = _mm512_set1_ps(muls[b % 16]), vsi = _mm512_set1_ps(invs[b % 16]);
             /* (lanes past the block: zero scales, so that a NaN scale makes no NaN there) */
             const __m512 s0 = _mm512_maskz_mov_ps(m0, vs), si0 = _mm512_maskz_mov_ps(m0, vsi);
@@ -1063,6 +1072,21 @@ T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size
     mx_acc_finish(&M, &A, stats, rows * k);
 }
 
+T_512 static void mx_fake_avx512(float *deq, const float *src, size_t rows, size_t k,
+                                 const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                 struct fp8_stats *stats)
+{
+    mx_fake_avx512_of(deq, src, 0, rows, k, F, r, stats);
+}
+
+/* The same from BF16 values, read where they lie. */
+T_512 static void mx_fake_bf16_avx512(float *deq, const amp_bf16 *src, size_t rows, size_t k,
+                                      const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                      struct fp8_stats *stats)
+{
+    mx_fake_avx512_of(deq, src, 1, rows, k, F, r, stats);
+}
+
 /* lanes_sum's order over the eight partial sums v[q][h] of eight lanes' blocks. */
 T_512_INL __m512d avx512_tree8(__m512d v[8][2], int h)
 {
@@ -1075,9 +1099,9 @@ T_512_INL __m512d avx512_tree8(__m512d v[8][2], int h)
    of squares in eight partial sums per lane (element j in sum j % 8, as the row code's lanes),
    combined in lanes_sum's order and added to the stats block by block in the layout's order:
    the bits of the portable path. */
-T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_layout L,
-                                      const struct fp8_fmt *F, enum mx_scale_rounding r,
-                                      struct fp8_stats *stats)
+T_512_INL void mx_fake_cols_avx512_of(float *deq, const void *src, const int bf16,
+                                      struct mx_layout L, const struct fp8_fmt *F,
+                                      enum mx_scale_rounding r, struct fp8_stats *stats)
 {
     const size_t nb = (L.len + MX_BLOCK - 1) / MX_BLOCK, I = L.inner;
     if (L.outer * nb * I == 0)
@@ -1089,20 +1113,20 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
     for (size_t o = 0; o < L.outer; o++)
         for (size_t b = 0; b < nb; b++) {
             const size_t blen = L.len - b * MX_BLOCK < MX_BLOCK ? L.len - b * MX_BLOCK : MX_BLOCK;
-            const float *in = src + (o * L.len + b * MX_BLOCK) * I;
+            const size_t in = (o * L.len + b * MX_BLOCK) * I; /* src's offset */
             float *out = deq + (o * L.len + b * MX_BLOCK) * I;
             for (size_t i0 = 0; i0 < I; i0 += 16) {
                 const size_t w = I - i0 < 16 ? I - i0 : 16;
                 const __mmask16 lanes = w == 16 ? 0xFFFF : (__mmask16)((1u << w) - 1u);
                 __m512i am = _mm512_setzero_si512();
                 for (size_t j = 0; j < blen; j++)
-                    am = avx512_amax_bits(am, _mm512_maskz_loadu_ps(lanes, in + j * I + i0), nan);
+                    am = avx512_amax_bits(am, avx512_load_src(lanes, src, in + j * I + i0, bf16), nan);
                 __m512 vs, vsi;
                 avx512_mx_scales(am, r, F, &vs, &vsi);
                 if (!stats) {
                     for (size_t j = 0; j < blen; j++)
                         _mm512_mask_storeu_ps(out + j * I + i0, lanes,
-                                              avx512_quant16(_mm512_maskz_loadu_ps(lanes, in + j * I + i0),
+                                              avx512_quant16(avx512_load_src(lanes, src, in + j * I + i0, bf16),
                                                              vs, vsi, &M.Z, NULL));
                     continue;
                 }
@@ -1110,7 +1134,7 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
                 for (int q = 0; q < 8; q++)
                     sg[q][0] = sg[q][1] = ns[q][0] = ns[q][1] = _mm512_setzero_pd();
                 for (size_t j = 0; j < blen; j++) {
-                    const __m512 x = _mm512_maskz_loadu_ps(lanes, in + j * I + i0);
+                    const __m512 x = avx512_load_src(lanes, src, in + j * I + i0, bf16);
                     const __m512 y = _mm512_mul_ps(x, vs);
                     __m512i mag;
                     const __m512 d = _mm512_mul_ps(
@@ -1139,6 +1163,20 @@ T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_la
     if (!stats)
         return;
     mx_acc_finish(&M, &A, stats, L.outer * L.len * I);
+}
+
+T_512 static void mx_fake_cols_avx512(float *deq, const float *src, struct mx_layout L,
+                                      const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                      struct fp8_stats *stats)
+{
+    mx_fake_cols_avx512_of(deq, src, 0, L, F, r, stats);
+}
+
+T_512 static void mx_fake_cols_bf16_avx512(float *deq, const amp_bf16 *src, struct mx_layout L,
+                                           const struct fp8_fmt *F, enum mx_scale_rounding r,
+                                           struct fp8_stats *stats)
+{
+    mx_fake_cols_avx512_of(deq, src, 1, L, F, r, stats);
 }
 
 #endif /* FP8_X86 */
@@ -1434,6 +1472,23 @@ void mx_fake_quantize_layout(float *dst, const float *src, struct mx_layout L, e
                              enum mx_scale_rounding r, struct fp8_stats *stats)
 {
     mx_run_layout(NULL, NULL, dst, src, L, f, r, stats);
+}
+
+void mx_fake_quantize_layout_bf16(float *dst, const uint16_t *src, struct mx_layout L,
+                                  enum fp8_format f, enum mx_scale_rounding r,
+                                  struct fp8_stats *stats)
+{
+#if FP8_X86
+    if (fp8_path() == P_AVX512) {
+        if (L.inner == 1)
+            mx_fake_bf16_avx512(dst, src, L.outer, L.len, fmt_of(f), r, stats);
+        else
+            mx_fake_cols_bf16_avx512(dst, src, L, fmt_of(f), r, stats);
+        return;
+    }
+#endif
+    bf16_to_f32_array(dst, src, L.outer * L.len * L.inner);
+    mx_fake_quantize_layout(dst, dst, L, f, r, stats);
 }
 
 void mx_dequantize_layout(float *dst, const amp_fp8 *src, const uint8_t *scales,

@@ -142,6 +142,10 @@ void mx_dequantize_layout(float *dst, const amp_fp8 *src, const uint8_t *scales,
                           struct mx_layout L, enum fp8_format f);
 void mx_fake_quantize_layout(float *dst, const float *src, struct mx_layout L, enum fp8_format f,
                              enum mx_scale_rounding r, struct fp8_stats *stats); /* dst may = src */
+/* The same from BF16 values (widened exactly as they are read: the bits of widening first). */
+void mx_fake_quantize_layout_bf16(float *dst, const uint16_t *src, struct mx_layout L,
+                                  enum fp8_format f, enum mx_scale_rounding r,
+                                  struct fp8_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -258,14 +258,16 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 #define NPMAX 1
 #endif
 
-/* kernel_mr over np panels: panel p's B columns at b + p * NR, its sums at acc + p * NR; row k
- * of B at b + k * ldb, or (off not NULL: a stride-1 convolution's shifted input rows, read in
- * place) at b + off[k], off[k] the tap's offset in the padded input. Output channels in tiles
- * of mr rows: MR, or MR4 (a multiple of 4 but not of MR: no zero rows). */
+/* kernel_mr over np panels: panel p's B columns at b + p * pb, its sums at acc + p * pc (pb =
+ * pc = NR: panels side by side; or panels of several output rows, stored in panel order, so
+ * that a panel spilling into the next one's columns is overwritten by it); row k of B at b + k
+ * * ldb, or (off not NULL: a stride-1 convolution's shifted input rows, read in place) at b +
+ * off[k], off[k] the tap's offset in the padded input. Output channels in tiles of mr rows:
+ * MR, or MR4 (a multiple of 4 but not of MR: no zero rows). */
 static inline __attribute__((always_inline)) void
 kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
           const size_t *restrict off, float *restrict acc, size_t ldc, int load, const int mr,
-          const int np)
+          const int np, size_t pb, size_t pc)
 {
     vn c[MR][NPMAX][NV];
     const vn mzero = (vn){ 0 } * -1.0f;
@@ -275,7 +277,7 @@ kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb
         for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                c[i][p][v] = load ? *(const vn *)(acc + i * ldc + p * NR + v * VN) : mzero;
+                c[i][p][v] = load ? *(const vn *)(acc + i * ldc + p * pc + v * VN) : mzero;
     for (size_t k = 0; k < K; k++) {
         vn bv[NPMAX][NV];
         const float *bk = off ? b + off[k] : b + k * ldb;
@@ -283,7 +285,7 @@ kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb
         for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                bv[p][v] = *(const vn *)(bk + p * NR + v * VN);
+                bv[p][v] = *(const vn *)(bk + p * pb + v * VN);
         const float *ak = a + k * mr;
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
@@ -301,20 +303,20 @@ kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb
         for (int p = 0; p < np; p++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                *(vn *)(acc + i * ldc + p * NR + v * VN) = c[i][p][v];
+                *(vn *)(acc + i * ldc + p * pc + v * VN) = c[i][p][v];
 }
 
 /* kernel_np for mr (MR or MR4) and np (1 to NPMAX) at run time, with the rows of B at a stride
  * (micro_kernel_np) or at offsets (micro_kernel_off_np). */
 #if NPMAX >= 4
 #define KNP_CASES(m, O)                                                                          \
-    case 4: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 4); return;                           \
-    case 3: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 3); return;                           \
-    case 2: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 2); return;                           \
-    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1); return;
+    case 4: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 4, pb, pc); return;                           \
+    case 3: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 3, pb, pc); return;                           \
+    case 2: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 2, pb, pc); return;                           \
+    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1, pb, pc); return;
 #else
 #define KNP_CASES(m, O)                                                                          \
-    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1); return;
+    default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1, pb, pc); return;
 #endif
 #define KNP_DISPATCH(O)                                                                          \
     if (mr == MR4)                                                                               \
@@ -326,6 +328,7 @@ static __attribute__((noinline)) void micro_kernel_np(size_t K, const float *res
                                                       float *restrict acc, size_t ldc, int load,
                                                       int mr, int np)
 {
+    const size_t pb = NR, pc = NR;
     KNP_DISPATCH(NULL)
 }
 
@@ -333,7 +336,7 @@ static __attribute__((noinline)) void micro_kernel_off_np(size_t K, const float 
                                                           const float *restrict b,
                                                           const size_t *restrict off,
                                                           float *restrict acc, size_t ldc,
-                                                          int mr, int np)
+                                                          int mr, int np, size_t pb, size_t pc)
 {
     const size_t ldb = 0;
     const int load = 0;
@@ -707,7 +710,16 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
             for (size_t t = 0; t < g.N * blocks; t++) {
                 const size_t n = t / blocks, oy0 = t % blocks * R;
                 const size_t rows = g.OH - oy0 < R ? g.OH - oy0 : R, len = rows * g.OW;
-                for (size_t r = 0; r < rows; r++) {
+                /* Rows of one panel go NPMAX rows to a call (as many panels, more chains). */
+                for (size_t r = 0; npr == 1 && r < rows; r += NPMAX) {
+                    const float *xrow = xp + n * g.C * g.plane + (oy0 + r) * g.WP;
+                    const int np = (int)(rows - r < NPMAX ? rows - r : NPMAX);
+                    for (size_t ct = 0; ct < ntile; ct++)
+                        micro_kernel_off_np(g.CK, lay.shared + ct * g.CK * mr, xrow, koff,
+                                            sums + ct * mr * ldr + r * g.OW, ldr, (int)mr, np,
+                                            g.WP, g.OW);
+                }
+                for (size_t r = 0; npr > 1 && r < rows; r++) {
                     const float *xrow = xp + n * g.C * g.plane + (oy0 + r) * g.WP;
                     for (size_t j = 0; j < npr; j += NPMAX) {
                         const int np = (int)(npr - j < NPMAX ? npr - j : NPMAX);
@@ -715,7 +727,7 @@ static void forward_gemm(struct cpu_ctx *c, struct amp_tensor *out, const struct
                             micro_kernel_off_np(g.CK, lay.shared + ct * g.CK * mr,
                                                 xrow + j * NR, koff,
                                                 sums + ct * mr * ldr + r * g.OW + j * NR, ldr,
-                                                (int)mr, np);
+                                                (int)mr, np, NR, NR);
                     }
                 }
                 for (size_t co = 0; co < g.CO; co++) {

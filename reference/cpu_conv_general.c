@@ -347,38 +347,59 @@ static __attribute__((noinline)) void micro_kernel_off_np(size_t K, const float 
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
  * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
-/* micro_kernel with row i of A read from its own row: a[i][k] (no packing). */
-static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
-                                                        const float *restrict b,
-                                                        float *restrict acc)
+/* micro_kernel with row i of A read from its own row: a[i][k] (no packing), against nt tiles
+ * of B side by side (tile t's rows at b[t] + k * NR, its sums at acc[t]): each output's chain as
+ * with one tile, more chains per pass (AVX-512: 6 per tile, one vector each, too few alone). */
+static inline __attribute__((always_inline)) void
+rows_kernel(size_t K, const float *const a[MR], const float *const b[2], float *const acc[2],
+            const int nt)
 {
-    vn c[MR][NV];
+    vn c[2][MR][NV];
     const float *restrict a0 = a[0], *restrict a1 = a[1], *restrict a2 = a[2],
                           *restrict a3 = a[3], *restrict a4 = a[4], *restrict a5 = a[5];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            c[i][v] = *(const vn *)(acc + i * NR + v * VN);
+    const float *restrict b0 = b[0], *restrict b1 = b[nt - 1];
 #pragma GCC unroll 2
-    for (size_t k = 0; k < K; k++) {
-        vn bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            bv[v] = *(const vn *)(b + k * NR + v * VN);
-        const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
+    for (int t = 0; t < nt; t++)
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                c[i][v] += ak[i] * bv[v];
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
+                c[t][i][v] = *(const vn *)(acc[t] + i * NR + v * VN);
+#pragma GCC unroll 2
+    for (size_t k = 0; k < K; k++) {
+        vn bv[2][NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * NR + v * VN) = c[i][v];
+        for (int v = 0; v < NV; v++) {
+            bv[0][v] = *(const vn *)(b0 + k * NR + v * VN);
+            if (nt == 2)
+                bv[1][v] = *(const vn *)(b1 + k * NR + v * VN);
+        }
+        const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
+#pragma GCC unroll 2
+        for (int t = 0; t < nt; t++)
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    c[t][i][v] += ak[i] * bv[t][v];
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                *(vn *)(acc[t] + i * NR + v * VN) = c[t][i][v];
+}
+
+static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *const a[MR],
+                                                        const float *const b[2],
+                                                        float *const acc[2], int nt)
+{
+    if (nt == 2)
+        rows_kernel(K, a, b, acc, 2);
+    else
+        rows_kernel(K, a, b, acc, 1);
 }
 
 /* micro_kernel with row i of A read from the padded input in runs: over run r, the
@@ -1056,25 +1077,34 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                                 dl[i] = 0.0f;
                     }
                 }
-                for (size_t kt = kt0; kt < kt1; kt++)
+                for (size_t kt = kt0; kt < kt1;) {
+                    const int nt = kt + 1 < kt1 ? 2 : 1; /* two column tiles a pass */
                     for (size_t ct = ct0; ct < ct1; ct++) {
                         /* Each chunk's sums start afresh and are then added to the totals:
                          * chains of at most XL terms, not of the whole batch's columns. */
-                        float tile[MR * NR];
-                        float *cb = acc_buf + ct * MR * g->CK16 + kt * NR;
-                        for (int i = 0; i < MR * NR; i++)
-                            tile[i] = -0.0f;
+                        float tiles[2][MR * NR];
+                        float *const tp[2] = { tiles[0], tiles[1] };
+                        const float *const bp[2] = { bpack + (kt - kt0) * g->XL * NR,
+                                                     bpack + (kt + 1 - kt0) * g->XL * NR };
+                        for (int i = 0; i < nt * MR * NR; i++)
+                            tiles[i / (MR * NR)][i % (MR * NR)] = -0.0f;
                         const float *a[MR];
                         for (int i = 0; i < MR; i++) {
                             const size_t co = ct * MR + (size_t)i;
                             a[i] = co < g->CO ? arows + (co - ct0 * MR) * g->XL : zeros;
                         }
-                        micro_kernel_rows(nl, a, bpack + (kt - kt0) * g->XL * NR, tile);
-                        for (int i = 0; i < MR; i++)
-                            for (int l = 0; l < NR; l++)
-                                cb[i * g->CK16 + l] = ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
-                                                         : tile[i * NR + l];
+                        micro_kernel_rows(nl, a, bp, tp, nt);
+                        for (int t = 0; t < nt; t++) {
+                            float *cb = acc_buf + ct * MR * g->CK16 + (kt + (size_t)t) * NR;
+                            const float *tile = tiles[t];
+                            for (int i = 0; i < MR; i++)
+                                for (int l = 0; l < NR; l++)
+                                    cb[i * g->CK16 + l] = ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
+                                                             : tile[i * NR + l];
+                        }
                     }
+                    kt += (size_t)nt;
+                }
             }
             /* This thread's part of dweight, rounded; zeros for an empty batch. */
             const size_t co_end = ct1 * MR < g->CO ? ct1 * MR : g->CO;

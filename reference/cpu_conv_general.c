@@ -202,52 +202,7 @@ struct runs {
     size_t n, col[MAXRUN], off[MAXRUN], len[MAXRUN];
 };
 
-/* ---- the micro-kernel ---- */
-/* acc[i][0..NR) (+)= sum_k a[k * MR + i] * b[k * ldb + 0..NR), k = 0, 1, ..., K - 1 in order
- * (acc: MR rows of NR floats, row i at acc + i * ldc), from the values in acc when `load`,
- * else from -0 (see below). */
-static inline __attribute__((always_inline)) void
-kernel_mr(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
-          float *restrict acc, size_t ldc, int load, const int mr)
-{
-    vn c[MR][NV];
-    const vn mzero = (vn){ 0 } * -1.0f;
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            c[i][v] = load ? *(const vn *)(acc + i * ldc + v * VN) : mzero;
-#pragma GCC unroll 2
-    for (size_t k = 0; k < K; k++) {
-        vn bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            bv[v] = *(const vn *)(b + k * ldb + v * VN);
-        const float *ak = a + k * mr;
-#pragma GCC unroll 16
-        for (int i = 0; i < mr; i++) {
-            const float ai = ak[i];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                c[i][v] += ai * bv[v];
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            *(vn *)(acc + i * ldc + v * VN) = c[i][v];
-}
-
-/* kernel_mr with MR rows (the strided data gradient). */
-static __attribute__((noinline)) void micro_kernel(size_t K, const float *restrict a,
-                                                   const float *restrict b, size_t ldb,
-                                                   float *restrict acc, size_t ldc, int load)
-{
-    kernel_mr(K, a, b, ldb, acc, ldc, load, MR);
-}
-
-
+/* ---- the micro-kernels ---- */
 /* Panels side by side per micro-kernel call where 32 vector registers hold their accumulators
  * (AVX-512: up to 4 x MR): more independent chains than a single MR x NR tile's 6 (or 4), which
  * would leave the FMA units waiting on each chain's latency. Each output keeps its own chain
@@ -258,12 +213,14 @@ static __attribute__((noinline)) void micro_kernel(size_t K, const float *restri
 #define NPMAX 1
 #endif
 
-/* kernel_mr over np panels: panel p's B columns at b + p * pb, its sums at acc + p * pc (pb =
- * pc = NR: panels side by side; or panels of several output rows, stored in panel order, so
- * that a panel spilling into the next one's columns is overwritten by it); row k of B at b + k
- * * ldb, or (off not NULL: a stride-1 convolution's shifted input rows, read in place) at b +
- * off[k], off[k] the tap's offset in the padded input. Output channels in tiles of mr rows:
- * MR, or MR4 (a multiple of 4 but not of MR: no zero rows). */
+/* acc[i][p][0..NR) (+)= sum_k a[k * mr + i] * B_p[k][0..NR), k = 0, 1, ..., K - 1 in order
+ * (row i of panel p's sums at acc + i * ldc + p * pc), from the values in acc when `load`,
+ * else from -0 (see below), over np panels: panel p's B columns at b + p * pb (pb = pc = NR:
+ * panels side by side; or panels of several output rows, stored in panel order, so that a
+ * panel spilling into the next one's columns is overwritten by it); row k of B at b + k * ldb,
+ * or (off not NULL: a stride-1 convolution's shifted input rows, read in place) at b + off[k],
+ * off[k] the tap's offset in the padded input. Output channels in tiles of mr rows: MR, or MR4
+ * (a multiple of 4 but not of MR: no zero rows). */
 static inline __attribute__((always_inline)) void
 kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb,
           const size_t *restrict off, float *restrict acc, size_t ldc, int load, const int mr,
@@ -347,9 +304,10 @@ static __attribute__((noinline)) void micro_kernel_off_np(size_t K, const float 
 
 /* Accumulators start at -0, the identity of IEEE addition (-0 + x == x for every x, +0 and -0
  * included): a sum is then exactly the chain of its terms, e.g. -0 for a sum of -0 products. */
-/* micro_kernel with row i of A read from its own row: a[i][k] (no packing), against nt tiles
- * of B side by side (tile t's rows at b[t] + k * NR, its sums at acc[t]): each output's chain as
- * with one tile, more chains per pass (AVX-512: 6 per tile, one vector each, too few alone). */
+/* kernel_np's sums (MR rows, one panel) with row i of A read from its own row: a[i][k] (no
+ * packing), from the values in acc, against nt tiles of B side by side (tile t's rows at b[t] +
+ * k * NR, its sums at acc[t]): each output's chain as with one tile, more chains per pass
+ * (AVX-512: 6 per tile, one vector each, too few alone). */
 static inline __attribute__((always_inline)) void
 rows_kernel(size_t K, const float *const a[MR], const float *const b[2], float *const acc[2],
             const int nt)
@@ -402,9 +360,9 @@ static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *c
         rows_kernel(K, a, b, acc, 1);
 }
 
-/* micro_kernel with row i of A read from the padded input in runs: over run r, the
- * elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 .. (a
- * convolution's im2col rows, without the copy). */
+/* kernel_np's sums (MR rows, one panel) with row i of A read from the padded input in runs:
+ * over run r, the elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 ..
+ * (a convolution's im2col rows, without the copy). */
 static inline __attribute__((always_inline)) void
 runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const float *restrict b,
             float *restrict acc, size_t ldc, int load, const size_t S, const int nv)
@@ -1212,9 +1170,10 @@ static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
             }
             const float *blk = lay->shared + b * block_floats;
             for (size_t rt = 0; rt < tiles; rt++)
-                for (size_t j = 0; j < npanel; j++) {
-                    micro_kernel(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG,
-                                 dcol + rt * MR * g->LG + j * NR, g->LG, 0);
+                for (size_t j = 0; j < npanel; j += NPMAX) { /* (panels side by side) */
+                    const int np = (int)(npanel - j < NPMAX ? npanel - j : NPMAX);
+                    micro_kernel_np(g->CO, blk + rt * g->CO * MR, bp + j * NR, g->LG,
+                                    dcol + rt * MR * g->LG + j * NR, g->LG, 0, MR, np);
                 }
             /* col2im: each tap (ci, ky, kx) in order adds its row into the image planes (dinp's
              * own memory when FP32), clipped to the taps that read the input, not the padding. */

@@ -1117,6 +1117,62 @@ static inline void add_stride2(float *restrict d, const float *restrict s, size_
         d[2 * i] += s[i];
 }
 
+#if defined(__AVX512F__) && VF_LANES == 16
+/* The strided col2im of one image's cbn planes (dst: cbn x H x W, every element written) from
+ * its dcol rows (row (cl, ky, kx) at dcol + ((cl * K + ky) * K + kx) * ld, OH x OW values),
+ * stride 2, OW <= 16, W <= 32, K <= 8: each input row kept in two vectors while its taps (ky,
+ * kx) are added in order, each tap's row spread to its lanes (2 ox + kx - P) by one masked
+ * permute. Per pixel the same sums in the same order as adding the taps' rows into a zeroed
+ * plane; a lane a tap does not reach adds +0, which changes no sum (a sum that starts at +0 is
+ * never -0). */
+static void col2im_stride2(float *restrict dst, const float *restrict dcol, size_t ld,
+                           size_t cbn, const struct geo *g)
+{
+    __m512i idx[8][2];
+    __mmask16 hit[8][2];
+    const __mmask16 row = (__mmask16)((1u << g->OW) - 1u);
+    for (size_t kx = 0; kx < g->K; kx++)
+        for (int h = 0; h < 2; h++) {
+            int32_t ix[16];
+            unsigned m = 0;
+            for (int l = 0; l < 16; l++) {
+                const long x = 16 * h + l, t = x + (long)g->P - (long)kx; /* 2 ox */
+                ix[l] = t >= 0 ? (int32_t)(t / 2) : 0;
+                if (x < (long)g->W && t >= 0 && t % 2 == 0 && t / 2 < (long)g->OW)
+                    m |= 1u << l;
+            }
+            idx[kx][h] = _mm512_loadu_si512(ix);
+            hit[kx][h] = (__mmask16)m;
+        }
+    const int two = g->W > 16;
+    const __mmask16 tail = (__mmask16)(two ? (1u << (g->W - 16)) - 1u : (1u << g->W) - 1u);
+    for (size_t cl = 0; cl < cbn; cl++)
+        for (size_t iy = 0; iy < g->H; iy++) {
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            for (size_t ky = 0; ky < g->K; ky++) {
+                const size_t t = iy + g->P; /* 2 oy + ky */
+                if (t < ky || (t - ky) % 2 || (t - ky) / 2 >= g->OH)
+                    continue;
+                const float *src = dcol + (cl * g->K + ky) * g->K * ld + (t - ky) / 2 * g->OW;
+                for (size_t kx = 0; kx < g->K; kx++, src += ld) {
+                    const __m512 v = _mm512_maskz_loadu_ps(row, src);
+                    acc0 = _mm512_add_ps(acc0, _mm512_maskz_permutexvar_ps(hit[kx][0], idx[kx][0], v));
+                    if (two)
+                        acc1 = _mm512_add_ps(acc1,
+                                             _mm512_maskz_permutexvar_ps(hit[kx][1], idx[kx][1], v));
+                }
+            }
+            float *d = dst + (cl * g->H + iy) * g->W;
+            if (two) {
+                _mm512_storeu_ps(d, acc0);
+                _mm512_mask_storeu_ps(d + 16, tail, acc1);
+            } else {
+                _mm512_mask_storeu_ps(d, tail, acc0);
+            }
+        }
+}
+#endif
+
 /* dinp = col2im(W^T x dout), per (group of images, block of input channels): each task owns
  * its part of dinp, and sums a pixel's taps in (ky, kx) order. */
 static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
@@ -1181,6 +1237,15 @@ static void backward_data(struct cpu_ctx *c, struct amp_tensor *dinp,
                 const size_t off = ((n0 + nl) * g->C + ci0) * HW;
                 float *dst = dinp->dtype == AMP_F32 ? (float *)dinp->data + off
                                                     : dxb + nl * cbn * HW;
+#if defined(__AVX512F__) && VF_LANES == 16
+                if (g->S == 2 && g->OW <= 16 && g->W <= 32 && g->K <= 8) {
+                    col2im_stride2(dst, dcol + nl * g->OHW, g->LG, cbn, g);
+                    if (dinp->dtype != AMP_F32)
+                        cpu_store(dinp, off, dst, cbn * HW, &counts);
+                    rounded += cbn * HW;
+                    continue;
+                }
+#endif
                 memset(dst, 0, cbn * HW * sizeof *dst);
                 for (size_t cl = 0; cl < cbn; cl++)
                     for (size_t ky = 0; ky < g->K; ky++)

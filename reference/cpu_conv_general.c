@@ -435,6 +435,68 @@ runs_kernel_nt(const struct runs *r, const float *xp, const size_t *ao, const fl
         *(vn *)(acc + i * ldc) = c[i];
 }
 
+/* runs_kernel over np (2 to NPMAX) B panels of one vector at once (panel p's rows at b + p *
+ * pstride, its sums at acc + p * VN), one MR-row tile, at unit stride, from -0: each broadcast
+ * of A feeds np FMAs (fewer loads per FMA than two tiles of one panel), each row's chain as
+ * runs_kernel's. */
+static inline __attribute__((always_inline)) void
+runs_kernel_panels(const struct runs *r, const float *xp, const size_t ao[MR],
+                   const float *restrict b, size_t pstride, float *restrict acc, size_t ldc,
+                   const int np)
+{
+    vn c[MR][NPMAX];
+    const vn mzero = (vn){ 0 } * -1.0f;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int p = 0; p < np; p++)
+            c[i][p] = mzero;
+    for (size_t k = 0; k < r->n; k++) {
+        const float *restrict a0 = xp + ao[0] + r->off[k], *restrict a1 = xp + ao[1] + r->off[k],
+                              *restrict a2 = xp + ao[2] + r->off[k],
+                              *restrict a3 = xp + ao[3] + r->off[k],
+                              *restrict a4 = xp + ao[4] + r->off[k],
+                              *restrict a5 = xp + ao[5] + r->off[k];
+        const float *bk = b + r->col[k] * (size_t)VN;
+        const size_t len = r->len[k];
+        for (size_t l = 0; l < len; l++) {
+            vn bv[NPMAX];
+#pragma GCC unroll 4
+            for (int p = 0; p < np; p++)
+                bv[p] = *(const vn *)(bk + p * pstride + l * (size_t)VN);
+            const float al[MR] = { a0[l], a1[l], a2[l], a3[l], a4[l], a5[l] };
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+                for (int p = 0; p < np; p++)
+                    c[i][p] += al[i] * bv[p];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int p = 0; p < np; p++)
+            *(vn *)(acc + i * ldc + p * VN) = c[i][p];
+}
+
+static __attribute__((noinline)) void micro_kernel_runs_panels(const struct runs *r,
+                                                               const float *xp,
+                                                               const size_t ao[MR],
+                                                               const float *restrict b,
+                                                               size_t pstride,
+                                                               float *restrict acc, size_t ldc,
+                                                               int np)
+{
+#if NPMAX >= 4
+    if (np == 4)
+        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 4);
+    else if (np == 3)
+        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 3);
+    else
+#endif
+        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 2);
+}
+
 /* runs_kernel_nt for nt (2 to NPMAX) tiles, at unit stride or at S, from -0. */
 static __attribute__((noinline)) void micro_kernel_runs_nt(const struct runs *r, const float *xp,
                                                            const size_t *ao,
@@ -861,9 +923,10 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                 const size_t q0 = ch * g->L, nl = g->NQ - q0 < g->L ? g->NQ - q0 : g->L;
                 runs_of(&runs, q0, nl, g);
                 for (size_t kt = kt0; kt < kt1;) {
-                    /* Two tiles per pass where B panels are one vector (AVX-512): 12 chains;
-                     * a later chunk's sums of two tiles reach into tmp (free by now). */
-                    const int nt = two_tiles && kt + 1 < kt1 ? 2 : 1;
+                    /* Two tiles per pass where B is one panel of one vector (AVX-512): 12
+                     * chains (several panels instead go a pass each tile, below); a later
+                     * chunk's sums of two tiles reach into tmp (free by now). */
+                    const int nt = two_tiles && npanel == 1 && kt + 1 < kt1 ? 2 : 1;
                     size_t ao[2 * MR]; /* the rows' taps in xp (rows past CK: row ck0's,
                                           dropped) */
                     for (int i = 0; i < nt * MR; i++) {
@@ -873,14 +936,23 @@ static void backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                     /* Each chunk's sums start afresh and are then added to the totals: chains
                      * of at most L terms, not of the whole batch's columns. */
                     float *acc = acc_buf + kt * MR * g->CO16, *dst = ch ? part : acc;
-                    for (size_t j = 0; j < npanel; j++) {
+                    for (size_t j = 0; j < npanel;) {
                         const float *bj = doutT + (j * g->NQ + q0) * PW;
+                        const size_t np = npanel - j < NPMAX ? npanel - j : NPMAX;
+                        if (NPMAX >= 2 && PW == VN && g->S == 1 && np >= 2) {
+                            /* (several panels a pass over the runs) */
+                            micro_kernel_runs_panels(&runs, xp, ao, bj, g->NQ * PW, dst + j * PW,
+                                                     g->CO16, (int)np);
+                            j += np;
+                            continue;
+                        }
                         if (nt == 2)
                             micro_kernel_runs_nt(&runs, xp, ao, bj, dst + j * PW, g->CO16, g->S,
                                                  2);
                         else
                             micro_kernel_runs(&runs, xp, ao, bj, dst + j * PW, g->CO16, 0,
                                               g->S, (int)(PW / VN));
+                        j++;
                     }
                     if (ch)
                         for (size_t i = 0; i < (size_t)nt * MR * g->CO16; i++)

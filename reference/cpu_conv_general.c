@@ -360,14 +360,19 @@ static __attribute__((noinline)) void micro_kernel_rows(size_t K, const float *c
         rows_kernel(K, a, b, acc, 1);
 }
 
-/* kernel_np's sums (MR rows, one panel) with row i of A read from the padded input in runs:
- * over run r, the elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 ..
- * (a convolution's im2col rows, without the copy). */
+/* kernel_np's sums (MR rows) with row i of A read from the padded input in runs: over run r,
+ * the elements xp[ao[i] + off[r] + S * (0 .. len[r])), against B rows col[r] + 0 .. (a
+ * convolution's im2col rows, without the copy) of nv vectors: vector v of B row q at b + q * bq
+ * + v * bv (nv vectors side by side, bq = nv * VN, bv = VN; or nv panels of one vector, bq = VN,
+ * bv a panel's size: each broadcast of A then feeds nv FMAs), its sums at acc + i * ldc + v *
+ * VN. */
+enum { RUNS_NV = NV > NPMAX ? NV : NPMAX };
 static inline __attribute__((always_inline)) void
 runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const float *restrict b,
-            float *restrict acc, size_t ldc, int load, const size_t S, const int nv)
+            size_t bq, size_t bv, float *restrict acc, size_t ldc, int load, const size_t S,
+            const int nv)
 {
-    vn c[MR][NV];
+    vn c[MR][RUNS_NV];
     const vn mzero = (vn){ 0 } * -1.0f;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
@@ -380,21 +385,21 @@ runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const fl
                               *restrict a3 = xp + ao[3] + r->off[k],
                               *restrict a4 = xp + ao[4] + r->off[k],
                               *restrict a5 = xp + ao[5] + r->off[k];
-        const float *bk = b + r->col[k] * (size_t)(nv * VN);
+        const float *bk = b + r->col[k] * bq;
         const size_t len = r->len[k];
 #pragma GCC unroll 2
         for (size_t l = 0; l < len; l++) {
-            vn bv[NV];
+            vn bl[RUNS_NV];
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++)
-                bv[v] = *(const vn *)(bk + l * (size_t)(nv * VN) + v * VN);
+                bl[v] = *(const vn *)(bk + l * bq + v * bv);
             const float al[MR] = { a0[l * S], a1[l * S], a2[l * S],
                                    a3[l * S], a4[l * S], a5[l * S] };
 #pragma GCC unroll 16
             for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
                 for (int v = 0; v < nv; v++)
-                    c[i][v] += al[i] * bv[v];
+                    c[i][v] += al[i] * bl[v];
         }
     }
 #pragma GCC unroll 16
@@ -435,50 +440,8 @@ runs_kernel_nt(const struct runs *r, const float *xp, const size_t *ao, const fl
         *(vn *)(acc + i * ldc) = c[i];
 }
 
-/* runs_kernel over np (2 to NPMAX) B panels of one vector at once (panel p's rows at b + p *
- * pstride, its sums at acc + p * VN), one MR-row tile, at unit stride, from -0: each broadcast
- * of A feeds np FMAs (fewer loads per FMA than two tiles of one panel), each row's chain as
- * runs_kernel's. */
-static inline __attribute__((always_inline)) void
-runs_kernel_panels(const struct runs *r, const float *xp, const size_t ao[MR],
-                   const float *restrict b, size_t pstride, float *restrict acc, size_t ldc,
-                   const int np)
-{
-    vn c[MR][NPMAX];
-    const vn mzero = (vn){ 0 } * -1.0f;
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int p = 0; p < np; p++)
-            c[i][p] = mzero;
-    for (size_t k = 0; k < r->n; k++) {
-        const float *restrict a0 = xp + ao[0] + r->off[k], *restrict a1 = xp + ao[1] + r->off[k],
-                              *restrict a2 = xp + ao[2] + r->off[k],
-                              *restrict a3 = xp + ao[3] + r->off[k],
-                              *restrict a4 = xp + ao[4] + r->off[k],
-                              *restrict a5 = xp + ao[5] + r->off[k];
-        const float *bk = b + r->col[k] * (size_t)VN;
-        const size_t len = r->len[k];
-        for (size_t l = 0; l < len; l++) {
-            vn bv[NPMAX];
-#pragma GCC unroll 4
-            for (int p = 0; p < np; p++)
-                bv[p] = *(const vn *)(bk + p * pstride + l * (size_t)VN);
-            const float al[MR] = { a0[l], a1[l], a2[l], a3[l], a4[l], a5[l] };
-#pragma GCC unroll 16
-            for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-                for (int p = 0; p < np; p++)
-                    c[i][p] += al[i] * bv[p];
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int p = 0; p < np; p++)
-            *(vn *)(acc + i * ldc + p * VN) = c[i][p];
-}
-
+/* runs_kernel over np (2 to NPMAX) B panels of one vector, pstride apart, at unit stride, from
+ * -0. */
 static __attribute__((noinline)) void micro_kernel_runs_panels(const struct runs *r,
                                                                const float *xp,
                                                                const size_t ao[MR],
@@ -489,12 +452,12 @@ static __attribute__((noinline)) void micro_kernel_runs_panels(const struct runs
 {
 #if NPMAX >= 4
     if (np == 4)
-        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 4);
+        runs_kernel(r, xp, ao, b, VN, pstride, acc, ldc, 0, 1, 4);
     else if (np == 3)
-        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 3);
+        runs_kernel(r, xp, ao, b, VN, pstride, acc, ldc, 0, 1, 3);
     else
 #endif
-        runs_kernel_panels(r, xp, ao, b, pstride, acc, ldc, 2);
+        runs_kernel(r, xp, ao, b, VN, pstride, acc, ldc, 0, 1, 2);
 }
 
 /* runs_kernel_nt for nt (2 to NPMAX) tiles, at unit stride or at S, from -0. */
@@ -523,13 +486,13 @@ static __attribute__((noinline)) void micro_kernel_runs(const struct runs *r, co
                                                         int load, size_t S, int nv)
 {
     if (S == 1 && nv == NV)
-        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, NV);
+        runs_kernel(r, xp, ao, b, NV * VN, VN, acc, ldc, load, 1, NV);
     else if (nv == NV)
-        runs_kernel(r, xp, ao, b, acc, ldc, load, S, NV);
+        runs_kernel(r, xp, ao, b, NV * VN, VN, acc, ldc, load, S, NV);
     else if (S == 1)
-        runs_kernel(r, xp, ao, b, acc, ldc, load, 1, 1);
+        runs_kernel(r, xp, ao, b, VN, VN, acc, ldc, load, 1, 1);
     else
-        runs_kernel(r, xp, ao, b, acc, ldc, load, S, 1);
+        runs_kernel(r, xp, ao, b, VN, VN, acc, ldc, load, S, 1);
 }
 
 /* Sum of t[off .. off+len) (FP32, or widened into buf) added to 16 lane accumulators (lanes[l]

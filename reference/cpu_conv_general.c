@@ -267,9 +267,9 @@ kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb
  * (micro_kernel_np) or at offsets (micro_kernel_off_np). */
 #if NPMAX >= 4
 #define KNP_CASES(m, O)                                                                          \
-    case 4: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 4, pb, pc); return;                           \
-    case 3: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 3, pb, pc); return;                           \
-    case 2: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 2, pb, pc); return;                           \
+    case 4: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 4, pb, pc); return;                    \
+    case 3: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 3, pb, pc); return;                    \
+    case 2: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 2, pb, pc); return;                    \
     default: kernel_np(K, a, b, ldb, O, acc, ldc, load, m, 1, pb, pc); return;
 #else
 #define KNP_CASES(m, O)                                                                          \
@@ -1040,7 +1040,7 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                     }
                 /* col^T of the chunk: for each column, NR consecutive rows ck. */
                 for (size_t l = 0, n = q0 / g->OHW, p = q0 % g->OHW, oy = p / g->OW, ox = p % g->OW;
-                     !vec && l < nl; l++) { /* the columns' input offsets, counted along (n, oy, ox) */
+                     !vec && l < nl; l++) { /* the columns' input offsets, along (n, oy, ox) */
                     cbase[l] = n * g->C * g->plane + oy * g->S * g->WP + ox * g->S;
                     if (++ox == g->OW && (ox = 0, ++oy == g->OH))
                         oy = 0, n++;
@@ -1092,8 +1092,9 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                             const float *tile = tiles[t];
                             for (int i = 0; i < MR; i++)
                                 for (int l = 0; l < NR; l++)
-                                    cb[i * g->CK16 + l] = ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
-                                                             : tile[i * NR + l];
+                                    cb[i * g->CK16 + l] =
+                                        ch ? cb[i * g->CK16 + l] + tile[i * NR + l]
+                                           : tile[i * NR + l];
                         }
                     }
                     kt += (size_t)nt;
@@ -1143,7 +1144,8 @@ static inline void add_stride2(float *restrict d, const float *restrict s, size_
     for (; i < n; i += 8) {
         const unsigned m = n - i < 8 ? n - i : 8;
         const __mmask16 even = (__mmask16)(0x5555u & ((1u << (2 * m)) - 1u));
-        const __m512 sv = _mm512_maskz_expand_ps(even, _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1u), s + i));
+        const __mmask16 live = (__mmask16)((1u << m) - 1u);
+        const __m512 sv = _mm512_maskz_expand_ps(even, _mm512_maskz_loadu_ps(live, s + i));
         _mm512_mask_storeu_ps(d + 2 * i, even,
                               _mm512_add_ps(_mm512_maskz_loadu_ps(even, d + 2 * i), sv));
     }
@@ -1191,10 +1193,11 @@ static void col2im_stride2(float *restrict dst, const float *restrict dcol, size
                 const float *src = dcol + (cl * g->K + ky) * g->K * ld + (t - ky) / 2 * g->OW;
                 for (size_t kx = 0; kx < g->K; kx++, src += ld) {
                     const __m512 v = _mm512_maskz_loadu_ps(row, src);
-                    acc0 = _mm512_add_ps(acc0, _mm512_maskz_permutexvar_ps(hit[kx][0], idx[kx][0], v));
+                    acc0 = _mm512_add_ps(
+                        acc0, _mm512_maskz_permutexvar_ps(hit[kx][0], idx[kx][0], v));
                     if (two)
-                        acc1 = _mm512_add_ps(acc1,
-                                             _mm512_maskz_permutexvar_ps(hit[kx][1], idx[kx][1], v));
+                        acc1 = _mm512_add_ps(
+                            acc1, _mm512_maskz_permutexvar_ps(hit[kx][1], idx[kx][1], v));
                 }
             }
             float *d = dst + (cl * g->H + iy) * g->W;

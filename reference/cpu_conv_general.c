@@ -1079,8 +1079,9 @@ static void backward_filter_cols(struct cpu_ctx *c, struct amp_tensor *dweight,
                         float *const tp[2] = { tiles[0], tiles[1] };
                         const float *const bp[2] = { bpack + (kt - kt0) * g->XL * NR,
                                                      bpack + (kt + 1 - kt0) * g->XL * NR };
-                        for (int i = 0; i < nt * MR * NR; i++)
-                            tiles[i / (MR * NR)][i % (MR * NR)] = -0.0f;
+                        for (int t = 0; t < nt; t++)
+                            for (int i = 0; i < MR * NR; i++)
+                                tiles[t][i] = -0.0f;
                         const float *a[MR];
                         for (int i = 0; i < MR; i++) {
                             const size_t co = ct * MR + (size_t)i;
@@ -1138,18 +1139,6 @@ static inline void add_stride2(float *restrict d, const float *restrict s, size_
         *(vn *)(d + 2 * i) += lo;
         *(vn *)(d + 2 * i + VN) += hi;
     }
-#if defined(__AVX512F__)
-    /* The rest (a whole row of a small image: 14 or 7 taps) in masked halves: s[i..i+8) spread
-     * to the even lanes, only the even lanes of d read and written. */
-    for (; i < n; i += 8) {
-        const unsigned m = n - i < 8 ? n - i : 8;
-        const __mmask16 even = (__mmask16)(0x5555u & ((1u << (2 * m)) - 1u));
-        const __mmask16 live = (__mmask16)((1u << m) - 1u);
-        const __m512 sv = _mm512_maskz_expand_ps(even, _mm512_maskz_loadu_ps(live, s + i));
-        _mm512_mask_storeu_ps(d + 2 * i, even,
-                              _mm512_add_ps(_mm512_maskz_loadu_ps(even, d + 2 * i), sv));
-    }
-#endif
     for (; i < n; i++)
         d[2 * i] += s[i];
 }

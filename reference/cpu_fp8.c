@@ -60,7 +60,7 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
      * its FP32 values widened into x while it is in cache. Current scaling
      * needs the amax first: of src where it lies, else (FP16) widening it all on the way. */
     const int current = scaling == FP8_SCALING_CURRENT;
-    const int from_bf16 = !mx && src->dtype == AMP_BF16, from_f32 = src->dtype == AMP_F32;
+    const int from_bf16 = src->dtype == AMP_BF16, from_f32 = src->dtype == AMP_F32;
     const int widened = current && src->dtype == AMP_F16;
     const float scale = current ? fp8_current_scale(s, source_amax(c, x, src, n)) : s->scale;
     const float scale_inv = 1.0f / scale;
@@ -76,15 +76,15 @@ void cpu_fp8_quantize(void *ctx, struct amp_tensor *dst, const struct amp_tensor
         float *at = x + p * piece;
         const size_t len = n - p * piece < piece ? n - p * piece : piece;
         struct fp8_stats *st = parts ? &parts[p] : NULL;
-        if (from_bf16) {
-            fp8_fake_quantize_bf16_array(at, (const amp_bf16 *)src->data + p * piece, len, scale,
-                                         scale_inv, f, st);
-            continue;
-        }
-        if (mx && src->dtype == AMP_BF16) {
+        if (from_bf16 && mx) {
             mx_fake_quantize_layout_bf16(at, (const amp_bf16 *)src->data + p * piece,
                                          (struct mx_layout){ len / slice, L.len, L.inner }, f,
                                          (enum mx_scale_rounding)s->mx_rounding, st);
+            continue;
+        }
+        if (from_bf16) {
+            fp8_fake_quantize_bf16_array(at, (const amp_bf16 *)src->data + p * piece, len, scale,
+                                         scale_inv, f, st);
             continue;
         }
         const float *in = from_f32 ? (const float *)src->data + p * piece : at;

@@ -183,27 +183,148 @@ static void maxpool_plane_f32(float *dst, const float *src, uint32_t h, uint32_t
     }
 }
 
-/* Forward of plane pl: out's element = the chosen input element's bits (FP32: 8 windows at a
- * time, the row's last ones one by one). */
+/* 16-bit planes (FP16, BF16) in vectors of 8 windows too: the raw elements pick the bits, their
+ * FP32 values (exact) window_argmax8's choice. */
+typedef uint16_t v16h __attribute__((vector_size(16 * sizeof(uint16_t)), aligned(2)));
+typedef uint16_t v8h __attribute__((vector_size(8 * sizeof(uint16_t)), aligned(2)));
+
+#if POOL_MASKED && defined(__AVX512BW__)
+#define POOL_MASKED16 1
+#else
+#define POOL_MASKED16 0
+#endif
+
+/* src[0..len) as 16 or 8 lanes (len at most that), zero past; the first len lanes of x stored. */
+static inline v16h load16_short(const uint16_t *src, uint32_t len)
+{
+#if POOL_MASKED16
+    return (v16h)_mm256_maskz_loadu_epi16((__mmask16)((1u << len) - 1), src);
+#else
+    uint16_t t[16] = { 0 };
+    memcpy(t, src, len * sizeof *t);
+    return *(const v16h *)t;
+#endif
+}
+
+static inline v8h load8_short(const uint16_t *src, uint32_t len)
+{
+#if POOL_MASKED16
+    return (v8h)_mm_maskz_loadu_epi16((__mmask8)((1u << len) - 1), src);
+#else
+    uint16_t t[8] = { 0 };
+    memcpy(t, src, len * sizeof *t);
+    return *(const v8h *)t;
+#endif
+}
+
+static inline void store16_short(uint16_t *dst, v16h x, uint32_t len)
+{
+#if POOL_MASKED16
+    _mm256_mask_storeu_epi16(dst, (__mmask16)((1u << len) - 1), (__m256i)x);
+#else
+    uint16_t t[16];
+    *(v16h *)t = x;
+    memcpy(dst, t, len * sizeof *dst);
+#endif
+}
+
+static inline void store8_short(uint16_t *dst, v8h x, uint32_t len)
+{
+#if POOL_MASKED16
+    _mm_mask_storeu_epi16(dst, (__mmask8)((1u << len) - 1), (__m128i)x);
+#else
+    uint16_t t[8];
+    *(v8h *)t = x;
+    memcpy(dst, t, len * sizeof *dst);
+#endif
+}
+
+/* 8 FP16 or BF16 bit patterns as FP32 (exact; a NaN stays a NaN). */
+static inline __attribute__((always_inline)) v8f widen8(v8h x, enum amp_dtype dt)
+{
+    if (dt == AMP_BF16)
+        return (v8f)(__builtin_convertvector(x, v8i) << 16);
+#if defined(__F16C__)
+    return (v8f)_mm256_cvtph_ps((__m128i)x);
+#else
+    v8f f;
+    for (int i = 0; i < 8; i++)
+        f[i] = f16_to_f32(x[i]);
+    return f;
+#endif
+}
+
+/* m ? a : b per 16-bit lane (m: 32-bit lanes, all ones or zeros). */
+static inline v8h blend8h(v8i m, v8h a, v8h b)
+{
+    const v8h mh = __builtin_convertvector(m, v8h);
+    return (a & mh) | (b & ~mh);
+}
+
+/* 8 windows of rows a and b (16 elements each): window_argmax8's choice as an index per lane
+ * (idx) and the chosen elements' bits (returned). */
+static inline __attribute__((always_inline)) v8h windows8_argmax16(v16h a, v16h b,
+                                                                   enum amp_dtype dt, v8i *idx)
+{
+    const v8h e[4] = { __builtin_shufflevector(a, a, 0, 2, 4, 6, 8, 10, 12, 14),
+                       __builtin_shufflevector(a, a, 1, 3, 5, 7, 9, 11, 13, 15),
+                       __builtin_shufflevector(b, b, 0, 2, 4, 6, 8, 10, 12, 14),
+                       __builtin_shufflevector(b, b, 1, 3, 5, 7, 9, 11, 13, 15) };
+    v8f v[4], best;
+    for (int j = 0; j < 4; j++)
+        v[j] = widen8(e[j], dt);
+    *idx = window_argmax8(v, &best);
+    v8h y = e[0];
+    for (int j = 1; j < 4; j++)
+        y = blend8h(*idx == j, e[j], y);
+    return y;
+}
+
+/* 8 windows' gradient bits g routed to their chosen elements (idx), +0 elsewhere: the two
+ * input rows' 16 elements (top, bottom). */
+static inline void route8_16(v16h *top, v16h *bottom, v8i idx, v8h g)
+{
+    const v8h z = { 0 };
+    const v8h d0 = blend8h(idx == 0, g, z), d1 = blend8h(idx == 1, g, z);
+    const v8h d2 = blend8h(idx == 2, g, z), d3 = blend8h(idx == 3, g, z);
+    *top = __builtin_shufflevector(d0, d1, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    *bottom =
+        __builtin_shufflevector(d2, d3, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/* Forward of one 16-bit plane, as maxpool_plane_f32. */
 static inline __attribute__((always_inline)) void
-maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t esize, size_t pl,
-               uint32_t h, uint32_t w)
+maxpool_plane_16(uint16_t *dst, const uint16_t *src, enum amp_dtype dt, uint32_t h, uint32_t w)
 {
     const uint32_t oh = h / 2, ow = w / 2;
-    if (dt == AMP_F32) {
-        maxpool_plane_f32((float *)dst + pl * oh * ow, (const float *)src + pl * h * w, h, w);
-        return;
-    }
+    v8i idx;
     for (uint32_t oy = 0; oy < oh; oy++) {
-        for (uint32_t ox = 0; ox < ow; ox++) {
-            const size_t o = (pl * oh + oy) * ow + ox;
-            const size_t at = window_max(src, dt, pl * h * w, w, oy, ox);
-            if (esize == 4)
-                ((uint32_t *)dst)[o] = ((const uint32_t *)src)[at];
-            else
-                ((uint16_t *)dst)[o] = ((const uint16_t *)src)[at];
+        const uint16_t *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
+        uint16_t *o = dst + (size_t)oy * ow;
+        if (ow < 8) {
+            const v16h a = load16_short(r0, 2 * ow), b = load16_short(r1, 2 * ow);
+            store8_short(o, windows8_argmax16(a, b, dt, &idx), ow);
+            continue;
+        }
+        for (uint32_t ox = 0;; ox = next_group(ox, ow)) {
+            *(v8h *)(o + ox) = windows8_argmax16(*(const v16h *)(r0 + 2 * ox),
+                                                 *(const v16h *)(r1 + 2 * ox), dt, &idx);
+            if (ox + 8 == ow)
+                break;
         }
     }
+}
+
+/* Forward of plane pl: out's element = the chosen input element's bits, 8 windows at a time. */
+static inline __attribute__((always_inline)) void
+maxpool_planes(char *dst, const char *src, enum amp_dtype dt, size_t pl, uint32_t h, uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    if (dt == AMP_F32)
+        maxpool_plane_f32((float *)dst + pl * oh * ow, (const float *)src + pl * h * w, h, w);
+    else
+        maxpool_plane_16((uint16_t *)dst + pl * oh * ow, (const uint16_t *)src + pl * h * w, dt,
+                         h, w);
 }
 
 void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
@@ -218,11 +339,11 @@ void cpu_maxpool_forward(void *ctx, struct amp_tensor *out, const struct amp_ten
 #pragma omp parallel for schedule(static) num_threads(threads) if (work >= CPU_PARALLEL_MIN)
     for (size_t pl = 0; pl < planes; pl++) {
         if (dt == AMP_F32)
-            maxpool_planes(dst, src, AMP_F32, 4, pl, h, w);
+            maxpool_planes(dst, src, AMP_F32, pl, h, w);
         else if (dt == AMP_F16)
-            maxpool_planes(dst, src, AMP_F16, 2, pl, h, w);
+            maxpool_planes(dst, src, AMP_F16, pl, h, w);
         else
-            maxpool_planes(dst, src, AMP_BF16, 2, pl, h, w);
+            maxpool_planes(dst, src, AMP_BF16, pl, h, w);
     }
 }
 
@@ -277,31 +398,53 @@ static void route_plane_f32(float *dst, const float *g, const float *x, uint32_t
     }
 }
 
+/* Backward of one 16-bit plane, as route_plane_f32. */
+static inline __attribute__((always_inline)) void
+route_plane_16(uint16_t *dst, const uint16_t *g, const uint16_t *x, enum amp_dtype dt, uint32_t h,
+               uint32_t w)
+{
+    const uint32_t oh = h / 2, ow = w / 2;
+    v8i idx;
+    v16h top, bottom;
+    for (uint32_t oy = 0; oy < oh; oy++) {
+        const size_t r0 = (size_t)(2 * oy) * w, r1 = r0 + w;
+        const uint16_t *go = g + (size_t)oy * ow;
+        if (ow < 8) {
+            windows8_argmax16(load16_short(x + r0, 2 * ow), load16_short(x + r1, 2 * ow), dt,
+                              &idx);
+            route8_16(&top, &bottom, idx, load8_short(go, ow));
+            store16_short(dst + r0, top, 2 * ow);
+            store16_short(dst + r1, bottom, 2 * ow);
+            continue;
+        }
+        for (uint32_t ox = 0;; ox = next_group(ox, ow)) {
+            windows8_argmax16(*(const v16h *)(x + r0 + 2 * ox), *(const v16h *)(x + r1 + 2 * ox),
+                              dt, &idx);
+            route8_16(&top, &bottom, idx, *(const v8h *)(go + ox));
+            *(v16h *)(dst + r0 + 2 * ox) = top;
+            *(v16h *)(dst + r1 + 2 * ox) = bottom;
+            if (ox + 8 == ow)
+                break;
+        }
+    }
+}
+
 /* Backward of plane pl, dinp and dout of one dtype: each gradient's bits routed to the chosen
- * element, every other element zero. */
+ * element, every other element zero (every element of a window is written: only odd edges
+ * zeroed first). */
 static inline __attribute__((always_inline)) void
 route_plane(char *dst, const char *src, const void *x, enum amp_dtype dt, size_t esize, size_t pl,
             uint32_t h, uint32_t w)
 {
     const uint32_t oh = h / 2, ow = w / 2;
-    if (dt == AMP_F32) { /* (every element of a window is written: only odd edges zeroed) */
-        if (h % 2 || w % 2)
-            memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
+    if (h % 2 || w % 2)
+        memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
+    if (dt == AMP_F32)
         route_plane_f32((float *)dst + pl * h * w, (const float *)src + pl * oh * ow,
                         (const float *)x + pl * h * w, h, w);
-        return;
-    }
-    memset(dst + pl * h * w * esize, 0, (size_t)h * w * esize);
-    for (uint32_t oy = 0; oy < oh; oy++) {
-        for (uint32_t ox = 0; ox < ow; ox++) {
-            const size_t o = (pl * oh + oy) * ow + ox;
-            const size_t to = window_max(x, dt, pl * h * w, w, oy, ox);
-            if (esize == 4)
-                ((uint32_t *)dst)[to] = ((const uint32_t *)src)[o];
-            else
-                ((uint16_t *)dst)[to] = ((const uint16_t *)src)[o];
-        }
-    }
+    else
+        route_plane_16((uint16_t *)dst + pl * h * w, (const uint16_t *)src + pl * oh * ow,
+                       (const uint16_t *)x + pl * h * w, dt, h, w);
 }
 
 void cpu_maxpool_backward(void *ctx, struct amp_tensor *dinp, const struct amp_tensor *dout,

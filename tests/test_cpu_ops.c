@@ -784,11 +784,12 @@ static double pool_loss(void *arg)
     return project(&p->y, &p->proj);
 }
 
-/* Wide planes (the vector path: 8 windows at a time, then the row's last ones) with many ties,
- * signed zeros, infinities and NaNs: the forward and backward against the rule, bit for bit. */
-static void test_maxpool_wide(enum amp_dtype dt, struct rng *r)
+/* Planes of the vector paths (8 windows at a time, the last group overlapping the one before;
+ * rows of fewer than 8 windows; odd edges) with many ties, signed zeros, infinities and NaNs:
+ * the forward and backward against the rule, bit for bit. */
+static void test_maxpool_wide(enum amp_dtype dt, uint32_t h, uint32_t w, struct rng *r)
 {
-    const uint32_t n = 2, c = 3, h = 7, w = 37, oh = h / 2, ow = w / 2;
+    const uint32_t n = 2, c = 3, oh = h / 2, ow = w / 2;
     const float vals[] = { -1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, NAN, INFINITY, -INFINITY, 0.5f };
     const size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * oh * ow;
     struct amp_tensor x = make(nx, dt), y = make(ny, dt), dy = make(ny, dt), dx = make(nx, dt);
@@ -1189,8 +1190,13 @@ int main(void)
     test_maxpool_hand(AMP_F32);
     test_maxpool_hand(AMP_F16);
     test_maxpool_hand(AMP_BF16);
-    test_maxpool_wide(AMP_F32, &r);
-    test_maxpool_wide(AMP_F16, &r);
+    for (int d = 0; d < 3; d++) {
+        const enum amp_dtype dt = d == 0 ? AMP_F32 : d == 1 ? AMP_F16 : AMP_BF16;
+        test_maxpool_wide(dt, 7, 37, &r);
+        test_maxpool_wide(dt, 10, 10, &r);
+        test_maxpool_wide(dt, 5, 11, &r);
+        test_maxpool_wide(dt, 6, 16, &r);
+    }
     test_pool_fd(0, &r);
     test_avgpool_hand();
     test_pool_fd(1, &r);

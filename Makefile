@@ -1,4 +1,5 @@
-# Thin wrapper over CMake: make run | test | bench | profile | test-sanitize | fuzz | install | deps | clean.
+# Thin wrapper over CMake: make run | test | bench | profile | test-sanitize | test-portable | fuzz |
+# install | deps | clean.
 BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -8,7 +9,7 @@ ARGS ?=
 # Where `make install` puts bin/ampbench and share/ampbench/ (plots/, tools/).
 PREFIX ?= /usr/local
 
-.PHONY: all deps configure build run test bench profile test-sanitize fuzz install clean
+.PHONY: all deps configure build run test bench profile test-sanitize test-portable fuzz install clean
 
 all: build
 
@@ -56,6 +57,18 @@ test-sanitize: deps
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure $(SANITIZE_CTEST)
 
+# The unit tests built without -march=native (AMPBENCH_NATIVE=OFF: baseline x86-64, no AVX, so
+# the portable and runtime-dispatched code paths compile and pass), in their own build folder.
+# Only the op-level tests: the exact-bit and training tests pin this machine's vector width.
+PORTABLE_BUILD ?= build-portable
+PORTABLE_TESTS ?= test_lowp test_gradcheck test_amp test_layers test_cpu_ops test_fp8 test_fp8_scaling
+test-portable: deps
+	@cmake -S . -B $(PORTABLE_BUILD) -DCMAKE_BUILD_TYPE=Release -DAMPBENCH_NATIVE=OFF >/dev/null
+	@cmake --build $(PORTABLE_BUILD) -j $(JOBS) --target $(PORTABLE_TESTS)
+	@cd $(PORTABLE_BUILD)/tests && for t in $(PORTABLE_TESTS); do \
+	    ./$$t >$$t.log 2>&1 || { cat $$t.log; echo "$$t failed (portable build)"; exit 1; }; \
+	    echo "$$t: $$(tail -n 1 $$t.log)"; done
+
 # libFuzzer on the IDX reader and the run-folder and baseline readers, FUZZ_SECONDS per target
 # (clang; builds into build-fuzz/).
 FUZZ_SECONDS ?= 60
@@ -66,4 +79,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(PORTABLE_BUILD) build-fuzz

@@ -458,6 +458,7 @@ static __attribute__((noinline)) void micro_kernel_runs_panels(const struct runs
     else
 #endif
         runs_kernel(r, xp, ao, b, VN, pstride, acc, ldc, 0, 1, 2);
+    (void)np; /* (one panel a call where NPMAX is 1: not called) */
 }
 
 /* runs_kernel_nt for nt (2 to NPMAX) tiles, at unit stride or at S, from -0. */

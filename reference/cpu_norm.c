@@ -51,7 +51,11 @@ static inline float psum_total(const struct plane_sum *s)
 enum ps_kind { PS_X, PS_SQ, PS_GX };
 enum { PS_PLANES = 4 };
 
+#if defined(__AVX__) /* (a vn fits a vector register) */
 #define PS_MATERIALIZE(v) __asm__("" : "+x"(v))
+#else
+#define PS_MATERIALIZE(v) __asm__("" : "+m"(v))
+#endif
 
 static inline __attribute__((always_inline)) float
 chan_sums(const float *x0, const float *g0, size_t stride, uint32_t n, size_t hw, float m,

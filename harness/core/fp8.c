@@ -688,10 +688,12 @@ T_AVX2 static float amax_bf16_avx2(const uint16_t *src, size_t n)
     return r;
 }
 
-/* ---- AVX-512F: the fake quantization (no codes) in sixteen lanes, avx2_round's steps ---- */
+/* ---- AVX-512 (F, with BW and VL for the BF16 loads): the fake quantization (no codes) in
+ * sixteen lanes, avx2_round's steps ---- */
 
-#define T_512 __attribute__((target("avx512f,avx2,fma")))
-#define T_512_INL __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
+#define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define T_512_INL                                                                             \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"), always_inline)) static inline
 
 struct zfmt {
     __m512i shift, halfm1, keep, norm_min_m1, ovf_min_m1, max_bits;
@@ -1205,7 +1207,8 @@ static int cpu_can(int path)
     if (path == P_AVX2)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (path == P_AVX512)
-        return __builtin_cpu_supports("avx512f") && cpu_can(P_AVX2);
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && cpu_can(P_AVX2);
 #endif
     return 0;
 }

@@ -12,6 +12,7 @@ packages=(
   libbenchmark-dev    # micro-benchmarks (bench/)
   gnuplot-nox         # plots
   jq                  # tests: run.json and the device probe's summary.json
+  python3             # tests: JSON checks (bench.json, run.json, baselines)
   openmpi-bin libopenmpi-dev  # distributed runs under mpirun (harness/dist, docs/DISTRIBUTED.md)
   dataset-fashion-mnist  # the default data: /usr/share/datasets/fashion-mnist
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer (Debian 12's clang is clang-14)

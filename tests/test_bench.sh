@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ampbench bench end to end on tiny sweeps: bench.json, bench.csv and report.md written with one
-# row per (net, mode, batch, channels) cell (seed, and lenet5, which takes no --channels), fp32's speedup exactly 1 (in
+# row per (net, mode, batch, channels) cell (seed, and lenet5, which takes no --channels), the modes' timed
+# windows taking turns and the speedups paired by window, fp32's speedup exactly 1 (in
 # wall-clock and in CPU time), the net in every cell, bad
 # --batches and --nets lists refused with exit 2 before any work, --flag=value spellings, and the
 # sweep's plots drawn when gnuplot is present. With PyTorch (python3-torch): the side-by-side
@@ -38,6 +39,30 @@ ok "$(grep -q '"samples_per_s_median"' "$tmp/b/bench.json" && grep -q '"net":	"s
       && grep -q '^| seed | amp | 16 | 2 |' "$tmp/b/report.md" \
       && grep -q 'PyTorch not found' "$tmp/b/report.md" && echo 1)" "bench.json and report.md (PyTorch column skipped)"
 ok "$(grep -qE '^  seed +amp +16 +2 ' "$tmp/log" && echo 1)" "the printed table names the net"
+# The recipes of a (net, batch, channels) group take turns window by window (bench.json's
+# windows: window w of every mode starts before window w + 1 of any), and each speedup is the
+# median of the per-window ratios to fp32's same window (paired), in wall and CPU time.
+ok "$(python3 - "$tmp/b/bench.json" <<'PY'
+import json, statistics, sys
+cells = json.load(open(sys.argv[1]))["cells"]
+groups = {}
+for c in cells:
+    groups.setdefault((c["net"], c["batch"], c["channels"]), []).append(c)
+good = len(groups) == 2
+for g in groups.values():
+    n = len(g[0]["windows"])
+    good &= n == 5 and all(len(c["windows"]) == n for c in g) and len(g) == 2
+    for w in range(n - 1):
+        good &= max(c["windows"][w]["start_s"] for c in g) < min(c["windows"][w + 1]["start_s"] for c in g)
+    ref = [c for c in g if c["mode"] == "fp32"][0]
+    for c in g:
+        for key, per in (("speedup_vs_fp32", "samples_per_s"), ("speedup_vs_fp32_cpu_time", "samples_per_cpu_s")):
+            want = statistics.median(a[per] / b[per] for a, b in zip(c["windows"], ref["windows"]))
+            good &= abs(c[key] - want) <= 1e-9 * max(1.0, want)
+        good &= statistics.median(w["samples_per_s"] for w in c["windows"]) == c["samples_per_s_median"]
+print(1 if good else 0)
+PY
+)" "windows interleaved across the group's modes; speedups the median of paired window ratios"
 # Each cell gathers its batches on the backend from the training set uploaded once, as a run
 # does: every cell's memory holds the 512 images (512 * 784 pixels) and labels as data.
 ok "$(grep -o '"data_bytes":[^,}]*' "$tmp/b/bench.json" |

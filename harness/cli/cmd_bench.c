@@ -272,8 +272,9 @@ struct cell_wire {
     struct bench_cell cell; /* net and recipe pointers meaningless on the way */
 };
 
-/* Under several ranks (an MPI launcher) the cells, in enumeration order, are spread over them
- * (cell j on rank j % size); this gathers them to every rank and leaves the finished ones in
+/* Under several ranks (an MPI launcher) the cells' groups (net, channels, batch: all recipes,
+ * c->nrecipes cells in a row), in enumeration order, are spread over them (group i on rank
+ * i % size); this gathers them to every rank and leaves the finished ones in
  * cells[0 .. *n), in order. `have` marks this rank's finished cells (cells and have hold ncells,
  * the most there can be: every rank sends as many bytes). One all-gather, after every rank's
  * cells: --dist-timeout bounds how long the first rank to finish waits for the last. */
@@ -300,7 +301,7 @@ static int gather_cells(struct bench_cell *cells, const unsigned char *have, siz
         rc = dist_allgather(all, mine, ncells * sizeof *mine, "gathering the bench cells");
     *n = 0;
     for (size_t j = 0; j < ncells && rc == AMP_OK; j++) {
-        const struct cell_wire *w = &all[(j % (size_t)g->size) * ncells + j];
+        const struct cell_wire *w = &all[(j / c->nrecipes % (size_t)g->size) * ncells + j];
         if (!w->have)
             continue;
         cells[*n] = w->cell;
@@ -313,8 +314,9 @@ static int gather_cells(struct bench_cell *cells, const unsigned char *have, siz
     return rc;
 }
 
-/* Each cell's speedups (wall clock and CPU time) and memory saving over fp32's cell of the same
- * net, batch and channels. */
+/* Each cell's speedups (wall clock and CPU time: the median of the per-window ratios, fp32's
+ * windows interleaved with its) and memory saving over fp32's cell of the same net, batch and
+ * channels. */
 static void against_fp32(struct bench_cell *cells, size_t n)
 {
     for (size_t k = 0; k < n; k++) {
@@ -324,8 +326,10 @@ static void against_fp32(struct bench_cell *cells, size_t n)
             if (cells[i].recipe == recipe_reference() && cells[i].net == x->net &&
                 cells[i].batch == x->batch && cells[i].channels == x->channels)
                 ref = &cells[i];
-        x->speedup = ref ? x->sps_median / ref->sps_median : 0.0;
-        x->cpu_speedup = ref ? x->cpu_sps_median / ref->cpu_sps_median : 0.0;
+        x->speedup = ref ? bench_paired_ratio(x->window_sps, ref->window_sps, x->nwindows) : 0.0;
+        x->cpu_speedup = ref ? bench_paired_ratio(x->window_cpu_sps, ref->window_cpu_sps,
+                                                  x->nwindows)
+                             : 0.0;
         x->memory_saving = ref ? 1.0 - (double)x->mem.peak_total / ref->mem.peak_total : 0.0;
     }
 }
@@ -373,29 +377,35 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         printf("\n  %-8s %-12s %6s %5s %10s %8s %8s %8s %8s %8s %7s %6s %9s %8s %7s %7s %8s\n",
                "net", "mode", "batch", "chan", "samples/s", "min", "max", "p50_ms", "p95_ms",
                "GFLOP/s", "peak", "fma", "peak_MB", "speedup", "cpu_x", "mem", "vs_torch");
+    const size_t nr = c.nrecipes;
+    size_t group = 0; /* groups (net, channels, batch) enumerated */
     for (size_t t = 0; t < o.nnets && rc == AMP_OK; t++) {
         /* A net that leaves no width open runs once per recipe and batch (channels 0). */
         const int takes = bench_net_takes_channels(o.nets[t]);
         for (size_t k = 0; k < (takes ? o.nchannels : 1) && rc == AMP_OK; k++)
-            for (size_t b = 0; b < o.nbatches && rc == AMP_OK; b++)
-                for (size_t m = 0; m < c.nrecipes && rc == AMP_OK && !interrupt_signal();
-                     m++, j++) {
-                    if (spread && j % (size_t)g->size != (size_t)g->rank)
-                        continue;
-                    struct bench_cell *x = &cells[spread ? j : n];
-                    rc = bench_cell_run(&c, &o, o.nets[t], c.recipes[m], o.batches[b],
-                                        takes ? o.channels[k] : 0, &r.train, peak, x);
-                    if (rc != AMP_OK)
-                        break;
-                    x->fma_fraction = fma > 0 ? x->gflops * 1e9 / fma : 0.0;
-                    have[spread ? j : n] = 1;
-                    n++;
-                    if (!spread) {
-                        against_fp32(cells, n);
-                        bench_print_row(stdout, x, 0.0, 0);
-                        fflush(stdout);
-                    }
+            for (size_t b = 0; b < o.nbatches && rc == AMP_OK && !interrupt_signal();
+                 b++, group++, j += nr) {
+                if (spread && group % (size_t)g->size != (size_t)g->rank)
+                    continue;
+                struct bench_cell *x = &cells[spread ? j : n];
+                rc = bench_group_run(&c, &o, o.nets[t], o.batches[b], takes ? o.channels[k] : 0,
+                                     &r.train, peak, interrupt_signal, x);
+                if (rc == AMP_EINTR) /* (the group dropped: the finished cells are kept) */
+                    rc = AMP_OK;
+                if (rc != AMP_OK || interrupt_signal())
+                    break;
+                for (size_t m = 0; m < nr; m++) {
+                    x[m].fma_fraction = fma > 0 ? x[m].gflops * 1e9 / fma : 0.0;
+                    have[spread ? j + m : n + m] = 1;
                 }
+                n += nr;
+                if (!spread) {
+                    against_fp32(cells, n);
+                    for (size_t m = 0; m < nr; m++)
+                        bench_print_row(stdout, &x[m], 0.0, 0);
+                    fflush(stdout);
+                }
+            }
     }
     if (rc == AMP_OK && spread) {
         rc = gather_cells(cells, have, ncells, &n, &o, &c);
@@ -403,7 +413,8 @@ int cmd_bench(int argc, char **argv, const char *command_line)
         for (size_t i = 0; i < n && rc == AMP_OK; i++)
             bench_print_row(stdout, &cells[i], 0.0, 0);
     }
-    /* SIGINT/SIGTERM: stop after the current cell, write the finished cells, say where. */
+    /* SIGINT/SIGTERM: stop after the current round of windows (that group dropped), write the
+     * finished cells, say where. */
     const int stopped = rc == AMP_OK && interrupt_signal();
     char torch_why[256] = "";
     if (stopped)

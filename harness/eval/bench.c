@@ -1,6 +1,6 @@
 /* The end-to-end throughput bench: one cell = one net under one recipe at one batch size and
- * channel count,
- * trained on real data with warm-up steps excluded and timed windows. */
+ * channel count, trained on real data with warm-up steps excluded and timed windows; the cells
+ * of one (net, batch, channels) group, one per recipe, take turns window by window. */
 #include "bench.h"
 
 #include <math.h>
@@ -58,102 +58,191 @@ int bench_net_takes_channels(const struct net_preset *net)
     return 0;
 }
 
-int bench_cell_run(const struct amp_config *c, const struct bench_options *o,
-                   const struct net_preset *net, const struct recipe *r, uint32_t batch,
-                   uint32_t channels, const struct dataset *train, double peak_flops,
-                   struct bench_cell *out)
-{
-    memset(out, 0, sizeof *out);
-    out->net = net;
-    out->recipe = r;
-    out->batch = batch;
-    out->channels = channels;
+/* A cell in progress: its model open and warmed up, its timed windows run one at a time. */
+struct live_cell {
     struct backend be;
     struct model *model;
+    struct model_data data;
+    uint32_t *idx;
+    double *lat; /* every timed step's seconds */
+    size_t nlat, cap;
+    size_t next; /* the next training sample, cycling through the set */
+    uint32_t steps_per_window;
+    double flops; /* per training sample */
+    int open;
+};
+
+/* steps training steps of cell l (timed into its latencies unless warm-up), the wall and CPU
+ * seconds they took in *wall and *cpu. */
+static int cell_steps(struct live_cell *l, const struct amp_config *c,
+                      const struct dataset *train, uint32_t batch, uint32_t steps, int timed,
+                      double *wall, double *cpu)
+{
+    int rc = AMP_OK;
+    const double t0 = now_s(), c0 = cpu_s();
+    for (uint32_t s = 0; s < steps && rc == AMP_OK; s++) {
+        for (uint32_t i = 0; i < batch; i++, l->next = (l->next + 1) % train->n)
+            l->idx[i] = (uint32_t)l->next;
+        const double s0 = now_s();
+        nvtx_push("step");
+        struct step_result sr;
+        rc = model_gather_batch(l->model, &l->data, l->idx, batch);
+        if (rc == AMP_OK)
+            rc = model_train_step(l->model, batch, c->lr, c->momentum, &sr);
+        nvtx_pop();
+        const double dt = now_s() - s0;
+        if (!timed || rc != AMP_OK)
+            continue;
+        if (l->nlat == l->cap) {
+            double *grown = realloc(l->lat, 2 * l->cap * sizeof *l->lat);
+            if (!grown)
+                return amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+            l->lat = grown;
+            l->cap *= 2;
+        }
+        l->lat[l->nlat++] = dt;
+    }
+    *wall = now_s() - t0;
+    *cpu = cpu_s() - c0;
+    return rc;
+}
+
+/* Opens cell x (its net, recipe, batch and channels set) into l: the model, the training set
+ * on the backend once (each batch gathered there from its indices: the training loop's data
+ * path, train.c, so a step costs what it costs in a run), and the warm-up steps, which also
+ * size its timed windows to about window_s. */
+static int cell_open(struct live_cell *l, const struct amp_config *c,
+                     const struct bench_options *o, const struct dataset *train,
+                     struct bench_cell *x)
+{
+    memset(l, 0, sizeof *l);
     struct amp_config cell = *c;
-    cell.net = net;
-    if (channels)
-        cell.channels = channels;
-    const struct model_shape shape = train_model_shape(&cell, train, batch);
-    const struct precision_plan plan = train_plan_of(c, r);
+    cell.net = x->net;
+    if (x->channels)
+        cell.channels = x->channels;
+    const struct model_shape shape = train_model_shape(&cell, train, x->batch);
+    const struct precision_plan plan = train_plan_of(c, x->recipe);
     struct net_totals totals;
-    int rc = model_totals(net, &shape, &plan, &totals);
+    int rc = model_totals(x->net, &shape, &plan, &totals);
     if (rc == AMP_OK)
-        rc = train_open_model(&cell, r, &plan, &shape, &be, &model);
+        rc = train_open_model(&cell, x->recipe, &plan, &shape, &l->be, &l->model);
     if (rc != AMP_OK)
         return rc;
-    out->threads = be.threads;
-    out->flops_per_sample = totals.flops;
-    /* The training set on the backend once, each batch gathered there from its indices: the
-     * training loop's data path (train.c), so a step costs what it costs in a run. */
-    struct model_data data = { 0 };
-    uint32_t *idx = malloc((size_t)batch * sizeof *idx);
-    size_t cap = 4096, nlat = 0;
-    double *lat = malloc(cap * sizeof *lat), *sps = calloc(o->windows, sizeof *sps);
-    double *cpu_sps = calloc(o->windows, sizeof *cpu_sps);
-    if (rc == AMP_OK && (!idx || !lat || !sps || !cpu_sps))
-        rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+    l->open = 1;
+    x->threads = l->be.threads;
+    x->flops_per_sample = l->flops = totals.flops;
+    l->cap = 4096;
+    l->idx = malloc((size_t)x->batch * sizeof *l->idx);
+    l->lat = malloc(l->cap * sizeof *l->lat);
+    if (!l->idx || !l->lat)
+        return amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+    rc = model_data_upload(l->model, &l->data, train->pixels, train->labels, train->n);
+    double wall = 0.0, cpu = 0.0;
     if (rc == AMP_OK)
-        rc = model_data_upload(model, &data, train->pixels, train->labels, train->n);
-    size_t next = 0; /* the next training sample, cycling through the set */
-    uint32_t steps_per_window = 0;
-    for (uint32_t w = 0; rc == AMP_OK && w <= o->windows; w++) {
-        /* Window 0 is the warm-up; it also sizes the timed windows to about window_s. */
-        const uint32_t steps = w == 0 ? o->warmup_steps : steps_per_window;
-        const double t0 = now_s(), c0 = cpu_s();
-        for (uint32_t s = 0; s < steps && rc == AMP_OK; s++) {
-            for (uint32_t i = 0; i < batch; i++, next = (next + 1) % train->n)
-                idx[i] = (uint32_t)next;
-            const double s0 = now_s();
-            nvtx_push("step");
-            struct step_result sr;
-            rc = model_gather_batch(model, &data, idx, batch);
-            if (rc == AMP_OK)
-                rc = model_train_step(model, batch, c->lr, c->momentum, &sr);
-            nvtx_pop();
-            const double dt = now_s() - s0;
-            if (w == 0)
-                continue;
-            if (nlat == cap) {
-                double *grown = realloc(lat, 2 * cap * sizeof *lat);
-                if (!grown) {
-                    rc = amp_fail(AMP_ENOMEM, "out of host memory for the bench");
-                    break;
-                }
-                lat = grown;
-                cap *= 2;
-            }
-            lat[nlat++] = dt;
-        }
-        const double elapsed = now_s() - t0, cpu_elapsed = cpu_s() - c0;
-        if (w == 0) {
-            const double per_step = elapsed / (o->warmup_steps ? o->warmup_steps : 1);
-            steps_per_window = (uint32_t)fmax(3.0, ceil(o->window_s / fmax(per_step, 1e-6)));
-        } else {
-            sps[w - 1] = (double)steps * batch / elapsed;
-            cpu_sps[w - 1] = (double)steps * batch / fmax(cpu_elapsed, 1e-9);
-            out->steps += steps;
-        }
-    }
-    if (rc == AMP_OK) {
-        qsort(sps, o->windows, sizeof *sps, cmp_double);
-        out->sps_min = sps[0];
-        out->sps_max = sps[o->windows - 1];
-        out->sps_median = percentile(sps, o->windows, 0.5);
-        qsort(cpu_sps, o->windows, sizeof *cpu_sps, cmp_double);
-        out->cpu_sps_median = percentile(cpu_sps, o->windows, 0.5);
-        qsort(lat, nlat, sizeof *lat, cmp_double);
-        out->step_p50_ms = 1e3 * percentile(lat, nlat, 0.5);
-        out->step_p95_ms = 1e3 * percentile(lat, nlat, 0.95);
-        out->gflops = out->sps_median * totals.flops / 1e9;
-        out->peak_fraction = peak_flops > 0 ? out->gflops * 1e9 / peak_flops : 0.0;
-        out->mem = be.mem;
-    }
-    model_data_free(model, &data);
-    free(idx);
-    free(lat);
-    free(sps);
-    free(cpu_sps);
-    train_close_model(&be, &model);
+        rc = cell_steps(l, c, train, x->batch, o->warmup_steps, 0, &wall, &cpu);
+    const double per_step = wall / (o->warmup_steps ? o->warmup_steps : 1);
+    l->steps_per_window = (uint32_t)fmax(3.0, ceil(o->window_s / fmax(per_step, 1e-6)));
     return rc;
+}
+
+/* Timed window w of cell x (origin: when the group's first window began, now_s). */
+static int cell_window(struct live_cell *l, const struct amp_config *c,
+                       const struct dataset *train, struct bench_cell *x, uint32_t w,
+                       double origin)
+{
+    double wall, cpu;
+    x->window_start_s[w] = now_s() - origin;
+    const int rc = cell_steps(l, c, train, x->batch, l->steps_per_window, 1, &wall, &cpu);
+    if (rc == AMP_OK) {
+        x->window_sps[w] = (double)l->steps_per_window * x->batch / wall;
+        x->window_cpu_sps[w] = (double)l->steps_per_window * x->batch / fmax(cpu, 1e-9);
+        x->steps += l->steps_per_window;
+    }
+    return rc;
+}
+
+static double median_of(const double *v, size_t n)
+{
+    double sorted[BENCH_MAX_WINDOWS];
+    memcpy(sorted, v, n * sizeof *v);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    return percentile(sorted, n, 0.5);
+}
+
+/* Cell x's figures from its windows and latencies (finished: all windows ran), and l closed. */
+static void cell_close(struct live_cell *l, struct bench_cell *x, double peak_flops,
+                       int finished)
+{
+    if (finished) {
+        const size_t nw = x->nwindows;
+        double sorted[BENCH_MAX_WINDOWS];
+        memcpy(sorted, x->window_sps, nw * sizeof *sorted);
+        qsort(sorted, nw, sizeof *sorted, cmp_double);
+        x->sps_min = sorted[0];
+        x->sps_max = sorted[nw - 1];
+        x->sps_median = percentile(sorted, nw, 0.5);
+        x->cpu_sps_median = median_of(x->window_cpu_sps, nw);
+        qsort(l->lat, l->nlat, sizeof *l->lat, cmp_double);
+        x->step_p50_ms = 1e3 * percentile(l->lat, l->nlat, 0.5);
+        x->step_p95_ms = 1e3 * percentile(l->lat, l->nlat, 0.95);
+        x->gflops = x->sps_median * l->flops / 1e9;
+        x->peak_fraction = peak_flops > 0 ? x->gflops * 1e9 / peak_flops : 0.0;
+        x->mem = l->be.mem;
+    }
+    if (l->open) {
+        model_data_free(l->model, &l->data);
+        train_close_model(&l->be, &l->model);
+    }
+    free(l->idx);
+    free(l->lat);
+    memset(l, 0, sizeof *l);
+}
+
+int bench_group_run(const struct amp_config *c, const struct bench_options *o,
+                    const struct net_preset *net, uint32_t batch, uint32_t channels,
+                    const struct dataset *train, double peak_flops, int (*stop)(void),
+                    struct bench_cell *out)
+{
+    const size_t n = c->nrecipes;
+    struct live_cell *live = calloc(n ? n : 1, sizeof *live);
+    if (!live)
+        return amp_fail(AMP_ENOMEM, "out of host memory for the bench");
+    if (o->windows < 1 || o->windows > BENCH_MAX_WINDOWS) {
+        free(live);
+        return amp_fail(AMP_EINPUT, "bench: %u timed windows (1 to %d)", o->windows,
+                        BENCH_MAX_WINDOWS);
+    }
+    int rc = AMP_OK;
+    size_t opened = 0;
+    for (; opened < n && rc == AMP_OK; opened++) {
+        struct bench_cell *x = &out[opened];
+        memset(x, 0, sizeof *x);
+        x->net = net;
+        x->recipe = c->recipes[opened];
+        x->batch = batch;
+        x->channels = channels;
+        x->nwindows = o->windows;
+        rc = cell_open(&live[opened], c, o, train, x);
+    }
+    /* Round-robin: window w of every recipe before window w + 1 of any, so that a change in
+     * the machine's load (other tenants) lands on all of them alike. */
+    int stopped = 0;
+    const double origin = now_s();
+    for (uint32_t w = 0; w < o->windows && rc == AMP_OK && !stopped; w++) {
+        for (size_t m = 0; m < n && rc == AMP_OK; m++)
+            rc = cell_window(&live[m], c, train, &out[m], w, origin);
+        stopped = stop && stop();
+    }
+    for (size_t m = 0; m < opened; m++)
+        cell_close(&live[m], &out[m], peak_flops, rc == AMP_OK && !stopped);
+    free(live);
+    return rc != AMP_OK ? rc : stopped ? AMP_EINTR : AMP_OK;
+}
+
+double bench_paired_ratio(const double *a, const double *b, size_t n)
+{
+    double r[BENCH_MAX_WINDOWS];
+    for (size_t w = 0; w < n; w++)
+        r[w] = b[w] > 0 ? a[w] / b[w] : 0.0;
+    return n ? median_of(r, n) : 0.0;
 }

@@ -146,6 +146,15 @@ static cJSON *cell_json(const struct bench_cell *x, double torch)
     cJSON_AddNumberToObject(o, "speedup_vs_fp32_cpu_time", x->cpu_speedup);
     cJSON_AddNumberToObject(o, "memory_saving_vs_fp32", x->memory_saving);
     cJSON_AddItemToObject(o, "memory", results_memory_json(&x->mem));
+    /* The timed windows in the order run (the group's recipes took turns: start_s interleaves) */
+    cJSON *windows = cJSON_AddArrayToObject(o, "windows");
+    for (uint32_t w = 0; w < x->nwindows; w++) {
+        cJSON *win = cJSON_CreateObject();
+        cJSON_AddNumberToObject(win, "start_s", x->window_start_s[w]);
+        cJSON_AddNumberToObject(win, "samples_per_s", x->window_sps[w]);
+        cJSON_AddNumberToObject(win, "samples_per_cpu_s", x->window_cpu_sps[w]);
+        cJSON_AddItemToArray(windows, win);
+    }
     if (torch > 0) {
         cJSON_AddNumberToObject(o, "torch_samples_per_s", torch);
         cJSON_AddNumberToObject(o, "ratio_vs_torch", x->sps_median / torch);

@@ -280,6 +280,31 @@ static void test_paths_stats(void)
     free(q1);
 }
 
+/* Saturated lanes far above the format's max (x more than 2^20 times its clipped value, so
+   x - d rounds in FP32): the fast paths' noise sums the exact double differences, as the
+   portable path, bit for bit, among unsaturated lanes (whose FP32 difference is exact). */
+static void test_saturated_noise(void)
+{
+    enum { N = 67 };
+    float x[N], d0[N], d1[N];
+    for (int i = 0; i < N; i++) /* every third element huge, with low mantissa bits set */
+        x[i] = i % 3 ? (float)(i - 30) * 0.173f : (i % 2 ? -1.0f : 1.0f) * (1234567891.0f + 8192.0f * (float)i);
+    int bad = 0, cases = 0;
+    for (int f = 0; f < 2; f++)
+        for (int fp = 0; fp < 2; fp++) {
+            if (fp8_set_fast_path(PATHS[fp]) != 0)
+                continue;
+            struct fp8_stats want = {0}, got = {0};
+            fp8_fake_quantize_array_portable(d0, x, N, 1.0f, 1.0f, (enum fp8_format)f, &want);
+            fp8_fake_quantize_array(d1, x, N, 1.0f, 1.0f, (enum fp8_format)f, &got);
+            bad += !stats_equal(&want, &got) || memcmp(d0, d1, sizeof d0) != 0 || want.saturated != (N + 2) / 3;
+            cases++;
+        }
+    fp8_set_fast_path("auto");
+    check(bad == 0, "saturated lanes 2^21 times E4M3 max: the fast paths' noise as the portable path's (%d of %d bad)",
+          bad, cases);
+}
+
 static int near(double a, double b)
 {
     return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
@@ -929,6 +954,7 @@ int main(void)
     test_mxcsr();
     test_stats_hand();
     test_paths_stats();
+    test_saturated_noise();
     test_bf16_source();
     test_mx_bf16_source();
     test_bf16_amax();

@@ -726,7 +726,10 @@ T_512_INL __m512i avx512_round(__m512i u, const struct zfmt *Z, __m512i *mag)
     const __m512i subv = _mm512_castps_si512(
         _mm512_mul_ps(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), Z->quantum));
     __m512i r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->norm_min_m1), subv, normal);
-    r = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, Z->ovf_min_m1), r, Z->max_bits);
+    /* (saturation: round to nearest is monotonic in the bits, and the magnitudes from ovf_min
+       up, infinities and NaNs included, round above max_bits, those below it to at most it; so
+       the clip is a minimum) */
+    r = _mm512_min_epu32(r, Z->max_bits);
     *mag = r;
     return _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32((int)F32_INF_BITS)),
                                    _mm512_or_si512(r, sign), _mm512_set1_epi32((int)F32_QNAN_BITS));
@@ -759,9 +762,21 @@ T_512_INL void avx512_count16(__m512 x, __m512 y, __m512 d, __m512i mag, const s
     A->uf = _mm512_mask_add_epi32(A->uf, uf, A->uf, one);
     A->nf = _mm512_mask_add_epi32(A->nf, nonfin_y, A->nf, one);
     A->amax = _mm512_mask_max_epi32(A->amax, fin, A->amax, ax);
-    const __m512 xf = _mm512_maskz_mov_ps(fin, x), df = _mm512_maskz_mov_ps(fin, d);
+    __m512 xf = x, df = d;
+    if (fin != 0xFFFF) { /* (rare: non-finite lanes count nothing into the sums) */
+        xf = _mm512_maskz_mov_ps(fin, x);
+        df = _mm512_maskz_mov_ps(fin, d);
+    }
     *x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xf));
     *x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xf), 1)));
+    if (!sat) {
+        /* Unsaturated, d is x rounded (within a factor of 2 of it, or 0, or both subnormal), so
+           x - d is exact in FP32 (Sterbenz) and its double the double difference. */
+        const __m512 ef = _mm512_sub_ps(xf, df);
+        *e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(ef));
+        *e1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ef), 1)));
+        return;
+    }
     *e0 = _mm512_sub_pd(*x0, _mm512_cvtps_pd(_mm512_castps512_ps256(df)));
     *e1 = _mm512_sub_pd(*x1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(df), 1))));
 }

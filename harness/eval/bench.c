@@ -203,15 +203,13 @@ int bench_group_run(const struct amp_config *c, const struct bench_options *o,
                     const struct dataset *train, double peak_flops, int (*stop)(void),
                     struct bench_cell *out)
 {
+    if (o->windows < 1 || o->windows > BENCH_MAX_WINDOWS)
+        return amp_fail(AMP_EINPUT, "bench: %u timed windows (1 to %d)", o->windows,
+                        BENCH_MAX_WINDOWS);
     const size_t n = c->nrecipes;
     struct live_cell *live = calloc(n ? n : 1, sizeof *live);
     if (!live)
         return amp_fail(AMP_ENOMEM, "out of host memory for the bench");
-    if (o->windows < 1 || o->windows > BENCH_MAX_WINDOWS) {
-        free(live);
-        return amp_fail(AMP_EINPUT, "bench: %u timed windows (1 to %d)", o->windows,
-                        BENCH_MAX_WINDOWS);
-    }
     int rc = AMP_OK;
     size_t opened = 0;
     for (; opened < n && rc == AMP_OK; opened++) {
@@ -228,10 +226,13 @@ int bench_group_run(const struct amp_config *c, const struct bench_options *o,
      * the machine's load (other tenants) lands on all of them alike. */
     int stopped = 0;
     const double origin = now_s();
-    for (uint32_t w = 0; w < o->windows && rc == AMP_OK && !stopped; w++) {
+    for (uint32_t w = 0; w < o->windows && rc == AMP_OK; w++) {
+        if (stop && stop()) { /* (asked before each round: a group that finished stays) */
+            stopped = 1;
+            break;
+        }
         for (size_t m = 0; m < n && rc == AMP_OK; m++)
             rc = cell_window(&live[m], c, train, &out[m], w, origin);
-        stopped = stop && stop();
     }
     for (size_t m = 0; m < opened; m++)
         cell_close(&live[m], &out[m], peak_flops, rc == AMP_OK && !stopped);

@@ -74,7 +74,7 @@ int bench_net_takes_channels(const struct net_preset *net);
 /* Runs the cells of one group: `net` at `batch` and `channels` (0: the net takes none) under
  * each of c's recipes, into out[0 .. c->nrecipes): every recipe's model opened and warmed up
  * (all of them resident at once), then the timed windows round-robin (window w of every recipe
- * before window w + 1 of any). stop (may be NULL) is asked after each round: when it returns
+ * before window w + 1 of any). stop (may be NULL) is asked before each round: when it returns
  * non-zero the group is dropped and AMP_EINTR returned. */
 int bench_group_run(const struct amp_config *c, const struct bench_options *o,
                     const struct net_preset *net, uint32_t batch, uint32_t channels,

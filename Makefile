@@ -59,7 +59,7 @@ test-sanitize: deps
 
 # The unit tests built without -march=native (AMPBENCH_NATIVE=OFF: baseline x86-64, no AVX, so
 # the portable and runtime-dispatched code paths compile and pass), in their own build folder.
-# Only the op-level tests: the exact-bit and training tests pin this machine's vector width.
+# Only the op-level tests: the exact-bit and training tests pin a build with FMA (RELIABILITY.md).
 PORTABLE_BUILD ?= build-portable
 PORTABLE_TESTS ?= test_lowp test_gradcheck test_amp test_layers test_cpu_ops test_fp8 test_fp8_scaling
 test-portable: deps

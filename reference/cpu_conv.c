@@ -261,14 +261,14 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
  * every product, sum and contraction is plane_taps2's own for that output, in its order, so
  * the bits are its bits; each broadcast input serves CV vectors of channels, so the loads no
  * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p. */
-enum { TILE_NP = 4 };
+enum { TILE_NP = 4, TILE_NP1 = 8 };
 
 static inline vn splat(float v)
 {
     return (vn)_mm512_set1_ps(v);
 }
 
-static inline __attribute__((always_inline)) void tile_plane(vn acc[2][TILE_NP],
+static inline __attribute__((always_inline)) void tile_plane(vn acc[2][TILE_NP1],
                                                              const float *restrict x, int S,
                                                              const float *restrict wi,
                                                              const int first, const int CV,
@@ -278,9 +278,11 @@ static inline __attribute__((always_inline)) void tile_plane(vn acc[2][TILE_NP],
 #pragma GCC unroll 2
     for (int c = 0; c < CV; c++)
 #pragma GCC unroll 9
-        for (int k = 0; k < 9; k++)
+        for (int k = 0; k < 9; k++) {
             f[c][k] = *(const vn *)(wi + (size_t)(k * CV + c) * VN);
-#pragma GCC unroll 4
+            IN_REGISTER(f[c][k]); /* (else each use loads it again, and the loads bind) */
+        }
+#pragma GCC unroll 8
     for (int p = 0; p < NP; p++) {
         const float *r0 = x + p, *r1 = r0 + S, *r2 = r1 + S;
         const vn x0 = splat(r0[0]), x1 = splat(r0[1]), x2 = splat(r0[2]), x3 = splat(r1[0]),
@@ -302,12 +304,12 @@ static inline __attribute__((always_inline)) void tile_taps(float *restrict obuf
                                                             const float *restrict wt, int nin,
                                                             size_t q0, const int CV, const int NP)
 {
-    vn acc[2][TILE_NP];
+    vn acc[2][TILE_NP1];
     tile_plane(acc, planes + q0, S, wt, 1, CV, NP);
     for (int i = 1; i < nin; i++)
         tile_plane(acc, planes + (size_t)i * pl + q0, S, wt + (size_t)i * 9 * CV * VN, 0, CV,
                    NP);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int p = 0; p < NP; p++)
 #pragma GCC unroll 2
         for (int c = 0; c < CV; c++)
@@ -327,11 +329,55 @@ static void grid_tiles(float *obuf, size_t ldo, const float *planes, const struc
         for (; q < Q; q++)
             tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 2, 1);
     } else {
-        for (; q + TILE_NP <= Q; q += TILE_NP)
-            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 1, TILE_NP);
+        for (; q + TILE_NP1 <= Q; q += TILE_NP1)
+            tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 1, TILE_NP1);
         for (; q < Q; q++)
             tile_taps(obuf, ldo, planes, pl, g->stride, wt, nin, q, 1, 1);
     }
+}
+
+/* 16 x 16 floats transposed: dst[j * ldd + i] = src[i * lds + j] (moves only: the same bits). */
+static inline void transpose16(float *restrict dst, size_t ldd, const float *restrict src,
+                               size_t lds)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
+    for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* then quads: each 128-bit lane one column of 4 rows */
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int h = 0; h < 16; h += 8) /* 128-bit lanes of quads 4 rows apart */
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xDD);
+        }
+    for (int i = 0; i < 8; i++) { /* and of those 8 rows apart */
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int j = 0; j < 16; j++)
+        _mm512_storeu_ps(dst + (size_t)j * ldd, r[j]);
+}
+
+/* grid_tiles' position-major obuf ([q][ldo], ldo a multiple of VN) as channel-major planes:
+ * planes[k * q + p] = obuf[p * ldo + k]. */
+static void tiles_to_planes(float *restrict planes, const float *restrict obuf, size_t ldo,
+                            size_t q)
+{
+    size_t p = 0;
+    for (; p + VN <= q; p += VN)
+        for (size_t k = 0; k < ldo; k += VN)
+            transpose16(planes + k * q + p, q, obuf + p * ldo + k, ldo);
+    for (; p < q; p++)
+        for (size_t k = 0; k < ldo; k++)
+            planes[k * q + p] = obuf[p * ldo + k];
 }
 
 /* The vectors of channels of the tile starting at channel o0: two while 2 * VN remain below
@@ -495,8 +541,10 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
         const struct scratch sc = thread_scratch(ws, s, &g);
         struct lowp_counts counts = { 0 };
         size_t rounded = 0;
-        float *obuf = NULL; /* a tile's outputs, position-major (grid_tiles) */
-        if (tiled && !(obuf = malloc((size_t)g.q * 2 * VN * sizeof *obuf)))
+        /* a tile's outputs, position-major (grid_tiles), then channel-major (the second half:
+           tiles_to_planes) */
+        float *obuf = NULL;
+        if (tiled && !(obuf = malloc((size_t)g.q * 2 * VN * 2 * sizeof *obuf)))
             abort();
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -526,10 +574,10 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
                 const int cv = tile_vectors(o0, tiled);
                 const size_t ldo = (size_t)cv * VN;
                 grid_tiles(obuf, ldo, sc.planes, &g, wt + (size_t)nin * 9 * (size_t)o0, nin, cv);
+                float *const tplanes = obuf + (size_t)g.q * 2 * VN;
+                tiles_to_planes(tplanes, obuf, ldo, (size_t)g.q);
                 for (size_t k = 0; k < ldo; k++, o0++) {
-                    for (int q = 0; q < g.q; q++)
-                        sc.grid[q] = obuf[(size_t)q * ldo + k];
-                    store_grid(out, ((size_t)n * nout + o0) * HW, sc.grid,
+                    store_grid(out, ((size_t)n * nout + o0) * HW, tplanes + k * (size_t)g.q,
                                mode == BIAS_TENSOR ? cpu_get(bias, (size_t)o0) : 0.0f,
                                mode != BIAS_NONE, relu, &g, sc.flat, &counts);
                     rounded += HW;

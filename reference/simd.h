@@ -29,6 +29,16 @@ typedef float vn __attribute__((vector_size(VN * sizeof(float)), aligned(4)));
 /* Its lanes as int32 (a comparison's mask: -1 or 0 per lane). */
 typedef int32_t vni __attribute__((vector_size(VN * sizeof(int32_t)), aligned(4)));
 
+/* Keeps a loaded vector v in a register: an empty asm that GCC must assume changes it, so that
+ * it cannot fold the load into each arithmetic use as a memory operand (which it does where a
+ * value feeds several FMAs: the loads then bind, not the FMAs). No instruction, no change of
+ * any value. */
+#if defined(__AVX__) /* (a vn fits one ymm or zmm register) */
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define IN_REGISTER(v) ((void)0)
+#endif
+
 static inline vf vf_load(const float *p)
 {
     return *(const vf *)p;

@@ -48,18 +48,31 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
         dst[i] = src[i] + add;
 }
 
-/* dst[0..w) = src[0..w) exactly (no bias: not even + 0, which would turn -0 into +0). */
+/* dst[0..w) = src[0..w) exactly (no bias: not even + 0, which would turn -0 into +0). Each
+ * vector passes through a register (IN_REGISTER), so that GCC does not turn the loop back into
+ * a library call per row; rows shorter than a vector in masked moves where there are some. */
 static inline void copy_row_exact(float *restrict dst, const float *restrict src, int w)
 {
     if (w >= VN) {
         int i = 0;
-        for (; i + VN <= w; i += VN)
-            *(vn *)(dst + i) = *(const vn *)(src + i);
-        if (i < w)
-            *(vn *)(dst + w - VN) = *(const vn *)(src + w - VN);
+        for (; i + VN <= w; i += VN) {
+            vn v = *(const vn *)(src + i);
+            IN_REGISTER(v);
+            *(vn *)(dst + i) = v;
+        }
+        if (i < w) {
+            vn v = *(const vn *)(src + w - VN);
+            IN_REGISTER(v);
+            *(vn *)(dst + w - VN) = v;
+        }
         return;
     }
+#if VN == 16
+    const __mmask16 m = (__mmask16)((1u << w) - 1u);
+    _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
+#else
     memcpy(dst, src, (size_t)w * sizeof *dst);
+#endif
 }
 
 /* Per-thread scratch: `planes` padded planes, then one flat grid (two where has_grid2), then one

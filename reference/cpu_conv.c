@@ -349,34 +349,16 @@ static void grid_tiles(float *obuf, size_t ldo, const float *planes, const struc
     }
 }
 
-/* 16 x 16 floats transposed: dst[j * ldd + i] = src[i * lds + j] (moves only: the same bits). */
-static inline void transpose16(float *restrict dst, size_t ldd, const float *restrict src,
-                               size_t lds)
+/* A VN x VN block of floats transposed: dst[j * ldd + i] = src[i * lds + j] (moves only). */
+static inline void transpose_block(float *restrict dst, size_t ldd, const float *restrict src,
+                                   size_t lds)
 {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++)
-        r[i] = _mm512_loadu_ps(src + (size_t)i * lds);
-    for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) { /* then quads: each 128-bit lane one column of 4 rows */
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int h = 0; h < 16; h += 8) /* 128-bit lanes of quads 4 rows apart */
-        for (int i = 0; i < 4; i++) {
-            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
-            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xDD);
-        }
-    for (int i = 0; i < 8; i++) { /* and of those 8 rows apart */
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-    }
-    for (int j = 0; j < 16; j++)
-        _mm512_storeu_ps(dst + (size_t)j * ldd, r[j]);
+    vn r[VN];
+    for (int i = 0; i < VN; i++)
+        r[i] = *(const vn *)(src + (size_t)i * lds);
+    vn_transpose(r);
+    for (int j = 0; j < VN; j++)
+        *(vn *)(dst + (size_t)j * ldd) = r[j];
 }
 
 /* grid_tiles' position-major obuf ([q][ldo], ldo a multiple of VN) as channel-major planes:
@@ -387,7 +369,7 @@ static void tiles_to_planes(float *restrict planes, const float *restrict obuf, 
     size_t p = 0;
     for (; p + VN <= q; p += VN)
         for (size_t k = 0; k < ldo; k += VN)
-            transpose16(planes + k * q + p, q, obuf + p * ldo + k, ldo);
+            transpose_block(planes + k * q + p, q, obuf + p * ldo + k, ldo);
     for (; p < q; p++)
         for (size_t k = 0; k < ldo; k++)
             planes[k * q + p] = obuf[p * ldo + k];

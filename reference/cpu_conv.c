@@ -411,9 +411,15 @@ static void shift_planes(float *restrict sh, const float *restrict src, const st
     }
 }
 
+/* cpu_relu32 lane by lane: x < 0 ? +0 : x (-0 and NaN kept), the relu op's bits. */
+static inline vn relu_vn(vn x)
+{
+    return (vn)((vni)x & ~(vni)(x < (vn){ 0 }));
+}
+
 /* dst[p] = the nine taps' sum at output p of the flat h x w plane, in plane_taps' order (+ bias
- * when add_bias; nothing at all otherwise), from shift_planes' sh; relu (FP32 dst): then
- * max(dst, 0), as the relu op. */
+ * when add_bias; nothing at all otherwise), from shift_planes' sh; relu (FP32 dst): the relu
+ * op on each sum as it is stored. */
 static void taps_flat(float *restrict dst, const float *restrict sh, const float *w9, float bias,
                       int add_bias, int relu, const struct grid *g)
 {
@@ -431,23 +437,27 @@ static void taps_flat(float *restrict dst, const float *restrict sh, const float
     if (add_bias) {
         for (; p + VN <= HW; p += VN) {
             const vn v = TAPS_AT(VLOAD, p);
-            *(vn *)(dst + p) = v + bias;
+            const vn y = v + bias;
+            *(vn *)(dst + p) = relu ? relu_vn(y) : y;
         }
         for (; p < HW; p++) {
             const float v = TAPS_AT(SLOAD, p);
-            dst[p] = v + bias;
+            const float y = v + bias;
+            dst[p] = relu ? cpu_relu32(y) : y;
         }
     } else {
-        for (; p + VN <= HW; p += VN)
-            *(vn *)(dst + p) = TAPS_AT(VLOAD, p);
-        for (; p < HW; p++)
-            dst[p] = TAPS_AT(SLOAD, p);
+        for (; p + VN <= HW; p += VN) {
+            const vn v = TAPS_AT(VLOAD, p);
+            *(vn *)(dst + p) = relu ? relu_vn(v) : v;
+        }
+        for (; p < HW; p++) {
+            const float v = TAPS_AT(SLOAD, p);
+            dst[p] = relu ? cpu_relu32(v) : v;
+        }
     }
 #undef TAPS_AT
 #undef VLOAD
 #undef SLOAD
-    if (relu) /* (the plane is in L1) */
-        cpu_relu_piece(AMP_F32, dst, dst, HW);
 }
 
 /* Writes the valid columns of a flat grid, plus `bias` (nothing at all when !add_bias), into

@@ -273,7 +273,9 @@ static void plane_taps(float *restrict acc, const float *restrict xp, const floa
  * taps as vectors (wt: [nin][9][CV][VN] floats) and each input value broadcast:
  * every product, sum and contraction is plane_taps2's own for that output, in its order, so
  * the bits are its bits; each broadcast input serves CV vectors of channels, so the loads no
- * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p. */
+ * longer bind. obuf[(q0 + p) * ldo + c * VN + l] = channel c * VN + l at position q0 + p.
+ * Positions a tile: TILE_NP for two vectors of channels (their 18 tap registers leave room for
+ * 8 chains), TILE_NP1 for one. */
 enum { TILE_NP = 4, TILE_NP1 = 8 };
 
 static inline vn splat(float v)

@@ -243,7 +243,7 @@ kernel_np(size_t K, const float *restrict a, const float *restrict b, size_t ldb
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++) {
                 bv[p][v] = *(const vn *)(bk + p * pb + v * VN);
-                IN_REGISTER(bv[p][v]);
+                IN_REGISTER(bv[p][v]); /* (else, at 4 rows of 3 panels, reloaded per row) */
             }
         const float *ak = a + k * mr;
 #pragma GCC unroll 16
@@ -331,11 +331,8 @@ rows_kernel(size_t K, const float *const a[MR], const float *const b[2], float *
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             bv[0][v] = *(const vn *)(b0 + k * NR + v * VN);
-            IN_REGISTER(bv[0][v]);
-            if (nt == 2) {
+            if (nt == 2)
                 bv[1][v] = *(const vn *)(b1 + k * NR + v * VN);
-                IN_REGISTER(bv[1][v]);
-            }
         }
         const float ak[MR] = { a0[k], a1[k], a2[k], a3[k], a4[k], a5[k] };
 #pragma GCC unroll 2
@@ -396,10 +393,8 @@ runs_kernel(const struct runs *r, const float *xp, const size_t ao[MR], const fl
         for (size_t l = 0; l < len; l++) {
             vn bl[RUNS_NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) {
+            for (int v = 0; v < nv; v++)
                 bl[v] = *(const vn *)(bk + l * bq + v * bv);
-                IN_REGISTER(bl[v]);
-            }
             const float al[MR] = { a0[l * S], a1[l * S], a2[l * S],
                                    a3[l * S], a4[l * S], a5[l * S] };
 #pragma GCC unroll 16
@@ -436,8 +431,7 @@ runs_kernel_nt(const struct runs *r, const float *xp, const size_t *ao, const fl
         const float *bk = b + r->col[k] * (size_t)VN;
         const size_t len = r->len[k];
         for (size_t l = 0; l < len; l++) {
-            vn bv = *(const vn *)(bk + l * (size_t)VN);
-            IN_REGISTER(bv);
+            const vn bv = *(const vn *)(bk + l * (size_t)VN);
 #pragma GCC unroll 32
             for (int i = 0; i < nt * MR; i++)
                 c[i] += ar[i][l * S] * bv;

@@ -1,7 +1,8 @@
 /* harness/sys/clock.c: the process's CPU time read thread by thread. With two threads busy
  * (this one and a spinning one), no window reads more CPU time than two threads can run in it
- * (the process clock, CLOCK_PROCESS_CPUTIME_ID, read up to 2% more over 50 ms windows here: it
- * counts the other thread's time only up to its last tick); and a thread started between two
+ * (the process clock, CLOCK_PROCESS_CPUTIME_ID, read up to 2% more over 50 ms windows here on a
+ * quiet machine: it counts the other thread's time only up to its last tick, or its last
+ * context switch on a busy one); and a thread started between two
  * readings is counted (the process clock then). Prints "N passed, N failed"; exits non-zero on
  * a failure. */
 #include <pthread.h>
@@ -30,10 +31,16 @@ static void busy(double seconds)
 
 static atomic_int busy_done, release;
 
-/* 20 ms busy, then waits (without running) until released. */
+/* Runs until it has used 20 ms of CPU (its own clock, whatever the machine's load), then waits
+ * (without running) until released. */
 static void *busy_thread(void *arg)
 {
-    busy(0.02);
+    volatile double x = 0.0;
+    struct timespec ts = { 0, 0 };
+    while (ts.tv_sec == 0 && ts.tv_nsec < 20000000L) {
+        x += 1.0;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    }
     atomic_store(&busy_done, 1);
     while (!atomic_load(&release))
         nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -61,8 +68,8 @@ int main(void)
     check(worst <= 1.0 + 1e-6,
           "two busy threads' CPU time within twice the wall time of every 50 ms window (worst "
           "%.5f of it)", worst);
-    check(total > 0.5 * wall_total, "this thread's own time counted at least (%.3f CPU-s in %.3f s)",
-          total, wall_total);
+    check(total > 0.1 * wall_total, "the busy threads' time counted (%.3f CPU-s in %.3f s)", total,
+          wall_total);
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
     /* a thread started between two readings (the spinner gone, this one waiting): its 20 ms in */
@@ -75,7 +82,7 @@ int main(void)
     atomic_store(&release, 1);
     if (made)
         pthread_join(t2, NULL);
-    check(made && cpu_seconds(&a, &b) >= 0.015,
+    check(made && cpu_seconds(&a, &b) >= 0.0199,
           "a thread started between two readings counted (%.4f CPU-s of its 0.02)",
           cpu_seconds(&a, &b));
     return check_summary();

@@ -2,9 +2,8 @@
  * (this one and a spinning one), no window reads more CPU time than two threads can run in it
  * (the process clock, CLOCK_PROCESS_CPUTIME_ID, read up to 2% more over 50 ms windows here on a
  * quiet machine: it counts the other thread's time only up to its last tick, or its last
- * context switch on a busy one); and a thread started between two
- * readings is counted (the process clock then). Prints "N passed, N failed"; exits non-zero on
- * a failure. */
+ * context switch on a busy one); and a thread started between two readings is counted (the
+ * process clock then). Prints "N passed, N failed"; exits non-zero on a failure. */
 #include <pthread.h>
 #include <stdatomic.h>
 

@@ -42,7 +42,7 @@ struct bench_cell {
                                                * first timed window began */
     double sps_median, sps_min, sps_max;   /* samples/s over the windows */
     double cpu_sps_median;                 /* samples per CPU-second of the process (all its
-                                            * threads; cpu_read), median over the windows: what a
+                                            * threads; cpu_s), median over the windows: what a
                                             * shared machine's steal does not move */
     double step_p50_ms, step_p95_ms;       /* per-step latency */
     uint64_t steps;                        /* timed steps */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "f32bits.h"
 #include "simd.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -27,6 +28,42 @@ static int plain_f32(const struct amp_tensor *t, enum amp_math math)
     return t->dtype == AMP_F32 && !cpu_tf32(t, math);
 }
 
+/* How a tile reads an operand: as floats (FP32 where it lies, or widened into a buffer first),
+ * or as BF16 or FP16 values widened in registers as they are loaded: the same floats (the
+ * widening is exact), without a pass through a buffer. */
+enum opd { OPD_F32, OPD_BF16, OPD_F16 };
+
+static enum opd opd_of(const struct amp_tensor *t)
+{
+    return t->dtype == AMP_BF16 ? OPD_BF16 : t->dtype == AMP_F16 ? OPD_F16 : OPD_F32;
+}
+
+/* The VN floats at element i of p, read as `kind`. */
+ALWAYS_INLINE vn opd_load(const void *p, size_t i, const enum opd kind)
+{
+    if (kind == OPD_BF16)
+        return vn_load_bf16((const uint16_t *)p + i);
+    if (kind == OPD_F16)
+        return vn_load_f16((const uint16_t *)p + i);
+    return *(const vn *)((const float *)p + i);
+}
+
+ALWAYS_INLINE float opd_get(const void *p, size_t i, const enum opd kind)
+{
+    if (kind == OPD_BF16)
+        return f32_from_bits((uint32_t)((const uint16_t *)p)[i] << 16);
+    if (kind == OPD_F16)
+        return f16_to_f32(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+/* Element i of an operand read as `kind` (16-bit kinds in place; OPD_F32 is a float pointer). */
+ALWAYS_INLINE const void *opd_at(const void *p, size_t i, const enum opd kind)
+{
+    return kind == OPD_F32 ? (const void *)((const float *)p + i)
+                           : (const void *)((const uint16_t *)p + i);
+}
+
 /* ---- forward ---- */
 enum {
     FWD_NT = 2,   /* samples per tile */
@@ -35,9 +72,11 @@ enum {
 };
 
 /* One chunk of a tile: acc[a][b][h] (lanes h * VN ..) += x[a][k + h * VN ..] * w[b][..] over
- * the chunk's full 16-column groups. x rows at stride ldx, w rows at stride ldw. */
-ALWAYS_INLINE void fwd_chunk(vn acc[FWD_NT][FWD_JT][HALVES], const float *x, size_t ldx,
-                             const float *w, size_t ldw, size_t len, const int nt, const int jt)
+ * the chunk's full 16-column groups. x rows at stride ldx, w rows at stride ldw, read as xk and
+ * wk. */
+ALWAYS_INLINE void fwd_chunk(vn acc[FWD_NT][FWD_JT][HALVES], const void *x, size_t ldx,
+                             const void *w, size_t ldw, size_t len, const int nt, const int jt,
+                             const enum opd xk, const enum opd wk)
 {
 #pragma GCC unroll 4
     for (int h = 0; h < HALVES; h++) {
@@ -51,10 +90,10 @@ ALWAYS_INLINE void fwd_chunk(vn acc[FWD_NT][FWD_JT][HALVES], const float *x, siz
             vn xv[FWD_NT];
 #pragma GCC unroll 8
             for (int a = 0; a < nt; a++)
-                xv[a] = *(const vn *)(x + a * ldx + k);
+                xv[a] = opd_load(x, a * ldx + k, xk);
 #pragma GCC unroll 8
             for (int b = 0; b < jt; b++) {
-                const vn wv = *(const vn *)(w + b * ldw + k);
+                const vn wv = opd_load(w, b * ldw + k, wk);
 #pragma GCC unroll 8
                 for (int a = 0; a < nt; a++)
                     c[a][b] += xv[a] * wv;
@@ -72,12 +111,15 @@ struct fwd_args {
     struct amp_tensor *out;
     const struct amp_tensor *inp, *weight, *bias;
     int N, K, M, tf32_x, tf32_w, plain_x, plain_w;
+    enum opd xk, wk; /* how full tiles read x and w (the others: OPD_F32) */
 };
 
 /* The tile of samples n0.. (nt of them) and outputs j0.. (jt), nt and jt constants after
- * inlining; xb and wb: FWD_NT and FWD_JT rows of FWD_KC floats for widened operands. */
+ * inlining, its 16-bit operands read in place where xk, wk say so; xb and wb: FWD_NT and FWD_JT
+ * rows of FWD_KC floats for the operands widened first. */
 ALWAYS_INLINE void fwd_tile(const struct fwd_args *f, int n0, int j0, const int nt, const int jt,
-                            float *xb, float *wb, struct lowp_counts *counts)
+                            const enum opd xk, const enum opd wk, float *xb, float *wb,
+                            struct lowp_counts *counts)
 {
     const size_t K = (size_t)f->K, kv = K - K % VF_LANES;
     vn acc[FWD_NT][FWD_JT][HALVES];
@@ -90,26 +132,25 @@ ALWAYS_INLINE void fwd_tile(const struct fwd_args *f, int n0, int j0, const int 
         }
     for (size_t k0 = 0; k0 < K; k0 += FWD_KC) {
         const size_t len = K - k0 < FWD_KC ? K - k0 : FWD_KC;
-        const float *x = (const float *)f->inp->data + (size_t)n0 * K + k0, *w;
+        const void *x = opd_at(f->inp->data, (size_t)n0 * K + k0, xk);
+        const void *w = opd_at(f->weight->data, (size_t)j0 * K + k0, wk);
         size_t ldx = K, ldw = K;
-        if (!f->plain_x) {
+        if (xk == OPD_F32 && !f->plain_x) {
             for (int a = 0; a < nt; a++)
                 cpu_load(xb + a * FWD_KC, f->inp, (size_t)(n0 + a) * K + k0, len, f->tf32_x);
             x = xb, ldx = FWD_KC;
         }
-        if (f->plain_w) {
-            w = (const float *)f->weight->data + (size_t)j0 * K + k0;
-        } else {
+        if (wk == OPD_F32 && !f->plain_w) {
             for (int b = 0; b < jt; b++)
                 cpu_load(wb + b * FWD_KC, f->weight, (size_t)(j0 + b) * K + k0, len, f->tf32_w);
             w = wb, ldw = FWD_KC;
         }
         const size_t full = k0 + len <= kv ? len : kv - k0; /* 16-column groups in the chunk */
-        fwd_chunk(acc, x, ldx, w, ldw, full, nt, jt);
+        fwd_chunk(acc, x, ldx, w, ldw, full, nt, jt, xk, wk);
         for (size_t k = full; k < len; k++) /* the last K % 16 columns, in order */
             for (int a = 0; a < nt; a++)
                 for (int b = 0; b < jt; b++)
-                    tail[a][b] += x[a * ldx + k] * w[b * ldw + k];
+                    tail[a][b] += opd_get(x, a * ldx + k, xk) * opd_get(w, b * ldw + k, wk);
     }
     for (int a = 0; a < nt; a++)
         for (int b = 0; b < jt; b++) {
@@ -126,6 +167,22 @@ ALWAYS_INLINE void fwd_tile(const struct fwd_args *f, int n0, int j0, const int 
         }
 }
 
+/* A full tile (FWD_NT x FWD_JT) with its operands read as f->xk and f->wk. */
+static void fwd_full_tile(const struct fwd_args *f, int n0, int j0, float *xb, float *wb,
+                          struct lowp_counts *counts)
+{
+#define FULL_CASE(xk, wk)                                                                         \
+    case (xk) * 3 + (wk):                                                                         \
+        fwd_tile(f, n0, j0, FWD_NT, FWD_JT, xk, wk, xb, wb, counts);                              \
+        return;
+    switch (f->xk * 3 + f->wk) {
+        FULL_CASE(OPD_F32, OPD_F32) FULL_CASE(OPD_F32, OPD_BF16) FULL_CASE(OPD_F32, OPD_F16)
+        FULL_CASE(OPD_BF16, OPD_F32) FULL_CASE(OPD_BF16, OPD_BF16) FULL_CASE(OPD_BF16, OPD_F16)
+        FULL_CASE(OPD_F16, OPD_F32) FULL_CASE(OPD_F16, OPD_BF16) FULL_CASE(OPD_F16, OPD_F16)
+    }
+#undef FULL_CASE
+}
+
 void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tensor *inp,
                         const struct amp_tensor *weight, const struct amp_tensor *bias,
                         uint32_t n, uint32_t k, uint32_t m, enum amp_math math)
@@ -135,7 +192,8 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                                 .N = (int)n, .K = (int)k, .M = (int)m,
                                 .tf32_x = cpu_tf32(inp, math), .tf32_w = cpu_tf32(weight, math),
                                 .plain_x = plain_f32(inp, math),
-                                .plain_w = plain_f32(weight, math) };
+                                .plain_w = plain_f32(weight, math),
+                                .xk = opd_of(inp), .wk = opd_of(weight) };
     const int nblocks = (f.N + FWD_NT - 1) / FWD_NT, jblocks = (f.M + FWD_JT - 1) / FWD_JT;
 #pragma omp parallel num_threads(c->threads) if ((size_t)n * k * m >= CPU_PARALLEL_MIN)
     {
@@ -152,10 +210,11 @@ void cpu_linear_forward(void *ctx, struct amp_tensor *out, const struct amp_tens
                 const int jt = f.M - j0 < FWD_JT ? f.M - j0 : FWD_JT;
 #define FWD_CASE(a, b)                                                                            \
     case (a) * 8 + (b):                                                                           \
-        fwd_tile(&f, n0, j0, a, b, xb, wb, &counts);                                              \
+        fwd_tile(&f, n0, j0, a, b, OPD_F32, OPD_F32, xb, wb, &counts);                            \
         break;
                 switch (nt * 8 + jt) {
-                    FWD_CASE(2, 5) FWD_CASE(2, 4) FWD_CASE(2, 3) FWD_CASE(2, 2) FWD_CASE(2, 1)
+                    case FWD_NT * 8 + FWD_JT: fwd_full_tile(&f, n0, j0, xb, wb, &counts); break;
+                    FWD_CASE(2, 4) FWD_CASE(2, 3) FWD_CASE(2, 2) FWD_CASE(2, 1)
                     FWD_CASE(1, 5) FWD_CASE(1, 4) FWD_CASE(1, 3) FWD_CASE(1, 2) FWD_CASE(1, 1)
                 }
 #undef FWD_CASE
@@ -176,20 +235,20 @@ enum {
 };
 
 /* dst[r][0..KS) = sum over i < cnt (in order) of s[i * si + r * sr] * v[i * ldv + 0..KS), for
- * rt rows r (a constant after inlining), every chain from +0; dst rows at stride ldd. mask not
- * NULL (FP32, rows at ldd too): each sum stored through the fused ReLU's rule, cpu_relu_grad32
- * (mask > 0 ? sum : +0), in vectors. */
+ * rt rows r (a constant after inlining), every chain from +0; dst rows at stride ldd; v read as
+ * vk. mask not NULL (FP32, rows at ldd too): each sum stored through the fused ReLU's rule,
+ * cpu_relu_grad32 (mask > 0 ? sum : +0), in vectors. */
 ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *mask, const float *s,
-                              size_t si, size_t sr, const float *v, size_t ldv, size_t cnt,
-                              const int rt)
+                              size_t si, size_t sr, const void *v, size_t ldv, size_t cnt,
+                              const int rt, const enum opd vk)
 {
     vn c[DW_JT > DX_NT ? DW_JT : DX_NT][2];
 #pragma GCC unroll 16
     for (int r = 0; r < rt; r++)
         c[r][0] = c[r][1] = (vn){ 0 };
     for (size_t i = 0; i < cnt; i++) {
-        __builtin_prefetch(v + i * ldv + KS); /* the next strip's line of this row */
-        const vn v0 = *(const vn *)(v + i * ldv), v1 = *(const vn *)(v + i * ldv + VN);
+        __builtin_prefetch(opd_at(v, i * ldv + KS, vk)); /* the next strip's line of this row */
+        const vn v0 = opd_load(v, i * ldv, vk), v1 = opd_load(v, i * ldv + VN, vk);
 #pragma GCC unroll 16
         for (int r = 0; r < rt; r++) {
             const float g = s[i * si + r * sr];
@@ -211,26 +270,23 @@ ALWAYS_INLINE void strip_tile(float *dst, size_t ldd, const float *mask, const f
     }
 }
 
-/* strip_tile for rt <= max(DW_JT, DX_NT) rows at run time. */
+/* strip_tile for rt <= max(DW_JT, DX_NT) rows and v's kind at run time. */
+#define STRIP_CASE(r, k)                                                                          \
+    case (r) * 3 + (k): strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, r, k); return;
+#define STRIP_KINDS(r) STRIP_CASE(r, OPD_F32) STRIP_CASE(r, OPD_BF16) STRIP_CASE(r, OPD_F16)
 static void strip_rows(float *dst, size_t ldd, const float *mask, const float *s, size_t si,
-                       size_t sr,
-                       const float *v, size_t ldv, size_t cnt, int rt)
+                       size_t sr, const void *v, size_t ldv, size_t cnt, int rt, enum opd vk)
 {
-    switch (rt) {
+    switch (rt * 3 + vk) {
 #if VN == 16
-    case 10: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 10); break;
-    case 9: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 9); break;
-    case 8: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 8); break;
-    case 7: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 7); break;
+        STRIP_KINDS(10) STRIP_KINDS(9) STRIP_KINDS(8) STRIP_KINDS(7)
 #endif
-    case 6: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 6); break;
-    case 5: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 5); break;
-    case 4: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 4); break;
-    case 3: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 3); break;
-    case 2: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 2); break;
-    default: strip_tile(dst, ldd, mask, s, si, sr, v, ldv, cnt, 1); break;
+        STRIP_KINDS(6) STRIP_KINDS(5) STRIP_KINDS(4) STRIP_KINDS(3) STRIP_KINDS(2)
+        STRIP_KINDS(1)
     }
 }
+#undef STRIP_KINDS
+#undef STRIP_CASE
 
 /* dinp[off .. off + len) = relu_backward(itself, relu): the fused ReLU's mask on a piece of
  * rows just written (dinp and relu of one dtype). */
@@ -259,7 +315,7 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
         cpu_load(vbuf + i * KS, inp, i * K + K0, kt, tf32_x);
     for (size_t j0 = 0; dweight && j0 < M; j0 += DW_JT) {
         const int jt = (int)(M - j0 < DW_JT ? M - j0 : DW_JT);
-        strip_rows(obuf, KS, NULL, g + j0, M, 1, vbuf, KS, N, jt);
+        strip_rows(obuf, KS, NULL, g + j0, M, 1, vbuf, KS, N, jt, OPD_F32);
         for (int r = 0; r < jt; r++)
             cpu_store(dweight, (j0 + (size_t)r) * K + K0, obuf + r * KS, kt, wcounts);
     }
@@ -269,7 +325,7 @@ static void tail_cols(struct amp_tensor *dinp, struct amp_tensor *dweight, const
         cpu_load(vbuf + j * KS, weight, j * K + K0, kt, tf32_w);
     for (size_t n0 = 0; n0 < N; n0 += DX_NT) {
         const int nt = (int)(N - n0 < DX_NT ? N - n0 : DX_NT);
-        strip_rows(obuf, KS, NULL, g + n0 * M, 1, M, vbuf, KS, M, nt);
+        strip_rows(obuf, KS, NULL, g + n0 * M, 1, M, vbuf, KS, M, nt, OPD_F32);
         for (int r = 0; r < nt; r++) {
             cpu_store(dinp, (n0 + (size_t)r) * K + K0, obuf + r * KS, kt, xcounts);
             if (relu)
@@ -307,6 +363,7 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
      * (small: [N][M]) widened once; inp and weight widened per group of strips when needed. */
     const int tf32_x = cpu_tf32(inp, math), tf32_w = cpu_tf32(weight, math);
     const int plain_x = plain_f32(inp, math), plain_w = plain_f32(weight, math);
+    const enum opd xk = opd_of(inp), wk = opd_of(weight); /* 16-bit: read in place */
     float *gbuf = NULL;
     const float *g = dout->data;
     if (!plain_f32(dout, math) && N > 0 && M > 0) {
@@ -337,9 +394,9 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
             const size_t s0 = gi * group, ns = strips - s0 < group ? strips - s0 : group;
             const size_t k0 = s0 * KS, w = ns * KS; /* the group's columns k0 .. k0 + w */
             /* dweight[j, k0..]: the chain over n of dout[n, j] * inp[n, k0..]. */
-            const float *x = (const float *)inp->data + k0;
+            const void *x = opd_at(inp->data, k0, xk);
             size_t ldx = K;
-            if (dweight && !plain_x) {
+            if (dweight && xk == OPD_F32 && !plain_x) {
                 for (size_t i = 0; i < N; i++)
                     cpu_load(vbuf + i * w, inp, i * K + k0, w, tf32_x);
                 x = vbuf, ldx = w;
@@ -350,16 +407,17 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                 float *dst = wdirect ? (float *)dweight->data + j0 * K + k0 : obuf;
                 const size_t ldd = wdirect ? K : w;
                 for (size_t s = 0; s < ns; s++)
-                    strip_rows(dst + s * KS, ldd, NULL, g + j0, M, 1, x + s * KS, ldx, N, jt);
+                    strip_rows(dst + s * KS, ldd, NULL, g + j0, M, 1, opd_at(x, s * KS, xk), ldx,
+                               N, jt, xk);
                 for (int r = 0; !wdirect && r < jt; r++)
                     cpu_store(dweight, (j0 + (size_t)r) * K + k0, obuf + r * w, w, &wcounts);
             }
             if (!dinp)
                 continue;
             /* dinp[n, k0..]: the chain over j of dout[n, j] * weight[j, k0..]. */
-            const float *wt = (const float *)weight->data + k0;
+            const void *wt = opd_at(weight->data, k0, wk);
             size_t ldw = K;
-            if (!plain_w) {
+            if (wk == OPD_F32 && !plain_w) {
                 for (size_t j = 0; j < M; j++)
                     cpu_load(vbuf + j * w, weight, j * K + k0, w, tf32_w);
                 wt = vbuf, ldw = w;
@@ -374,7 +432,7 @@ void cpu_linear_backward(void *ctx, struct amp_tensor *dinp, struct amp_tensor *
                                                     : NULL;
                 for (size_t s = 0; s < ns; s++)
                     strip_rows(dst + s * KS, ldd, mask ? mask + s * KS : NULL, g + n0 * M, 1, M,
-                               wt + s * KS, ldw, M, nt);
+                               opd_at(wt, s * KS, wk), ldw, M, nt, wk);
                 for (int r = 0; !xdirect && r < nt; r++) {
                     cpu_store(dinp, (n0 + (size_t)r) * K + k0, obuf + r * w, w, &xcounts);
                     if (relu)

@@ -76,6 +76,33 @@ static inline vf vf_load_bf16(const uint16_t *p)
     return (vf)wide;
 }
 
+/* VN BF16 or FP16 values widened to FP32 (exact), in a vector of the machine's width. */
+typedef uint16_t vnu16 __attribute__((vector_size(VN * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t vnu32 __attribute__((vector_size(VN * sizeof(uint32_t)), aligned(4)));
+
+static inline vn vn_load_bf16(const uint16_t *p)
+{
+#if VN == 16 /* (GCC's own conversion of vnu16 goes a ymm half at a time) */
+    return (vn)_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16);
+#else
+    return (vn)(__builtin_convertvector(*(const vnu16 *)p, vnu32) << 16);
+#endif
+}
+
+static inline vn vn_load_f16(const uint16_t *p)
+{
+#if VN == 16
+    return (vn)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#elif defined(__F16C__)
+    return (vn)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#else
+    vn v;
+    for (int i = 0; i < VN; i++)
+        v[i] = f16_to_f32(p[i]);
+    return v;
+#endif
+}
+
 /* FP32 rounded to TF32 (10-bit mantissa, nearest even; inf/NaN unchanged), as tf32_round. */
 static inline vf vf_round_tf32(vf x)
 {

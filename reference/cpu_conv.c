@@ -631,16 +631,6 @@ static void correlate(struct cpu_ctx *c, struct amp_tensor *out, const struct am
     free(wt);
 }
 
-/* Asks for the cache lines of t's elements [at, at + len) (planes of one channel of dout are
- * CO planes apart, too far apart for the hardware prefetchers). */
-static inline void prefetch_plane(const struct amp_tensor *t, size_t at, size_t len)
-{
-    const size_t bytes = dtype_size(t->dtype);
-    const char *p = (const char *)t->data + at * bytes;
-    for (size_t i = 0; i < len * bytes; i += 64)
-        __builtin_prefetch(p + i);
-}
-
 /* The bias gradient: a plain FP32 reduction of dout's planes of one channel, in vectors of 16
  * lanes (lane l: the chain over the planes, in order, of their elements i = l mod 16 before
  * the last HW % 16), the scalar chain over the last HW % 16, then simd.h's vf_sum of the lanes
@@ -659,6 +649,22 @@ static inline void bias_sum_add(struct bias_sum *b, const float *gn, size_t HW)
             b->acc[j] += *(const vn *)(gn + i + j * VN);
     for (; i < HW; i++)
         b->tail += gn[i];
+}
+
+/* bias_sum_add of two planes at once (two channels' sums: their chains interleaved, each the
+ * same). */
+static inline void bias_sum_add2(struct bias_sum *b, const float *g0, const float *g1, size_t HW)
+{
+    size_t i = 0;
+    for (; i + VF_LANES <= HW; i += VF_LANES)
+        for (int j = 0; j < VF_LANES / VN; j++) {
+            b[0].acc[j] += *(const vn *)(g0 + i + j * VN);
+            b[1].acc[j] += *(const vn *)(g1 + i + j * VN);
+        }
+    for (; i < HW; i++) {
+        b[0].tail += g0[i];
+        b[1].tail += g1[i];
+    }
 }
 
 static inline float bias_sum_total(const struct bias_sum *b)
@@ -696,53 +702,65 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
          * here, at least one padded plane of more than q floats); their two padding columns
          * per row stay zero. */
         float *const grids[2] = { sc.grid, sc.planes };
+        /* 16-bit dout's planes widened: the second after the second grid (the planes' room
+         * holds two padded planes or more where there is a pair) */
+        float *const flats[2] = { sc.flat, sc.planes + g.q };
         memset(grids[0], 0, (size_t)g.q * sizeof *sc.grid);
         memset(grids[1], 0, (size_t)g.q * sizeof *sc.grid);
         /* Output channels in pairs (the last one alone when CO is odd): a pair's two passes
-         * share the input's loads; each tap's sum keeps its own chain. */
-        const int pairs = (CO + 1) / 2;
-#pragma omp for collapse(2) schedule(static)
-        for (int cp = 0; cp < pairs; cp++) {
-            for (int ci = 0; ci < CI; ci++) {
+         * share the input's loads; each tap's sum keeps its own chain. Each thread takes a
+         * contiguous share of the (pair, input channel) items and runs it image by image: the
+         * image's input plane serves every item of the share while in cache, and its dout planes
+         * are read in order, each copied once for the items of its pair. The items' sums (and
+         * bias lanes) carry over from image to image: every sum is the same chain as item by
+         * item. */
+        const int pairs = (CO + 1) / 2, items = pairs * CI;
+        const int T = omp_get_num_threads(), t = omp_get_thread_num();
+        const int lo = (int)((long)items * t / T), hi = (int)((long)items * (t + 1) / T);
+        struct item_sums {
+            float a[2][9];
+            struct bias_sum bs[2];
+        } *sums = calloc(hi > lo ? (size_t)(hi - lo) : 1, sizeof *sums);
+        if (!sums)
+            abort();
+        for (int n = 0; n < N; n++) {
+            int copied = -1; /* the pair whose planes of image n the grids hold */
+            for (int it = lo; it < hi; it++) {
+                const int cp = it / CI, ci = it % CI;
                 const int co = 2 * cp, two = co + 1 < CO;
-                float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
-                float b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0, b8 = 0;
-                /* The bias gradient rides along with ci 0's pass over dout (bias_sum). */
-                const int with_bias = dbias && ci == 0;
-                struct bias_sum bs[2] = { { { { 0 } }, 0.0f }, { { { 0 } }, 0.0f } };
-                for (int n = 0; n < N; n++) {
-                    const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
-                    const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
-                    for (int k = 0; k <= two; k++) {
-                        const size_t at = ((size_t)n * CO + co + k) * HW;
-                        if (n + 1 < N) /* the next plane of this channel, CO planes on */
-                            prefetch_plane(dout, at + CO * HW, HW);
-                        const float *gn = plane_f32(dout, at, &g, tf32_g, sc.flat);
-                        if (with_bias) /* (never TF32-rounded: FP32 dout as it is) */
-                            bias_sum_add(&bs[k], dout->dtype == AMP_F32
-                                                     ? (const float *)dout->data + at
-                                                     : gn, HW);
-                        float *gk = grids[k];
-                        for (int h = 0; h < g.h; h++)
-                            copy_row(gk + (size_t)h * S, gn + (size_t)h * g.w, g.w, 0.0f);
-                    }
-                    const float *gq = grids[0], *gq2 = grids[1];
-                    if (!two) {
+                struct item_sums *su = &sums[it - lo];
+                float a0 = su->a[0][0], a1 = su->a[0][1], a2 = su->a[0][2], a3 = su->a[0][3],
+                      a4 = su->a[0][4], a5 = su->a[0][5], a6 = su->a[0][6], a7 = su->a[0][7],
+                      a8 = su->a[0][8];
+                float b0 = su->a[1][0], b1 = su->a[1][1], b2 = su->a[1][2], b3 = su->a[1][3],
+                      b4 = su->a[1][4], b5 = su->a[1][5], b6 = su->a[1][6], b7 = su->a[1][7],
+                      b8 = su->a[1][8];
+                const float *xp = xpad + ((size_t)n * CI + ci) * g.plane;
+                const float *r0 = xp, *r1 = xp + S, *r2 = xp + 2 * S;
+                const float *gn[2] = { NULL, NULL };
+                for (int k = 0; k <= two && cp != copied; k++) {
+                    gn[k] = plane_f32(dout, ((size_t)n * CO + co + k) * HW, &g, tf32_g,
+                                      flats[k]);
+                    float *gk = grids[k];
+                    for (int h = 0; h < g.h; h++)
+                        copy_row(gk + (size_t)h * S, gn[k] + (size_t)h * g.w, g.w, 0.0f);
+                }
+                const float *gq = grids[0], *gq2 = grids[1];
+                if (!two) {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8)
-                        for (int q = 0; q < g.q; q++) {
-                            const float d = gq[q];
-                            a0 += d * r0[q];
-                            a1 += d * r0[q + 1];
-                            a2 += d * r0[q + 2];
-                            a3 += d * r1[q];
-                            a4 += d * r1[q + 1];
-                            a5 += d * r1[q + 2];
-                            a6 += d * r2[q];
-                            a7 += d * r2[q + 1];
-                            a8 += d * r2[q + 2];
-                        }
-                        continue;
+                    for (int q = 0; q < g.q; q++) {
+                        const float d = gq[q];
+                        a0 += d * r0[q];
+                        a1 += d * r0[q + 1];
+                        a2 += d * r0[q + 2];
+                        a3 += d * r1[q];
+                        a4 += d * r1[q + 1];
+                        a5 += d * r1[q + 2];
+                        a6 += d * r2[q];
+                        a7 += d * r2[q + 1];
+                        a8 += d * r2[q + 2];
                     }
+                } else {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7, a8, b0, b1, b2, b3, b4, b5, b6, b7, b8)
                     for (int q = 0; q < g.q; q++) {
                         const float d = gq[q], e = gq2[q];
@@ -769,18 +787,41 @@ static void conv_backward_filter(struct cpu_ctx *c, struct amp_tensor *dweight,
                         b8 += e * x8;
                     }
                 }
-                const float taps[2][9] = { { a0, a1, a2, a3, a4, a5, a6, a7, a8 },
-                                           { b0, b1, b2, b3, b4, b5, b6, b7, b8 } };
-                for (int k = 0; k <= two; k++) {
-                    cpu_store(dweight, ((size_t)(co + k) * CI + ci) * 9, taps[k], 9, &wcounts);
-                    wrounded += 9;
-                    if (with_bias) {
-                        cpu_set(dbias, (size_t)(co + k), bias_sum_total(&bs[k]), &bcounts);
-                        brounded++;
-                    }
+                const float out[2][9] = { { a0, a1, a2, a3, a4, a5, a6, a7, a8 },
+                                          { b0, b1, b2, b3, b4, b5, b6, b7, b8 } };
+                memcpy(su->a, out, sizeof out);
+                /* The bias gradient rides along with ci 0's pass over dout (bias_sum), its
+                 * planes in cache by now (a pair's first item in the share is its ci 0 where
+                 * the share has it). */
+                if (dbias && ci == 0 && cp != copied) {
+                    struct bias_sum bs[2] = { su->bs[0], su->bs[1] }; /* (in registers) */
+                    const float *bp[2]; /* (never TF32-rounded: FP32 dout as it is) */
+                    for (int k = 0; k <= two; k++)
+                        bp[k] = dout->dtype == AMP_F32
+                                    ? (const float *)dout->data + ((size_t)n * CO + co + k) * HW
+                                    : gn[k];
+                    if (two)
+                        bias_sum_add2(bs, bp[0], bp[1], HW);
+                    else
+                        bias_sum_add(bs, bp[0], HW);
+                    su->bs[0] = bs[0], su->bs[1] = bs[1];
+                }
+                copied = cp;
+            }
+        }
+        for (int it = lo; it < hi; it++) {
+            const int cp = it / CI, ci = it % CI, co = 2 * cp, two = co + 1 < CO;
+            const struct item_sums *su = &sums[it - lo];
+            for (int k = 0; k <= two; k++) {
+                cpu_store(dweight, ((size_t)(co + k) * CI + ci) * 9, su->a[k], 9, &wcounts);
+                wrounded += 9;
+                if (dbias && ci == 0) {
+                    cpu_set(dbias, (size_t)(co + k), bias_sum_total(&su->bs[k]), &bcounts);
+                    brounded++;
                 }
             }
         }
+        free(sums);
         cpu_count(c, dweight, wrounded, &wcounts);
         if (dbias)
             cpu_count(c, dbias, brounded, &bcounts);

@@ -91,8 +91,8 @@ static inline vn vn_load_bf16(const uint16_t *p)
 
 static inline vn vn_load_f16(const uint16_t *p)
 {
-#if VN == 16
-    return (vn)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+#if VN == VF_LANES
+    return (vn)vf_load_f16(p);
 #elif defined(__F16C__)
     return (vn)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 #else

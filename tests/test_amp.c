@@ -387,7 +387,7 @@ static void test_tf32_rounds(void)
 /* The vector loads the kernels use agree bit for bit with lowp.c's definitions. */
 static void test_vector_conversions(void)
 {
-    int f16_ok = 1, bf16_ok = 1;
+    int f16_ok = 1, bf16_ok = 1, vn_f16_ok = 1, vn_bf16_ok = 1;
     for (uint32_t base = 0; base < 65536; base += VF_LANES) {
         uint16_t bits[VF_LANES];
         for (int i = 0; i < VF_LANES; i++)
@@ -398,9 +398,19 @@ static void test_vector_conversions(void)
             f16_ok &= memcmp(&h[i], &hs, 4) == 0;
             bf16_ok &= memcmp(&b[i], &bs, 4) == 0;
         }
+        for (int v = 0; v < VF_LANES; v += VN) { /* the machine-width loads (cpu_linear.c) */
+            const vn hn = vn_load_f16(bits + v), bn = vn_load_bf16(bits + v);
+            for (int i = 0; i < VN; i++) {
+                const float hs = f16_to_f32(bits[v + i]), bs = bf16_to_f32(bits[v + i]);
+                vn_f16_ok &= memcmp(&hn[i], &hs, 4) == 0;
+                vn_bf16_ok &= memcmp(&bn[i], &bs, 4) == 0;
+            }
+        }
     }
     check(f16_ok, "vf_load_f16 equals f16_to_f32 on all 65,536 patterns");
     check(bf16_ok, "vf_load_bf16 equals bf16_to_f32 on all 65,536 patterns");
+    check(vn_f16_ok, "vn_load_f16 equals f16_to_f32 on all 65,536 patterns");
+    check(vn_bf16_ok, "vn_load_bf16 equals bf16_to_f32 on all 65,536 patterns");
 
     struct rng r;
     rng_seed(&r, 99);
